@@ -1,0 +1,44 @@
+# syntax=docker/dockerfile:1
+# One image for the four services; docker-compose.yml picks the service with `command`.
+#   docker build -t bsky-circles .
+#   docker run --rm -e REDIS_URL=redis://host:6379 bsky-circles node services/firehose/dist/src/main.js
+
+ARG NODE_VERSION=22
+ARG PNPM_VERSION=10.34.8
+
+FROM node:${NODE_VERSION}-bookworm-slim AS base
+ARG PNPM_VERSION
+# corepack cannot verify current pnpm signatures (FIELD-NOTES §8): install the pinned pnpm with npm.
+RUN npm install -g pnpm@${PNPM_VERSION}
+ENV CI=true
+WORKDIR /app
+
+FROM base AS build
+# The dev dependencies (the local PDS in tests) include better-sqlite3, which compiles when its prebuilt
+# binary cannot be downloaded; the build stage is thrown away, so the compilers cost the image nothing.
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends python3 make g++ \
+ && rm -rf /var/lib/apt/lists/*
+# Dependencies first, from the lockfile alone, so this layer is cached until the lockfile changes.
+COPY pnpm-lock.yaml pnpm-workspace.yaml ./
+RUN pnpm fetch
+COPY . .
+RUN pnpm install --offline --frozen-lockfile
+RUN pnpm exec tsc --build services/firehose services/indexer services/scheduler services/fart
+# Keep only what runs: the production dependencies of the four services and of the packages they use
+# (--filter-prod leaves out the test kit, TypeScript, vitest...); then drop what no service imports.
+RUN rm -rf node_modules packages/*/node_modules services/*/node_modules \
+ && pnpm install --offline --frozen-lockfile --prod --filter-prod "{./services/*}..." \
+ && rm -rf packages/testkit packages/ops scripts \
+ && find packages services -name '*.tsbuildinfo' -delete
+
+FROM node:${NODE_VERSION}-bookworm-slim AS runtime
+ENV NODE_ENV=production \
+    HOST=0.0.0.0 \
+    PORT=8080
+WORKDIR /app
+COPY --from=build --chown=node:node /app /app
+USER node
+EXPOSE 8080
+# The services stop gracefully on SIGTERM (docker stop); compose gives them a grace period to drain.
+CMD ["node", "services/fart/dist/src/main.js"]

@@ -1,0 +1,57 @@
+// PM2 apps for the four services (built JavaScript: run `pnpm build` first).
+//   pnpm exec pm2 start ecosystem.config.cjs     start (or reload) all four as daemons
+//   pnpm exec pm2 ls | logs | reload all | stop all | delete all
+// `pnpm start` runs these same apps in the foreground (packages/ops reads this file), so keep it the one list.
+//
+// Settings come from .env through Node's own --env-file (Node >= 20.6), added only when the file exists
+// because Node 20 has no --env-file-if-exists; variables already in PM2's environment win over the file.
+
+const { existsSync, readFileSync } = require('node:fs')
+const { join } = require('node:path')
+const { parseEnv } = require('node:util')
+
+const envFile = join(__dirname, '.env')
+const hasEnvFile = existsSync(envFile)
+const nodeArgs = hasEnvFile ? [`--env-file=${envFile}`] : []
+// Only this file's own settings (INDEXER_INSTANCES) are read here; util.parseEnv exists from Node 20.12.
+const fileEnv = hasEnvFile && parseEnv ? parseEnv(readFileSync(envFile, 'utf8')) : {}
+const indexerInstances = Number(process.env.INDEXER_INSTANCES ?? fileEnv.INDEXER_INSTANCES ?? 2)
+
+/** Settings every service shares. */
+const common = {
+  cwd: __dirname,
+  exec_mode: 'fork',
+  node_args: nodeArgs,
+  autorestart: true,
+  // Crash loops back off: 200 ms, then doubling up to 15 s; reset after a stable run.
+  exp_backoff_restart_delay: 200,
+  // PM2 sends SIGINT, waits this long, then SIGKILL. Each service drains and closes on SIGINT (the indexer
+  // finishes its batch and acks; the firehose commits its last batch and cursor), which takes seconds.
+  kill_timeout: 20_000,
+  // One pair of log files per app (the indexer instances share theirs: each pino line carries its pid);
+  // without merge_logs PM2 appends its process id to every file name.
+  merge_logs: true,
+  time: false,
+  env: { NODE_ENV: 'production' },
+}
+
+const app = (name, extra = {}) => ({
+  ...common,
+  name,
+  script: `services/${name}/dist/src/main.js`,
+  out_file: join(__dirname, 'logs', `${name}.out.log`),
+  error_file: join(__dirname, 'logs', `${name}.err.log`),
+  ...extra,
+})
+
+module.exports = {
+  apps: [
+    // The order matters to `pnpm start`: it stops the first app (the producer) before the others.
+    app('firehose'),
+    // Several consumers in one group share the stream. PM2 gives each instance NODE_APP_INSTANCE (0, 1, ...);
+    // the indexer builds its unique consumer name from it.
+    app('indexer', { instances: indexerInstances, instance_var: 'NODE_APP_INSTANCE' }),
+    app('scheduler'),
+    app('fart'),
+  ],
+}

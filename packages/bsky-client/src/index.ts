@@ -1,0 +1,18 @@
+export {
+  AppViewError,
+  type BskyClient,
+  type BskyClientOptions,
+  type CallInfo,
+  createBskyClient,
+  DEFAULT_APPVIEW_URL,
+  PROFILES_PER_CALL,
+  type Profile,
+  type QueryParams,
+  retryDelayFromHeaders,
+} from './client.js'
+export {
+  createProfileCache,
+  type ProfileCache,
+  type ProfileCacheOptions,
+  type ProfileLookup,
+} from './profile-cache.js'

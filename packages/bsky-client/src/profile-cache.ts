@@ -1,0 +1,123 @@
+import { isValidDid } from '@circles/core'
+import { createLogger, type Logger } from '@circles/logging'
+import type { RedisSchema } from '@circles/redis-schema'
+import type { Redis } from 'ioredis'
+import type { BskyClient, Profile } from './client.js'
+
+// Profiles live in Redis under `schema.profile(did)` as JSON with a TTL, shared by every API process. The
+// indexer deletes the key on an #identity event, so a handle change shows at the next lookup, not a TTL later.
+// A DID the AppView does not return (deleted, taken down, deactivated) is cached as `{"did","missing":true}`
+// for a shorter time, so it is not asked again on every request but comes back soon if it reappears.
+
+export interface ProfileCacheOptions {
+  redis: Redis
+  schema: RedisSchema
+  client: BskyClient
+  /** @default 86400 (a day: identity events evict changed profiles sooner) */
+  ttlSeconds?: number
+  /** TTL of "the AppView does not know this DID". @default 600 */
+  missingTtlSeconds?: number
+  logger?: Logger
+}
+
+export interface ProfileLookup {
+  /** Profiles found, from cache or AppView. */
+  profiles: Map<string, Profile>
+  /** DIDs the AppView answered for without a profile: deleted, taken down or deactivated accounts. */
+  missing: Set<string>
+  /** False when some DIDs could not be looked up because the AppView failed: neither found nor missing. */
+  complete: boolean
+}
+
+export interface ProfileCache {
+  /** Cache first, then the AppView for the rest (batched); never throws on AppView failure. */
+  get(dids: readonly string[]): Promise<ProfileLookup>
+  /** Cache only. */
+  peek(dids: readonly string[]): Promise<ProfileLookup>
+  /** Stores profiles (e.g. pre-seeding, or after a fetch made elsewhere). */
+  put(profiles: readonly Profile[]): Promise<void>
+}
+
+interface Cached {
+  did: string
+  handle?: string
+  displayName?: string
+  avatar?: string
+  description?: string
+  missing?: true
+}
+
+export function createProfileCache(opts: ProfileCacheOptions): ProfileCache {
+  const { redis, schema, client } = opts
+  const ttl = opts.ttlSeconds ?? 86_400
+  const missingTtl = opts.missingTtlSeconds ?? 600
+  const log = opts.logger ?? createLogger('bsky-client:profiles')
+
+  async function peek(input: readonly string[]): Promise<ProfileLookup> {
+    const dids = [...new Set(input)].filter((d) => isValidDid(d))
+    const profiles = new Map<string, Profile>()
+    const missing = new Set<string>()
+    if (dids.length === 0) return { profiles, missing, complete: true }
+    // GETs in one pipeline rather than MGET: profile keys live in different cluster slots.
+    const pipe = redis.pipeline()
+    for (const d of dids) pipe.get(schema.profile(d))
+    const results = (await pipe.exec()) ?? []
+    let complete = true
+    dids.forEach((d, i) => {
+      const [err, raw] = results[i] ?? [null, null]
+      if (err || typeof raw !== 'string') {
+        complete = false
+        return
+      }
+      try {
+        const v = JSON.parse(raw) as Cached
+        if (v.missing) missing.add(d)
+        else if (typeof v.handle === 'string') profiles.set(d, { ...v, did: d } as Profile)
+        else complete = false
+      } catch {
+        complete = false
+      }
+    })
+    return { profiles, missing, complete }
+  }
+
+  async function put(list: readonly Profile[]): Promise<void> {
+    if (list.length === 0) return
+    const pipe = redis.pipeline()
+    for (const p of list) {
+      if (!isValidDid(p.did)) continue
+      pipe.set(schema.profile(p.did), JSON.stringify(p), 'EX', ttl)
+    }
+    await pipe.exec()
+  }
+
+  async function get(input: readonly string[]): Promise<ProfileLookup> {
+    const dids = [...new Set(input)].filter((d) => isValidDid(d))
+    const cached = await peek(dids)
+    const todo = dids.filter((d) => !cached.profiles.has(d) && !cached.missing.has(d))
+    if (todo.length === 0) return { ...cached, complete: true }
+    let fetched: Profile[]
+    try {
+      fetched = await client.getProfiles(todo)
+    } catch (err) {
+      log.warn({ err, count: todo.length }, 'profiles unavailable: serving without them')
+      return { profiles: cached.profiles, missing: cached.missing, complete: false }
+    }
+    const pipe = redis.pipeline()
+    const byDid = new Map(fetched.map((p) => [p.did, p]))
+    for (const d of todo) {
+      const p = byDid.get(d)
+      if (p) {
+        cached.profiles.set(d, p)
+        pipe.set(schema.profile(d), JSON.stringify(p), 'EX', ttl)
+      } else {
+        cached.missing.add(d)
+        pipe.set(schema.profile(d), JSON.stringify({ did: d, missing: true }), 'EX', missingTtl)
+      }
+    }
+    await pipe.exec()
+    return { profiles: cached.profiles, missing: cached.missing, complete: true }
+  }
+
+  return { get, peek, put }
+}

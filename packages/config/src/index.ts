@@ -1,0 +1,102 @@
+// Env -> typed config helpers. Each process reads its env in one place (its config.ts) with these, so that
+// a bad value fails at start with a message naming the variable, never later in a hot path.
+
+export class ConfigError extends Error {
+  override name = 'ConfigError'
+}
+
+export type Env = Record<string, string | undefined>
+
+function raw(env: Env, name: string): string | undefined {
+  const v = env[name]
+  return v === undefined || v.trim() === '' ? undefined : v.trim()
+}
+
+export function envString(env: Env, name: string, fallback: string): string {
+  return raw(env, name) ?? fallback
+}
+
+export function envOptional(env: Env, name: string): string | undefined {
+  return raw(env, name)
+}
+
+export function envInt(
+  env: Env,
+  name: string,
+  fallback: number,
+  opts: { min?: number; max?: number } = {},
+): number {
+  const v = raw(env, name)
+  if (v === undefined) return fallback
+  const n = Number(v)
+  const { min = Number.MIN_SAFE_INTEGER, max = Number.MAX_SAFE_INTEGER } = opts
+  if (!/^-?\d+$/.test(v) || !Number.isSafeInteger(n) || n < min || n > max) {
+    throw new ConfigError(
+      `${name} must be an integer from ${min} to ${max}, got ${JSON.stringify(v)}`,
+    )
+  }
+  return n
+}
+
+export function envBool(env: Env, name: string, fallback: boolean): boolean {
+  const v = raw(env, name)?.toLowerCase()
+  if (v === undefined) return fallback
+  if (['1', 'true', 'yes', 'on'].includes(v)) return true
+  if (['0', 'false', 'no', 'off'].includes(v)) return false
+  throw new ConfigError(`${name} must be true or false, got ${JSON.stringify(v)}`)
+}
+
+export function envUrl(
+  env: Env,
+  name: string,
+  fallback: string,
+  protocols: readonly string[],
+): string {
+  const v = raw(env, name) ?? fallback
+  let url: URL
+  try {
+    url = new URL(v)
+  } catch {
+    throw new ConfigError(`${name} must be a URL, got ${JSON.stringify(v)}`)
+  }
+  if (!protocols.includes(url.protocol)) {
+    throw new ConfigError(`${name} must use ${protocols.join(' or ')}, got ${JSON.stringify(v)}`)
+  }
+  return v
+}
+
+export function envEnum<T extends string>(
+  env: Env,
+  name: string,
+  fallback: T,
+  values: readonly T[],
+): T {
+  const v = raw(env, name)
+  if (v === undefined) return fallback
+  if (!(values as readonly string[]).includes(v)) {
+    throw new ConfigError(`${name} must be one of ${values.join(', ')}, got ${JSON.stringify(v)}`)
+  }
+  return v as T
+}
+
+/** Settings every service shares: where Redis is and which key prefix to use. */
+export interface RedisConfig {
+  /** @default redis://127.0.0.1:6379 */
+  redisUrl: string
+  /** @default circles: */
+  redisPrefix: string
+}
+
+export function redisConfig(env: Env): RedisConfig {
+  return {
+    redisUrl: envUrl(env, 'REDIS_URL', 'redis://127.0.0.1:6379', ['redis:', 'rediss:']),
+    redisPrefix: envString(env, 'REDIS_PREFIX', 'circles:'),
+  }
+}
+
+export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const
+export type LogLevel = (typeof LOG_LEVELS)[number]
+
+export function logLevel(env: Env): LogLevel {
+  return envEnum(env, 'LOG_LEVEL', 'info', LOG_LEVELS)
+}

@@ -1,0 +1,35 @@
+export { isPurgeStatus, toAccountEvent, toIdentityEvent } from './account.js'
+export { CodecError, decodeEvent, decodeEvents, encodeEvent, encodeEvents } from './codec.js'
+export {
+  type AccountEvent,
+  DEFAULT_TID_TOLERANCE_MS,
+  eventTime,
+  type IdentityEvent,
+  INTERACTION_KINDS,
+  type InteractionCreate,
+  type InteractionDelete,
+  type InteractionEvent,
+  type InteractionKind,
+  interpretOp,
+  isInteractionCollection,
+  LIKE,
+  type OpResult,
+  POST,
+  REPOST,
+  type RecordType,
+  type RejectReason,
+  type RepoOp,
+  type StreamEvent,
+} from './interaction.js'
+export {
+  type AtUri,
+  isValidDid,
+  isValidHandle,
+  isValidNsid,
+  isValidRkey,
+  isValidTid,
+  parseAtUri,
+  tidFromMs,
+  tidTimestampMs,
+} from './syntax.js'
+export { DAY_MS, dayOf, HOUR_MS, hourOf } from './time.js'

@@ -1,0 +1,58 @@
+// The live 48-hour interaction index: the write path (used by the indexer service, and by tests and
+// benches to seed an index without a stream) and the read path (used by the API and the scheduler).
+export {
+  CODE_KINDS,
+  DID_TABLE_BUCKETS,
+  didId,
+  HEADER_SIZE,
+  HOUR_AUTHOR_SHARDS,
+  KEEP_SECONDS,
+  RECORD_SIZE,
+  WINDOW_HOURS,
+} from './layout.js'
+// Long-term aggregates and long windows (scheduler engineer's files). Their own `Direction` ('s' | 'r') and
+// `KindCounts` are exported under other names: the read contract owns `Direction` and `KindCounts`.
+export {
+  type Direction as LongTermDirection,
+  dayBlobMark,
+  emptyKindCounts,
+  encodeDayBlob,
+  forEachPackedRecord,
+  kindIndex,
+  kindOfIndex,
+  LongTermCodecError,
+  mergeDayBlob,
+  type PackedRecord,
+  type PartnerCounts,
+  packDid,
+  readLongTerm,
+  recordSize,
+  rememberDids,
+  resolvePartners,
+  sumDayBlobs,
+} from './long-term.js'
+export {
+  createLongWindowReader,
+  type LongSummary,
+  type LongWindowReader,
+  MAX_LONG_WINDOW_DAYS,
+} from './long-window.js'
+export {
+  createIndexReader,
+  type Direction,
+  type HourRow,
+  IndexQueryError,
+  type IndexReader,
+  type InteractionInfo,
+  type KindCounts,
+  type Partner,
+  type Weights,
+} from './reader.js'
+export { ensureRedisSettings, REQUIRED_REDIS_SETTINGS, type SettingsReport } from './settings.js'
+export {
+  type ApplyStats,
+  createIndexWriter,
+  emptyStats,
+  type IndexWriter,
+  type IndexWriterOptions,
+} from './writer.js'

@@ -1,0 +1,244 @@
+import { INTERACTION_KINDS, type InteractionKind } from '@circles/core'
+
+import type { RedisSchema } from '@circles/redis-schema'
+import type { Redis } from 'ioredis'
+import { DidCache } from './did-cache.js'
+import { resolveIds } from './did-table.js'
+import { DID_TABLE_BUCKETS, didId, packDidText } from './layout.js'
+
+// Long-term aggregates: one Redis hash per (account, direction), `lt:{did}:s` (sent) and `lt:{did}:r`
+// (received). Field = day number (days since the epoch, decimal: listpack stores it as an integer).
+// Value = one "day blob":
+//   byte 0      mark: 1 + hour-of-day of the last roll-up hour folded into this day (0 = none)
+//   records     one per (partner, kind), in any order:
+//     head      bits 7-6 kind (like, repost, reply, quote), bits 5-0 count 1..63, or 0 = a varint follows
+//     [count]   varint, only when bits 5-0 are 0
+//     partner   the partner's 8-byte DID id (the index's `didId`: first 8 bytes of SHA-1(DID))
+// A record is 9 bytes for a count under 64: that is the whole cost per (pair, kind, day) and direction
+// besides the hash's own overhead. Ids map back to DIDs through the index's DID table (`schema.didTable`),
+// which is never pruned; the roll-up also writes the table entries of every account it folds, so the
+// aggregates do not depend on the indexer having done so. The mark makes a fold of one hour idempotent per
+// day blob: hours are folded in increasing order, so a blob whose mark is at or past the hour has it.
+
+export type Direction = 's' | 'r'
+
+const KIND_INDEX: Record<InteractionKind, number> = { like: 0, repost: 1, reply: 2, quote: 3 }
+export class LongTermCodecError extends Error {
+  override name = 'LongTermCodecError'
+}
+
+/** Counts by kind, in `INTERACTION_KINDS` order. */
+export type KindCounts = Record<InteractionKind, number>
+
+export function emptyKindCounts(): KindCounts {
+  return { like: 0, repost: 0, reply: 0, quote: 0 }
+}
+
+/** The 8-byte id a day blob stores for a DID. */
+export function packDid(did: string): Buffer {
+  return didId(did)
+}
+
+function varintLength(n: number): number {
+  let len = 1
+  let v = n
+  while (v >= 0x80) {
+    v = Math.floor(v / 0x80)
+    len++
+  }
+  return len
+}
+
+/** One (partner, kind, count) entry of a day blob; `partner` is the 8-byte DID id. */
+export interface PackedRecord {
+  kind: number
+  partner: Buffer
+  count: number
+}
+
+const SMALL = 64
+const ID = 8
+
+/** Bytes a record takes in a day blob. */
+export function recordSize(r: PackedRecord): number {
+  return 1 + (r.count < SMALL ? 0 : varintLength(r.count)) + ID
+}
+
+/** Writes records after a mark byte. `size` must be the sum of `recordSize` (callers know it already). */
+export function encodeDayBlob(
+  mark: number,
+  records: Iterable<PackedRecord>,
+  size?: number,
+): Buffer {
+  const list = size === undefined ? [...records] : records
+  let total = size
+  if (total === undefined) {
+    total = 0
+    for (const r of list) total += recordSize(r)
+  }
+  const out = Buffer.allocUnsafe(1 + total)
+  out[0] = mark
+  let o = 1
+  for (const r of list) {
+    const small = r.count < SMALL
+    out[o++] = (r.kind << 6) | (small ? r.count : 0)
+    if (!small) {
+      let v = r.count
+      while (v >= 0x80) {
+        out[o++] = (v % 0x80) | 0x80
+        v = Math.floor(v / 0x80)
+      }
+      out[o++] = v
+    }
+    o += r.partner.copy(out, o, 0, ID)
+  }
+  return out
+}
+
+function readVarint(buf: Buffer, at: number): [value: number, next: number] {
+  let v = 0
+  let mul = 1
+  let i = at
+  for (;;) {
+    const b = buf[i++]
+    if (b === undefined) throw new LongTermCodecError('truncated varint in a day blob')
+    v += (b & 0x7f) * mul
+    if (b < 0x80) return [v, i]
+    mul *= 0x80
+    if (mul > 2 ** 49) throw new LongTermCodecError('varint too long in a day blob')
+  }
+}
+
+/** Calls `onRecord` for each record of a day blob (partner still packed, as a slice of `buf`). */
+export function forEachPackedRecord(buf: Buffer, onRecord: (r: PackedRecord) => void): void {
+  let i = 1
+  while (i < buf.length) {
+    const head = buf[i++] as number
+    const kind = head >> 6
+    let count = head & 0x3f
+    if (count === 0) [count, i] = readVarint(buf, i)
+    const end = i + ID
+    if (end > buf.length) throw new LongTermCodecError('truncated record in a day blob')
+    onRecord({ kind, partner: buf.subarray(i, end), count })
+    i = end
+  }
+}
+
+/** The mark byte of a day blob: 1 + the hour-of-day last folded into it. */
+export function dayBlobMark(buf: Buffer | null | undefined): number {
+  return buf && buf.length > 0 ? (buf[0] as number) : 0
+}
+
+export function kindIndex(kind: InteractionKind): number {
+  return KIND_INDEX[kind]
+}
+
+export function kindOfIndex(i: number): InteractionKind {
+  const k = INTERACTION_KINDS[i]
+  if (k === undefined) throw new LongTermCodecError(`bad kind index ${i}`)
+  return k
+}
+
+/**
+ * Merges records into an existing day blob (or none) and sets its mark. Records of the same (partner, kind)
+ * are summed, so a day blob holds each (partner, kind) once however many hours fed it.
+ */
+export function mergeDayBlob(
+  existing: Buffer | null | undefined,
+  mark: number,
+  records: readonly PackedRecord[],
+): Buffer {
+  if (!existing || existing.length <= 1) return encodeDayBlob(mark, records)
+  const merged = new Map<string, PackedRecord>()
+  const add = (r: PackedRecord) => {
+    const key = `${r.kind}${r.partner.toString('latin1')}`
+    const prev = merged.get(key)
+    if (prev) prev.count += r.count
+    else merged.set(key, { ...r })
+  }
+  forEachPackedRecord(existing, add)
+  for (const r of records) add(r)
+  return encodeDayBlob(mark, merged.values())
+}
+
+/** Per-partner counts by kind, summed over day blobs; keyed by the id (8 latin1 characters) until resolved. */
+export type PartnerCounts = Map<string, KindCounts>
+
+/** Sums day blobs (`field -> blob` of one long-term hash) whose day is in [fromDay, toDay], by partner id. */
+export function sumDayBlobs(
+  fields: Record<string, Buffer>,
+  fromDay: number,
+  toDay: number,
+  into: PartnerCounts = new Map(),
+): PartnerCounts {
+  for (const [field, blob] of Object.entries(fields)) {
+    const day = Number(field)
+    if (!Number.isInteger(day) || day < fromDay || day > toDay) continue
+    forEachPackedRecord(blob, (r) => {
+      const key = r.partner.toString('latin1')
+      let counts = into.get(key)
+      if (!counts) {
+        counts = emptyKindCounts()
+        into.set(key, counts)
+      }
+      counts[kindOfIndex(r.kind)] += r.count
+    })
+  }
+  return into
+}
+
+/** Writes the DID table entries (id -> DID) of `dids`: one HSET per bucket, idempotent. */
+export async function rememberDids(
+  redis: Redis,
+  schema: RedisSchema,
+  dids: Iterable<string>,
+): Promise<void> {
+  const buckets = new Map<number, (string | Buffer)[]>()
+  for (const did of dids) {
+    const id = didId(did)
+    const bucket = id.readUInt16BE(0) % DID_TABLE_BUCKETS
+    let list = buckets.get(bucket)
+    if (!list) {
+      list = []
+      buckets.set(bucket, list)
+    }
+    list.push(id, packDidText(did))
+  }
+  let pipe = redis.pipeline()
+  for (const [bucket, list] of buckets) {
+    pipe.hset(schema.didTable(bucket), ...list)
+    if (pipe.length >= 1000) {
+      for (const [err] of (await pipe.exec()) ?? []) if (err) throw err
+      pipe = redis.pipeline()
+    }
+  }
+  for (const [err] of (await pipe.exec()) ?? []) if (err) throw err
+}
+
+/** Maps id-keyed counts to DID-keyed counts through the DID table; unknown ids are left out. */
+export async function resolvePartners(
+  redis: Redis,
+  schema: RedisSchema,
+  byId: PartnerCounts,
+  cache: DidCache = new DidCache(100_000),
+): Promise<PartnerCounts> {
+  const dids = await resolveIds(redis, schema, [...byId.keys()], cache)
+  const out: PartnerCounts = new Map()
+  for (const [key, counts] of byId) {
+    const did = dids.get(key)
+    if (did !== undefined) out.set(did, counts)
+  }
+  return out
+}
+
+/** Partners (DIDs) of one long-term hash over the days [fromDay, toDay]. */
+export async function readLongTerm(
+  redis: Redis,
+  schema: RedisSchema,
+  key: string,
+  fromDay: number,
+  toDay: number,
+): Promise<PartnerCounts> {
+  const fields = await redis.hgetallBuffer(key)
+  return resolvePartners(redis, schema, sumDayBlobs(fields, fromDay, toDay))
+}

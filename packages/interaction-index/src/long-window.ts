@@ -1,0 +1,185 @@
+import { DAY_MS, HOUR_MS, isValidDid } from '@circles/core'
+import type { RedisSchema } from '@circles/redis-schema'
+import type { Redis } from 'ioredis'
+import { DidCache } from './did-cache.js'
+import { WINDOW_HOURS } from './layout.js'
+import { emptyKindCounts, type PartnerCounts, resolvePartners, sumDayBlobs } from './long-term.js'
+import {
+  createIndexReader,
+  type Direction,
+  IndexQueryError,
+  type IndexReader,
+  type KindCounts,
+  type Partner,
+  type Weights,
+} from './reader.js'
+
+// Long windows (7, 30, 90 days...): the live index for the hours it still counts, plus the scheduler's
+// daily aggregates for the hours it has folded. The two never overlap: an hour is folded only after it
+// left the live window, and the roll-up cursor says how far the aggregates go, so the aggregates are
+// read only up to the cursor's day (whose blob holds only hours up to the cursor). Between an hour
+// leaving the window and its roll-up (a few minutes) it is in neither: a long window is then short by
+// that hour, never double-counted. Resolution is daily: the window's oldest day counts whole.
+
+/** Longest long window (days); the aggregates keep ROLLUP_RETENTION_DAYS (90 by default). */
+export const MAX_LONG_WINDOW_DAYS = 366
+
+export interface LongSummary {
+  sent: KindCounts
+  received: KindCounts
+  partnersSent: number
+  partnersReceived: number
+}
+
+export interface LongWindowReader {
+  /** Top partners by weighted score over the last `days` days (same ranking as `topPartners`). */
+  topPartnersLong(q: {
+    did: string
+    direction: Direction
+    days: number
+    weights: Weights
+    limit: number
+    exclude?: ReadonlySet<string>
+  }): Promise<Partner[]>
+  /** Counts sent and received by kind over the last `days` days, and how many distinct partners. */
+  summaryLong(did: string, days: number): Promise<LongSummary>
+}
+
+interface Both {
+  sent: KindCounts
+  received: KindCounts
+}
+
+function addCounts(into: KindCounts, from: KindCounts): void {
+  into.like += from.like
+  into.repost += from.repost
+  into.reply += from.reply
+  into.quote += from.quote
+}
+
+function sum(c: KindCounts): number {
+  return c.like + c.repost + c.reply + c.quote
+}
+
+export function createLongWindowReader(
+  redis: Redis,
+  schema: RedisSchema,
+  opts: { reader?: IndexReader; now?: () => number } = {},
+): LongWindowReader {
+  const now = opts.now ?? Date.now
+  const reader = opts.reader ?? createIndexReader(redis, schema, { now })
+  const cache = new DidCache(200_000)
+
+  function check(did: string, days: number): void {
+    if (!isValidDid(did)) throw new IndexQueryError('invalid DID')
+    if (!Number.isInteger(days) || days < 1 || days > MAX_LONG_WINDOW_DAYS) {
+      throw new IndexQueryError(`days must be an integer from 1 to ${MAX_LONG_WINDOW_DAYS}`)
+    }
+  }
+
+  /** Every partner of `did` over the window, both directions, from both sources. */
+  async function allPartners(did: string, days: number): Promise<Map<string, Both>> {
+    const t = now()
+    const out = new Map<string, Both>()
+    const entry = (partner: string) => {
+      let e = out.get(partner)
+      if (!e) {
+        e = { sent: emptyKindCounts(), received: emptyKindCounts() }
+        out.set(partner, e)
+      }
+      return e
+    }
+
+    // Long-term part: days from the window's oldest to the roll-up cursor's, one HMGET per direction.
+    const cursorRaw = await redis.get(schema.rollupCursor)
+    const cursor = cursorRaw === null ? null : Number(cursorRaw)
+    if (cursor !== null && Number.isSafeInteger(cursor)) {
+      const fromDay = Math.floor((t - days * DAY_MS) / DAY_MS)
+      const toDay = Math.floor((cursor * HOUR_MS) / DAY_MS)
+      if (toDay >= fromDay) {
+        const fields: string[] = []
+        for (let d = fromDay; d <= toDay; d++) fields.push(String(d))
+        const res = await redis
+          .pipeline()
+          .hmgetBuffer(schema.longTerm(did, 's'), ...fields)
+          .hmgetBuffer(schema.longTerm(did, 'r'), ...fields)
+          .exec()
+        for (const [i, dir] of (['sent', 'received'] as const).entries()) {
+          const [err, values] = res?.[i] ?? []
+          if (err) throw err
+          const blobs: Record<string, Buffer> = {}
+          ;(values as (Buffer | null)[]).forEach((v, j) => {
+            if (v) blobs[fields[j] as string] = v
+          })
+          const byId = sumDayBlobs(blobs, fromDay, toDay)
+          const counts: PartnerCounts = await resolvePartners(redis, schema, byId, cache)
+          for (const [partner, c] of counts) addCounts(entry(partner)[dir], c)
+        }
+      }
+    }
+
+    // Live part: every partner of the live window (all pages).
+    const windowHours = Math.min(WINDOW_HOURS, days * 24)
+    let page: string | undefined
+    do {
+      const res = await reader.partners({ did, windowHours, limit: 100_000, cursor: page })
+      for (const p of res.partners) {
+        const e = entry(p.did)
+        addCounts(e.sent, p.sent)
+        addCounts(e.received, p.received)
+      }
+      page = res.cursor
+    } while (page !== undefined)
+    return out
+  }
+
+  return {
+    async topPartnersLong(q) {
+      check(q.did, q.days)
+      if (!Number.isInteger(q.limit) || q.limit < 1) throw new IndexQueryError('limit must be >= 1')
+      // Within the live window the live reader alone is exact and cheaper.
+      if (q.days * 24 <= WINDOW_HOURS) {
+        return reader.topPartners({ ...q, windowHours: q.days * 24 })
+      }
+      const partners = await allPartners(q.did, q.days)
+      const w = q.weights
+      const useSent = q.direction !== 'received'
+      const useReceived = q.direction !== 'sent'
+      const ranked: Partner[] = []
+      for (const [did, c] of partners) {
+        if (q.exclude?.has(did)) continue
+        let score = 0
+        for (const k of ['like', 'repost', 'reply', 'quote'] as const) {
+          score += w[k] * ((useSent ? c.sent[k] : 0) + (useReceived ? c.received[k] : 0))
+        }
+        if (score > 0) ranked.push({ did, score, sent: c.sent, received: c.received })
+      }
+      ranked.sort(
+        (x, y) =>
+          y.score - x.score ||
+          sum(y.sent) + sum(y.received) - (sum(x.sent) + sum(x.received)) ||
+          (x.did < y.did ? -1 : 1),
+      )
+      return ranked.slice(0, q.limit)
+    },
+
+    async summaryLong(did, days) {
+      check(did, days)
+      if (days * 24 <= WINDOW_HOURS) return reader.summary(did, days * 24)
+      const partners = await allPartners(did, days)
+      const out: LongSummary = {
+        sent: emptyKindCounts(),
+        received: emptyKindCounts(),
+        partnersSent: 0,
+        partnersReceived: 0,
+      }
+      for (const c of partners.values()) {
+        addCounts(out.sent, c.sent)
+        addCounts(out.received, c.received)
+        if (sum(c.sent) > 0) out.partnersSent++
+        if (sum(c.received) > 0) out.partnersReceived++
+      }
+      return out
+    },
+  }
+}

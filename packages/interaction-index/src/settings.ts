@@ -1,0 +1,37 @@
+import type { Redis } from 'ioredis'
+
+/**
+ * Server settings the layout's memory figures depend on: the DID table's hash buckets stay listpacks
+ * (compact) up to `hash-max-listpack-entries`, and each hour's author index shards stay intsets (8 bytes
+ * per member instead of a ~60-byte hashtable entry) up to `set-max-intset-entries`. Only ever raised.
+ */
+export const REQUIRED_REDIS_SETTINGS: Readonly<Record<string, number>> = {
+  'hash-max-listpack-entries': 512,
+  'hash-max-listpack-value': 64,
+  'set-max-intset-entries': 8192,
+}
+
+export interface SettingsReport {
+  /** Settings raised by this call. */
+  changed: Record<string, { from: number; to: number }>
+  /** Settings below the requirement that could not be raised (e.g. CONFIG disabled on a managed Redis). */
+  unmet: Record<string, { current: number | null; wanted: number; error?: string }>
+}
+
+/** Raises the settings above where they are lower. Never throws for CONFIG errors: reports them as unmet. */
+export async function ensureRedisSettings(redis: Redis): Promise<SettingsReport> {
+  const report: SettingsReport = { changed: {}, unmet: {} }
+  for (const [name, wanted] of Object.entries(REQUIRED_REDIS_SETTINGS)) {
+    let current: number | null = null
+    try {
+      const res = (await redis.config('GET', name)) as string[]
+      current = res[1] === undefined ? null : Number(res[1])
+      if (current !== null && current >= wanted) continue
+      await redis.config('SET', name, String(wanted))
+      report.changed[name] = { from: current ?? 0, to: wanted }
+    } catch (err) {
+      report.unmet[name] = { current, wanted, error: (err as Error).message }
+    }
+  }
+  return report
+}

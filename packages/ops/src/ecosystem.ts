@@ -1,0 +1,28 @@
+import { createRequire } from 'node:module'
+import { resolve } from 'node:path'
+import type { AppSpec } from './supervisor.js'
+
+// ecosystem.config.cjs is the one list of processes: PM2 runs it as daemons, `pnpm start` runs the same apps
+// in the foreground through the supervisor, so the two cannot drift apart.
+
+interface Pm2App {
+  name: string
+  script: string
+  instances?: number | string
+  kill_timeout?: number
+  env?: Record<string, string | number | boolean>
+}
+
+export function loadEcosystemApps(root: string): AppSpec[] {
+  const require = createRequire(import.meta.url)
+  const file = resolve(root, 'ecosystem.config.cjs')
+  const config = require(file) as { apps?: Pm2App[] }
+  if (!Array.isArray(config.apps)) throw new Error(`${file} has no apps list`)
+  return config.apps.map((app) => ({
+    name: app.name,
+    script: resolve(root, app.script),
+    instances: Math.max(1, Number(app.instances ?? 1) || 1),
+    killTimeoutMs: app.kill_timeout,
+    env: Object.fromEntries(Object.entries(app.env ?? {}).map(([k, v]) => [k, String(v)])),
+  }))
+}

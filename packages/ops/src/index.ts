@@ -1,0 +1,42 @@
+export {
+  type Check,
+  checkFirehose,
+  checkIndexers,
+  checkRedisServer,
+  checkRelay,
+  checkSchedulerHeartbeat,
+  checkStream,
+  DEFAULT_THRESHOLDS,
+  type DoctorOptions,
+  type DoctorThresholds,
+  formatChecks,
+  runDoctor,
+  type Status,
+  subscribeReposUrl,
+} from './doctor.js'
+export { loadEcosystemApps } from './ecosystem.js'
+export { mergeEnv, parseEnvFile, readEnvFile } from './env-file.js'
+export {
+  findOnPath,
+  howToGetRedis,
+  type PrivateRedis,
+  type PrivateRedisOptions,
+  privateRedisArgs,
+  RedisNotFoundError,
+  RedisStartError,
+  redisAnswers,
+  startPrivateRedis,
+} from './private-redis.js'
+export {
+  type ChooseRedisOptions,
+  chooseRedis,
+  type RedisChoice,
+  RedisUnreachableError,
+} from './redis-choice.js'
+export {
+  type AppSpec,
+  createSupervisor,
+  prettyLine,
+  type Supervisor,
+  type SupervisorOptions,
+} from './supervisor.js'

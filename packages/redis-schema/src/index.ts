@@ -1,0 +1,134 @@
+import { isValidDid, isValidHandle } from '@circles/core'
+
+// Every Redis name the system uses is built here, under one configurable prefix, so that a reader (or
+// RedisInsight) can find all of them in one file, and a test can run under a private prefix.
+//
+// Cluster safety: every command that touches several keys keeps them in one hash slot. The firehose's
+// stream, cursor and metrics share the `{fh}` tag, because its MULTI/EXEC writes the batch's entries and
+// the cursor together. Per-account keys carry the account's tag, so one account's reads stay in one slot.
+
+export class SchemaError extends Error {
+  override name = 'SchemaError'
+}
+
+const PREFIX_RE = /^[A-Za-z0-9_:.-]{0,64}$/
+
+export function assertPrefix(prefix: string): string {
+  if (!PREFIX_RE.test(prefix)) {
+    throw new SchemaError(
+      `invalid key prefix ${JSON.stringify(prefix)}: use up to 64 of [A-Za-z0-9_:.-]`,
+    )
+  }
+  return prefix
+}
+
+function did(value: string): string {
+  if (!isValidDid(value)) throw new SchemaError(`refusing to build a key from an invalid DID`)
+  return value
+}
+
+function hex(value: string): string {
+  if (!/^[0-9a-f]{1,64}$/.test(value))
+    throw new SchemaError(`refusing to build a key from a non-hex id`)
+  return value
+}
+
+function handle(value: string): string {
+  if (!isValidHandle(value)) throw new SchemaError(`refusing to build a key from an invalid handle`)
+  return value.toLowerCase()
+}
+
+function int(value: number): number {
+  if (!Number.isSafeInteger(value) || value < 0) {
+    throw new SchemaError(`refusing to build a key from ${value}`)
+  }
+  return value
+}
+
+export type RedisSchema = ReturnType<typeof createSchema>
+
+/** @param prefix prepended to every key, e.g. `circles:` (validated: no braces, spaces or wildcards). */
+export function createSchema(prefix: string) {
+  const p = assertPrefix(prefix)
+  return {
+    prefix: p,
+    /** Pattern matching every key of this prefix (for tests and cleanup). */
+    all: `${p}*`,
+
+    // --- firehose -> indexer -----------------------------------------------------------------------
+    /** Stream of event batches; each entry has field `e` (newline-separated event lines, see core codec). */
+    eventStream: `${p}{fh}:events`,
+    /** Seq of the last relay commit whose events are in the stream; written in the same MULTI as them. */
+    firehoseCursor: `${p}{fh}:cursor`,
+    /** Hash of firehose counters and gauges (events, interactions, rejections by reason, reconnects...). */
+    firehoseMetrics: `${p}{fh}:metrics`,
+    /** The indexer's consumer group on `eventStream`. */
+    indexerGroup: 'indexer',
+
+    // --- per-account keys (indexer, read package) --------------------------------------------------
+    /** Hash tag of one account: all of its keys share it, so multi-key commands stay in one slot. */
+    accountTag: (d: string) => `{${did(d)}}`,
+    // (indexer keys go here)
+    /** Interaction log of one account, both directions, binary records (see packages/interaction-index). */
+    accountLog: (d: string) => `${p}{${did(d)}}:log`,
+    /** Spill log of one busy account for one hour (hours since the epoch). */
+    accountHourLog: (d: string, hour: number) => `${p}{${did(d)}}:log:${int(hour)}`,
+    /** Seconds of an account's purge (deleted/taken down): creates at or before it are refused. With TTL. */
+    accountPurged: (d: string) => `${p}{${did(d)}}:purged`,
+    /** Hash bucket of the DID table: 8-byte DID id -> DID (ids are hashes of DIDs, see interaction-index). */
+    didTable: (bucket: number) => `${p}dids:${int(bucket)}`,
+    /** Set of author ids (int64) with interactions in one hour, sharded: the scheduler's roll-up scan. */
+    hourAuthors: (hour: number, shard: number) => `${p}hour:${int(hour)}:${int(shard)}`,
+    /** Set of hours that have an `hourAuthors` index. */
+    indexHours: `${p}index:hours`,
+    /** Hash of indexer counters and gauges (rate, lag, pending), written by every indexer process. */
+    indexerMetrics: `${p}indexer:metrics`,
+
+    // --- shared between services ---------------------------------------------------------------------
+    /** Cached AppView profile (JSON, with TTL). The indexer deletes it on an #identity event. */
+    profile: (d: string) => `${p}profile:${did(d)}`,
+    /** Set of DIDs that opted out: no circle of their own, never in anyone else's. */
+    optOuts: `${p}optouts`,
+    /** Set of DIDs tracked for daily snapshots (managed through the API's admin routes). */
+    tracked: `${p}tracked`,
+    /** Sorted set: DID -> ms of its last circle request (snapshots also track these for 7 days). */
+    circleRequests: `${p}circle-requests`,
+    /** Global stats document (JSON) written by the scheduler, read by the API in one round trip. */
+    globalStats: `${p}stats:global`,
+    /** Scheduler heartbeat (ms timestamp, with TTL): `pnpm doctor` and `/readyz` read it. */
+    schedulerHeartbeat: `${p}scheduler:heartbeat`,
+    // (scheduler keys go here)
+    /** BullMQ `prefix` option: every queue key becomes `<prefix>{bull}:<queue>:...`, one slot for all queues. */
+    bullPrefix: `${p}{bull}`,
+    /** One BullMQ queue per job kind. */
+    queues: { rollup: 'rollup', prune: 'prune', stats: 'stats', snapshots: 'snapshots' },
+    /** Mutex of one job kind (token, with expiry): no two runs of a kind at once, whatever the workers. */
+    schedulerLock: (kind: string) => `${p}scheduler:lock:${kind}`,
+    /** Highest hour (hours since the epoch) folded into the long-term aggregates; every lower hour is too. */
+    rollupCursor: `${p}scheduler:rollup-cursor`,
+    /** Long-term daily aggregates of one account, `s` = sent, `r` = received: hash day -> packed counts. */
+    longTerm: (d: string, dir: 's' | 'r') => `${p}lt:{${did(d)}}:${dir}`,
+    /** Pattern matching every long-term aggregate key (for the pruning scan). */
+    longTermPattern: `${p}lt:*`,
+    /** Daily snapshots of one tracked account: hash day -> JSON counts sent and received by kind. */
+    snapshot: (d: string) => `${p}snap:{${did(d)}}`,
+    /** Pattern matching every snapshot key (for the pruning scan). */
+    snapshotPattern: `${p}snap:*`,
+    // --- api (services/fart) ------------------------------------------------------------------------
+    /** Cached circle JSON (with TTL), one per actor and parameter variant (a hex digest of the query). */
+    circle: (d: string, variant: string) => `${p}circle:{${did(d)}}:${hex(variant)}`,
+    /** Single-flight lock for one circle computation: SET NX PX with a random token, so it always expires. */
+    circleLock: (d: string, variant: string) => `${p}circle-lock:{${did(d)}}:${hex(variant)}`,
+    /** Rendered circle image (PNG bytes or SVG text, with TTL), keyed like `circle`. */
+    circleImage: (d: string, variant: string) => `${p}circle-img:{${did(d)}}:${hex(variant)}`,
+    /** Counter bumped on every opt-out change: cached circles made under an older value are not served. */
+    optOutsVersion: `${p}optouts:version`,
+    /** Handle -> DID resolved through the AppView (with TTL). Handles are stored lower-cased. */
+    handleDid: (h: string) => `${p}handle:${handle(h)}`,
+    /** Avatar thumbnail bytes fetched for drawn circles (with TTL), keyed by a hex digest of the URL. */
+    avatar: (digest: string) => `${p}avatar:${hex(digest)}`,
+    /** Key prefix of the API's Redis-backed rate limiter (@fastify/rate-limit `nameSpace`). */
+    rateLimitPrefix: `${p}ratelimit:`,
+    // (api keys go here)
+  }
+}

@@ -1,0 +1,30 @@
+export {
+  CORPUS_MAGIC,
+  CorpusError,
+  type CorpusFrame,
+  CorpusWriter,
+  decodeCorpus,
+  encodeCorpus,
+  frameSeq,
+  frameType,
+  iterateCorpus,
+  readCorpus,
+} from './corpus.js'
+export { type LocalPds, type PdsAccount, startLocalPds } from './local-pds.js'
+export { createTestRedis, deleteByPrefix, TEST_REDIS_URL, type TestRedis } from './redis.js'
+export { type PrivateRedis, startRedisServer } from './redis-server.js'
+export { type ReferenceResult, referenceEvents } from './reference.js'
+export {
+  errorFrame,
+  type ReplayServer,
+  type ReplayServerOptions,
+  SUBSCRIBE_REPOS_PATH,
+  startReplayServer,
+} from './replay-server.js'
+export { ActivitySimulator, type ExpectedEvent } from './simulator.js'
+export {
+  ensureLargeCorpus,
+  type SynthOptions,
+  type SynthStats,
+  synthesizeFrames,
+} from './synth-corpus.js'

@@ -1,0 +1,91 @@
+import { type ChildProcess, spawn } from 'node:child_process'
+import { once } from 'node:events'
+import { createServer } from 'node:net'
+import { Redis } from 'ioredis'
+
+export interface PrivateRedis {
+  url: string
+  port: number
+  pid: number
+  /** Stops the server (SIGTERM, then SIGKILL after 5 s). Idempotent. */
+  stop(): Promise<void>
+}
+
+/**
+ * Starts a private `redis-server` on a free loopback port with no persistence, for tests and
+ * benchmarks that need their own settings, measure memory, or must not disturb the shared Redis.
+ */
+export async function startRedisServer(extraArgs: string[] = []): Promise<PrivateRedis> {
+  const port = await freePort()
+  const proc: ChildProcess = spawn(
+    'redis-server',
+    [
+      '--port',
+      String(port),
+      '--bind',
+      '127.0.0.1',
+      '--save',
+      '',
+      '--appendonly',
+      'no',
+      ...extraArgs,
+    ],
+    { stdio: ['ignore', 'ignore', 'pipe'] },
+  )
+  let stderr = ''
+  proc.stderr?.on('data', (d: Buffer) => {
+    stderr += d.toString()
+  })
+  const url = `redis://127.0.0.1:${port}`
+  const probe = new Redis(url, {
+    lazyConnect: true,
+    maxRetriesPerRequest: 0,
+    retryStrategy: () => null,
+  })
+  // Refused connections are expected until the server listens; they are retried below.
+  probe.on('error', () => undefined)
+  const deadline = Date.now() + 10_000
+  for (;;) {
+    if (proc.exitCode !== null) throw new Error(`redis-server exited: ${stderr}`)
+    try {
+      await probe.connect()
+      await probe.ping()
+      break
+    } catch {
+      probe.disconnect()
+      if (Date.now() > deadline) {
+        proc.kill('SIGKILL')
+        throw new Error(`redis-server did not answer on ${url}: ${stderr}`)
+      }
+      await new Promise((r) => setTimeout(r, 50))
+    }
+  }
+  probe.disconnect()
+  let stopped: Promise<void> | undefined
+  return {
+    url,
+    port,
+    pid: proc.pid as number,
+    stop() {
+      stopped ??= (async () => {
+        if (proc.exitCode !== null || proc.signalCode !== null) return
+        const exited = once(proc, 'exit')
+        proc.kill('SIGTERM')
+        const timer = setTimeout(() => proc.kill('SIGKILL'), 5000)
+        await exited
+        clearTimeout(timer)
+      })()
+      return stopped
+    },
+  }
+}
+
+async function freePort(): Promise<number> {
+  const s = createServer()
+  s.listen(0, '127.0.0.1')
+  await once(s, 'listening')
+  const address = s.address()
+  const port = typeof address === 'object' && address ? address.port : 0
+  await new Promise<void>((resolve) => s.close(() => resolve()))
+  return port
+}

@@ -1,0 +1,43 @@
+import { randomBytes } from 'node:crypto'
+import { createSchema, type RedisSchema } from '@circles/redis-schema'
+import { Redis } from 'ioredis'
+
+export const TEST_REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379'
+
+export interface TestRedis {
+  redis: Redis
+  url: string
+  /** A random prefix private to this test, e.g. `test:3f9a1c2b:`. */
+  prefix: string
+  schema: RedisSchema
+  /** Deletes every key under the prefix and closes the connection. */
+  cleanup(): Promise<void>
+}
+
+/** A connection to the real Redis with a private key prefix; call `cleanup()` in afterEach/afterAll. */
+export async function createTestRedis(label = 'test'): Promise<TestRedis> {
+  const prefix = `${label}:${randomBytes(4).toString('hex')}:`
+  const redis = new Redis(TEST_REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 2 })
+  await redis.connect()
+  return {
+    redis,
+    url: TEST_REDIS_URL,
+    prefix,
+    schema: createSchema(prefix),
+    async cleanup() {
+      await deleteByPrefix(redis, prefix)
+      redis.disconnect()
+    },
+  }
+}
+
+export async function deleteByPrefix(redis: Redis, prefix: string): Promise<number> {
+  let cursor = '0'
+  let n = 0
+  do {
+    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000)
+    cursor = next
+    if (keys.length > 0) n += await redis.unlink(...keys)
+  } while (cursor !== '0')
+  return n
+}

@@ -1,0 +1,60 @@
+// Runs before anything is built, so plain JavaScript: checks Node, installs dependencies on a fresh clone,
+// builds with tsc, then hands over to the built command in packages/ops.
+import { spawnSync } from 'node:child_process'
+import { existsSync } from 'node:fs'
+import { dirname, join } from 'node:path'
+import { fileURLToPath, pathToFileURL } from 'node:url'
+
+export const root = join(dirname(fileURLToPath(import.meta.url)), '..')
+
+function fail(message) {
+  process.stderr.write(`${message}\n`)
+  process.exit(1)
+}
+
+function run(cmd, args, what) {
+  const r = spawnSync(cmd, args, { cwd: root, stdio: 'inherit' })
+  if (r.error) fail(`${what} could not run: ${r.error.message}`)
+  if (r.status !== 0) fail(`${what} failed (exit code ${r.status}); see above.`)
+}
+
+/** @param {string[]} projects tsc --build targets (default: the whole workspace) */
+export function prepare(projects = []) {
+  const [major, minor] = process.versions.node.split('.').map(Number)
+  if (major < 20 || (major === 20 && minor < 11)) {
+    fail(
+      `Node ${process.versions.node} is too old: install Node 20.11 or newer (22 or 24 recommended).`,
+    )
+  }
+  if (!existsSync(join(root, 'node_modules', '.modules.yaml'))) {
+    process.stdout.write('Installing dependencies (pnpm install --frozen-lockfile)...\n')
+    // Under `pnpm start` npm_execpath is pnpm itself; otherwise use the pnpm on the PATH.
+    const execPath = process.env.npm_execpath
+    if (execPath && /pnpm/.test(execPath)) {
+      run(process.execPath, [execPath, 'install', '--frozen-lockfile'], 'pnpm install')
+    } else {
+      run('pnpm', ['install', '--frozen-lockfile'], 'pnpm install')
+    }
+  }
+  process.stdout.write(
+    `Building (tsc --build${projects.length ? ` ${projects.join(' ')}` : ''})...\n`,
+  )
+  run(
+    process.execPath,
+    [join(root, 'node_modules/typescript/bin/tsc'), '--build', ...projects],
+    'tsc',
+  )
+}
+
+/** Imports a built module of packages/ops and runs its main(); its return value is the exit code. */
+export async function runMain(file) {
+  const mod = await import(pathToFileURL(join(root, 'packages/ops/dist/src', file)).href)
+  try {
+    process.exitCode = await mod.main(process.argv.slice(2))
+  } catch (err) {
+    // A bad setting names its variable: that line is the whole story, no stack needed.
+    if (err?.name !== 'ConfigError') throw err
+    process.stderr.write(`${err.message}\n`)
+    process.exitCode = 1
+  }
+}

@@ -1,0 +1,316 @@
+// pnpm bench:api: seeds a private redis-server with the indexer bench's distribution (Zipf s=1 over 100k
+// accounts, 72/14/11/3 % like/repost/reply/quote, over 47 h), pre-caches every profile, starts the real API
+// (a child process: one core) and drives GET /v1/circles with autocannon from this process (the other core):
+//   cached         many connections on already-cached circles (the heaviest users and random ones)
+//   uncached heavy the heaviest user, a new weights variant on every request, so each one computes
+//   uncached random random active users, a new variant each time
+// Progress lines first, one JSON line last.
+import { type ChildProcess, spawn } from 'node:child_process'
+import { once } from 'node:events'
+import { createServer } from 'node:net'
+import { dirname, resolve } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { HOUR_MS, type InteractionCreate, tidFromMs } from '@circles/core'
+import {
+  createIndexReader,
+  createIndexWriter,
+  ensureRedisSettings,
+} from '@circles/interaction-index'
+import { createSchema } from '@circles/redis-schema'
+import { createWorkloadRandom } from '@circles/testkit/workload'
+import autocannon from 'autocannon'
+import { Redis } from 'ioredis'
+
+const N = Number(process.env.BENCH_INTERACTIONS ?? 1_000_000)
+const POPULATION = Number(process.env.BENCH_POPULATION ?? 100_000)
+const ZIPF_S = Number(process.env.BENCH_ZIPF_S ?? 1)
+const CACHED_SECONDS = Number(process.env.BENCH_CACHED_SECONDS ?? 10)
+const HEAVY_REQUESTS = Number(process.env.BENCH_HEAVY_REQUESTS ?? 200)
+const RANDOM_REQUESTS = Number(process.env.BENCH_RANDOM_REQUESTS ?? 1000)
+const PREFIX = 'circles:'
+
+const here = dirname(fileURLToPath(import.meta.url))
+const MAIN = resolve(here, '../src/main.js')
+
+function progress(msg: string): void {
+  process.stdout.write(`[bench-api] ${new Date().toISOString()} ${msg}\n`)
+}
+
+// The same generator and seed as the indexer bench.
+const { rand, zipfSampler, shuffled, randomDid, pickKind } = createWorkloadRandom(42)
+
+async function freePort(): Promise<number> {
+  const srv = createServer()
+  srv.listen(0, '127.0.0.1')
+  await once(srv, 'listening')
+  const port = (srv.address() as { port: number }).port
+  srv.close()
+  return port
+}
+
+async function waitFor(check: () => Promise<boolean>, what: string, tries = 200): Promise<void> {
+  for (let i = 0; i < tries; i++) {
+    if (await check().catch(() => false)) return
+    await new Promise((r) => setTimeout(r, 50))
+  }
+  throw new Error(`${what} did not start`)
+}
+
+async function startRedis(): Promise<{ proc: ChildProcess; url: string }> {
+  const port = await freePort()
+  const proc = spawn(
+    'redis-server',
+    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
+    { stdio: 'ignore' },
+  )
+  const url = `redis://127.0.0.1:${port}`
+  await waitFor(async () => {
+    const r = new Redis(url, {
+      lazyConnect: true,
+      maxRetriesPerRequest: 0,
+      retryStrategy: () => null,
+    })
+    r.on('error', () => {}) // refused while redis-server starts: expected, retried by waitFor
+    try {
+      await r.connect()
+      return (await r.ping()) === 'PONG'
+    } finally {
+      r.disconnect()
+    }
+  }, 'redis-server')
+  return { proc, url }
+}
+
+interface Run {
+  rps: number
+  p50: number
+  p99: number
+  errors: number
+  non2xx: number
+}
+
+async function cannon(
+  base: string,
+  paths: () => string,
+  opts: { connections: number; duration?: number; amount?: number },
+): Promise<Run> {
+  const result = await autocannon({
+    url: base,
+    connections: opts.connections,
+    ...(opts.duration !== undefined ? { duration: opts.duration } : {}),
+    ...(opts.amount !== undefined ? { amount: opts.amount } : {}),
+    requests: [
+      {
+        setupRequest: (req) => {
+          req.path = paths()
+          return req
+        },
+      },
+    ],
+  })
+  return {
+    rps: Math.round(result.requests.average),
+    p50: result.latency.p50,
+    p99: result.latency.p99,
+    errors: result.errors + result.timeouts,
+    non2xx: result.non2xx,
+  }
+}
+
+async function main() {
+  const redisProc = await startRedis()
+  const redis = new Redis(redisProc.url)
+  let api: ChildProcess | undefined
+  // Interrupted: stop the children we started before going.
+  for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(sig, () => {
+      api?.kill('SIGTERM')
+      redisProc.proc.kill('SIGTERM')
+      process.exitCode = 130
+      setImmediate(() => process.kill(process.pid, sig))
+    })
+  }
+  try {
+    await ensureRedisSettings(redis)
+    const schema = createSchema(PREFIX)
+    const writer = createIndexWriter(redis, schema)
+
+    progress(`generating ${N} interactions: population ${POPULATION}, Zipf s=${ZIPF_S}`)
+    const dids = Array.from({ length: POPULATION }, randomDid)
+    const authorRank = shuffled(POPULATION)
+    const subjectRank = shuffled(POPULATION)
+    const zipf = zipfSampler(POPULATION, ZIPF_S)
+    const now = Date.now()
+    const span = 47 * HOUR_MS
+    const start = now - span - 60_000
+    const touches = new Map<string, number>()
+    let batch: InteractionCreate[] = []
+    const inflight = new Set<Promise<unknown>>()
+    let last = 0
+    const t0 = performance.now()
+    for (let i = 0; i < N; i++) {
+      const author = dids[authorRank[zipf()] as number] as string
+      let subject = dids[subjectRank[zipf()] as number] as string
+      while (subject === author) subject = dids[subjectRank[zipf()] as number] as string
+      const micros = Math.max(last + 1, Math.floor((start + (i / N) * span) * 1000))
+      last = micros
+      const time = Math.floor(micros / 1000)
+      const kind = pickKind()
+      // Microsecond-unique times and a random clock id give unique TIDs (rkeys are unique per author).
+      const rkey = tidFromMs(time, Math.floor(rand() * 1024))
+      const chars = kind === 'reply' || kind === 'quote' ? Math.floor(rand() * 300) : 0
+      batch.push({ type: 'create', kind, author, subject, rkey, time, chars })
+      touches.set(author, (touches.get(author) ?? 0) + 1)
+      touches.set(subject, (touches.get(subject) ?? 0) + 1)
+      if (batch.length === 2000) {
+        // The writer is safe under concurrent, reordered applies: keep a few in flight.
+        const p: Promise<unknown> = writer.apply(batch).then(() => inflight.delete(p))
+        inflight.add(p)
+        batch = []
+        if (inflight.size >= 8) await Promise.race(inflight)
+      }
+    }
+    if (batch.length > 0) await writer.apply(batch)
+    await Promise.all(inflight)
+    const seedS = (performance.now() - t0) / 1000
+    progress(`seeded ${N} interactions in ${seedS.toFixed(1)} s (${Math.round(N / seedS)}/s)`)
+
+    // Every profile pre-cached, as after a warm-up: the uncached goals are "profiles from cache".
+    const pipe = redis.pipeline()
+    dids.forEach((d, i) => {
+      pipe.set(
+        schema.profile(d),
+        JSON.stringify({ did: d, handle: `user${i}.bench.test`, displayName: `User ${i}` }),
+        'EX',
+        86_400,
+      )
+    })
+    await pipe.exec()
+
+    const ranked = [...touches.entries()].sort((a, b) => b[1] - a[1])
+    const heaviest = ranked[0]![0]
+    const active = ranked.map(([d]) => d)
+    progress(
+      `heaviest account ${heaviest}: ${ranked[0]![1]} interactions; ${active.length} active accounts`,
+    )
+
+    const port = await freePort()
+    api = spawn(process.execPath, [MAIN], {
+      env: {
+        ...process.env,
+        HOST: '127.0.0.1',
+        PORT: String(port),
+        REDIS_URL: redisProc.url,
+        REDIS_PREFIX: PREFIX,
+        RATE_LIMIT_MAX: process.env.BENCH_RATE_LIMIT_MAX ?? '0',
+        APPVIEW_URL: 'http://127.0.0.1:9', // never needed: every profile is cached
+        LOG_LEVEL: 'warn',
+        CIRCLE_CACHE_TTL_SECONDS: '3600',
+      },
+      stdio: ['ignore', 'inherit', 'inherit'],
+    })
+    const base = `http://127.0.0.1:${port}`
+    await waitFor(async () => (await fetch(`${base}/healthz`)).ok, 'API')
+    progress(`API up at ${base} (rate limit ${process.env.BENCH_RATE_LIMIT_MAX ?? 'off'})`)
+
+    let variant = 0
+    // A new weights variant per request: its cache key is new, so the request computes.
+    const fresh = () => `weights=like:${1 + (variant % 900)}.${Math.floor(variant++ / 900) % 100}`
+    const randomActive = () => active[Math.floor(rand() * active.length)]!
+
+    // Baseline 1: the index reader alone for the heaviest account (in this process), what an uncached
+    // circle cannot beat; the API adds profiles, opt-outs, the cache write and HTTP on top.
+    const reader = createIndexReader(redis, schema)
+    const readerMs: number[] = []
+    for (let i = 0; i < 30; i++) {
+      const a = performance.now()
+      await reader.topPartners({
+        did: heaviest,
+        direction: 'both',
+        windowHours: 48,
+        weights: { like: 1 + i / 100, repost: 2, reply: 3, quote: 3 },
+        limit: 61,
+      })
+      readerMs.push(performance.now() - a)
+    }
+    readerMs.sort((a, b) => a - b)
+    const readerP50 = readerMs[15]!
+    const readerP99 = readerMs[29]!
+    progress(
+      `baseline index reader alone, heaviest: p50 ${readerP50.toFixed(1)} ms, max ${readerP99.toFixed(1)} ms`,
+    )
+
+    const heavy = await cannon(base, () => `/v1/circles/${heaviest}?${fresh()}`, {
+      connections: 1,
+      amount: HEAVY_REQUESTS,
+    })
+    progress(
+      `uncached heavy: p50 ${heavy.p50} ms, p99 ${heavy.p99} ms, ${heavy.rps} req/s, errors ${heavy.errors}, non-2xx ${heavy.non2xx}`,
+    )
+
+    const random = await cannon(base, () => `/v1/circles/${randomActive()}?${fresh()}`, {
+      connections: 1,
+      amount: RANDOM_REQUESTS,
+    })
+    progress(
+      `uncached random: p50 ${random.p50} ms, p99 ${random.p99} ms, ${random.rps} req/s, errors ${random.errors}, non-2xx ${random.non2xx}`,
+    )
+
+    // Cached: the 20 heaviest and 980 random accounts, warmed once, then hammered.
+    const warm = [...active.slice(0, 20), ...Array.from({ length: 980 }, randomActive)]
+    for (const d of warm) await fetch(`${base}/v1/circles/${d}`)
+    let k = 0
+    const cached = await cannon(base, () => `/v1/circles/${warm[k++ % warm.length]}`, {
+      connections: 16,
+      duration: CACHED_SECONDS,
+    })
+    progress(
+      `cached: ${cached.rps} req/s, p50 ${cached.p50} ms, p99 ${cached.p99} ms, errors ${cached.errors}, non-2xx ${cached.non2xx}`,
+    )
+
+    // Baseline 2: /healthz on the same server and load, the framework's floor for a cached circle.
+    const floor = await cannon(base, () => '/healthz', {
+      connections: 16,
+      duration: CACHED_SECONDS,
+    })
+    progress(`baseline /healthz: ${floor.rps} req/s, p99 ${floor.p99} ms`)
+    progress(
+      `ratios: cached/healthz rps ${(cached.rps / Math.max(1, floor.rps)).toFixed(2)}, ` +
+        `uncached heavy p50 / reader p50 ${(heavy.p50 / Math.max(0.1, readerP50)).toFixed(2)}`,
+    )
+
+    const failures =
+      heavy.errors +
+      heavy.non2xx +
+      random.errors +
+      random.non2xx +
+      cached.errors +
+      cached.non2xx +
+      floor.errors
+    if (failures > 0) {
+      progress(`WARNING: ${failures} failed requests`)
+      process.exitCode = 1
+    }
+    process.stdout.write(
+      `${JSON.stringify({
+        bench: 'api',
+        cached_rps: cached.rps,
+        cached_p99_ms: cached.p99,
+        uncached_heavy_p99_ms: heavy.p99,
+        uncached_random_p99_ms: random.p99,
+      })}\n`,
+    )
+  } finally {
+    if (api && api.exitCode === null) {
+      api.kill('SIGTERM')
+      await once(api, 'exit')
+    }
+    redis.disconnect()
+    redisProc.proc.kill('SIGTERM')
+  }
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`[bench-api] failed: ${(err as Error).stack ?? String(err)}\n`)
+  process.exitCode = 1
+})

@@ -1,0 +1,258 @@
+import {
+  type BskyClient,
+  createBskyClient,
+  createProfileCache,
+  type ProfileCache,
+} from '@circles/bsky-client'
+import { IndexQueryError } from '@circles/interaction-index'
+import { createLogger } from '@circles/logging'
+import type { RedisSchema } from '@circles/redis-schema'
+import cors from '@fastify/cors'
+import helmet from '@fastify/helmet'
+import rateLimit from '@fastify/rate-limit'
+import swagger from '@fastify/swagger'
+import swaggerUi from '@fastify/swagger-ui'
+import { Type, type TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
+import Fastify, {
+  type FastifyBaseLogger,
+  type FastifyInstance,
+  type FastifyPluginAsync,
+  LogController,
+} from 'fastify'
+import type { Redis } from 'ioredis'
+import { ActorError, createActorResolver } from './actors.js'
+import { createAvatarFetcher } from './avatars.js'
+import { createCircleService } from './circles.js'
+import type { FartConfig } from './config.js'
+import type { AppContext } from './context.js'
+import type { IndexReader, LongWindowReader } from './index-source.js'
+import { createMetrics, readPipelineState } from './metrics.js'
+import { ParamError } from './params.js'
+import { adminRoutes } from './routes/admin.js'
+import { circleRoutes } from './routes/circles.js'
+import { interactionRoutes } from './routes/interactions.js'
+import { pageRoutes } from './routes/page.js'
+import { ErrorBody } from './routes/schemas.js'
+import { statsRoutes } from './routes/stats.js'
+
+export interface AppDeps {
+  config: FartConfig
+  /** Shared connection; the app does not close it (whoever created it does). */
+  redis: Redis
+  schema: RedisSchema
+  index: IndexReader
+  /** 7/30/90-day windows; without it those windows answer 501. */
+  longWindows?: LongWindowReader
+  /** Defaults to a client for `config.appviewUrl`, reporting to /metrics. */
+  bsky?: BskyClient
+  /**
+   * The scheduler's queue view (bull-board), registered inside the admin scope (behind the token); it
+   * mounts itself at /admin/queues (see `queueViewPlugin`).
+   */
+  queueView?: FastifyPluginAsync
+  now?: () => number
+}
+
+/** The whole HTTP app, ready for `inject()` or `listen()`. */
+export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
+  const { config, redis, schema } = deps
+  const now = deps.now ?? Date.now
+  const log = createLogger('fart')
+  const metrics = createMetrics(redis, schema)
+  const bsky =
+    deps.bsky ??
+    createBskyClient({
+      appviewUrl: config.appviewUrl,
+      timeoutMs: config.appviewTimeoutMs,
+      onCall: metrics.onAppViewCall,
+      logger: createLogger('fart:appview'),
+    })
+  const profiles: ProfileCache = createProfileCache({
+    redis,
+    schema,
+    client: bsky,
+    ttlSeconds: config.profileTtlSeconds,
+  })
+  const ctx: AppContext = {
+    config,
+    redis,
+    schema,
+    index: deps.index,
+    profiles,
+    metrics,
+    now,
+    actors: createActorResolver({ redis, schema, bsky, ttlSeconds: config.handleTtlSeconds }),
+    avatars: createAvatarFetcher({
+      redis,
+      schema,
+      timeoutMs: config.avatarTimeoutMs,
+      allowedHosts: new Set([...config.avatarHosts, new URL(config.appviewUrl).host]),
+      log,
+    }),
+    circles: createCircleService({
+      redis,
+      schema,
+      index: deps.index,
+      longWindows: deps.longWindows,
+      profiles,
+      ttlSeconds: config.circleCacheTtlSeconds,
+      partialTtlSeconds: config.partialCacheTtlSeconds,
+      lockMs: config.circleLockMs,
+      localMs: config.localCacheMs,
+      log,
+      now,
+    }),
+  }
+
+  const app = Fastify({
+    loggerInstance: createLogger('fart:http') as FastifyBaseLogger,
+    // Per-request log lines would cost more than a cached circle; latency lives in /metrics instead.
+    logController: new LogController({ disableRequestLogging: true }),
+    trustProxy: config.trustProxy,
+    bodyLimit: 16 * 1024,
+    routerOptions: { maxParamLength: 300 },
+  }).withTypeProvider<TypeBoxTypeProvider>()
+
+  app.addSchema(ErrorBody)
+
+  app.addHook('onResponse', async (req, reply) => {
+    metrics.httpDuration.observe(
+      {
+        method: req.method,
+        route: req.routeOptions.url ?? 'unmatched',
+        status: String(reply.statusCode),
+      },
+      reply.elapsedTime / 1000,
+    )
+  })
+
+  app.setErrorHandler((err, req, reply) => {
+    if (err instanceof ActorError || err instanceof ParamError || err instanceof IndexQueryError) {
+      const status = err instanceof ActorError ? err.statusCode : 400
+      const name =
+        status === 400 ? 'Bad Request' : status === 404 ? 'Not Found' : 'Service Unavailable'
+      return reply.code(status).send({ statusCode: status, error: name, message: err.message })
+    }
+    const e = err as { validation?: unknown; statusCode?: number; message: string }
+    if (e.validation || (e.statusCode !== undefined && e.statusCode >= 400 && e.statusCode < 500)) {
+      const status = e.statusCode ?? 400
+      return reply.code(status).send({
+        statusCode: status,
+        error: status === 429 ? 'Too Many Requests' : 'Bad Request',
+        message: e.message,
+      })
+    }
+    req.log.error({ err, url: req.url }, 'request failed')
+    return reply
+      .code(500)
+      .send({ statusCode: 500, error: 'Internal Server Error', message: 'internal error' })
+  })
+
+  app.setNotFoundHandler((req, reply) =>
+    reply.code(404).send({
+      statusCode: 404,
+      error: 'Not Found',
+      message: `no route ${req.method} ${req.url.split('?')[0]}`,
+    }),
+  )
+
+  await app.register(helmet, {
+    contentSecurityPolicy: {
+      directives: {
+        defaultSrc: ["'self'"],
+        imgSrc: ["'self'", 'data:', 'https:'],
+        scriptSrc: ["'self'"],
+        styleSrc: ["'self'", "'unsafe-inline'"],
+      },
+    },
+    crossOriginResourcePolicy: { policy: 'cross-origin' },
+  })
+  await app.register(cors, {
+    origin: config.corsOrigins === '*' ? '*' : config.corsOrigins,
+    methods: ['GET', 'HEAD', 'PUT', 'DELETE', 'OPTIONS'],
+  })
+  if (config.rateLimitMax > 0) {
+    await app.register(rateLimit, {
+      global: true,
+      max: config.rateLimitMax,
+      timeWindow: config.rateLimitWindowMs,
+      redis,
+      nameSpace: schema.rateLimitPrefix,
+      // Redis trouble must not take the API down with it: serve unlimited rather than fail.
+      skipOnError: true,
+    })
+  }
+  await app.register(swagger, {
+    openapi: {
+      info: {
+        title: 'FART: Bluesky interaction circles API',
+        version: '0.1.0',
+        description: 'Circles, interactions and pipeline stats from the live interaction index.',
+      },
+      components: { securitySchemes: { bearerAuth: { type: 'http', scheme: 'bearer' } } },
+    },
+  })
+  await app.register(swaggerUi, { routePrefix: '/docs', staticCSP: true })
+
+  const noLimit = { rateLimit: false }
+  app.get(
+    '/healthz',
+    {
+      config: noLimit,
+      schema: {
+        summary: 'Alive',
+        tags: ['ops'],
+        response: { 200: Type.Object({ ok: Type.Boolean() }) },
+      },
+    },
+    async () => ({ ok: true }),
+  )
+  app.get(
+    '/readyz',
+    {
+      config: noLimit,
+      schema: {
+        summary:
+          'Ready: Redis answers and the indexer is within READY_MAX_LAG_ENTRIES of the stream',
+        tags: ['ops'],
+        response: {
+          200: Type.Object({
+            ok: Type.Boolean(),
+            redisMs: Type.Number(),
+            indexerLagEntries: Type.Union([Type.Number(), Type.Null()]),
+          }),
+          503: Type.Object({ ok: Type.Boolean(), reason: Type.String() }),
+        },
+      },
+    },
+    async (_req, reply) => {
+      const t0 = performance.now()
+      try {
+        await redis.ping()
+      } catch {
+        return reply.code(503).send({ ok: false, reason: 'redis unreachable' })
+      }
+      const redisMs = performance.now() - t0
+      const state = await readPipelineState(redis, schema, now())
+      const lag = state.indexer_lag_entries
+      if (lag !== null && lag > config.readyMaxLagEntries) {
+        return reply.code(503).send({
+          ok: false,
+          reason: `indexer is ${lag} stream entries behind (max ${config.readyMaxLagEntries})`,
+        })
+      }
+      return { ok: true, redisMs: Math.round(redisMs * 100) / 100, indexerLagEntries: lag }
+    },
+  )
+  app.get('/metrics', { config: noLimit, schema: { hide: true } }, async (_req, reply) =>
+    reply.type(metrics.registry.contentType).send(await metrics.registry.metrics()),
+  )
+
+  await app.register(circleRoutes(ctx))
+  await app.register(interactionRoutes(ctx))
+  await app.register(statsRoutes(ctx))
+  await app.register(pageRoutes())
+  if (config.adminToken) await app.register(adminRoutes(ctx, config.adminToken, deps.queueView))
+
+  return app as unknown as FastifyInstance
+}

@@ -1,0 +1,111 @@
+import {
+  ConfigError,
+  type Env,
+  envBool,
+  envInt,
+  envOptional,
+  envString,
+  envUrl,
+  type LogLevel,
+  logLevel,
+  type RedisConfig,
+  redisConfig,
+} from '@circles/config'
+
+// The API's whole configuration, read once at start. ADMIN_TOKEN has no default on purpose: the original
+// system shipped an API key defaulting to "secret"; here, without a token the admin routes do not exist.
+
+export interface FartConfig extends RedisConfig {
+  /** @default 127.0.0.1 */
+  host: string
+  /** @default 8080 */
+  port: number
+  /** Bearer token for /admin routes; unset disables them (404). At least 16 characters. */
+  adminToken?: string
+  /** Allowed CORS origins; `*` allows any. @default * */
+  corsOrigins: string[] | '*'
+  /** Requests per window per client IP; 0 disables rate limiting. @default 300 */
+  rateLimitMax: number
+  /** @default 60000 */
+  rateLimitWindowMs: number
+  /** Circle cache TTL. @default 300 */
+  circleCacheTtlSeconds: number
+  /** TTL of a circle served without complete profiles (AppView down), so they fill in soon. @default 30 */
+  partialCacheTtlSeconds: number
+  /** How long a single-flight lock lives at most (a crashed computation frees it after this). @default 10000 */
+  circleLockMs: number
+  /** In-process copy of served circles (no Redis round trip); bounds opt-out delay in other processes. 0 disables. @default 1000 */
+  localCacheMs: number
+  /** @default 86400 */
+  profileTtlSeconds: number
+  /** Handle -> DID cache TTL in Redis (a handle that moves to another account is followed after this). @default 600 */
+  handleTtlSeconds: number
+  /** @default https://public.api.bsky.app */
+  appviewUrl: string
+  /** @default 3000 */
+  appviewTimeoutMs: number
+  /** Avatar fetch timeout for drawn circles. @default 2000 */
+  avatarTimeoutMs: number
+  /** Hosts avatars may be fetched from when drawing, besides the AppView's own. @default cdn.bsky.app */
+  avatarHosts: string[]
+  /** /readyz fails when the indexer's consumer group is more stream entries behind than this. @default 50000 */
+  readyMaxLagEntries: number
+  /** Trust X-Forwarded-For (behind a proxy) for client IPs. @default false */
+  trustProxy: boolean
+  logLevel: LogLevel
+}
+
+export function readEnv(env: Env = process.env): Env {
+  return env
+}
+
+export function toConfig(env: Env): FartConfig {
+  const adminToken = envOptional(env, 'ADMIN_TOKEN')
+  if (adminToken !== undefined && adminToken.length < 16) {
+    throw new ConfigError(
+      'ADMIN_TOKEN must be at least 16 characters (or unset to disable admin routes)',
+    )
+  }
+  const cors = envString(env, 'CORS_ORIGINS', '*')
+  const corsOrigins =
+    cors === '*'
+      ? ('*' as const)
+      : cors
+          .split(',')
+          .map((s) => s.trim())
+          .filter(Boolean)
+  if (corsOrigins !== '*') {
+    for (const o of corsOrigins) {
+      if (!/^https?:\/\/[^/\s]+$/.test(o)) {
+        throw new ConfigError(
+          `CORS_ORIGINS must be * or comma-separated origins like https://a.example, got ${JSON.stringify(o)}`,
+        )
+      }
+    }
+  }
+  return {
+    ...redisConfig(env),
+    host: envString(env, 'HOST', '127.0.0.1'),
+    port: envInt(env, 'PORT', 8080, { min: 0, max: 65535 }),
+    adminToken,
+    corsOrigins,
+    rateLimitMax: envInt(env, 'RATE_LIMIT_MAX', 300, { min: 0 }),
+    rateLimitWindowMs: envInt(env, 'RATE_LIMIT_WINDOW_MS', 60_000, { min: 1000 }),
+    circleCacheTtlSeconds: envInt(env, 'CIRCLE_CACHE_TTL_SECONDS', 300, { min: 1, max: 86_400 }),
+    partialCacheTtlSeconds: envInt(env, 'PARTIAL_CACHE_TTL_SECONDS', 30, { min: 1, max: 3600 }),
+    circleLockMs: envInt(env, 'CIRCLE_LOCK_MS', 10_000, { min: 100, max: 120_000 }),
+    localCacheMs: envInt(env, 'LOCAL_CACHE_MS', 1000, { min: 0, max: 60_000 }),
+    profileTtlSeconds: envInt(env, 'PROFILE_TTL_SECONDS', 86_400, { min: 1 }),
+    handleTtlSeconds: envInt(env, 'HANDLE_TTL_SECONDS', 600, { min: 1 }),
+    appviewUrl: envUrl(env, 'APPVIEW_URL', 'https://public.api.bsky.app', ['http:', 'https:']),
+    appviewTimeoutMs: envInt(env, 'APPVIEW_TIMEOUT_MS', 3000, { min: 100, max: 60_000 }),
+    avatarHosts: envString(env, 'AVATAR_HOSTS', 'cdn.bsky.app')
+      .split(',')
+      .map((h) => h.trim().toLowerCase())
+      .filter(Boolean),
+    avatarTimeoutMs: envInt(env, 'AVATAR_TIMEOUT_MS', 2000, { min: 100, max: 30_000 }),
+    readyMaxLagEntries: envInt(env, 'READY_MAX_LAG_ENTRIES', 50_000, { min: 0 }),
+    trustProxy: envBool(env, 'TRUST_PROXY', false),
+    logLevel: logLevel(env),
+  }
+}

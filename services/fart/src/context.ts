@@ -1,0 +1,23 @@
+import type { ProfileCache } from '@circles/bsky-client'
+import type { RedisSchema } from '@circles/redis-schema'
+import type { Redis } from 'ioredis'
+import type { ActorResolver } from './actors.js'
+import type { AvatarFetcher } from './avatars.js'
+import type { CircleService } from './circles.js'
+import type { FartConfig } from './config.js'
+import type { IndexReader } from './index-source.js'
+import type { Metrics } from './metrics.js'
+
+/** What route modules share; built once in buildApp. */
+export interface AppContext {
+  config: FartConfig
+  redis: Redis
+  schema: RedisSchema
+  index: IndexReader
+  circles: CircleService
+  actors: ActorResolver
+  profiles: ProfileCache
+  avatars: AvatarFetcher
+  metrics: Metrics
+  now: () => number
+}

@@ -1,0 +1,8 @@
+import { createLogger, runService } from '@circles/logging'
+import { readEnv, toConfig } from './config.js'
+import { createFartService } from './service.js'
+import { createIndex, createLongWindows } from './wiring.js'
+
+await runService(createLogger('fart:main'), () =>
+  createFartService(toConfig(readEnv()), { createIndex, createLongWindows }),
+)

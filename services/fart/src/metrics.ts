@@ -1,0 +1,113 @@
+import type { CallInfo } from '@circles/bsky-client'
+import type { RedisSchema } from '@circles/redis-schema'
+import type { Redis } from 'ioredis'
+import { Counter, Gauge, Histogram, Registry } from 'prom-client'
+
+// One registry per app (not prom-client's global one), so several apps in one test process do not collide.
+// Pipeline gauges are read from Redis at scrape time: the API is where an operator looks first.
+
+export function createMetrics(redis: Redis, schema: RedisSchema) {
+  const registry = new Registry()
+  const httpDuration = new Histogram({
+    name: 'fart_http_request_duration_seconds',
+    help: 'HTTP request latency by route and status',
+    labelNames: ['method', 'route', 'status'] as const,
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+    registers: [registry],
+  })
+  const circleCache = new Counter({
+    name: 'fart_circle_cache_total',
+    help: 'Circle requests by cache outcome (hit, miss, shared = waited for another computation)',
+    labelNames: ['outcome'] as const,
+    registers: [registry],
+  })
+  const appviewCalls = new Counter({
+    name: 'fart_appview_calls_total',
+    help: 'AppView XRPC calls by method and final status (0 = no response)',
+    labelNames: ['nsid', 'status'] as const,
+    registers: [registry],
+  })
+  const appviewDuration = new Histogram({
+    name: 'fart_appview_call_duration_seconds',
+    help: 'AppView call latency, retries included',
+    labelNames: ['nsid'] as const,
+    buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registers: [registry],
+  })
+  const pipeline = new Gauge({
+    name: 'fart_pipeline',
+    help: 'Pipeline state read from Redis at scrape time: stream_length, indexer_lag_entries, indexer_pending, firehose_cursor, scheduler_heartbeat_age_seconds',
+    labelNames: ['metric'] as const,
+    registers: [registry],
+    async collect() {
+      const state = await readPipelineState(redis, schema).catch(() => null)
+      if (!state) return
+      for (const [k, v] of Object.entries(state)) if (v !== null) this.set({ metric: k }, v)
+    },
+  })
+  void pipeline
+  return {
+    registry,
+    httpDuration,
+    circleCache,
+    onAppViewCall(info: CallInfo) {
+      appviewCalls.inc({ nsid: info.nsid, status: String(info.status) })
+      appviewDuration.observe({ nsid: info.nsid }, info.latencyMs / 1000)
+    },
+  }
+}
+
+export type Metrics = ReturnType<typeof createMetrics>
+
+export interface PipelineState {
+  stream_length: number | null
+  indexer_lag_entries: number | null
+  indexer_pending: number | null
+  firehose_cursor: number | null
+  scheduler_heartbeat_age_seconds: number | null
+}
+
+function num(v: unknown): number | null {
+  const n = typeof v === 'number' ? v : typeof v === 'string' && v !== '' ? Number(v) : Number.NaN
+  return Number.isFinite(n) ? n : null
+}
+
+/** Stream length, the indexer group's lag and pending count, the cursor and the scheduler's heartbeat age. */
+export async function readPipelineState(
+  redis: Redis,
+  schema: RedisSchema,
+  now = Date.now(),
+): Promise<PipelineState> {
+  const [[, len], [, cursor], [, beat], [, groups]] = (await redis
+    .pipeline()
+    .xlen(schema.eventStream)
+    .get(schema.firehoseCursor)
+    .get(schema.schedulerHeartbeat)
+    .call('XINFO', 'GROUPS', schema.eventStream)
+    .exec()) as [
+    [null, number],
+    [null, string | null],
+    [null, string | null],
+    [Error | null, unknown],
+  ]
+  let lag: number | null = null
+  let pending: number | null = null
+  if (Array.isArray(groups)) {
+    for (const g of groups as unknown[][]) {
+      const f: Record<string, unknown> = {}
+      for (let i = 0; i + 1 < g.length; i += 2) f[String(g[i])] = g[i + 1]
+      if (f.name === schema.indexerGroup) {
+        lag = num(f.lag)
+        pending = num(f.pending)
+      }
+    }
+  }
+  const beatMs = num(beat)
+  return {
+    stream_length: num(len),
+    indexer_lag_entries: lag,
+    indexer_pending: pending,
+    firehose_cursor: num(cursor),
+    scheduler_heartbeat_age_seconds: beatMs === null ? null : Math.max(0, (now - beatMs) / 1000),
+  }
+}

@@ -1,0 +1,108 @@
+import { renderAsync } from '@resvg/resvg-js'
+import { type Circle, memberInitials } from './circles.js'
+
+// Draws a circle server-side: the actor in the middle, each ring's members evenly spaced around it, avatars
+// clipped to discs, initials on a coloured disc where there is no avatar (or it could not be fetched).
+// Avatars are embedded as data: URIs so the SVG is self-contained (an <img> of an SVG may not load
+// external images) and resvg, which does not fetch URLs, can rasterise it to PNG.
+
+export const IMAGE_SIZE = 800
+
+const PALETTE = [
+  '#5b8def',
+  '#e0676b',
+  '#53b98c',
+  '#d89b3c',
+  '#9a6fd8',
+  '#3fb2c4',
+  '#d86fb0',
+  '#7c8a99',
+]
+
+function esc(s: string): string {
+  return s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`)
+}
+
+function colourOf(did: string): string {
+  let h = 0
+  for (let i = 0; i < did.length; i++) h = (h * 31 + did.charCodeAt(i)) >>> 0
+  return PALETTE[h % PALETTE.length]!
+}
+
+interface Node {
+  did: string
+  handle?: string
+  displayName?: string
+  avatar?: string
+  x: number
+  y: number
+  r: number
+}
+
+export function layout(circle: Circle, size = IMAGE_SIZE): Node[] {
+  const c = size / 2
+  const actorR = size * 0.085
+  const nodes: Node[] = [{ ...circle.actor, x: c, y: c, r: actorR }]
+  const rings = circle.rings.filter((r) => r.members.length > 0)
+  const inner = actorR * 1.9
+  const outer = size / 2 - size * 0.04
+  const step = rings.length > 0 ? (outer - inner) / rings.length : 0
+  rings.forEach((ring, i) => {
+    const R = inner + step * (i + 0.5)
+    const n = ring.members.length
+    // As big as the ring's spacing and the circumference allow, shrinking outwards.
+    const r = Math.max(4, Math.min(step * 0.46 * (1 - 0.15 * i), ((Math.PI * R) / n) * 0.9))
+    const offset = i % 2 === 0 ? -Math.PI / 2 : -Math.PI / 2 + Math.PI / n
+    ring.members.forEach((m, k) => {
+      const a = offset + (2 * Math.PI * k) / n
+      nodes.push({ ...m, x: c + R * Math.cos(a), y: c + R * Math.sin(a), r })
+    })
+  })
+  return nodes
+}
+
+/** @param images avatar URL -> data: URI; a URL missing here is drawn as initials. */
+export function renderSvg(
+  circle: Circle,
+  images: ReadonlyMap<string, string>,
+  size = IMAGE_SIZE,
+): string {
+  const nodes = layout(circle, size)
+  const defs: string[] = []
+  const body: string[] = []
+  nodes.forEach((n, i) => {
+    const f = (v: number) => v.toFixed(1)
+    const title = `<title>${esc(n.handle ?? n.did)}</title>`
+    const img = n.avatar ? images.get(n.avatar) : undefined
+    if (img) {
+      defs.push(
+        `<clipPath id="c${i}"><circle cx="${f(n.x)}" cy="${f(n.y)}" r="${f(n.r)}"/></clipPath>`,
+      )
+      body.push(
+        `<g>${title}<circle cx="${f(n.x)}" cy="${f(n.y)}" r="${f(n.r)}" fill="${colourOf(n.did)}"/>` +
+          `<image href="${esc(img)}" x="${f(n.x - n.r)}" y="${f(n.y - n.r)}" width="${f(2 * n.r)}" height="${f(2 * n.r)}" clip-path="url(#c${i})" preserveAspectRatio="xMidYMid slice"/></g>`,
+      )
+    } else {
+      body.push(
+        `<g>${title}<circle cx="${f(n.x)}" cy="${f(n.y)}" r="${f(n.r)}" fill="${colourOf(n.did)}"/>` +
+          `<text x="${f(n.x)}" y="${f(n.y + n.r * 0.28)}" font-family="DejaVu Sans, Arial, sans-serif" font-size="${f(n.r * 0.8)}" font-weight="bold" fill="#ffffff" text-anchor="middle">${esc(memberInitials(n))}</text></g>`,
+      )
+    }
+  })
+  const label = esc(circle.actor.handle ?? circle.actor.did)
+  return (
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${size}" height="${size}" viewBox="0 0 ${size} ${size}" role="img" aria-label="interaction circle of ${label}">` +
+    `<rect width="${size}" height="${size}" fill="#16202c"/>` +
+    `<defs>${defs.join('')}</defs>${body.join('')}` +
+    `<text x="${size - 12}" y="${size - 12}" font-family="DejaVu Sans, Arial, sans-serif" font-size="14" fill="#8899aa" text-anchor="end">${label} · ${esc(circle.window)}</text>` +
+    `</svg>`
+  )
+}
+
+/** Rasterises off the event loop (resvg's async render runs on the libuv thread pool: ~60-90 ms here). */
+export async function renderPng(svg: string): Promise<Buffer> {
+  const image = await renderAsync(svg, {
+    font: { loadSystemFonts: true, defaultFontFamily: 'DejaVu Sans' },
+  })
+  return image.asPng()
+}

@@ -1,0 +1,144 @@
+import { createHash, timingSafeEqual } from 'node:crypto'
+import { isValidDid } from '@circles/core'
+import { type FastifyPluginAsyncTypebox, Type } from '@fastify/type-provider-typebox'
+import type { FastifyPluginAsync } from 'fastify'
+import type { AppContext } from '../context.js'
+import { DidParams, ErrorBody } from './schemas.js'
+
+// Admin routes exist only when ADMIN_TOKEN is set. The token is compared in constant time (over digests, so
+// its length does not leak either).
+
+function digest(s: string): Buffer {
+  return createHash('sha256').update(s).digest()
+}
+
+/**
+ * `Bearer <token>`, or HTTP Basic with the token as the password (any user name): the browser's own login
+ * prompt then opens the queue view, which cannot send a bearer header by itself.
+ */
+export function tokenMatches(header: string | undefined, token: string): boolean {
+  const bearer = /^Bearer (.+)$/.exec(header ?? '')
+  if (bearer) return timingSafeEqual(digest(bearer[1]!), digest(token))
+  const basic = /^Basic ([A-Za-z0-9+/=]{1,1024})$/.exec(header ?? '')
+  if (!basic) return false
+  const decoded = Buffer.from(basic[1]!, 'base64').toString('utf8')
+  const colon = decoded.indexOf(':')
+  return colon >= 0 && timingSafeEqual(digest(decoded.slice(colon + 1)), digest(token))
+}
+
+const security = [{ bearerAuth: [] }]
+
+export function adminRoutes(
+  ctx: AppContext,
+  token: string,
+  queueView?: FastifyPluginAsync,
+): FastifyPluginAsyncTypebox {
+  return async (app) => {
+    app.addHook('onRequest', async (req, reply) => {
+      if (!req.headers.authorization) {
+        return reply
+          .code(401)
+          .header('www-authenticate', 'Basic realm="circles admin", charset="UTF-8"')
+          .send({
+            statusCode: 401,
+            error: 'Unauthorized',
+            message:
+              'admin routes need Authorization: Bearer <ADMIN_TOKEN> (or Basic with it as the password)',
+          })
+      }
+      if (!tokenMatches(req.headers.authorization, token)) {
+        return reply
+          .code(403)
+          .send({ statusCode: 403, error: 'Forbidden', message: 'wrong admin token' })
+      }
+    })
+
+    const lists = [
+      {
+        path: 'opt-outs',
+        key: ctx.schema.optOuts,
+        what: 'Opted-out accounts: no circle of their own, never in anyone else’s',
+        // Cached circles made before the change must not be served again.
+        after: async () => {
+          ctx.circles.clearLocal()
+          return ctx.redis.incr(ctx.schema.optOutsVersion)
+        },
+      },
+      {
+        path: 'tracked',
+        key: ctx.schema.tracked,
+        what: 'Accounts the scheduler snapshots daily',
+        after: async () => 0,
+      },
+    ]
+    for (const l of lists) {
+      app.get(
+        `/admin/${l.path}`,
+        {
+          schema: {
+            summary: `List: ${l.what}`,
+            tags: ['admin'],
+            security,
+            response: {
+              200: Type.Object({ count: Type.Integer(), dids: Type.Array(Type.String()) }),
+              401: ErrorBody,
+              403: ErrorBody,
+            },
+          },
+        },
+        async () => {
+          const dids = (await ctx.redis.smembers(l.key)).sort()
+          return { count: dids.length, dids }
+        },
+      )
+      for (const method of ['PUT', 'DELETE'] as const) {
+        app.route({
+          method,
+          url: `/admin/${l.path}/:did`,
+          schema: {
+            summary: `${method === 'PUT' ? 'Add to' : 'Remove from'}: ${l.what}`,
+            tags: ['admin'],
+            security,
+            params: DidParams,
+            response: {
+              200: Type.Object({
+                did: Type.String(),
+                member: Type.Boolean(),
+                changed: Type.Boolean(),
+              }),
+              400: ErrorBody,
+              401: ErrorBody,
+              403: ErrorBody,
+            },
+          },
+          handler: async (req, reply) => {
+            const { did } = req.params
+            if (!isValidDid(did)) {
+              return reply.code(400).send({
+                statusCode: 400,
+                error: 'Bad Request',
+                message: 'did must be a valid DID: did:plc:<24 base32 chars> or did:web:<host>',
+              })
+            }
+            const n =
+              method === 'PUT' ? await ctx.redis.sadd(l.key, did) : await ctx.redis.srem(l.key, did)
+            if (n > 0) await l.after()
+            req.log.info({ did, list: l.path, method, changed: n > 0 }, 'admin list change')
+            return { did, member: method === 'PUT', changed: n > 0 }
+          },
+        })
+      }
+    }
+
+    if (queueView) {
+      // bull-board's UI needs its own scripts and styles: relax the page policy for its routes only, which
+      // sit behind the token like every admin route.
+      await app.register(async (board) => {
+        board.addHook('onSend', async (_req, reply) => {
+          reply.removeHeader('content-security-policy')
+        })
+        await board.register(queueView)
+      })
+    }
+  }
+}

@@ -1,0 +1,110 @@
+import { createHash } from 'node:crypto'
+import type { Static } from '@fastify/type-provider-typebox'
+import { type FastifyPluginAsyncTypebox, Type } from '@fastify/type-provider-typebox'
+import type { Circle } from '../circles.js'
+import type { AppContext } from '../context.js'
+import { type CircleParams, parseRings, parseWeights, parseWindow } from '../params.js'
+import { renderPng, renderSvg } from '../render.js'
+import { ActorParams, CircleBody, CircleQuery, ErrorBody } from './schemas.js'
+
+function paramsOf(q: Static<typeof CircleQuery>): CircleParams {
+  return {
+    window: parseWindow(q.window),
+    direction: q.direction ?? 'both',
+    weights: parseWeights(q.weights, q.nolikes),
+    rings: parseRings(q.rings),
+  }
+}
+
+const errors = { 400: ErrorBody, 403: ErrorBody, 404: ErrorBody, 501: ErrorBody, 503: ErrorBody }
+
+export function circleRoutes(ctx: AppContext): FastifyPluginAsyncTypebox {
+  const drawings = new Map<string, Promise<Buffer>>()
+  async function draw(body: string, format: 'svg' | 'png'): Promise<Buffer> {
+    const circle = JSON.parse(body) as Circle
+    const urls = [circle.actor, ...circle.rings.flatMap((g) => g.members)]
+      .map((m) => m.avatar)
+      .filter((u): u is string => typeof u === 'string')
+    const svg = renderSvg(circle, await ctx.avatars.fetch(urls))
+    return format === 'svg' ? Buffer.from(svg) : renderPng(svg)
+  }
+  return async (app) => {
+    app.get(
+      '/v1/circles/:actor',
+      {
+        schema: {
+          summary: 'The interaction circle of an account, as JSON',
+          description:
+            'Partners ranked by weighted interactions in the window, cut into rings. Opted-out accounts get 403; ' +
+            'deleted, taken-down or deactivated accounts 404; they never appear in anyone’s circle. Cached for ' +
+            'CIRCLE_CACHE_TTL_SECONDS (header x-cache: hit, miss or shared).',
+          tags: ['circles'],
+          params: ActorParams,
+          querystring: CircleQuery,
+          response: { 200: CircleBody, ...errors },
+        },
+      },
+      async (req, reply) => {
+        const params = paramsOf(req.query)
+        const { did } = await ctx.actors.resolve(req.params.actor)
+        const r = await ctx.circles.get(did, params)
+        ctx.metrics.circleCache.inc({ outcome: r.cache })
+        return reply
+          .code(r.status)
+          .header('x-cache', r.cache)
+          .type('application/json')
+          .send(r.body as never)
+      },
+    )
+
+    for (const format of ['svg', 'png'] as const) {
+      app.get(
+        `/v1/circles/:actor.${format}`,
+        {
+          schema: {
+            summary: `The circle drawn on the server, as ${format.toUpperCase()}`,
+            description:
+              'Avatars in rings around the actor, initials where there is no avatar. Same query as the JSON route.',
+            tags: ['circles'],
+            params: ActorParams,
+            querystring: CircleQuery,
+            response: {
+              200: Type.Any({ description: `image/${format === 'svg' ? 'svg+xml' : 'png'}` }),
+              ...errors,
+            },
+          },
+        },
+        async (req, reply) => {
+          const params = paramsOf(req.query)
+          const { did } = await ctx.actors.resolve(req.params.actor)
+          const r = await ctx.circles.get(did, params)
+          ctx.metrics.circleCache.inc({ outcome: r.cache })
+          if (r.status !== 200)
+            return reply
+              .code(r.status)
+              .type('application/json')
+              .send(r.body as never)
+          // The drawing is keyed by the circle's own bytes: a new circle (or opt-out change) draws anew.
+          const digest = createHash('sha1').update(format).update(r.body).digest('hex')
+          const key = ctx.schema.circleImage(did, digest)
+          const type = format === 'svg' ? 'image/svg+xml' : 'image/png'
+          const cached = await ctx.redis.getBuffer(key)
+          if (cached) return reply.type(type).header('x-cache', 'hit').send(cached)
+          // Concurrent requests for one drawing in this process share it: rendering is the costly part.
+          let drawing = drawings.get(key)
+          if (!drawing) {
+            drawing = draw(r.body, format)
+              .then(async (out) => {
+                await ctx.redis.set(key, out, 'EX', ctx.config.circleCacheTtlSeconds)
+                return out
+              })
+              .finally(() => drawings.delete(key))
+            drawings.set(key, drawing)
+          }
+          const out = await drawing
+          return reply.type(type).header('x-cache', 'miss').send(out)
+        },
+      )
+    }
+  }
+}

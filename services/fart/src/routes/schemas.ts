@@ -1,0 +1,130 @@
+import { Type } from '@fastify/type-provider-typebox'
+import { RINGS_PATTERN, WEIGHTS_PATTERN, WINDOW_PATTERN } from '../params.js'
+
+// Shared TypeBox schemas: they validate input before any handler runs and document the API at /docs.
+
+export const ErrorBody = Type.Object(
+  { statusCode: Type.Integer(), error: Type.String(), message: Type.String() },
+  {
+    $id: 'Error',
+    description: 'Every error: the status, a short name and a message that says what is wrong',
+  },
+)
+
+export const ActorParams = Type.Object({
+  actor: Type.String({
+    minLength: 1,
+    maxLength: 260,
+    description:
+      'A handle (alice.bsky.social, optional leading @) or a DID (did:plc:..., did:web:...)',
+  }),
+})
+
+export const Counts = Type.Object({
+  like: Type.Number(),
+  repost: Type.Number(),
+  reply: Type.Number(),
+  quote: Type.Number(),
+})
+
+export const CircleQuery = Type.Object(
+  {
+    window: Type.Optional(
+      Type.String({
+        pattern: WINDOW_PATTERN,
+        default: '48h',
+        description: '1h..48h from the live index, or 7d, 30d, 90d from the daily aggregates',
+      }),
+    ),
+    direction: Type.Optional(
+      Type.Union([Type.Literal('sent'), Type.Literal('received'), Type.Literal('both')], {
+        default: 'both',
+        description: 'sent: whom the actor interacts with; received: who interacts with the actor',
+      }),
+    ),
+    weights: Type.Optional(
+      Type.String({
+        pattern: WEIGHTS_PATTERN,
+        maxLength: 64,
+        description:
+          'Per-kind weights, default reply:3,quote:3,repost:2,like:1; kinds left out keep their default',
+      }),
+    ),
+    nolikes: Type.Optional(
+      Type.Boolean({
+        default: false,
+        description: 'Leave likes out (like weight 0): only active interactions',
+      }),
+    ),
+    rings: Type.Optional(
+      Type.String({
+        pattern: RINGS_PATTERN,
+        maxLength: 16,
+        description:
+          'Ring sizes from the inside out, default 8,15,26 (at most 5 rings, 50 per ring, 100 in all)',
+      }),
+    ),
+  },
+  { additionalProperties: false },
+)
+
+const Member = Type.Object({
+  did: Type.String(),
+  handle: Type.Optional(Type.String()),
+  displayName: Type.Optional(Type.String()),
+  avatar: Type.Optional(Type.String()),
+  score: Type.Number(),
+  sent: Counts,
+  received: Counts,
+})
+
+export const CircleBody = Type.Object({
+  actor: Type.Object({
+    did: Type.String(),
+    handle: Type.Optional(Type.String()),
+    displayName: Type.Optional(Type.String()),
+    avatar: Type.Optional(Type.String()),
+  }),
+  window: Type.String(),
+  direction: Type.String(),
+  weights: Counts,
+  ringSizes: Type.Array(Type.Integer()),
+  rings: Type.Array(Type.Object({ ring: Type.Integer(), members: Type.Array(Member) })),
+  profilesComplete: Type.Boolean({
+    description:
+      'false when the AppView was unreachable: members carry DIDs only, profiles fill in on a later request',
+  }),
+  generatedAt: Type.String(),
+})
+
+export const InteractionsQuery = Type.Object(
+  {
+    window: Type.Optional(
+      Type.String({
+        pattern: '^(?:[1-9]|[1-3][0-9]|4[0-8])h$',
+        default: '48h',
+        description: '1h..48h',
+      }),
+    ),
+    limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 100, default: 50 })),
+    cursor: Type.Optional(
+      Type.String({
+        maxLength: 128,
+        pattern: '^[A-Za-z0-9_=-]+$',
+        description: 'From the previous page',
+      }),
+    ),
+  },
+  { additionalProperties: false },
+)
+
+export const InteractionsBody = Type.Object({
+  actor: Type.String(),
+  window: Type.String(),
+  partners: Type.Array(Member),
+  cursor: Type.Optional(Type.String()),
+})
+
+export const DidParams = Type.Object({
+  did: Type.String({ minLength: 8, maxLength: 2048, description: 'did:plc:... or did:web:...' }),
+})

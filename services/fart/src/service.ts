@@ -1,0 +1,102 @@
+import { createLogger } from '@circles/logging'
+import { createSchema } from '@circles/redis-schema'
+import { createSchedulerQueues, registerQueueBoard } from '@circles/scheduler'
+import type { Queue } from 'bullmq'
+import type { FastifyInstance, FastifyPluginAsync } from 'fastify'
+import { Redis } from 'ioredis'
+import { buildApp } from './app.js'
+import type { FartConfig } from './config.js'
+import type { IndexReader, LongWindowReader } from './index-source.js'
+
+/** bull-board over the scheduler's queues at /admin/queues (the admin scope supplies authentication). */
+export function queueViewPlugin(queues: readonly Queue[]): FastifyPluginAsync {
+  return async (scope) => registerQueueBoard(scope, { queues, basePath: '/admin/queues' })
+}
+
+export interface FartServiceDeps {
+  /** Builds the index reader on the service's Redis connection. */
+  createIndex: (redis: Redis, schema: ReturnType<typeof createSchema>) => IndexReader
+  createLongWindows?: (
+    redis: Redis,
+    schema: ReturnType<typeof createSchema>,
+  ) => LongWindowReader | undefined
+  /** Mount the scheduler's queues at /admin/queues (only when ADMIN_TOKEN is set). @default true */
+  queueView?: boolean
+}
+
+export interface FartService {
+  start(): Promise<{ url: string }>
+  close(): Promise<void>
+}
+
+export function createFartService(config: FartConfig, deps: FartServiceDeps): FartService {
+  const log = createLogger('fart')
+  const schema = createSchema(config.redisPrefix)
+  let redis: Redis | undefined
+  let queueRedis: Redis | undefined
+  let queues: Queue[] = []
+  let app: FastifyInstance | undefined
+  let closing: Promise<void> | undefined
+
+  return {
+    async start() {
+      redis = new Redis(config.redisUrl, {
+        lazyConnect: true,
+        maxRetriesPerRequest: 2,
+        enableOfflineQueue: true,
+      })
+      await redis.connect()
+      let queueView: FastifyPluginAsync | undefined
+      if (config.adminToken && deps.queueView !== false) {
+        // A producer-side connection: fail fast rather than queue commands while Redis is away.
+        queueRedis = new Redis(config.redisUrl, {
+          enableOfflineQueue: false,
+          maxRetriesPerRequest: 1,
+        })
+        queues = Object.values(createSchedulerQueues(queueRedis, schema))
+        queueView = queueViewPlugin(queues)
+      }
+      app = await buildApp({
+        config,
+        redis,
+        schema,
+        index: deps.createIndex(redis, schema),
+        longWindows: deps.createLongWindows?.(redis, schema),
+        queueView,
+      })
+      const url = await app.listen({ host: config.host, port: config.port })
+      log.info(
+        {
+          url,
+          appview: config.appviewUrl,
+          admin: config.adminToken ? 'enabled' : 'disabled',
+          prefix: config.redisPrefix,
+        },
+        'fart API ready',
+      )
+      return { url }
+    },
+    close() {
+      closing ??= (async () => {
+        // Every step runs even if one fails: stop accepting requests, then drop Redis.
+        try {
+          await app?.close()
+        } catch (err) {
+          log.error({ err }, 'closing the HTTP server failed')
+        }
+        for (const q of queues) {
+          await q.close().catch((err: unknown) => log.error({ err }, 'closing a queue failed'))
+        }
+        queueRedis?.disconnect()
+        try {
+          await redis?.quit()
+        } catch (err) {
+          log.error({ err }, 'closing Redis failed')
+          redis?.disconnect()
+        }
+        log.info('fart API stopped')
+      })()
+      return closing
+    },
+  }
+}

@@ -1,0 +1,115 @@
+import { type InteractionKind, type StreamEvent, tidFromMs } from '@circles/core'
+import { createIndexReader, createIndexWriter, type IndexWriter } from '@circles/interaction-index'
+import { createTestRedis, type TestRedis } from '@circles/testkit'
+import type { FastifyInstance } from 'fastify'
+import { buildApp } from '../src/app.js'
+import { type FartConfig, toConfig } from '../src/config.js'
+import type { IndexReader, Partner, TopPartnersQuery } from '../src/index-source.js'
+import type { KindCounts } from '../src/params.js'
+import { createLongWindows } from '../src/wiring.js'
+import { type FakeAppView, startFakeAppView } from './fake-appview.js'
+
+const B32 = 'abcdefghijklmnopqrstuvwxyz234567'
+/** A valid did:plc for a small number. */
+export function did(i: number): string {
+  let s = ''
+  for (let n = i; s.length < 24; n = Math.floor(n / 32)) s = B32.charAt(n % 32) + s
+  return `did:plc:${s}`
+}
+
+export function counts(c: Partial<KindCounts> = {}): KindCounts {
+  return { like: 0, repost: 0, reply: 0, quote: 0, ...c }
+}
+
+/** The real index reader, counting calls and optionally slowed down, so single-flight is observable. */
+export function countingReader(
+  inner: IndexReader,
+): IndexReader & { calls: number; delayMs: number; failNext: number } {
+  const self = {
+    calls: 0,
+    delayMs: 0,
+    /** The next `failNext` calls throw, as when Redis fails mid-computation. */
+    failNext: 0,
+    async topPartners(q: TopPartnersQuery): Promise<Partner[]> {
+      self.calls++
+      if (self.delayMs) await new Promise((r) => setTimeout(r, self.delayMs))
+      if (self.failNext > 0) {
+        self.failNext--
+        throw new Error('index unavailable (test)')
+      }
+      return inner.topPartners(q)
+    },
+    partners: (q: Parameters<IndexReader['partners']>[0]) => inner.partners(q),
+  }
+  return self
+}
+
+export interface Harness {
+  t: TestRedis
+  appview: FakeAppView
+  index: ReturnType<typeof countingReader>
+  writer: IndexWriter
+  app: FastifyInstance
+  config: FartConfig
+  /** Writes `c` interactions from a to b into the real index (times within the last hour). */
+  link(a: string, b: string, c: Partial<KindCounts>): Promise<void>
+  close(): Promise<void>
+}
+
+let lastTime = Number.MAX_SAFE_INTEGER
+
+export const ADMIN_TOKEN = 'test-admin-token-0123456789'
+
+export async function startHarness(
+  env: Record<string, string> = {},
+  opts: { longWindows?: boolean } = {},
+): Promise<Harness> {
+  const t = await createTestRedis('fart')
+  const appview = await startFakeAppView()
+  const index = countingReader(createIndexReader(t.redis, t.schema))
+  const writer = createIndexWriter(t.redis, t.schema)
+  const config = toConfig({
+    REDIS_PREFIX: t.prefix,
+    APPVIEW_URL: appview.url,
+    ADMIN_TOKEN,
+    RATE_LIMIT_MAX: '0',
+    APPVIEW_TIMEOUT_MS: '1000',
+    ...env,
+  })
+  const longWindows = opts.longWindows === false ? undefined : createLongWindows(t.redis, t.schema)
+  const app = await buildApp({ config, redis: t.redis, schema: t.schema, index, longWindows })
+  await app.ready()
+  return {
+    t,
+    appview,
+    index,
+    writer,
+    app,
+    config,
+    async link(a, b, c) {
+      const events: StreamEvent[] = []
+      for (const [kind, n] of Object.entries(c) as [InteractionKind, number][]) {
+        for (let i = 0; i < n; i++) {
+          // Strictly decreasing times: rkeys (TIDs) must be unique per author, as on the network.
+          const time = Math.min(Date.now() - 60_000, lastTime - 1)
+          lastTime = time
+          events.push({
+            type: 'create',
+            kind,
+            author: a,
+            subject: b,
+            rkey: tidFromMs(time),
+            time,
+            chars: 0,
+          })
+        }
+      }
+      await writer.apply(events)
+    },
+    async close() {
+      await app.close()
+      await appview.close()
+      await t.cleanup()
+    },
+  }
+}

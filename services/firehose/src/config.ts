@@ -1,0 +1,108 @@
+import {
+  ConfigError,
+  type Env,
+  envInt,
+  envOptional,
+  envUrl,
+  type RedisConfig,
+  redisConfig,
+} from '@circles/config'
+
+const NAMES = [
+  'RELAY_URL',
+  'REDIS_URL',
+  'REDIS_PREFIX',
+  'FIREHOSE_CURSOR',
+  'FIREHOSE_BATCH_FRAMES',
+  'FIREHOSE_FLUSH_MS',
+  'FIREHOSE_EVENTS_PER_ENTRY',
+  'FIREHOSE_MAX_LAG',
+  'FIREHOSE_RESUME_LAG',
+  'FIREHOSE_LAG_CHECK_MS',
+  'FIREHOSE_MAXLEN',
+  'FIREHOSE_STALL_MS',
+  'FIREHOSE_BACKOFF_MIN_MS',
+  'FIREHOSE_BACKOFF_MAX_MS',
+  'FIREHOSE_METRICS_MS',
+] as const
+
+/** Raw, unvalidated settings as they come from the environment (only the names this service reads). */
+export type FirehoseEnv = Partial<Record<(typeof NAMES)[number], string>>
+
+export interface FirehoseConfig extends RedisConfig {
+  /** Relay (or PDS) base URL; the service appends `/xrpc/com.atproto.sync.subscribeRepos`.
+   * @default wss://bsky.network */
+  relayUrl: string
+  /** Start cursor, used only when no cursor is stored in Redis. Unset: start live. */
+  startCursor: number | null
+  /** Flush when this many frames are waiting. @default 1000 */
+  batchFrames: number
+  /** Flush at least this often while frames are waiting (ms). @default 50 */
+  flushIntervalMs: number
+  /** Events per stream entry: a flush writes ceil(events / this) entries. @default 200 */
+  eventsPerEntry: number
+  /** Stop reading when the indexer group's lag (unread entries) passes this. @default 2000 */
+  maxLag: number
+  /** Resume reading once the lag has fallen to this. @default 500 */
+  resumeLag: number
+  /** How often the lag is read (ms), while reading and while paused. @default 1000 */
+  lagCheckMs: number
+  /** Last-resort `MAXLEN ~` of the stream; must exceed maxLag. @default 20000 */
+  maxLen: number
+  /** Reconnect when no message arrived for this long (ms). @default 30000 */
+  stallTimeoutMs: number
+  /** Reconnect backoff bounds (ms): exponential with full jitter. @default 500 / 30000 */
+  backoffMinMs: number
+  backoffMaxMs: number
+  /** Metrics log line and Redis hash update interval (ms). @default 10000 */
+  metricsIntervalMs: number
+}
+
+export function readEnv(env: Env = process.env): FirehoseEnv {
+  const raw: FirehoseEnv = {}
+  for (const name of NAMES) if (env[name] !== undefined) raw[name] = env[name]
+  return raw
+}
+
+/** Applies defaults and validates; a bad value throws a ConfigError naming the variable. */
+export function toConfig(raw: FirehoseEnv): FirehoseConfig {
+  const env: Env = raw
+  const cursor = envOptional(env, 'FIREHOSE_CURSOR')
+  let startCursor: number | null = null
+  if (cursor !== undefined) {
+    startCursor = envInt(env, 'FIREHOSE_CURSOR', 0, { min: 0 })
+  }
+  const config: FirehoseConfig = {
+    ...redisConfig(env),
+    relayUrl: envUrl(env, 'RELAY_URL', 'wss://bsky.network', ['wss:', 'ws:']).replace(/\/+$/, ''),
+    startCursor,
+    batchFrames: envInt(env, 'FIREHOSE_BATCH_FRAMES', 1000, { min: 1, max: 100_000 }),
+    flushIntervalMs: envInt(env, 'FIREHOSE_FLUSH_MS', 50, { min: 1, max: 60_000 }),
+    eventsPerEntry: envInt(env, 'FIREHOSE_EVENTS_PER_ENTRY', 200, { min: 1, max: 10_000 }),
+    maxLag: envInt(env, 'FIREHOSE_MAX_LAG', 2000, { min: 1 }),
+    resumeLag: envInt(env, 'FIREHOSE_RESUME_LAG', 500, { min: 0 }),
+    lagCheckMs: envInt(env, 'FIREHOSE_LAG_CHECK_MS', 1000, { min: 10, max: 600_000 }),
+    maxLen: envInt(env, 'FIREHOSE_MAXLEN', 20_000, { min: 1 }),
+    stallTimeoutMs: envInt(env, 'FIREHOSE_STALL_MS', 30_000, { min: 100, max: 3_600_000 }),
+    backoffMinMs: envInt(env, 'FIREHOSE_BACKOFF_MIN_MS', 500, { min: 1, max: 600_000 }),
+    backoffMaxMs: envInt(env, 'FIREHOSE_BACKOFF_MAX_MS', 30_000, { min: 1, max: 3_600_000 }),
+    metricsIntervalMs: envInt(env, 'FIREHOSE_METRICS_MS', 10_000, { min: 100, max: 3_600_000 }),
+  }
+  if (config.resumeLag >= config.maxLag) {
+    throw new ConfigError(
+      `FIREHOSE_RESUME_LAG (${config.resumeLag}) must be below FIREHOSE_MAX_LAG (${config.maxLag})`,
+    )
+  }
+  // The guard must sit well above the pause bound, or it would trim unread entries in normal operation.
+  if (config.maxLen < 2 * config.maxLag) {
+    throw new ConfigError(
+      `FIREHOSE_MAXLEN (${config.maxLen}) must be at least twice FIREHOSE_MAX_LAG (${config.maxLag})`,
+    )
+  }
+  if (config.backoffMaxMs < config.backoffMinMs) {
+    throw new ConfigError(
+      `FIREHOSE_BACKOFF_MAX_MS (${config.backoffMaxMs}) must be at least FIREHOSE_BACKOFF_MIN_MS (${config.backoffMinMs})`,
+    )
+  }
+  return config
+}

@@ -1,0 +1,5 @@
+import { createLogger, runService } from '@circles/logging'
+import { readEnv, toConfig } from './config.js'
+import { createFirehoseService } from './service.js'
+
+await runService(createLogger('firehose:main'), () => createFirehoseService(toConfig(readEnv())))

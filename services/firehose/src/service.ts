@@ -1,0 +1,347 @@
+import { createLogger } from '@circles/logging'
+import { createSchema } from '@circles/redis-schema'
+import { Redis } from 'ioredis'
+import type { FirehoseConfig } from './config.js'
+import type { FrameResult } from './frame-result.js'
+import { bump, countFrame, type Gauges, MetricsReporter, newCounters } from './metrics.js'
+import { publishBatch } from './publisher.js'
+import { RelaySession, type SessionEnd } from './relay-session.js'
+import { ensureGroup, readLag, trimRead } from './stream-lag.js'
+
+export class FirehoseError extends Error {
+  override name = 'FirehoseError'
+}
+
+export interface FirehoseDeps {
+  /** A connected client to use instead of one from `config.redisUrl`; the service does not close it. */
+  redis?: Redis
+}
+
+export interface FirehoseService {
+  start(): Promise<void>
+  close(): Promise<void>
+}
+
+/** Exponential backoff with jitter: half fixed, half random, so that many clients do not retry in step. */
+export function backoffDelay(attempt: number, minMs: number, maxMs: number): number {
+  const cap = Math.min(maxMs, minMs * 2 ** Math.min(attempt, 30))
+  return Math.round(cap / 2 + (Math.random() * cap) / 2)
+}
+
+const EXPECTED_TYPES = ['stream', 'string', 'hash'] as const
+
+export function createFirehoseService(
+  config: FirehoseConfig,
+  deps: FirehoseDeps = {},
+): FirehoseService {
+  const log = createLogger('firehose')
+  const schema = createSchema(config.redisPrefix)
+  const ownsRedis = deps.redis === undefined
+  // A producer fails fast (no offline queue): a write that cannot happen now ends the session, and the
+  // next one restarts from the stored cursor.
+  const redis =
+    deps.redis ??
+    new Redis(config.redisUrl, {
+      lazyConnect: true,
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 1,
+      // A Redis that stops answering must end the session (and its stuck batch), not hang it.
+      commandTimeout: 15_000,
+    })
+  if (ownsRedis) {
+    // ioredis retries on its own; say so now and then instead of on every attempt.
+    let lastWarned = 0
+    redis.on('error', (err) => {
+      if (Date.now() - lastWarned < 10_000) return
+      lastWarned = Date.now()
+      log.warn({ err }, 'Redis connection error (ioredis keeps reconnecting)')
+    })
+  }
+  const counters = newCounters()
+  const gauges: Gauges = {
+    cursor: null,
+    lag: null,
+    lagSource: 'unknown',
+    streamLength: null,
+    relayTimeMs: null,
+    state: 'starting',
+  }
+  const metrics = new MetricsReporter(redis, schema, log, counters, gauges)
+  const subscribeUrl = `${config.relayUrl}/xrpc/com.atproto.sync.subscribeRepos`
+
+  let started = false
+  /** start() completed: there is something to report at close. */
+  let ready = false
+  let closing = false
+  let closed: Promise<void> | null = null
+  let loop: Promise<void> | null = null
+  let session: RelaySession | null = null
+  let lagTimer: NodeJS.Timeout | null = null
+  let lagCheck: Promise<void> | null = null
+  /** True while the indexer's lag is above the bound: no socket is open. */
+  let backpressure = false
+  let wake: (() => void) | null = null
+  let warnedNoGroup = false
+
+  function sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, ms)
+      function done() {
+        clearTimeout(timer)
+        wake = null
+        resolve()
+      }
+      wake = done
+    })
+  }
+
+  async function checkKeyTypes(): Promise<void> {
+    const keys = [schema.eventStream, schema.firehoseCursor, schema.firehoseMetrics]
+    const types = await Promise.all(keys.map((k) => redis.type(k)))
+    keys.forEach((key, i) => {
+      if (types[i] !== 'none' && types[i] !== EXPECTED_TYPES[i]) {
+        throw new FirehoseError(`${key} holds a ${types[i]}, expected a ${EXPECTED_TYPES[i]}`)
+      }
+    })
+  }
+
+  /** The stored cursor; else FIREHOSE_CURSOR; else null (live). A garbled stored cursor is an error. */
+  async function resumeCursor(): Promise<number | null> {
+    const stored = await redis.get(schema.firehoseCursor)
+    if (stored !== null) {
+      const n = Number(stored)
+      if (!/^\d+$/.test(stored) || !Number.isSafeInteger(n)) {
+        throw new FirehoseError(
+          `${schema.firehoseCursor} holds ${JSON.stringify(stored)}, not a seq: fix or delete it`,
+        )
+      }
+      return n
+    }
+    return config.startCursor
+  }
+
+  function onFrame(result: FrameResult): void {
+    countFrame(counters, result)
+    if (result.kind === 'info' && result.info) {
+      if (result.info.name === 'OutdatedCursor') {
+        log.warn(
+          { cursor: gauges.cursor, message: result.info.message },
+          'the relay no longer holds events right after our cursor (OutdatedCursor): it replays from its oldest event, so events in between are missing',
+        )
+      } else log.info({ info: result.info }, 'relay info frame')
+    }
+  }
+
+  function reportEnd(end: SessionEnd, delay: number): void {
+    const base = { cursor: end.cursor, code: end.code, retryInMs: delay }
+    const e = end.errorFrame
+    if (e?.error === 'FutureCursor') {
+      log.error(
+        { ...base, relayMessage: e.message },
+        `the relay says our cursor ${end.cursor} is in the future (FutureCursor): it has not produced that seq yet, so the stored cursor probably belongs to another relay; delete ${schema.firehoseCursor} (or set FIREHOSE_CURSOR) to start over. Retrying`,
+      )
+    } else if (e?.error === 'ConsumerTooSlow') {
+      log.warn(
+        { ...base, relayMessage: e.message },
+        'the relay dropped us for reading too slowly (ConsumerTooSlow); reconnecting from the stored cursor',
+      )
+    } else if (e) {
+      log.warn(
+        { ...base, error: e.error, relayMessage: e.message },
+        `the relay sent an error frame (${e.error}) and closed the socket`,
+      )
+    } else if (end.reason === 'stall') {
+      log.warn(
+        { ...base, stallTimeoutMs: config.stallTimeoutMs },
+        'no message from the relay within the stall timeout; reconnecting',
+      )
+    } else if (end.reason === 'publish-failed') {
+      log.warn(base, 'a write to Redis failed; reconnecting from the stored cursor')
+    } else {
+      log.warn(
+        { ...base, err: end.socketError },
+        end.socketError ? 'relay connection failed' : 'the relay closed the connection',
+      )
+    }
+  }
+
+  async function checkLag(): Promise<void> {
+    try {
+      const reading = await readLag(redis, schema)
+      gauges.lag = reading.lag
+      gauges.lagSource = reading.source
+      gauges.streamLength = reading.length
+      const groupMissing = reading.source === 'no-group' && reading.length > 0
+      if (groupMissing && !warnedNoGroup) {
+        log.warn(
+          { group: schema.indexerGroup, length: reading.length },
+          'the indexer group is missing: counting the whole stream as unread',
+        )
+      }
+      warnedNoGroup = groupMissing
+      if (reading.lag >= config.maxLen) {
+        log.error(
+          { lag: reading.lag, maxLen: config.maxLen },
+          'the stream is at its MAXLEN guard with unread entries: trimming is dropping events the indexer has not read',
+        )
+      }
+      if (!backpressure && reading.lag > config.maxLag) {
+        backpressure = true
+        counters.backpressurePauses++
+        gauges.state = 'paused'
+        log.warn(
+          { lag: reading.lag, maxLag: config.maxLag, resumeLag: config.resumeLag },
+          'the indexer is behind: pausing the firehose',
+        )
+        session?.stop('backpressure')
+      } else if (backpressure && reading.lag <= config.resumeLag) {
+        backpressure = false
+        log.info({ lag: reading.lag }, 'the indexer caught up: resuming the firehose')
+        wake?.()
+      }
+      if (reading.lastDeliveredId !== null) {
+        await trimRead(redis, schema, reading.lastDeliveredId)
+      }
+    } catch (err) {
+      log.warn({ err }, 'could not read the indexer lag')
+    }
+  }
+
+  async function runLoop(): Promise<void> {
+    let attempt = 0
+    let first = true
+    while (!closing) {
+      if (backpressure) {
+        await sleep(config.lagCheckMs)
+        continue
+      }
+      gauges.state = 'connecting'
+      let cursor: number | null
+      try {
+        cursor = await resumeCursor()
+      } catch (err) {
+        const delay = backoffDelay(attempt++, config.backoffMinMs, config.backoffMaxMs)
+        log.error({ err, retryInMs: delay }, 'could not read the stored cursor')
+        gauges.state = 'backoff'
+        await sleep(delay)
+        continue
+      }
+      gauges.cursor = cursor
+      if (first) {
+        log.info({ cursor }, cursor === null ? 'starting live' : 'resuming from cursor')
+        first = false
+      } else counters.reconnects++
+      const url = cursor === null ? subscribeUrl : `${subscribeUrl}?cursor=${cursor}`
+      const s = new RelaySession({
+        url,
+        cursor,
+        batchFrames: config.batchFrames,
+        flushIntervalMs: config.flushIntervalMs,
+        stallTimeoutMs: config.stallTimeoutMs,
+        publish: async (batch) => {
+          const entries = await publishBatch(redis, schema, batch, config)
+          counters.flushes++
+          counters.entries += entries
+          gauges.cursor = batch.seq
+          gauges.relayTimeMs = batch.time
+        },
+        onFrame,
+        onStale: () => {
+          counters.stale++
+        },
+        onPause: () => {
+          counters.socketPauses++
+        },
+        log,
+      })
+      session = s
+      gauges.state = 'reading'
+      // close() or a lag check may have run while the cursor was being read.
+      if (closing) s.stop('stopped')
+      else if (backpressure) s.stop('backpressure')
+      const end = await s.done
+      session = null
+      if (closing) break
+      if (end.reason === 'backpressure') {
+        attempt = 0
+        continue
+      }
+      if (end.reason === 'stall') counters.stalls++
+      if (end.errorFrame) bump(counters.errorFrames, end.errorFrame.error)
+      if (end.committedFrames > 0) attempt = 0
+      const delay = backoffDelay(attempt++, config.backoffMinMs, config.backoffMaxMs)
+      reportEnd(end, delay)
+      gauges.state = 'backoff'
+      await sleep(delay)
+    }
+  }
+
+  return {
+    async start() {
+      if (started) throw new FirehoseError('start() called twice')
+      started = true
+      if (ownsRedis) await redis.connect()
+      await checkKeyTypes()
+      if (await ensureGroup(redis, schema)) {
+        log.info({ group: schema.indexerGroup }, 'created the indexer consumer group')
+      }
+      await checkLag()
+      lagTimer = setInterval(() => {
+        if (lagCheck === null) {
+          lagCheck = checkLag().finally(() => {
+            lagCheck = null
+          })
+        }
+      }, config.lagCheckMs)
+      metrics.start(config.metricsIntervalMs)
+      loop = runLoop().catch((err) => {
+        log.fatal({ err }, 'firehose loop crashed')
+        process.exitCode = 1
+      })
+      ready = true
+      log.info(
+        { relay: config.relayUrl, prefix: config.redisPrefix, stream: schema.eventStream },
+        'firehose service ready',
+      )
+    },
+
+    close() {
+      closed ??= (async () => {
+        closing = true
+        const errors: unknown[] = []
+        if (lagTimer) clearInterval(lagTimer)
+        metrics.stop()
+        session?.stop('stopped')
+        wake?.()
+        try {
+          await loop
+          await lagCheck
+        } catch (err) {
+          errors.push(err)
+        }
+        gauges.state = 'stopped'
+        if (ready) {
+          await metrics
+            .report()
+            .catch((err) => log.warn({ err }, 'could not store the final firehose metrics'))
+        }
+        if (ownsRedis) {
+          await redis.quit().catch(() => redis.disconnect())
+        }
+        log.info({ cursor: gauges.cursor, ...summary() }, 'firehose service stopped')
+        if (errors.length > 0) {
+          throw new FirehoseError('firehose close had errors', { cause: errors[0] })
+        }
+      })()
+      return closed
+    },
+  }
+
+  function summary() {
+    return {
+      frames: counters.frames,
+      events: counters.events,
+      reconnects: counters.reconnects,
+    }
+  }
+}

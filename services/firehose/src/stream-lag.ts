@@ -1,0 +1,99 @@
+import type { RedisSchema } from '@circles/redis-schema'
+import type { Redis } from 'ioredis'
+
+export interface LagReading {
+  /** Entries the indexer group has not been delivered yet (conservative when not exact). */
+  lag: number
+  /** How `lag` was obtained: Redis's own `lag`, entries-added minus entries-read, or the whole length. */
+  source: 'lag' | 'entries-read' | 'length' | 'no-group'
+  /** XLEN of the stream. */
+  length: number
+  /** The group's last-delivered-id, when the group exists. */
+  lastDeliveredId: string | null
+}
+
+function fields(flat: unknown): Map<string, unknown> {
+  const map = new Map<string, unknown>()
+  if (!Array.isArray(flat)) return map
+  for (let i = 0; i + 1 < flat.length; i += 2) map.set(String(flat[i]), flat[i + 1])
+  return map
+}
+
+function num(value: unknown): number | null {
+  if (value === null || value === undefined) return null
+  const n = Number(value)
+  return Number.isSafeInteger(n) ? n : null
+}
+
+/** Creates the indexer's group (at id 0, with the stream) when missing, so that its lag can be read. */
+export async function ensureGroup(redis: Redis, schema: RedisSchema): Promise<boolean> {
+  try {
+    await redis.xgroup('CREATE', schema.eventStream, schema.indexerGroup, '0', 'MKSTREAM')
+    return true
+  } catch (err) {
+    if (err instanceof Error && err.message.startsWith('BUSYGROUP')) return false
+    throw err
+  }
+}
+
+/**
+ * The indexer group's lag. Redis >= 7.0 reports it in XINFO GROUPS; it is null when Redis cannot know it
+ * (e.g. after deletions inside the unread range): then entries-added minus entries-read, else the stream
+ * length, which over-counts and so errs on the side of pausing.
+ */
+export async function readLag(redis: Redis, schema: RedisSchema): Promise<LagReading> {
+  const replies = (await redis
+    .pipeline()
+    .xlen(schema.eventStream)
+    .xinfo('GROUPS', schema.eventStream)
+    .exec()) as [[Error | null, unknown], [Error | null, unknown]]
+  const [[lenErr, len], [groupsErr, groups]] = replies
+  if (lenErr) throw lenErr
+  const length = num(len) ?? 0
+  if (groupsErr) {
+    // XINFO on a missing key errors; the stream is recreated by the next XADD.
+    if (/no such key/i.test(groupsErr.message)) {
+      return { lag: 0, source: 'no-group', length: 0, lastDeliveredId: null }
+    }
+    throw groupsErr
+  }
+  const group = (groups as unknown[])
+    .map(fields)
+    .find((g) => String(g.get('name')) === schema.indexerGroup)
+  if (!group) return { lag: length, source: 'no-group', length, lastDeliveredId: null }
+  const lastDeliveredId = String(group.get('last-delivered-id') ?? '0-0')
+  const lag = num(group.get('lag'))
+  if (lag !== null) return { lag, source: 'lag', length, lastDeliveredId }
+  const entriesRead = num(group.get('entries-read'))
+  if (entriesRead !== null) {
+    const info = fields(await redis.xinfo('STREAM', schema.eventStream))
+    const added = num(info.get('entries-added'))
+    if (added !== null) {
+      return {
+        lag: Math.max(0, added - entriesRead),
+        source: 'entries-read',
+        length,
+        lastDeliveredId,
+      }
+    }
+  }
+  return { lag: length, source: 'length', length, lastDeliveredId }
+}
+
+/**
+ * Trims entries the indexer group has read and acknowledged: everything below its oldest pending entry,
+ * or below its last-delivered id when nothing is pending. `~` lets Redis drop only whole nodes, so it
+ * trims at most that much. Returns the number of entries removed.
+ */
+export async function trimRead(
+  redis: Redis,
+  schema: RedisSchema,
+  lastDeliveredId: string,
+): Promise<number> {
+  if (lastDeliveredId === '0-0') return 0
+  const summary = (await redis.xpending(schema.eventStream, schema.indexerGroup)) as unknown[]
+  const pending = num(summary[0]) ?? 0
+  const oldestPending = pending > 0 && typeof summary[1] === 'string' ? summary[1] : null
+  const threshold = oldestPending ?? lastDeliveredId
+  return (await redis.xtrim(schema.eventStream, 'MINID', '~', threshold)) as number
+}

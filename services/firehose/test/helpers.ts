@@ -1,0 +1,101 @@
+import { randomBytes } from 'node:crypto'
+import { decodeEvents, type StreamEvent } from '@circles/core'
+import { createSchema, type RedisSchema } from '@circles/redis-schema'
+import { Redis } from 'ioredis'
+import { type FirehoseConfig, readEnv, toConfig } from '../src/config.js'
+import { decodeFrame } from '../src/fast-decoder.js'
+import type { ServedFrame } from './relay-server.js'
+
+// Like @circles/testkit's createTestRedis, but the client is configured as the service configures its
+// own (no offline queue: a write while disconnected fails at once), since tests inject it.
+
+export const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379'
+
+export interface TestRedis {
+  redis: Redis
+  prefix: string
+  schema: RedisSchema
+  cleanup(): Promise<void>
+}
+
+export async function testRedis(url = REDIS_URL): Promise<TestRedis> {
+  const prefix = `test:fh:${randomBytes(4).toString('hex')}:`
+  const redis = new Redis(url, {
+    lazyConnect: true,
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 1,
+  })
+  await redis.connect()
+  return {
+    redis,
+    prefix,
+    schema: createSchema(prefix),
+    async cleanup() {
+      let cursor = '0'
+      do {
+        const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000)
+        cursor = next
+        if (keys.length > 0) await redis.unlink(...keys)
+      } while (cursor !== '0')
+      redis.disconnect()
+    },
+  }
+}
+
+/** A config for tests: fast timers, small batches (several flushes per test), the given relay. */
+export function testConfig(
+  relayUrl: string,
+  prefix: string,
+  env: Record<string, string> = {},
+): FirehoseConfig {
+  return toConfig(
+    readEnv({
+      RELAY_URL: relayUrl,
+      REDIS_URL,
+      REDIS_PREFIX: prefix,
+      FIREHOSE_BATCH_FRAMES: '100',
+      FIREHOSE_FLUSH_MS: '10',
+      FIREHOSE_EVENTS_PER_ENTRY: '50',
+      FIREHOSE_LAG_CHECK_MS: '50',
+      FIREHOSE_STALL_MS: '2000',
+      FIREHOSE_BACKOFF_MIN_MS: '20',
+      FIREHOSE_BACKOFF_MAX_MS: '200',
+      FIREHOSE_METRICS_MS: '200',
+      FIREHOSE_MAX_LAG: '100000',
+      FIREHOSE_RESUME_LAG: '1000',
+      FIREHOSE_MAXLEN: '1000000',
+      ...env,
+    }),
+  )
+}
+
+export function served(frames: Uint8Array[], firstSeq = 1): ServedFrame[] {
+  return frames.map((bytes, i) => ({ seq: firstSeq + i, bytes }))
+}
+
+/** Events the frames stand for, in order: what the stream must hold, exactly once. */
+export function expectedEvents(frames: ServedFrame[], now: number): StreamEvent[] {
+  return frames.flatMap((f) => decodeFrame(f.bytes, now).events)
+}
+
+export async function streamEvents(redis: Redis, schema: RedisSchema): Promise<StreamEvent[]> {
+  const entries = await redis.xrange(schema.eventStream, '-', '+')
+  return entries.flatMap(([, fields]) => decodeEvents(fields[1] ?? ''))
+}
+
+export async function storedCursor(redis: Redis, schema: RedisSchema): Promise<number | null> {
+  const v = await redis.get(schema.firehoseCursor)
+  return v === null ? null : Number(v)
+}
+
+export async function waitFor(
+  what: string,
+  check: () => Promise<boolean> | boolean,
+  timeoutMs = 15_000,
+): Promise<void> {
+  const until = Date.now() + timeoutMs
+  while (!(await check())) {
+    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`)
+    await new Promise((r) => setTimeout(r, 20))
+  }
+}

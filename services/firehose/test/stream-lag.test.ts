@@ -1,0 +1,74 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { ensureGroup, readLag, trimRead } from '../src/stream-lag.js'
+import { type TestRedis, testRedis } from './helpers.js'
+
+let t: TestRedis
+
+beforeEach(async () => {
+  t = await testRedis()
+})
+afterEach(async () => {
+  await t.cleanup()
+})
+
+async function add(n: number): Promise<string[]> {
+  const ids: string[] = []
+  for (let i = 0; i < n; i++)
+    ids.push((await t.redis.xadd(t.schema.eventStream, '*', 'e', `x${i}`)) as string)
+  return ids
+}
+
+async function readGroup(count: number): Promise<string[]> {
+  const res = (await t.redis.xreadgroup(
+    'GROUP',
+    t.schema.indexerGroup,
+    'c',
+    'COUNT',
+    count,
+    'STREAMS',
+    t.schema.eventStream,
+    '>',
+  )) as [string, [string, string[]][]][] | null
+  return (res?.[0]?.[1] ?? []).map(([id]) => id)
+}
+
+describe('indexer lag', () => {
+  it('counts the whole stream when the group is missing, and creates the group once', async () => {
+    expect(await readLag(t.redis, t.schema)).toMatchObject({ lag: 0, source: 'no-group' })
+    await add(5)
+    expect(await readLag(t.redis, t.schema)).toMatchObject({ lag: 5, source: 'no-group' })
+    expect(await ensureGroup(t.redis, t.schema)).toBe(true)
+    expect(await ensureGroup(t.redis, t.schema)).toBe(false)
+    expect(await readLag(t.redis, t.schema)).toMatchObject({ lag: 5, source: 'lag', length: 5 })
+  })
+
+  it("falls back to entries-added minus entries-read when Redis's lag is unknown", async () => {
+    await ensureGroup(t.redis, t.schema)
+    const ids = await add(10)
+    await readGroup(3)
+    // A deletion inside the unread range makes Redis report lag as null.
+    await t.redis.xdel(t.schema.eventStream, ids[6] as string)
+    const groups = (await t.redis.xinfo('GROUPS', t.schema.eventStream)) as unknown[][]
+    expect(groups[0]?.[11]).toBeNull()
+    expect(await readLag(t.redis, t.schema)).toMatchObject({ lag: 7, source: 'entries-read' })
+  })
+
+  it('trims only what the group read and acknowledged', async () => {
+    await ensureGroup(t.redis, t.schema)
+    const ids = await add(300)
+    const read = await readGroup(250)
+    // Acknowledge the first 200; 50 stay pending, 50 were never delivered.
+    await t.redis.xack(t.schema.eventStream, t.schema.indexerGroup, ...read.slice(0, 200))
+    const { lastDeliveredId } = await readLag(t.redis, t.schema)
+    await trimRead(t.redis, t.schema, lastDeliveredId as string)
+    const left = (await t.redis.xrange(t.schema.eventStream, '-', '+')).map(([id]) => id)
+    // Approximate trimming removes whole nodes: maybe fewer, never a pending or unread entry.
+    expect(left.length).toBeLessThan(300)
+    expect(left).toEqual(expect.arrayContaining(ids.slice(200)))
+    // Everything delivered acknowledged: the trim may reach the last delivered entry, never past it.
+    await t.redis.xack(t.schema.eventStream, t.schema.indexerGroup, ...read.slice(200))
+    await trimRead(t.redis, t.schema, lastDeliveredId as string)
+    const after = (await t.redis.xrange(t.schema.eventStream, '-', '+')).map(([id]) => id)
+    expect(after).toEqual(expect.arrayContaining(ids.slice(250)))
+  })
+})

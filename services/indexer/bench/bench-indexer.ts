@@ -1,0 +1,411 @@
+// pnpm bench:indexer: >= 1,000,000 Zipf interactions through the stream and the real indexer service (a
+// child process) into a private redis-server; then the same interactions in the original layout as the
+// baseline. Progress lines first, one JSON line last.
+import { type ChildProcess, spawn } from 'node:child_process'
+import { once } from 'node:events'
+import { readFileSync } from 'node:fs'
+import { createServer } from 'node:net'
+import { loadavg } from 'node:os'
+import { dirname, resolve } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import {
+  encodeEvents,
+  HOUR_MS,
+  type InteractionCreate,
+  type InteractionKind,
+  type StreamEvent,
+} from '@circles/core'
+import { createIndexReader, ensureRedisSettings } from '@circles/interaction-index'
+import { createSchema } from '@circles/redis-schema'
+import { createWorkloadRandom, tidFromMicros } from '@circles/testkit/workload'
+import { Redis } from 'ioredis'
+
+const N = Number(process.env.BENCH_INTERACTIONS ?? 1_000_000)
+/** Accounts in the population; authors and subjects are drawn from it by two independent Zipf rankings. */
+const POPULATION = Number(process.env.BENCH_POPULATION ?? 100_000)
+/** Zipf exponent: s = 1 over 100k accounts gives the top author ~8.3% of all interactions (~83k of 1M). */
+const ZIPF_S = Number(process.env.BENCH_ZIPF_S ?? 1)
+const DELETE_SHARE = 0.03
+const UNKNOWN_DELETE_SHARE = 0.01
+const EVENTS_PER_ENTRY = 200
+const READ_ITERATIONS = Number(process.env.BENCH_READS ?? 200)
+/** Indexer processes consuming the stream together (one per core: Redis has the other). */
+const INDEXERS = Number(process.env.BENCH_INDEXERS ?? 1)
+const profileArgs = process.env.BENCH_CPU_PROF
+  ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`]
+  : []
+const PREFIX = 'circles:'
+
+const here = dirname(fileURLToPath(import.meta.url))
+const MAIN = resolve(here, '../src/main.js')
+const READS = resolve(here, 'bench-reads.js')
+
+function progress(msg: string): void {
+  // the load average says how much of the 2 cores this run really had (the machine may be shared)
+  const load = loadavg()[0]?.toFixed(1)
+  process.stdout.write(`[bench-indexer] ${new Date().toISOString()} load ${load} ${msg}\n`)
+}
+
+const { rand, zipfSampler, shuffled, randomDid, pickKind } = createWorkloadRandom(42)
+
+interface Generated {
+  events: StreamEvent[]
+  creates: number
+  deleted: number
+  dids: string[]
+  authorRank: Int32Array
+  authorCounts: Map<string, number>
+}
+
+function generate(nowMs: number): Generated {
+  const dids = Array.from({ length: POPULATION }, randomDid)
+  const authorRank = shuffled(POPULATION)
+  const subjectRank = shuffled(POPULATION)
+  const zipf = zipfSampler(POPULATION, ZIPF_S)
+  const span = 47 * HOUR_MS
+  const start = nowMs - span - 60_000
+  const creates: InteractionCreate[] = []
+  const authorCounts = new Map<string, number>()
+  let last = 0
+  while (creates.length < N) {
+    const author = dids[authorRank[zipf()] as number] as string
+    let subject = dids[subjectRank[zipf()] as number] as string
+    while (subject === author) subject = dids[subjectRank[zipf()] as number] as string
+    // time increases with the stream position (like a live firehose), microseconds unique
+    const micros = Math.max(last + 1, Math.floor((start + (creates.length / N) * span) * 1000))
+    last = micros
+    const time = Math.floor(micros / 1000)
+    const kind = pickKind()
+    const rkey = tidFromMicros(micros, Math.floor(rand() * 1024))
+    const chars = kind === 'reply' || kind === 'quote' ? Math.floor(rand() * 300) : 0
+    creates.push({ type: 'create', kind, author, subject, rkey, time, chars })
+    authorCounts.set(author, (authorCounts.get(author) ?? 0) + 1)
+  }
+  // Deletes come later in the stream than their creates; a few delete records the index never saw.
+  const events: StreamEvent[] = []
+  const pendingDeletes: { at: number; event: StreamEvent }[] = []
+  let deleted = 0
+  creates.forEach((c, i) => {
+    events.push(c)
+    if (rand() < DELETE_SHARE) {
+      deleted++
+      authorCounts.set(c.author, (authorCounts.get(c.author) ?? 0) - 1)
+      const record = c.kind === 'like' ? 'like' : c.kind === 'repost' ? 'repost' : 'post'
+      pendingDeletes.push({
+        at: i + 1 + Math.floor(rand() * 5000),
+        event: { type: 'delete', record, author: c.author, rkey: c.rkey, time: c.time + 1000 },
+      })
+    }
+    if (rand() < UNKNOWN_DELETE_SHARE) {
+      events.push({
+        type: 'delete',
+        record: 'like',
+        author: c.author,
+        rkey: tidFromMicros(Math.floor((c.time - 100 * HOUR_MS) * 1000), 7),
+        time: c.time,
+      })
+    }
+    while (pendingDeletes.length > 0 && (pendingDeletes[0] as { at: number }).at <= i) {
+      events.push((pendingDeletes.shift() as { event: StreamEvent }).event)
+    }
+  })
+  for (const d of pendingDeletes) events.push(d.event)
+  return { events, creates: creates.length, deleted, dids, authorRank, authorCounts }
+}
+
+async function freePort(): Promise<number> {
+  const srv = createServer()
+  srv.listen(0, '127.0.0.1')
+  await once(srv, 'listening')
+  const port = (srv.address() as { port: number }).port
+  srv.close()
+  return port
+}
+
+async function startRedis(): Promise<{ proc: ChildProcess; url: string }> {
+  const port = await freePort()
+  const proc = spawn(
+    'redis-server',
+    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
+    { stdio: 'ignore' },
+  )
+  const url = `redis://127.0.0.1:${port}`
+  for (let i = 0; i < 100; i++) {
+    const r = new Redis(url, {
+      lazyConnect: true,
+      maxRetriesPerRequest: 0,
+      retryStrategy: () => null,
+    })
+    r.on('error', () => {})
+    try {
+      await r.connect()
+      await r.ping()
+      r.disconnect()
+      return { proc, url }
+    } catch {
+      r.disconnect()
+      await new Promise((res) => setTimeout(res, 50))
+    }
+  }
+  throw new Error('redis-server did not start')
+}
+
+/** Seconds of CPU (user + system) Redis has used. */
+async function redisCpu(redis: Redis): Promise<number> {
+  const info = await redis.info('cpu')
+  const user = Number(/used_cpu_user:([\d.]+)/.exec(info)?.[1])
+  const sys = Number(/used_cpu_sys:([\d.]+)/.exec(info)?.[1])
+  return user + sys
+}
+
+/** Seconds of CPU a child process has used (Linux /proc; 0 elsewhere). */
+function processCpu(pid: number | undefined): number {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? []
+    return (Number(fields[11]) + Number(fields[12])) / 100
+  } catch {
+    return 0
+  }
+}
+
+async function usedMemory(redis: Redis): Promise<number> {
+  const info = await redis.info('memory')
+  const m = /used_memory:(\d+)/.exec(info)
+  return Number(m?.[1])
+}
+
+function p99(samples: number[]): number {
+  const s = [...samples].sort((a, b) => a - b)
+  return s[Math.min(s.length - 1, Math.ceil(s.length * 0.99) - 1)] as number
+}
+
+async function loadStream(redis: Redis, stream: string, events: StreamEvent[]): Promise<number> {
+  let entries = 0
+  let pipe = redis.pipeline()
+  for (let i = 0; i < events.length; i += EVENTS_PER_ENTRY) {
+    pipe.xadd(stream, '*', 'e', encodeEvents(events.slice(i, i + EVENTS_PER_ENTRY)))
+    entries++
+    if (entries % 500 === 0) {
+      await pipe.exec()
+      pipe = redis.pipeline()
+    }
+  }
+  await pipe.exec()
+  return entries
+}
+
+async function waitDrained(redis: Redis, stream: string, group: string, total: number, t0: number) {
+  let lastLog = 0
+  for (;;) {
+    const groups = (await redis.call('XINFO', 'GROUPS', stream)) as unknown[][]
+    const info: Record<string, unknown> = {}
+    const g = groups[0] ?? []
+    for (let i = 0; i + 1 < g.length; i += 2) info[String(g[i])] = g[i + 1]
+    if (info.name !== group) {
+      // the service creates the group when it starts
+      await new Promise((res) => setTimeout(res, 20))
+      continue
+    }
+    const lag = Number(info.lag)
+    const pending = Number(info.pending)
+    if (lag === 0 && pending === 0) return
+    if (Date.now() - lastLog > 3000) {
+      lastLog = Date.now()
+      const done = total - lag - pending
+      progress(
+        `indexing: ${done}/${total} entries, ${((done * 1000) / (Date.now() - t0)).toFixed(0)} entries/s`,
+      )
+    }
+    await new Promise((res) => setTimeout(res, 20))
+  }
+}
+
+/** The original design (FIELD-NOTES 5, first row), loaded directly, deletes applied. */
+async function loadBaseline(redis: Redis, events: StreamEvent[], nowMs: number): Promise<void> {
+  const ttl = 48 * 3600
+  const known = new Map<string, { subject: string; kinds: InteractionKind[]; time: number }>()
+  let pipe = redis.pipeline()
+  let n = 0
+  const collection = (k: InteractionKind) =>
+    k === 'like'
+      ? 'app.bsky.feed.like'
+      : k === 'repost'
+        ? 'app.bsky.feed.repost'
+        : 'app.bsky.feed.post'
+  for (const e of events) {
+    if (e.type === 'create') {
+      const uri = `at://${e.author}/${collection(e.kind)}/${e.rkey}`
+      const h = Math.floor(e.time / HOUR_MS)
+      const key = `interaction:${uri}${e.kind === 'quote' ? '#quote' : ''}`
+      const doc = {
+        uri,
+        author: e.author,
+        subject: e.subject,
+        type: e.kind,
+        createdAt: new Date(e.time).toISOString(),
+        indexedAt: new Date(nowMs).toISOString(),
+        textLength: e.chars,
+      }
+      pipe.set(key, JSON.stringify(doc), 'EX', ttl)
+      pipe.zadd(`user:${e.author}:sent:${e.kind}`, e.time, uri)
+      pipe.expire(`user:${e.author}:sent:${e.kind}`, ttl)
+      const hk = `hourly:${h}:${e.kind}:${e.author}:${e.subject}`
+      pipe.incr(hk)
+      pipe.expire(hk, ttl)
+      const k = `${e.author}/${e.rkey}`
+      const prev = known.get(k)
+      if (prev) prev.kinds.push(e.kind)
+      else known.set(k, { subject: e.subject, kinds: [e.kind], time: e.time })
+    } else if (e.type === 'delete') {
+      const rec = known.get(`${e.author}/${e.rkey}`)
+      if (rec) {
+        for (const kind of rec.kinds) {
+          const uri = `at://${e.author}/${collection(kind)}/${e.rkey}`
+          pipe.del(`interaction:${uri}${kind === 'quote' ? '#quote' : ''}`)
+          pipe.zrem(`user:${e.author}:sent:${kind}`, uri)
+          pipe.decr(`hourly:${Math.floor(rec.time / HOUR_MS)}:${kind}:${e.author}:${rec.subject}`)
+        }
+        known.delete(`${e.author}/${e.rkey}`)
+      }
+    }
+    if (++n % 5000 === 0) {
+      await pipe.exec()
+      pipe = redis.pipeline()
+    }
+    if (n % 200_000 === 0) progress(`baseline: ${n}/${events.length} events`)
+  }
+  await pipe.exec()
+}
+
+async function stopChild(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null) return
+  child.kill('SIGTERM')
+  await once(child, 'exit')
+}
+
+async function main(): Promise<void> {
+  const nowMs = Date.now()
+  progress(`generating ${N} interactions: population ${POPULATION}, Zipf s=${ZIPF_S}`)
+  const gen = generate(nowMs)
+  const live = gen.creates - gen.deleted
+  const heavyAuthor = gen.dids[gen.authorRank[0] as number] as string
+  const counts = [...gen.authorCounts.entries()].sort((a, b) => b[1] - a[1])
+  const medianAuthor = (counts[Math.floor(counts.length / 2)] as [string, number])[0]
+  progress(
+    `${gen.events.length} events (${gen.creates} creates, ${gen.deleted} deleted later); heaviest author ` +
+      `${gen.authorCounts.get(heavyAuthor)} interactions, median author ${gen.authorCounts.get(medianAuthor)}, ` +
+      `${counts.length} distinct authors`,
+  )
+
+  const server = await startRedis()
+  const redis = new Redis(server.url, { maxRetriesPerRequest: null })
+  const schema = createSchema(PREFIX)
+  const children: ChildProcess[] = []
+  try {
+    const settings = await ensureRedisSettings(redis)
+    progress(`redis ${server.url}; settings raised: ${JSON.stringify(settings.changed)}`)
+    const m0 = await usedMemory(redis)
+    const entries = await loadStream(redis, schema.eventStream, gen.events)
+    progress(`stream loaded: ${entries} entries of ${EVENTS_PER_ENTRY} events`)
+
+    const t0 = Date.now()
+    for (let i = 1; i <= INDEXERS; i++) {
+      children.push(
+        // BENCH_CPU_PROF=<dir>: write a V8 CPU profile of each indexer process there
+        spawn(process.execPath, [...profileArgs, MAIN], {
+          env: {
+            ...process.env,
+            REDIS_URL: server.url,
+            REDIS_PREFIX: PREFIX,
+            LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? 'warn',
+            INDEXER_CONSUMER: `bench-${i}`,
+          },
+          stdio: ['ignore', 'inherit', 'inherit'],
+        }),
+      )
+    }
+    const cpu0 = await redisCpu(redis)
+    await waitDrained(redis, schema.eventStream, schema.indexerGroup, entries, t0)
+    const seconds = (Date.now() - t0) / 1000
+    // CPU per interaction, which the machine's other load inflates much less than wall time does
+    const redisUs = (((await redisCpu(redis)) - cpu0) * 1e6) / gen.creates
+    const nodeUs = (children.reduce((sum, c) => sum + processCpu(c.pid), 0) * 1e6) / gen.creates
+    progress(
+      `CPU per interaction: redis ${redisUs.toFixed(1)} us, indexer ${nodeUs.toFixed(1)} us ` +
+        `(CPU-bound capacity ~${Math.round(1e6 / Math.max(redisUs, nodeUs))}/s with a core each)`,
+    )
+    const rate = gen.creates / seconds
+    progress(
+      `indexed ${gen.creates} interactions in ${seconds.toFixed(1)} s by ${INDEXERS} process(es): ${rate.toFixed(0)}/s`,
+    )
+    await Promise.all(children.map(stopChild))
+
+    await redis.del(schema.eventStream, schema.indexerMetrics)
+    const m1 = await usedMemory(redis)
+    const bytes = (m1 - m0) / live
+    const keys = await redis.dbsize()
+    progress(
+      `index memory ${(m1 - m0) / 1e6} MB in ${keys} keys for ${live} live interactions: ${bytes.toFixed(1)} B each`,
+    )
+
+    // Reads run in a child process of their own (bench-reads.ts), as in the API: timed in this process they
+    // measured this process's GC (a 190 ms mark-compact of the ~200 MB of generated events, 2026-11-22).
+    async function timeTops(dids: string[]): Promise<Record<string, number[]>> {
+      const child = spawn(
+        process.execPath,
+        [READS, server.url, PREFIX, String(READ_ITERATIONS), ...dids],
+        { stdio: ['ignore', 'pipe', 'inherit'] },
+      )
+      let text = ''
+      child.stdout?.on('data', (chunk: Buffer) => {
+        text += chunk.toString()
+      })
+      const [code] = (await once(child, 'exit')) as [number | null]
+      if (code !== 0) throw new Error(`bench-reads exited with ${code}`)
+      return JSON.parse(text) as Record<string, number[]>
+    }
+    function spread(did: string, samples: number[]): number {
+      // the p99 of 200 is the second-worst call: show the spread so a GC pause or a busy machine stands out
+      const sorted = [...samples].sort((a, b) => a - b)
+      const at = (q: number) => (sorted[Math.floor(q * (sorted.length - 1))] as number).toFixed(1)
+      progress(`top-50 ${did}: p50 ${at(0.5)} ms, p90 ${at(0.9)} ms, max ${at(1)} ms`)
+      return p99(samples)
+    }
+    const check = await createIndexReader(redis, schema).summary(heavyAuthor, 48)
+    progress(`heaviest author summary: ${JSON.stringify(check)}`)
+    const times = await timeTops([heavyAuthor, medianAuthor])
+    const heavy = spread(heavyAuthor, times[heavyAuthor] ?? [])
+    const median = spread(medianAuthor, times[medianAuthor] ?? [])
+    progress(`top-50 p99: heaviest ${heavy.toFixed(2)} ms, median ${median.toFixed(2)} ms`)
+
+    await redis.flushall()
+    const b0 = await usedMemory(redis)
+    await loadBaseline(redis, gen.events, nowMs)
+    const b1 = await usedMemory(redis)
+    const baseline = (b1 - b0) / live
+    progress(
+      `baseline (original layout): ${((b1 - b0) / 1e6).toFixed(1)} MB, ${baseline.toFixed(1)} B each`,
+    )
+
+    const round = (x: number, d = 1) => Math.round(x * 10 ** d) / 10 ** d
+    process.stdout.write(
+      `${JSON.stringify({
+        bench: 'indexer',
+        interactions: gen.creates,
+        interactions_per_s: Math.round(rate),
+        bytes_per_interaction: round(bytes),
+        baseline_bytes_per_interaction: round(baseline),
+        memory_ratio: round(baseline / bytes, 2),
+        heavy_top50_p99_ms: round(heavy, 2),
+        median_top50_p99_ms: round(median, 2),
+      })}\n`,
+    )
+  } finally {
+    await Promise.all(children.map((c) => stopChild(c).catch(() => {})))
+    redis.disconnect()
+    server.proc.kill('SIGTERM')
+    await once(server.proc, 'exit').catch(() => {})
+  }
+}
+
+await main()

@@ -1,0 +1,63 @@
+import { hostname } from 'node:os'
+import {
+  ConfigError,
+  type Env,
+  envBool,
+  envInt,
+  envString,
+  type RedisConfig,
+  redisConfig,
+} from '@circles/config'
+
+/** Raw, unvalidated settings as they come from the environment. */
+export interface IndexerEnv {
+  env: Env
+}
+
+export interface IndexerConfig extends RedisConfig {
+  /** Consumer name in the group; unique per process. @default `<hostname>-<pid>` */
+  consumer: string
+  /** Stream entries per XREADGROUP (each carries up to ~200 events); bigger batches group more of a busy
+   * account's records into one script call. @default 500 */
+  batchEntries: number
+  /** XREADGROUP BLOCK (ms); also bounds how long shutdown waits for an idle read. @default 1000 */
+  blockMs: number
+  /** Entries pending this long in any consumer (dead or stuck) are reclaimed with XAUTOCLAIM (ms). @default 60000 */
+  claimIdleMs: number
+  /** How often to look for such entries (ms). @default 15000 */
+  claimIntervalMs: number
+  /** Metrics log line and Redis hash update interval (ms). @default 10000 */
+  metricsIntervalMs: number
+  /** Raise the Redis settings the layout depends on at start (warns when CONFIG is refused). @default true */
+  applyRedisSettings: boolean
+  /** Bytes of an account's main log before its records spill into hourly logs. @default 8192 */
+  mainLogBytes: number
+  /** Wait after a failed batch before retrying it (ms). @default 1000 */
+  retryMs: number
+}
+
+export function readEnv(env: Env = process.env): IndexerEnv {
+  return { env: { ...env } }
+}
+
+export function toConfig(raw: IndexerEnv): IndexerConfig {
+  const { env } = raw
+  const config: IndexerConfig = {
+    ...redisConfig(env),
+    consumer: envString(env, 'INDEXER_CONSUMER', `${hostname()}-${process.pid}`),
+    batchEntries: envInt(env, 'INDEXER_BATCH_ENTRIES', 500, { min: 1, max: 10_000 }),
+    blockMs: envInt(env, 'INDEXER_BLOCK_MS', 1000, { min: 1, max: 60_000 }),
+    claimIdleMs: envInt(env, 'INDEXER_CLAIM_IDLE_MS', 60_000, { min: 1, max: 86_400_000 }),
+    claimIntervalMs: envInt(env, 'INDEXER_CLAIM_INTERVAL_MS', 15_000, { min: 10, max: 3_600_000 }),
+    metricsIntervalMs: envInt(env, 'INDEXER_METRICS_MS', 10_000, { min: 100, max: 3_600_000 }),
+    applyRedisSettings: envBool(env, 'INDEXER_APPLY_REDIS_SETTINGS', true),
+    mainLogBytes: envInt(env, 'INDEXER_MAIN_LOG_BYTES', 8192, { min: 64, max: 1_048_576 }),
+    retryMs: envInt(env, 'INDEXER_RETRY_MS', 1000, { min: 1, max: 600_000 }),
+  }
+  if (!/^[\w.:@-]{1,128}$/.test(config.consumer)) {
+    throw new ConfigError(
+      `INDEXER_CONSUMER must be 1-128 of [A-Za-z0-9_.:@-], got ${JSON.stringify(config.consumer)}`,
+    )
+  }
+  return config
+}

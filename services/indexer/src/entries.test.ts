@@ -1,0 +1,31 @@
+import { encodeEvents } from '@circles/core'
+import { describe, expect, it } from 'vitest'
+import { decodeEntries } from './entries.js'
+
+const A = 'did:plc:ewvi7nxzyoun6zhxrhs64oiz'
+const B = 'did:plc:z72i7hdynmk6r22z27h6tvur'
+
+describe('decodeEntries', () => {
+  it('skips bad lines and entries without an e field, keeping the rest in order', () => {
+    const good = encodeEvents([
+      {
+        type: 'create',
+        kind: 'like',
+        author: A,
+        subject: B,
+        rkey: '3l3qo2vutsw2b',
+        time: 1,
+        chars: 0,
+      },
+      { type: 'delete', record: 'like', author: A, rkey: '3l3qo2vutsw2b', time: 2 },
+    ])
+    const batch = decodeEntries([
+      ['1-0', ['e', `${good}\nc\tz\tbad`]],
+      ['2-0', ['x', 'y']],
+      ['3-0', ['e', '']],
+    ])
+    expect(batch.ids).toEqual(['1-0', '2-0', '3-0'])
+    expect(batch.events.map((e) => e.type)).toEqual(['create', 'delete'])
+    expect(batch).toMatchObject({ badLines: 1, badEntries: 1 })
+  })
+})

@@ -1,0 +1,5 @@
+import { createLogger, runService } from '@circles/logging'
+import { readEnv, toConfig } from './config.js'
+import { createIndexerService } from './service.js'
+
+await runService(createLogger('indexer:main'), () => createIndexerService(toConfig(readEnv())))

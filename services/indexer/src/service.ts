@@ -1,0 +1,269 @@
+import { createIndexWriter, ensureRedisSettings } from '@circles/interaction-index'
+import { createLogger } from '@circles/logging'
+import { createSchema } from '@circles/redis-schema'
+import { Redis, ReplyError } from 'ioredis'
+import type { IndexerConfig } from './config.js'
+import { decodeEntries, type RawEntry } from './entries.js'
+import { addStats, diffCounters, emptyCounters, type IndexerCounters } from './metrics.js'
+
+export interface IndexerDeps {
+  /** Clock for the index (tests move it). @default Date.now */
+  now?: () => number
+}
+
+export interface IndexerService {
+  start(): Promise<void>
+  /** Stops reading, finishes the batch in hand, acknowledges it, closes connections. Idempotent. */
+  close(): Promise<void>
+  counters(): IndexerCounters
+}
+
+const log = createLogger('indexer:service')
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms).unref())
+}
+
+export function createIndexerService(
+  config: IndexerConfig,
+  deps: IndexerDeps = {},
+): IndexerService {
+  const schema = createSchema(config.redisPrefix)
+  const stream = schema.eventStream
+  const group = schema.indexerGroup
+  const me = config.consumer
+  // `redis` carries the read loop (blocking reads) and the writes; `control` the metrics, so that a
+  // blocked XREADGROUP never delays them.
+  const redis = new Redis(config.redisUrl, { lazyConnect: true, maxRetriesPerRequest: null })
+  const control = new Redis(config.redisUrl, { lazyConnect: true, maxRetriesPerRequest: 3 })
+  const writer = createIndexWriter(redis, schema, {
+    now: deps.now,
+    mainLogBytes: config.mainLogBytes,
+  })
+  const counters = emptyCounters()
+  let published = emptyCounters()
+  let lastRate = { at: Date.now(), events: 0 }
+  let running = false
+  let loop: Promise<void> | null = null
+  let metricsTimer: NodeJS.Timeout | null = null
+  let closing: Promise<void> | null = null
+
+  async function applyEntries(entries: RawEntry[]): Promise<void> {
+    if (entries.length === 0) return
+    const batch = decodeEntries(entries)
+    counters.badLines += batch.badLines
+    counters.badEntries += batch.badEntries
+    for (let attempt = 1; ; attempt++) {
+      try {
+        addStats(counters, await writer.apply(batch.events))
+        break
+      } catch (err) {
+        counters.retries++
+        // A reply error that repeats is about the data, not the connection: isolate the entry at fault.
+        if (err instanceof ReplyError && attempt >= 3) {
+          if (entries.length > 1) {
+            log.warn({ err }, 'batch keeps failing, applying its entries one by one')
+            for (const entry of entries) await applyEntries([entry])
+            return
+          }
+          counters.failedEntries++
+          log.error(
+            { err, id: entries[0]?.[0] },
+            'entry failed three times, acknowledging it unapplied',
+          )
+          break
+        }
+        log.error({ err, attempt }, 'applying a batch failed, retrying')
+        await sleep(config.retryMs)
+      }
+    }
+    // Only now: the writes succeeded (or the entry was given up as poison), so the entries can go.
+    await redis.xack(stream, group, ...batch.ids)
+    counters.entries += entries.length
+    counters.events += batch.events.length
+    counters.batches++
+  }
+
+  async function ensureGroup(): Promise<void> {
+    try {
+      await redis.xgroup('CREATE', stream, group, '0', 'MKSTREAM')
+    } catch (err) {
+      if (!(err instanceof ReplyError && (err as Error).message.startsWith('BUSYGROUP'))) throw err
+    }
+  }
+
+  type ReadReply = [string, RawEntry[]][] | null
+
+  async function read(id: string, block: boolean): Promise<RawEntry[]> {
+    const args: (string | number)[] = ['GROUP', group, me, 'COUNT', config.batchEntries]
+    if (block) args.push('BLOCK', config.blockMs)
+    args.push('STREAMS', stream, id)
+    const reply = (await redis.call('XREADGROUP', ...args)) as ReadReply
+    return reply?.[0]?.[1] ?? []
+  }
+
+  /** Takes over entries another consumer left pending too long (it died or hangs). */
+  async function claim(): Promise<void> {
+    let start = '0-0'
+    for (let round = 0; round < 100 && running; round++) {
+      const reply = (await redis.call(
+        'XAUTOCLAIM',
+        stream,
+        group,
+        me,
+        config.claimIdleMs,
+        start,
+        'COUNT',
+        config.batchEntries,
+      )) as [string, (RawEntry | null)[], string[]?]
+      const entries = reply[1].filter((e): e is RawEntry => e !== null && Array.isArray(e[1]))
+      if (entries.length > 0) {
+        counters.claimed += entries.length
+        log.info({ count: entries.length }, 'reclaimed pending entries')
+        await applyEntries(entries)
+      }
+      start = reply[0]
+      if (start === '0-0') break
+    }
+  }
+
+  async function run(): Promise<void> {
+    // First this consumer's own pending entries (a restart under the same name), then new ones.
+    let pendingOwn = true
+    let nextClaim = 0
+    // Up to two batches in flight: the next one is read and prepared while Redis works on the previous
+    // one (the writer runs their phases in order). Each is acknowledged when its own writes are done.
+    let inflight: Promise<void> | null = null
+    const drain = async () => {
+      const job = inflight
+      inflight = null
+      if (job) await job
+    }
+    while (running) {
+      try {
+        if (Date.now() >= nextClaim) {
+          await drain()
+          nextClaim = Date.now() + config.claimIntervalMs
+          await claim()
+        }
+        if (pendingOwn) {
+          await drain()
+          const own = await read('0', false)
+          if (own.length === 0) pendingOwn = false
+          else await applyEntries(own)
+          continue
+        }
+        const entries = await read('>', true)
+        if (entries.length === 0) continue
+        const previous = inflight
+        inflight = applyEntries(entries)
+        if (previous) await previous
+      } catch (err) {
+        if (!running) break
+        log.error({ err }, 'indexer loop error, retrying')
+        await sleep(config.retryMs)
+      }
+    }
+    await drain()
+  }
+
+  // One publication at a time: two in flight would both add the same delta to the shared counters.
+  let publishing: Promise<void> = Promise.resolve()
+  function publishMetrics(): Promise<void> {
+    publishing = publishing.then(publishOnce, publishOnce)
+    return publishing
+  }
+
+  async function publishOnce(): Promise<void> {
+    const nowMs = Date.now()
+    const rate = ((counters.events - lastRate.events) * 1000) / Math.max(1, nowMs - lastRate.at)
+    lastRate = { at: nowMs, events: counters.events }
+    let lag: number | null = null
+    let pending: number | null = null
+    try {
+      const groups = (await control.call('XINFO', 'GROUPS', stream)) as unknown[][]
+      for (const g of groups) {
+        const info: Record<string, unknown> = {}
+        for (let i = 0; i + 1 < g.length; i += 2) info[String(g[i])] = g[i + 1]
+        if (info.name === group) {
+          lag = typeof info.lag === 'number' ? info.lag : null
+          pending = typeof info.pending === 'number' ? info.pending : null
+        }
+      }
+      const snapshot = { ...counters }
+      const delta = diffCounters(snapshot, published)
+      const pipe = control.pipeline()
+      for (const [k, v] of Object.entries(delta)) pipe.hincrby(schema.indexerMetrics, k, v)
+      pipe.hset(schema.indexerMetrics, {
+        lag: lag ?? -1,
+        pending: pending ?? -1,
+        [`rate:${me}`]: Math.round(rate),
+        [`seen:${me}`]: nowMs,
+        updatedAt: nowMs,
+      })
+      const res = await pipe.exec()
+      for (const [err] of res ?? []) if (err) throw err
+      published = snapshot
+    } catch (err) {
+      log.warn({ err }, 'publishing metrics failed')
+    }
+    log.info(
+      {
+        rate: Math.round(rate),
+        lag,
+        pending,
+        events: counters.events,
+        added: counters.added,
+        refused: counters.refused,
+      },
+      'indexer metrics',
+    )
+  }
+
+  return {
+    counters: () => ({ ...counters }),
+
+    async start() {
+      if (running || closing) return
+      await redis.connect()
+      await control.connect()
+      if (config.applyRedisSettings) {
+        const report = await ensureRedisSettings(control)
+        if (Object.keys(report.changed).length > 0)
+          log.info({ changed: report.changed }, 'raised Redis settings')
+        if (Object.keys(report.unmet).length > 0) {
+          log.warn(
+            { unmet: report.unmet },
+            'Redis settings below what the layout needs: memory per interaction will be higher',
+          )
+        }
+      }
+      await ensureGroup()
+      running = true
+      loop = run()
+      metricsTimer = setInterval(() => void publishMetrics(), config.metricsIntervalMs)
+      metricsTimer.unref()
+      log.info({ consumer: me, stream, group, prefix: config.redisPrefix }, 'indexer ready')
+    },
+
+    close() {
+      closing ??= (async () => {
+        running = false
+        if (metricsTimer) clearInterval(metricsTimer)
+        const errors: unknown[] = []
+        // The loop notices `running` after the batch in hand (or after one BLOCK period).
+        await loop?.catch((err) => errors.push(err))
+        if (loop) await publishMetrics().catch((err) => errors.push(err))
+        for (const c of [redis, control]) {
+          await c.quit().catch(() => c.disconnect())
+        }
+        log.info(
+          { consumer: me, events: counters.events, entries: counters.entries },
+          'indexer stopped',
+        )
+        if (errors.length > 0) throw new AggregateError(errors, 'indexer close failed')
+      })()
+      return closing
+    },
+  }
+}

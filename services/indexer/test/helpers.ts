@@ -1,0 +1,272 @@
+import { spawn } from 'node:child_process'
+import { createHash } from 'node:crypto'
+import { once } from 'node:events'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { createServer } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import type {
+  AccountEvent,
+  InteractionCreate,
+  InteractionDelete,
+  InteractionKind,
+  RecordType,
+  StreamEvent,
+} from '@circles/core'
+import { tidFromMs } from '@circles/core'
+import { HEADER_SIZE, RECORD_SIZE } from '@circles/interaction-index'
+import { Redis } from 'ioredis'
+
+const B32 = 'abcdefghijklmnopqrstuvwxyz234567'
+
+/** A valid did:plc derived from a name, so tests read well and stay deterministic. */
+export function plc(name: string): string {
+  const h = createHash('sha256').update(name).digest()
+  let s = 'did:plc:'
+  for (let i = 0; i < 24; i++) s += B32[(h[i] as number) % 32]
+  return s
+}
+
+export function create(
+  author: string,
+  subject: string,
+  kind: InteractionKind,
+  time: number,
+  rkey = tidFromMs(time),
+  chars = 0,
+): InteractionCreate {
+  return { type: 'create', kind, author, subject, rkey, time, chars }
+}
+
+export function del(
+  author: string,
+  record: RecordType,
+  rkey: string,
+  time: number,
+): InteractionDelete {
+  return { type: 'delete', record, author, rkey, time }
+}
+
+export function purge(did: string, time: number): AccountEvent {
+  return { type: 'account', did, active: false, status: 'deleted', time }
+}
+
+/**
+ * Every key under a prefix in a canonical form: log records sorted (their order depends on the order in
+ * which entries were applied, which a crash or reclaim changes), sets and hashes sorted, expiry times kept.
+ */
+export async function canonicalExport(
+  redis: Redis,
+  prefix: string,
+): Promise<Record<string, unknown>> {
+  const keys: string[] = []
+  let cursor = '0'
+  do {
+    const [next, batch] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000)
+    cursor = next
+    keys.push(...batch)
+  } while (cursor !== '0')
+  keys.sort()
+  const out: Record<string, unknown> = {}
+  for (const key of keys) {
+    const type = await redis.type(key)
+    const expireAt = await redis.call('EXPIRETIME', key)
+    let value: unknown
+    if (type === 'string') {
+      const buf = (await redis.getBuffer(key)) as Buffer
+      if (/\}:log(:\d+)?$/.test(key)) {
+        const records: string[] = []
+        for (let off = HEADER_SIZE; off < buf.length; off += RECORD_SIZE) {
+          records.push(buf.subarray(off, off + RECORD_SIZE).toString('hex'))
+        }
+        value = records.sort()
+      } else {
+        value = buf.toString('hex')
+      }
+    } else if (type === 'set') {
+      value = (await redis.smembers(key)).sort()
+    } else if (type === 'hash') {
+      const flat = (await redis.callBuffer('HGETALL', key)) as Buffer[]
+      const pairs: string[] = []
+      for (let i = 0; i < flat.length; i += 2) {
+        pairs.push(`${flat[i]?.toString('hex')}=${flat[i + 1]?.toString('hex')}`)
+      }
+      value = pairs.sort()
+    } else {
+      value = type
+    }
+    out[key] = { type, expireAt, value }
+  }
+  return out
+}
+
+export interface PrivateRedis {
+  url: string
+  port: number
+  stop(): Promise<void>
+}
+
+async function freePort(): Promise<number> {
+  const srv = createServer()
+  srv.listen(0, '127.0.0.1')
+  await once(srv, 'listening')
+  const port = (srv.address() as { port: number }).port
+  srv.close()
+  await once(srv, 'close')
+  return port
+}
+
+/** A private redis-server (no persistence) for tests that need their own settings or cluster mode. */
+export async function startPrivateRedis(opts: { cluster?: boolean } = {}): Promise<PrivateRedis> {
+  const port = await freePort()
+  const dir = mkdtempSync(join(tmpdir(), 'indexer-redis-'))
+  const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no']
+  args.push('--dir', dir)
+  if (opts.cluster)
+    args.push('--cluster-enabled', 'yes', '--cluster-config-file', join(dir, 'nodes.conf'))
+  const proc = spawn('redis-server', args, { stdio: 'ignore' })
+  const url = `redis://127.0.0.1:${port}`
+  const probe = new Redis(url, {
+    lazyConnect: true,
+    maxRetriesPerRequest: 0,
+    retryStrategy: () => null,
+  })
+  probe.on('error', () => {})
+  for (let i = 0; ; i++) {
+    try {
+      await probe.connect()
+      await probe.ping()
+      break
+    } catch (err) {
+      probe.disconnect()
+      if (i > 100) throw err
+      await new Promise((r) => setTimeout(r, 50))
+    }
+  }
+  if (opts.cluster) {
+    await probe.call('CLUSTER', 'ADDSLOTSRANGE', '0', '16383')
+    for (let i = 0; i < 200; i++) {
+      const info = (await probe.call('CLUSTER', 'INFO')) as string
+      if (info.includes('cluster_state:ok')) break
+      await new Promise((r) => setTimeout(r, 50))
+    }
+  }
+  probe.disconnect()
+  return {
+    url,
+    port,
+    async stop() {
+      if (proc.exitCode === null) {
+        proc.kill('SIGTERM')
+        await once(proc, 'exit')
+      }
+      rmSync(dir, { recursive: true, force: true })
+    },
+  }
+}
+
+/** Waits until the indexer group has read and acknowledged every entry of the stream. */
+export async function waitDrained(redis: Redis, stream: string, group: string, timeoutMs = 30_000) {
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    const { lag, pending } = await groupInfo(redis, stream, group)
+    if (lag === 0 && pending === 0) return
+    if (Date.now() > deadline) throw new Error(`stream not drained: lag ${lag}, pending ${pending}`)
+    await new Promise((r) => setTimeout(r, 25))
+  }
+}
+
+export async function groupInfo(
+  redis: Redis,
+  stream: string,
+  group: string,
+): Promise<{ lag: number; pending: number }> {
+  const groups = (await redis.call('XINFO', 'GROUPS', stream).catch(() => [])) as unknown[][]
+  for (const g of groups) {
+    const info: Record<string, unknown> = {}
+    for (let i = 0; i + 1 < g.length; i += 2) info[String(g[i])] = g[i + 1]
+    if (info.name === group) return { lag: Number(info.lag), pending: Number(info.pending) }
+  }
+  return { lag: -1, pending: -1 }
+}
+
+/** The index keys of a canonical export with the prefix cut off (stream and metrics left out). */
+export function indexPart(dump: Record<string, unknown>, prefix: string): Record<string, unknown> {
+  const out: Record<string, unknown> = {}
+  for (const [key, v] of Object.entries(dump)) {
+    const k = key.slice(prefix.length)
+    if (k.startsWith('{fh}') || k.startsWith('indexer:')) continue
+    out[k] = v
+  }
+  return out
+}
+
+/**
+ * A deterministic mix of what the stream carries: creates of every kind (some posts both reply and quote),
+ * deletes (some arriving BEFORE their create), re-likes in one commit, identity events, and one purge.
+ */
+export function mixedEvents(
+  count: number,
+  nowMs: number,
+  seed = 1,
+  withPurge = true,
+): StreamEvent[] {
+  let a = seed >>> 0
+  const rand = () => {
+    a = (a + 0x6d2b79f5) >>> 0
+    let t = Math.imul(a ^ (a >>> 15), a | 1)
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
+  }
+  const dids = Array.from({ length: 40 }, (_, i) => plc(`user${i}`))
+  const pick = () => dids[Math.floor(rand() ** 2 * dids.length)] as string
+  const kinds: InteractionKind[] = ['like', 'like', 'like', 'repost', 'reply', 'quote']
+  const out: StreamEvent[] = []
+  const made: InteractionCreate[] = []
+  for (let i = 0; i < count; i++) {
+    const time = nowMs - 3 * 3_600_000 + i * 500
+    const author = pick()
+    let subject = pick()
+    if (subject === author) subject = dids[(dids.indexOf(author) + 1) % dids.length] as string
+    const kind = kinds[Math.floor(rand() * kinds.length)] as InteractionKind
+    const rkey = tidFromMs(time, i % 1024)
+    const c = create(
+      author,
+      subject,
+      kind,
+      time,
+      rkey,
+      kind === 'reply' || kind === 'quote' ? 20 : 0,
+    )
+    const x = rand()
+    if (x < 0.05 && made.length > 0) {
+      // a delete that overtakes its create
+      out.push(
+        del(
+          author,
+          kind === 'like' ? 'like' : kind === 'repost' ? 'repost' : 'post',
+          rkey,
+          time + 1,
+        ),
+      )
+      out.push(c)
+    } else if (x < 0.1 && made.length > 0) {
+      const old = made[Math.floor(rand() * made.length)] as InteractionCreate
+      const rec = old.kind === 'like' ? 'like' : old.kind === 'repost' ? 'repost' : 'post'
+      out.push(del(old.author, rec, old.rkey, time))
+    } else if (x < 0.13) {
+      // re-like: delete and create in one commit
+      const like = create(author, subject, 'like', time, rkey)
+      out.push(like, del(author, 'like', rkey, time + 2), create(author, subject, 'like', time + 3))
+    } else if (x < 0.16 && kind === 'reply') {
+      out.push(c, create(author, pick() === author ? subject : pick(), 'quote', time, rkey, 20))
+    } else if (x < 0.17) {
+      out.push({ type: 'identity', did: author, handle: null, time })
+    } else {
+      out.push(c)
+      made.push(c)
+    }
+    if (withPurge && i === Math.floor(count * 0.6)) out.push(purge(dids[3] as string, time))
+  }
+  return out.filter((e) => e.type !== 'create' || e.author !== e.subject)
+}

@@ -1,0 +1,57 @@
+import {
+  type Env,
+  envInt,
+  type LogLevel,
+  logLevel,
+  type RedisConfig,
+  redisConfig,
+} from '@circles/config'
+
+export interface SchedulerConfig extends RedisConfig {
+  logLevel: LogLevel
+  /** Hours the live index keeps; an hour is rolled up once its end is this far in the past. @default 48 */
+  liveWindowHours: number
+  /** Days the long-term daily aggregates are kept. @default 90 */
+  retentionDays: number
+  /** Days daily snapshots of tracked accounts are kept. @default 365 */
+  snapshotRetentionDays: number
+  /** Roll-up schedule. @default 300000 (every 5 min: an hour is folded within minutes of leaving) */
+  rollupEveryMs: number
+  /** Pruning schedule. @default 3600000 */
+  pruneEveryMs: number
+  /** Global stats schedule. @default 300000 */
+  statsEveryMs: number
+  /** Snapshot schedule (each run snapshots every complete day not yet snapshotted). @default 3600000 */
+  snapshotEveryMs: number
+  /** Heartbeat interval; the key lives three times as long. @default 10000 */
+  heartbeatMs: number
+  /** Attempts per job (exponential backoff from `backoffMs`). @default 5 */
+  attempts: number
+  /** @default 10000 */
+  backoffMs: number
+  /** Failed jobs kept per queue for inspection. @default 1000 */
+  keepFailed: number
+}
+
+/** The raw environment (one place reads process.env). */
+export function readEnv(): Env {
+  return process.env
+}
+
+export function toConfig(env: Env): SchedulerConfig {
+  return {
+    ...redisConfig(env),
+    logLevel: logLevel(env),
+    liveWindowHours: envInt(env, 'LIVE_WINDOW_HOURS', 48, { min: 1, max: 24 * 30 }),
+    retentionDays: envInt(env, 'ROLLUP_RETENTION_DAYS', 90, { min: 1, max: 3650 }),
+    snapshotRetentionDays: envInt(env, 'SNAPSHOT_RETENTION_DAYS', 365, { min: 1, max: 3650 }),
+    rollupEveryMs: envInt(env, 'ROLLUP_EVERY_MS', 300_000, { min: 1000 }),
+    pruneEveryMs: envInt(env, 'PRUNE_EVERY_MS', 3_600_000, { min: 1000 }),
+    statsEveryMs: envInt(env, 'STATS_EVERY_MS', 300_000, { min: 1000 }),
+    snapshotEveryMs: envInt(env, 'SNAPSHOT_EVERY_MS', 3_600_000, { min: 1000 }),
+    heartbeatMs: envInt(env, 'SCHEDULER_HEARTBEAT_MS', 10_000, { min: 100 }),
+    attempts: envInt(env, 'JOB_ATTEMPTS', 5, { min: 1, max: 100 }),
+    backoffMs: envInt(env, 'JOB_BACKOFF_MS', 10_000, { min: 1 }),
+    keepFailed: envInt(env, 'JOB_KEEP_FAILED', 1000, { min: 1 }),
+  }
+}

@@ -1,0 +1,15 @@
+export { type QueueBoardOptions, registerQueueBoard } from './board.js'
+export { readEnv, type SchedulerConfig, toConfig } from './config.js'
+export { createLiveHours } from './live-index.js'
+export type { HourRow, LiveHours } from './live-source.js'
+export { readRollupCursor } from './rollup.js'
+export {
+  createSchedulerQueues,
+  createSchedulerService,
+  JOB_KINDS,
+  type JobKind,
+  type SchedulerDeps,
+  type SchedulerService,
+} from './service.js'
+export { readSnapshots, type Snapshot } from './snapshots.js'
+export { type GlobalStats, readGlobalStats } from './stats.js'

@@ -1,0 +1,22 @@
+import type { InteractionKind } from '@circles/core'
+
+/** One (author, subject, kind) count of one hour of the live index. */
+export interface HourRow {
+  author: string
+  subject: string
+  kind: InteractionKind | string
+  count: number
+}
+
+/**
+ * What the scheduler needs from the live 48-hour index. The service adapts the indexer's reader to it;
+ * tests can feed it directly. Kept this small so the jobs do not depend on the index's key layout.
+ */
+export interface LiveHours {
+  /** Hours (since the epoch) that still hold data in the live index, ascending. */
+  hours(): Promise<number[]>
+  /** Every (author, subject, kind) count of one hour, in batches; resolves after the last batch. */
+  scanHour(hour: number, onBatch: (rows: HourRow[]) => Promise<void>): Promise<void>
+  /** Frees one hour of the live index once it is rolled up. Must be idempotent. */
+  freeHour(hour: number): Promise<void>
+}

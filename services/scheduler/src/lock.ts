@@ -1,0 +1,55 @@
+import { randomBytes } from 'node:crypto'
+import type { Redis } from 'ioredis'
+
+// A mutex per job kind: SET NX PX with a random token; only the holder may extend or release it (Lua
+// compare-and-act). BullMQ's concurrency 1 already serialises one worker, but two scheduler processes
+// would each run one: the lock makes "no two runs of one kind at once" hold across processes. The expiry
+// frees it if the holder dies; a long job extends it between steps.
+
+const RELEASE = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`
+const EXTEND = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end return 0`
+
+export class LockBusyError extends Error {
+  override name = 'LockBusyError'
+}
+
+export class LockLostError extends Error {
+  override name = 'LockLostError'
+}
+
+export interface Lock {
+  /** Pushes the expiry out again; throws LockLostError if another holder has it now. */
+  extend(): Promise<void>
+  release(): Promise<void>
+}
+
+export async function acquireLock(redis: Redis, key: string, ttlMs: number): Promise<Lock | null> {
+  const token = randomBytes(12).toString('hex')
+  const ok = await redis.set(key, token, 'PX', ttlMs, 'NX')
+  if (ok !== 'OK') return null
+  return {
+    async extend() {
+      const n = await redis.eval(EXTEND, 1, key, token, String(ttlMs))
+      if (n !== 1) throw new LockLostError(`lock ${key} expired or was taken over`)
+    },
+    async release() {
+      await redis.eval(RELEASE, 1, key, token)
+    },
+  }
+}
+
+/** Runs `fn` under the lock, or throws LockBusyError (BullMQ retries the job with backoff). */
+export async function withLock<T>(
+  redis: Redis,
+  key: string,
+  ttlMs: number,
+  fn: (lock: Lock) => Promise<T>,
+): Promise<T> {
+  const lock = await acquireLock(redis, key, ttlMs)
+  if (!lock) throw new LockBusyError(`another run holds ${key}`)
+  try {
+    return await fn(lock)
+  } finally {
+    await lock.release()
+  }
+}

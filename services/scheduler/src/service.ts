@@ -1,0 +1,239 @@
+import { createLogger } from '@circles/logging'
+import { createSchema, type RedisSchema } from '@circles/redis-schema'
+import { type JobsOptions, Queue, Worker } from 'bullmq'
+import { Redis, type RedisOptions } from 'ioredis'
+import type { SchedulerConfig } from './config.js'
+import type { LiveHours } from './live-source.js'
+import { acquireLock, type Lock } from './lock.js'
+import { runPrune } from './prune.js'
+import { runRollup } from './rollup.js'
+import { runSnapshots } from './snapshots.js'
+import { runGlobalStats, StatsCache } from './stats.js'
+
+export type JobKind = 'rollup' | 'prune' | 'stats' | 'snapshots'
+export const JOB_KINDS: readonly JobKind[] = ['rollup', 'prune', 'stats', 'snapshots']
+
+export interface SchedulerDeps {
+  /** The live index, hour by hour (the indexer's reader, adapted). */
+  live: LiveHours
+  /** @default Date.now */
+  now?: () => number
+}
+
+export interface SchedulerService {
+  start(): Promise<void>
+  close(): Promise<void>
+  /** One queue per job kind (available after start), e.g. for bull-board. */
+  readonly queues: Readonly<Record<JobKind, Queue>>
+  /** Runs one job kind now, in this process, under its lock (tests, operators). null when it was busy. */
+  runNow(kind: JobKind): Promise<unknown>
+}
+
+/** Producer-side queues, one per job kind (no workers): what the API mounts in bull-board. */
+export function createSchedulerQueues(
+  connection: Redis,
+  schema: RedisSchema,
+): Record<JobKind, Queue> {
+  const out = {} as Record<JobKind, Queue>
+  for (const kind of JOB_KINDS) {
+    out[kind] = new Queue(schema.queues[kind], { connection, prefix: schema.bullPrefix })
+  }
+  return out
+}
+
+/** ioredis options from a redis:// or rediss:// URL. */
+export function redisOptions(url: string): RedisOptions {
+  const u = new URL(url)
+  const db = u.pathname.length > 1 ? Number(u.pathname.slice(1)) : 0
+  return {
+    host: u.hostname,
+    port: u.port ? Number(u.port) : 6379,
+    ...(u.username ? { username: decodeURIComponent(u.username) } : {}),
+    ...(u.password ? { password: decodeURIComponent(u.password) } : {}),
+    ...(Number.isInteger(db) && db > 0 ? { db } : {}),
+    ...(u.protocol === 'rediss:' ? { tls: {} } : {}),
+  }
+}
+
+async function disconnect(c: Redis): Promise<void> {
+  if (c.status === 'ready') await c.quit()
+  else c.disconnect()
+}
+
+function everyMs(config: SchedulerConfig, kind: JobKind): number {
+  switch (kind) {
+    case 'rollup':
+      return config.rollupEveryMs
+    case 'prune':
+      return config.pruneEveryMs
+    case 'stats':
+      return config.statsEveryMs
+    case 'snapshots':
+      return config.snapshotEveryMs
+  }
+}
+
+export function createSchedulerService(
+  config: SchedulerConfig,
+  deps: SchedulerDeps,
+): SchedulerService {
+  const log = createLogger('scheduler')
+  const schema = createSchema(config.redisPrefix)
+  const now = deps.now ?? Date.now
+  // Jobs and locks: commands may wait for a reconnect. Queues fail fast (producers); workers must use
+  // maxRetriesPerRequest: null (BullMQ blocks on this connection and handles reconnects itself).
+  const redis = new Redis(config.redisUrl, { lazyConnect: true, maxRetriesPerRequest: 3 })
+  // BullMQ gets connection options, not clients: each queue and worker then owns (and closes) its own
+  // connections, and nothing is left pending on a client closed under it.
+  const bullConnection = redisOptions(config.redisUrl)
+  const queues = {} as Record<JobKind, Queue>
+  const workers: Worker[] = []
+  // Completed hours' stats contributions, kept between runs so a run scans only the newest hours.
+  const statsCache = new StatsCache()
+  let heartbeat: NodeJS.Timeout | undefined
+  let closing: Promise<void> | undefined
+
+  const jobOptions: JobsOptions = {
+    attempts: config.attempts,
+    backoff: { type: 'exponential', delay: config.backoffMs },
+    removeOnComplete: { count: 100 },
+    removeOnFail: { count: config.keepFailed },
+  }
+
+  async function run(kind: JobKind, lock: Lock): Promise<unknown> {
+    // Long jobs push their lock's expiry out as they go (at most every 5 s).
+    let lastExtend = Date.now()
+    const tick = async () => {
+      if (Date.now() - lastExtend > 5000) {
+        lastExtend = Date.now()
+        await lock.extend()
+      }
+    }
+    const t = now()
+    switch (kind) {
+      case 'rollup': {
+        const r = await runRollup(redis, schema, deps.live, {
+          now: t,
+          liveWindowHours: config.liveWindowHours,
+          retentionDays: config.retentionDays,
+          beforeHour: async () => {
+            lastExtend = Date.now()
+            await lock.extend()
+          },
+          onProgress: tick,
+        })
+        return {
+          cursor: r.cursor,
+          freed: r.freed,
+          rolled: r.rolled.map((h) => ({ hour: h.hour, rows: h.rows, records: h.records })),
+        }
+      }
+      case 'prune':
+        return runPrune(redis, schema, {
+          now: t,
+          retentionDays: config.retentionDays,
+          snapshotRetentionDays: config.snapshotRetentionDays,
+          onPage: tick,
+        })
+      case 'stats': {
+        const doc = await runGlobalStats(redis, schema, deps.live, {
+          now: t,
+          cache: statsCache,
+          onProgress: tick,
+        })
+        return { generatedAt: doc.generatedAt, skippedRows: doc.skippedRows }
+      }
+      case 'snapshots':
+        return runSnapshots(redis, schema, {
+          now: t,
+          retentionDays: config.snapshotRetentionDays,
+        })
+    }
+  }
+
+  /** Runs a kind under its cross-process lock; a run that finds it held is skipped (the holder does the work). */
+  async function runLocked(kind: JobKind): Promise<unknown> {
+    const lock = await acquireLock(redis, schema.schedulerLock(kind), 60_000)
+    if (!lock) {
+      log.info({ job: kind }, 'job skipped: another run holds the lock')
+      return null
+    }
+    const started = Date.now()
+    try {
+      const result = await run(kind, lock)
+      log.info({ job: kind, ms: Date.now() - started, result }, 'job done')
+      return result
+    } finally {
+      await lock.release().catch((err) => log.warn({ err, job: kind }, 'lock release failed'))
+    }
+  }
+
+  async function beat(): Promise<void> {
+    await redis.set(schema.schedulerHeartbeat, String(Date.now()), 'PX', config.heartbeatMs * 3)
+  }
+
+  return {
+    queues,
+    runNow: runLocked,
+    async start() {
+      await redis.connect()
+      // Schedules first, workers after: a worker may start a job at once, and the logs read in order.
+      for (const kind of JOB_KINDS) {
+        const queue = new Queue(schema.queues[kind], {
+          connection: { ...bullConnection, enableOfflineQueue: false },
+          prefix: schema.bullPrefix,
+        })
+        queues[kind] = queue
+        // Idempotent: the scheduler id is the kind, so every start updates the one schedule in place.
+        await queue.upsertJobScheduler(
+          kind,
+          { every: everyMs(config, kind) },
+          { name: kind, data: {}, opts: jobOptions },
+        )
+      }
+      for (const kind of JOB_KINDS) {
+        const worker = new Worker(schema.queues[kind], async () => runLocked(kind), {
+          connection: { ...bullConnection, maxRetriesPerRequest: null },
+          prefix: schema.bullPrefix,
+          concurrency: 1,
+        })
+        worker.on('failed', (job, err) =>
+          log.error({ err, job: kind, attempts: job?.attemptsMade }, 'job failed'),
+        )
+        worker.on('error', (err) => log.error({ err, job: kind }, 'worker error'))
+        workers.push(worker)
+      }
+      await beat()
+      heartbeat = setInterval(() => {
+        beat().catch((err) => log.warn({ err }, 'heartbeat failed'))
+      }, config.heartbeatMs)
+      heartbeat.unref()
+      log.info(
+        {
+          queues: JOB_KINDS.map((k) => schema.queues[k]),
+          prefix: schema.bullPrefix,
+          liveWindowHours: config.liveWindowHours,
+          retentionDays: config.retentionDays,
+        },
+        'scheduler ready',
+      )
+    },
+    close() {
+      closing ??= (async () => {
+        if (heartbeat) clearInterval(heartbeat)
+        const steps: (() => Promise<unknown>)[] = [
+          // Workers first: close() waits for a running job to finish, so no roll-up stops half-way.
+          ...workers.map((w) => () => w.close()),
+          ...Object.values(queues).map((q) => () => q.close()),
+          () => redis.del(schema.schedulerHeartbeat),
+          () => disconnect(redis),
+        ]
+        for (const step of steps) {
+          await step().catch((err) => log.warn({ err }, 'close step failed'))
+        }
+        log.info('scheduler stopped')
+      })()
+      return closing
+    },
+  }
+}

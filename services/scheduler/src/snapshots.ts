@@ -1,0 +1,112 @@
+import { DAY_MS, isValidDid } from '@circles/core'
+import {
+  emptyKindCounts,
+  forEachPackedRecord,
+  type KindCounts,
+  kindOfIndex,
+} from '@circles/interaction-index'
+import type { RedisSchema } from '@circles/redis-schema'
+import type { Redis } from 'ioredis'
+import { readRollupCursor } from './rollup.js'
+
+// Daily snapshots of tracked accounts, read from the long-term aggregates once a day is fully folded:
+// exact (the same numbers the long windows show), and O(tracked accounts), not a scan of the network.
+// The price is latency: day D is complete once its last hour left the live window (about 49 h after D
+// began plus the roll-up interval). Each run rewrites the last few complete days, so it is idempotent and
+// a missed run or a late roll-up heals itself.
+
+export interface Snapshot {
+  day: number
+  sent: KindCounts
+  received: KindCounts
+}
+
+export interface SnapshotOptions {
+  now: number
+  /** Days of snapshots kept. */
+  retentionDays: number
+  /** Circle requests tracked for this long. @default 7 */
+  trackDays?: number
+  /** Complete days (re)written per run, newest first. @default 3 */
+  days?: number
+}
+
+/** Tracked = the admin-managed set plus every account whose circles were asked for recently. */
+export async function trackedDids(
+  redis: Redis,
+  schema: RedisSchema,
+  now: number,
+  trackDays = 7,
+): Promise<string[]> {
+  const [set, recent] = await Promise.all([
+    redis.smembers(schema.tracked),
+    redis.zrangebyscore(schema.circleRequests, now - trackDays * DAY_MS, '+inf'),
+  ])
+  return [...new Set([...set, ...recent])].filter((d) => isValidDid(d)).sort()
+}
+
+function sumBlob(blob: Buffer | null): KindCounts {
+  const counts = emptyKindCounts()
+  if (blob) {
+    forEachPackedRecord(blob, (r) => {
+      counts[kindOfIndex(r.kind)] += r.count
+    })
+  }
+  return counts
+}
+
+/** The last day whose every hour is folded, or null before the first roll-up. */
+export function lastCompleteDay(cursor: number | null): number | null {
+  return cursor === null ? null : Math.floor((cursor + 1) / 24) - 1
+}
+
+export async function runSnapshots(
+  redis: Redis,
+  schema: RedisSchema,
+  opts: SnapshotOptions,
+): Promise<{ accounts: number; days: number[] }> {
+  const last = lastCompleteDay(await readRollupCursor(redis, schema))
+  if (last === null) return { accounts: 0, days: [] }
+  const oldest = Math.floor(opts.now / DAY_MS) - opts.retentionDays
+  const days: number[] = []
+  for (let d = last; d > last - (opts.days ?? 3) && d >= oldest; d--) days.push(d)
+  const dids = await trackedDids(redis, schema, opts.now, opts.trackDays)
+  for (let i = 0; i < dids.length; i += 500) {
+    const batch = dids.slice(i, i + 500)
+    const read = redis.pipeline()
+    for (const did of batch) {
+      for (const day of days) {
+        read.hgetBuffer(schema.longTerm(did, 's'), String(day))
+        read.hgetBuffer(schema.longTerm(did, 'r'), String(day))
+      }
+    }
+    const replies = (await read.exec()) ?? []
+    const write = redis.pipeline()
+    let j = 0
+    for (const did of batch) {
+      const key = schema.snapshot(did)
+      for (const day of days) {
+        const [e1, sent] = replies[j++] as [Error | null, Buffer | null]
+        const [e2, received] = replies[j++] as [Error | null, Buffer | null]
+        if (e1 || e2) throw e1 ?? e2
+        const snap: Snapshot = { day, sent: sumBlob(sent), received: sumBlob(received) }
+        write.hset(key, String(day), JSON.stringify(snap))
+      }
+      write.pexpireat(key, ((days[0] ?? last) + opts.retentionDays + 1) * DAY_MS)
+    }
+    for (const [err] of (await write.exec()) ?? []) if (err) throw err
+  }
+  return { accounts: dids.length, days }
+}
+
+/** Snapshots of one account, newest first (what the API serves). */
+export async function readSnapshots(
+  redis: Redis,
+  schema: RedisSchema,
+  did: string,
+): Promise<Snapshot[]> {
+  const all = await redis.hgetall(schema.snapshot(did))
+  return Object.values(all)
+    .map((v) => JSON.parse(v) as Snapshot)
+    .sort((a, b) => b.day - a.day)
+}

@@ -1,0 +1,144 @@
+import { INTERACTION_KINDS } from '@circles/core'
+import { resolvePartners, sumDayBlobs } from '@circles/interaction-index'
+import type { RedisSchema } from '@circles/redis-schema'
+import type { Redis } from 'ioredis'
+import type { HourRow, LiveHours } from '../src/live-source.js'
+
+// Test helpers for the scheduler: generated interaction hours and a brute-force view of what the
+// long-term aggregates must hold.
+
+const B32 = 'abcdefghijklmnopqrstuvwxyz234567'
+
+/** Deterministic PRNG (mulberry32), so a failing case can be rerun. */
+export function rng(seed: number): () => number {
+  let a = seed >>> 0
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0
+    let t = a
+    t = Math.imul(t ^ (t >>> 15), t | 1)
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
+  }
+}
+
+export function makeDids(n: number, seed = 1): string[] {
+  const r = rng(seed)
+  const out: string[] = []
+  for (let i = 0; i < n; i++) {
+    // One in ten is a did:web, to exercise the unpacked partner path.
+    if (i % 10 === 9) out.push(`did:web:host${i}.example.com`)
+    else {
+      let s = 'did:plc:'
+      for (let j = 0; j < 24; j++) s += B32[Math.floor(r() * 32)]
+      out.push(s)
+    }
+  }
+  return out
+}
+
+/** Rows of many hours: skewed authors and subjects, kinds 72/14/11/3 %, counts mostly 1, some large. */
+export function makeHours(
+  hours: readonly number[],
+  rowsPerHour: number,
+  dids: readonly string[],
+  seed = 2,
+): Map<number, HourRow[]> {
+  const r = rng(seed)
+  const pick = () => dids[Math.floor(dids.length * r() ** 3)] as string
+  const out = new Map<number, HourRow[]>()
+  for (const hour of hours) {
+    const merged = new Map<string, HourRow>()
+    for (let i = 0; i < rowsPerHour; i++) {
+      const author = pick()
+      const subject = pick()
+      if (author === subject) continue
+      const x = r()
+      const kind = x < 0.72 ? 'like' : x < 0.86 ? 'repost' : x < 0.97 ? 'reply' : 'quote'
+      const count = r() < 0.02 ? 30 + Math.floor(r() * 300) : 1
+      const key = `${author}|${subject}|${kind}`
+      const prev = merged.get(key)
+      if (prev) prev.count += count
+      else merged.set(key, { author, subject, kind, count })
+    }
+    out.set(hour, [...merged.values()])
+  }
+  return out
+}
+
+/** A stand-in for the indexer's hour API over rows in memory (the aggregates themselves are in Redis). */
+export function memoryLiveHours(
+  data: Map<number, HourRow[]>,
+  batch = 500,
+): LiveHours & {
+  freed: number[]
+} {
+  const freed: number[] = []
+  return {
+    freed,
+    async hours() {
+      return [...data.keys()].sort((a, b) => a - b)
+    },
+    async scanHour(hour, onBatch) {
+      const rows = data.get(hour) ?? []
+      for (let i = 0; i < rows.length; i += batch) await onBatch(rows.slice(i, i + batch))
+    },
+    async freeHour(hour) {
+      data.delete(hour)
+      freed.push(hour)
+    },
+  }
+}
+
+/** `dir|did|day` -> `partner|kind` -> count, by brute force over the rows. */
+export function expectedAggregates(data: Map<number, HourRow[]>): Map<string, Map<string, number>> {
+  const out = new Map<string, Map<string, number>>()
+  const add = (key: string, partner: string, kind: string, n: number) => {
+    let m = out.get(key)
+    if (!m) {
+      m = new Map()
+      out.set(key, m)
+    }
+    const k = `${partner}|${kind}`
+    m.set(k, (m.get(k) ?? 0) + n)
+  }
+  for (const [hour, rows] of data) {
+    const day = Math.floor(hour / 24)
+    for (const row of rows) {
+      add(`s|${row.author}|${day}`, row.subject, row.kind, row.count)
+      add(`r|${row.subject}|${day}`, row.author, row.kind, row.count)
+    }
+  }
+  return out
+}
+
+/** The same view read back from Redis for the given accounts. */
+export async function actualAggregates(
+  redis: Redis,
+  schema: RedisSchema,
+  dids: readonly string[],
+): Promise<Map<string, Map<string, number>>> {
+  const out = new Map<string, Map<string, number>>()
+  for (const did of dids) {
+    for (const dir of ['s', 'r'] as const) {
+      const fields = await redis.hgetallBuffer(schema.longTerm(did, dir))
+      for (const [day, blob] of Object.entries(fields)) {
+        // Partner ids resolve through the DID table, as readers do.
+        const byId = sumDayBlobs({ [day]: blob }, Number(day), Number(day))
+        const m = new Map<string, number>()
+        for (const [partner, counts] of await resolvePartners(redis, schema, byId)) {
+          for (const [kind, n] of Object.entries(counts)) if (n > 0) m.set(`${partner}|${kind}`, n)
+        }
+        out.set(`${dir}|${did}|${day}`, m)
+      }
+    }
+  }
+  return out
+}
+
+export function sortedEntries(m: Map<string, Map<string, number>>): [string, [string, number][]][] {
+  return [...m.entries()]
+    .map(([k, v]) => [k, [...v.entries()].sort()] as [string, [string, number][]])
+    .sort((a, b) => (a[0] < b[0] ? -1 : 1))
+}
+
+export const KINDS = INTERACTION_KINDS

@@ -1,0 +1,84 @@
+import { createTestRedis, type TestRedis } from '@circles/testkit'
+import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { toConfig } from '../src/config.js'
+import { acquireLock } from '../src/lock.js'
+import { createSchedulerQueues, createSchedulerService, JOB_KINDS } from '../src/service.js'
+import { memoryLiveHours } from './helpers.js'
+
+describe('scheduler service', () => {
+  let t: TestRedis
+  beforeEach(async () => {
+    t = await createTestRedis('sched-service')
+  })
+  afterEach(async () => {
+    await t.cleanup()
+  })
+
+  function config(env: Record<string, string> = {}) {
+    return toConfig({ REDIS_URL: t.url, REDIS_PREFIX: t.prefix, LOG_LEVEL: 'silent', ...env })
+  }
+
+  it('registers each schedule once however often it starts, and keeps the latest interval', async () => {
+    for (const every of ['60000', '60000', '120000']) {
+      const service = createSchedulerService(config({ STATS_EVERY_MS: every }), {
+        live: memoryLiveHours(new Map()),
+      })
+      await service.start()
+      await service.close()
+      await service.close() // idempotent
+    }
+    const queues = createSchedulerQueues(t.redis, t.schema)
+    try {
+      for (const kind of JOB_KINDS) {
+        const schedulers = await queues[kind].getJobSchedulers()
+        expect(schedulers.map((s) => s.key)).toEqual([kind])
+      }
+      const [stats] = await queues.stats.getJobSchedulers()
+      expect(Number(stats?.every)).toBe(120000)
+      // Queue keys carry the configured prefix.
+      const keys = await t.redis.keys(`${t.schema.bullPrefix}:stats:*`)
+      expect(keys.length).toBeGreaterThan(0)
+    } finally {
+      await Promise.all(Object.values(queues).map((q) => q.close()))
+    }
+  })
+
+  it('runs scheduled jobs through BullMQ, beats its heartbeat, and stops cleanly', async () => {
+    const service = createSchedulerService(
+      config({ STATS_EVERY_MS: '1000', SCHEDULER_HEARTBEAT_MS: '200' }),
+      { live: memoryLiveHours(new Map()) },
+    )
+    await service.start()
+    try {
+      const beat = Number(await t.redis.get(t.schema.schedulerHeartbeat))
+      expect(Date.now() - beat).toBeLessThan(5000)
+      expect(await t.redis.pttl(t.schema.schedulerHeartbeat)).toBeGreaterThan(0)
+      const deadline = Date.now() + 10_000
+      while (!(await t.redis.exists(t.schema.globalStats)) && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 100))
+      }
+      expect(await t.redis.exists(t.schema.globalStats)).toBe(1)
+      expect(await service.queues.stats.getCompletedCount()).toBeGreaterThan(0)
+    } finally {
+      await service.close()
+    }
+    expect(await t.redis.exists(t.schema.schedulerHeartbeat)).toBe(0)
+  })
+
+  it('never runs two jobs of one kind at once, even from two processes', async () => {
+    // Not started: no scheduled job competes for the lock; runNow connects on first use.
+    const service = createSchedulerService(config(), { live: memoryLiveHours(new Map()) })
+    // Another process holds the roll-up lock: this run is skipped, not run beside it.
+    const held = await acquireLock(t.redis, t.schema.schedulerLock('rollup'), 10_000)
+    expect(held).not.toBeNull()
+    expect(await acquireLock(t.redis, t.schema.schedulerLock('rollup'), 10_000)).toBeNull()
+    try {
+      expect(await service.runNow('rollup')).toBeNull()
+      await held?.release()
+      expect(await service.runNow('rollup')).toEqual({ cursor: null, freed: [], rolled: [] })
+      expect(await t.redis.exists(t.schema.schedulerLock('rollup'))).toBe(0)
+    } finally {
+      await service.close()
+    }
+  })
+})
