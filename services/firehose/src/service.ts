@@ -80,6 +80,8 @@ export function createFirehoseService(
   let lagCheck: Promise<void> | null = null
   /** True while the indexer's lag is above the bound: no socket is open. */
   let backpressure = false
+  /** The last lag reading plus the entries published since: an upper bound on the unread entries. */
+  let lagEstimate = 0
   let wake: (() => void) | null = null
   let warnedNoGroup = false
 
@@ -165,9 +167,21 @@ export function createFirehoseService(
     }
   }
 
+  /** One lag check at a time, whether from the timer or from a publish. */
+  function runLagCheck(): Promise<void> {
+    lagCheck ??= checkLag().finally(() => {
+      lagCheck = null
+    })
+    return lagCheck
+  }
+
   async function checkLag(): Promise<void> {
     try {
+      // Entries published while this reading is taken are counted again next time: an overestimate
+      // costs one extra check, an underestimate could let the stream run past the bound.
+      lagEstimate = 0
       const reading = await readLag(redis, schema)
+      lagEstimate += reading.lag
       gauges.lag = reading.lag
       gauges.lagSource = reading.source
       gauges.streamLength = reading.length
@@ -242,6 +256,10 @@ export function createFirehoseService(
           const entries = await publishBatch(redis, schema, batch, config)
           counters.flushes++
           counters.entries += entries
+          lagEstimate += entries
+          // The timer alone lets a fast catch-up run far past the bound between two checks: when what
+          // we have published could have crossed it, read the lag before taking the next batch.
+          if (!backpressure && lagEstimate > config.maxLag) await runLagCheck()
           gauges.cursor = batch.seq
           gauges.relayTimeMs = batch.time
         },
@@ -286,13 +304,7 @@ export function createFirehoseService(
         log.info({ group: schema.indexerGroup }, 'created the indexer consumer group')
       }
       await checkLag()
-      lagTimer = setInterval(() => {
-        if (lagCheck === null) {
-          lagCheck = checkLag().finally(() => {
-            lagCheck = null
-          })
-        }
-      }, config.lagCheckMs)
+      lagTimer = setInterval(() => void runLagCheck(), config.lagCheckMs)
       metrics.start(config.metricsIntervalMs)
       loop = runLoop().catch((err) => {
         log.fatal({ err }, 'firehose loop crashed')
