@@ -21,6 +21,7 @@ export {
   SUBSCRIBE_REPOS_PATH,
   startReplayServer,
 } from './replay-server.js'
+export { settle } from './settle.js'
 export { ActivitySimulator, type ExpectedEvent } from './simulator.js'
 export {
   ensureLargeCorpus,
