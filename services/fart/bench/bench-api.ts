@@ -1,13 +1,19 @@
 // pnpm bench:api: seeds a private redis-server with the indexer bench's distribution (Zipf s=1 over 100k
 // accounts, 72/14/11/3 % like/repost/reply/quote, over 47 h), pre-caches every profile, starts the real API
-// (a child process: one core) and drives GET /v1/circles with autocannon from this process (the other core):
+// as a child process pinned to core 0 and drives GET /v1/circles with autocannon from this process, pinned
+// (with redis-server) to core 1, so "on one core" means one core and the load generator never steals it:
+//   healthz        the framework's floor on that core, same connections and duration as `cached`
 //   cached         many connections on already-cached circles (the heaviest users and random ones)
 //   uncached heavy the heaviest user, a new weights variant on every request, so each one computes
 //   uncached random random active users, a new variant each time
+// The API's CPU time per request (from /proc) is printed next to each rate: it is what noise on a shared
+// machine disturbs least. BENCH_CPU_PROF=<dir> writes a V8 CPU profile of the API child there.
 // Progress lines first, one JSON line last.
-import { type ChildProcess, spawn } from 'node:child_process'
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process'
 import { once } from 'node:events'
+import { readFileSync } from 'node:fs'
 import { createServer } from 'node:net'
+import { availableParallelism } from 'node:os'
 import { dirname, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { HOUR_MS, type InteractionCreate, tidFromMs } from '@circles/core'
@@ -28,12 +34,51 @@ const CACHED_SECONDS = Number(process.env.BENCH_CACHED_SECONDS ?? 10)
 const HEAVY_REQUESTS = Number(process.env.BENCH_HEAVY_REQUESTS ?? 200)
 const RANDOM_REQUESTS = Number(process.env.BENCH_RANDOM_REQUESTS ?? 1000)
 const PREFIX = 'circles:'
+const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 16)
+const API_CORE = '0'
+const LOADGEN_CORE = '1'
 
 const here = dirname(fileURLToPath(import.meta.url))
 const MAIN = resolve(here, '../src/main.js')
 
 function progress(msg: string): void {
   process.stdout.write(`[bench-api] ${new Date().toISOString()} ${msg}\n`)
+}
+
+/**
+ * Pins this process (autocannon, and redis-server, which inherits it) to LOADGEN_CORE; the API child is
+ * started under `taskset -c API_CORE`. Returns the command prefix for the API, or none (with a warning)
+ * where pinning is impossible, in which case every figure includes the load generator's share of the cores.
+ */
+function pinCores(): string[] {
+  const probe = spawnSync('taskset', ['-p', String(process.pid)], { encoding: 'utf8' })
+  if (probe.error || probe.status !== 0) {
+    progress('WARNING: taskset not found: API and load generator share the cores (figures are low)')
+    return []
+  }
+  if (availableParallelism() < 2) {
+    progress('WARNING: one core only: API and load generator share it (figures are low)')
+    return []
+  }
+  // -a: every thread of this process (libuv pool, V8 helpers), not just the main one.
+  const self = spawnSync('taskset', ['-a', '-p', '-c', LOADGEN_CORE, String(process.pid)])
+  if (self.status !== 0) {
+    progress('WARNING: taskset -p failed: API and load generator share the cores')
+    return []
+  }
+  return ['taskset', '-c', API_CORE]
+}
+
+/** User + system CPU seconds a process has used so far (Linux /proc; NaN elsewhere). */
+function cpuSeconds(pid: number | undefined): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    // Fields after the command name (which may hold spaces): utime and stime are the 12th and 13th.
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+    return (Number(f[11]) + Number(f[12])) / 100
+  } catch {
+    return Number.NaN
+  }
 }
 
 // The same generator and seed as the indexer bench.
@@ -87,13 +132,16 @@ interface Run {
   p99: number
   errors: number
   non2xx: number
+  /** The API process's CPU time per request, microseconds. */
+  apiCpuUs: number
 }
 
 async function cannon(
   base: string,
   paths: () => string,
-  opts: { connections: number; duration?: number; amount?: number },
+  opts: { connections: number; duration?: number; amount?: number; pid?: number },
 ): Promise<Run> {
+  const cpu0 = cpuSeconds(opts.pid)
   const result = await autocannon({
     url: base,
     connections: opts.connections,
@@ -108,16 +156,64 @@ async function cannon(
       },
     ],
   })
+  const cpu = cpuSeconds(opts.pid) - cpu0
+  const done = result.requests.total
   return {
     rps: Math.round(result.requests.average),
     p50: result.latency.p50,
     p99: result.latency.p99,
     errors: result.errors + result.timeouts,
     non2xx: result.non2xx,
+    apiCpuUs: Math.round((cpu / Math.max(1, done)) * 1e6 * 10) / 10,
   }
 }
 
+/** Starts the API as a child (pinned when `pin` is set) and waits until it answers. */
+async function startApi(
+  pin: string[],
+  redisUrl: string,
+  extraEnv: Record<string, string> = {},
+): Promise<{ proc: ChildProcess; base: string }> {
+  const port = await freePort()
+  const prof = process.env.BENCH_CPU_PROF
+  const node = [process.execPath, ...(prof ? ['--cpu-prof', '--cpu-prof-dir', prof] : []), MAIN]
+  const [cmd, ...args] = [...pin, ...node] as [string, ...string[]]
+  const proc = spawn(cmd, args, {
+    env: {
+      ...process.env,
+      HOST: '127.0.0.1',
+      PORT: String(port),
+      REDIS_URL: redisUrl,
+      REDIS_PREFIX: PREFIX,
+      RATE_LIMIT_MAX: process.env.BENCH_RATE_LIMIT_MAX ?? '0',
+      APPVIEW_URL: 'http://127.0.0.1:9', // never needed: every profile is cached
+      LOG_LEVEL: 'warn',
+      CIRCLE_CACHE_TTL_SECONDS: '3600',
+      ...extraEnv,
+    },
+    stdio: ['ignore', 'inherit', 'inherit'],
+  })
+  const base = `http://127.0.0.1:${port}`
+  await waitFor(async () => (await fetch(`${base}/healthz`)).ok, 'API')
+  return { proc, base }
+}
+
+async function stopApi(proc: ChildProcess | undefined): Promise<void> {
+  if (proc && proc.exitCode === null && proc.signalCode === null) {
+    proc.kill('SIGTERM')
+    await once(proc, 'exit')
+  }
+}
+
+/** Redis server CPU seconds so far (INFO cpu). */
+async function redisCpu(redis: Redis): Promise<number> {
+  const info = await redis.info('cpu')
+  const get = (k: string) => Number(new RegExp(`${k}:([0-9.]+)`).exec(info)?.[1] ?? Number.NaN)
+  return get('used_cpu_sys') + get('used_cpu_user')
+}
+
 async function main() {
+  const pin = pinCores()
   const redisProc = await startRedis()
   const redis = new Redis(redisProc.url)
   let api: ChildProcess | undefined
@@ -194,24 +290,14 @@ async function main() {
       `heaviest account ${heaviest}: ${ranked[0]![1]} interactions; ${active.length} active accounts`,
     )
 
-    const port = await freePort()
-    api = spawn(process.execPath, [MAIN], {
-      env: {
-        ...process.env,
-        HOST: '127.0.0.1',
-        PORT: String(port),
-        REDIS_URL: redisProc.url,
-        REDIS_PREFIX: PREFIX,
-        RATE_LIMIT_MAX: process.env.BENCH_RATE_LIMIT_MAX ?? '0',
-        APPVIEW_URL: 'http://127.0.0.1:9', // never needed: every profile is cached
-        LOG_LEVEL: 'warn',
-        CIRCLE_CACHE_TTL_SECONDS: '3600',
-      },
-      stdio: ['ignore', 'inherit', 'inherit'],
-    })
-    const base = `http://127.0.0.1:${port}`
-    await waitFor(async () => (await fetch(`${base}/healthz`)).ok, 'API')
-    progress(`API up at ${base} (rate limit ${process.env.BENCH_RATE_LIMIT_MAX ?? 'off'})`)
+    const started = await startApi(pin, redisProc.url)
+    api = started.proc
+    const { base } = started
+    const pid = api.pid
+    progress(
+      `API up at ${base} (rate limit ${process.env.BENCH_RATE_LIMIT_MAX ?? 'off'}; ` +
+        `${pin.length > 0 ? `API on core ${API_CORE}, autocannon and redis-server on core ${LOADGEN_CORE}` : 'not pinned'})`,
+    )
 
     let variant = 0
     // A new weights variant per request: its cache key is new, so the request computes.
@@ -239,45 +325,80 @@ async function main() {
     progress(
       `baseline index reader alone, heaviest: p50 ${readerP50.toFixed(1)} ms, max ${readerP99.toFixed(1)} ms`,
     )
-
-    const heavy = await cannon(base, () => `/v1/circles/${heaviest}?${fresh()}`, {
-      connections: 1,
-      amount: HEAVY_REQUESTS,
-    })
+    const skipUncached = process.env.BENCH_SKIP_UNCACHED === '1'
+    const none: Run = { rps: 0, p50: 0, p99: 0, errors: 0, non2xx: 0, apiCpuUs: 0 }
+    const heavy = skipUncached
+      ? none
+      : await cannon(base, () => `/v1/circles/${heaviest}?${fresh()}`, {
+          connections: 1,
+          amount: HEAVY_REQUESTS,
+          pid,
+        })
     progress(
-      `uncached heavy: p50 ${heavy.p50} ms, p99 ${heavy.p99} ms, ${heavy.rps} req/s, errors ${heavy.errors}, non-2xx ${heavy.non2xx}`,
+      `uncached heavy: p50 ${heavy.p50} ms, p99 ${heavy.p99} ms, ${heavy.rps} req/s, API CPU ${heavy.apiCpuUs} us/req, errors ${heavy.errors}, non-2xx ${heavy.non2xx}`,
     )
 
-    const random = await cannon(base, () => `/v1/circles/${randomActive()}?${fresh()}`, {
-      connections: 1,
-      amount: RANDOM_REQUESTS,
+    const random = skipUncached
+      ? none
+      : await cannon(base, () => `/v1/circles/${randomActive()}?${fresh()}`, {
+          connections: 1,
+          amount: RANDOM_REQUESTS,
+          pid,
+        })
+    progress(
+      `uncached random: p50 ${random.p50} ms, p99 ${random.p99} ms, ${random.rps} req/s, API CPU ${random.apiCpuUs} us/req, errors ${random.errors}, non-2xx ${random.non2xx}`,
+    )
+
+    // Baseline 2: /healthz on the same server, connections and duration: the framework's floor for a
+    // cached circle on this core (same plugins and hooks, a constant body).
+    const floor = await cannon(base, () => '/healthz', {
+      connections: CONNECTIONS,
+      duration: CACHED_SECONDS,
+      pid,
     })
     progress(
-      `uncached random: p50 ${random.p50} ms, p99 ${random.p99} ms, ${random.rps} req/s, errors ${random.errors}, non-2xx ${random.non2xx}`,
+      `baseline /healthz: ${floor.rps} req/s, p50 ${floor.p50} ms, p99 ${floor.p99} ms, API CPU ${floor.apiCpuUs} us/req`,
     )
 
     // Cached: the 20 heaviest and 980 random accounts, warmed once, then hammered.
     const warm = [...active.slice(0, 20), ...Array.from({ length: 980 }, randomActive)]
     for (const d of warm) await fetch(`${base}/v1/circles/${d}`)
     let k = 0
-    const cached = await cannon(base, () => `/v1/circles/${warm[k++ % warm.length]}`, {
-      connections: 16,
+    const cachedPath = () => `/v1/circles/${warm[k++ % warm.length]}`
+    const r0 = await redisCpu(redis)
+    const cached = await cannon(base, cachedPath, {
+      connections: CONNECTIONS,
       duration: CACHED_SECONDS,
+      pid,
     })
+    const redisUs = ((await redisCpu(redis)) - r0) / Math.max(1, cached.rps * CACHED_SECONDS)
     progress(
-      `cached: ${cached.rps} req/s, p50 ${cached.p50} ms, p99 ${cached.p99} ms, errors ${cached.errors}, non-2xx ${cached.non2xx}`,
+      `cached: ${cached.rps} req/s, p50 ${cached.p50} ms, p99 ${cached.p99} ms, API CPU ${cached.apiCpuUs} us/req, ` +
+        `Redis CPU ${(redisUs * 1e6).toFixed(1)} us/req, errors ${cached.errors}, non-2xx ${cached.non2xx}`,
     )
-
-    // Baseline 2: /healthz on the same server and load, the framework's floor for a cached circle.
-    const floor = await cannon(base, () => '/healthz', {
-      connections: 16,
-      duration: CACHED_SECONDS,
-    })
-    progress(`baseline /healthz: ${floor.rps} req/s, p99 ${floor.p99} ms`)
+    const ratio = Math.round((cached.rps / Math.max(1, floor.rps)) * 100) / 100
     progress(
-      `ratios: cached/healthz rps ${(cached.rps / Math.max(1, floor.rps)).toFixed(2)}, ` +
+      `ratios: cached/healthz rps ${ratio}, ` +
         `uncached heavy p50 / reader p50 ${(heavy.p50 / Math.max(0.1, readerP50)).toFixed(2)}`,
     )
+
+    // The same cached load through the Redis-backed rate limiter (a limit no one reaches), on a second API
+    // process: what the limiter costs per request.
+    await stopApi(api)
+    let limited = none
+    if (process.env.BENCH_SKIP_LIMITED !== '1') {
+      const second = await startApi(pin, redisProc.url, { RATE_LIMIT_MAX: '1000000000' })
+      api = second.proc
+      for (const d of warm.slice(0, 100)) await fetch(`${second.base}/v1/circles/${d}`)
+      limited = await cannon(second.base, cachedPath, {
+        connections: CONNECTIONS,
+        duration: CACHED_SECONDS,
+        pid: api.pid,
+      })
+      progress(
+        `cached, rate limiter on: ${limited.rps} req/s, p50 ${limited.p50} ms, p99 ${limited.p99} ms, API CPU ${limited.apiCpuUs} us/req`,
+      )
+    }
 
     const failures =
       heavy.errors +
@@ -286,7 +407,9 @@ async function main() {
       random.non2xx +
       cached.errors +
       cached.non2xx +
-      floor.errors
+      floor.errors +
+      limited.errors +
+      limited.non2xx
     if (failures > 0) {
       progress(`WARNING: ${failures} failed requests`)
       process.exitCode = 1
@@ -298,13 +421,18 @@ async function main() {
         cached_p99_ms: cached.p99,
         uncached_heavy_p99_ms: heavy.p99,
         uncached_random_p99_ms: random.p99,
+        healthz_rps: floor.rps,
+        healthz_p99_ms: floor.p99,
+        cached_to_healthz: ratio,
+        cached_api_cpu_us: cached.apiCpuUs,
+        healthz_api_cpu_us: floor.apiCpuUs,
+        cached_ratelimited_rps: limited.rps,
+        cached_ratelimited_p99_ms: limited.p99,
+        pinned: pin.length > 0,
       })}\n`,
     )
   } finally {
-    if (api && api.exitCode === null) {
-      api.kill('SIGTERM')
-      await once(api, 'exit')
-    }
+    await stopApi(api)
     redis.disconnect()
     redisProc.proc.kill('SIGTERM')
   }
