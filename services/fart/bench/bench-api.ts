@@ -11,10 +11,10 @@
 // Progress lines first, one JSON line last.
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process'
 import { once } from 'node:events'
-import { readFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { createServer } from 'node:net'
-import { availableParallelism } from 'node:os'
-import { dirname, resolve } from 'node:path'
+import { availableParallelism, tmpdir } from 'node:os'
+import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { HOUR_MS, type InteractionCreate, tidFromMs } from '@circles/core'
 import {
@@ -69,15 +69,94 @@ function pinCores(): string[] {
   return ['taskset', '-c', API_CORE]
 }
 
-/** User + system CPU seconds a process has used so far (Linux /proc; NaN elsewhere). */
-function cpuSeconds(pid: number | undefined): number {
+/**
+ * User + system CPU seconds a process has used so far (Linux /proc; NaN elsewhere); `children` gives those
+ * of its children that have exited and been waited for instead (how a finished wrk's CPU is read).
+ */
+function cpuSeconds(pid: number | undefined, children = false): number {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
-    // Fields after the command name (which may hold spaces): utime and stime are the 12th and 13th.
+    // Fields after the command name (which may hold spaces): utime, stime, cutime, cstime are 12th to 15th.
     const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-    return (Number(f[11]) + Number(f[12])) / 100
+    const at = children ? 13 : 11
+    return (Number(f[at]) + Number(f[at + 1])) / 100
   } catch {
     return Number.NaN
+  }
+}
+
+// wrk (C) costs the load generator ~10x less CPU per request than autocannon (JS, measured ~75 us per
+// request here: one core of autocannon cannot offer 15k req/s). The high-rate phases use it when installed
+// (`apt-get install wrk`), autocannon otherwise, with a warning.
+const WRK_SCRIPT = `
+local paths = {}
+for line in io.lines(os.getenv("BENCH_WRK_PATHS")) do paths[#paths + 1] = line end
+local i = 0
+request = function()
+  i = i % #paths + 1
+  return wrk.format("GET", paths[i])
+end
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format('\\n{"requests":%d,"duration_us":%d,"errors":%d,"non2xx":%d,"p50_us":%d,"p99_us":%d}\\n',
+    summary.requests, summary.duration, e.connect + e.read + e.write + e.timeout, e.status,
+    latency:percentile(50), latency:percentile(99)))
+end
+`
+
+function hasWrk(): boolean {
+  const r = spawnSync('wrk', ['--version'], { encoding: 'utf8' })
+  return !r.error && /wrk/.test(`${r.stdout}${r.stderr}`)
+}
+
+async function wrkRun(
+  base: string,
+  paths: string[],
+  opts: { connections: number; duration: number; pid?: number },
+): Promise<Run> {
+  const dir = mkdtempSync(join(tmpdir(), 'bench-api-'))
+  try {
+    writeFileSync(join(dir, 'paths.txt'), `${paths.join('\n')}\n`)
+    writeFileSync(join(dir, 'rotate.lua'), WRK_SCRIPT)
+    const cpu0 = cpuSeconds(opts.pid)
+    const load0 = cpuSeconds(process.pid, true)
+    const proc = spawn(
+      'wrk',
+      ['-t1', `-c${opts.connections}`, `-d${opts.duration}s`, '-s', join(dir, 'rotate.lua'), base],
+      {
+        env: { ...process.env, BENCH_WRK_PATHS: join(dir, 'paths.txt') },
+        stdio: ['ignore', 'pipe', 'inherit'],
+      },
+    )
+    let out = ''
+    proc.stdout.setEncoding('utf8').on('data', (d: string) => {
+      out += d
+    })
+    const [code] = (await once(proc, 'exit')) as [number | null]
+    const line = out.split('\n').find((l) => l.startsWith('{"requests"'))
+    if (code !== 0 || !line) throw new Error(`wrk failed (exit ${code}): ${out}`)
+    const w = JSON.parse(line) as {
+      requests: number
+      duration_us: number
+      errors: number
+      non2xx: number
+      p50_us: number
+      p99_us: number
+    }
+    const cpu = cpuSeconds(opts.pid) - cpu0
+    const load = cpuSeconds(process.pid, true) - load0
+    const per = (s: number) => Math.round((s / Math.max(1, w.requests)) * 1e6 * 10) / 10
+    return {
+      rps: Math.round(w.requests / (w.duration_us / 1e6)),
+      p50: Math.round(w.p50_us / 10) / 100,
+      p99: Math.round(w.p99_us / 10) / 100,
+      errors: w.errors,
+      non2xx: w.non2xx,
+      apiCpuUs: per(cpu),
+      loadCpuUs: per(load),
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
   }
 }
 
@@ -134,6 +213,8 @@ interface Run {
   non2xx: number
   /** The API process's CPU time per request, microseconds. */
   apiCpuUs: number
+  /** This process's (autocannon's) CPU time per request, microseconds: is the load generator the limit? */
+  loadCpuUs: number
 }
 
 async function cannon(
@@ -142,6 +223,7 @@ async function cannon(
   opts: { connections: number; duration?: number; amount?: number; pid?: number },
 ): Promise<Run> {
   const cpu0 = cpuSeconds(opts.pid)
+  const self0 = process.cpuUsage()
   const result = await autocannon({
     url: base,
     connections: opts.connections,
@@ -157,6 +239,7 @@ async function cannon(
     ],
   })
   const cpu = cpuSeconds(opts.pid) - cpu0
+  const self = process.cpuUsage(self0)
   const done = result.requests.total
   return {
     rps: Math.round(result.requests.average),
@@ -165,7 +248,19 @@ async function cannon(
     errors: result.errors + result.timeouts,
     non2xx: result.non2xx,
     apiCpuUs: Math.round((cpu / Math.max(1, done)) * 1e6 * 10) / 10,
+    loadCpuUs: Math.round(((self.user + self.system) / Math.max(1, done)) * 10) / 10,
   }
+}
+
+/** Many connections for a while over `paths` in turn: wrk where installed, else autocannon. */
+async function hammer(
+  base: string,
+  paths: string[],
+  opts: { connections: number; duration: number; pid?: number; wrk: boolean },
+): Promise<Run> {
+  if (opts.wrk) return wrkRun(base, paths, opts)
+  let k = 0
+  return cannon(base, () => paths[k++ % paths.length]!, opts)
 }
 
 /** Starts the API as a child (pinned when `pin` is set) and waits until it answers. */
@@ -214,6 +309,13 @@ async function redisCpu(redis: Redis): Promise<number> {
 
 async function main() {
   const pin = pinCores()
+  const wrk = hasWrk()
+  if (!wrk) {
+    progress(
+      'WARNING: wrk not found (apt-get install wrk): autocannon drives the high-rate phases and, at ~75 us ' +
+        'of CPU per request, is itself the limit near 13k req/s',
+    )
+  }
   const redisProc = await startRedis()
   const redis = new Redis(redisProc.url)
   let api: ChildProcess | undefined
@@ -326,7 +428,7 @@ async function main() {
       `baseline index reader alone, heaviest: p50 ${readerP50.toFixed(1)} ms, max ${readerP99.toFixed(1)} ms`,
     )
     const skipUncached = process.env.BENCH_SKIP_UNCACHED === '1'
-    const none: Run = { rps: 0, p50: 0, p99: 0, errors: 0, non2xx: 0, apiCpuUs: 0 }
+    const none: Run = { rps: 0, p50: 0, p99: 0, errors: 0, non2xx: 0, apiCpuUs: 0, loadCpuUs: 0 }
     const heavy = skipUncached
       ? none
       : await cannon(base, () => `/v1/circles/${heaviest}?${fresh()}`, {
@@ -351,29 +453,30 @@ async function main() {
 
     // Baseline 2: /healthz on the same server, connections and duration: the framework's floor for a
     // cached circle on this core (same plugins and hooks, a constant body).
-    const floor = await cannon(base, () => '/healthz', {
+    const floor = await hammer(base, ['/healthz'], {
       connections: CONNECTIONS,
       duration: CACHED_SECONDS,
       pid,
+      wrk,
     })
     progress(
-      `baseline /healthz: ${floor.rps} req/s, p50 ${floor.p50} ms, p99 ${floor.p99} ms, API CPU ${floor.apiCpuUs} us/req`,
+      `baseline /healthz: ${floor.rps} req/s, p50 ${floor.p50} ms, p99 ${floor.p99} ms, API CPU ${floor.apiCpuUs} us/req, load generator CPU ${floor.loadCpuUs} us/req`,
     )
 
     // Cached: the 20 heaviest and 980 random accounts, warmed once, then hammered.
     const warm = [...active.slice(0, 20), ...Array.from({ length: 980 }, randomActive)]
     for (const d of warm) await fetch(`${base}/v1/circles/${d}`)
-    let k = 0
-    const cachedPath = () => `/v1/circles/${warm[k++ % warm.length]}`
+    const cachedPaths = warm.map((d) => `/v1/circles/${d}`)
     const r0 = await redisCpu(redis)
-    const cached = await cannon(base, cachedPath, {
+    const cached = await hammer(base, cachedPaths, {
       connections: CONNECTIONS,
       duration: CACHED_SECONDS,
       pid,
+      wrk,
     })
     const redisUs = ((await redisCpu(redis)) - r0) / Math.max(1, cached.rps * CACHED_SECONDS)
     progress(
-      `cached: ${cached.rps} req/s, p50 ${cached.p50} ms, p99 ${cached.p99} ms, API CPU ${cached.apiCpuUs} us/req, ` +
+      `cached: ${cached.rps} req/s, p50 ${cached.p50} ms, p99 ${cached.p99} ms, API CPU ${cached.apiCpuUs} us/req, load generator CPU ${cached.loadCpuUs} us/req, ` +
         `Redis CPU ${(redisUs * 1e6).toFixed(1)} us/req, errors ${cached.errors}, non-2xx ${cached.non2xx}`,
     )
     const ratio = Math.round((cached.rps / Math.max(1, floor.rps)) * 100) / 100
@@ -390,13 +493,14 @@ async function main() {
       const second = await startApi(pin, redisProc.url, { RATE_LIMIT_MAX: '1000000000' })
       api = second.proc
       for (const d of warm.slice(0, 100)) await fetch(`${second.base}/v1/circles/${d}`)
-      limited = await cannon(second.base, cachedPath, {
+      limited = await hammer(second.base, cachedPaths, {
         connections: CONNECTIONS,
         duration: CACHED_SECONDS,
         pid: api.pid,
+        wrk,
       })
       progress(
-        `cached, rate limiter on: ${limited.rps} req/s, p50 ${limited.p50} ms, p99 ${limited.p99} ms, API CPU ${limited.apiCpuUs} us/req`,
+        `cached, rate limiter on: ${limited.rps} req/s, p50 ${limited.p50} ms, p99 ${limited.p99} ms, API CPU ${limited.apiCpuUs} us/req, load generator CPU ${limited.loadCpuUs} us/req`,
       )
     }
 
@@ -429,6 +533,7 @@ async function main() {
         cached_ratelimited_rps: limited.rps,
         cached_ratelimited_p99_ms: limited.p99,
         pinned: pin.length > 0,
+        load_generator: wrk ? 'wrk' : 'autocannon',
       })}\n`,
     )
   } finally {

@@ -8,7 +8,6 @@ import { IndexQueryError } from '@circles/interaction-index'
 import { createLogger } from '@circles/logging'
 import type { RedisSchema } from '@circles/redis-schema'
 import cors from '@fastify/cors'
-import helmet from '@fastify/helmet'
 import rateLimit from '@fastify/rate-limit'
 import swagger from '@fastify/swagger'
 import swaggerUi from '@fastify/swagger-ui'
@@ -34,6 +33,7 @@ import { interactionRoutes } from './routes/interactions.js'
 import { pageRoutes } from './routes/page.js'
 import { ErrorBody } from './routes/schemas.js'
 import { statsRoutes } from './routes/stats.js'
+import { securityHeaders } from './security-headers.js'
 
 export interface AppDeps {
   config: FartConfig
@@ -108,6 +108,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     loggerInstance: createLogger('fart:http') as FastifyBaseLogger,
     // Per-request log lines would cost more than a cached circle; latency lives in /metrics instead.
     logController: new LogController({ disableRequestLogging: true }),
+    // No child logger per request (pino serialises its bindings on each one); errors log the URL instead.
+    childLoggerFactory: (logger) => logger,
     trustProxy: config.trustProxy,
     bodyLimit: 16 * 1024,
     routerOptions: { maxParamLength: 300 },
@@ -115,7 +117,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
 
   app.addSchema(ErrorBody)
 
-  app.addHook('onResponse', async (req, reply) => {
+  // A callback hook, not an async one: no promise per request.
+  app.addHook('onResponse', (req, reply, done) => {
     metrics.httpDuration.observe(
       {
         method: req.method,
@@ -124,6 +127,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       },
       reply.elapsedTime / 1000,
     )
+    done()
   })
 
   app.setErrorHandler((err, req, reply) => {
@@ -156,7 +160,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     }),
   )
 
-  await app.register(helmet, {
+  const security = securityHeaders({
     contentSecurityPolicy: {
       directives: {
         defaultSrc: ["'self'"],
@@ -166,6 +170,10 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       },
     },
     crossOriginResourcePolicy: { policy: 'cross-origin' },
+  })
+  app.addHook('onRequest', (_req, reply, done) => {
+    reply.headers(security)
+    done()
   })
   await app.register(cors, {
     origin: config.corsOrigins === '*' ? '*' : config.corsOrigins,
