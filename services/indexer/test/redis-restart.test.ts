@@ -1,0 +1,218 @@
+import { type ChildProcess, spawn } from 'node:child_process'
+import { once } from 'node:events'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { createServer } from 'node:net'
+import { tmpdir } from 'node:os'
+import { dirname, join, resolve } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { createSchema, type RedisSchema } from '@circles/redis-schema'
+import { type CorpusFrame, startReplayServer, synthesizeFrames } from '@circles/testkit'
+import { Redis } from 'ioredis'
+import { afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { canonicalExport, groupInfo, indexPart } from './helpers.js'
+
+// The standard the whole pipeline answers to: a crash of Redis itself loses no event and counts none twice.
+// Redis runs with AOF (appendfsync everysec, as `pnpm start` and docker compose run it) and is killed with
+// SIGKILL twice while the real firehose and indexer processes are busy, then started again on the same
+// port and data folder. The index that results must equal, key for key, the index of an uninterrupted
+// run over the same frames. A service that exits on its own is started again after 200 ms, as PM2 would.
+
+const HERE = dirname(fileURLToPath(import.meta.url))
+const FIREHOSE_MAIN = resolve(HERE, '../../firehose/dist/src/main.js')
+const INDEXER_MAIN = resolve(HERE, '../dist/src/main.js')
+const PREFIX = 'restart:'
+
+const frames: CorpusFrame[] = []
+let last = 0
+let cleanups: (() => Promise<void>)[] = []
+
+beforeAll(async () => {
+  for await (const f of synthesizeFrames({ commits: 3000, repos: 120, seed: 17 })) frames.push(f)
+  last = frames.at(-1)?.seq as number
+}, 120_000)
+
+afterEach(async () => {
+  for (const c of cleanups.reverse()) await c().catch(() => {})
+  cleanups = []
+})
+
+async function freePort(): Promise<number> {
+  const srv = createServer()
+  srv.listen(0, '127.0.0.1')
+  await once(srv, 'listening')
+  const port = (srv.address() as { port: number }).port
+  srv.close()
+  await once(srv, 'close')
+  return port
+}
+
+/** A redis-server with AOF in `dir`; resolves once it answers (after loading the AOF, on a restart). */
+async function startAofRedis(port: number, dir: string): Promise<ChildProcess> {
+  const proc = spawn(
+    'redis-server',
+    [
+      ...['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', ''],
+      ...['--appendonly', 'yes', '--appendfsync', 'everysec', '--maxmemory-policy', 'noeviction'],
+    ],
+    { stdio: 'ignore' },
+  )
+  const probe = new Redis(port, '127.0.0.1', {
+    lazyConnect: true,
+    maxRetriesPerRequest: 0,
+    retryStrategy: () => null,
+  })
+  probe.on('error', () => {})
+  for (let i = 0; ; i++) {
+    try {
+      await probe.connect()
+      // PING answers LOADING while the AOF loads: wait for a real reply.
+      await probe.get('ready-probe')
+      break
+    } catch (err) {
+      probe.disconnect()
+      if (i > 200 || proc.exitCode !== null) throw err
+      await new Promise((r) => setTimeout(r, 50))
+    }
+  }
+  probe.disconnect()
+  return proc
+}
+
+async function kill9(proc: ChildProcess): Promise<void> {
+  if (proc.exitCode !== null || proc.signalCode !== null) return
+  const exited = once(proc, 'exit')
+  proc.kill('SIGKILL')
+  await exited
+}
+
+/** Runs a service's built main.js and starts it again 200 ms after any exit it was not asked for. */
+function supervise(main: string, env: Record<string, string>) {
+  let child: ChildProcess | null = null
+  let stopping = false
+  let restarts = 0
+  const start = () => {
+    const c = spawn(process.execPath, [main], {
+      env: { ...process.env, LOG_LEVEL: process.env.TEST_SERVICE_LOGS ?? 'silent', ...env },
+      stdio: process.env.TEST_SERVICE_LOGS ? 'inherit' : 'ignore',
+    })
+    c.once('exit', () => {
+      if (stopping) return
+      restarts++
+      setTimeout(start, 200)
+    })
+    child = c
+  }
+  start()
+  return {
+    get restarts() {
+      return restarts
+    },
+    async stop() {
+      stopping = true
+      const c = child
+      if (c && c.exitCode === null && c.signalCode === null) {
+        const exited = once(c, 'exit')
+        c.kill('SIGTERM')
+        await exited
+      }
+    },
+  }
+}
+
+async function waitUntil(what: string, check: () => Promise<boolean>, timeoutMs = 90_000) {
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    // While Redis is down the check throws: that is "not yet".
+    if (await check().catch(() => false)) return
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
+    await new Promise((r) => setTimeout(r, 25))
+  }
+}
+
+async function cursor(redis: Redis, schema: RedisSchema): Promise<number> {
+  return Number((await redis.get(schema.firehoseCursor)) ?? 0)
+}
+
+/**
+ * Runs the firehose and one indexer over the frames into a fresh AOF Redis until every frame is indexed,
+ * calling `during` while they run, and returns the canonical export of the index.
+ */
+async function runPipeline(
+  during: (ctl: { redis: Redis; restartRedis(): Promise<void> }) => Promise<void>,
+) {
+  const dir = mkdtempSync(join(tmpdir(), 'redis-restart-'))
+  const port = await freePort()
+  let server = await startAofRedis(port, dir)
+  cleanups.push(async () => {
+    await kill9(server)
+    rmSync(dir, { recursive: true, force: true })
+  })
+  const relay = await startReplayServer(frames)
+  cleanups.push(() => relay.close())
+  const redis = new Redis(port, '127.0.0.1', { maxRetriesPerRequest: 1 })
+  redis.on('error', () => {})
+  cleanups.push(async () => redis.disconnect())
+  const schema = createSchema(PREFIX)
+  const env = {
+    REDIS_URL: `redis://127.0.0.1:${port}`,
+    REDIS_PREFIX: PREFIX,
+    RELAY_URL: relay.url,
+    FIREHOSE_CURSOR: '0',
+    // Small batches: many MULTIs and many XACKs, so a kill lands between and inside them.
+    FIREHOSE_BATCH_FRAMES: '25',
+    FIREHOSE_BACKOFF_MIN_MS: '50',
+    FIREHOSE_BACKOFF_MAX_MS: '300',
+    FIREHOSE_LAG_CHECK_MS: '100',
+    FIREHOSE_MAX_LAG: '20',
+    FIREHOSE_RESUME_LAG: '5',
+    INDEXER_BATCH_ENTRIES: '3',
+    INDEXER_CONSUMER: 'restart-1',
+    INDEXER_RETRY_MS: '100',
+    INDEXER_CLAIM_IDLE_MS: '1000',
+    INDEXER_CLAIM_INTERVAL_MS: '250',
+  }
+  const firehose = supervise(FIREHOSE_MAIN, env)
+  const indexer = supervise(INDEXER_MAIN, env)
+  cleanups.push(firehose.stop, indexer.stop)
+
+  await during({
+    redis,
+    async restartRedis() {
+      await kill9(server)
+      await new Promise((r) => setTimeout(r, 300))
+      server = await startAofRedis(port, dir)
+    },
+  })
+  await waitUntil('every frame published', async () => (await cursor(redis, schema)) === last)
+  await waitUntil('every entry indexed', async () => {
+    const { lag, pending } = await groupInfo(redis, schema.eventStream, schema.indexerGroup)
+    return lag === 0 && pending === 0
+  })
+  await Promise.all([firehose.stop(), indexer.stop()])
+  return {
+    index: indexPart(await canonicalExport(redis, PREFIX), PREFIX),
+    restarts: firehose.restarts + indexer.restarts,
+  }
+}
+
+describe('a Redis crash (kill -9, AOF) in the middle of the pipeline', () => {
+  it('loses no event and counts none twice: the index equals an uninterrupted run, key for key', async () => {
+    const whole = await runPipeline(async () => {})
+    expect(whole.restarts).toBe(0)
+    expect(Object.keys(whole.index).length).toBeGreaterThan(100)
+
+    const crashed = await runPipeline(async ({ redis, restartRedis }) => {
+      const schema = createSchema(PREFIX)
+      // The firehose stays at most FIREHOSE_MAX_LAG entries ahead of the indexer, so both are busy at
+      // either kill.
+      await waitUntil('a quarter published', async () => (await cursor(redis, schema)) > last / 4)
+      await restartRedis()
+      await waitUntil(
+        'two thirds published',
+        async () => (await cursor(redis, schema)) > (2 * last) / 3,
+      )
+      await restartRedis()
+    })
+    expect(crashed.index).toEqual(whole.index)
+  }, 300_000)
+})
