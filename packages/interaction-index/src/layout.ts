@@ -8,9 +8,12 @@ import { HOUR_MS, type InteractionKind, isValidTid, tidTimestampMs } from '@circ
 // a 60-byte-per-entry hashtable past its limits), and a read is one MGET that Node decodes with Buffer
 // reads instead of parsing tens of thousands of RESP bulk strings.
 //
-// A log: an 8-byte header (uint32 BE: seconds of its oldest record, so the writer knows when to compact it
-// without scanning it; two uint16 BE: inbound and outbound records appended since the last compaction,
-// which decide when a main log spills) followed by 23-byte records:
+// A log: a 12-byte header (uint32 BE: seconds of its oldest record, so the writer knows when to compact it
+// without scanning it; uint32 BE: seconds of its newest record, which sets the key's expiry without an
+// EXPIRETIME round; two uint16 BE: inbound and outbound records appended since the last compaction, which
+// decide when a main log spills) followed by 23-byte records. Logs written before the newest second was in
+// the header have an 8-byte header (oldest, inbound, outbound): readers find the header size as the length
+// modulo 23 (12 or 8), and the writer rewrites such a log with the new header the next time it touches it.
 //   [0..8)   rkey as 8 bytes: a TID's 64 bits little-endian (the varying low bits first, so Lua's plain
 //            string.find rejects non-matches on the first byte), any other rkey the first 8 bytes of a hash
 //   [8]      code: bits 0-1 kind (like, repost, reply, quote), bit 2 inbound, bit 3 deleted (a tombstone
@@ -23,7 +26,7 @@ import { HOUR_MS, type InteractionKind, isValidTid, tidTimestampMs } from '@circ
 // trip, no order dependence: two runs over the same stream write the same bytes) and the `didTable`
 // hashes map them back to DIDs for reads.
 
-export const HEADER_SIZE = 8
+export const HEADER_SIZE = 12
 export const RECORD_SIZE = 23
 export const CODE_INBOUND = 4
 export const CODE_DELETED = 8
@@ -150,8 +153,14 @@ export function decodeRecord(buf: Buffer, off: number): RecordFields {
   }
 }
 
+/** Where the records of a log value start: after its header (12 bytes, or 8 in the older format). */
+export function recordsStart(log: Buffer): number {
+  return log.length % RECORD_SIZE
+}
+
 /** Calls `fn(offset)` for every record of a log value (main or spill). */
 export function forEachRecord(log: Buffer | null, fn: (buf: Buffer, off: number) => void): void {
   if (!log) return
-  for (let off = HEADER_SIZE; off + RECORD_SIZE <= log.length; off += RECORD_SIZE) fn(log, off)
+  for (let off = recordsStart(log); off + RECORD_SIZE <= log.length; off += RECORD_SIZE)
+    fn(log, off)
 }

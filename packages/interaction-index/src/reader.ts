@@ -17,10 +17,10 @@ import {
   CODE_KINDS,
   CODE_UNKNOWN,
   forEachRecord,
-  HEADER_SIZE,
   HOUR_AUTHOR_SHARDS,
   idFromDecimal,
   RECORD_SIZE,
+  recordsStart,
   rkeyBytes,
   spillHour,
   WINDOW_HOURS,
@@ -216,7 +216,7 @@ export function createIndexReader(
     let n = 0
     for (const log of logs) {
       if (!log) continue
-      for (let off = HEADER_SIZE; off + RECORD_SIZE <= log.length; off += RECORD_SIZE) {
+      for (let off = recordsStart(log); off + RECORD_SIZE <= log.length; off += RECORD_SIZE) {
         const code = log[off + 8] as number
         if (code & (CODE_DELETED | CODE_UNKNOWN)) continue
         const sec = u32(log, off + 17)

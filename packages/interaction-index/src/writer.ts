@@ -32,6 +32,7 @@ import {
   writeRkey,
 } from './layout.js'
 import { defineIndexCommands } from './scripts.js'
+import { keySlot } from './slot.js'
 
 export interface IndexWriterOptions {
   /** Clock in ms (tests move it). @default Date.now */
@@ -94,28 +95,34 @@ export interface IndexWriter {
 const OP_SIZE = 2 + RECORD_SIZE
 /** The ref of an operation whose outcome nobody needs. */
 const NO_REF = Number.MIN_SAFE_INTEGER
+/** Operations of one account in one section of a script call (the count is a uint16). */
+const MAX_SECTION_OPS = 65535
 
-/** The operations of one phase on one account, written straight into one buffer (one script argument). */
+/** The operations of one phase on one account, written straight into one buffer. */
 class AccountOps {
-  readonly hours = new Map<number, number>()
+  hours: Map<number, number> | null = null
   readonly keys: string[]
-  ops = Buffer.allocUnsafe(OP_SIZE * 2)
+  ops: Buffer
   length = 0
   /** Per operation, a number the phase's result handler understands. */
   readonly refs: number[] = []
+  readonly slot: number
 
   constructor(
     private readonly names: AccountNames,
     readonly did: string,
   ) {
     const base = names.base(did)
-    this.keys = [base[0], base[1]]
+    this.keys = [base.log, base.purged]
+    this.slot = base.slot
+    this.ops = Buffer.allocUnsafe(OP_SIZE * 2)
   }
 
   /** Reserves an operation and returns the offset where its 23-byte record goes. */
   add(code: number, hour: number | null, ref: number): number {
     let hk = 0
     if (hour !== null) {
+      this.hours ??= new Map()
       let i = this.hours.get(hour)
       if (i === undefined) {
         this.keys.push(this.names.hour(this.did, hour))
@@ -125,7 +132,7 @@ class AccountOps {
       hk = i
     }
     if (this.length + OP_SIZE > this.ops.length) {
-      const bigger = Buffer.allocUnsafe(this.ops.length * 2)
+      const bigger = Buffer.allocUnsafe(this.ops.length * 4)
       this.ops.copy(bigger, 0, 0, this.length)
       this.ops = bigger
     }
@@ -154,22 +161,29 @@ const OP = {
   del: 0x64, // d
   delOld: 0x44, // D
   removeIn: 0x72, // r
-  revokeIn: 0x76, // v
+  revoke: 0x76, // v
   removeOut: 0x78, // x
   mark: 0x6d, // m
   purgeOwn: 0x7a, // z
 } as const
 
-/** Key names of accounts from the schema, memoised (the schema validates the DID on every call). */
+interface AccountBase {
+  log: string
+  purged: string
+  slot: number
+}
+
+/** Key names and slots of accounts from the schema, memoised (the schema validates the DID on every call). */
 class AccountNames {
-  private cache = new Map<string, [string, string]>()
+  private cache = new Map<string, AccountBase>()
   constructor(private readonly schema: RedisSchema) {}
 
-  base(did: string): [string, string] {
+  base(did: string): AccountBase {
     let names = this.cache.get(did)
     if (!names) {
       if (this.cache.size >= 200_000) this.cache.clear()
-      names = [this.schema.accountLog(did), this.schema.accountPurged(did)]
+      const log = this.schema.accountLog(did)
+      names = { log, purged: this.schema.accountPurged(did), slot: keySlot(log) }
       this.cache.set(did, names)
     }
     return names
@@ -194,6 +208,52 @@ class Phase {
   }
 }
 
+/** One script call: the sections of every account of one slot, in one argument. */
+interface SlotCall {
+  keys: string[]
+  blob: Buffer
+  refs: number[]
+}
+
+/** Groups a phase's accounts by cluster slot into script calls (one per slot). */
+function slotCalls(phase: Phase): SlotCall[] {
+  const bySlot = new Map<number, AccountOps[]>()
+  for (const a of phase.accounts.values()) {
+    const list = bySlot.get(a.slot)
+    if (list) list.push(a)
+    else bySlot.set(a.slot, [a])
+  }
+  const calls: SlotCall[] = []
+  for (const accounts of bySlot.values()) {
+    let size = 0
+    let keyCount = 0
+    for (const a of accounts) {
+      const sections = Math.max(1, Math.ceil(a.refs.length / MAX_SECTION_OPS))
+      size += a.length + 3 * sections
+      keyCount += a.keys.length * sections
+    }
+    const blob = Buffer.allocUnsafe(size)
+    const keys: string[] = new Array(keyCount)
+    const refs: number[] = []
+    let at = 0
+    let k = 0
+    for (const a of accounts) {
+      // an account with more operations than a section holds takes several sections in a row
+      for (let first = 0; first === 0 || first < a.refs.length; first += MAX_SECTION_OPS) {
+        const count = Math.min(MAX_SECTION_OPS, a.refs.length - first)
+        blob[at] = a.keys.length
+        blob.writeUInt16BE(count, at + 1)
+        at += 3
+        at += a.ops.copy(blob, at, first * OP_SIZE, (first + count) * OP_SIZE)
+        for (const key of a.keys) keys[k++] = key
+        for (let j = first; j < first + count; j++) refs.push(a.refs[j] as number)
+      }
+    }
+    calls.push({ keys, blob, refs })
+  }
+  return calls
+}
+
 const ZERO_ID = Buffer.alloc(8)
 
 interface Create {
@@ -201,11 +261,12 @@ interface Create {
   author: DidInfo
   subject: DidInfo
   hour: number | null
-  /** Where phase A wrote this create's inbound record (phase B and C copy it from there). */
-  ops: Buffer
+  /** Where phase M wrote this create's inbound record (phase C copies it from there to revoke it). */
+  ops: AccountOps
   off: number
-  /** Phase A's outcome: -1 when the subject was purged after this interaction. */
+  /** Phase M's outcomes on the subject side and on the author side: 1 added, 0 present, -1 refused. */
   inResult: number
+  outResult: number
 }
 
 interface Delete {
@@ -235,58 +296,56 @@ export function createIndexWriter(
   const names = new AccountNames(schema)
   const cache = new DidCache()
   const tableWritten = new Set<string>()
-  // Order between overlapping calls of apply(): the end of the latest phase B, the end of the latest call.
-  let turnB: Promise<void> = Promise.resolve()
+  // The end of the latest call of apply(); and, while a call with a purge is waiting or running, the end of
+  // that call, which every later call waits for.
   let turnAll: Promise<void> = Promise.resolve()
+  let barrier: Promise<void> | null = null
   /** Authors already put in each hour's index by this process (hour -> id keys). */
   const hourSeen = new Map<number, Set<string>>()
 
   /**
-   * Runs a phase in one pipelined round trip; `onResult(ref, code, deleted)` gets each operation's outcome
-   * (1 applied, 0 already so, -1 refused) and, for deletes, the records they marked.
+   * Sends a phase as one pipeline (one script call per slot) and returns its outcome; `onResult(ref, code,
+   * deleted)` gets each operation's outcome (1 applied, 0 already so, -1 refused) and, for deletes, the
+   * records they marked. The pipeline is written to the connection before this returns its promise, so
+   * phases sent one after the other run in Redis in that order.
    */
-  async function run(
+  function run(
     phase: Phase,
     nowMs: number,
     side: (string | Buffer | number)[][] = [],
     onResult?: (ref: number, code: number, deleted: Buffer[] | null) => void,
-  ) {
-    if (phase.accounts.size === 0 && side.length === 0) return
+  ): Promise<void> {
+    if (phase.accounts.size === 0 && side.length === 0) return Promise.resolve()
     const horizon = Math.floor(nowMs / 1000) - KEEP_SECONDS
     const pipe = r.pipeline()
     for (const [cmd, ...args] of side) pipe.call(cmd as string, ...args)
-    const accounts = [...phase.accounts.values()]
-    for (const a of accounts) {
-      pipe.indexApplyBuffer(
-        a.keys.length,
-        ...a.keys,
-        horizon,
-        mainLogCap,
-        KEEP_SECONDS,
-        a.ops.subarray(0, a.length),
-      )
+    const calls = slotCalls(phase)
+    for (const c of calls) {
+      pipe.indexApplyBuffer(c.keys.length, ...c.keys, horizon, mainLogCap, KEEP_SECONDS, c.blob)
     }
-    const results = (await pipe.exec()) ?? []
-    for (const [err] of results) if (err) throw err
-    if (!onResult) return
-    const offset = results.length - accounts.length
-    accounts.forEach((a, i) => {
-      const [codes, deleted] = (results[offset + i] as [Error | null, [Buffer, Buffer]])[1]
-      let marked: Map<number, Buffer[]> | null = null
-      for (let off = 0; off + 4 + RECORD_SIZE <= deleted.length; off += 4 + RECORD_SIZE) {
-        marked ??= new Map()
-        const j = deleted.readUInt32BE(off)
-        const list = marked.get(j) ?? []
-        list.push(deleted.subarray(off + 4, off + 4 + RECORD_SIZE))
-        marked.set(j, list)
-      }
-      const refs = a.refs
-      for (let j = 0; j < refs.length; j++) {
-        const ref = refs[j] as number
-        if (ref === NO_REF) continue
-        const c = codes[j]
-        onResult(ref, c === 0x31 ? 1 : c === 0x30 ? 0 : -1, marked?.get(j) ?? null)
-      }
+    return pipe.exec().then((results) => {
+      results ??= []
+      for (const [err] of results) if (err) throw err
+      if (!onResult) return
+      const offset = results.length - calls.length
+      calls.forEach((c, i) => {
+        const [codes, deleted] = (results[offset + i] as [Error | null, [Buffer, Buffer]])[1]
+        let marked: Map<number, Buffer[]> | null = null
+        for (let off = 0; off + 4 + RECORD_SIZE <= deleted.length; off += 4 + RECORD_SIZE) {
+          marked ??= new Map()
+          const j = deleted.readUInt32BE(off)
+          const list = marked.get(j) ?? []
+          list.push(deleted.subarray(off + 4, off + 4 + RECORD_SIZE))
+          marked.set(j, list)
+        }
+        const refs = c.refs
+        for (let j = 0; j < refs.length; j++) {
+          const ref = refs[j] as number
+          if (ref === NO_REF) continue
+          const code = codes[j]
+          onResult(ref, code === 0x31 ? 1 : code === 0x30 ? 0 : -1, marked?.get(j) ?? null)
+        }
+      })
     })
   }
 
@@ -295,41 +354,49 @@ export function createIndexWriter(
     return cache.known(did) ?? (isValidDid(did) ? cache.info(did) : undefined)
   }
 
-  function rememberTable(info: DidInfo, side: (string | Buffer | number)[][], marks: Mark[]): void {
+  /** Queues the DID table entry of a DID this process has not written yet, grouped by bucket. */
+  function rememberTable(info: DidInfo, table: Map<number, (string | Buffer)[]>, marks: Mark[]) {
     if (tableWritten.has(info.key)) return
     if (tableWritten.size >= 1_000_000) tableWritten.clear()
     tableWritten.add(info.key)
     marks.push([tableWritten, info.key])
-    side.push(['HSETNX', schema.didTable(didTableBucket(info.id)), info.id, packDidText(info.did)])
+    const bucket = didTableBucket(info.id)
+    const fields = table.get(bucket)
+    if (fields) fields.push(info.id, packDidText(info.did))
+    else table.set(bucket, [info.id, packDidText(info.did)])
   }
 
+  /**
+   * Applies creates and deletes. Phase M, sent at once (before the first await, so that consecutive calls
+   * reach Redis in call order): every operation of every account in stream order, the subject side of
+   * each create ('i'), the author side of creates and deletes ('o', 'd'), plus the DID table and hour index
+   * entries. Phase C, after M's outcome: revoke the side of a create that the other side refused (deleted
+   * before it arrived, or an account purged), and the subject side of what the deletes marked.
+   */
   async function applySegment(
     events: readonly (InteractionCreate | InteractionDelete)[],
     stats: ApplyStats,
     profiles: string[],
-    gated: boolean,
   ): Promise<void> {
     const nowMs = now()
     const nowHour = Math.floor(nowMs / HOUR_MS)
     const minTime = nowMs - WINDOW_HOURS * HOUR_MS
     const horizonSec = Math.floor(nowMs / 1000) - KEEP_SECONDS
-    const a = new Phase(names)
-    const b = new Phase(names)
+    const m = new Phase(names)
     const c = new Phase(names)
     const side: (string | Buffer | number)[][] = profiles.map((key) => ['DEL', key])
     const creates: Create[] = []
     const deletes: Delete[] = []
-    // Stream order of the valid events for phase B: >= 0 a create's index, < 0 a delete's (-1 - index).
-    const order: number[] = []
-    // New authors of each hour index shard: one SADD per shard, not one per author (ioredis spends about
-    // as much Node CPU on a command as on a script call).
+    // New authors of each hour index shard: one SADD per shard, not one per author; new DID table entries:
+    // one HSET per bucket (ioredis spends about as much Node CPU on a command as on a script call). HSET,
+    // not HSETNX: the value of an id is a function of the id (barring a 64-bit collision).
     const hourAdds = new Map<string, string[]>()
-    // What this call marks as written (DID table entries, hour index members, new hours) before phase A has
-    // written it: undone if phase A fails, so that the retry of the batch writes them again.
+    const table = new Map<number, (string | Buffer)[]>()
+    // What this call marks as written (DID table entries, hour index members, new hours) before phase M has
+    // written it: undone if phase M fails, so that the retry of the batch writes them again.
     const marks: Mark[] = []
     const newHours: number[] = []
 
-    // Phase A: the subject side of every create, and the DID table and hour index entries.
     for (const e of events) {
       if (e.type === 'create') stats.creates++
       else stats.deletes++
@@ -339,7 +406,17 @@ export function createIndexWriter(
         continue
       }
       if (e.type === 'delete') {
-        order.push(-1 - deletes.length)
+        // A delete of a record older than the window needs no tombstone: its create can never be indexed.
+        const old = isValidTid(e.rkey) && tidTimestampMs(e.rkey) < horizonSec * 1000
+        const hour = hourInRange(spillHour(e.rkey), nowHour)
+        const authorOps = m.account(e.author)
+        const off = authorOps.add(old ? OP.delOld : OP.del, hour, -1 - deletes.length)
+        const ops = authorOps.ops
+        writeRkey(e.rkey, ops, off)
+        ops[off + 8] = CODE_UNKNOWN | RECORD_TYPE_CODES[e.record]
+        copy8(ZERO_ID, ops, off + 9)
+        ops.writeUInt32BE(Math.max(0, Math.floor(e.time / 1000)) >>> 0, off + 17)
+        ops.writeUInt16BE(0, off + 21)
         deletes.push({ e, author })
         continue
       }
@@ -352,20 +429,38 @@ export function createIndexWriter(
         stats.expired++
         continue
       }
-      const sec = Math.floor(e.time / 1000)
+      const sec = Math.floor(e.time / 1000) >>> 0
+      const chars = Math.min(e.chars, 65535)
       const hour = spillHour(e.rkey, e.time)
       const index = creates.length
-      const subjectOps = a.account(e.subject)
-      const off = subjectOps.add(OP.addIn, hour, index)
-      const ops = subjectOps.ops
+      // refs: 2i the subject side of create i, 2i + 1 its author side
+      const subjectOps = m.account(e.subject)
+      const off = subjectOps.add(OP.addIn, hour, 2 * index)
+      let ops = subjectOps.ops
       writeRkey(e.rkey, ops, off)
       ops[off + 8] = KIND_CODES[e.kind] | CODE_INBOUND
       copy8(author.id, ops, off + 9)
-      ops.writeUInt32BE(sec >>> 0, off + 17)
-      ops.writeUInt16BE(Math.min(e.chars, 65535), off + 21)
-      // the same record, as the author's outbound one, is built from this one in phase B
-      creates.push({ e, author, subject, hour, ops, off, inResult: 0 })
-      order.push(index)
+      ops.writeUInt32BE(sec, off + 17)
+      ops.writeUInt16BE(chars, off + 21)
+      const authorOps = m.account(e.author)
+      const outOff = authorOps.add(OP.addOut, hour, 2 * index + 1)
+      const inOps = ops
+      ops = authorOps.ops
+      for (let k = 0; k < 8; k++) ops[outOff + k] = inOps[off + k] as number
+      ops[outOff + 8] = KIND_CODES[e.kind]
+      copy8(subject.id, ops, outOff + 9)
+      ops.writeUInt32BE(sec, outOff + 17)
+      ops.writeUInt16BE(chars, outOff + 21)
+      creates.push({
+        e,
+        author,
+        subject,
+        hour,
+        ops: subjectOps,
+        off,
+        inResult: 0,
+        outResult: 0,
+      })
       const eventHour = Math.floor(e.time / HOUR_MS)
       let seen = hourSeen.get(eventHour)
       if (!seen) {
@@ -383,85 +478,52 @@ export function createIndexWriter(
         if (members) members.push(cache.decimal(author))
         else hourAdds.set(key, [cache.decimal(author)])
       }
-      rememberTable(author, side, marks)
-      rememberTable(subject, side, marks)
+      rememberTable(author, table, marks)
+      rememberTable(subject, table, marks)
     }
     for (const [key, members] of hourAdds) side.push(['SADD', key, ...members])
-    // Phases A and B of consecutive calls run in call order, while the Node work above overlaps the
-    // previous call's round trips: each account still sees its inbound and its outbound appends in stream
-    // order, so where records land does not depend on the overlap.
-    const prevB = turnB
-    let releaseB = () => {}
-    if (gated) {
-      turnB = new Promise<void>((resolve) => {
-        releaseB = resolve
-      })
-    }
+    for (const [bucket, fields] of table) side.push(['HSET', schema.didTable(bucket), ...fields])
+
     const removals: { d: Delete; rec: Buffer }[] = []
     try {
-      if (gated) await prevB
-      try {
-        await run(a, nowMs, side, (ref, code) => {
-          ;(creates[ref] as Create).inResult = code
-        })
-      } catch (err) {
-        for (const [set, key] of marks) set.delete(key)
-        for (const hour of newHours) hourSeen.delete(hour)
-        throw err
-      }
-
-      // Phase B: the author side, creates and deletes in stream order per author.
-      for (const ref of order) {
-        if (ref >= 0) {
-          const item = creates[ref] as Create
-          if (item.inResult === -1) {
-            stats.refused++
-            continue
-          }
-          const authorOps = b.account(item.e.author)
-          const off = authorOps.add(OP.addOut, item.hour, ref)
-          const ops = authorOps.ops
-          const src = item.ops
-          for (let k = 0; k < RECORD_SIZE; k++) ops[off + k] = src[item.off + k] as number
-          ops[off + 8] = KIND_CODES[item.e.kind]
-          copy8(item.subject.id, ops, off + 9)
-        } else {
-          const d = deletes[-1 - ref] as Delete
-          const { e } = d
-          // A delete of a record older than the window needs no tombstone: its create can never be indexed.
-          const old = isValidTid(e.rkey) && tidTimestampMs(e.rkey) < horizonSec * 1000
-          const hour = hourInRange(spillHour(e.rkey), nowHour)
-          const authorOps = b.account(e.author)
-          const off = authorOps.add(old ? OP.delOld : OP.del, hour, ref)
-          const ops = authorOps.ops
-          writeRkey(e.rkey, ops, off)
-          ops[off + 8] = CODE_UNKNOWN | RECORD_TYPE_CODES[e.record]
-          copy8(ZERO_ID, ops, off + 9)
-          ops.writeUInt32BE(Math.max(0, Math.floor(e.time / 1000)) >>> 0, off + 17)
-          ops.writeUInt16BE(0, off + 21)
-        }
-      }
-      await run(b, nowMs, [], (ref, code, deleted) => {
+      await run(m, nowMs, side, (ref, code, deleted) => {
         if (ref < 0) {
           const d = deletes[-1 - ref] as Delete
           for (const rec of deleted ?? []) removals.push({ d, rec })
-          return
-        }
-        if (code === 1) stats.added++
-        else if (code === 0) stats.duplicates++
-        else {
-          stats.refused++
-          // Deleted before this create arrived (or purged): take back the subject side written in phase A.
-          const item = creates[ref] as Create
-          const rec = item.ops.subarray(item.off, item.off + RECORD_SIZE)
-          c.account(item.e.subject).addRecord(OP.revokeIn, item.hour, rec)
-        }
+        } else if (ref & 1) (creates[ref >> 1] as Create).outResult = code
+        else (creates[ref >> 1] as Create).inResult = code
       })
-    } finally {
-      releaseB()
+    } catch (err) {
+      for (const [set, key] of marks) set.delete(key)
+      for (const hour of newHours) hourSeen.delete(hour)
+      throw err
     }
 
-    // Phase C: the subject sides of deletes (and of creates refused above).
+    for (const item of creates) {
+      if (item.inResult === -1 || item.outResult === -1) stats.refused++
+      else if (item.outResult === 1) stats.added++
+      else stats.duplicates++
+      if (item.inResult === -1 && item.outResult !== -1) {
+        // The subject was purged after this interaction: take back the author side.
+        const out = encodeRecord({
+          rkey8: item.ops.ops.subarray(item.off, item.off + 8),
+          code: KIND_CODES[item.e.kind],
+          partner: item.subject.id,
+          sec: 0,
+          chars: 0,
+        })
+        c.account(item.e.author).addRecord(OP.revoke, item.hour, out)
+      } else if (item.outResult === -1 && item.inResult !== -1) {
+        // Deleted before this create arrived (or the author purged): take back the subject side.
+        c.account(item.e.subject).addRecord(
+          OP.revoke,
+          item.hour,
+          item.ops.ops.subarray(item.off, item.off + RECORD_SIZE),
+        )
+      }
+    }
+
+    // The subject sides of deletes.
     if (removals.length > 0) {
       const dids = await resolveIds(
         redis,
@@ -481,7 +543,7 @@ export function createIndexWriter(
           sec: f.sec,
           chars: f.chars,
         })
-        c.account(subject).addRecord(OP.revokeIn, spillHour(d.e.rkey, f.sec * 1000), inRec)
+        c.account(subject).addRecord(OP.revoke, spillHour(d.e.rkey, f.sec * 1000), inRec)
       }
     }
     await run(c, nowMs)
@@ -552,47 +614,51 @@ export function createIndexWriter(
     await run(own, nowMs)
   }
 
+  async function applyEvents(events: readonly StreamEvent[], stats: ApplyStats): Promise<void> {
+    let segment: (InteractionCreate | InteractionDelete)[] = []
+    let profiles: string[] = []
+    for (const e of events) {
+      if (e.type === 'create' || e.type === 'delete') {
+        segment.push(e)
+      } else if (e.type === 'identity') {
+        stats.identities++
+        if (isValidDid(e.did)) profiles.push(schema.profile(e.did))
+        else stats.invalid++
+      } else if (isPurgeStatus(e)) {
+        // Everything before the purge first, so it is purged too.
+        await applySegment(segment, stats, profiles)
+        segment = []
+        profiles = []
+        stats.purges++
+        await purge(e.did, e.time)
+      }
+    }
+    await applySegment(segment, stats, profiles)
+  }
+
   return {
     purge,
     async apply(events) {
       const stats = emptyStats()
       const prevAll = turnAll
       let doneAll = () => {}
-      turnAll = new Promise<void>((resolve) => {
+      const mine = new Promise<void>((resolve) => {
         doneAll = resolve
       })
-      // A call with a purge runs alone: after every earlier call, before any later one.
+      turnAll = mine
+      // A call with a purge runs alone: after every earlier call, before any later one. Other calls overlap:
+      // each sends its phase M before its first await, so consecutive calls reach Redis in call order and
+      // every account sees its appends in stream order, which is what decides where records land.
       const alone = events.some((e) => e.type === 'account' && isPurgeStatus(e))
-      let releaseB = () => {}
-      if (alone) {
-        turnB = new Promise<void>((resolve) => {
-          releaseB = resolve
-        })
-      }
+      const prevBarrier = barrier
+      if (alone) barrier = mine
       try {
         if (alone) await prevAll
-        let segment: (InteractionCreate | InteractionDelete)[] = []
-        let profiles: string[] = []
-        for (const e of events) {
-          if (e.type === 'create' || e.type === 'delete') {
-            segment.push(e)
-          } else if (e.type === 'identity') {
-            stats.identities++
-            if (isValidDid(e.did)) profiles.push(schema.profile(e.did))
-            else stats.invalid++
-          } else if (isPurgeStatus(e)) {
-            // Everything before the purge first, so it is purged too.
-            await applySegment(segment, stats, profiles, !alone)
-            segment = []
-            profiles = []
-            stats.purges++
-            await purge(e.did, e.time)
-          }
-        }
-        await applySegment(segment, stats, profiles, !alone)
+        else if (prevBarrier) await prevBarrier
+        await applyEvents(events, stats)
         return stats
       } finally {
-        releaseB()
+        if (barrier === mine) barrier = null
         doneAll()
       }
     },

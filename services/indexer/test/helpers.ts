@@ -14,7 +14,7 @@ import type {
   StreamEvent,
 } from '@circles/core'
 import { tidFromMs } from '@circles/core'
-import { HEADER_SIZE, RECORD_SIZE } from '@circles/interaction-index'
+import { RECORD_SIZE } from '@circles/interaction-index'
 import { Redis } from 'ioredis'
 
 const B32 = 'abcdefghijklmnopqrstuvwxyz234567'
@@ -76,7 +76,7 @@ export async function canonicalExport(
       const buf = (await redis.getBuffer(key)) as Buffer
       if (/\}:log(:\d+)?$/.test(key)) {
         const records: string[] = []
-        for (let off = HEADER_SIZE; off < buf.length; off += RECORD_SIZE) {
+        for (let off = buf.length % RECORD_SIZE; off < buf.length; off += RECORD_SIZE) {
           records.push(buf.subarray(off, off + RECORD_SIZE).toString('hex'))
         }
         value = records.sort()

@@ -4,9 +4,11 @@ import {
   createIndexWriter,
   DID_TABLE_BUCKETS,
   didId,
+  HEADER_SIZE,
   type IndexReader,
   type IndexWriter,
   type KindCounts,
+  RECORD_SIZE,
 } from '@circles/interaction-index'
 import { createTestRedis, type TestRedis } from '@circles/testkit'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
@@ -134,8 +136,8 @@ describe('interaction index', () => {
     expect(await received(BOB)).toEqual({})
     // no live record on the subject side: the one phase A wrote is revoked (kept, marked, until it expires)
     const log = (await t.redis.getBuffer(t.schema.accountLog(BOB))) as Buffer
-    expect(log.length).toBe(8 + 23)
-    expect((log[8 + 8] as number) & 8).toBe(8)
+    expect(log.length).toBe(HEADER_SIZE + RECORD_SIZE)
+    expect((log[HEADER_SIZE + 8] as number) & 8).toBe(8)
   })
 
   it('a re-like (delete + create in one commit) leaves exactly one like', async () => {
@@ -259,7 +261,7 @@ describe('interaction index', () => {
     // the next write compacts the expired records away
     await writer.apply([create(DAVE, BOB, 'like', T0 + 51 * HOUR_MS)])
     const log = (await t.redis.getBuffer(t.schema.accountLog(BOB))) as Buffer
-    expect(log.length).toBe(8 + 23)
+    expect(log.length).toBe(HEADER_SIZE + RECORD_SIZE)
   })
 
   it('spills busy accounts into hourly logs and still finds every record', async () => {
