@@ -129,6 +129,10 @@ export function createSchema(prefix: string) {
     avatar: (digest: string) => `${p}avatar:${hex(digest)}`,
     /** Key prefix of the API's Redis-backed rate limiter (@fastify/rate-limit `nameSpace`). */
     rateLimitPrefix: `${p}ratelimit:`,
+    /** Pub/sub channel: a circle computation ended (message: its `circle` key), so waiters need not poll. */
+    circleReadyChannel: `${p}circle-ready`,
+    /** Pub/sub channel: the opt-out set changed, so API processes drop their in-process circle copies. */
+    optOutsChannel: `${p}optouts:changed`,
     // (api keys go here)
   }
 }

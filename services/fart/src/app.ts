@@ -26,6 +26,7 @@ import type { FartConfig } from './config.js'
 import type { AppContext } from './context.js'
 import type { IndexReader, LongWindowReader } from './index-source.js'
 import { createMetrics, readPipelineState } from './metrics.js'
+import { createNotifier } from './notify.js'
 import { ParamError } from './params.js'
 import { adminRoutes } from './routes/admin.js'
 import { circleRoutes } from './routes/circles.js'
@@ -73,6 +74,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     client: bsky,
     ttlSeconds: config.profileTtlSeconds,
   })
+  // Opt-out changes and finished computations, pushed between API processes (closed with the app).
+  const notifier = await createNotifier({ redis, schema, log })
   const ctx: AppContext = {
     config,
     redis,
@@ -99,6 +102,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       partialTtlSeconds: config.partialCacheTtlSeconds,
       lockMs: config.circleLockMs,
       localMs: config.localCacheMs,
+      notifier,
       log,
       now,
     }),
@@ -116,6 +120,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   }).withTypeProvider<TypeBoxTypeProvider>()
 
   app.addSchema(ErrorBody)
+  app.addHook('onClose', () => notifier.close())
 
   // A callback hook, not an async one: no promise per request.
   app.addHook('onResponse', (req, reply, done) => {

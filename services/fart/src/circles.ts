@@ -1,9 +1,11 @@
-import { randomBytes } from 'node:crypto'
+import { createHash, randomBytes } from 'node:crypto'
 import type { Profile, ProfileCache } from '@circles/bsky-client'
 import type { Logger } from '@circles/logging'
 import type { RedisSchema } from '@circles/redis-schema'
 import type { Redis } from 'ioredis'
 import type { IndexReader, LongWindowReader, Partner } from './index-source.js'
+import { createLocalCache, type LocalEntry } from './local-cache.js'
+import type { Notifier } from './notify.js'
 import { type CircleParams, type KindCounts, variantOf } from './params.js'
 
 // Circles: computed from the index, cached in Redis as ready-to-send JSON, computed once per actor and
@@ -11,8 +13,9 @@ import { type CircleParams, type KindCounts, variantOf } from './params.js'
 // a user out forever after one error; here the lock is SET NX PX with a random token, released only by its
 // owner, and it expires by itself, so a crashed computation delays waiters by at most `lockMs`.
 //
-// Cache entries are `<opt-out version>\n<status>\n<json>`. Every opt-out change bumps the version, so a
-// circle made before someone opted out is never served again: they leave everyone's circles at once.
+// Cache entries are `<opt-out version>\n<status>\n<etag>\n<json>`. Every opt-out change bumps the version, so
+// a circle made before someone opted out is never served again: they leave everyone's circles at once. The
+// ETag is the body's digest, made once with the body, so a conditional request costs no hashing.
 
 export interface CircleMember {
   did: string
@@ -36,9 +39,10 @@ export interface Circle {
   generatedAt: string
 }
 
+/** A body ready to send (bytes, so the hot path neither encodes nor decodes it) and its ETag. */
 export type CircleResult =
-  | { status: 200 | 404 | 501; body: string; cache: 'hit' | 'miss' | 'shared' }
-  | { status: 403 | 404; body: string; cache: 'none' }
+  | { status: 200 | 404 | 501; body: Buffer; etag: string; cache: 'hit' | 'miss' | 'shared' }
+  | { status: 403 | 404; body: Buffer; etag?: undefined; cache: 'none' }
 
 export interface CircleServiceDeps {
   redis: Redis
@@ -50,8 +54,13 @@ export interface CircleServiceDeps {
   partialTtlSeconds: number
   lockMs: number
   log: Logger
+  /** Wakes requests waiting for another process's computation; without it they poll every `pollMs`. */
+  notifier?: Notifier
   now?: () => number
-  /** Poll interval of requests waiting for another's computation. @default 15 */
+  /**
+   * Poll interval of requests waiting for another's computation: with a notifier only a fallback for a lost
+   * notification or a holder that died. @default 15 without a notifier, 250 with one
+   */
   pollMs?: number
   /** Life of the in-process copy of served circles; 0 disables it. @default 0 */
   localMs?: number
@@ -69,17 +78,44 @@ export const GONE_BODY = JSON.stringify({
   message: 'this account is deleted, taken down or deactivated: it has no circle',
 })
 
+const OPTED_OUT_BYTES = Buffer.from(OPTED_OUT_BODY)
+const GONE_BYTES = Buffer.from(GONE_BODY)
+
+/** A strong ETag: the body's SHA-1, base64url (27 characters). */
+export function etagOf(body: Buffer): string {
+  return `"${createHash('sha1').update(body).digest('base64url')}"`
+}
+
 const RELEASE_LOCK = `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end`
 
 function errorBody(statusCode: number, error: string, message: string): string {
   return JSON.stringify({ statusCode, error, message })
 }
 
-function splitEntry(raw: string): { version: string; status: number; body: string } | null {
-  const a = raw.indexOf('\n')
-  const b = raw.indexOf('\n', a + 1)
-  if (a < 0 || b < 0) return null
-  return { version: raw.slice(0, a), status: Number(raw.slice(a + 1, b)), body: raw.slice(b + 1) }
+interface Entry {
+  version: string
+  status: 200 | 404 | 501
+  etag: string
+  body: Buffer
+}
+
+const NL = 0x0a
+const QUOTE = 0x22
+
+/** Parses a cache entry; null for anything else (an entry of an older layout counts as a miss). */
+function splitEntry(raw: Buffer): Entry | null {
+  const a = raw.indexOf(NL)
+  const b = a < 0 ? -1 : raw.indexOf(NL, a + 1)
+  const c = b < 0 ? -1 : raw.indexOf(NL, b + 1)
+  if (c < 0 || raw[b + 1] !== QUOTE) return null
+  const status = Number(raw.toString('latin1', a + 1, b))
+  if (status !== 200 && status !== 404 && status !== 501) return null
+  return {
+    version: raw.toString('latin1', 0, a),
+    status,
+    etag: raw.toString('latin1', b + 1, c),
+    body: raw.subarray(c + 1),
+  }
 }
 
 function member(p: Partner, prof: Profile | undefined): CircleMember {
@@ -94,25 +130,19 @@ function member(p: Partner, prof: Profile | undefined): CircleMember {
 
 export function createCircleService(deps: CircleServiceDeps) {
   const { redis, schema, index, profiles, log } = deps
+  const { notifier } = deps
   const now = deps.now ?? Date.now
-  const pollMs = deps.pollMs ?? 15
+  const pollMs = deps.pollMs ?? (notifier ? 250 : 15)
   // In-process single-flight in front of the Redis one: concurrent requests in this process share a promise.
   const inflight = new Map<string, Promise<CircleResult>>()
-  // A very short-lived copy of served circles in this process, so a hot circle costs no Redis round trip.
-  // Its life (LOCAL_CACHE_MS, 1 s by default) bounds how late an opt-out or purge made elsewhere shows in
-  // this process; the process that handled the opt-out clears it at once.
-  const localMs = deps.localMs ?? 0
-  const local = new Map<string, { status: 200; body: string; until: number }>()
-  const remember = (key: string, status: number, body: string) => {
-    if (localMs <= 0 || status !== 200) return
-    if (local.size >= 10_000) local.delete(local.keys().next().value as string)
-    local.set(key, { status: 200, body, until: now() + localMs })
-  }
+  // A very short-lived copy of served circles in this process, keyed by request URL (see local-cache.ts).
+  const local = createLocalCache({ ttlMs: deps.localMs ?? 0, now })
+  notifier?.onOptOutChange(() => local.clear())
 
   async function compute(
     did: string,
     params: CircleParams,
-  ): Promise<{ status: 200 | 404 | 501; body: string; ttl: number }> {
+  ): Promise<{ status: 200 | 404 | 501; body: Buffer; ttl: number }> {
     const total = params.rings.reduce((a, b) => a + b, 0)
     const [optOuts] = await Promise.all([
       redis.smembers(schema.optOuts),
@@ -149,11 +179,11 @@ export function createCircleService(deps: CircleServiceDeps) {
         'NotImplemented',
         `window ${window.text} needs the daily aggregates, which this deployment does not have yet; use 1h to 48h`,
       )
-      return { status: 501, body, ttl: deps.ttlSeconds }
+      return { status: 501, body: Buffer.from(body), ttl: deps.ttlSeconds }
     }
     partners = partners.filter((p) => !exclude.has(p.did))
     const lookup = await profiles.get([did, ...partners.map((p) => p.did)])
-    if (lookup.missing.has(did)) return { status: 404, body: GONE_BODY, ttl: deps.ttlSeconds }
+    if (lookup.missing.has(did)) return { status: 404, body: GONE_BYTES, ttl: deps.ttlSeconds }
     // The AppView answered without these: deleted, taken down or deactivated, so not shown to anyone.
     const kept = partners.filter((p) => !lookup.missing.has(p.did)).slice(0, total)
     const rings: Circle['rings'] = []
@@ -180,7 +210,7 @@ export function createCircleService(deps: CircleServiceDeps) {
     }
     return {
       status: 200,
-      body: JSON.stringify(circle),
+      body: Buffer.from(JSON.stringify(circle)),
       ttl: lookup.complete ? deps.ttlSeconds : deps.partialTtlSeconds,
     }
   }
@@ -200,84 +230,98 @@ export function createCircleService(deps: CircleServiceDeps) {
       if (got === 'OK') {
         try {
           const r = await compute(did, params)
-          await redis.set(cacheKey, `${version}\n${r.status}\n${r.body}`, 'EX', r.ttl)
-          return { status: r.status, body: r.body, cache: 'miss' }
+          const etag = etagOf(r.body)
+          const head = Buffer.from(`${version}\n${r.status}\n${etag}\n`)
+          await redis.set(cacheKey, Buffer.concat([head, r.body]), 'EX', r.ttl)
+          return { status: r.status, body: r.body, etag, cache: 'miss' }
         } finally {
-          await redis.eval(RELEASE_LOCK, 1, lockKey, token).catch((err: unknown) => {
-            log.warn({ err }, 'circle lock release failed (it expires by itself)')
-          })
+          // Released and announced in one round trip: waiters wake and find the entry (or, after a
+          // failure, no entry and no lock, and try themselves).
+          await redis
+            .pipeline()
+            .eval(RELEASE_LOCK, 1, lockKey, token)
+            .publish(schema.circleReadyChannel, cacheKey)
+            .exec()
+            .catch((err: unknown) => {
+              log.warn({ err }, 'circle lock release failed (it expires by itself)')
+            })
         }
       }
       // Someone else computes: wait for their entry, or for their lock to vanish (they failed) and retry.
+      // Each wait is registered before the look, so an announcement in between is not lost; the poll is
+      // what is left when there is no notifier or an announcement went missing.
       while (now() < deadline) {
-        await new Promise((r) => setTimeout(r, pollMs))
+        const wake = notifier?.waitFor(cacheKey, pollMs)
         const [[, raw], [, locked]] = (await redis
           .pipeline()
-          .get(cacheKey)
+          .getBuffer(cacheKey)
           .exists(lockKey)
-          .exec()) as [[null, string | null], [null, number]]
+          .exec()) as [[null, Buffer | null], [null, number]]
         const e = raw === null ? null : splitEntry(raw)
         if (e && e.version === version) {
-          return { status: e.status as 200, body: e.body, cache: 'shared' }
+          wake?.cancel()
+          return { status: e.status, body: e.body, etag: e.etag, cache: 'shared' }
         }
-        if (locked === 0) break
+        if (locked === 0) {
+          wake?.cancel()
+          break
+        }
+        if (wake) await wake.promise
+        else await new Promise((r) => setTimeout(r, pollMs))
       }
       if (now() >= deadline) {
         // The holder is alive but slow beyond the lock's life: compute ourselves rather than wait longer.
         const r = await compute(did, params)
-        return { status: r.status, body: r.body, cache: 'miss' }
+        return { status: r.status, body: r.body, etag: etagOf(r.body), cache: 'miss' }
       }
     }
   }
 
   return {
-    /** Serves a circle: cache, else one computation shared by every concurrent request. */
-    async get(did: string, params: CircleParams): Promise<CircleResult> {
+    /**
+     * This process's copy of the answer to a request URL, if it served one within LOCAL_CACHE_MS: the hot
+     * path, with no parsing, no Redis and no hashing. Only 200s are kept.
+     */
+    local(url: string): LocalEntry | undefined {
+      return local.get(url)
+    },
+    /**
+     * Serves a circle: cache, else one computation shared by every concurrent request. `url` names the
+     * in-process copy of a 200 (see `local`); without it none is kept.
+     */
+    async get(did: string, params: CircleParams, url?: string): Promise<CircleResult> {
       const variant = variantOf(params)
-      const localKey = `${did}|${variant}`
-      if (localMs > 0) {
-        const l = local.get(localKey)
-        if (l && l.until > now()) return { status: l.status, body: l.body, cache: 'hit' }
-      }
+      const generation = local.generation
       const [[, optedOut], [, purged], [, version], [, raw]] = (await redis
         .pipeline()
         .sismember(schema.optOuts, did)
         .exists(schema.accountPurged(did))
         .get(schema.optOutsVersion)
-        .get(schema.circle(did, variant))
-        .exec()) as [[null, number], [null, number], [null, string | null], [null, string | null]]
-      if (optedOut === 1) return { status: 403, body: OPTED_OUT_BODY, cache: 'none' }
+        .getBuffer(schema.circle(did, variant))
+        .exec()) as [[null, number], [null, number], [null, string | null], [null, Buffer | null]]
+      if (optedOut === 1) return { status: 403, body: OPTED_OUT_BYTES, cache: 'none' }
       // The indexer marks accounts it purged on a deleted/taken-down event: no circle, whatever the cache says.
-      if (purged === 1) return { status: 404, body: GONE_BODY, cache: 'none' }
+      if (purged === 1) return { status: 404, body: GONE_BYTES, cache: 'none' }
       const v = version ?? '0'
-      if (raw !== null) {
-        const e = splitEntry(raw)
-        if (e && e.version === v) {
-          remember(localKey, e.status, e.body)
-          return { status: e.status as 200, body: e.body, cache: 'hit' }
+      const e = raw === null ? null : splitEntry(raw)
+      let r: CircleResult
+      if (e && e.version === v) {
+        r = { status: e.status, body: e.body, etag: e.etag, cache: 'hit' }
+      } else {
+        const key = `${did}|${variant}|${v}`
+        let p = inflight.get(key)
+        if (!p) {
+          p = viaLock(did, params, variant, v).finally(() => inflight.delete(key))
+          inflight.set(key, p)
         }
+        r = await p
       }
-      const key = `${did}|${variant}|${v}`
-      let p = inflight.get(key)
-      if (!p) {
-        p = viaLock(did, params, variant, v).finally(() => inflight.delete(key))
-        inflight.set(key, p)
-      }
-      const r = await p
-      if (r.status === 200) remember(localKey, r.status, r.body)
+      if (url !== undefined && r.status === 200) local.set(url, r.body, r.etag, generation)
       return r
     },
     /** Forgets this process's short-lived copies (after an opt-out change made here). */
     clearLocal() {
       local.clear()
-    },
-    /** The parsed circle (for drawing); same caching as `get`. */
-    async getCircle(
-      did: string,
-      params: CircleParams,
-    ): Promise<{ status: number; body: string; circle?: Circle; cache: string }> {
-      const r = await this.get(did, params)
-      return r.status === 200 ? { ...r, circle: JSON.parse(r.body) as Circle } : r
     },
   }
 }

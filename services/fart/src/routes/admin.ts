@@ -58,10 +58,18 @@ export function adminRoutes(
         path: 'opt-outs',
         key: ctx.schema.optOuts,
         what: 'Opted-out accounts: no circle of their own, never in anyone else’s',
-        // Cached circles made before the change must not be served again.
+        // Cached circles made before the change must not be served again: the version bump retires the Redis
+        // entries, the announcement every process's in-process copies. Cleared here after the bump, so a
+        // request racing with it cannot put an old circle back (see local-cache.ts).
         after: async () => {
+          const res = await ctx.redis
+            .pipeline()
+            .incr(ctx.schema.optOutsVersion)
+            .publish(ctx.schema.optOutsChannel, 'changed')
+            .exec()
           ctx.circles.clearLocal()
-          return ctx.redis.incr(ctx.schema.optOutsVersion)
+          const failed = res?.find(([err]) => err)?.[0]
+          if (failed) throw failed
         },
       },
       {

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto'
 import type { Static } from '@fastify/type-provider-typebox'
 import { type FastifyPluginAsyncTypebox, Type } from '@fastify/type-provider-typebox'
+import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { Circle } from '../circles.js'
 import type { AppContext } from '../context.js'
 import { type CircleParams, parseRings, parseWeights, parseWindow } from '../params.js'
@@ -18,10 +19,42 @@ function paramsOf(q: Static<typeof CircleQuery>): CircleParams {
 
 const errors = { 400: ErrorBody, 403: ErrorBody, 404: ErrorBody, 501: ErrorBody, 503: ErrorBody }
 
+const JSON_TYPE = 'application/json; charset=utf-8'
+
+/** If-None-Match against one strong ETag: exact, weak (W/) or in a list, or `*`. */
+export function etagMatches(header: string | undefined, etag: string): boolean {
+  if (header === undefined) return false
+  if (header === etag) return true
+  return header.split(',').some((t) => {
+    const tag = t.trim()
+    return tag === '*' || tag === etag || tag === `W/${etag}`
+  })
+}
+
+/**
+ * A circle answer. 200s carry the ETag and `no-cache` (a client may keep the body but asks again each time,
+ * so an opt-out still takes effect at once); a matching If-None-Match gets 304 and no body.
+ */
+function sendCircle(
+  req: FastifyRequest,
+  reply: FastifyReply,
+  r: { status: number; body: Buffer; etag?: string; cache: string },
+) {
+  reply.header('x-cache', r.cache)
+  if (r.status === 200 && r.etag !== undefined) {
+    reply.header('etag', r.etag).header('cache-control', 'no-cache')
+    if (etagMatches(req.headers['if-none-match'], r.etag)) return reply.code(304).send()
+  }
+  return reply
+    .code(r.status)
+    .type(JSON_TYPE)
+    .send(r.body as never)
+}
+
 export function circleRoutes(ctx: AppContext): FastifyPluginAsyncTypebox {
   const drawings = new Map<string, Promise<Buffer>>()
-  async function draw(body: string, format: 'svg' | 'png'): Promise<Buffer> {
-    const circle = JSON.parse(body) as Circle
+  async function draw(body: Buffer, format: 'svg' | 'png'): Promise<Buffer> {
+    const circle = JSON.parse(body.toString()) as Circle
     const urls = [circle.actor, ...circle.rings.flatMap((g) => g.members)]
       .map((m) => m.avatar)
       .filter((u): u is string => typeof u === 'string')
@@ -45,15 +78,23 @@ export function circleRoutes(ctx: AppContext): FastifyPluginAsyncTypebox {
         },
       },
       async (req, reply) => {
+        // The hot path: this process answered this very URL a moment ago (validated by the route schema,
+        // parsed and checked against opt-outs then).
+        const hit = ctx.circles.local(req.url)
+        if (hit) {
+          ctx.metrics.circleOutcome('hit')
+          return sendCircle(req, reply, {
+            status: 200,
+            body: hit.body,
+            etag: hit.etag,
+            cache: 'hit',
+          })
+        }
         const params = paramsOf(req.query)
         const { did } = await ctx.actors.resolve(req.params.actor)
-        const r = await ctx.circles.get(did, params)
-        ctx.metrics.circleCache.inc({ outcome: r.cache })
-        return reply
-          .code(r.status)
-          .header('x-cache', r.cache)
-          .type('application/json')
-          .send(r.body as never)
+        const r = await ctx.circles.get(did, params, req.url)
+        ctx.metrics.circleOutcome(r.cache)
+        return sendCircle(req, reply, r)
       },
     )
 
@@ -78,11 +119,11 @@ export function circleRoutes(ctx: AppContext): FastifyPluginAsyncTypebox {
           const params = paramsOf(req.query)
           const { did } = await ctx.actors.resolve(req.params.actor)
           const r = await ctx.circles.get(did, params)
-          ctx.metrics.circleCache.inc({ outcome: r.cache })
+          ctx.metrics.circleOutcome(r.cache)
           if (r.status !== 200)
             return reply
               .code(r.status)
-              .type('application/json')
+              .type(JSON_TYPE)
               .send(r.body as never)
           // The drawing is keyed by the circle's own bytes: a new circle (or opt-out change) draws anew.
           const digest = createHash('sha1').update(format).update(r.body).digest('hex')
