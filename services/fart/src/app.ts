@@ -8,7 +8,6 @@ import { IndexQueryError } from '@circles/interaction-index'
 import { createLogger } from '@circles/logging'
 import type { RedisSchema } from '@circles/redis-schema'
 import cors from '@fastify/cors'
-import rateLimit from '@fastify/rate-limit'
 import swagger from '@fastify/swagger'
 import swaggerUi from '@fastify/swagger-ui'
 import { Type, type TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
@@ -28,6 +27,7 @@ import type { IndexReader, LongWindowReader } from './index-source.js'
 import { createMetrics, readPipelineState } from './metrics.js'
 import { createNotifier } from './notify.js'
 import { ParamError } from './params.js'
+import { registerRateLimit } from './rate-limit.js'
 import { adminRoutes } from './routes/admin.js'
 import { circleRoutes } from './routes/circles.js'
 import { interactionRoutes } from './routes/interactions.js'
@@ -125,11 +125,9 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   // A callback hook, not an async one: no promise per request.
   app.addHook('onResponse', (req, reply, done) => {
     metrics.httpDuration.observe(
-      {
-        method: req.method,
-        route: req.routeOptions.url ?? 'unmatched',
-        status: String(reply.statusCode),
-      },
+      req.method,
+      req.routeOptions.url ?? 'unmatched',
+      reply.statusCode,
       reply.elapsedTime / 1000,
     )
     done()
@@ -185,14 +183,12 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     methods: ['GET', 'HEAD', 'PUT', 'DELETE', 'OPTIONS'],
   })
   if (config.rateLimitMax > 0) {
-    await app.register(rateLimit, {
-      global: true,
-      max: config.rateLimitMax,
-      timeWindow: config.rateLimitWindowMs,
+    registerRateLimit(app as unknown as FastifyInstance, {
       redis,
-      nameSpace: schema.rateLimitPrefix,
-      // Redis trouble must not take the API down with it: serve unlimited rather than fail.
-      skipOnError: true,
+      prefix: schema.rateLimitPrefix,
+      max: config.rateLimitMax,
+      windowMs: config.rateLimitWindowMs,
+      log,
     })
   }
   await app.register(swagger, {
@@ -207,7 +203,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   })
   await app.register(swaggerUi, { routePrefix: '/docs', staticCSP: true })
 
-  const noLimit = { rateLimit: false }
+  const noLimit = { rateLimit: false as const }
   app.get(
     '/healthz',
     {
