@@ -8,12 +8,16 @@ import { HOUR_MS, type InteractionKind, isValidTid, tidTimestampMs } from '@circ
 // a 60-byte-per-entry hashtable past its limits), and a read is one MGET that Node decodes with Buffer
 // reads instead of parsing tens of thousands of RESP bulk strings.
 //
-// A log: a 12-byte header (uint32 BE: seconds of its oldest record, so the writer knows when to compact it
-// without scanning it; uint32 BE: seconds of its newest record, which sets the key's expiry without an
-// EXPIRETIME round; two uint16 BE: inbound and outbound records appended since the last compaction, which
-// decide when a main log spills) followed by 23-byte records. Logs written before the newest second was in
-// the header have an 8-byte header (oldest, inbound, outbound): readers find the header size as the length
-// modulo 23 (12 or 8), and the writer rewrites such a log with the new header the next time it touches it.
+// A log: a 20-byte header followed by 23-byte records. Header: uint32 BE seconds of its oldest record (so
+// the writer knows when to compact it without scanning it); uint32 BE seconds of its newest record (which
+// sets the key's expiry without an EXPIRETIME round); the greatest rkey it ever held, 8 bytes as in a record
+// (a new record above it cannot be a duplicate: TIDs grow with time, so most appends skip the duplicate
+// search); two uint16 BE: inbound and outbound records appended since the last compaction (which decide
+// when a main log spills; in a main log, bit 15 of the outbound count says that the account has spilled,
+// so that the writer reads spill logs only for accounts that have them, and its newest second covers
+// theirs, so that it outlives them). Older logs have a 12-byte header (no greatest rkey) or an 8-byte one (nor newest
+// second): readers find the header size as the length modulo 23 (20, 12 or 8), and the writer rewrites such
+// a log with the current header the next time it touches it. Records:
 //   [0..8)   rkey as 8 bytes: a TID's 64 bits little-endian (the varying low bits first, so Lua's plain
 //            string.find rejects non-matches on the first byte), any other rkey the first 8 bytes of a hash
 //   [8]      code: bits 0-1 kind (like, repost, reply, quote), bit 2 inbound, bit 3 deleted (a tombstone
@@ -26,7 +30,7 @@ import { HOUR_MS, type InteractionKind, isValidTid, tidTimestampMs } from '@circ
 // trip, no order dependence: two runs over the same stream write the same bytes) and the `didTable`
 // hashes map them back to DIDs for reads.
 
-export const HEADER_SIZE = 12
+export const HEADER_SIZE = 20
 export const RECORD_SIZE = 23
 export const CODE_INBOUND = 4
 export const CODE_DELETED = 8
@@ -153,7 +157,7 @@ export function decodeRecord(buf: Buffer, off: number): RecordFields {
   }
 }
 
-/** Where the records of a log value start: after its header (12 bytes, or 8 in the older format). */
+/** Where the records of a log value start: after its header (20 bytes, or 12 or 8 in older formats). */
 export function recordsStart(log: Buffer): number {
   return log.length % RECORD_SIZE
 }

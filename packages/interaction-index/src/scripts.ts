@@ -25,7 +25,11 @@ import type { Redis } from 'ioredis'
 // Values are rebuilt in Lua and written once with SET EXAT (exact size: APPEND would preallocate up to twice
 // the size), the expiry computed from the header's newest second, so no EXPIRETIME round.
 const APPLY_LUA = `
-local RS, OS, HS = 23, 25, 12
+local RS, OS, HS = 23, 25, 20
+local NOKEY = '\\0\\0\\0\\0\\0\\0\\0\\0'
+-- val[i] keeps a header-sized prefix, stale or blank (the real header is written at the end), so that
+-- no 8 KB copy is made just to cut it off: Redis hashes every byte of every Lua string it creates
+local BLANK = string.rep('\\0', HS)
 local sbyte, ssub, schar, sfind, floor, band, tconcat = string.byte, string.sub, string.char, string.find, math.floor, bit.band, table.concat
 local pack = struct.pack
 local horizon = tonumber(ARGV[1])
@@ -41,12 +45,23 @@ local function u16(s, p)
   local a, b = sbyte(s, p, p + 1)
   return a * 256 + b
 end
+-- rkeys are stored as little-endian 64-bit numbers: compare them as two 32-bit halves
+local function le32(s, p)
+  local a, b, c, d = sbyte(s, p, p + 3)
+  return ((d * 256 + c) * 256 + b) * 256 + a
+end
+local function above(rk, top)
+  local x, y = le32(rk, 5), le32(top, 5)
+  if x ~= y then return x > y end
+  return le32(rk, 1) > le32(top, 1)
+end
 local function p32(n)
   return schar(floor(n / 16777216) % 256, floor(n / 65536) % 256, floor(n / 256) % 256, n % 256)
 end
 
--- The account in hand: base (its key i is KEYS[base + i]); val[i] the records of key i (header cut off);
--- hdr[i] {oldest second, newest second, inbound appends, outbound appends}. Records appended wait in
+-- The account in hand: base (its key i is KEYS[base + i]); val[i] the value of key i (behind a stale or
+-- blank header); hdr[i] {oldest second, newest second, inbound appends, outbound appends, greatest rkey,
+-- spilled (main log: a record went to a spill log), existed (the key had a header)}. Records appended wait in
 -- tail[i] (one concatenation per key at the end, not one per op); pendIn / pendOut let the existence
 -- checks see them without searching.
 local base, val, hdr, dirty, tail, pendIn, pendOut, purged, purging
@@ -58,26 +73,45 @@ local function load(i)
     local n = #raw
     local h
     if n % RS == HS then
-      h = {u32(raw, 1), u32(raw, 5), u16(raw, 9), u16(raw, 11)}
-      v = ssub(raw, HS + 1)
-    elseif n % RS == 8 then
-      -- written before the header carried its newest second (8-byte header): find it once
-      v = ssub(raw, 9)
-      local nw = horizon
-      for p = 1, #v, RS do
+      -- bit 15 of the outbound count: a record of this account went to a spill log (main log only)
+      local out = u16(raw, 19)
+      h = {u32(raw, 1), u32(raw, 5), u16(raw, 17), out % 32768, ssub(raw, 9, 16), out >= 32768, true}
+      v = raw
+    elseif n % RS == 12 or n % RS == 8 then
+      -- an older header (12 bytes: no greatest rkey; 8 bytes: nor newest second): find them once
+      local hs = n % RS
+      v = BLANK .. ssub(raw, hs + 1)
+      local nw, top = horizon, NOKEY
+      for p = HS + 1, #v, RS do
         local s = u32(v, p + 17)
         if s > nw then nw = s end
+        local rk = ssub(v, p, p + 7)
+        if above(rk, top) then top = rk end
       end
-      h = {u32(raw, 1), nw, u16(raw, 5), u16(raw, 7)}
+      if hs == 12 then
+        h = {u32(raw, 1), u32(raw, 5), u16(raw, 9), u16(raw, 11), top, true, true}
+      else
+        h = {u32(raw, 1), nw, u16(raw, 5), u16(raw, 7), top, true, true}
+      end
     else
-      h = {nil, 0, 0, 0}
-      v = ''
+      -- no log: {oldest, newest, inbound, outbound, greatest rkey, spilled, existed}
+      h = {nil, 0, 0, 0, NOKEY, false, false}
+      v = BLANK
+    end
+    if i > 2 and #v > HS then
+      -- a spill log found while the main log did not know (it was absent): note it there too
+      local m = hdr[1]
+      if not m[6] or h[2] > m[2] then
+        m[6] = true
+        if h[2] > m[2] then m[2] = h[2] end
+        dirty[1] = true
+      end
     end
     if i == 1 and h[1] ~= nil and h[1] < horizon then
       -- compact: drop expired records (once an hour at most per account: the header has the oldest time);
       -- the append counts restart from what is left
-      local parts, mn, cin, cout = {}, nil, 0, 0
-      for p = 1, #v, RS do
+      local parts, mn, cin, cout = {BLANK}, nil, 0, 0
+      for p = HS + 1, #v, RS do
         local s = u32(v, p + 17)
         if s >= horizon then
           parts[#parts + 1] = ssub(v, p, p + RS - 1)
@@ -86,7 +120,7 @@ local function load(i)
         end
       end
       v = tconcat(parts)
-      h = {mn, h[2], cin, cout}
+      h = {mn, h[2], cin, cout, h[5], h[6], h[7]}
       dirty[i] = true
     end
     val[i] = v
@@ -116,11 +150,11 @@ local function flush()
 end
 
 local function find(v, needle, from)
-  local p = from
+  local p = from > HS and from or HS + 1
   while true do
     local q = sfind(v, needle, p, true)
     if not q then return nil end
-    if (q - 1) % RS == 0 then return q end
+    if (q - HS - 1) % RS == 0 then return q end
     p = q + 1
   end
 end
@@ -130,6 +164,8 @@ local function append(i, rec, sec, inbound)
   local h = hdr[i]
   if h[1] == nil or sec < h[1] then h[1] = sec end
   if sec > h[2] then h[2] = sec end
+  local rk = ssub(rec, 1, 8)
+  if above(rk, h[5]) then h[5] = rk end
   if inbound then h[3] = h[3] + 1 else h[4] = h[4] + 1 end
   local t = tail[i]
   t[#t + 1] = rec
@@ -140,8 +176,27 @@ end
 -- lands depends only on the order of that direction's appends, which is stream order however the stream
 -- is cut into batches); the rest go to the spill log of their hour.
 local function place(hk, rec, sec, inbound)
-  local n = inbound and hdr[1][3] or hdr[1][4]
-  if hk > 0 and n >= cap then append(hk, rec, sec, inbound) else append(1, rec, sec, inbound) end
+  local h = hdr[1]
+  local n = inbound and h[3] or h[4]
+  if hk > 0 and n >= cap then
+    load(hk)
+    append(hk, rec, sec, inbound)
+    -- the main log notes that the account spilled, and lives at least as long as its spill logs
+    if not h[6] or sec > h[2] then
+      h[6] = true
+      if sec > h[2] then h[2] = sec end
+      dirty[1] = true
+    end
+  else
+    append(1, rec, sec, inbound)
+  end
+end
+
+-- A record whose rkey is above every rkey its logs ever held cannot be there (nor its tombstone): no search.
+-- TIDs grow with time, so this is the usual case for a new record; a redelivered one takes the search.
+local function fresh(rec, hk)
+  if not above(rec, hdr[1][5]) then return false end
+  return hk == 0 or above(rec, hdr[hk][5])
 end
 
 local function remove(i, q)
@@ -157,11 +212,20 @@ local function store()
     -- A log that removals emptied keeps its header (until it expires): its append counts decide where later
     -- records land, and must not restart at a moment that depends on how batches were cut or overlapped.
     -- A purge deletes the purged account's logs outright.
-    if #v == 0 and (purging or h[1] == nil) then
+    if #v == HS and (purging or h[1] == nil) then
       redis.call('DEL', KEYS[base + i])
     else
-      local value = pack('>I4I4I2I2', h[1], h[2], h[3] > 65535 and 65535 or h[3], h[4] > 65535 and 65535 or h[4]) .. v
-      redis.call('SET', KEYS[base + i], value, 'EXAT', (floor(h[2] / 3600) + 1) * 3600 + keep)
+      local out = h[4] > 32767 and 32767 or h[4]
+      if i == 1 and h[6] then out = out + 32768 end
+      local head = pack('>I4I4', h[1], h[2]) .. h[5] .. pack('>I2I2', h[3] > 32767 and 32767 or h[3], out)
+      local at = (floor(h[2] / 3600) + 1) * 3600 + keep
+      if #v <= 512 then
+        redis.call('SET', KEYS[base + i], head .. ssub(v, HS + 1), 'EXAT', at)
+      else
+        -- the value as it is, then its header in place (within its length: no reallocation)
+        redis.call('SET', KEYS[base + i], v, 'EXAT', at)
+        redis.call('SETRANGE', KEYS[base + i], 0, head)
+      end
     end
   end
 end
@@ -182,25 +246,38 @@ while at <= #blob do
     local rec = ssub(blob, o + 2, o + OS - 1)
     local sec = u32(rec, 18)
     load(1)
-    if hk > 0 then load(hk) end
+    -- the spill log is searched only when the main log says the account may have spilled
+    local sk = hk
+    if hk > 0 and hdr[1][7] and not hdr[1][6] then sk = 0 end
+    if sk > 0 or (hk > 0 and code == 'z') then load(hk) end
     local r = '0'
     if code == 'i' then
       local needle = ssub(rec, 1, 17)
-      -- the same record revoked (deleted, or its create refused) counts as present: never appended twice
-      local revoked = ssub(rec, 1, 8) .. schar(sbyte(rec, 9) + 8) .. ssub(rec, 10, 17)
       if sec <= purgedUpTo() then
         r = '-'
-      elseif pendIn[needle] or find(val[1], needle, 1) or (hk > 0 and find(val[hk], needle, 1))
-        or find(val[1], revoked, 1) or (hk > 0 and find(val[hk], revoked, 1)) then
-        r = '0'
-      else
+      elseif fresh(rec, sk) then
         place(hk, rec, sec, true)
         pendIn[needle] = true
         r = '1'
+      else
+        -- the same record revoked (deleted, or its create refused) counts as present: never appended twice
+        local revoked = ssub(rec, 1, 8) .. schar(sbyte(rec, 9) + 8) .. ssub(rec, 10, 17)
+        if pendIn[needle] or find(val[1], needle, 1) or (sk > 0 and find(val[sk], needle, 1))
+          or find(val[1], revoked, 1) or (sk > 0 and find(val[sk], revoked, 1)) then
+          r = '0'
+        else
+          place(hk, rec, sec, true)
+          pendIn[needle] = true
+          r = '1'
+        end
       end
     elseif code == 'o' then
       if sec <= purgedUpTo() then
         r = '-'
+      elseif fresh(rec, sk) then
+        place(hk, rec, sec, false)
+        pendOut[ssub(rec, 1, 8)] = {sbyte(rec, 9)}
+        r = '1'
       else
         local rk = ssub(rec, 1, 8)
         local kind = sbyte(rec, 9) % 4
@@ -217,8 +294,8 @@ while at <= #blob do
         end
         local pend = pendOut[rk]
         if pend then for _, c in ipairs(pend) do if found == nil then check(c) end end end
-        for k = 1, (hk > 0 and 2 or 1) do
-          local v = val[k == 1 and 1 or hk]
+        for k = 1, (sk > 0 and 2 or 1) do
+          local v = val[k == 1 and 1 or sk]
           local q = find(v, rk, 1)
           while q and found == nil do
             check(sbyte(v, q + 8))
@@ -239,8 +316,8 @@ while at <= #blob do
       local rk = ssub(rec, 1, 8)
       local rtype = sbyte(rec, 9) % 4
       local any = false
-      for k = 1, (hk > 0 and 2 or 1) do
-        local i = k == 1 and 1 or hk
+      for k = 1, (sk > 0 and 2 or 1) do
+        local i = k == 1 and 1 or sk
         local v = val[i]
         local q = find(v, rk, 1)
         while q do
@@ -283,11 +360,11 @@ while at <= #blob do
         flush()
         local i = hk > 0 and hk or 1
         local v = val[i]
-        local parts = {}
-        for p = 1, #v, RS do
+        local parts = {BLANK}
+        for p = HS + 1, #v, RS do
           if u32(v, p + 17) > sec then parts[#parts + 1] = ssub(v, p, p + RS - 1) end
         end
-        if #parts * RS < #v then
+        if (#parts - 1) * RS < #v - HS then
           val[i] = tconcat(parts)
           dirty[i] = true
           r = '1'
@@ -297,8 +374,8 @@ while at <= #blob do
       -- 'r' / 'x': remove the record whose first 17 bytes match; 'v': mark that record revoked
       flush()
       local needle = ssub(rec, 1, 17)
-      for k = 1, (hk > 0 and 2 or 1) do
-        local i = k == 1 and 1 or hk
+      for k = 1, (sk > 0 and 2 or 1) do
+        local i = k == 1 and 1 or sk
         local q = find(val[i], needle, 1)
         if q then
           if code == 'v' then

@@ -22,6 +22,7 @@ import {
   encodeRecord,
   forEachRecord,
   hourAuthorShard,
+  idDecimal,
   KEEP_SECONDS,
   KIND_CODES,
   packDidText,
@@ -109,12 +110,14 @@ class AccountOps {
   readonly slot: number
 
   constructor(
-    private readonly names: AccountNames,
+    private readonly schema: RedisSchema,
     readonly did: string,
+    log: string,
+    purged: string,
+    slot: number,
   ) {
-    const base = names.base(did)
-    this.keys = [base.log, base.purged]
-    this.slot = base.slot
+    this.keys = [log, purged]
+    this.slot = slot
     this.ops = Buffer.allocUnsafe(OP_SIZE * 2)
   }
 
@@ -125,7 +128,7 @@ class AccountOps {
       this.hours ??= new Map()
       let i = this.hours.get(hour)
       if (i === undefined) {
-        this.keys.push(this.names.hour(this.did, hour))
+        this.keys.push(this.schema.accountHourLog(this.did, hour))
         i = this.keys.length
         this.hours.set(hour, i)
       }
@@ -167,44 +170,68 @@ const OP = {
   purgeOwn: 0x7a, // z
 } as const
 
-interface AccountBase {
+/** What the writer keeps about an account between batches (one Map lookup per DID of an event). */
+interface Account {
+  info: DidInfo
   log: string
   purged: string
   slot: number
+  /** The account's operations in the phase being built (phase id `phase`). */
+  ops: AccountOps | null
+  phase: number
+  /** The id as a signed decimal (hour index member), once needed. */
+  decimal: string | null
+  /** Its DID table entry was written by this process. */
+  inTable: boolean
 }
 
-/** Key names and slots of accounts from the schema, memoised (the schema validates the DID on every call). */
-class AccountNames {
-  private cache = new Map<string, AccountBase>()
-  constructor(private readonly schema: RedisSchema) {}
+/** Accounts by DID, bounded (clearing it when full only costs recomputing names and hashes). */
+class Accounts {
+  private map = new Map<string, Account>()
+  constructor(
+    private readonly schema: RedisSchema,
+    private readonly cache: DidCache,
+  ) {}
 
-  base(did: string): AccountBase {
-    let names = this.cache.get(did)
-    if (!names) {
-      if (this.cache.size >= 200_000) this.cache.clear()
+  /** The account of a valid DID; undefined for an invalid one. */
+  get(did: string): Account | undefined {
+    let a = this.map.get(did)
+    if (a === undefined) {
+      if (!isValidDid(did)) return undefined
+      if (this.map.size >= 500_000) this.map.clear()
       const log = this.schema.accountLog(did)
-      names = { log, purged: this.schema.accountPurged(did), slot: keySlot(log) }
-      this.cache.set(did, names)
-    }
-    return names
-  }
-
-  hour(did: string, hour: number): string {
-    return this.schema.accountHourLog(did, hour)
-  }
-}
-
-class Phase {
-  readonly accounts = new Map<string, AccountOps>()
-  constructor(private readonly names: AccountNames) {}
-
-  account(did: string): AccountOps {
-    let a = this.accounts.get(did)
-    if (!a) {
-      a = new AccountOps(this.names, did)
-      this.accounts.set(did, a)
+      a = {
+        info: this.cache.info(did),
+        log,
+        purged: this.schema.accountPurged(did),
+        slot: keySlot(log),
+        ops: null,
+        phase: 0,
+        decimal: null,
+        inTable: false,
+      }
+      this.map.set(did, a)
     }
     return a
+  }
+}
+
+let phaseIds = 0
+
+class Phase {
+  readonly id = ++phaseIds
+  readonly accounts: AccountOps[] = []
+  constructor(private readonly schema: RedisSchema) {}
+
+  account(a: Account): AccountOps {
+    // An account met again after another phase was built in between gets a second section: still correct
+    // (the script stores an account's keys at the end of each section).
+    if (a.phase === this.id && a.ops) return a.ops
+    const ops = new AccountOps(this.schema, a.info.did, a.log, a.purged, a.slot)
+    a.ops = ops
+    a.phase = this.id
+    this.accounts.push(ops)
+    return ops
   }
 }
 
@@ -218,7 +245,7 @@ interface SlotCall {
 /** Groups a phase's accounts by cluster slot into script calls (one per slot). */
 function slotCalls(phase: Phase): SlotCall[] {
   const bySlot = new Map<number, AccountOps[]>()
-  for (const a of phase.accounts.values()) {
+  for (const a of phase.accounts) {
     const list = bySlot.get(a.slot)
     if (list) list.push(a)
     else bySlot.set(a.slot, [a])
@@ -258,8 +285,8 @@ const ZERO_ID = Buffer.alloc(8)
 
 interface Create {
   e: InteractionCreate
-  author: DidInfo
-  subject: DidInfo
+  author: Account
+  subject: Account
   hour: number | null
   /** Where phase M wrote this create's inbound record (phase C copies it from there to revoke it). */
   ops: AccountOps
@@ -271,7 +298,7 @@ interface Create {
 
 interface Delete {
   e: InteractionDelete
-  author: DidInfo
+  author: Account
 }
 
 /** Spill hours stay within the window: a spill log outside it cannot exist (it expired or never was). */
@@ -280,8 +307,9 @@ function hourInRange(hour: number | null, nowHour: number): number | null {
   return hour
 }
 
-/** A member of a process-local "already written" set, marked before the write that it stands for. */
-type Mark = [Set<string>, string]
+/** A member of a process-local "already written" set (or an account whose DID table entry is), marked
+ * before the write that it stands for. */
+type Mark = [Set<string>, string] | Account
 
 export function createIndexWriter(
   redis: Redis,
@@ -293,9 +321,8 @@ export function createIndexWriter(
   // records of each direction the main log takes before spilling
   const mainLogCap = Math.max(1, Math.floor(mainLogBytes / RECORD_SIZE / 2))
   const r = defineIndexCommands(redis)
-  const names = new AccountNames(schema)
   const cache = new DidCache()
-  const tableWritten = new Set<string>()
+  const accounts = new Accounts(schema, cache)
   // The end of the latest call of apply(); and, while a call with a purge is waiting or running, the end of
   // that call, which every later call waits for.
   let turnAll: Promise<void> = Promise.resolve()
@@ -315,7 +342,7 @@ export function createIndexWriter(
     side: (string | Buffer | number)[][] = [],
     onResult?: (ref: number, code: number, deleted: Buffer[] | null) => void,
   ): Promise<void> {
-    if (phase.accounts.size === 0 && side.length === 0) return Promise.resolve()
+    if (phase.accounts.length === 0 && side.length === 0) return Promise.resolve()
     const horizon = Math.floor(nowMs / 1000) - KEEP_SECONDS
     const pipe = r.pipeline()
     for (const [cmd, ...args] of side) pipe.call(cmd as string, ...args)
@@ -349,21 +376,15 @@ export function createIndexWriter(
     })
   }
 
-  /** The cached info of a valid DID; undefined for an invalid one. */
-  function validDid(did: string): DidInfo | undefined {
-    return cache.known(did) ?? (isValidDid(did) ? cache.info(did) : undefined)
-  }
-
   /** Queues the DID table entry of a DID this process has not written yet, grouped by bucket. */
-  function rememberTable(info: DidInfo, table: Map<number, (string | Buffer)[]>, marks: Mark[]) {
-    if (tableWritten.has(info.key)) return
-    if (tableWritten.size >= 1_000_000) tableWritten.clear()
-    tableWritten.add(info.key)
-    marks.push([tableWritten, info.key])
-    const bucket = didTableBucket(info.id)
+  function rememberTable(a: Account, table: Map<number, (string | Buffer)[]>, marks: Mark[]) {
+    if (a.inTable) return
+    a.inTable = true
+    marks.push(a)
+    const bucket = didTableBucket(a.info.id)
     const fields = table.get(bucket)
-    if (fields) fields.push(info.id, packDidText(info.did))
-    else table.set(bucket, [info.id, packDidText(info.did)])
+    if (fields) fields.push(a.info.id, packDidText(a.info.did))
+    else table.set(bucket, [a.info.id, packDidText(a.info.did)])
   }
 
   /**
@@ -382,8 +403,8 @@ export function createIndexWriter(
     const nowHour = Math.floor(nowMs / HOUR_MS)
     const minTime = nowMs - WINDOW_HOURS * HOUR_MS
     const horizonSec = Math.floor(nowMs / 1000) - KEEP_SECONDS
-    const m = new Phase(names)
-    const c = new Phase(names)
+    const m = new Phase(schema)
+    const c = new Phase(schema)
     const side: (string | Buffer | number)[][] = profiles.map((key) => ['DEL', key])
     const creates: Create[] = []
     const deletes: Delete[] = []
@@ -400,7 +421,7 @@ export function createIndexWriter(
     for (const e of events) {
       if (e.type === 'create') stats.creates++
       else stats.deletes++
-      const author = validDid(e.author)
+      const author = accounts.get(e.author)
       if (!author || !isValidRkey(e.rkey)) {
         stats.invalid++
         continue
@@ -409,7 +430,7 @@ export function createIndexWriter(
         // A delete of a record older than the window needs no tombstone: its create can never be indexed.
         const old = isValidTid(e.rkey) && tidTimestampMs(e.rkey) < horizonSec * 1000
         const hour = hourInRange(spillHour(e.rkey), nowHour)
-        const authorOps = m.account(e.author)
+        const authorOps = m.account(author)
         const off = authorOps.add(old ? OP.delOld : OP.del, hour, -1 - deletes.length)
         const ops = authorOps.ops
         writeRkey(e.rkey, ops, off)
@@ -420,7 +441,7 @@ export function createIndexWriter(
         deletes.push({ e, author })
         continue
       }
-      const subject = e.subject === e.author ? undefined : validDid(e.subject)
+      const subject = e.subject === e.author ? undefined : accounts.get(e.subject)
       if (!subject) {
         stats.invalid++
         continue
@@ -434,21 +455,21 @@ export function createIndexWriter(
       const hour = spillHour(e.rkey, e.time)
       const index = creates.length
       // refs: 2i the subject side of create i, 2i + 1 its author side
-      const subjectOps = m.account(e.subject)
+      const subjectOps = m.account(subject)
       const off = subjectOps.add(OP.addIn, hour, 2 * index)
       let ops = subjectOps.ops
       writeRkey(e.rkey, ops, off)
       ops[off + 8] = KIND_CODES[e.kind] | CODE_INBOUND
-      copy8(author.id, ops, off + 9)
+      copy8(author.info.id, ops, off + 9)
       ops.writeUInt32BE(sec, off + 17)
       ops.writeUInt16BE(chars, off + 21)
-      const authorOps = m.account(e.author)
+      const authorOps = m.account(author)
       const outOff = authorOps.add(OP.addOut, hour, 2 * index + 1)
       const inOps = ops
       ops = authorOps.ops
       for (let k = 0; k < 8; k++) ops[outOff + k] = inOps[off + k] as number
       ops[outOff + 8] = KIND_CODES[e.kind]
-      copy8(subject.id, ops, outOff + 9)
+      copy8(subject.info.id, ops, outOff + 9)
       ops.writeUInt32BE(sec, outOff + 17)
       ops.writeUInt16BE(chars, outOff + 21)
       creates.push({
@@ -470,13 +491,15 @@ export function createIndexWriter(
         newHours.push(eventHour)
         side.push(['SADD', schema.indexHours, eventHour])
       }
-      if (!seen.has(author.key)) {
-        seen.add(author.key)
-        marks.push([seen, author.key])
-        const key = schema.hourAuthors(eventHour, hourAuthorShard(author.id))
+      const authorKey = author.info.key
+      if (!seen.has(authorKey)) {
+        seen.add(authorKey)
+        marks.push([seen, authorKey])
+        const key = schema.hourAuthors(eventHour, hourAuthorShard(author.info.id))
+        author.decimal ??= idDecimal(author.info.id)
         const members = hourAdds.get(key)
-        if (members) members.push(cache.decimal(author))
-        else hourAdds.set(key, [cache.decimal(author)])
+        if (members) members.push(author.decimal)
+        else hourAdds.set(key, [author.decimal])
       }
       rememberTable(author, table, marks)
       rememberTable(subject, table, marks)
@@ -494,7 +517,10 @@ export function createIndexWriter(
         else (creates[ref >> 1] as Create).inResult = code
       })
     } catch (err) {
-      for (const [set, key] of marks) set.delete(key)
+      for (const mark of marks) {
+        if (Array.isArray(mark)) mark[0].delete(mark[1])
+        else mark.inTable = false
+      }
       for (const hour of newHours) hourSeen.delete(hour)
       throw err
     }
@@ -508,14 +534,14 @@ export function createIndexWriter(
         const out = encodeRecord({
           rkey8: item.ops.ops.subarray(item.off, item.off + 8),
           code: KIND_CODES[item.e.kind],
-          partner: item.subject.id,
+          partner: item.subject.info.id,
           sec: 0,
           chars: 0,
         })
-        c.account(item.e.author).addRecord(OP.revoke, item.hour, out)
+        c.account(item.author).addRecord(OP.revoke, item.hour, out)
       } else if (item.outResult === -1 && item.inResult !== -1) {
         // Deleted before this create arrived (or the author purged): take back the subject side.
-        c.account(item.e.subject).addRecord(
+        c.account(item.subject).addRecord(
           OP.revoke,
           item.hour,
           item.ops.ops.subarray(item.off, item.off + RECORD_SIZE),
@@ -533,13 +559,14 @@ export function createIndexWriter(
       )
       for (const { d, rec } of removals) {
         const f = decodeRecord(rec, 0)
-        const subject = dids.get(f.partner.toString('latin1'))
+        const did = dids.get(f.partner.toString('latin1'))
+        const subject = did === undefined ? undefined : accounts.get(did)
         if (!subject) continue
         stats.removed++
         const inRec = encodeRecord({
           rkey8: f.rkey8,
           code: (f.code & 3) | CODE_INBOUND,
-          partner: d.author.id,
+          partner: d.author.info.id,
           sec: f.sec,
           chars: f.chars,
         })
@@ -556,14 +583,15 @@ export function createIndexWriter(
    * reclaimed entry) must not take away what a reactivated account did after it. Each step is idempotent.
    */
   async function purge(did: string, timeMs: number): Promise<void> {
-    if (!isValidDid(did)) return
+    const target = accounts.get(did)
+    if (!target) return
     const nowMs = now()
     const nowHour = Math.floor(nowMs / HOUR_MS)
     const sec = Math.max(0, Math.floor(timeMs / 1000))
-    const self = cache.info(did)
+    const self = target.info
     const mark = encodeRecord({ rkey8: ZERO_ID, code: 0, partner: ZERO_ID, sec, chars: 0 })
-    const first = new Phase(names)
-    first.account(did).addRecord(OP.mark, null, mark)
+    const first = new Phase(schema)
+    first.account(target).addRecord(OP.mark, null, mark)
     await run(first, nowMs)
 
     const hours: number[] = []
@@ -589,16 +617,20 @@ export function createIndexWriter(
       [...outs, ...ins].map((x) => x.partnerKey),
       cache,
     )
-    const partners = new Phase(names)
+    const partners = new Phase(schema)
+    const partnerOf = (key: string) => {
+      const partnerDid = dids.get(key)
+      return partnerDid === undefined ? undefined : accounts.get(partnerDid)
+    }
     for (const { partnerKey, rec } of outs) {
-      const partner = dids.get(partnerKey)
+      const partner = partnerOf(partnerKey)
       if (!partner) continue
       const f = decodeRecord(rec, 0)
       const inRec = encodeRecord({ ...f, code: (f.code & 3) | CODE_INBOUND, partner: self.id })
       partners.account(partner).addRecord(OP.removeIn, Math.floor(f.sec / 3600), inRec)
     }
     for (const { partnerKey, rec } of ins) {
-      const partner = dids.get(partnerKey)
+      const partner = partnerOf(partnerKey)
       if (!partner) continue
       const f = decodeRecord(rec, 0)
       const outRec = encodeRecord({ ...f, code: f.code & 3, partner: self.id })
@@ -606,8 +638,8 @@ export function createIndexWriter(
     }
     await run(partners, nowMs)
 
-    const own = new Phase(names)
-    const account = own.account(did)
+    const own = new Phase(schema)
+    const account = own.account(target)
     values.forEach((v, i) => {
       if (v) account.addRecord(OP.purgeOwn, i === 0 ? null : (hours[i - 1] as number), mark)
     })
