@@ -120,7 +120,10 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   }).withTypeProvider<TypeBoxTypeProvider>()
 
   app.addSchema(ErrorBody)
-  app.addHook('onClose', () => notifier.close())
+  app.addHook('onClose', async () => {
+    ctx.circles.close()
+    await notifier.close()
+  })
 
   // A callback hook, not an async one: no promise per request.
   app.addHook('onResponse', (req, reply, done) => {

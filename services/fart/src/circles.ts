@@ -102,7 +102,13 @@ interface Entry {
 const NL = 0x0a
 const QUOTE = 0x22
 
-/** Parses a cache entry; null for anything else (an entry of an older layout counts as a miss). */
+/** The version and ETag from the head of a cache entry (its first bytes), or null. */
+function headOf(raw: Buffer): { version: string; etag: string } | null {
+  const e = splitEntry(raw)
+  return e && e.status === 200 ? { version: e.version, etag: e.etag } : null
+}
+
+/** Parses a cache entry (or its head: the body may be cut); null for anything else (an older layout). */
 function splitEntry(raw: Buffer): Entry | null {
   const a = raw.indexOf(NL)
   const b = a < 0 ? -1 : raw.indexOf(NL, a + 1)
@@ -138,6 +144,63 @@ export function createCircleService(deps: CircleServiceDeps) {
   // A very short-lived copy of served circles in this process, keyed by request URL (see local-cache.ts).
   const local = createLocalCache({ ttlMs: deps.localMs ?? 0, now })
   notifier?.onOptOutChange(() => local.clear())
+
+  // Copies served lately are confirmed against Redis in the background, all in one pipeline, every half
+  // LOCAL_CACHE_MS: a hot circle then never waits for Redis, yet is never served more than LOCAL_CACHE_MS
+  // after Redis last said it still stands (not opted out, not purged, same opt-out version, same ETag).
+  // Only the entry's head is read back (GETRANGE), not the whole body.
+  const HEAD_BYTES = 128
+  async function confirmCopies(): Promise<void> {
+    const due = local.entries().filter(([, e]) => e.used)
+    if (due.length === 0) return
+    const t0 = now()
+    const generation = local.generation
+    const dids = [...new Set(due.map(([, e]) => e.did))]
+    const pipe = redis
+      .pipeline()
+      .get(schema.optOutsVersion)
+      .smismember(schema.optOuts, ...dids)
+    for (const [, e] of due) {
+      pipe
+        .exists(schema.accountPurged(e.did))
+        .getrangeBuffer(schema.circle(e.did, e.variant), 0, HEAD_BYTES - 1)
+    }
+    const res = await pipe.exec()
+    if (!res || local.generation !== generation) return
+    const failed = res.find(([err]) => err)
+    if (failed) throw failed[0]
+    const version = (res[0]![1] as string | null) ?? '0'
+    const optedOut = new Set(dids.filter((_, i) => (res[1]![1] as number[])[i] === 1))
+    due.forEach(([key, e], i) => {
+      const purged = res[2 + i * 2]![1] === 1
+      const head = headOf(res[3 + i * 2]![1] as Buffer)
+      if (optedOut.has(e.did) || purged || head?.version !== version || head.etag !== e.etag) {
+        local.drop(key, e)
+      } else {
+        e.until = t0 + local.ttlMs
+        e.used = false
+      }
+    })
+  }
+  let confirming = false
+  const confirmTimer =
+    local.ttlMs > 0
+      ? setInterval(
+          () => {
+            if (confirming) return
+            confirming = true
+            confirmCopies()
+              .catch((err: unknown) =>
+                log.warn({ err }, 'confirming in-process circle copies failed'),
+              )
+              .finally(() => {
+                confirming = false
+              })
+          },
+          Math.max(20, Math.floor(local.ttlMs / 2)),
+        )
+      : undefined
+  confirmTimer?.unref()
 
   async function compute(
     did: string,
@@ -316,11 +379,18 @@ export function createCircleService(deps: CircleServiceDeps) {
         }
         r = await p
       }
-      if (url !== undefined && r.status === 200) local.set(url, r.body, r.etag, generation)
+      if (url !== undefined && r.status === 200) {
+        local.set(url, { did, variant, body: r.body, etag: r.etag }, generation)
+      }
       return r
     },
     /** Forgets this process's short-lived copies (after an opt-out change made here). */
     clearLocal() {
+      local.clear()
+    },
+    /** Stops confirming copies in the background. */
+    close() {
+      clearInterval(confirmTimer)
       local.clear()
     },
   }

@@ -118,13 +118,25 @@ describe('in-process copies, ETags and opt-outs', () => {
     expect(members(after.json())).not.toContain(X)
   })
 
-  it('a purged account loses its circle from the copy within LOCAL_CACHE_MS', async () => {
+  it('a hot copy, confirmed in the background, still leaves at once when purged or replaced', async () => {
+    // Requests every 20 ms keep the copy hot, so it is confirmed (not left to expire): only the check
+    // against Redis can drop it before its 60 s hard age.
     const h2 = await startHarness({ LOCAL_CACHE_MS: '200' })
     try {
       await seed(h2)
       expect((await h2.app.inject(`/v1/circles/${A}`)).statusCode).toBe(200)
+      const B = did(101)
+      expect((await h2.app.inject(`/v1/circles/${B}`)).statusCode).toBe(200)
+      expect(h2.index.calls).toBe(2)
+      // A new computation in Redis (another ETag): the copy is dropped and the new circle served.
+      const [key] = await h2.t.redis.keys(`${h2.t.schema.prefix}circle:{${B}}:*`)
+      await h2.t.redis.del(key!)
+      await until('the replaced copy to go', async () => {
+        await h2.app.inject(`/v1/circles/${B}`)
+        return h2.index.calls === 3
+      })
       await h2.writer.purge(A, Date.now())
-      await until('the copy to expire', async () => {
+      await until('the purged copy to go', async () => {
         return (await h2.app.inject(`/v1/circles/${A}`)).statusCode === 404
       })
     } finally {
@@ -134,36 +146,57 @@ describe('in-process copies, ETags and opt-outs', () => {
 })
 
 describe('local cache', () => {
+  const copy = (n: number, etag = '"e"') => ({ did: A, variant: 'ab', body: Buffer.alloc(n), etag })
+
   it('expires entries, keeps within its bounds, and refuses a copy read before a clear', () => {
     let t = 0
     const c = createLocalCache({ ttlMs: 100, maxEntries: 3, maxBytes: 10, now: () => t })
-    const b = (n: number) => Buffer.alloc(n)
-    c.set('a', b(2), '"a"', c.generation)
+    c.set('a', copy(2, '"a"'), c.generation)
     expect(c.get('a')?.etag).toBe('"a"')
     t = 100
     expect(c.get('a')).toBeUndefined()
-    for (const k of ['k1', 'k2', 'k3', 'k4']) c.set(k, b(1), k, c.generation)
+    for (const k of ['k1', 'k2', 'k3', 'k4']) c.set(k, copy(1), c.generation)
     expect(c.size).toBe(3)
     expect(c.get('k1')).toBeUndefined()
-    c.set('big', b(9), 'big', c.generation)
+    c.set('big', copy(9), c.generation)
     expect(c.get('big')).toBeDefined()
     // 3 + 9 bytes are over 10: the oldest went until 1 + 9 were left.
     expect(c.get('k3')).toBeUndefined()
     expect(c.get('k4')).toBeDefined()
-    c.set('huge', b(11), 'huge', c.generation)
+    c.set('huge', copy(11), c.generation)
     expect(c.get('huge')).toBeUndefined()
     // A request that read Redis before an opt-out change (the clear) must not put its answer back.
     const before = c.generation
     c.clear()
-    c.set('stale', b(1), 'stale', before)
+    c.set('stale', copy(1), before)
     expect(c.get('stale')).toBeUndefined()
-    c.set('fresh', b(1), 'fresh', c.generation)
+    c.set('fresh', copy(1), c.generation)
     expect(c.get('fresh')).toBeDefined()
+  })
+
+  it('marks served entries, and never serves one past its hard age even when confirmed', () => {
+    let t = 0
+    const c = createLocalCache({ ttlMs: 100, maxAgeMs: 250, now: () => t })
+    c.set('u', copy(1), c.generation)
+    c.set('v', copy(1), c.generation)
+    expect(c.entries().map(([, e]) => e.used)).toEqual([false, false])
+    c.get('u')
+    expect(
+      c
+        .entries()
+        .filter(([, e]) => e.used)
+        .map(([k]) => k),
+    ).toEqual(['u'])
+    // Confirmed again and again (as the background check does), still gone at its hard age.
+    for (t = 50; t < 250; t += 50) c.get('u')!.until = t + 100
+    t = 250
+    expect(c.get('u')).toBeUndefined()
+    expect(c.entries()).toEqual([]) // 'v' expired at 100 and is dropped on the way
   })
 
   it('keeps nothing when disabled (LOCAL_CACHE_MS=0)', () => {
     const c = createLocalCache({ ttlMs: 0 })
-    c.set('a', Buffer.alloc(1), '"a"', c.generation)
+    c.set('a', copy(1), c.generation)
     expect(c.get('a')).toBeUndefined()
   })
 })
