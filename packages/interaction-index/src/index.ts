@@ -2,11 +2,12 @@
 // benches to seed an index without a stream) and the read path (used by the API and the scheduler).
 export {
   CODE_KINDS,
+  DEFAULT_ROLLUP_GRACE_HOURS,
   DID_TABLE_BUCKETS,
   didId,
   HEADER_SIZE,
   HOUR_AUTHOR_SHARDS,
-  KEEP_SECONDS,
+  keepSeconds,
   RECORD_SIZE,
   WINDOW_HOURS,
 } from './layout.js'

@@ -36,9 +36,17 @@ export const CODE_INBOUND = 4
 export const CODE_DELETED = 8
 export const CODE_UNKNOWN = 16
 
-/** How long the index holds an interaction: the 48-hour window plus one hour of grace. */
+/** The live window: reads count the last 48 hours. */
 export const WINDOW_HOURS = 48
-export const KEEP_SECONDS = (WINDOW_HOURS + 1) * 3600
+/** Records older than the window plus this are compacted away once the roll-up has folded their hour. */
+export const EDGE_SECONDS = (WINDOW_HOURS + 1) * 3600
+/** Hours an hour the roll-up has not folded yet is kept after it left the window (`INDEX_ROLLUP_GRACE_HOURS`). */
+export const DEFAULT_ROLLUP_GRACE_HOURS = 24
+
+/** Seconds a record is kept after its hour ends (key expiry): the window plus the roll-up grace. */
+export function keepSeconds(graceHours: number): number {
+  return (WINDOW_HOURS + graceHours) * 3600
+}
 
 /** Buckets of the DID table (id -> DID hashes). Part of the layout: every process must agree. */
 export const DID_TABLE_BUCKETS = 8192

@@ -17,14 +17,16 @@ import {
   CODE_DELETED,
   CODE_INBOUND,
   CODE_UNKNOWN,
+  DEFAULT_ROLLUP_GRACE_HOURS,
   decodeRecord,
   didTableBucket,
+  EDGE_SECONDS,
   encodeRecord,
   forEachRecord,
   hourAuthorShard,
   idDecimal,
-  KEEP_SECONDS,
   KIND_CODES,
+  keepSeconds,
   packDidText,
   RECORD_SIZE,
   RECORD_TYPE_CODES,
@@ -44,7 +46,16 @@ export interface IndexWriterOptions {
    * @default 8192
    */
   mainLogBytes?: number
+  /**
+   * Hours an hour that the scheduler's roll-up has not folded yet is kept after it left the 48-hour window
+   * (key expiry and compaction wait for the roll-up's cursor this long). Reads still count 48 hours.
+   * @default 24
+   */
+  rollupGraceHours?: number
 }
+
+/** How long the roll-up cursor read by the writer is trusted before it is read again (one GET). */
+const CURSOR_MAX_AGE_MS = 60_000
 
 export interface ApplyStats {
   /** Interaction creates seen (valid or not). */
@@ -302,8 +313,8 @@ interface Delete {
 }
 
 /** Spill hours stay within the window: a spill log outside it cannot exist (it expired or never was). */
-function hourInRange(hour: number | null, nowHour: number): number | null {
-  if (hour === null || hour < nowHour - WINDOW_HOURS - 2 || hour > nowHour + 2) return null
+function hourInRange(hour: number | null, nowHour: number, keepHours: number): number | null {
+  if (hour === null || hour < nowHour - keepHours - 2 || hour > nowHour + 2) return null
   return hour
 }
 
@@ -326,7 +337,45 @@ export function createIndexWriter(
   // The end of the latest call of apply(); and, while a call with a purge is waiting or running, the end of
   // that call, which every later call waits for.
   let turnAll: Promise<void> = Promise.resolve()
-  let barrier: Promise<void> | null = null
+  // Resolves when the latest call has sent its phase M (a call with a purge: when it is done).
+  let sentTurn: Promise<void> = Promise.resolve()
+  const graceHours = opts.rollupGraceHours ?? DEFAULT_ROLLUP_GRACE_HOURS
+  if (!Number.isInteger(graceHours) || graceHours < 1) {
+    throw new RangeError(`rollupGraceHours must be an integer >= 1, got ${graceHours}`)
+  }
+  const keep = keepSeconds(graceHours)
+  const keepHours = WINDOW_HOURS + graceHours
+  // The roll-up's cursor (last hour folded, null before the first roll-up), as last read, and when.
+  let cursorHour: number | null = null
+  let cursorAt = Number.NEGATIVE_INFINITY
+  let cursorRead: Promise<void> | null = null
+
+  function readCursor(nowMs: number): Promise<void> | null {
+    if (nowMs - cursorAt < CURSOR_MAX_AGE_MS && nowMs >= cursorAt) return null
+    cursorRead ??= redis
+      .get(schema.rollupCursor)
+      .then((v) => {
+        const n = v === null ? Number.NaN : Number(v)
+        cursorHour = Number.isSafeInteger(n) ? n : null
+        cursorAt = nowMs
+      })
+      .finally(() => {
+        cursorRead = null
+      })
+    return cursorRead
+  }
+
+  /**
+   * Records older than this (seconds) are compacted away: those of hours the roll-up has folded once they
+   * left the window (+1 h), the others only when the grace is over too. Before the first roll-up (no
+   * cursor) everything is kept for the grace.
+   */
+  function horizonOf(nowMs: number): number {
+    const nowSec = Math.floor(nowMs / 1000)
+    const oldest = nowSec - keep
+    if (cursorHour === null) return oldest
+    return Math.max(oldest, Math.min(nowSec - EDGE_SECONDS, (cursorHour + 1) * 3600))
+  }
   /** Authors already put in each hour's index by this process (hour -> id keys). */
   const hourSeen = new Map<number, Set<string>>()
 
@@ -343,12 +392,12 @@ export function createIndexWriter(
     onResult?: (ref: number, code: number, deleted: Buffer[] | null) => void,
   ): Promise<void> {
     if (phase.accounts.length === 0 && side.length === 0) return Promise.resolve()
-    const horizon = Math.floor(nowMs / 1000) - KEEP_SECONDS
+    const horizon = horizonOf(nowMs)
     const pipe = r.pipeline()
     for (const [cmd, ...args] of side) pipe.call(cmd as string, ...args)
     const calls = slotCalls(phase)
     for (const c of calls) {
-      pipe.indexApplyBuffer(c.keys.length, ...c.keys, horizon, mainLogCap, KEEP_SECONDS, c.blob)
+      pipe.indexApplyBuffer(c.keys.length, ...c.keys, horizon, mainLogCap, keep, c.blob)
     }
     return pipe.exec().then((results) => {
       results ??= []
@@ -398,11 +447,12 @@ export function createIndexWriter(
     events: readonly (InteractionCreate | InteractionDelete)[],
     stats: ApplyStats,
     profiles: string[],
+    onSent: () => void,
   ): Promise<void> {
     const nowMs = now()
     const nowHour = Math.floor(nowMs / HOUR_MS)
     const minTime = nowMs - WINDOW_HOURS * HOUR_MS
-    const horizonSec = Math.floor(nowMs / 1000) - KEEP_SECONDS
+    const edgeSec = Math.floor(nowMs / 1000) - EDGE_SECONDS
     const m = new Phase(schema)
     const c = new Phase(schema)
     const side: (string | Buffer | number)[][] = profiles.map((key) => ['DEL', key])
@@ -428,8 +478,8 @@ export function createIndexWriter(
       }
       if (e.type === 'delete') {
         // A delete of a record older than the window needs no tombstone: its create can never be indexed.
-        const old = isValidTid(e.rkey) && tidTimestampMs(e.rkey) < horizonSec * 1000
-        const hour = hourInRange(spillHour(e.rkey), nowHour)
+        const old = isValidTid(e.rkey) && tidTimestampMs(e.rkey) < edgeSec * 1000
+        const hour = hourInRange(spillHour(e.rkey), nowHour, keepHours)
         const authorOps = m.account(author)
         const off = authorOps.add(old ? OP.delOld : OP.del, hour, -1 - deletes.length)
         const ops = authorOps.ops
@@ -509,13 +559,15 @@ export function createIndexWriter(
 
     const removals: { d: Delete; rec: Buffer }[] = []
     try {
-      await run(m, nowMs, side, (ref, code, deleted) => {
+      const sent = run(m, nowMs, side, (ref, code, deleted) => {
         if (ref < 0) {
           const d = deletes[-1 - ref] as Delete
           for (const rec of deleted ?? []) removals.push({ d, rec })
         } else if (ref & 1) (creates[ref >> 1] as Create).outResult = code
         else (creates[ref >> 1] as Create).inResult = code
       })
+      onSent()
+      await sent
     } catch (err) {
       for (const mark of marks) {
         if (Array.isArray(mark)) mark[0].delete(mark[1])
@@ -595,7 +647,7 @@ export function createIndexWriter(
     await run(first, nowMs)
 
     const hours: number[] = []
-    for (let h = nowHour - WINDOW_HOURS - 2; h <= nowHour + 2; h++) hours.push(h)
+    for (let h = nowHour - keepHours - 2; h <= nowHour + 2; h++) hours.push(h)
     const logs = [schema.accountLog(did), ...hours.map((h) => schema.accountHourLog(did, h))]
     const values = await redis.mgetBuffer(...logs)
     const outs: { partnerKey: string; rec: Buffer }[] = []
@@ -646,7 +698,11 @@ export function createIndexWriter(
     await run(own, nowMs)
   }
 
-  async function applyEvents(events: readonly StreamEvent[], stats: ApplyStats): Promise<void> {
+  async function applyEvents(
+    events: readonly StreamEvent[],
+    stats: ApplyStats,
+    onSent: () => void,
+  ): Promise<void> {
     let segment: (InteractionCreate | InteractionDelete)[] = []
     let profiles: string[] = []
     for (const e of events) {
@@ -658,14 +714,14 @@ export function createIndexWriter(
         else stats.invalid++
       } else if (isPurgeStatus(e)) {
         // Everything before the purge first, so it is purged too.
-        await applySegment(segment, stats, profiles)
+        await applySegment(segment, stats, profiles, () => {})
         segment = []
         profiles = []
         stats.purges++
         await purge(e.did, e.time)
       }
     }
-    await applySegment(segment, stats, profiles)
+    await applySegment(segment, stats, profiles, onSent)
   }
 
   return {
@@ -674,23 +730,29 @@ export function createIndexWriter(
       const stats = emptyStats()
       const prevAll = turnAll
       let doneAll = () => {}
-      const mine = new Promise<void>((resolve) => {
+      turnAll = new Promise<void>((resolve) => {
         doneAll = resolve
       })
-      turnAll = mine
-      // A call with a purge runs alone: after every earlier call, before any later one. Other calls overlap:
-      // each sends its phase M before its first await, so consecutive calls reach Redis in call order and
-      // every account sees its appends in stream order, which is what decides where records land.
+      // Calls overlap, but each sends its phase M only after the previous call sent its own: consecutive
+      // calls reach Redis in call order, so every account sees its appends in stream order, which is what
+      // decides where records land. A call with a purge runs alone: after every earlier call, and the
+      // next call starts only when it is done.
+      const prevSent = sentTurn
+      let markSent = () => {}
+      sentTurn = new Promise<void>((resolve) => {
+        markSent = resolve
+      })
       const alone = events.some((e) => e.type === 'account' && isPurgeStatus(e))
-      const prevBarrier = barrier
-      if (alone) barrier = mine
       try {
+        await prevSent
         if (alone) await prevAll
-        else if (prevBarrier) await prevBarrier
-        await applyEvents(events, stats)
+        // the roll-up's cursor sets the compaction horizon: read at most once a minute
+        const read = readCursor(now())
+        if (read) await read
+        await applyEvents(events, stats, alone ? () => {} : markSent)
         return stats
       } finally {
-        if (barrier === mine) barrier = null
+        markSent()
         doneAll()
       }
     },

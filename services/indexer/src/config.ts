@@ -15,8 +15,14 @@ export interface IndexerEnv {
 }
 
 export interface IndexerConfig extends RedisConfig {
-  /** Consumer name in the group; unique per process. @default `<hostname>-<pid>` */
+  /**
+   * Consumer name in the group; unique per process. Stable across restarts under PM2, so that a restarted
+   * process takes back its own pending entries. @default `<hostname>-<NODE_APP_INSTANCE>` under PM2,
+   * else `<hostname>-<pid>`
+   */
   consumer: string
+  /** At start, consumers of the group idle this long with no pending entries are deleted (ms). @default 3600000 */
+  consumerPruneIdleMs: number
   /** Stream entries per XREADGROUP (each carries up to ~200 events); bigger batches group more of a busy
    * account's records into one script call. @default 500 */
   batchEntries: number
@@ -34,6 +40,16 @@ export interface IndexerConfig extends RedisConfig {
   mainLogBytes: number
   /** Wait after a failed batch before retrying it (ms). @default 1000 */
   retryMs: number
+  /** Hours an hour the scheduler's roll-up has not folded is kept after it left the 48-hour window. @default 24 */
+  rollupGraceHours: number
+}
+
+/** PM2 sets NODE_APP_INSTANCE (0, 1, ...) per process of an app: the same number after a restart. */
+function defaultConsumer(env: Env): string {
+  const instance = env.NODE_APP_INSTANCE
+  return instance !== undefined && /^\d+$/.test(instance)
+    ? `${hostname()}-${instance}`
+    : `${hostname()}-${process.pid}`
 }
 
 export function readEnv(env: Env = process.env): IndexerEnv {
@@ -44,7 +60,11 @@ export function toConfig(raw: IndexerEnv): IndexerConfig {
   const { env } = raw
   const config: IndexerConfig = {
     ...redisConfig(env),
-    consumer: envString(env, 'INDEXER_CONSUMER', `${hostname()}-${process.pid}`),
+    consumer: envString(env, 'INDEXER_CONSUMER', defaultConsumer(env)),
+    consumerPruneIdleMs: envInt(env, 'INDEXER_CONSUMER_PRUNE_IDLE_MS', 3_600_000, {
+      min: 1,
+      max: 30 * 86_400_000,
+    }),
     batchEntries: envInt(env, 'INDEXER_BATCH_ENTRIES', 500, { min: 1, max: 10_000 }),
     blockMs: envInt(env, 'INDEXER_BLOCK_MS', 1000, { min: 1, max: 60_000 }),
     claimIdleMs: envInt(env, 'INDEXER_CLAIM_IDLE_MS', 60_000, { min: 1, max: 86_400_000 }),
@@ -53,6 +73,7 @@ export function toConfig(raw: IndexerEnv): IndexerConfig {
     applyRedisSettings: envBool(env, 'INDEXER_APPLY_REDIS_SETTINGS', true),
     mainLogBytes: envInt(env, 'INDEXER_MAIN_LOG_BYTES', 8192, { min: 64, max: 1_048_576 }),
     retryMs: envInt(env, 'INDEXER_RETRY_MS', 1000, { min: 1, max: 600_000 }),
+    rollupGraceHours: envInt(env, 'INDEX_ROLLUP_GRACE_HOURS', 24, { min: 1, max: 24 * 14 }),
   }
   if (!/^[\w.:@-]{1,128}$/.test(config.consumer)) {
     throw new ConfigError(

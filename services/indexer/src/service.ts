@@ -39,6 +39,7 @@ export function createIndexerService(
   const writer = createIndexWriter(redis, schema, {
     now: deps.now,
     mainLogBytes: config.mainLogBytes,
+    rollupGraceHours: config.rollupGraceHours,
   })
   const counters = emptyCounters()
   let published = emptyCounters()
@@ -90,6 +91,29 @@ export function createIndexerService(
     } catch (err) {
       if (!(err instanceof ReplyError && (err as Error).message.startsWith('BUSYGROUP'))) throw err
     }
+  }
+
+  /**
+   * Deletes consumers that left nothing pending and have been idle for `consumerPruneIdleMs`: processes
+   * that ended (a restart outside PM2 takes a new name), so that the group does not fill up with them.
+   * A consumer with pending entries stays: XAUTOCLAIM takes its entries over first.
+   */
+  async function pruneConsumers(): Promise<void> {
+    const list = (await redis.call('XINFO', 'CONSUMERS', stream, group)) as unknown[][]
+    const dead: string[] = []
+    for (const c of list) {
+      const info: Record<string, unknown> = {}
+      for (let i = 0; i + 1 < c.length; i += 2) info[String(c[i])] = c[i + 1]
+      const name = String(info.name)
+      if (name === me || info.pending !== 0 || Number(info.idle) < config.consumerPruneIdleMs)
+        continue
+      dead.push(name)
+    }
+    if (dead.length === 0) return
+    const pipe = redis.pipeline()
+    for (const name of dead) pipe.xgroup('DELCONSUMER', stream, group, name)
+    await pipe.exec()
+    log.info({ consumers: dead }, 'deleted idle consumers without pending entries')
   }
 
   type ReadReply = [string, RawEntry[]][] | null
@@ -239,6 +263,7 @@ export function createIndexerService(
         }
       }
       await ensureGroup()
+      await pruneConsumers().catch((err) => log.warn({ err }, 'pruning idle consumers failed'))
       running = true
       loop = run()
       metricsTimer = setInterval(() => void publishMetrics(), config.metricsIntervalMs)

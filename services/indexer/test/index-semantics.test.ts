@@ -246,6 +246,8 @@ describe('interaction index', () => {
   })
 
   it('expires with the clock: out of every window after 48 h, compacted, and old creates skipped', async () => {
+    // one hour of roll-up grace: keys expire and logs compact 49 h after their hour
+    writer = createIndexWriter(t.redis, t.schema, { now: () => clock, rollupGraceHours: 1 })
     await writer.apply([
       create(ALICE, BOB, 'like', T0),
       create(CAROL, BOB, 'like', T0 + 2 * HOUR_MS),

@@ -156,6 +156,54 @@ describe('indexer service', () => {
     expect(lag).toBeGreaterThan(0)
   })
 
+  it('at start, deletes idle consumers that left nothing pending, and only those', async () => {
+    const schema = createSchema('prune:')
+    await publish(schema, mixedEvents(50, Date.now(), 6), 10)
+    await redis.xgroup('CREATE', schema.eventStream, schema.indexerGroup, '0')
+    const consume = (name: string, count: number) =>
+      redis.xreadgroup(
+        'GROUP',
+        schema.indexerGroup,
+        name,
+        'COUNT',
+        count,
+        'STREAMS',
+        schema.eventStream,
+        '>',
+      )
+    // "gone": ended after acknowledging everything; "crashed": ended with an entry pending
+    await redis.xgroup('CREATECONSUMER', schema.eventStream, schema.indexerGroup, 'gone')
+    await consume('crashed', 1)
+    await new Promise((r) => setTimeout(r, 1200))
+    // "recent": no pending entries, but active within the idle limit
+    await redis.xgroup('CREATECONSUMER', schema.eventStream, schema.indexerGroup, 'recent')
+    const service = createIndexerService(
+      toConfig({
+        env: {
+          REDIS_URL: server.url,
+          REDIS_PREFIX: 'prune:',
+          INDEXER_CONSUMER: 'pruner',
+          INDEXER_CONSUMER_PRUNE_IDLE_MS: '1000',
+          INDEXER_CLAIM_IDLE_MS: '3600000',
+        },
+      }),
+    )
+    await service.start()
+    try {
+      const consumers = (await redis.call(
+        'XINFO',
+        'CONSUMERS',
+        schema.eventStream,
+        schema.indexerGroup,
+      )) as unknown[][]
+      // (the service's own consumer appears with its first read)
+      const names = consumers.map((c) => String(c[1])).filter((n) => n !== 'pruner')
+      expect(names.sort()).toEqual(['crashed', 'recent'])
+    } finally {
+      await service.close()
+    }
+  })
+
   it('kill -9 in mid-batch, reclaim by another process: final state identical key for key', async () => {
     const now = Date.now()
     const events = mixedEvents(20_000, now, 11)

@@ -1,0 +1,88 @@
+import { HOUR_MS } from '@circles/core'
+import {
+  createIndexReader,
+  createIndexWriter,
+  HEADER_SIZE,
+  type HourRow,
+  type IndexReader,
+  RECORD_SIZE,
+} from '@circles/interaction-index'
+import { createTestRedis, type TestRedis } from '@circles/testkit'
+import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { create, plc } from './helpers.js'
+
+const ALICE = plc('alice')
+const BOB = plc('bob')
+const CAROL = plc('carol')
+const T0 = Date.parse('2026-11-20T12:30:00.000Z')
+const H0 = Math.floor(T0 / HOUR_MS)
+
+let t: TestRedis
+let clock: number
+let reader: IndexReader
+
+async function scan(hour: number): Promise<HourRow[]> {
+  const rows: HourRow[] = []
+  await reader.scanHour(hour, async (batch) => {
+    rows.push(...batch)
+  })
+  return rows.sort((a, b) => a.author.localeCompare(b.author))
+}
+
+beforeEach(async () => {
+  t = await createTestRedis('grace')
+  clock = T0 + 60_000
+  reader = createIndexReader(t.redis, t.schema, { now: () => clock })
+})
+
+afterEach(async () => {
+  await t.cleanup()
+})
+
+describe('roll-up grace', () => {
+  it('keeps an hour the roll-up has not folded past the 49 h horizon, while reads count 48 h', async () => {
+    const writer = createIndexWriter(t.redis, t.schema, { now: () => clock })
+    await writer.apply([
+      create(ALICE, BOB, 'like', T0),
+      create(ALICE, BOB, 'like', T0 + 1),
+      create(CAROL, BOB, 'reply', T0 + 2),
+    ])
+    // the expiry waits for the grace (24 h by default): hour end + 48 h + 24 h
+    expect(Number(await t.redis.call('EXPIRETIME', t.schema.accountLog(BOB)))).toBe(
+      (H0 + 1) * 3600 + 72 * 3600,
+    )
+    // 52 hours later, with no roll-up in between (the scheduler was down), the same accounts write again:
+    // their logs are loaded past the old 49 h horizon, and must not be compacted
+    clock = T0 + 52 * HOUR_MS
+    await writer.apply([
+      create(ALICE, BOB, 'like', clock - 1000),
+      create(CAROL, BOB, 'like', clock),
+    ])
+    expect(await scan(H0)).toEqual(
+      [
+        { author: ALICE, subject: BOB, kind: 'like', count: 2 },
+        { author: CAROL, subject: BOB, kind: 'reply', count: 1 },
+      ].sort((a, b) => a.author.localeCompare(b.author)),
+    )
+    // reads still count only the window
+    const summary = await reader.summary(BOB, 48)
+    expect(summary.received).toEqual({ like: 2, repost: 0, reply: 0, quote: 0 })
+  })
+
+  it('compacts an hour away once the roll-up has folded it', async () => {
+    const writer = createIndexWriter(t.redis, t.schema, { now: () => clock })
+    await writer.apply([create(ALICE, BOB, 'like', T0), create(CAROL, BOB, 'reply', T0 + 1)])
+    clock = T0 + 52 * HOUR_MS
+    await writer.apply([create(ALICE, BOB, 'like', clock - 1000)])
+    expect(await scan(H0)).toHaveLength(2)
+    // the scheduler folds hour H0 and moves its cursor (as rollUpHour does); the writer reads the cursor
+    // again after a minute at most
+    await t.redis.set(t.schema.rollupCursor, String(H0))
+    clock += 61_000
+    await writer.apply([create(ALICE, CAROL, 'like', clock), create(CAROL, BOB, 'like', clock)])
+    expect(await scan(H0)).toEqual([])
+    // Bob's log holds only the two new records: compaction freed the hour
+    const log = (await t.redis.getBuffer(t.schema.accountLog(BOB))) as Buffer
+    expect(log.length).toBe(HEADER_SIZE + 2 * RECORD_SIZE)
+  })
+})
