@@ -34,7 +34,7 @@ export interface FartConfig extends RedisConfig {
   partialCacheTtlSeconds: number
   /** How long a single-flight lock lives at most (a crashed computation frees it after this). @default 10000 */
   circleLockMs: number
-  /** In-process copy of served circles (no Redis round trip); bounds opt-out delay in other processes. 0 disables. @default 1000 */
+  /** In-process copy of served circles, served at most this long after Redis confirmed it (bounds how late a purge shows). 0 disables. @default 1000 */
   localCacheMs: number
   /** @default 86400 */
   profileTtlSeconds: number
