@@ -13,9 +13,10 @@ import { HOUR_MS, type InteractionKind, isValidTid, tidTimestampMs } from '@circ
 // sets the key's expiry without an EXPIRETIME round); the greatest rkey it ever held, 8 bytes as in a record
 // (a new record above it cannot be a duplicate: TIDs grow with time, so most appends skip the duplicate
 // search); two uint16 BE: inbound and outbound records appended since the last compaction (which decide
-// when a main log spills; in a main log, bit 15 of the outbound count says that the account has spilled,
-// so that the writer reads spill logs only for accounts that have them, and its newest second covers
-// theirs, so that it outlives them). Older logs have a 12-byte header (no greatest rkey) or an 8-byte one (nor newest
+// when a main log spills). In a main log, bit 15 of the outbound count says that the account has spilled
+// (the writer reads spill logs only for accounts that have them; the main log's newest second covers
+// theirs, so that it outlives them) and bit 15 of the inbound count that it has a purge mark (the writer
+// reads the mark only then). Older logs have a 12-byte header (no greatest rkey) or an 8-byte one (nor newest
 // second): readers find the header size as the length modulo 23 (20, 12 or 8), and the writer rewrites such
 // a log with the current header the next time it touches it. Records:
 //   [0..8)   rkey as 8 bytes: a TID's 64 bits little-endian (the varying low bits first, so Lua's plain

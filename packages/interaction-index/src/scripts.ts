@@ -61,7 +61,8 @@ end
 
 -- The account in hand: base (its key i is KEYS[base + i]); val[i] the value of key i (behind a stale or
 -- blank header); hdr[i] {oldest second, newest second, inbound appends, outbound appends, greatest rkey,
--- spilled (main log: a record went to a spill log), existed (the key had a header)}. Records appended wait in
+-- spilled (main log: a record went to a spill log), existed (the key had a header), marked (main log: the
+-- account has a purge mark)}. Records appended wait in
 -- tail[i] (one concatenation per key at the end, not one per op); pendIn / pendOut let the existence
 -- checks see them without searching.
 local base, val, hdr, dirty, tail, pendIn, pendOut, purged, purging
@@ -73,9 +74,10 @@ local function load(i)
     local n = #raw
     local h
     if n % RS == HS then
-      -- bit 15 of the outbound count: a record of this account went to a spill log (main log only)
-      local out = u16(raw, 19)
-      h = {u32(raw, 1), u32(raw, 5), u16(raw, 17), out % 32768, ssub(raw, 9, 16), out >= 32768, true}
+      -- main log only: bit 15 of the outbound count, a record of this account went to a spill log; bit 15
+      -- of the inbound count, the account has a purge mark
+      local cin, out = u16(raw, 17), u16(raw, 19)
+      h = {u32(raw, 1), u32(raw, 5), cin % 32768, out % 32768, ssub(raw, 9, 16), out >= 32768, true, cin >= 32768}
       v = raw
     elseif n % RS == 12 or n % RS == 8 then
       -- an older header (12 bytes: no greatest rkey; 8 bytes: nor newest second): find them once
@@ -89,13 +91,13 @@ local function load(i)
         if above(rk, top) then top = rk end
       end
       if hs == 12 then
-        h = {u32(raw, 1), u32(raw, 5), u16(raw, 9), u16(raw, 11), top, true, true}
+        h = {u32(raw, 1), u32(raw, 5), u16(raw, 9), u16(raw, 11), top, true, true, true}
       else
-        h = {u32(raw, 1), nw, u16(raw, 5), u16(raw, 7), top, true, true}
+        h = {u32(raw, 1), nw, u16(raw, 5), u16(raw, 7), top, true, true, true}
       end
     else
       -- no log: {oldest, newest, inbound, outbound, greatest rkey, spilled, existed}
-      h = {nil, 0, 0, 0, NOKEY, false, false}
+      h = {nil, 0, 0, 0, NOKEY, false, false, false}
       v = BLANK
     end
     if i > 2 and #v > HS then
@@ -120,7 +122,7 @@ local function load(i)
         end
       end
       v = tconcat(parts)
-      h = {mn, h[2], cin, cout, h[5], h[6], h[7]}
+      h = {mn, h[2], cin, cout, h[5], h[6], h[7], h[8]}
       dirty[i] = true
     end
     val[i] = v
@@ -132,8 +134,15 @@ end
 
 local function purgedUpTo()
   if purged == nil then
-    local p = redis.call('GET', KEYS[base + 2])
-    purged = p and tonumber(p) or -1
+    local m = hdr[1]
+    if m[7] and not m[8] then
+      -- the main log says the account has no purge mark: no GET
+      purged = -1
+    else
+      local p = redis.call('GET', KEYS[base + 2])
+      purged = p and tonumber(p) or -1
+      if p then m[8] = true end
+    end
   end
   return purged
 end
@@ -215,9 +224,10 @@ local function store()
     if #v == HS and (purging or h[1] == nil) then
       redis.call('DEL', KEYS[base + i])
     else
-      local out = h[4] > 32767 and 32767 or h[4]
+      local cin, out = h[3] > 32767 and 32767 or h[3], h[4] > 32767 and 32767 or h[4]
+      if i == 1 and h[8] then cin = cin + 32768 end
       if i == 1 and h[6] then out = out + 32768 end
-      local head = pack('>I4I4', h[1], h[2]) .. h[5] .. pack('>I2I2', h[3] > 32767 and 32767 or h[3], out)
+      local head = pack('>I4I4', h[1], h[2]) .. h[5] .. pack('>I2I2', cin, out)
       local at = (floor(h[2] / 3600) + 1) * 3600 + keep
       if #v <= 512 then
         redis.call('SET', KEYS[base + i], head .. ssub(v, HS + 1), 'EXAT', at)
@@ -355,6 +365,8 @@ while at <= #blob do
       if sec > purgedUpTo() then
         purged = sec
         redis.call('SET', KEYS[base + 2], sec, 'EXAT', sec + keep)
+        hdr[1][8] = true
+        dirty[1] = true
       end
       if code == 'z' then
         flush()
