@@ -76,25 +76,22 @@ export function circleRoutes(ctx: AppContext): FastifyPluginAsyncTypebox {
           querystring: CircleQuery,
           response: { 200: CircleBody, ...errors },
         },
-      },
-      // Not an async function: the hot path answers synchronously (no promise, no microtask turn); only a
-      // request that has to go to Redis returns one.
-      (req, reply) => {
-        // The hot path: this process answered this very URL a moment ago (validated by the route schema,
-        // parsed and checked against opt-outs then).
-        const hit = ctx.circles.local(req.url)
-        if (hit) {
+        // The hot path, before query parsing, validation and the handler: this process answered this very URL
+        // a moment ago (it passed validation and the opt-out checks then). The global hooks (security
+        // headers, CORS, rate limit) have run by now.
+        onRequest: (req, reply, done) => {
+          const hit = ctx.circles.local(req.url)
+          if (hit === undefined) return done()
           ctx.metrics.circleOutcome('hit')
           sendCircle(req, reply, { status: 200, body: hit.body, etag: hit.etag, cache: 'hit' })
-          return
-        }
-        return (async () => {
-          const params = paramsOf(req.query)
-          const { did } = await ctx.actors.resolve(req.params.actor)
-          const r = await ctx.circles.get(did, params, req.url)
-          ctx.metrics.circleOutcome(r.cache)
-          return sendCircle(req, reply, r)
-        })()
+        },
+      },
+      async (req, reply) => {
+        const params = paramsOf(req.query)
+        const { did } = await ctx.actors.resolve(req.params.actor)
+        const r = await ctx.circles.get(did, params, req.url)
+        ctx.metrics.circleOutcome(r.cache)
+        return sendCircle(req, reply, r)
       },
     )
 
