@@ -92,7 +92,11 @@ export function rkeyBytes(rkey: string): Buffer {
 
 /** The 8-byte id of a DID. */
 export function didId(did: string): Buffer {
-  return createHash('sha1').update(did).digest().subarray(0, 8)
+  // copied out of the digest into the shared pool: a digest has a backing store of its own (~200 bytes
+  // held per cached id, not 8)
+  const id = Buffer.allocUnsafe(8)
+  createHash('sha1').update(did).digest().copy(id, 0, 0, 8)
+  return id
 }
 
 export function didTableBucket(id: Buffer): number {

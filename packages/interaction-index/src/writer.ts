@@ -119,16 +119,15 @@ class AccountOps {
   /** Per operation, a number the phase's result handler understands. */
   readonly refs: number[] = []
   readonly slot: number
+  readonly did: string
 
   constructor(
     private readonly schema: RedisSchema,
-    readonly did: string,
-    log: string,
-    purged: string,
-    slot: number,
+    readonly owner: Account,
   ) {
-    this.keys = [log, purged]
-    this.slot = slot
+    this.did = owner.info.did
+    this.keys = [owner.log, owner.purged]
+    this.slot = owner.slot
     this.ops = Buffer.allocUnsafe(OP_SIZE * 2)
   }
 
@@ -210,6 +209,9 @@ class Accounts {
     if (a === undefined) {
       if (!isValidDid(did)) return undefined
       if (this.map.size >= 500_000) this.map.clear()
+      // A DID decoded from a stream entry is a slice of the whole entry's string (~20 KB): kept as a map
+      // key it would keep that string alive, and the old generation would fill with them. Keep a copy.
+      did = Buffer.from(did, 'latin1').toString('latin1')
       const log = this.schema.accountLog(did)
       a = {
         info: this.cache.info(did),
@@ -238,7 +240,7 @@ class Phase {
     // An account met again after another phase was built in between gets a second section: still correct
     // (the script stores an account's keys at the end of each section).
     if (a.phase === this.id && a.ops) return a.ops
-    const ops = new AccountOps(this.schema, a.info.did, a.log, a.purged, a.slot)
+    const ops = new AccountOps(this.schema, a)
     a.ops = ops
     a.phase = this.id
     this.accounts.push(ops)
@@ -396,6 +398,8 @@ export function createIndexWriter(
     const pipe = r.pipeline()
     for (const [cmd, ...args] of side) pipe.call(cmd as string, ...args)
     const calls = slotCalls(phase)
+    // The accounts keep only the phase being built: a phase sent must not stay reachable from them.
+    for (const ops of phase.accounts) if (ops.owner.ops === ops) ops.owner.ops = null
     for (const c of calls) {
       pipe.indexApplyBuffer(c.keys.length, ...c.keys, horizon, mainLogCap, keep, c.blob)
     }

@@ -34,6 +34,8 @@ const INDEXERS = Number(process.env.BENCH_INDEXERS ?? 1)
 const profileArgs = process.env.BENCH_CPU_PROF
   ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`]
   : []
+/** Extra node flags for the indexer processes (e.g. `--trace-gc`, `--max-semi-space-size=64`). */
+const nodeArgs = (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean)
 const PREFIX = 'circles:'
 
 const here = dirname(fileURLToPath(import.meta.url))
@@ -312,7 +314,7 @@ async function main(): Promise<void> {
     for (let i = 1; i <= INDEXERS; i++) {
       children.push(
         // BENCH_CPU_PROF=<dir>: write a V8 CPU profile of each indexer process there
-        spawn(process.execPath, [...profileArgs, MAIN], {
+        spawn(process.execPath, [...nodeArgs, ...profileArgs, MAIN], {
           env: {
             ...process.env,
             REDIS_URL: server.url,
