@@ -131,9 +131,9 @@ export function registerRateLimit(app: FastifyInstance, opts: RateLimitOptions):
 
   app.addHook('onRequest', (req: FastifyRequest, reply: FastifyReply, done) => {
     // Exempt routes, and unknown URLs (a 404 costs nothing worth limiting), are not counted.
-    if (req.routeOptions.config?.rateLimit === false || req.routeOptions.url === undefined) {
-      return done()
-    }
+    // (routeOptions builds and freezes a new object on every read: read it once.)
+    const route = req.routeOptions
+    if (route.config?.rateLimit === false || route.url === undefined) return done()
     const window = Math.floor(now() / windowMs)
     const c = clients.get(req.ip)
     if (c === undefined || c.window !== window) {
