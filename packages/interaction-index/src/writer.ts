@@ -441,8 +441,9 @@ export function createIndexWriter(
   }
 
   /**
-   * Applies creates and deletes. Phase M, sent at once (before the first await, so that consecutive calls
-   * reach Redis in call order): every operation of every account in stream order, the subject side of
+   * Applies creates and deletes. Phase M, sent before the first await (`onSent` then lets the next call
+   * send its own, so that consecutive calls reach Redis in call order): every operation of every account
+   * in stream order, the subject side of
    * each create ('i'), the author side of creates and deletes ('o', 'd'), plus the DID table and hour index
    * entries. Phase C, after M's outcome: revoke the side of a create that the other side refused (deleted
    * before it arrived, or an account purged), and the subject side of what the deletes marked.

@@ -61,7 +61,7 @@ export function toConfig(raw: IndexerEnv): IndexerConfig {
   const config: IndexerConfig = {
     ...redisConfig(env),
     consumer: envString(env, 'INDEXER_CONSUMER', defaultConsumer(env)),
-    consumerPruneIdleMs: envInt(env, 'INDEXER_CONSUMER_PRUNE_IDLE_MS', 3_600_000, {
+    consumerPruneIdleMs: envInt(env, 'INDEXER_PRUNE_IDLE_MS', 3_600_000, {
       min: 1,
       max: 30 * 86_400_000,
     }),

@@ -183,7 +183,7 @@ describe('indexer service', () => {
           REDIS_URL: server.url,
           REDIS_PREFIX: 'prune:',
           INDEXER_CONSUMER: 'pruner',
-          INDEXER_CONSUMER_PRUNE_IDLE_MS: '1000',
+          INDEXER_PRUNE_IDLE_MS: '1000',
           INDEXER_CLAIM_IDLE_MS: '3600000',
         },
       }),
