@@ -202,6 +202,13 @@ export function createCircleService(deps: CircleServiceDeps) {
     })
   }
   let confirming = false
+  let lastWarn = 0
+  const confirmFailed = (err: unknown) => {
+    // Once per 10 s at most: with Redis away this would fail on every tick (the copies then just expire).
+    if (now() - lastWarn < 10_000) return
+    lastWarn = now()
+    log.warn({ err }, 'confirming in-process circle copies failed (they expire instead)')
+  }
   const confirmTimer =
     local.ttlMs > 0
       ? setInterval(
@@ -209,9 +216,7 @@ export function createCircleService(deps: CircleServiceDeps) {
             if (confirming) return
             confirming = true
             confirmCopies()
-              .catch((err: unknown) =>
-                log.warn({ err }, 'confirming in-process circle copies failed'),
-              )
+              .catch(confirmFailed)
               .finally(() => {
                 confirming = false
               })
