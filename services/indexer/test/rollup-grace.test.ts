@@ -86,3 +86,35 @@ describe('roll-up grace', () => {
     expect(log.length).toBe(HEADER_SIZE + 2 * RECORD_SIZE)
   })
 })
+
+describe('older log headers', () => {
+  it('reads a log with the 8-byte header and rewrites it with the current one when touched', async () => {
+    const writer = createIndexWriter(t.redis, t.schema, { now: () => clock })
+    const events = [create(ALICE, BOB, 'like', T0), create(CAROL, BOB, 'reply', T0 + 1)]
+    await writer.apply(events)
+    const key = t.schema.accountLog(BOB)
+    const log = (await t.redis.getBuffer(key)) as Buffer
+    // the old header: oldest second, inbound and outbound appends (uint32, uint16, uint16 BE)
+    const old = Buffer.alloc(8)
+    log.copy(old, 0, 0, 4)
+    old.writeUInt16BE(log.readUInt16BE(16) & 0x7fff, 4)
+    old.writeUInt16BE(log.readUInt16BE(18) & 0x7fff, 6)
+    const records = log.subarray(HEADER_SIZE)
+    await t.redis.set(key, Buffer.concat([old, records]), 'KEEPTTL')
+    const before = await reader.summary(BOB, 48)
+    expect(before.received).toEqual({ like: 1, repost: 0, reply: 1, quote: 0 })
+    // the same events again find their records in the old log: nothing is appended twice
+    const again = await writer.apply(events)
+    expect(again.duplicates).toBe(2)
+    await writer.apply([create(ALICE, BOB, 'repost', T0 + 2)])
+    const after = (await t.redis.getBuffer(key)) as Buffer
+    expect(after.length).toBe(HEADER_SIZE + 3 * RECORD_SIZE)
+    expect(after.subarray(HEADER_SIZE, HEADER_SIZE + records.length)).toEqual(records)
+    expect((await reader.summary(BOB, 48)).received).toEqual({
+      like: 1,
+      repost: 1,
+      reply: 1,
+      quote: 0,
+    })
+  })
+})
