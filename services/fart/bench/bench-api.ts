@@ -416,7 +416,7 @@ async function main() {
     const pid = api.pid
     progress(
       `API up at ${base} (rate limit ${process.env.BENCH_RATE_LIMIT_MAX ?? 'off'}; ` +
-        `${pin.length > 0 ? `API on core ${API_CORE}, autocannon and redis-server on core ${LOADGEN_CORE}` : 'not pinned'})`,
+        `${pin.length > 0 ? `API on core ${API_CORE}, load generator and redis-server on core ${LOADGEN_CORE}` : 'not pinned'})`,
     )
 
     let variant = 0
