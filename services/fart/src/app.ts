@@ -15,6 +15,7 @@ import Fastify, {
   type FastifyBaseLogger,
   type FastifyInstance,
   type FastifyPluginAsync,
+  type FastifySchemaValidationError,
   LogController,
 } from 'fastify'
 import type { Redis } from 'ioredis'
@@ -117,6 +118,9 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     trustProxy: config.trustProxy,
     bodyLimit: 16 * 1024,
     routerOptions: { maxParamLength: 300 },
+    // verbose: errors carry the failing schema, so a message can quote its description instead of a regex.
+    ajv: { customOptions: { verbose: true } },
+    schemaErrorFormatter: describeSchemaErrors,
   }).withTypeProvider<TypeBoxTypeProvider>()
 
   app.addSchema(ErrorBody)
@@ -267,4 +271,33 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   if (config.adminToken) await app.register(adminRoutes(ctx, config.adminToken, deps.queueView))
 
   return app as unknown as FastifyInstance
+}
+
+/**
+ * "querystring/window: "1" is not valid; expected 1h..48h from the live index, or 7d, 30d, 90d from the
+ * daily aggregates" rather than AJV's `must match pattern "^(?:[1-9]|..."` or `must match a schema in
+ * anyOf`: the schema's own description (also shown at /docs) says what a good value looks like.
+ */
+function describeSchemaErrors(errors: FastifySchemaValidationError[], dataVar: string): Error {
+  const described = errors.find(
+    (e) =>
+      typeof (e as { parentSchema?: { description?: unknown } }).parentSchema?.description ===
+      'string',
+  ) as
+    | (FastifySchemaValidationError & { parentSchema: { description: string }; data?: unknown })
+    | undefined
+  const first = errors[0]
+  if (
+    !described ||
+    described.keyword === 'required' ||
+    described.keyword === 'additionalProperties'
+  ) {
+    const path = first ? `${dataVar}${first.instancePath}` : dataVar
+    return new Error(first ? `${path} ${first.message}` : `${dataVar} is not valid`)
+  }
+  const value = JSON.stringify(described.data)
+  const shown = value !== undefined && value.length <= 80 ? value : 'the value'
+  return new Error(
+    `${dataVar}${described.instancePath}: ${shown} is not valid; expected ${described.parentSchema.description}`,
+  )
 }

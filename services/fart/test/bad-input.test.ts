@@ -129,6 +129,28 @@ describe('bad input on every route', () => {
     expect((await h.app.inject(`/v1/circles/${A}?foo=bar`)).statusCode).toBe(200)
   })
 
+  it('says what a good value looks like instead of quoting a regex', async () => {
+    const cases: [string, RegExp][] = [
+      ['window=1', /querystring\/window: "1" is not valid; expected 1h\.\.48h .*7d, 30d, 90d/],
+      [
+        'direction=up',
+        /querystring\/direction: "up" is not valid; expected sent \(whom .*received .* or both/,
+      ],
+      ['rings=a', /querystring\/rings: "a" is not valid; expected Ring sizes/],
+      ['weights=like', /querystring\/weights: "like" is not valid; expected Per-kind weights/],
+    ]
+    for (const [q, want] of cases) {
+      const r = await h.app.inject(`/v1/circles/${A}?${q}`)
+      expect(r.statusCode, q).toBe(400)
+      expect(r.json().message, q).toMatch(want)
+      expect(r.json().message, q).not.toMatch(/pattern|anyOf|\^/)
+    }
+    // Errors without a described schema keep AJV's own wording.
+    const limit = await h.app.inject(`/v1/interactions/${A}?limit=1000`)
+    expect(limit.statusCode).toBe(400)
+    expect(limit.json().message).toBe('querystring/limit must be <= 100')
+  })
+
   it('rejects bad DIDs and tokens on admin routes', async () => {
     const auth = { authorization: `Bearer ${ADMIN_TOKEN}` }
     for (const a of ACTORS) {

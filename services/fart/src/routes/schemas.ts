@@ -39,7 +39,8 @@ export const CircleQuery = Type.Object(
     direction: Type.Optional(
       Type.Union([Type.Literal('sent'), Type.Literal('received'), Type.Literal('both')], {
         default: 'both',
-        description: 'sent: whom the actor interacts with; received: who interacts with the actor',
+        description:
+          'sent (whom the actor interacts with), received (who interacts with the actor) or both',
       }),
     ),
     weights: Type.Optional(
