@@ -4,6 +4,7 @@ import {
   type InteractionDelete,
   isPurgeStatus,
   isValidDid,
+  isValidHandle,
   isValidRkey,
   isValidTid,
   type StreamEvent,
@@ -715,8 +716,13 @@ export function createIndexWriter(
         segment.push(e)
       } else if (e.type === 'identity') {
         stats.identities++
-        if (isValidDid(e.did)) profiles.push(schema.profile(e.did))
-        else stats.invalid++
+        if (isValidDid(e.did)) {
+          profiles.push(schema.profile(e.did))
+          // The handle is now this DID's: a cached resolution of it to another account is stale. (Its old
+          // handle is dropped the same way when someone else's identity event claims it.)
+          if (e.handle !== null && isValidHandle(e.handle))
+            profiles.push(schema.handleDid(e.handle))
+        } else stats.invalid++
       } else if (isPurgeStatus(e)) {
         // Everything before the purge first, so it is purged too.
         await applySegment(segment, stats, profiles, () => {})

@@ -65,6 +65,26 @@ afterEach(async () => {
 })
 
 describe('interaction index', () => {
+  it('an identity event drops the cached profile and any cached resolution of its new handle', async () => {
+    const s = t.schema
+    await t.redis.set(s.profile(ALICE), JSON.stringify({ did: ALICE, handle: 'old.test' }))
+    await t.redis.set(s.handleDid('new.test'), BOB) // new.test used to be Bob's
+    await t.redis.set(s.handleDid('old.test'), ALICE)
+    await t.redis.set(s.profile(BOB), JSON.stringify({ did: BOB, handle: 'bob.test' }))
+    const stats = await writer.apply([
+      { type: 'identity', did: ALICE, handle: 'New.Test', time: T0 },
+    ])
+    expect(stats.identities).toBe(1)
+    expect(await t.redis.exists(s.profile(ALICE), s.handleDid('new.test'))).toBe(0)
+    // Untouched: another account's profile, and the old handle until someone else claims it.
+    expect(await t.redis.exists(s.profile(BOB), s.handleDid('old.test'))).toBe(2)
+    await writer.apply([{ type: 'identity', did: CAROL, handle: 'old.test', time: T0 + 1 }])
+    expect(await t.redis.exists(s.handleDid('old.test'))).toBe(0)
+    // An event without a handle drops the profile only.
+    await writer.apply([{ type: 'identity', did: BOB, handle: null, time: T0 + 2 }])
+    expect(await t.redis.exists(s.profile(BOB))).toBe(0)
+  })
+
   it('indexes a like on both sides and finds it by URI', async () => {
     const like = create(ALICE, BOB, 'like', T0)
     const stats = await writer.apply([like])
