@@ -42,7 +42,7 @@ export const WINDOW_HOURS = 48
 /** Records older than the window plus this are compacted away once the roll-up has folded their hour. */
 export const EDGE_SECONDS = (WINDOW_HOURS + 1) * 3600
 /** Hours an hour the roll-up has not folded yet is kept after it left the window (`INDEX_ROLLUP_GRACE_HOURS`). */
-export const DEFAULT_ROLLUP_GRACE_HOURS = 24
+export const DEFAULT_ROLLUP_GRACE_HOURS = 6
 
 /** Seconds a record is kept after its hour ends (key expiry): the window plus the roll-up grace. */
 export function keepSeconds(graceHours: number): number {

@@ -15,8 +15,8 @@ describe('indexer config', () => {
   })
 
   it('reads the roll-up grace and rejects a grace under one hour', () => {
-    expect(toConfig({ env: {} }).rollupGraceHours).toBe(24)
-    expect(toConfig({ env: { INDEX_ROLLUP_GRACE_HOURS: '6' } }).rollupGraceHours).toBe(6)
+    expect(toConfig({ env: {} }).rollupGraceHours).toBe(6)
+    expect(toConfig({ env: { INDEX_ROLLUP_GRACE_HOURS: '24' } }).rollupGraceHours).toBe(24)
     expect(() => toConfig({ env: { INDEX_ROLLUP_GRACE_HOURS: '0' } })).toThrow(
       /INDEX_ROLLUP_GRACE_HOURS/,
     )

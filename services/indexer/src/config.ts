@@ -73,7 +73,7 @@ export function toConfig(raw: IndexerEnv): IndexerConfig {
     applyRedisSettings: envBool(env, 'INDEXER_APPLY_REDIS_SETTINGS', true),
     mainLogBytes: envInt(env, 'INDEXER_MAIN_LOG_BYTES', 8192, { min: 64, max: 1_048_576 }),
     retryMs: envInt(env, 'INDEXER_RETRY_MS', 1000, { min: 1, max: 600_000 }),
-    rollupGraceHours: envInt(env, 'INDEX_ROLLUP_GRACE_HOURS', 24, { min: 1, max: 24 * 14 }),
+    rollupGraceHours: envInt(env, 'INDEX_ROLLUP_GRACE_HOURS', 6, { min: 1, max: 24 * 14 }),
   }
   if (!/^[\w.:@-]{1,128}$/.test(config.consumer)) {
     throw new ConfigError(

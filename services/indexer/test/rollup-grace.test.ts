@@ -41,13 +41,13 @@ afterEach(async () => {
 
 describe('roll-up grace', () => {
   it('keeps an hour the roll-up has not folded past the 49 h horizon, while reads count 48 h', async () => {
-    const writer = createIndexWriter(t.redis, t.schema, { now: () => clock })
+    const writer = createIndexWriter(t.redis, t.schema, { now: () => clock, rollupGraceHours: 24 })
     await writer.apply([
       create(ALICE, BOB, 'like', T0),
       create(ALICE, BOB, 'like', T0 + 1),
       create(CAROL, BOB, 'reply', T0 + 2),
     ])
-    // the expiry waits for the grace (24 h by default): hour end + 48 h + 24 h
+    // the expiry waits for the grace (24 h here): hour end + 48 h + 24 h
     expect(Number(await t.redis.call('EXPIRETIME', t.schema.accountLog(BOB)))).toBe(
       (H0 + 1) * 3600 + 72 * 3600,
     )
@@ -70,7 +70,7 @@ describe('roll-up grace', () => {
   })
 
   it('compacts an hour away once the roll-up has folded it', async () => {
-    const writer = createIndexWriter(t.redis, t.schema, { now: () => clock })
+    const writer = createIndexWriter(t.redis, t.schema, { now: () => clock, rollupGraceHours: 24 })
     await writer.apply([create(ALICE, BOB, 'like', T0), create(CAROL, BOB, 'reply', T0 + 1)])
     clock = T0 + 52 * HOUR_MS
     await writer.apply([create(ALICE, BOB, 'like', clock - 1000)])
