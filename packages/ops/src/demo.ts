@@ -3,6 +3,7 @@ import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { envInt, envOptional } from '@circles/config'
+import { freePort } from '@circles/testkit'
 import { startDemoAppView } from './demo-appview.js'
 import { loadEcosystemApps } from './ecosystem.js'
 import { mergeEnv, readEnvFile } from './env-file.js'
@@ -38,17 +39,6 @@ interface Testkit {
 
 function say(line: string) {
   process.stdout.write(`${new Date().toISOString().slice(11, 23)} demo  ${line}\n`)
-}
-
-function freePort(): Promise<number> {
-  return new Promise((done, fail) => {
-    const server = createServer()
-    server.once('error', fail)
-    server.listen(0, '127.0.0.1', () => {
-      const addr = server.address()
-      server.close(() => done(typeof addr === 'object' && addr ? addr.port : 0))
-    })
-  })
 }
 
 function portFree(port: number): Promise<boolean> {

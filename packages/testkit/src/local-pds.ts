@@ -1,6 +1,6 @@
 import { once } from 'node:events'
 import { mkdir, mkdtemp, rm } from 'node:fs/promises'
-import { createServer, type Server } from 'node:http'
+import type { Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -8,6 +8,7 @@ import { AtpAgent } from '@atproto/api'
 import { Secp256k1Keypair } from '@atproto/crypto'
 import * as pds from '@atproto/pds'
 import * as plc from '@did-plc/server'
+import { freePort } from './net.js'
 
 const HOST = '127.0.0.1'
 const ADMIN_PASSWORD = 'admin-pass'
@@ -122,13 +123,4 @@ async function listenLocal(
 async function closeServer(server: Server): Promise<void> {
   server.closeAllConnections()
   await new Promise<void>((resolve) => server.close(() => resolve()))
-}
-
-async function freePort(): Promise<number> {
-  const s = createServer()
-  s.listen(0, HOST)
-  await once(s, 'listening')
-  const { port } = s.address() as AddressInfo
-  await new Promise<void>((resolve) => s.close(() => resolve()))
-  return port
 }

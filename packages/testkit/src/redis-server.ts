@@ -1,7 +1,7 @@
 import { type ChildProcess, spawn } from 'node:child_process'
 import { once } from 'node:events'
-import { createServer } from 'node:net'
 import { Redis } from 'ioredis'
+import { freePort } from './net.js'
 
 export interface PrivateRedis {
   url: string
@@ -78,14 +78,4 @@ export async function startRedisServer(extraArgs: string[] = []): Promise<Privat
       return stopped
     },
   }
-}
-
-async function freePort(): Promise<number> {
-  const s = createServer()
-  s.listen(0, '127.0.0.1')
-  await once(s, 'listening')
-  const address = s.address()
-  const port = typeof address === 'object' && address ? address.port : 0
-  await new Promise<void>((resolve) => s.close(() => resolve()))
-  return port
 }

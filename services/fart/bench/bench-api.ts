@@ -13,7 +13,6 @@
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process'
 import { once } from 'node:events'
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
-import { createServer } from 'node:net'
 import { availableParallelism, setPriority, tmpdir } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -24,6 +23,7 @@ import {
   ensureRedisSettings,
 } from '@circles/interaction-index'
 import { createSchema } from '@circles/redis-schema'
+import { freePort } from '@circles/testkit'
 import { createWorkloadRandom } from '@circles/testkit/workload'
 import autocannon from 'autocannon'
 import { Redis } from 'ioredis'
@@ -179,15 +179,6 @@ async function wrkRun(
 
 // The same generator and seed as the indexer bench.
 const { rand, zipfSampler, shuffled, randomDid, pickKind } = createWorkloadRandom(42)
-
-async function freePort(): Promise<number> {
-  const srv = createServer()
-  srv.listen(0, '127.0.0.1')
-  await once(srv, 'listening')
-  const port = (srv.address() as { port: number }).port
-  srv.close()
-  return port
-}
 
 async function waitFor(check: () => Promise<boolean>, what: string, tries = 200): Promise<void> {
   for (let i = 0; i < tries; i++) {

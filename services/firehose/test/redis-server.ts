@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process'
-import { createServer } from 'node:net'
+import { freePort } from '@circles/testkit'
 import { Redis } from 'ioredis'
 
 // A private redis-server for tests that need their own settings (maxmemory): never the shared one.
@@ -9,17 +9,6 @@ export interface PrivateRedis {
   url: string
   client: Redis
   stop(): Promise<void>
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer()
-    srv.once('error', reject)
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as { port: number }
-      srv.close(() => resolve(port))
-    })
-  })
 }
 
 export async function startPrivateRedis(args: string[] = []): Promise<PrivateRedis> {

@@ -4,7 +4,6 @@
 import { type ChildProcess, spawn } from 'node:child_process'
 import { once } from 'node:events'
 import { readFileSync } from 'node:fs'
-import { createServer } from 'node:net'
 import { loadavg } from 'node:os'
 import { dirname, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -17,6 +16,7 @@ import {
 } from '@circles/core'
 import { createIndexReader, ensureRedisSettings } from '@circles/interaction-index'
 import { createSchema } from '@circles/redis-schema'
+import { freePort } from '@circles/testkit'
 import { createWorkloadRandom, tidFromMicros } from '@circles/testkit/workload'
 import { Redis } from 'ioredis'
 
@@ -113,15 +113,6 @@ function generate(nowMs: number): Generated {
   })
   for (const d of pendingDeletes) events.push(d.event)
   return { events, creates: creates.length, deleted, dids, authorRank, authorCounts }
-}
-
-async function freePort(): Promise<number> {
-  const srv = createServer()
-  srv.listen(0, '127.0.0.1')
-  await once(srv, 'listening')
-  const port = (srv.address() as { port: number }).port
-  srv.close()
-  return port
 }
 
 async function startRedis(): Promise<{ proc: ChildProcess; url: string }> {

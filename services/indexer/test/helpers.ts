@@ -2,7 +2,6 @@ import { spawn } from 'node:child_process'
 import { createHash } from 'node:crypto'
 import { once } from 'node:events'
 import { mkdtempSync, rmSync } from 'node:fs'
-import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type {
@@ -15,6 +14,7 @@ import type {
 } from '@circles/core'
 import { tidFromMs } from '@circles/core'
 import { RECORD_SIZE } from '@circles/interaction-index'
+import { freePort } from '@circles/testkit'
 import { Redis } from 'ioredis'
 
 const B32 = 'abcdefghijklmnopqrstuvwxyz234567'
@@ -104,16 +104,6 @@ export interface PrivateRedis {
   url: string
   port: number
   stop(): Promise<void>
-}
-
-async function freePort(): Promise<number> {
-  const srv = createServer()
-  srv.listen(0, '127.0.0.1')
-  await once(srv, 'listening')
-  const port = (srv.address() as { port: number }).port
-  srv.close()
-  await once(srv, 'close')
-  return port
 }
 
 /** A private redis-server (no persistence) for tests that need their own settings or cluster mode. */

@@ -1,13 +1,12 @@
 import { type ChildProcess, spawn } from 'node:child_process'
 import { once } from 'node:events'
 import { mkdtempSync, rmSync } from 'node:fs'
-import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { createIndexReader } from '@circles/interaction-index'
 import { createSchema, type RedisSchema } from '@circles/redis-schema'
-import { type CorpusFrame, startReplayServer, synthesizeFrames } from '@circles/testkit'
+import { type CorpusFrame, freePort, startReplayServer, synthesizeFrames } from '@circles/testkit'
 import { Redis } from 'ioredis'
 import { afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { canonicalExport, groupInfo, indexPart } from './helpers.js'
@@ -44,16 +43,6 @@ afterEach(async () => {
   for (const c of cleanups.reverse()) await c().catch(() => {})
   cleanups = []
 })
-
-async function freePort(): Promise<number> {
-  const srv = createServer()
-  srv.listen(0, '127.0.0.1')
-  await once(srv, 'listening')
-  const port = (srv.address() as { port: number }).port
-  srv.close()
-  await once(srv, 'close')
-  return port
-}
 
 /** A redis-server with AOF in `dir`; resolves once it answers (after loading the AOF, on a restart). */
 async function startAofRedis(port: number, dir: string): Promise<ChildProcess> {

@@ -4,7 +4,6 @@
 // Baseline in the same run: the same rows folded into plain hashes (field = partner DID + kind, HINCRBY),
 // the obvious layout. Progress lines first, one JSON line last.
 import { spawn } from 'node:child_process'
-import { createServer } from 'node:net'
 import { HOUR_MS, type InteractionKind, type StreamEvent } from '@circles/core'
 import {
   createIndexWriter,
@@ -14,6 +13,7 @@ import {
   HOUR_AUTHOR_SHARDS,
 } from '@circles/interaction-index'
 import { createSchema, type RedisSchema } from '@circles/redis-schema'
+import { freePort } from '@circles/testkit'
 import { createWorkloadRandom, tidFromMicros } from '@circles/testkit/workload'
 import { Redis } from 'ioredis'
 import { createLiveHours } from '../src/live-index.js'
@@ -34,18 +34,6 @@ function progress(msg: string): void {
 }
 
 const { zipfSampler, shuffled, randomDid, pickKind } = createWorkloadRandom(42)
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer()
-    srv.once('error', reject)
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address()
-      const port = typeof addr === 'object' && addr ? addr.port : 0
-      srv.close(() => resolve(port))
-    })
-  })
-}
 
 async function startRedis(): Promise<{ url: string; stop: () => void }> {
   const port = await freePort()
