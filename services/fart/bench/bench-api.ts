@@ -279,7 +279,12 @@ async function startApi(
 ): Promise<{ proc: ChildProcess; base: string }> {
   const port = await freePort()
   const prof = process.env.BENCH_CPU_PROF
-  const node = [process.execPath, ...(prof ? ['--cpu-prof', '--cpu-prof-dir', prof] : []), MAIN]
+  const node = [
+    process.execPath,
+    ...(process.env.BENCH_API_NODE_ARGS ?? '').split(' ').filter(Boolean),
+    ...(prof ? ['--cpu-prof', '--cpu-prof-dir', prof] : []),
+    MAIN,
+  ]
   const [cmd, ...args] = [...pin, ...node] as [string, ...string[]]
   const proc = spawn(cmd, args, {
     env: {
