@@ -9,14 +9,19 @@ export interface PrivateRedis {
   pid: number
   /** Stops the server (SIGTERM, then SIGKILL after 5 s). Idempotent. */
   stop(): Promise<void>
+  /** Kills the server with SIGKILL, as a crash would, and waits until it is gone. */
+  crash(): Promise<void>
 }
 
 /**
  * Starts a private `redis-server` on a free loopback port with no persistence, for tests and
  * benchmarks that need their own settings, measure memory, or must not disturb the shared Redis.
  */
-export async function startRedisServer(extraArgs: string[] = []): Promise<PrivateRedis> {
-  const port = await freePort()
+export async function startRedisServer(
+  extraArgs: string[] = [],
+  opts: { port?: number } = {},
+): Promise<PrivateRedis> {
+  const port = opts.port ?? (await freePort())
   const proc: ChildProcess = spawn(
     'redis-server',
     [
@@ -49,6 +54,7 @@ export async function startRedisServer(extraArgs: string[] = []): Promise<Privat
     if (proc.exitCode !== null) throw new Error(`redis-server exited: ${stderr}`)
     try {
       await probe.connect()
+      // Also an error (LOADING) while the server reads its AOF after a restart.
       await probe.ping()
       break
     } catch {
@@ -62,13 +68,20 @@ export async function startRedisServer(extraArgs: string[] = []): Promise<Privat
   }
   probe.disconnect()
   let stopped: Promise<void> | undefined
+  const gone = () => proc.exitCode !== null || proc.signalCode !== null
   return {
     url,
     port,
     pid: proc.pid as number,
+    async crash() {
+      if (gone()) return
+      const exited = once(proc, 'exit')
+      proc.kill('SIGKILL')
+      await exited
+    },
     stop() {
       stopped ??= (async () => {
-        if (proc.exitCode !== null || proc.signalCode !== null) return
+        if (gone()) return
         const exited = once(proc, 'exit')
         proc.kill('SIGTERM')
         const timer = setTimeout(() => proc.kill('SIGKILL'), 5000)

@@ -6,7 +6,13 @@ import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { createIndexReader } from '@circles/interaction-index'
 import { createSchema, type RedisSchema } from '@circles/redis-schema'
-import { type CorpusFrame, freePort, startReplayServer, synthesizeFrames } from '@circles/testkit'
+import {
+  type CorpusFrame,
+  type PrivateRedis,
+  startRedisServer,
+  startReplayServer,
+  synthesizeFrames,
+} from '@circles/testkit'
 import { Redis } from 'ioredis'
 import { afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { canonicalExport, groupInfo, indexPart } from './helpers.js'
@@ -44,43 +50,17 @@ afterEach(async () => {
   cleanups = []
 })
 
-/** A redis-server with AOF in `dir`; resolves once it answers (after loading the AOF, on a restart). */
-async function startAofRedis(port: number, dir: string): Promise<ChildProcess> {
-  const proc = spawn(
-    'redis-server',
-    [
-      ...['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', ''],
-      ...['--appendonly', 'yes', '--appendfsync', 'everysec', '--maxmemory-policy', 'noeviction'],
-    ],
-    { stdio: 'ignore' },
-  )
-  const probe = new Redis(port, '127.0.0.1', {
-    lazyConnect: true,
-    maxRetriesPerRequest: 0,
-    retryStrategy: () => null,
-  })
-  probe.on('error', () => {})
-  for (let i = 0; ; i++) {
-    try {
-      await probe.connect()
-      // PING answers LOADING while the AOF loads: wait for a real reply.
-      await probe.get('ready-probe')
-      break
-    } catch (err) {
-      probe.disconnect()
-      if (i > 200 || proc.exitCode !== null) throw err
-      await new Promise((r) => setTimeout(r, 50))
-    }
-  }
-  probe.disconnect()
-  return proc
-}
-
-async function kill9(proc: ChildProcess): Promise<void> {
-  if (proc.exitCode !== null || proc.signalCode !== null) return
-  const exited = once(proc, 'exit')
-  proc.kill('SIGKILL')
-  await exited
+/** A redis-server with AOF in `dir` (`pnpm start`'s persistence), on `port` when given. */
+function startAofRedis(dir: string, port?: number): Promise<PrivateRedis> {
+  const aof = [
+    '--appendonly',
+    'yes',
+    '--appendfsync',
+    'everysec',
+    '--maxmemory-policy',
+    'noeviction',
+  ]
+  return startRedisServer(['--dir', dir, ...aof], { port })
 }
 
 /** Runs a service's built main.js and starts it again 200 ms after any exit it was not asked for. */
@@ -139,10 +119,10 @@ async function runPipeline(
   during: (ctl: { redis: Redis; restartRedis(): Promise<void> }) => Promise<void>,
 ) {
   const dir = mkdtempSync(join(tmpdir(), 'redis-restart-'))
-  const port = await freePort()
-  let server = await startAofRedis(port, dir)
+  let server = await startAofRedis(dir)
+  const port = server.port
   cleanups.push(async () => {
-    await kill9(server)
+    await server.crash()
     rmSync(dir, { recursive: true, force: true })
   })
   const relay = await startReplayServer(frames)
@@ -176,9 +156,9 @@ async function runPipeline(
   await during({
     redis,
     async restartRedis() {
-      await kill9(server)
+      await server.crash()
       await new Promise((r) => setTimeout(r, 300))
-      server = await startAofRedis(port, dir)
+      server = await startAofRedis(dir, port)
     },
   })
   await waitUntil('every frame published', async () => (await cursor(redis, schema)) === last)
