@@ -452,7 +452,8 @@ export function createIndexWriter(
   async function applySegment(
     events: readonly (InteractionCreate | InteractionDelete)[],
     stats: ApplyStats,
-    profiles: string[],
+    /** Cache keys identity events made stale (profiles, handle resolutions): deleted with the segment. */
+    staleKeys: string[],
     onSent: () => void,
   ): Promise<void> {
     const nowMs = now()
@@ -461,7 +462,7 @@ export function createIndexWriter(
     const edgeSec = Math.floor(nowMs / 1000) - EDGE_SECONDS
     const m = new Phase(schema)
     const c = new Phase(schema)
-    const side: (string | Buffer | number)[][] = profiles.map((key) => ['DEL', key])
+    const side: (string | Buffer | number)[][] = staleKeys.map((key) => ['DEL', key])
     const creates: Create[] = []
     const deletes: Delete[] = []
     // New authors of each hour index shard: one SADD per shard, not one per author; new DID table entries:
@@ -710,29 +711,29 @@ export function createIndexWriter(
     onSent: () => void,
   ): Promise<void> {
     let segment: (InteractionCreate | InteractionDelete)[] = []
-    let profiles: string[] = []
+    let staleKeys: string[] = []
     for (const e of events) {
       if (e.type === 'create' || e.type === 'delete') {
         segment.push(e)
       } else if (e.type === 'identity') {
         stats.identities++
         if (isValidDid(e.did)) {
-          profiles.push(schema.profile(e.did))
+          staleKeys.push(schema.profile(e.did))
           // The handle is now this DID's: a cached resolution of it to another account is stale. (Its old
           // handle is dropped the same way when someone else's identity event claims it.)
           if (e.handle !== null && isValidHandle(e.handle))
-            profiles.push(schema.handleDid(e.handle))
+            staleKeys.push(schema.handleDid(e.handle))
         } else stats.invalid++
       } else if (isPurgeStatus(e)) {
         // Everything before the purge first, so it is purged too.
-        await applySegment(segment, stats, profiles, () => {})
+        await applySegment(segment, stats, staleKeys, () => {})
         segment = []
-        profiles = []
+        staleKeys = []
         stats.purges++
         await purge(e.did, e.time)
       }
     }
-    await applySegment(segment, stats, profiles, onSent)
+    await applySegment(segment, stats, staleKeys, onSent)
   }
 
   return {
