@@ -5,9 +5,11 @@ import { tmpdir } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { createIndexReader } from '@circles/interaction-index'
+import { privateRedisArgs } from '@circles/ops'
 import { createSchema, type RedisSchema } from '@circles/redis-schema'
 import {
   type CorpusFrame,
+  freePort,
   type PrivateRedis,
   startRedisServer,
   startReplayServer,
@@ -18,7 +20,7 @@ import { afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { canonicalExport, groupInfo, indexPart } from './helpers.js'
 
 // The standard the whole pipeline answers to: a crash of Redis itself loses no event and counts none twice.
-// Redis runs with AOF (appendfsync everysec, as `pnpm start` and docker compose run it) and is killed with
+// Redis runs with AOF (the settings `pnpm start` gives its own Redis: appendfsync everysec) and is killed with
 // SIGKILL twice while the real firehose and indexer processes are busy, then started again on the same
 // port and data folder. Every answer of the resulting index (each account's partners and counts, each
 // hour's roll-up rows) must equal that of an uninterrupted run over the same frames, with as many records
@@ -50,17 +52,10 @@ afterEach(async () => {
   cleanups = []
 })
 
-/** A redis-server with AOF in `dir` (`pnpm start`'s persistence), on `port` when given. */
-function startAofRedis(dir: string, port?: number): Promise<PrivateRedis> {
-  const aof = [
-    '--appendonly',
-    'yes',
-    '--appendfsync',
-    'everysec',
-    '--maxmemory-policy',
-    'noeviction',
-  ]
-  return startRedisServer(['--dir', dir, ...aof], { port })
+/** A redis-server with the very settings `pnpm start` gives its own (AOF everysec, noeviction) in `dir`. */
+async function startAofRedis(dir: string, port?: number): Promise<PrivateRedis> {
+  const p = port ?? (await freePort())
+  return startRedisServer(privateRedisArgs({ port: p, dataDir: dir }), { port: p })
 }
 
 /** Runs a service's built main.js and starts it again 200 ms after any exit it was not asked for. */
