@@ -7,7 +7,6 @@ import {
 import { IndexQueryError } from '@circles/interaction-index'
 import { createLogger } from '@circles/logging'
 import type { RedisSchema } from '@circles/redis-schema'
-import cors from '@fastify/cors'
 import swagger from '@fastify/swagger'
 import swaggerUi from '@fastify/swagger-ui'
 import { Type, type TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
@@ -15,6 +14,7 @@ import Fastify, {
   type FastifyBaseLogger,
   type FastifyInstance,
   type FastifyPluginAsync,
+  type FastifyReply,
   type FastifySchemaValidationError,
   LogController,
 } from 'fastify'
@@ -24,6 +24,7 @@ import { createAvatarFetcher } from './avatars.js'
 import { createCircleService } from './circles.js'
 import type { FartConfig } from './config.js'
 import type { AppContext } from './context.js'
+import { corsHook } from './cors.js'
 import type { IndexReader, LongWindowReader } from './index-source.js'
 import { createMetrics, readPipelineState } from './metrics.js'
 import { createNotifier } from './notify.js'
@@ -77,8 +78,24 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   })
   // Opt-out changes and finished computations, pushed between API processes (closed with the app).
   const notifier = await createNotifier({ redis, schema, log })
+  const security = securityHeaders({
+    contentSecurityPolicy: {
+      directives: {
+        defaultSrc: ["'self'"],
+        imgSrc: ["'self'", 'data:', 'https:'],
+        scriptSrc: ["'self'"],
+        styleSrc: ["'self'", "'unsafe-inline'"],
+      },
+    },
+    crossOriginResourcePolicy: { policy: 'cross-origin' },
+  })
+  const documentHook = (_req: unknown, reply: FastifyReply, done: () => void) => {
+    reply.headers(security.document)
+    done()
+  }
   const ctx: AppContext = {
     config,
+    documentHeaders: security.document,
     redis,
     schema,
     index: deps.index,
@@ -170,25 +187,18 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     }),
   )
 
-  const security = securityHeaders({
-    contentSecurityPolicy: {
-      directives: {
-        defaultSrc: ["'self'"],
-        imgSrc: ["'self'", 'data:', 'https:'],
-        scriptSrc: ["'self'"],
-        styleSrc: ["'self'", "'unsafe-inline'"],
-      },
-    },
-    crossOriginResourcePolicy: { policy: 'cross-origin' },
-  })
-  app.addHook('onRequest', (_req, reply, done) => {
-    reply.headers(security)
-    done()
-  })
-  await app.register(cors, {
-    origin: config.corsOrigins === '*' ? '*' : config.corsOrigins,
-    methods: ['GET', 'HEAD', 'PUT', 'DELETE', 'OPTIONS'],
-  })
+  // Security and CORS headers in one hook, all computed at start (see security-headers.ts, cors.ts);
+  // documents (the page, the docs, a drawn SVG) add the rest of helmet's.
+  app.addHook(
+    'onRequest',
+    corsHook({
+      origins: config.corsOrigins,
+      methods: ['GET', 'HEAD', 'PUT', 'DELETE', 'OPTIONS'],
+      headers: security.every,
+    }),
+  )
+  // Lets preflights reach the hook above, which answers them.
+  app.options('*', { schema: { hide: true } }, (_req, reply) => reply.code(204).send())
   if (config.rateLimitMax > 0) {
     registerRateLimit(app as unknown as FastifyInstance, {
       redis,
@@ -208,7 +218,10 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       components: { securitySchemes: { bearerAuth: { type: 'http', scheme: 'bearer' } } },
     },
   })
-  await app.register(swaggerUi, { routePrefix: '/docs', staticCSP: true })
+  await app.register(async (docs) => {
+    docs.addHook('onRequest', documentHook)
+    await docs.register(swaggerUi, { routePrefix: '/docs', staticCSP: true })
+  })
 
   const noLimit = { rateLimit: false as const }
   app.get(
@@ -267,7 +280,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(circleRoutes(ctx))
   await app.register(interactionRoutes(ctx))
   await app.register(statsRoutes(ctx))
-  await app.register(pageRoutes())
+  await app.register(pageRoutes(security.document))
   if (config.adminToken) await app.register(adminRoutes(ctx, config.adminToken, deps.queueView))
 
   return app as unknown as FastifyInstance

@@ -11,6 +11,8 @@ import type { Metrics } from './metrics.js'
 /** What route modules share; built once in buildApp. */
 export interface AppContext {
   config: FartConfig
+  /** Security headers a document (HTML, SVG) adds to those every answer has. */
+  documentHeaders: Record<string, string>
   redis: Redis
   schema: RedisSchema
   index: IndexReader

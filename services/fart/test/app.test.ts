@@ -432,20 +432,66 @@ describe('fart API', () => {
     }
   })
 
-  it('sends CORS and security headers', async () => {
-    const r = await h.app.inject({
-      url: `/v1/circles/${A}`,
-      headers: { origin: 'https://elsewhere.example' },
-    })
-    expect(r.headers['access-control-allow-origin']).toBe('*')
-    expect(r.headers['x-content-type-options']).toBe('nosniff')
-    expect(r.headers['strict-transport-security']).toBeDefined()
+  it('sends CORS and security headers: the document ones only with documents', async () => {
+    for (const url of [`/v1/circles/${A}`, `/v1/circles/${A}`, '/v1/circles/bad..handle']) {
+      // the second answer comes from the in-process copy, the third is an error
+      const r = await h.app.inject({ url, headers: { origin: 'https://elsewhere.example' } })
+      expect(r.headers['access-control-allow-origin']).toBe('*')
+      expect(r.headers['x-content-type-options']).toBe('nosniff')
+      expect(r.headers['strict-transport-security']).toBeDefined()
+      expect(r.headers['cross-origin-resource-policy']).toBe('cross-origin')
+      expect(r.headers['content-security-policy']).toBeUndefined()
+      expect(r.headers['x-frame-options']).toBeUndefined()
+    }
+    for (const url of ['/', `/v1/circles/${A}.svg`, '/docs']) {
+      const r = await h.app.inject(url)
+      expect(r.statusCode, url).toBe(200)
+      expect(r.headers['content-type'], url).toMatch(/text\/html|image\/svg/)
+      expect(r.headers['content-security-policy'], url).toContain("script-src 'self'")
+      expect(r.headers['x-frame-options'], url).toBe('SAMEORIGIN')
+      expect(r.headers['x-content-type-options'], url).toBe('nosniff')
+    }
     const pre = await h.app.inject({
       method: 'OPTIONS',
       url: `/v1/circles/${A}`,
-      headers: { origin: 'https://elsewhere.example', 'access-control-request-method': 'GET' },
+      headers: {
+        origin: 'https://elsewhere.example',
+        'access-control-request-method': 'GET',
+        'access-control-request-headers': 'if-none-match',
+      },
     })
     expect(pre.statusCode).toBe(204)
+    expect(pre.headers['access-control-allow-origin']).toBe('*')
+    expect(pre.headers['access-control-allow-methods']).toBe('GET, HEAD, PUT, DELETE, OPTIONS')
+    expect(pre.headers['access-control-allow-headers']).toBe('if-none-match')
+    expect(pre.headers.vary).toBe('Access-Control-Request-Headers')
+    const notPreflight = await h.app.inject({ method: 'OPTIONS', url: `/v1/circles/${A}` })
+    expect(notPreflight.statusCode).toBe(400)
+  })
+
+  it('allows only the configured origins when CORS_ORIGINS lists them', async () => {
+    const h2 = await startHarness({ CORS_ORIGINS: 'https://a.example,https://b.example' })
+    try {
+      const ok = await h2.app.inject({ url: '/healthz', headers: { origin: 'https://b.example' } })
+      expect(ok.headers['access-control-allow-origin']).toBe('https://b.example')
+      expect(ok.headers.vary).toBe('Origin')
+      const other = await h2.app.inject({
+        url: '/healthz',
+        headers: { origin: 'https://elsewhere.example' },
+      })
+      expect(other.headers['access-control-allow-origin']).toBeUndefined()
+      expect(other.headers.vary).toBe('Origin')
+      const pre = await h2.app.inject({
+        method: 'OPTIONS',
+        url: '/v1/stats',
+        headers: { origin: 'https://a.example', 'access-control-request-method': 'GET' },
+      })
+      expect(pre.statusCode).toBe(204)
+      expect(pre.headers['access-control-allow-origin']).toBe('https://a.example')
+      expect(pre.headers.vary).toBe('Origin, Access-Control-Request-Headers')
+    } finally {
+      await h2.close()
+    }
   })
 
   it('serves OpenAPI docs and the page', async () => {

@@ -139,11 +139,13 @@ export function adminRoutes(
     }
 
     if (queueView) {
-      // bull-board's UI needs its own scripts and styles: relax the page policy for its routes only, which
-      // sit behind the token like every admin route.
+      // bull-board's UI is a document, but needs its own scripts and styles: a document's headers without
+      // the page policy, for its routes only, which sit behind the token like every admin route.
+      const { 'content-security-policy': _, ...boardHeaders } = ctx.documentHeaders
       await app.register(async (board) => {
-        board.addHook('onSend', async (_req, reply) => {
-          reply.removeHeader('content-security-policy')
+        board.addHook('onRequest', (_req, reply, done) => {
+          reply.headers(boardHeaders)
+          done()
         })
         await board.register(queueView)
       })

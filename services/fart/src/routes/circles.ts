@@ -126,6 +126,8 @@ export function circleRoutes(ctx: AppContext): FastifyPluginAsyncTypebox {
           const digest = createHash('sha1').update(format).update(r.body).digest('hex')
           const key = ctx.schema.circleImage(did, digest)
           const type = format === 'svg' ? 'image/svg+xml' : 'image/png'
+          // An SVG is a document when opened by itself: it gets the page's policy (no scripts, no framing).
+          if (format === 'svg') reply.headers(ctx.documentHeaders)
           const cached = await ctx.redis.getBuffer(key)
           if (cached) return reply.type(type).header('x-cache', 'hit').send(cached)
           // Concurrent requests for one drawing in this process share it: rendering is the costly part.

@@ -53,11 +53,12 @@ const start = new URLSearchParams(location.search).get('actor')
 if (start) { $('actor').value = start; draw(start).catch((err) => { status.textContent = String(err) }) }
 `
 
-export function pageRoutes(): FastifyPluginAsyncTypebox {
+/** `documentHeaders`: the security headers of a document (CSP and the rest), for the HTML page. */
+export function pageRoutes(documentHeaders: Record<string, string>): FastifyPluginAsyncTypebox {
   return async (app) => {
     const hide = { hide: true }
     app.get('/', { schema: hide }, async (_req, reply) =>
-      reply.type('text/html; charset=utf-8').send(HTML),
+      reply.headers(documentHeaders).type('text/html; charset=utf-8').send(HTML),
     )
     app.get('/app.js', { schema: hide }, async (_req, reply) =>
       reply.type('text/javascript; charset=utf-8').send(JS),
