@@ -226,16 +226,13 @@ export function createCircleService(deps: CircleServiceDeps) {
       : undefined
   confirmTimer?.unref()
 
+  /** `optOuts`: the opt-out set, read by the caller in a round trip it makes anyway. */
   async function compute(
     did: string,
     params: CircleParams,
+    optOuts: readonly string[],
   ): Promise<{ status: 200 | 404 | 501; body: Buffer; ttl: number }> {
     const total = params.rings.reduce((a, b) => a + b, 0)
-    const [optOuts] = await Promise.all([
-      redis.smembers(schema.optOuts),
-      // Record the request for the scheduler's snapshots (at most once per cache TTL per variant).
-      redis.zadd(schema.circleRequests, now(), did),
-    ])
     const exclude = new Set(optOuts)
     exclude.add(did)
     // Ask for a few more than needed: deleted or taken-down accounts found below are dropped.
@@ -311,28 +308,51 @@ export function createCircleService(deps: CircleServiceDeps) {
     const cacheKey = schema.circle(did, variant)
     const lockKey = schema.circleLock(did, variant)
     const deadline = now() + deps.lockMs
+    const releaseFailed = (err: unknown) => {
+      log.warn({ err }, 'circle lock release failed (it expires by itself)')
+    }
     for (;;) {
       const token = randomBytes(8).toString('hex')
-      const got = await redis.set(lockKey, token, 'PX', deps.lockMs, 'NX')
+      // Each Redis round trip costs this process more CPU than the commands cost Redis (a socket write
+      // and the wake-up of a reader on another core): a miss makes as few as it can. The opt-out set
+      // comes with the lock (wasted only when someone else holds it).
+      const [[lockErr, got], [optErr, optOuts]] = (await redis
+        .pipeline()
+        .set(lockKey, token, 'PX', deps.lockMs, 'NX')
+        .smembers(schema.optOuts)
+        .exec()) as [[Error | null, string | null], [Error | null, string[]]]
+      if (lockErr) throw lockErr
       if (got === 'OK') {
+        let r: Awaited<ReturnType<typeof compute>>
         try {
-          const r = await compute(did, params)
-          const etag = etagOf(r.body)
-          const head = Buffer.from(`${version}\n${r.status}\n${etag}\n`)
-          await redis.set(cacheKey, Buffer.concat([head, r.body]), 'EX', r.ttl)
-          return { status: r.status, body: r.body, etag, cache: 'miss' }
-        } finally {
-          // Released and announced in one round trip: waiters wake and find the entry (or, after a
-          // failure, no entry and no lock, and try themselves).
+          if (optErr) throw optErr
+          r = await compute(did, params, optOuts)
+        } catch (err) {
+          // Released and announced: waiters wake, find no entry and no lock, and try themselves.
           await redis
             .pipeline()
             .eval(RELEASE_LOCK, 1, lockKey, token)
             .publish(schema.circleReadyChannel, cacheKey)
             .exec()
-            .catch((err: unknown) => {
-              log.warn({ err }, 'circle lock release failed (it expires by itself)')
-            })
+            .catch(releaseFailed)
+          throw err
         }
+        const etag = etagOf(r.body)
+        const head = Buffer.from(`${version}\n${r.status}\n${etag}\n`)
+        // Written, recorded for the scheduler's snapshots (at most once per cache TTL per variant),
+        // released and announced in one round trip: waiters wake and find the entry.
+        const res = await redis
+          .pipeline()
+          .set(cacheKey, Buffer.concat([head, r.body]), 'EX', r.ttl)
+          .zadd(schema.circleRequests, now(), did)
+          .eval(RELEASE_LOCK, 1, lockKey, token)
+          .publish(schema.circleReadyChannel, cacheKey)
+          .exec()
+        const [setErr] = res?.[0] ?? [new Error('no reply to the cache write')]
+        const releaseErr = res?.[2]?.[0]
+        if (releaseErr) releaseFailed(releaseErr)
+        if (setErr) throw setErr
+        return { status: r.status, body: r.body, etag, cache: 'miss' }
       }
       // Someone else computes: wait for their entry, or for their lock to vanish (they failed) and retry.
       // Each wait is registered before the look, so an announcement in between is not lost; the poll is
@@ -358,7 +378,13 @@ export function createCircleService(deps: CircleServiceDeps) {
       }
       if (now() >= deadline) {
         // The holder is alive but slow beyond the lock's life: compute ourselves rather than wait longer.
-        const r = await compute(did, params)
+        const [[optErr, optOuts]] = (await redis
+          .pipeline()
+          .smembers(schema.optOuts)
+          .zadd(schema.circleRequests, now(), did)
+          .exec()) as [[Error | null, string[]]]
+        if (optErr) throw optErr
+        const r = await compute(did, params, optOuts)
         return { status: r.status, body: r.body, etag: etagOf(r.body), cache: 'miss' }
       }
     }
