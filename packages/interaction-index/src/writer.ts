@@ -35,7 +35,7 @@ import {
   WINDOW_HOURS,
   writeRkey,
 } from './layout.js'
-import { defineIndexCommands } from './scripts.js'
+import { INDEX_APPLY_FUNCTION, INDEX_LIBRARY_CODE, isLibraryMissing } from './scripts.js'
 import { keySlot } from './slot.js'
 
 export interface IndexWriterOptions {
@@ -53,6 +53,12 @@ export interface IndexWriterOptions {
    * @default 24
    */
   rollupGraceHours?: number
+  /**
+   * Send each account's creates as one section of appends when they allow it (see the script). Off, every
+   * operation takes the general path: tests compare the two.
+   * @default true
+   */
+  appendSections?: boolean
 }
 
 /** How long the roll-up cursor read by the writer is trusted before it is read again (one GET). */
@@ -256,8 +262,78 @@ interface SlotCall {
   refs: number[]
 }
 
+const APPENDS_HEAD = 14
+const OPS_HEAD = 4
+
+/**
+ * Whether an account's operations can go as a section of appends (see the script): creates only, and each
+ * direction strictly ascending by rkey (then the first record of each is its least, which is all the
+ * script compares with what the logs hold). Returns the least and greatest second, or null.
+ */
+function appendsSpan(a: AccountOps): [number, number] | null {
+  const ops = a.ops
+  const n = a.refs.length
+  if (n > MAX_SECTION_OPS) return null
+  let inHi = -1
+  let inLo = -1
+  let outHi = -1
+  let outLo = -1
+  let min = 0xffffffff
+  let max = 0
+  for (let off = 0; off < n * OP_SIZE; off += OP_SIZE) {
+    const code = ops[off]
+    // rkeys are 64-bit little-endian: compare the high halves, then the low ones
+    const lo = ops.readUInt32LE(off + 2)
+    const hi = ops.readUInt32LE(off + 6)
+    if (code === OP.addIn) {
+      if (hi < inHi || (hi === inHi && lo <= inLo)) return null
+      inHi = hi
+      inLo = lo
+    } else if (code === OP.addOut) {
+      if (hi < outHi || (hi === outHi && lo <= outLo)) return null
+      outHi = hi
+      outLo = lo
+    } else return null
+    const sec = ops.readUInt32BE(off + 19)
+    if (sec < min) min = sec
+    if (sec > max) max = sec
+  }
+  return [min, max]
+}
+
+/** Writes an account's operations as a section of appends: inbound records, outbound ones, spill indexes. */
+function writeAppends(
+  a: AccountOps,
+  span: [number, number],
+  blob: Buffer,
+  at: number,
+  refs: number[],
+): number {
+  const n = a.refs.length
+  const ops = a.ops
+  let nIn = 0
+  for (let off = 0; off < n * OP_SIZE; off += OP_SIZE) if (ops[off] === OP.addIn) nIn++
+  blob[at] = a.keys.length
+  blob[at + 1] = 1
+  blob.writeUInt16BE(nIn, at + 2)
+  blob.writeUInt16BE(n - nIn, at + 4)
+  blob.writeUInt32BE(span[0], at + 6)
+  blob.writeUInt32BE(span[1], at + 10)
+  let rec = at + APPENDS_HEAD
+  let hk = rec + n * RECORD_SIZE
+  for (const code of [OP.addIn, OP.addOut]) {
+    for (let j = 0, off = 0; j < n; j++, off += OP_SIZE) {
+      if (ops[off] !== code) continue
+      rec += ops.copy(blob, rec, off + 2, off + OP_SIZE)
+      blob[hk++] = ops[off + 1] as number
+      refs.push(a.refs[j] as number)
+    }
+  }
+  return hk
+}
+
 /** Groups a phase's accounts by cluster slot into script calls (one per slot). */
-function slotCalls(phase: Phase): SlotCall[] {
+function slotCalls(phase: Phase, schema: RedisSchema, appendSections: boolean): SlotCall[] {
   const bySlot = new Map<number, AccountOps[]>()
   for (const a of phase.accounts) {
     const list = bySlot.get(a.slot)
@@ -268,28 +344,43 @@ function slotCalls(phase: Phase): SlotCall[] {
   for (const accounts of bySlot.values()) {
     let size = 0
     let keyCount = 0
-    for (const a of accounts) {
-      const sections = Math.max(1, Math.ceil(a.refs.length / MAX_SECTION_OPS))
-      size += a.length + 3 * sections
-      keyCount += a.keys.length * sections
-    }
+    const spans = accounts.map((a) => (appendSections ? appendsSpan(a) : null))
+    accounts.forEach((a, i) => {
+      if (spans[i]) {
+        size += APPENDS_HEAD + a.refs.length * (RECORD_SIZE + 1)
+        keyCount += a.keys.length
+      } else {
+        const sections = Math.max(1, Math.ceil(a.refs.length / MAX_SECTION_OPS))
+        size += a.length + OPS_HEAD * sections
+        keyCount += a.keys.length * sections
+      }
+    })
     const blob = Buffer.allocUnsafe(size)
-    const keys: string[] = new Array(keyCount)
+    // KEYS[1]: the call's scratch key (any account's works: they all hash to this slot)
+    const keys: string[] = new Array(keyCount + 1)
+    keys[0] = schema.accountScratch((accounts[0] as AccountOps).did)
     const refs: number[] = []
     let at = 0
-    let k = 0
-    for (const a of accounts) {
+    let k = 1
+    accounts.forEach((a, i) => {
+      const span = spans[i]
+      if (span) {
+        at = writeAppends(a, span, blob, at, refs)
+        for (const key of a.keys) keys[k++] = key
+        return
+      }
       // an account with more operations than a section holds takes several sections in a row
       for (let first = 0; first === 0 || first < a.refs.length; first += MAX_SECTION_OPS) {
         const count = Math.min(MAX_SECTION_OPS, a.refs.length - first)
         blob[at] = a.keys.length
-        blob.writeUInt16BE(count, at + 1)
-        at += 3
+        blob[at + 1] = 0
+        blob.writeUInt16BE(count, at + 2)
+        at += OPS_HEAD
         at += a.ops.copy(blob, at, first * OP_SIZE, (first + count) * OP_SIZE)
         for (const key of a.keys) keys[k++] = key
         for (let j = first; j < first + count; j++) refs.push(a.refs[j] as number)
       }
-    }
+    })
     calls.push({ keys, blob, refs })
   }
   return calls
@@ -332,9 +423,13 @@ export function createIndexWriter(
 ): IndexWriter {
   const now = opts.now ?? Date.now
   const mainLogBytes = opts.mainLogBytes ?? 8192
+  const appendSections = opts.appendSections ?? true
   // records of each direction the main log takes before spilling
   const mainLogCap = Math.max(1, Math.floor(mainLogBytes / RECORD_SIZE / 2))
-  const r = defineIndexCommands(redis)
+  // The index library goes first in the next pipeline: at the start, and after Redis said it is missing
+  // (a restart without persistence). The batch that failed is applied again by the caller, as after any
+  // Redis failure.
+  let loadLibrary = true
   const cache = new DidCache()
   const accounts = new Accounts(schema, cache)
   // The end of the latest call of apply(); and, while a call with a purge is waiting or running, the end of
@@ -396,17 +491,34 @@ export function createIndexWriter(
   ): Promise<void> {
     if (phase.accounts.length === 0 && side.length === 0) return Promise.resolve()
     const horizon = horizonOf(nowMs)
-    const pipe = r.pipeline()
+    const pipe = redis.pipeline()
+    if (loadLibrary) {
+      pipe.call('FUNCTION', 'LOAD', 'REPLACE', INDEX_LIBRARY_CODE)
+      loadLibrary = false
+    }
     for (const [cmd, ...args] of side) pipe.call(cmd as string, ...args)
-    const calls = slotCalls(phase)
+    const calls = slotCalls(phase, schema, appendSections)
     // The accounts keep only the phase being built: a phase sent must not stay reachable from them.
     for (const ops of phase.accounts) if (ops.owner.ops === ops) ops.owner.ops = null
     for (const c of calls) {
-      pipe.indexApplyBuffer(c.keys.length, ...c.keys, horizon, mainLogCap, keep, c.blob)
+      pipe.callBuffer(
+        'FCALL',
+        INDEX_APPLY_FUNCTION,
+        c.keys.length,
+        ...c.keys,
+        horizon,
+        mainLogCap,
+        keep,
+        c.blob,
+      )
     }
     return pipe.exec().then((results) => {
       results ??= []
-      for (const [err] of results) if (err) throw err
+      for (const [err] of results) {
+        if (!err) continue
+        if (isLibraryMissing(err)) loadLibrary = true
+        throw err
+      }
       if (!onResult) return
       const offset = results.length - calls.length
       calls.forEach((c, i) => {

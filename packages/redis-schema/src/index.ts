@@ -75,6 +75,11 @@ export function createSchema(prefix: string) {
     accountHourLog: (d: string, hour: number) => `${p}{${did(d)}}:log:${int(hour)}`,
     /** Seconds of an account's purge (deleted/taken down): creates at or before it are refused. With TTL. */
     accountPurged: (d: string) => `${p}{${did(d)}}:purged`,
+    /**
+     * Scratch key of the index script, in the slot of the account named: a log grown by APPEND is copied
+     * here and renamed back, which reallocates it at its exact size. Exists only inside one script call.
+     */
+    accountScratch: (d: string) => `${p}{${did(d)}}:scratch`,
     /** Hash bucket of the DID table: 8-byte DID id -> DID (ids are hashes of DIDs, see interaction-index). */
     didTable: (bucket: number) => `${p}dids:${int(bucket)}`,
     /** Set of author ids (int64) with interactions in one hour, sharded: the scheduler's roll-up scan. */

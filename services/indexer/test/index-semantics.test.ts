@@ -1,4 +1,4 @@
-import { HOUR_MS, tidFromMs } from '@circles/core'
+import { HOUR_MS, type InteractionCreate, type StreamEvent, tidFromMs } from '@circles/core'
 import {
   createIndexReader,
   createIndexWriter,
@@ -12,7 +12,7 @@ import {
 } from '@circles/interaction-index'
 import { createTestRedis, type TestRedis } from '@circles/testkit'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import { canonicalExport, create, del, plc, purge } from './helpers.js'
+import { canonicalExport, create, del, indexPart, plc, purge } from './helpers.js'
 
 const ALICE = plc('alice')
 const BOB = plc('bob')
@@ -302,6 +302,93 @@ describe('interaction index', () => {
     await small.apply(events.slice(0, 10).map((e) => del(ALICE, 'like', e.rkey, T0 + 10_000)))
     expect(await sent(ALICE)).toEqual({ [BOB]: counts({ like: 5 }), [CAROL]: counts({ like: 5 }) })
     expect(await received(BOB)).toEqual({ [ALICE]: counts({ like: 5 }) })
+  })
+
+  it('appends to big logs in place, at their exact size, with what one apply would write', async () => {
+    // 400 interactions in 40 batches: Alice's main log grows past the size the script reads whole, so
+    // later batches APPEND to it, until it spills
+    const events = Array.from({ length: 400 }, (_, i) =>
+      create(ALICE, i % 3 ? BOB : CAROL, i % 5 ? 'like' : 'repost', T0 - 2 * HOUR_MS + i * 9000),
+    )
+    for (let i = 0; i < events.length; i += 10) await writer.apply(events.slice(i, i + 10))
+    const ref = await createTestRedis('idx-ref')
+    try {
+      await createIndexWriter(ref.redis, ref.schema, { now: () => clock }).apply(events)
+      const expected = indexPart(await canonicalExport(ref.redis, ref.prefix), ref.prefix)
+      expect(indexPart(await canonicalExport(t.redis, t.prefix), t.prefix)).toEqual(expected)
+      // the appended log was reallocated at its size (APPEND alone leaves up to twice it)
+      const key = t.schema.accountLog(ALICE)
+      const length = await t.redis.strlen(key)
+      expect(length).toBeGreaterThan(4000)
+      expect(Number(await t.redis.call('MEMORY', 'USAGE', key))).toBeLessThan(length * 1.3 + 200)
+      expect((await writer.apply(events)).duplicates).toBe(400)
+      expect(indexPart(await canonicalExport(t.redis, t.prefix), t.prefix)).toEqual(expected)
+    } finally {
+      await ref.cleanup()
+    }
+    await writer.apply(
+      events.slice(0, 30).map((e) => del(ALICE, e.kind === 'like' ? 'like' : 'repost', e.rkey, T0)),
+    )
+    const left = events.slice(30)
+    expect(await sent(ALICE)).toEqual({
+      [BOB]: counts({
+        like: left.filter((e) => e.subject === BOB && e.kind === 'like').length,
+        repost: left.filter((e) => e.subject === BOB && e.kind === 'repost').length,
+      }),
+      [CAROL]: counts({
+        like: left.filter((e) => e.subject === CAROL && e.kind === 'like').length,
+        repost: left.filter((e) => e.subject === CAROL && e.kind === 'repost').length,
+      }),
+    })
+  })
+
+  it('sections of appends write what the operation path writes, batch by batch', async () => {
+    // creates among a few accounts over three hours (main logs fill and spill), with redeliveries,
+    // creates that arrive after their delete, re-likes and a purge, cut into batches of uneven size
+    const dids = [ALICE, BOB, CAROL, DAVE, plc('erin'), plc('frank')]
+    const events: StreamEvent[] = []
+    let seed = 7
+    const rand = (n: number) => {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31
+      return seed % n
+    }
+    const made: InteractionCreate[] = []
+    for (let i = 0; i < 600; i++) {
+      const time = T0 - 3 * HOUR_MS + i * 17_000
+      const author = dids[rand(dids.length)] as string
+      let subject = dids[rand(dids.length)] as string
+      if (subject === author) subject = dids[(dids.indexOf(author) + 1) % dids.length] as string
+      const e = create(author, subject, rand(4) === 0 ? 'repost' : 'like', time)
+      made.push(e)
+      events.push(e)
+      const r = rand(20)
+      if (r === 0) events.push(made[rand(made.length)] as InteractionCreate) // redelivered
+      if (r === 1) {
+        const old = made[rand(made.length)] as InteractionCreate
+        events.push(del(old.author, old.kind === 'like' ? 'like' : 'repost', old.rkey, time))
+        if (rand(2) === 0) events.push(old) // arrives after its delete
+      }
+      if (i === 450) events.push(purge(plc('frank'), time))
+    }
+    const ref = await createTestRedis('idx-ref')
+    try {
+      const fast = createIndexWriter(t.redis, t.schema, { now: () => clock, mainLogBytes: 400 })
+      const slow = createIndexWriter(ref.redis, ref.schema, {
+        now: () => clock,
+        mainLogBytes: 400,
+        appendSections: false,
+      })
+      for (let i = 0, size = 1; i < events.length; i += size, size = (size * 7) % 61) {
+        const a = await fast.apply(events.slice(i, i + size))
+        const b = await slow.apply(events.slice(i, i + size))
+        expect(a).toEqual(b)
+      }
+      const mine = indexPart(await canonicalExport(t.redis, t.prefix), t.prefix)
+      expect(Object.keys(mine).some((k) => /:log:\d+$/.test(k))).toBe(true)
+      expect(mine).toEqual(indexPart(await canonicalExport(ref.redis, ref.prefix), ref.prefix))
+    } finally {
+      await ref.cleanup()
+    }
   })
 
   it('scans one hour for the roll-up and lists and drops hours', async () => {
