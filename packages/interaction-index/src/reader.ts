@@ -172,6 +172,38 @@ function byScore(x: Ranked, y: Ranked): number {
   return y.score - x.score || y.total - x.total || x.e.hi - y.e.hi || x.e.lo - y.e.lo
 }
 
+/**
+ * The k-th largest of `values` (1-based; k <= length), by quickselect on a copy: O(n), where sorting the
+ * ~20k scores of the busiest accounts took ~1.4 ms of a ~12 ms circle, against ~0.3 ms.
+ */
+export function kthLargest(values: Float64Array, k: number): number {
+  const a = values.slice()
+  const target = a.length - k
+  let lo = 0
+  let hi = a.length - 1
+  while (lo < hi) {
+    const pivot = a[(lo + hi) >>> 1] as number
+    let i = lo
+    let j = hi
+    while (i <= j) {
+      while ((a[i] as number) < pivot) i++
+      while ((a[j] as number) > pivot) j--
+      if (i <= j) {
+        const t = a[i] as number
+        a[i] = a[j] as number
+        a[j] = t
+        i++
+        j--
+      }
+    }
+    // [lo..j] <= pivot <= [i..hi], and anything between equals the pivot
+    if (target <= j) hi = j
+    else if (target >= i) lo = i
+    else break
+  }
+  return a[target] as number
+}
+
 function checkWindow(windowHours: number): void {
   if (!Number.isInteger(windowHours) || windowHours < 1 || windowHours > WINDOW_HOURS) {
     throw new IndexQueryError(`windowHours must be an integer from 1 to ${WINDOW_HOURS}`)
@@ -207,7 +239,13 @@ export function createIndexReader(
     // comparing the whole id. Bytes are read by hand: Buffer's readers validate their arguments on every
     // call. (Per-partner objects and a Map made a heavy read promote megabytes per call, and the GC pauses,
     // not the work, set its p99.)
-    let cap = 1024
+    // Tables sized for the account: there are at most as many partners as records, and most accounts have
+    // a handful. (Typed arrays this size live outside the JS heap, zeroed; allocating 48 KB of them for
+    // every small account made the GC run more often on the uncached path.)
+    let records = 0
+    for (const log of logs) if (log) records += Math.floor(log.length / RECORD_SIZE)
+    let cap = 16
+    while (cap < records && cap < 1024) cap *= 2
     let idA = new Uint32Array(cap)
     let idB = new Uint32Array(cap)
     let counts = new Int32Array(cap * 8)
@@ -332,10 +370,7 @@ export function createIndexReader(
       // Only the best ones need ordering: keep those scoring at least the (limit + exclusions)-th score.
       const want = q.limit + (q.exclude?.size ?? 0)
       let cut = 0
-      if (positive > want * 4) {
-        const sorted = scores.slice().sort()
-        cut = sorted[sorted.length - want] as number
-      }
+      if (positive > want * 4) cut = kthLargest(scores, want)
       const candidates = rank(cut)
       candidates.sort(byScore)
       const top = await pick(candidates, q.limit, q.exclude)
