@@ -35,7 +35,7 @@ local RS, OS, HS = 23, 25, 20
 -- Lua and writing it back costs ~25 us, the whole budget of a few interactions. So a log is read whole
 -- only when a search or an edit needs it, or when it is small; an append to a big one reads its header
 -- (GETRANGE), APPENDs the new records and rewrites the header in place (SETRANGE).
-local SMALL = 512
+local SMALL, SMALL_LAST = 512, '511'
 local NOKEY = '\\0\\0\\0\\0\\0\\0\\0\\0'
 -- val[i] keeps a header-sized prefix, stale or blank (the real header is written at the end), so that
 -- no copy is made just to cut it off
@@ -127,7 +127,7 @@ end
 
 -- The start of a log (all of it when small, else its first SMALL bytes) and its length.
 local function peek(key)
-  local raw = redis.call('GETRANGE', key, 0, SMALL - 1)
+  local raw = redis.call('GETRANGE', key, '0', SMALL_LAST)
   local len = #raw
   if len == SMALL then len = redis.call('STRLEN', key) end
   return raw, len
@@ -289,7 +289,7 @@ local function store()
       -- twice its size when it must reallocate (the allocator's size class usually leaves room for a few
       -- records); COPY and RENAME make a copy of exactly its size and drop the grown one.
       if #add > 0 then redis.call('APPEND', key, add) end
-      redis.call('SETRANGE', key, 0, head)
+      redis.call('SETRANGE', key, '0', head)
       if at ~= at0[i] then redis.call('EXPIREAT', key, at) end
       if #add > 0 then
         redis.call('COPY', key, SCRATCH, 'REPLACE')
@@ -308,7 +308,7 @@ local function store()
       else
         -- the value as it is, then its header in place (within its length: no reallocation)
         redis.call('SET', key, v, 'EXAT', at)
-        redis.call('SETRANGE', key, 0, head)
+        redis.call('SETRANGE', key, '0', head)
       end
     end
   end
@@ -328,8 +328,8 @@ end
 -- Writes a log read by peek (raw, len) with a new header and records appended, in as few bytes through
 -- Lua as the size allows.
 local function writeLog(key, raw, len, head, add, newest, oldNewest)
-  local at = expiry(newest)
-  local same = len > 0 and at == expiry(oldNewest)
+  local at = (floor(newest / 3600) + 1) * 3600 + keep
+  local same = len > 0 and floor(newest / 3600) == floor(oldNewest / 3600)
   if len == 0 then
     redis.call('SET', key, head .. add, 'EXAT', exat(at))
   elseif #raw == len and len + #add <= SMALL then
@@ -341,7 +341,7 @@ local function writeLog(key, raw, len, head, add, newest, oldNewest)
   else
     -- see store(): APPEND, header in place, then a copy of exactly its size
     if #add > 0 then redis.call('APPEND', key, add) end
-    redis.call('SETRANGE', key, 0, head)
+    redis.call('SETRANGE', key, '0', head)
     if not same then redis.call('EXPIREAT', key, exat(at)) end
     if #add > 0 then
       redis.call('COPY', key, SCRATCH, 'REPLACE')
@@ -351,7 +351,7 @@ local function writeLog(key, raw, len, head, add, newest, oldNewest)
 end
 
 local function header(oldest, newest, top, cin, cout)
-  return pack('>I4I4', oldest, newest) .. top .. pack('>I2I2', cin, cout)
+  return pack('>I4I4c8I2I2', oldest, newest, top, cin, cout)
 end
 
 -- The fast path of a section of appends (every create of a batch on one account): when each run's first
@@ -360,111 +360,141 @@ end
 -- no per-record string work for those that go to the main log. Otherwise it returns false having written
 -- nothing, and the section takes the general path.
 function appendAll(at, nIn, nOut, hkAt, minSec, maxSec)
+  -- Every Lua function call costs about a microsecond here (C calls included): the common case below
+  -- decodes with one string.byte per header or rkey and no helpers.
   local mainKey = K[base + 1]
-  local raw, len = peek(mainKey)
-  local oldest, newest, top, cin, cout, spilled = nil, 0, NOKEY, 0, 0, false
+  local raw = redis.call('GETRANGE', mainKey, '0', SMALL_LAST)
+  local len = #raw
+  if len == SMALL then len = redis.call('STRLEN', mainKey) end
+  -- header: oldest and newest second, greatest rkey (low and high 32 bits), append counts, spilled
+  local oldest, newest, tlo, thi, cin, cout, spilled = nil, 0, 0, 0, 0, 0, false
   if len == 0 then
     -- no log: a purge mark without one is possible (the purge deleted the logs)
     if redis.call('EXISTS', K[base + 2]) == 1 then return false end
   elseif len % RS ~= HS then
     return false
   else
-    local a, b = u16(raw, 17), u16(raw, 19)
-    oldest, newest, top = u32(raw, 1), u32(raw, 5), ssub(raw, 9, 16)
-    if a >= 32768 or oldest < horizon then return false end
-    cin, cout, spilled = a, b % 32768, b >= 32768
+    local h1, h2, h3, h4, h5, h6, h7, h8, h9, h10, h11, h12, h13, h14, h15, h16, h17, h18, h19, h20 =
+      sbyte(raw, 1, HS)
+    -- a purge mark, or a compaction due: the general path
+    if h17 >= 128 then return false end
+    oldest = ((h1 * 256 + h2) * 256 + h3) * 256 + h4
+    if oldest < horizon then return false end
+    newest = ((h5 * 256 + h6) * 256 + h7) * 256 + h8
+    tlo, thi = ((h12 * 256 + h11) * 256 + h10) * 256 + h9, ((h16 * 256 + h15) * 256 + h14) * 256 + h13
+    cin, cout, spilled = h17 * 256 + h18, (h19 % 128) * 256 + h20, h19 >= 128
   end
+  -- each run ascends: its first record is its least, and must be above every rkey the logs hold
   local outAt = at + nIn * RS
-  if nIn > 0 and not aboveAt(at, top) then return false end
-  if nOut > 0 and not aboveAt(outAt, top) then return false end
+  if nIn > 0 then
+    local a, b, c, d, e, f, g, h = sbyte(blob, at, at + 7)
+    local hi = ((h * 256 + g) * 256 + f) * 256 + e
+    if hi < thi or (hi == thi and ((d * 256 + c) * 256 + b) * 256 + a <= tlo) then return false end
+  end
+  if nOut > 0 then
+    local a, b, c, d, e, f, g, h = sbyte(blob, outAt, outAt + 7)
+    local hi = ((h * 256 + g) * 256 + f) * 256 + e
+    if hi < thi or (hi == thi and ((d * 256 + c) * 256 + b) * 256 + a <= tlo) then return false end
+  end
+  if not spilled and cin + nIn <= cap and cout + nOut <= cap then
+    -- all to the main log: the new greatest rkey is the greater last record of the two runs
+    local last = at + (nIn + nOut - 1) * RS
+    if nIn > 0 and nOut > 0 then
+      local lastIn = outAt - RS
+      local a, b, c, d, e, f, g, h = sbyte(blob, lastIn, lastIn + 7)
+      local i, j, k, l, m, n2, o, p = sbyte(blob, last, last + 7)
+      local x, y = ((h * 256 + g) * 256 + f) * 256 + e, ((p * 256 + o) * 256 + n2) * 256 + m
+      if x > y or (x == y and ((d * 256 + c) * 256 + b) * 256 + a > ((l * 256 + k) * 256 + j) * 256 + i) then
+        last = lastIn
+      end
+    end
+    local o2 = (oldest == nil or minSec < oldest) and minSec or oldest
+    local n2 = maxSec > newest and maxSec or newest
+    local ci, co = cin + nIn, cout + nOut
+    local head = pack('>I4I4c8I2I2', o2, n2, ssub(blob, last, last + 7), ci > 32767 and 32767 or ci,
+      co > 32767 and 32767 or co)
+    writeLog(mainKey, raw, len, head, ssub(blob, at, at + (nIn + nOut) * RS - 1), n2, newest)
+    return true
+  end
+  local top = len == 0 and NOKEY or ssub(raw, 9, 16)
+  -- The main log takes records while it has room in their direction (and those without a spill hour);
+  -- the rest go to the spill log of their hour. Contiguous records with one destination: one substring.
   local total = nIn + nOut
   local mainAdd, topIn, topOut
   local addIn, addOut = 0, 0
   -- spill logs by key index: {parts, oldest, newest, inbound, outbound, last in, last out, raw, len}
-  local spills = nil
-  if not spilled and cin + nIn <= cap and cout + nOut <= cap then
-    mainAdd = ssub(blob, at, at + total * RS - 1)
-    addIn, addOut = nIn, nOut
-    if nIn > 0 then topIn = at + (nIn - 1) * RS end
-    if nOut > 0 then topOut = at + (total - 1) * RS end
-  else
-    -- the main log takes records while it has room in their direction (and those without a spill hour);
-    -- the rest go to the spill log of their hour. Contiguous records with one destination: one substring.
-    spills = {}
-    -- per spill log that may hold a record of the section (it gets one, or the account has spilled
-    -- before): the first inbound and outbound record that must be above its greatest rkey
-    local firsts = {}
-    local parts = {}
-    local from, dest = 0, -1
-    for j = 0, total do
-      local inbound = j < nIn
-      local hk, d = 0, -2
-      if j < total then
-        hk, d = sbyte(blob, hkAt + j), 0
-        if hk > 0 and (inbound and cin + addIn or cout + addOut) >= cap then d = hk end
-      end
-      if d ~= dest then
-        -- the records from 'from' to here had one destination: one substring
-        if dest >= 0 and j > from then
-          local t = dest == 0 and parts or spills[dest][1]
-          t[#t + 1] = ssub(blob, at + from * RS, at + j * RS - 1)
-        end
-        if j == total then break end
-        from, dest = j, d
-      end
-      local p = at + j * RS
-      if hk > 0 and (d > 0 or spilled) then
-        local f = firsts[hk]
-        if f == nil then
-          f = {}
-          firsts[hk] = f
-        end
-        if inbound then f[1] = f[1] or p else f[2] = f[2] or p end
-      end
-      if d == 0 then
-        if inbound then addIn = addIn + 1; topIn = p else addOut = addOut + 1; topOut = p end
-      else
-        local sp = spills[d]
-        if sp == nil then
-          sp = {{}, nil, 0, 0, 0, nil, nil}
-          spills[d] = sp
-        end
-        local sec = u32(blob, p + 17)
-        if sp[2] == nil or sec < sp[2] then sp[2] = sec end
-        if sec > sp[3] then sp[3] = sec end
-        if inbound then sp[4] = sp[4] + 1; sp[6] = p else sp[5] = sp[5] + 1; sp[7] = p end
-      end
+  local spills = {}
+  -- per spill log that may hold a record of the section (it gets one, or the account has spilled
+  -- before): the first inbound and outbound record that must be above its greatest rkey
+  local firsts = {}
+  local parts = {}
+  local from, dest = 0, -1
+  for j = 0, total do
+    local inbound = j < nIn
+    local hk, d = 0, -2
+    if j < total then
+      hk, d = sbyte(blob, hkAt + j), 0
+      if hk > 0 and (inbound and cin + addIn or cout + addOut) >= cap then d = hk end
     end
-    mainAdd = tconcat(parts)
-    -- read every spill log concerned before writing anything: none may hold one of the records
-    for hk, f in pairs(firsts) do
-      local sraw, slen = peek(K[base + hk])
-      if slen > 0 and slen % RS ~= HS then return false end
-      local stop = slen > 0 and ssub(sraw, 9, 16) or NOKEY
-      if f[1] and not aboveAt(f[1], stop) then return false end
-      if f[2] and not aboveAt(f[2], stop) then return false end
-      local sp = spills[hk]
-      if sp then sp[8], sp[9] = sraw, slen end
+    if d ~= dest then
+      -- the records from 'from' to here had one destination: one substring
+      if dest >= 0 and j > from then
+        local t = dest == 0 and parts or spills[dest][1]
+        t[#t + 1] = ssub(blob, at + from * RS, at + j * RS - 1)
+      end
+      if j == total then break end
+      from, dest = j, d
+    end
+    local p = at + j * RS
+    if hk > 0 and (d > 0 or spilled) then
+      local f = firsts[hk]
+      if f == nil then
+        f = {}
+        firsts[hk] = f
+      end
+      if inbound then f[1] = f[1] or p else f[2] = f[2] or p end
+    end
+    if d == 0 then
+      if inbound then addIn = addIn + 1; topIn = p else addOut = addOut + 1; topOut = p end
+    else
+      local sp = spills[d]
+      if sp == nil then
+        sp = {{}, nil, 0, 0, 0, nil, nil}
+        spills[d] = sp
+      end
+      local sec = u32(blob, p + 17)
+      if sp[2] == nil or sec < sp[2] then sp[2] = sec end
+      if sec > sp[3] then sp[3] = sec end
+      if inbound then sp[4] = sp[4] + 1; sp[6] = p else sp[5] = sp[5] + 1; sp[7] = p end
     end
   end
+  mainAdd = tconcat(parts)
+  -- read every spill log concerned before writing anything: none may hold one of the records
+  for hk, f in pairs(firsts) do
+    local sraw, slen = peek(K[base + hk])
+    if slen > 0 and slen % RS ~= HS then return false end
+    local stop = slen > 0 and ssub(sraw, 9, 16) or NOKEY
+    if f[1] and not aboveAt(f[1], stop) then return false end
+    if f[2] and not aboveAt(f[2], stop) then return false end
+    local sp = spills[hk]
+    if sp then sp[8], sp[9] = sraw, slen end
+  end
   local mainNewest = newest
-  if spills then
-    for hk, sp in pairs(spills) do
-      local sraw, slen = sp[8], sp[9]
-      local so, sn, stop, sin, sout = nil, 0, NOKEY, 0, 0
-      if slen > 0 then
-        so, sn, stop, sin, sout = u32(sraw, 1), u32(sraw, 5), ssub(sraw, 9, 16), u16(sraw, 17), u16(sraw, 19)
-      end
-      local o2 = (so == nil or sp[2] < so) and sp[2] or so
-      local n2 = sp[3] > sn and sp[3] or sn
-      stop = topOf(topOf(stop, sp[6]), sp[7])
-      sin, sout = sin + sp[4], sout + sp[5]
-      sin, sout = sin > 32767 and 32767 or sin, sout > 32767 and 32767 or sout
-      writeLog(K[base + hk], sraw, slen, header(o2, n2, stop, sin, sout), tconcat(sp[1]), n2, sn)
-      -- the main log notes that the account spilled, and lives at least as long as its spill logs
-      spilled = true
-      if n2 > mainNewest then mainNewest = n2 end
+  for hk, sp in pairs(spills) do
+    local sraw, slen = sp[8], sp[9]
+    local so, sn, stop, sin, sout = nil, 0, NOKEY, 0, 0
+    if slen > 0 then
+      so, sn, stop, sin, sout = u32(sraw, 1), u32(sraw, 5), ssub(sraw, 9, 16), u16(sraw, 17), u16(sraw, 19)
     end
+    local o2 = (so == nil or sp[2] < so) and sp[2] or so
+    local n2 = sp[3] > sn and sp[3] or sn
+    stop = topOf(topOf(stop, sp[6]), sp[7])
+    sin, sout = sin + sp[4], sout + sp[5]
+    sin, sout = sin > 32767 and 32767 or sin, sout > 32767 and 32767 or sout
+    writeLog(K[base + hk], sraw, slen, header(o2, n2, stop, sin, sout), tconcat(sp[1]), n2, sn)
+    -- the main log notes that the account spilled, and lives at least as long as its spill logs
+    spilled = true
+    if n2 > mainNewest then mainNewest = n2 end
   end
   if addIn + addOut > 0 then
     if oldest == nil or minSec < oldest then oldest = minSec end
@@ -651,10 +681,10 @@ local function apply(keys, args)
   base = 1
   local at = 1
   while at <= #blob do
-    local nkeys = sbyte(blob, at)
-    if sbyte(blob, at + 1) == 0 then
+    local nkeys, layout, c1, c2, c3, c4 = sbyte(blob, at, at + 5)
+    if layout == 0 then
       -- operations: [0, count (uint16)], then 25 bytes each (opcode, spill key index, record)
-      local nops = u16(blob, at + 2)
+      local nops = c1 * 256 + c2
       at = at + 4
       begin()
       for o = at, at + (nops - 1) * OS, OS do
@@ -667,8 +697,9 @@ local function apply(keys, args)
       -- appends: [1, inbound count, outbound count (uint16 each), least and greatest second (uint32 each)],
       -- the inbound records, the outbound ones (each run in stream order and ascending by rkey), then one
       -- spill key index per record
-      local nIn, nOut = u16(blob, at + 2), u16(blob, at + 4)
-      local minSec, maxSec = u32(blob, at + 6), u32(blob, at + 10)
+      local nIn, nOut = c1 * 256 + c2, c3 * 256 + c4
+      local a, b, c, d, e, f, g, h = sbyte(blob, at + 6, at + 13)
+      local minSec, maxSec = ((a * 256 + b) * 256 + c) * 256 + d, ((e * 256 + f) * 256 + g) * 256 + h
       at = at + 14
       local hkAt = at + (nIn + nOut) * RS
       if appendAll(at, nIn, nOut, hkAt, minSec, maxSec) then
