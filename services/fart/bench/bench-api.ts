@@ -12,6 +12,7 @@
 // Progress lines first, one JSON line last.
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process'
 import { once } from 'node:events'
+import { createRequire } from 'node:module'
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { availableParallelism, setPriority, tmpdir } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
@@ -271,6 +272,19 @@ async function hammer(
   return cannon(base, () => paths[k++ % paths.length]!, opts)
 }
 
+/**
+ * The node flags PM2 starts the API with (its `node_args` in ecosystem.config.cjs, without `--env-file`):
+ * the bench measures the API as deployed.
+ */
+function deployedNodeArgs(): string[] {
+  const file = resolve(here, '../../../../ecosystem.config.cjs')
+  const { apps } = createRequire(import.meta.url)(file) as {
+    apps: { name: string; node_args?: string[] }[]
+  }
+  const args = apps.find((a) => a.name === 'fart')?.node_args ?? []
+  return args.filter((a) => !a.startsWith('--env-file'))
+}
+
 /** Starts the API as a child (pinned when `pin` is set) and waits until it answers. */
 async function startApi(
   pin: string[],
@@ -281,6 +295,7 @@ async function startApi(
   const prof = process.env.BENCH_CPU_PROF
   const node = [
     process.execPath,
+    ...deployedNodeArgs(),
     ...(process.env.BENCH_API_NODE_ARGS ?? '').split(' ').filter(Boolean),
     ...(prof ? ['--cpu-prof', '--cpu-prof-dir', prof] : []),
     MAIN,
