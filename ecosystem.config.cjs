@@ -52,6 +52,9 @@ module.exports = {
     // the indexer builds its unique consumer name from it.
     app('indexer', { instances: indexerInstances, instance_var: 'NODE_APP_INSTANCE' }),
     app('scheduler'),
-    app('fart'),
+    // One GC thread: the API's own. With its core busy (one process per core, or shared with the indexers),
+    // V8's helper threads only compete with it; `pnpm bench:api` (which reads these flags) measured the
+    // heavy uncached p99 at 33-45 ms with it against 50-59 ms without, pinned to one core.
+    app('fart', { node_args: [...nodeArgs, '--single-threaded-gc'] }),
   ],
 }
