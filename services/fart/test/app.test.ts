@@ -1,9 +1,8 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import { buildApp } from '../src/app.js'
 import type { Circle } from '../src/circles.js'
 import { toConfig } from '../src/config.js'
 import { queueViewPlugin } from '../src/service.js'
-import { ADMIN_TOKEN, did, type Harness, startHarness } from './helpers.js'
+import { ADMIN_TOKEN, buildSecondApp, did, type Harness, startHarness } from './helpers.js'
 
 const auth = { authorization: `Bearer ${ADMIN_TOKEN}` }
 const A = did(1)
@@ -141,12 +140,7 @@ describe('fart API', () => {
     const h2 = await startHarness({ LOCAL_CACHE_MS: '300' })
     try {
       await seed(h2)
-      const other = await buildApp({
-        config: h2.config,
-        redis: h2.t.redis,
-        schema: h2.t.schema,
-        index: h2.index,
-      })
+      const other = await buildSecondApp(h2)
       try {
         const first = (await other.inject(`/v1/circles/${A}`)).json() as Circle
         const X = members(first)[0]!
@@ -227,12 +221,7 @@ describe('fart API', () => {
 
   it('computes a circle once for many concurrent requests, across two app instances', async () => {
     h.index.delayMs = 150
-    const other = await buildApp({
-      config: h.config,
-      redis: h.t.redis,
-      schema: h.t.schema,
-      index: h.index,
-    })
+    const other = await buildSecondApp(h)
     try {
       const reqs = Array.from({ length: 20 }, (_, i) =>
         (i % 2 ? other : h.app).inject(`/v1/circles/${A}?window=12h`),
@@ -371,13 +360,7 @@ describe('fart API', () => {
     const { Redis } = await import('ioredis')
     const conn = new Redis(h.t.url, { enableOfflineQueue: false, maxRetriesPerRequest: 1 })
     const queues = Object.values(createSchedulerQueues(conn, h.t.schema))
-    const app = await buildApp({
-      config: h.config,
-      redis: h.t.redis,
-      schema: h.t.schema,
-      index: h.index,
-      queueView: queueViewPlugin(queues),
-    })
+    const app = await buildSecondApp(h, { queueView: queueViewPlugin(queues) })
     try {
       const challenge = await app.inject('/admin/queues')
       expect(challenge.statusCode).toBe(401)

@@ -1,13 +1,12 @@
 import { createBskyClient, createProfileCache } from '@circles/bsky-client'
 import { createLogger } from '@circles/logging'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import { buildApp } from '../src/app.js'
 import type { Circle } from '../src/circles.js'
 import { createCircleService } from '../src/circles.js'
 import { createLocalCache } from '../src/local-cache.js'
 import { createNotifier, type Notifier } from '../src/notify.js'
 import { parseRings, parseWeights, parseWindow } from '../src/params.js'
-import { ADMIN_TOKEN, did, type Harness, startHarness } from './helpers.js'
+import { ADMIN_TOKEN, buildSecondApp, did, type Harness, startHarness } from './helpers.js'
 
 // The layers in front of a circle computation: the in-process copy (and what clears it), ETags, and the
 // pub/sub wake-up of requests waiting for another process's computation.
@@ -48,12 +47,7 @@ describe('in-process copies, ETags and opt-outs', () => {
   afterEach(() => h.close())
 
   it('serves the in-process copy without Redis, and another process drops it at once on an opt-out', async () => {
-    const other = await buildApp({
-      config: h.config,
-      redis: h.t.redis,
-      schema: h.t.schema,
-      index: h.index,
-    })
+    const other = await buildSecondApp(h)
     try {
       const first = (await other.inject(`/v1/circles/${A}`)).json() as Circle
       const X = members(first)[0]!
@@ -87,12 +81,7 @@ describe('in-process copies, ETags and opt-outs', () => {
       expect(r.headers.etag).toBe(etag)
     }
     // The same ETag from Redis (another process, no in-process copy) as from the copy.
-    const cold = await buildApp({
-      config: h.config,
-      redis: h.t.redis,
-      schema: h.t.schema,
-      index: h.index,
-    })
+    const cold = await buildSecondApp(h)
     try {
       const r = await cold.inject({ url: `/v1/circles/${A}`, headers: { 'if-none-match': etag } })
       expect(r.statusCode).toBe(304)

@@ -2,7 +2,7 @@ import { type InteractionKind, type StreamEvent, tidFromMs } from '@circles/core
 import { createIndexReader, createIndexWriter, type IndexWriter } from '@circles/interaction-index'
 import { createTestRedis, type TestRedis } from '@circles/testkit'
 import type { FastifyInstance } from 'fastify'
-import { buildApp } from '../src/app.js'
+import { type AppDeps, buildApp } from '../src/app.js'
 import { type FartConfig, toConfig } from '../src/config.js'
 import type { IndexReader, Partner, TopPartnersQuery } from '../src/index-source.js'
 import type { KindCounts } from '../src/params.js'
@@ -112,4 +112,18 @@ export async function startHarness(
       await t.cleanup()
     },
   }
+}
+
+/**
+ * Another API process on the harness's Redis, config and index (single-flight, pub/sub and in-process copies
+ * across processes). `deps` adds to or replaces them. The caller closes it.
+ */
+export function buildSecondApp(h: Harness, deps: Partial<AppDeps> = {}): Promise<FastifyInstance> {
+  return buildApp({
+    config: h.config,
+    redis: h.t.redis,
+    schema: h.t.schema,
+    index: h.index,
+    ...deps,
+  })
 }
