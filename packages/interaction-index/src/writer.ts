@@ -31,6 +31,7 @@ import {
   packDidText,
   RECORD_SIZE,
   RECORD_TYPE_CODES,
+  rkeyBytes,
   spillHour,
   WINDOW_HOURS,
   writeRkey,
@@ -117,25 +118,38 @@ const NO_REF = Number.MIN_SAFE_INTEGER
 /** Operations of one account in one section of a script call (the count is a uint16). */
 const MAX_SECTION_OPS = 65535
 
-/** The operations of one phase on one account, written straight into one buffer. */
+/**
+ * The operations of one phase on one account, written straight into one buffer. Reused: once its phase is
+ * sent (copied into the script calls), it goes back to the writer's pool with its arrays and buffer.
+ */
 class AccountOps {
   hours: Map<number, number> | null = null
-  readonly keys: string[]
-  ops: Buffer
+  readonly keys: string[] = []
+  ops: Buffer = Buffer.allocUnsafe(OP_SIZE * 2)
   length = 0
   /** Per operation, a number the phase's result handler understands. */
   readonly refs: number[] = []
-  readonly slot: number
-  readonly did: string
+  slot: number
+  did: string
 
   constructor(
     private readonly schema: RedisSchema,
-    readonly owner: Account,
+    public owner: Account,
   ) {
     this.did = owner.info.did
-    this.keys = [owner.log, owner.purged]
     this.slot = owner.slot
-    this.ops = Buffer.allocUnsafe(OP_SIZE * 2)
+    this.keys.push(owner.log, owner.purged)
+  }
+
+  reset(owner: Account): void {
+    this.owner = owner
+    this.did = owner.info.did
+    this.slot = owner.slot
+    this.keys.length = 0
+    this.keys.push(owner.log, owner.purged)
+    this.refs.length = 0
+    this.length = 0
+    this.hours?.clear()
   }
 
   /** Reserves an operation and returns the offset where its 23-byte record goes. */
@@ -237,21 +251,37 @@ class Accounts {
 }
 
 let phaseIds = 0
+/** Pooled AccountOps kept at most (a phase of a full batch uses ~10^5). */
+const MAX_POOLED = 200_000
 
 class Phase {
   readonly id = ++phaseIds
   readonly accounts: AccountOps[] = []
-  constructor(private readonly schema: RedisSchema) {}
+  constructor(
+    private readonly schema: RedisSchema,
+    private readonly pool: AccountOps[],
+  ) {}
 
   account(a: Account): AccountOps {
     // An account met again after another phase was built in between gets a second section: still correct
     // (the script stores an account's keys at the end of each section).
     if (a.phase === this.id && a.ops) return a.ops
-    const ops = new AccountOps(this.schema, a)
+    let ops = this.pool.pop()
+    if (ops) ops.reset(a)
+    else ops = new AccountOps(this.schema, a)
     a.ops = ops
     a.phase = this.id
     this.accounts.push(ops)
     return ops
+  }
+
+  /** After the phase is sent (nothing refers to its operations any more): back to the pool. */
+  recycle(): void {
+    for (const ops of this.accounts) {
+      if (ops.owner.ops === ops) ops.owner.ops = null
+      if (this.pool.length < MAX_POOLED) this.pool.push(ops)
+    }
+    this.accounts.length = 0
   }
 }
 
@@ -388,24 +418,6 @@ function slotCalls(phase: Phase, schema: RedisSchema, appendSections: boolean): 
 
 const ZERO_ID = Buffer.alloc(8)
 
-interface Create {
-  e: InteractionCreate
-  author: Account
-  subject: Account
-  hour: number | null
-  /** Where phase M wrote this create's inbound record (phase C copies it from there to revoke it). */
-  ops: AccountOps
-  off: number
-  /** Phase M's outcomes on the subject side and on the author side: 1 added, 0 present, -1 refused. */
-  inResult: number
-  outResult: number
-}
-
-interface Delete {
-  e: InteractionDelete
-  author: Account
-}
-
 /** Spill hours stay within the window: a spill log outside it cannot exist (it expired or never was). */
 function hourInRange(hour: number | null, nowHour: number, keepHours: number): number | null {
   if (hour === null || hour < nowHour - keepHours - 2 || hour > nowHour + 2) return null
@@ -432,6 +444,7 @@ export function createIndexWriter(
   let loadLibrary = true
   const cache = new DidCache()
   const accounts = new Accounts(schema, cache)
+  const opsPool: AccountOps[] = []
   // The end of the latest call of apply(); and, while a call with a purge is waiting or running, the end of
   // that call, which every later call waits for.
   let turnAll: Promise<void> = Promise.resolve()
@@ -499,7 +512,7 @@ export function createIndexWriter(
     for (const [cmd, ...args] of side) pipe.call(cmd as string, ...args)
     const calls = slotCalls(phase, schema, appendSections)
     // The accounts keep only the phase being built: a phase sent must not stay reachable from them.
-    for (const ops of phase.accounts) if (ops.owner.ops === ops) ops.owner.ops = null
+    phase.recycle()
     for (const c of calls) {
       pipe.callBuffer(
         'FCALL',
@@ -572,11 +585,17 @@ export function createIndexWriter(
     const nowHour = Math.floor(nowMs / HOUR_MS)
     const minTime = nowMs - WINDOW_HOURS * HOUR_MS
     const edgeSec = Math.floor(nowMs / 1000) - EDGE_SECONDS
-    const m = new Phase(schema)
-    const c = new Phase(schema)
+    const m = new Phase(schema, opsPool)
+    const c = new Phase(schema, opsPool)
     const side: (string | Buffer | number)[][] = staleKeys.map((key) => ['DEL', key])
-    const creates: Create[] = []
-    const deletes: Delete[] = []
+    // Creates and deletes by their index in `events` (no object per event: a batch holds ~10^5 of them
+    // across the await below, long enough for the young generation to promote them), and phase M's outcomes
+    // per create: the subject side and the author side, 1 added, 0 present, -1 refused.
+    const creates = new Int32Array(events.length)
+    let nCreates = 0
+    const deletes = new Int32Array(events.length)
+    let nDeletes = 0
+    const results = new Int8Array(2 * events.length)
     // New authors of each hour index shard: one SADD per shard, not one per author; new DID table entries:
     // one HSET per bucket (ioredis spends about as much Node CPU on a command as on a script call). HSET,
     // not HSETNX: the value of an id is a function of the id (barring a 64-bit collision).
@@ -587,7 +606,8 @@ export function createIndexWriter(
     const marks: Mark[] = []
     const newHours: number[] = []
 
-    for (const e of events) {
+    for (let i = 0; i < events.length; i++) {
+      const e = events[i] as InteractionCreate | InteractionDelete
       if (e.type === 'create') stats.creates++
       else stats.deletes++
       const author = accounts.get(e.author)
@@ -600,14 +620,14 @@ export function createIndexWriter(
         const old = isValidTid(e.rkey) && tidTimestampMs(e.rkey) < edgeSec * 1000
         const hour = hourInRange(spillHour(e.rkey), nowHour, keepHours)
         const authorOps = m.account(author)
-        const off = authorOps.add(old ? OP.delOld : OP.del, hour, -1 - deletes.length)
+        const off = authorOps.add(old ? OP.delOld : OP.del, hour, -1 - nDeletes)
         const ops = authorOps.ops
         writeRkey(e.rkey, ops, off)
         ops[off + 8] = CODE_UNKNOWN | RECORD_TYPE_CODES[e.record]
         copy8(ZERO_ID, ops, off + 9)
         ops.writeUInt32BE(Math.max(0, Math.floor(e.time / 1000)) >>> 0, off + 17)
         ops.writeUInt16BE(0, off + 21)
-        deletes.push({ e, author })
+        deletes[nDeletes++] = i
         continue
       }
       const subject = e.subject === e.author ? undefined : accounts.get(e.subject)
@@ -622,7 +642,7 @@ export function createIndexWriter(
       const sec = Math.floor(e.time / 1000) >>> 0
       const chars = Math.min(e.chars, 65535)
       const hour = spillHour(e.rkey, e.time)
-      const index = creates.length
+      const index = nCreates
       // refs: 2i the subject side of create i, 2i + 1 its author side
       const subjectOps = m.account(subject)
       const off = subjectOps.add(OP.addIn, hour, 2 * index)
@@ -641,16 +661,7 @@ export function createIndexWriter(
       copy8(subject.info.id, ops, outOff + 9)
       ops.writeUInt32BE(sec, outOff + 17)
       ops.writeUInt16BE(chars, outOff + 21)
-      creates.push({
-        e,
-        author,
-        subject,
-        hour,
-        ops: subjectOps,
-        off,
-        inResult: 0,
-        outResult: 0,
-      })
+      creates[nCreates++] = i
       const eventHour = Math.floor(e.time / HOUR_MS)
       let seen = hourSeen.get(eventHour)
       if (!seen) {
@@ -676,14 +687,13 @@ export function createIndexWriter(
     for (const [key, members] of hourAdds) side.push(['SADD', key, ...members])
     for (const [bucket, fields] of table) side.push(['HSET', schema.didTable(bucket), ...fields])
 
-    const removals: { d: Delete; rec: Buffer }[] = []
+    const removals: { d: InteractionDelete; rec: Buffer }[] = []
     try {
       const sent = run(m, nowMs, side, (ref, code, deleted) => {
         if (ref < 0) {
-          const d = deletes[-1 - ref] as Delete
+          const d = events[deletes[-1 - ref] as number] as InteractionDelete
           for (const rec of deleted ?? []) removals.push({ d, rec })
-        } else if (ref & 1) (creates[ref >> 1] as Create).outResult = code
-        else (creates[ref >> 1] as Create).inResult = code
+        } else results[ref] = code
       })
       onSent()
       await sent
@@ -696,27 +706,39 @@ export function createIndexWriter(
       throw err
     }
 
-    for (const item of creates) {
-      if (item.inResult === -1 || item.outResult === -1) stats.refused++
-      else if (item.outResult === 1) stats.added++
+    for (let index = 0; index < nCreates; index++) {
+      const inResult = results[2 * index] as number
+      const outResult = results[2 * index + 1] as number
+      if (inResult === -1 || outResult === -1) stats.refused++
+      else if (outResult === 1) stats.added++
       else stats.duplicates++
-      if (item.inResult === -1 && item.outResult !== -1) {
+      if ((inResult === -1) === (outResult === -1)) continue
+      // Rare: rebuild what phase M wrote from the event (both accounts are in the map: phase M got them).
+      const e = events[creates[index] as number] as InteractionCreate
+      const author = accounts.get(e.author) as Account
+      const subject = accounts.get(e.subject) as Account
+      const hour = spillHour(e.rkey, e.time)
+      const rkey8 = rkeyBytes(e.rkey)
+      if (inResult === -1) {
         // The subject was purged after this interaction: take back the author side.
         const out = encodeRecord({
-          rkey8: item.ops.ops.subarray(item.off, item.off + 8),
-          code: KIND_CODES[item.e.kind],
-          partner: item.subject.info.id,
+          rkey8,
+          code: KIND_CODES[e.kind],
+          partner: subject.info.id,
           sec: 0,
           chars: 0,
         })
-        c.account(item.author).addRecord(OP.revoke, item.hour, out)
-      } else if (item.outResult === -1 && item.inResult !== -1) {
+        c.account(author).addRecord(OP.revoke, hour, out)
+      } else {
         // Deleted before this create arrived (or the author purged): take back the subject side.
-        c.account(item.subject).addRecord(
-          OP.revoke,
-          item.hour,
-          item.ops.ops.subarray(item.off, item.off + RECORD_SIZE),
-        )
+        const inRec = encodeRecord({
+          rkey8,
+          code: KIND_CODES[e.kind] | CODE_INBOUND,
+          partner: author.info.id,
+          sec: Math.floor(e.time / 1000) >>> 0,
+          chars: e.chars,
+        })
+        c.account(subject).addRecord(OP.revoke, hour, inRec)
       }
     }
 
@@ -737,11 +759,11 @@ export function createIndexWriter(
         const inRec = encodeRecord({
           rkey8: f.rkey8,
           code: (f.code & 3) | CODE_INBOUND,
-          partner: d.author.info.id,
+          partner: (accounts.get(d.author) as Account).info.id,
           sec: f.sec,
           chars: f.chars,
         })
-        c.account(subject).addRecord(OP.revoke, spillHour(d.e.rkey, f.sec * 1000), inRec)
+        c.account(subject).addRecord(OP.revoke, spillHour(d.rkey, f.sec * 1000), inRec)
       }
     }
     await run(c, nowMs)
@@ -761,7 +783,7 @@ export function createIndexWriter(
     const sec = Math.max(0, Math.floor(timeMs / 1000))
     const self = target.info
     const mark = encodeRecord({ rkey8: ZERO_ID, code: 0, partner: ZERO_ID, sec, chars: 0 })
-    const first = new Phase(schema)
+    const first = new Phase(schema, opsPool)
     first.account(target).addRecord(OP.mark, null, mark)
     await run(first, nowMs)
 
@@ -788,7 +810,7 @@ export function createIndexWriter(
       [...outs, ...ins].map((x) => x.partnerKey),
       cache,
     )
-    const partners = new Phase(schema)
+    const partners = new Phase(schema, opsPool)
     const partnerOf = (key: string) => {
       const partnerDid = dids.get(key)
       return partnerDid === undefined ? undefined : accounts.get(partnerDid)
@@ -809,7 +831,7 @@ export function createIndexWriter(
     }
     await run(partners, nowMs)
 
-    const own = new Phase(schema)
+    const own = new Phase(schema, opsPool)
     const account = own.account(target)
     values.forEach((v, i) => {
       if (v) account.addRecord(OP.purgeOwn, i === 0 ? null : (hours[i - 1] as number), mark)
