@@ -328,21 +328,24 @@ end
 -- Writes a log read by peek (raw, len) with a new header and records appended, in as few bytes through
 -- Lua as the size allows.
 local function writeLog(key, raw, len, head, add, newest, oldNewest)
-  local at = (floor(newest / 3600) + 1) * 3600 + keep
-  local same = len > 0 and floor(newest / 3600) == floor(oldNewest / 3600)
+  -- the hour's end + keep (arithmetic, not math.floor: a call costs more)
+  local at = newest - newest % 3600 + 3600 + keep
+  local same = len > 0 and newest - newest % 3600 == oldNewest - oldNewest % 3600
+  if same and #raw == len and len + #add <= SMALL then
+    redis.call('SET', key, head .. ssub(raw, HS + 1) .. add, 'KEEPTTL')
+    return
+  end
+  local e = atText[at]
+  if e == nil then e = exat(at) end
   if len == 0 then
-    redis.call('SET', key, head .. add, 'EXAT', exat(at))
+    redis.call('SET', key, head .. add, 'EXAT', e)
   elseif #raw == len and len + #add <= SMALL then
-    if same then
-      redis.call('SET', key, head .. ssub(raw, HS + 1) .. add, 'KEEPTTL')
-    else
-      redis.call('SET', key, head .. ssub(raw, HS + 1) .. add, 'EXAT', exat(at))
-    end
+    redis.call('SET', key, head .. ssub(raw, HS + 1) .. add, 'EXAT', e)
   else
     -- see store(): APPEND, header in place, then a copy of exactly its size
     if #add > 0 then redis.call('APPEND', key, add) end
     redis.call('SETRANGE', key, '0', head)
-    if not same then redis.call('EXPIREAT', key, exat(at)) end
+    if not same then redis.call('EXPIREAT', key, e) end
     if #add > 0 then
       redis.call('COPY', key, SCRATCH, 'REPLACE')
       redis.call('RENAME', SCRATCH, key)
