@@ -157,7 +157,13 @@ class AccountOps {
       this.hours ??= new Map()
       let i = this.hours.get(hour)
       if (i === undefined) {
-        this.keys.push(this.schema.accountHourLog(this.did, hour))
+        const owner = this.owner
+        // nearly every operation of an account is in the current hour: its key is built once, not per phase
+        if (owner.hourLogHour !== hour) {
+          owner.hourLog = this.schema.accountHourLog(this.did, hour)
+          owner.hourLogHour = hour
+        }
+        this.keys.push(owner.hourLog)
         i = this.keys.length
         this.hours.set(hour, i)
       }
@@ -212,6 +218,9 @@ interface Account {
   decimal: string | null
   /** Its DID table entry was written by this process. */
   inTable: boolean
+  /** The spill log key of hour `hourLogHour`, the last one needed. */
+  hourLog: string
+  hourLogHour: number
 }
 
 /** Accounts by DID, bounded (clearing it when full only costs recomputing names and hashes). */
@@ -241,6 +250,8 @@ class Accounts {
         phase: 0,
         decimal: null,
         inTable: false,
+        hourLog: '',
+        hourLogHour: -1,
       }
       this.map.set(did, a)
     }
