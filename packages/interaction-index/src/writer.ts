@@ -157,13 +157,7 @@ class AccountOps {
       this.hours ??= new Map()
       let i = this.hours.get(hour)
       if (i === undefined) {
-        const owner = this.owner
-        // nearly every operation of an account is in the current hour: its key is built once, not per phase
-        if (owner.hourLogHour !== hour) {
-          owner.hourLog = this.schema.accountHourLog(this.did, hour)
-          owner.hourLogHour = hour
-        }
-        this.keys.push(owner.hourLog)
+        this.keys.push(this.schema.accountHourLog(this.did, hour))
         i = this.keys.length
         this.hours.set(hour, i)
       }
@@ -218,9 +212,6 @@ interface Account {
   decimal: string | null
   /** Its DID table entry was written by this process. */
   inTable: boolean
-  /** The spill log key of hour `hourLogHour`, the last one needed. */
-  hourLog: string
-  hourLogHour: number
 }
 
 /** Accounts by DID, bounded (clearing it when full only costs recomputing names and hashes). */
@@ -250,8 +241,6 @@ class Accounts {
         phase: 0,
         decimal: null,
         inTable: false,
-        hourLog: '',
-        hourLogHour: -1,
       }
       this.map.set(did, a)
     }
