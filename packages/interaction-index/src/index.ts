@@ -49,6 +49,7 @@ export {
   type Partner,
   type Weights,
 } from './reader.js'
+export { INDEX_APPLY_FUNCTION, INDEX_LIBRARY } from './scripts.js'
 export { ensureRedisSettings, REQUIRED_REDIS_SETTINGS, type SettingsReport } from './settings.js'
 export {
   type ApplyStats,
