@@ -273,47 +273,6 @@ local function remove(i, q)
   edited[i] = true
 end
 
-local function store()
-  for i, _ in pairs(dirty) do
-    local key = K[base + i]
-    local v = val[i]
-    local h = hdr[i]
-    local add = tconcat(tail[i])
-    local cin, out = h[3] > 32767 and 32767 or h[3], h[4] > 32767 and 32767 or h[4]
-    if i == 1 and h[8] then cin = cin + 32768 end
-    if i == 1 and h[6] then out = out + 32768 end
-    local head = pack('>I4I4', h[1] or 0, h[2]) .. h[5] .. pack('>I2I2', cin, out)
-    local at = expiry(h[2])
-    if h[7] and not edited[i] and (v == nil or #v + #add > SMALL) then
-      -- a big log only appended to: the new records, then the header in place. APPEND grows a string to
-      -- twice its size when it must reallocate (the allocator's size class usually leaves room for a few
-      -- records); COPY and RENAME make a copy of exactly its size and drop the grown one.
-      if #add > 0 then redis.call('APPEND', key, add) end
-      redis.call('SETRANGE', key, '0', head)
-      if at ~= at0[i] then redis.call('EXPIREAT', key, at) end
-      if #add > 0 then
-        redis.call('COPY', key, SCRATCH, 'REPLACE')
-        redis.call('RENAME', SCRATCH, key)
-      end
-    else
-      v = full(i)
-      if #add > 0 then v = v .. add end
-      -- A log that removals emptied keeps its header (until it expires): its append counts decide where
-      -- later records land, and must not restart at a moment that depends on how batches were cut or
-      -- overlapped. A purge deletes the purged account's logs outright.
-      if #v == HS and (purging or h[1] == nil) then
-        redis.call('DEL', key)
-      elseif #v <= 512 then
-        redis.call('SET', key, head .. ssub(v, HS + 1), 'EXAT', at)
-      else
-        -- the value as it is, then its header in place (within its length: no reallocation)
-        redis.call('SET', key, v, 'EXAT', at)
-        redis.call('SETRANGE', key, '0', head)
-      end
-    end
-  end
-end
-
 -- Expiry seconds as command arguments, converted once per call (a number argument costs a sprintf).
 local atText
 local function exat(t)
@@ -323,6 +282,55 @@ local function exat(t)
     atText[t] = s
   end
   return s
+end
+
+local function header(oldest, newest, top, cin, cout)
+  return pack('>I4I4c8I2I2', oldest, newest, top, cin, cout)
+end
+
+-- A big log only appended to: the new records, then the header in place. APPEND grows a string to twice
+-- its size when it must reallocate (the allocator's size class usually leaves room for a few records);
+-- COPY and RENAME make a copy of exactly its size and drop the grown one.
+local function appendInPlace(key, head, add, at, sameExpiry)
+  if #add > 0 then redis.call('APPEND', key, add) end
+  redis.call('SETRANGE', key, '0', head)
+  if not sameExpiry then redis.call('EXPIREAT', key, exat(at)) end
+  if #add > 0 then
+    redis.call('COPY', key, SCRATCH, 'REPLACE')
+    redis.call('RENAME', SCRATCH, key)
+  end
+end
+
+local function store()
+  for i, _ in pairs(dirty) do
+    local key = K[base + i]
+    local v = val[i]
+    local h = hdr[i]
+    local add = tconcat(tail[i])
+    local cin, out = h[3] > 32767 and 32767 or h[3], h[4] > 32767 and 32767 or h[4]
+    if i == 1 and h[8] then cin = cin + 32768 end
+    if i == 1 and h[6] then out = out + 32768 end
+    local head = header(h[1] or 0, h[2], h[5], cin, out)
+    local at = expiry(h[2])
+    if h[7] and not edited[i] and (v == nil or #v + #add > SMALL) then
+      appendInPlace(key, head, add, at, at == at0[i])
+    else
+      v = full(i)
+      if #add > 0 then v = v .. add end
+      -- A log that removals emptied keeps its header (until it expires): its append counts decide where
+      -- later records land, and must not restart at a moment that depends on how batches were cut or
+      -- overlapped. A purge deletes the purged account's logs outright.
+      if #v == HS and (purging or h[1] == nil) then
+        redis.call('DEL', key)
+      elseif #v <= SMALL then
+        redis.call('SET', key, head .. ssub(v, HS + 1), 'EXAT', at)
+      else
+        -- the value as it is, then its header in place (within its length: no reallocation)
+        redis.call('SET', key, v, 'EXAT', at)
+        redis.call('SETRANGE', key, '0', head)
+      end
+    end
+  end
 end
 
 -- Writes a log read by peek (raw, len) with a new header and records appended, in as few bytes through
@@ -335,26 +343,13 @@ local function writeLog(key, raw, len, head, add, newest, oldNewest)
     redis.call('SET', key, head .. ssub(raw, HS + 1) .. add, 'KEEPTTL')
     return
   end
-  local e = atText[at]
-  if e == nil then e = exat(at) end
   if len == 0 then
-    redis.call('SET', key, head .. add, 'EXAT', e)
+    redis.call('SET', key, head .. add, 'EXAT', exat(at))
   elseif #raw == len and len + #add <= SMALL then
-    redis.call('SET', key, head .. ssub(raw, HS + 1) .. add, 'EXAT', e)
+    redis.call('SET', key, head .. ssub(raw, HS + 1) .. add, 'EXAT', exat(at))
   else
-    -- see store(): APPEND, header in place, then a copy of exactly its size
-    if #add > 0 then redis.call('APPEND', key, add) end
-    redis.call('SETRANGE', key, '0', head)
-    if not same then redis.call('EXPIREAT', key, e) end
-    if #add > 0 then
-      redis.call('COPY', key, SCRATCH, 'REPLACE')
-      redis.call('RENAME', SCRATCH, key)
-    end
+    appendInPlace(key, head, add, at, same)
   end
-end
-
-local function header(oldest, newest, top, cin, cout)
-  return pack('>I4I4c8I2I2', oldest, newest, top, cin, cout)
 end
 
 -- The fast path of a section of appends (every create of a batch on one account): when each run's first
