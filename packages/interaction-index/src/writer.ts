@@ -36,6 +36,7 @@ import {
 } from './layout.js'
 import { INDEX_APPLY_FUNCTION, INDEX_LIBRARY_CODE, isLibraryMissing } from './scripts.js'
 import { keySlot } from './slot.js'
+import { encodeBulks, Frame, Wire } from './wire.js'
 
 export interface IndexWriterOptions {
   /** Clock in ms (tests move it). @default Date.now */
@@ -108,6 +109,11 @@ export interface IndexWriter {
   apply(events: readonly StreamEvent[]): Promise<ApplyStats>
   /** Removes a DID from the index in both directions and refuses its older interactions from now on. */
   purge(did: string, timeMs: number): Promise<void>
+  /**
+   * Closes the writer's own connection (its phases go to Redis on a connection of their own, see wire.ts)
+   * once the calls in flight have their replies. The Redis client passed in stays the caller's.
+   */
+  close(): Promise<void>
 }
 
 const OP_SIZE = 2 + RECORD_SIZE
@@ -122,7 +128,8 @@ const MAX_SECTION_OPS = 65535
  */
 class AccountOps {
   hours: Map<number, number> | null = null
-  readonly keys: string[] = []
+  /** Keys of the section after the main log and the purge mark: spill logs (key index 3, 4, ...). */
+  readonly hourKeys: string[] = []
   ops: Buffer = Buffer.allocUnsafe(OP_SIZE * 2)
   length = 0
   /** Per operation, a number the phase's result handler understands. */
@@ -136,18 +143,21 @@ class AccountOps {
   ) {
     this.did = owner.info.did
     this.slot = owner.slot
-    this.keys.push(owner.log, owner.purged)
   }
 
   reset(owner: Account): void {
     this.owner = owner
     this.did = owner.info.did
     this.slot = owner.slot
-    this.keys.length = 0
-    this.keys.push(owner.log, owner.purged)
+    this.hourKeys.length = 0
     this.refs.length = 0
     this.length = 0
     this.hours?.clear()
+  }
+
+  /** Keys of the section: main log, purge mark, spill logs. */
+  get keyCount(): number {
+    return 2 + this.hourKeys.length
   }
 
   /** Reserves an operation and returns the offset where its 23-byte record goes. */
@@ -157,8 +167,8 @@ class AccountOps {
       this.hours ??= new Map()
       let i = this.hours.get(hour)
       if (i === undefined) {
-        this.keys.push(this.schema.accountHourLog(this.did, hour))
-        i = this.keys.length
+        this.hourKeys.push(this.schema.accountHourLog(this.did, hour))
+        i = this.keyCount
         this.hours.set(hour, i)
       }
       hk = i
@@ -202,8 +212,10 @@ const OP = {
 /** What the writer keeps about an account between batches (one Map lookup per DID of an event). */
 interface Account {
   info: DidInfo
-  log: string
-  purged: string
+  /** Its main log and purge mark as RESP bulk strings: copied into every section of the account. */
+  keys: Buffer
+  /** Its scratch key as a RESP bulk string, once needed. */
+  scratch: Buffer | null
   slot: number
   /** The account's operations in the phase being built (phase id `phase`). */
   ops: AccountOps | null
@@ -234,8 +246,8 @@ class Accounts {
       const log = this.schema.accountLog(did)
       a = {
         info: this.cache.info(did),
-        log,
-        purged: this.schema.accountPurged(did),
+        keys: encodeBulks(log, this.schema.accountPurged(did)),
+        scratch: null,
         slot: keySlot(log),
         ops: null,
         phase: 0,
@@ -273,6 +285,12 @@ class Phase {
     return ops
   }
 
+  opCount(): number {
+    let n = 0
+    for (const a of this.accounts) n += a.refs.length
+    return n
+  }
+
   /** After the phase is sent (nothing refers to its operations any more): back to the pool. */
   recycle(): void {
     for (const ops of this.accounts) {
@@ -281,13 +299,6 @@ class Phase {
     }
     this.accounts.length = 0
   }
-}
-
-/** One script call: the sections of every account of one slot, in one argument. */
-interface SlotCall {
-  keys: string[]
-  blob: Buffer
-  refs: number[]
 }
 
 const APPENDS_HEAD = 14
@@ -341,7 +352,7 @@ function writeAppends(
   const ops = a.ops
   let nIn = 0
   for (let off = 0; off < n * OP_SIZE; off += OP_SIZE) if (ops[off] === OP.addIn) nIn++
-  blob[at] = a.keys.length
+  blob[at] = a.keyCount
   blob[at + 1] = 1
   blob.writeUInt16BE(nIn, at + 2)
   blob.writeUInt16BE(n - nIn, at + 4)
@@ -360,58 +371,94 @@ function writeAppends(
   return hk
 }
 
-/** Groups a phase's accounts by cluster slot into script calls (one per slot). */
-function slotCalls(phase: Phase, schema: RedisSchema, appendSections: boolean): SlotCall[] {
-  const bySlot = new Map<number, AccountOps[]>()
-  for (const a of phase.accounts) {
-    const list = bySlot.get(a.slot)
-    if (list) list.push(a)
-    else bySlot.set(a.slot, [a])
-  }
-  const calls: SlotCall[] = []
-  for (const accounts of bySlot.values()) {
+const slotStarts = new Int32Array(16385)
+
+/** The accounts ordered by cluster slot, each slot's in phase order (a counting sort: no array per slot). */
+function bySlot(accounts: readonly AccountOps[]): AccountOps[] {
+  slotStarts.fill(0)
+  for (const a of accounts) (slotStarts[a.slot + 1] as number)++
+  for (let s = 1; s <= 16384; s++)
+    slotStarts[s] = (slotStarts[s] as number) + (slotStarts[s - 1] as number)
+  const out = new Array<AccountOps>(accounts.length)
+  for (const a of accounts) out[(slotStarts[a.slot] as number)++] = a
+  return out
+}
+
+const FCALL_HEAD = encodeBulks('FCALL', INDEX_APPLY_FUNCTION)
+
+/**
+ * Writes a phase's accounts into the frame as script calls, one per cluster slot. `refs` gets every
+ * operation's ref in the order of the calls' results, `ends` where each call's refs end.
+ */
+function writeCalls(
+  phase: Phase,
+  schema: RedisSchema,
+  frame: Frame,
+  /** horizon, cap and keep, encoded */
+  args: Buffer,
+  appendSections: boolean,
+  refs: number[],
+  ends: number[],
+): void {
+  const accounts = bySlot(phase.accounts)
+  const spans: ([number, number] | null)[] = new Array(accounts.length)
+  for (let i = 0; i < accounts.length; ) {
+    const slot = (accounts[i] as AccountOps).slot
     let size = 0
-    let keyCount = 0
-    const spans = accounts.map((a) => (appendSections ? appendsSpan(a) : null))
-    accounts.forEach((a, i) => {
-      if (spans[i]) {
+    let keyCount = 1
+    let j = i
+    for (; j < accounts.length && (accounts[j] as AccountOps).slot === slot; j++) {
+      const a = accounts[j] as AccountOps
+      const span = appendSections ? appendsSpan(a) : null
+      spans[j] = span
+      if (span) {
         size += APPENDS_HEAD + a.refs.length * (RECORD_SIZE + 1)
-        keyCount += a.keys.length
+        keyCount += a.keyCount
       } else {
         const sections = Math.max(1, Math.ceil(a.refs.length / MAX_SECTION_OPS))
         size += a.length + OPS_HEAD * sections
-        keyCount += a.keys.length * sections
+        keyCount += a.keyCount * sections
       }
-    })
-    const blob = Buffer.allocUnsafe(size)
+    }
+    frame.command(3 + keyCount + 4)
+    frame.raw(FCALL_HEAD)
+    frame.int(keyCount)
     // KEYS[1]: the call's scratch key (any account's works: they all hash to this slot)
-    const keys: string[] = new Array(keyCount + 1)
-    keys[0] = schema.accountScratch((accounts[0] as AccountOps).did)
-    const refs: number[] = []
-    let at = 0
-    let k = 1
-    accounts.forEach((a, i) => {
-      const span = spans[i]
+    const first = (accounts[i] as AccountOps).owner
+    first.scratch ??= encodeBulks(schema.accountScratch(first.info.did))
+    frame.raw(first.scratch)
+    for (let k = i; k < j; k++) {
+      const a = accounts[k] as AccountOps
+      const sections = spans[k] ? 1 : Math.max(1, Math.ceil(a.refs.length / MAX_SECTION_OPS))
+      for (let s = 0; s < sections; s++) {
+        frame.raw(a.owner.keys)
+        for (const key of a.hourKeys) frame.bulk(key)
+      }
+    }
+    frame.raw(args)
+    let at = frame.reserve(size)
+    const blob = frame.buf
+    for (let k = i; k < j; k++) {
+      const a = accounts[k] as AccountOps
+      const span = spans[k]
       if (span) {
         at = writeAppends(a, span, blob, at, refs)
-        for (const key of a.keys) keys[k++] = key
-        return
+        continue
       }
       // an account with more operations than a section holds takes several sections in a row
       for (let first = 0; first === 0 || first < a.refs.length; first += MAX_SECTION_OPS) {
         const count = Math.min(MAX_SECTION_OPS, a.refs.length - first)
-        blob[at] = a.keys.length
+        blob[at] = a.keyCount
         blob[at + 1] = 0
         blob.writeUInt16BE(count, at + 2)
         at += OPS_HEAD
         at += a.ops.copy(blob, at, first * OP_SIZE, (first + count) * OP_SIZE)
-        for (const key of a.keys) keys[k++] = key
-        for (let j = first; j < first + count; j++) refs.push(a.refs[j] as number)
+        for (let r = first; r < first + count; r++) refs.push(a.refs[r] as number)
       }
-    })
-    calls.push({ keys, blob, refs })
+    }
+    ends.push(refs.length)
+    i = j
   }
-  return calls
 }
 
 const ZERO_ID = Buffer.alloc(8)
@@ -467,6 +514,7 @@ export function createIndexWriter(
   // (a restart without persistence). The batch that failed is applied again by the caller, as after any
   // Redis failure.
   let loadLibrary = true
+  const wire = new Wire(redis.options)
   const cache = new DidCache()
   const accounts = new Accounts(schema, cache)
   const opsPool: AccountOps[] = []
@@ -528,39 +576,29 @@ export function createIndexWriter(
     onResult?: (ref: number, code: number, deleted: Buffer[] | null) => void,
   ): Promise<void> {
     if (phase.accounts.length === 0 && side.length === 0) return Promise.resolve()
-    const horizon = horizonOf(nowMs)
-    const pipe = redis.pipeline()
+    const frame = new Frame(4096 + phase.accounts.length * 200 + phase.opCount() * (OP_SIZE + 1))
     if (loadLibrary) {
-      pipe.call('FUNCTION', 'LOAD', 'REPLACE', INDEX_LIBRARY_CODE)
+      frame.call('FUNCTION', 'LOAD', 'REPLACE', INDEX_LIBRARY_CODE)
       loadLibrary = false
     }
-    for (const [cmd, ...args] of side) pipe.call(cmd as string, ...args)
-    const calls = slotCalls(phase, schema, appendSections)
+    for (const command of side) frame.call(...command)
+    const before = frame.commands
+    const args = encodeBulks(String(horizonOf(nowMs)), String(mainLogCap), String(keep))
+    const refs: number[] = []
+    const ends: number[] = []
+    writeCalls(phase, schema, frame, args, appendSections, refs, ends)
     // The accounts keep only the phase being built: a phase sent must not stay reachable from them.
     phase.recycle()
-    for (const c of calls) {
-      pipe.callBuffer(
-        'FCALL',
-        INDEX_APPLY_FUNCTION,
-        c.keys.length,
-        ...c.keys,
-        horizon,
-        mainLogCap,
-        keep,
-        c.blob,
-      )
-    }
-    return pipe.exec().then((results) => {
-      results ??= []
-      for (const [err] of results) {
-        if (!err) continue
-        if (isLibraryMissing(err)) loadLibrary = true
-        throw err
+    return wire.send(frame).then((results) => {
+      for (const r of results) {
+        if (!(r instanceof Error)) continue
+        if (isLibraryMissing(r)) loadLibrary = true
+        throw r
       }
       if (!onResult) return
-      const offset = results.length - calls.length
-      calls.forEach((c, i) => {
-        const [codes, deleted] = (results[offset + i] as [Error | null, [Buffer, Buffer]])[1]
+      let start = 0
+      ends.forEach((end, i) => {
+        const [codes, deleted] = results[before + i] as [Buffer, Buffer]
         let marked: Map<number, Buffer[]> | null = null
         for (let off = 0; off + 4 + RECORD_SIZE <= deleted.length; off += 4 + RECORD_SIZE) {
           marked ??= new Map()
@@ -569,13 +607,13 @@ export function createIndexWriter(
           list.push(deleted.subarray(off + 4, off + 4 + RECORD_SIZE))
           marked.set(j, list)
         }
-        const refs = c.refs
-        for (let j = 0; j < refs.length; j++) {
-          const ref = refs[j] as number
+        for (let j = 0; j < end - start; j++) {
+          const ref = refs[start + j] as number
           if (ref === NO_REF) continue
           const code = codes[j]
           onResult(ref, code === 0x31 ? 1 : code === 0x30 ? 0 : -1, marked?.get(j) ?? null)
         }
+        start = end
       })
     })
   }
@@ -899,6 +937,7 @@ export function createIndexWriter(
 
   return {
     purge,
+    close: () => wire.close(),
     async apply(events) {
       const stats = emptyStats()
       const prevAll = turnAll

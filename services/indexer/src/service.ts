@@ -279,6 +279,7 @@ export function createIndexerService(
         // The loop notices `running` after the batch in hand (or after one BLOCK period).
         await loop?.catch((err) => errors.push(err))
         if (loop) await publishMetrics().catch((err) => errors.push(err))
+        await writer.close().catch((err) => errors.push(err))
         for (const c of [redis, control]) {
           await c.quit().catch(() => c.disconnect())
         }
