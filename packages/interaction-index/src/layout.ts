@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto'
+import { createHash, hash } from 'node:crypto'
 import { HOUR_MS, type InteractionKind, isValidTid, tidTimestampMs } from '@circles/core'
 
 // The live index stores every interaction as one fixed-size binary record, twice: an outbound record in the
@@ -71,18 +71,26 @@ for (const [i, c] of [...'234567abcdefghijklmnopqrstuvwxyz'].entries()) {
 
 /** Writes the 8-byte form of an rkey at `off`. */
 export function writeRkey(rkey: string, out: Buffer, off: number): void {
-  if (isValidTid(rkey)) {
-    // 13 base32 characters = 65 bits whose top bit is zero: split into 35 + 30 bits, both exact doubles.
-    let a = 0
-    for (let i = 0; i < 7; i++) a = a * 32 + (S32_VALUE[rkey.charCodeAt(i)] as number)
-    let b = 0
-    for (let i = 7; i < 13; i++) b = b * 32 + (S32_VALUE[rkey.charCodeAt(i)] as number)
-    out.writeUInt32LE(((a % 4) * 2 ** 30 + b) >>> 0, off)
-    out.writeUInt32LE(Math.floor(a / 4) >>> 0, off + 4)
-  } else {
-    createHash('sha1').update(`rkey:${rkey}`).digest().copy(out, off, 0, 8)
-  }
+  if (isValidTid(rkey)) writeTid(rkey, out, off)
+  else sha1(`rkey:${rkey}`).copy(out, off, 0, 8)
 }
+
+/** `writeRkey` of an rkey known to be a valid TID. */
+export function writeTid(rkey: string, out: Buffer, off: number): void {
+  // 13 base32 characters = 65 bits whose top bit is zero: split into 35 + 30 bits, both exact doubles.
+  let a = 0
+  for (let i = 0; i < 7; i++) a = a * 32 + (S32_VALUE[rkey.charCodeAt(i)] as number)
+  let b = 0
+  for (let i = 7; i < 13; i++) b = b * 32 + (S32_VALUE[rkey.charCodeAt(i)] as number)
+  out.writeUInt32LE(((a % 4) * 2 ** 30 + b) >>> 0, off)
+  out.writeUInt32LE(Math.floor(a / 4) >>> 0, off + 4)
+}
+
+/** SHA-1 of a string: the one-shot `crypto.hash` (Node >= 20.12) costs a third less than createHash. */
+const sha1: (s: string) => Buffer =
+  typeof hash === 'function'
+    ? (s) => hash('sha1', s, 'buffer') as Buffer
+    : (s) => createHash('sha1').update(s).digest()
 
 export function rkeyBytes(rkey: string): Buffer {
   const b = Buffer.allocUnsafe(8)
@@ -95,7 +103,7 @@ export function didId(did: string): Buffer {
   // copied out of the digest into the shared pool: a digest has a backing store of its own (~200 bytes
   // held per cached id, not 8)
   const id = Buffer.allocUnsafe(8)
-  createHash('sha1').update(did).digest().copy(id, 0, 0, 8)
+  sha1(did).copy(id, 0, 0, 8)
   return id
 }
 

@@ -107,41 +107,34 @@ function kindCounts(c: Counts, base: number): KindCounts {
   }
 }
 
-function total(c: Counts): number {
-  let t = 0
-  for (let i = 0; i < 8; i++) t += c[i] as number
-  return t
-}
-
 /** One partner of an aggregate: its id as 6 + 2 bytes (and as a latin1 string once needed), its counts. */
 interface Entry {
   hi: number
   lo: number
   key?: string
+  total: number
   c: Counts
 }
 
-/** The partners of an account, in flat arrays: slot i has id halves idA[i], idB[i], counts[8i..8i+8). */
+/**
+ * The partners of an account in one flat array, `SLOT` numbers each: the id's two halves as int32, the
+ * total, then 8 counts indexed by the record's code & 7 (kind in bits 0-1, inbound in bit 2): sent by kind,
+ * then received by kind. Partner i starts at i * SLOT.
+ */
 interface Aggregate {
   n: number
-  idA: Uint32Array
-  idB: Uint32Array
-  counts: Int32Array
+  slots: Int32Array
 }
-
-function u32(b: Buffer, off: number): number {
-  return (
-    (b[off] as number) * 16777216 +
-    (((b[off + 1] as number) << 16) | ((b[off + 2] as number) << 8) | (b[off + 3] as number))
-  )
-}
+const SLOT = 11
 
 function entryAt(g: Aggregate, i: number): Entry {
-  const b = g.idB[i] as number
+  const p = i * SLOT
+  const b = g.slots[p + 1] as number
   return {
-    hi: (g.idA[i] as number) * 65536 + (b >>> 16),
+    hi: ((g.slots[p] as number) >>> 0) * 65536 + (b >>> 16),
     lo: b & 0xffff,
-    c: g.counts.subarray(i * 8, i * 8 + 8),
+    total: g.slots[p + 2] as number,
+    c: g.slots.subarray(p + 3, p + SLOT),
   }
 }
 
@@ -154,7 +147,6 @@ function allEntries(g: Aggregate): Entry[] {
 interface Ranked {
   e: Entry
   score: number
-  total: number
 }
 
 function idKey(e: Entry): string {
@@ -169,7 +161,7 @@ function idKey(e: Entry): string {
 
 /** Score, then total, then id: a stable order for equal scores. */
 function byScore(x: Ranked, y: Ranked): number {
-  return y.score - x.score || y.total - x.total || x.e.hi - y.e.hi || x.e.lo - y.e.lo
+  return y.score - x.score || y.e.total - x.e.total || x.e.hi - y.e.hi || x.e.lo - y.e.lo
 }
 
 /**
@@ -204,6 +196,122 @@ export function kthLargest(values: Float64Array, k: number): number {
   return a[target] as number
 }
 
+/**
+ * Every partner in the window of `logs` with counts. The table has room for as many partners as there are
+ * records (it never grows: typed arrays are zeroed lazily, page by page, so the untouched room costs
+ * nothing) and an open-addressing index of twice that, so that it stays at most half full.
+ */
+export function aggregateLogs(
+  logs: readonly (Buffer | null)[],
+  minSec: number,
+  maxSec: number,
+): Aggregate {
+  let records = 0
+  for (const log of logs) if (log) records += Math.floor(log.length / RECORD_SIZE)
+  let size = 16
+  while (size < 2 * records) size *= 2
+  const index = new Int32Array(size)
+  const slots = new Int32Array(records * SLOT + 1)
+  let n = 0
+  for (const log of logs) {
+    if (log) n = tallyLog(log, index, slots, n, minSec, maxSec - minSec)
+  }
+  return { n, slots }
+}
+
+/**
+ * The hot loop (80k records for the busiest accounts), one log per call. A function of its own that
+ * allocates nothing and ends in a bare return: V8 optimizes it within the first heavy read (on-stack
+ * replacement) and, with no untried code after the loop, never throws that code away again. (When it was
+ * part of the async aggregate function, a fresh process spent its first three or four heavy reads at
+ * 40-90 ms in deoptimizations and recompilations.) Bytes are read by hand as int32 (Buffer's readers
+ * validate their arguments on every call; uint32 values past 2^30 are doubles); the time test is one
+ * unsigned comparison, exact past 2038. Index entries are a partner's slot offset + 1 (0 = empty), found
+ * by the id's low bits (ids are SHA-1 bytes: uniform) and compared on the whole id.
+ */
+function tallyLog(
+  log: Buffer,
+  index: Int32Array,
+  slots: Int32Array,
+  n: number,
+  minSec: number,
+  span: number,
+): number {
+  const mask = index.length - 1
+  const end = log.length
+  for (let off = recordsStart(log); off + RECORD_SIZE <= end; off += RECORD_SIZE) {
+    const code = log[off + 8] as number
+    if ((code & (CODE_DELETED | CODE_UNKNOWN)) !== 0) continue
+    const sec =
+      ((log[off + 17] as number) << 24) |
+      ((log[off + 18] as number) << 16) |
+      ((log[off + 19] as number) << 8) |
+      (log[off + 20] as number)
+    if ((sec - minSec) >>> 0 >= span) continue
+    const a =
+      ((log[off + 9] as number) << 24) |
+      ((log[off + 10] as number) << 16) |
+      ((log[off + 11] as number) << 8) |
+      (log[off + 12] as number)
+    const b =
+      ((log[off + 13] as number) << 24) |
+      ((log[off + 14] as number) << 16) |
+      ((log[off + 15] as number) << 8) |
+      (log[off + 16] as number)
+    let h = b & mask
+    let s = index[h] as number
+    while (s !== 0 && (slots[s] !== b || slots[s - 1] !== a)) {
+      h = (h + 1) & mask
+      s = index[h] as number
+    }
+    if (s === 0) {
+      s = n * SLOT + 1
+      n++
+      index[h] = s
+      slots[s - 1] = a
+      slots[s] = b
+    }
+    slots[s + 1] = (slots[s + 1] as number) + 1
+    const c = s + 2 + (code & 7)
+    slots[c] = (slots[c] as number) + 1
+  }
+  return n
+}
+
+/** Weighted scores of every partner (in slot order), and how many are positive. */
+function scoreAll(
+  g: Aggregate,
+  w: readonly number[],
+  sent: boolean,
+  received: boolean,
+): { scores: Float64Array; positive: number } {
+  const { n, slots } = g
+  const scores = new Float64Array(n)
+  let positive = 0
+  for (let i = 0; i < n; i++) {
+    const p = i * SLOT + 3
+    let score = 0
+    for (let k = 0; k < 4; k++) {
+      const count =
+        (sent ? (slots[p + k] as number) : 0) + (received ? (slots[p + k + 4] as number) : 0)
+      score += (w[k] as number) * count
+    }
+    scores[i] = score
+    if (score > 0) positive++
+  }
+  return { scores, positive }
+}
+
+/** The partners scoring above zero and at least `cut`, unordered. */
+function rank(g: Aggregate, scores: Float64Array, cut: number): Ranked[] {
+  const out: Ranked[] = []
+  for (let i = 0; i < g.n; i++) {
+    const score = scores[i] as number
+    if (score > 0 && score >= cut) out.push({ e: entryAt(g, i), score })
+  }
+  return out
+}
+
 function checkWindow(windowHours: number): void {
   if (!Number.isInteger(windowHours) || windowHours < 1 || windowHours > WINDOW_HOURS) {
     throw new IndexQueryError(`windowHours must be an integer from 1 to ${WINDOW_HOURS}`)
@@ -233,78 +341,7 @@ export function createIndexReader(
     const keys = [schema.accountLog(did)]
     for (let h = first; h <= nowHour; h++) keys.push(schema.accountHourLog(did, h))
     const logs = await redis.mgetBuffer(...keys)
-    // Hot loop (80k records for the busiest accounts). It allocates almost nothing per record or partner:
-    // a partner is a slot in flat typed arrays (two 32-bit halves of its id, 8 counts), found through an
-    // open-addressing table of slot numbers indexed by the id's low bits (ids are SHA-1 bytes: uniform),
-    // comparing the whole id. Bytes are read by hand: Buffer's readers validate their arguments on every
-    // call. (Per-partner objects and a Map made a heavy read promote megabytes per call, and the GC pauses,
-    // not the work, set its p99.)
-    // Tables sized for the account: there are at most as many partners as records, and most accounts have
-    // a handful. (Typed arrays this size live outside the JS heap, zeroed; allocating 48 KB of them for
-    // every small account made the GC run more often on the uncached path.)
-    let records = 0
-    for (const log of logs) if (log) records += Math.floor(log.length / RECORD_SIZE)
-    let cap = 16
-    while (cap < records && cap < 1024) cap *= 2
-    let idA = new Uint32Array(cap)
-    let idB = new Uint32Array(cap)
-    let counts = new Int32Array(cap * 8)
-    let mask = cap * 2 - 1
-    let table = new Int32Array(cap * 2) // slot + 1; 0 = empty
-    let n = 0
-    for (const log of logs) {
-      if (!log) continue
-      for (let off = recordsStart(log); off + RECORD_SIZE <= log.length; off += RECORD_SIZE) {
-        const code = log[off + 8] as number
-        if (code & (CODE_DELETED | CODE_UNKNOWN)) continue
-        const sec = u32(log, off + 17)
-        if (sec < minSec || sec >= maxSec) continue
-        const a = u32(log, off + 9)
-        const b = u32(log, off + 13)
-        let h = b & mask
-        let slot = -1
-        for (;;) {
-          const t = table[h] as number
-          if (t === 0) break
-          if (idA[t - 1] === a && idB[t - 1] === b) {
-            slot = t - 1
-            break
-          }
-          h = (h + 1) & mask
-        }
-        if (slot < 0) {
-          if (n === cap) {
-            cap *= 2
-            const a2 = new Uint32Array(cap)
-            a2.set(idA)
-            idA = a2
-            const b2 = new Uint32Array(cap)
-            b2.set(idB)
-            idB = b2
-            const c2 = new Int32Array(cap * 8)
-            c2.set(counts)
-            counts = c2
-            // the table stays at most half full: rebuild it twice as big
-            mask = cap * 2 - 1
-            table = new Int32Array(cap * 2)
-            for (let j = 0; j < n; j++) {
-              let k = (idB[j] as number) & mask
-              while (table[k] !== 0) k = (k + 1) & mask
-              table[k] = j + 1
-            }
-            h = b & mask
-            while (table[h] !== 0) h = (h + 1) & mask
-          }
-          slot = n++
-          idA[slot] = a
-          idB[slot] = b
-          table[h] = slot + 1
-        }
-        const i = slot * 8 + (code & 3) + (code & CODE_INBOUND ? 4 : 0)
-        counts[i] = (counts[i] as number) + 1
-      }
-    }
-    return { n, idA, idB, counts }
+    return aggregateLogs(logs, minSec, maxSec)
   }
 
   /** Resolves DIDs for ranked partners until `limit` of them pass the exclusions. */
@@ -339,44 +376,22 @@ export function createIndexReader(
       if (!Number.isInteger(q.limit) || q.limit < 1) throw new IndexQueryError('limit must be >= 1')
       const g = await aggregate(q.did, q.windowHours)
       const w = [q.weights.like, q.weights.repost, q.weights.reply, q.weights.quote]
-      const sent = q.direction !== 'received'
-      const received = q.direction !== 'sent'
-      // Scores in a flat array; Ranked objects only for the partners that can make the top.
-      const counts = g.counts
-      const scores = new Float64Array(g.n)
-      let positive = 0
-      for (let i = 0; i < g.n; i++) {
-        let score = 0
-        for (let k = 0; k < 4; k++) {
-          const n =
-            (sent ? (counts[i * 8 + k] as number) : 0) +
-            (received ? (counts[i * 8 + k + 4] as number) : 0)
-          score += (w[k] as number) * n
-        }
-        scores[i] = score
-        if (score > 0) positive++
-      }
-      const rank = (cut: number): Ranked[] => {
-        const out: Ranked[] = []
-        for (let i = 0; i < g.n; i++) {
-          const score = scores[i] as number
-          if (score > 0 && score >= cut) {
-            const e = entryAt(g, i)
-            out.push({ e, score, total: total(e.c) })
-          }
-        }
-        return out
-      }
+      const { scores, positive } = scoreAll(
+        g,
+        w,
+        q.direction !== 'received',
+        q.direction !== 'sent',
+      )
       // Only the best ones need ordering: keep those scoring at least the (limit + exclusions)-th score.
       const want = q.limit + (q.exclude?.size ?? 0)
       let cut = 0
       if (positive > want * 4) cut = kthLargest(scores, want)
-      const candidates = rank(cut)
+      const candidates = rank(g, scores, cut)
       candidates.sort(byScore)
       const top = await pick(candidates, q.limit, q.exclude)
       if (top.length === q.limit || cut === 0) return top
       // more exclusions than expected among the best: rank everything
-      const ranked = rank(0)
+      const ranked = rank(g, scores, 0)
       ranked.sort(byScore)
       return pick(ranked, q.limit, q.exclude)
     },
@@ -389,10 +404,7 @@ export function createIndexReader(
         if (!Number.isSafeInteger(offset) || offset < 0) throw new IndexQueryError('bad cursor')
       }
       const entries = allEntries(await aggregate(q.did, q.windowHours))
-      const ranked: Ranked[] = entries.map((e) => {
-        const t = total(e.c)
-        return { e, score: t, total: t }
-      })
+      const ranked: Ranked[] = entries.map((e) => ({ e, score: e.total }))
       ranked.sort(byScore)
       const page = ranked.slice(offset, offset + q.limit)
       const list = await pick(page, page.length)
@@ -403,18 +415,18 @@ export function createIndexReader(
     },
 
     async summary(did, windowHours) {
-      const entries = allEntries(await aggregate(did, windowHours))
+      const { n, slots } = await aggregate(did, windowHours)
       const c = new Int32Array(8)
       let partnersSent = 0
       let partnersReceived = 0
-      for (const { c: p } of entries) {
+      for (let p = 3; p < n * SLOT; p += SLOT) {
         let s = 0
         let r = 0
         for (let k = 0; k < 4; k++) {
-          c[k] = (c[k] as number) + (p[k] as number)
-          c[k + 4] = (c[k + 4] as number) + (p[k + 4] as number)
-          s += p[k] as number
-          r += p[k + 4] as number
+          c[k] = (c[k] as number) + (slots[p + k] as number)
+          c[k + 4] = (c[k + 4] as number) + (slots[p + k + 4] as number)
+          s += slots[p + k] as number
+          r += slots[p + k + 4] as number
         }
         if (s > 0) partnersSent++
         if (r > 0) partnersReceived++

@@ -33,6 +33,7 @@ import {
   spillHour,
   WINDOW_HOURS,
   writeRkey,
+  writeTid,
 } from './layout.js'
 import { INDEX_APPLY_FUNCTION, INDEX_LIBRARY_CODE, isLibraryMissing } from './scripts.js'
 import { keySlot } from './slot.js'
@@ -128,8 +129,8 @@ const MAX_SECTION_OPS = 65535
  */
 class AccountOps {
   hours: Map<number, number> | null = null
-  /** Keys of the section after the main log and the purge mark: spill logs (key index 3, 4, ...). */
-  readonly hourKeys: string[] = []
+  /** Keys of the section after the main log and the purge mark, in RESP: spill logs (key index 3, 4, ...). */
+  readonly hourKeys: Buffer[] = []
   ops: Buffer = Buffer.allocUnsafe(OP_SIZE * 2)
   length = 0
   /** Per operation, a number the phase's result handler understands. */
@@ -167,7 +168,7 @@ class AccountOps {
       this.hours ??= new Map()
       let i = this.hours.get(hour)
       if (i === undefined) {
-        this.hourKeys.push(this.schema.accountHourLog(this.did, hour))
+        this.hourKeys.push(hourKeyOf(this.schema, this.owner, hour))
         i = this.keyCount
         this.hours.set(hour, i)
       }
@@ -192,9 +193,13 @@ class AccountOps {
   }
 }
 
-/** Byte loop: Buffer#copy costs more than it moves for 8 bytes. */
-function copy8(src: Buffer, dst: Buffer, off: number): void {
-  for (let k = 0; k < 8; k++) dst[off + k] = src[k] as number
+/** An account's spill log key of an hour, in RESP (the last one is kept: an account's batch is mostly one hour). */
+function hourKeyOf(schema: RedisSchema, a: Account, hour: number): Buffer {
+  if (a.hourKeyHour !== hour || a.hourKey === null) {
+    a.hourKey = encodeBulks(schema.accountHourLog(a.info.did, hour))
+    a.hourKeyHour = hour
+  }
+  return a.hourKey
 }
 
 const OP = {
@@ -216,6 +221,14 @@ interface Account {
   keys: Buffer
   /** Its scratch key as a RESP bulk string, once needed. */
   scratch: Buffer | null
+  /** The spill log key of hour `hourKeyHour` in RESP (the hour its last operation named). */
+  hourKey: Buffer | null
+  hourKeyHour: number
+  /** Its id as two int32 (big-endian halves): written into records without reading a Buffer. */
+  idHi: number
+  idLo: number
+  /** The latest hour whose author index this process added the account to (-1: none). */
+  indexedHour: number
   slot: number
   /** The account's operations in the phase being built (phase id `phase`). */
   ops: AccountOps | null
@@ -244,10 +257,16 @@ class Accounts {
       // key it would keep that string alive, and the old generation would fill with them. Keep a copy.
       did = Buffer.from(did, 'latin1').toString('latin1')
       const log = this.schema.accountLog(did)
+      const info = this.cache.info(did)
       a = {
-        info: this.cache.info(did),
+        info,
         keys: encodeBulks(log, this.schema.accountPurged(did)),
         scratch: null,
+        hourKey: null,
+        hourKeyHour: -1,
+        idHi: info.id.readInt32BE(0),
+        idLo: info.id.readInt32BE(4),
+        indexedHour: -1,
         slot: keySlot(log),
         ops: null,
         phase: 0,
@@ -363,7 +382,8 @@ function writeAppends(
   for (const code of [OP.addIn, OP.addOut]) {
     for (let j = 0, off = 0; j < n; j++, off += OP_SIZE) {
       if (ops[off] !== code) continue
-      rec += ops.copy(blob, rec, off + 2, off + OP_SIZE)
+      // a byte loop: Buffer#copy costs more than it moves for 23 bytes
+      for (let k = off + 2; k < off + OP_SIZE; k++) blob[rec++] = ops[k] as number
       blob[hk++] = ops[off + 1] as number
       refs.push(a.refs[j] as number)
     }
@@ -432,7 +452,7 @@ function writeCalls(
       const sections = spans[k] ? 1 : Math.max(1, Math.ceil(a.refs.length / MAX_SECTION_OPS))
       for (let s = 0; s < sections; s++) {
         frame.raw(a.owner.keys)
-        for (const key of a.hourKeys) frame.bulk(key)
+        for (const key of a.hourKeys) frame.raw(key)
       }
     }
     frame.raw(args)
@@ -496,10 +516,6 @@ function hourInRange(hour: number | null, nowHour: number, keepHours: number): n
   return hour
 }
 
-/** A member of a process-local "already written" set (or an account whose DID table entry is), marked
- * before the write that it stands for. */
-type Mark = [Set<string>, string] | Account
-
 export function createIndexWriter(
   redis: Redis,
   schema: RedisSchema,
@@ -560,8 +576,8 @@ export function createIndexWriter(
     if (cursorHour === null) return oldest
     return Math.max(oldest, Math.min(nowSec - EDGE_SECONDS, (cursorHour + 1) * 3600))
   }
-  /** Authors already put in each hour's index by this process (hour -> id keys). */
-  const hourSeen = new Map<number, Set<string>>()
+  /** Hours this process has put in the index of hours (authors: `Account#indexedHour`). */
+  const hoursSeen = new Set<number>()
 
   /**
    * Sends a phase as one pipeline (one script call per slot) and returns its outcome; `onResult(ref, code,
@@ -619,7 +635,7 @@ export function createIndexWriter(
   }
 
   /** Queues the DID table entry of a DID this process has not written yet, grouped by bucket. */
-  function rememberTable(a: Account, table: Map<number, (string | Buffer)[]>, marks: Mark[]) {
+  function rememberTable(a: Account, table: Map<number, (string | Buffer)[]>, marks: Account[]) {
     if (a.inTable) return
     a.inTable = true
     marks.push(a)
@@ -665,8 +681,8 @@ export function createIndexWriter(
     const hourAdds = new Map<string, string[]>()
     const table = new Map<number, (string | Buffer)[]>()
     // What this call marks as written (DID table entries, hour index members, new hours) before phase M has
-    // written it: undone if phase M fails, so that the retry of the batch writes them again.
-    const marks: Mark[] = []
+    // written it: forgotten if phase M fails, so that the retry of the batch writes them again.
+    const marks: Account[] = []
     const newHours: number[] = []
 
     for (let i = 0; i < events.length; i++) {
@@ -687,9 +703,11 @@ export function createIndexWriter(
         const authorOps = m.account(author)
         const off = authorOps.add(old ? OP.delOld : OP.del, hour, -1 - nDeletes)
         const ops = authorOps.ops
-        writeRkey(e.rkey, ops, off)
+        if (tms >= 0) writeTid(e.rkey, ops, off)
+        else writeRkey(e.rkey, ops, off)
         ops[off + 8] = CODE_UNKNOWN | RECORD_TYPE_CODES[e.record]
-        copy8(ZERO_ID, ops, off + 9)
+        ops.writeInt32BE(0, off + 9)
+        ops.writeInt32BE(0, off + 13)
         ops.writeUInt32BE(Math.max(0, Math.floor(e.time / 1000)) >>> 0, off + 17)
         ops.writeUInt16BE(0, off + 21)
         deletes[nDeletes++] = i
@@ -712,9 +730,11 @@ export function createIndexWriter(
       const subjectOps = m.account(subject)
       const off = subjectOps.add(OP.addIn, hour, 2 * index)
       let ops = subjectOps.ops
-      writeRkey(e.rkey, ops, off)
+      if (tms >= 0) writeTid(e.rkey, ops, off)
+      else writeRkey(e.rkey, ops, off)
       ops[off + 8] = KIND_CODES[e.kind] | CODE_INBOUND
-      copy8(author.info.id, ops, off + 9)
+      ops.writeInt32BE(author.idHi, off + 9)
+      ops.writeInt32BE(author.idLo, off + 13)
       ops.writeUInt32BE(sec, off + 17)
       ops.writeUInt16BE(chars, off + 21)
       const authorOps = m.account(author)
@@ -723,23 +743,23 @@ export function createIndexWriter(
       ops = authorOps.ops
       for (let k = 0; k < 8; k++) ops[outOff + k] = inOps[off + k] as number
       ops[outOff + 8] = KIND_CODES[e.kind]
-      copy8(subject.info.id, ops, outOff + 9)
+      ops.writeInt32BE(subject.idHi, outOff + 9)
+      ops.writeInt32BE(subject.idLo, outOff + 13)
       ops.writeUInt32BE(sec, outOff + 17)
       ops.writeUInt16BE(chars, outOff + 21)
       creates[nCreates++] = i
       const eventHour = Math.floor(e.time / HOUR_MS)
-      let seen = hourSeen.get(eventHour)
-      if (!seen) {
-        if (hourSeen.size > WINDOW_HOURS * 2) hourSeen.clear()
-        seen = new Set()
-        hourSeen.set(eventHour, seen)
+      if (!hoursSeen.has(eventHour)) {
+        if (hoursSeen.size > WINDOW_HOURS * 2) hoursSeen.clear()
+        hoursSeen.add(eventHour)
         newHours.push(eventHour)
         side.push(['SADD', schema.indexHours, eventHour])
       }
-      const authorKey = author.info.key
-      if (!seen.has(authorKey)) {
-        seen.add(authorKey)
-        marks.push([seen, authorKey])
+      // An author's events come in time order, nearly: remembering its latest hour spares the SADD of
+      // nearly every event (one that goes back an hour is added again: SADD is idempotent).
+      if (author.indexedHour !== eventHour) {
+        author.indexedHour = eventHour
+        marks.push(author)
         const key = schema.hourAuthors(eventHour, hourAuthorShard(author.info.id))
         author.decimal ??= idDecimal(author.info.id)
         const members = hourAdds.get(key)
@@ -763,11 +783,12 @@ export function createIndexWriter(
       onSent()
       await sent
     } catch (err) {
-      for (const mark of marks) {
-        if (Array.isArray(mark)) mark[0].delete(mark[1])
-        else mark.inTable = false
+      // forgotten, not restored: an earlier value may stand for a write of another call that failed too
+      for (const a of marks) {
+        a.inTable = false
+        a.indexedHour = -1
       }
-      for (const hour of newHours) hourSeen.delete(hour)
+      for (const hour of newHours) hoursSeen.delete(hour)
       throw err
     }
 
