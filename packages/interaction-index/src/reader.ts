@@ -197,9 +197,19 @@ export function kthLargest(values: Float64Array, k: number): number {
 }
 
 /**
+ * Working memory of `aggregateLogs`, kept from one call to the next (it is synchronous: no two calls share
+ * it): allocating ~4.5 MB of zeroed typed arrays for every heavy read (outside the JS heap, where V8 counts
+ * them towards its external-memory GC trigger) made the GC mark the heap every ten heavy reads. Kept only
+ * up to `SCRATCH_RECORDS` records (~7 MB); a bigger account gets arrays of its own.
+ */
+let scratchIndex = new Int32Array(0)
+let scratchSlots = new Int32Array(0)
+const SCRATCH_RECORDS = 2 ** 17
+
+/**
  * Every partner in the window of `logs` with counts. The table has room for as many partners as there are
- * records (it never grows: typed arrays are zeroed lazily, page by page, so the untouched room costs
- * nothing) and an open-addressing index of twice that, so that it stays at most half full.
+ * records, so it never grows, and an open-addressing index twice that size, so that it stays at most half
+ * full. Returns its own copy of the used part of the table.
  */
 export function aggregateLogs(
   logs: readonly (Buffer | null)[],
@@ -210,13 +220,23 @@ export function aggregateLogs(
   for (const log of logs) if (log) records += Math.floor(log.length / RECORD_SIZE)
   let size = 16
   while (size < 2 * records) size *= 2
-  const index = new Int32Array(size)
-  const slots = new Int32Array(records * SLOT + 1)
+  let index = scratchIndex
+  let slots = scratchSlots
+  if (index.length < size || slots.length < records * SLOT) {
+    index = new Int32Array(Math.max(size, index.length))
+    slots = new Int32Array(Math.max(records * SLOT, slots.length))
+    if (records <= SCRATCH_RECORDS) {
+      scratchIndex = index
+      scratchSlots = slots
+    }
+  } else {
+    index.fill(0, 0, size)
+  }
   let n = 0
   for (const log of logs) {
-    if (log) n = tallyLog(log, index, slots, n, minSec, maxSec - minSec)
+    if (log) n = tallyLog(log, index, size - 1, slots, n, minSec, maxSec - minSec)
   }
-  return { n, slots }
+  return { n, slots: slots.slice(0, n * SLOT) }
 }
 
 /**
@@ -232,12 +252,12 @@ export function aggregateLogs(
 function tallyLog(
   log: Buffer,
   index: Int32Array,
+  mask: number,
   slots: Int32Array,
   n: number,
   minSec: number,
   span: number,
 ): number {
-  const mask = index.length - 1
   const end = log.length
   for (let off = recordsStart(log); off + RECORD_SIZE <= end; off += RECORD_SIZE) {
     const code = log[off + 8] as number
@@ -270,6 +290,7 @@ function tallyLog(
       index[h] = s
       slots[s - 1] = a
       slots[s] = b
+      for (let k = s + 1; k < s + SLOT - 1; k++) slots[k] = 0
     }
     slots[s + 1] = (slots[s + 1] as number) + 1
     const c = s + 2 + (code & 7)

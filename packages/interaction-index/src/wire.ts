@@ -41,14 +41,13 @@ export class Frame {
     this.at += 2
   }
 
+  /** A non-negative integer in decimal (room for it ensured by the caller). */
   private digits(n: number): void {
     const buf = this.buf
-    if (n < 10) {
-      buf[this.at++] = 48 + n
-      return
-    }
-    const start = this.at
-    this.at += buf.write(String(n), start, 'latin1')
+    let end = this.at + 1
+    for (let x = n; x >= 10; x = Math.floor(x / 10)) end++
+    for (let i = end - 1, x = n; i >= this.at; i--, x = Math.floor(x / 10)) buf[i] = 48 + (x % 10)
+    this.at = end
   }
 
   /** Starts a command of `argc` arguments (the arguments follow). */
@@ -75,9 +74,28 @@ export class Frame {
   /** Bytes already in RESP (arguments encoded by `encodeBulk`). */
   raw(b: Buffer): void {
     this.ensure(b.length)
-    // TypedArray#set: Buffer#copy's call into C++ costs more than it moves for a key
-    this.buf.set(b, this.at)
-    this.at += b.length
+    this.copyIn(b)
+  }
+
+  /** A bulk string argument: `prefix` (latin1 bytes) followed by the decimal of `n` (a key with a number). */
+  bulkWithNumber(prefix: Buffer, n: number): void {
+    let len = prefix.length + 1
+    for (let x = n; x >= 10; x = Math.floor(x / 10)) len++
+    this.head(0x24, len)
+    this.ensure(len + 26)
+    this.copyIn(prefix)
+    this.digits(n)
+    this.buf.writeUInt16BE(CRLF, this.at)
+    this.at += 2
+  }
+
+  private copyIn(b: Buffer): void {
+    const buf = this.buf
+    let at = this.at
+    // a byte loop for a key: Buffer#copy and TypedArray#set cost more than they move for ~50 bytes
+    if (b.length <= 128) for (let i = 0; i < b.length; i++) buf[at++] = b[i] as number
+    else at += b.copy(buf, at)
+    this.at = at
   }
 
   /** A bulk argument of `n` bytes that the caller writes at the returned offset (before the next write). */

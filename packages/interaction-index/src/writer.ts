@@ -129,26 +129,20 @@ const MAX_SECTION_OPS = 65535
  */
 class AccountOps {
   hours: Map<number, number> | null = null
-  /** Keys of the section after the main log and the purge mark, in RESP: spill logs (key index 3, 4, ...). */
-  readonly hourKeys: Buffer[] = []
+  /** Keys of the section after the main log and the purge mark: spill logs (key index 3, 4, ...), by hour. */
+  readonly hourKeys: number[] = []
   ops: Buffer = Buffer.allocUnsafe(OP_SIZE * 2)
   length = 0
   /** Per operation, a number the phase's result handler understands. */
   readonly refs: number[] = []
   slot: number
-  did: string
 
-  constructor(
-    private readonly schema: RedisSchema,
-    public owner: Account,
-  ) {
-    this.did = owner.info.did
+  constructor(public owner: Account) {
     this.slot = owner.slot
   }
 
   reset(owner: Account): void {
     this.owner = owner
-    this.did = owner.info.did
     this.slot = owner.slot
     this.hourKeys.length = 0
     this.refs.length = 0
@@ -168,7 +162,7 @@ class AccountOps {
       this.hours ??= new Map()
       let i = this.hours.get(hour)
       if (i === undefined) {
-        this.hourKeys.push(hourKeyOf(this.schema, this.owner, hour))
+        this.hourKeys.push(hour)
         i = this.keyCount
         this.hours.set(hour, i)
       }
@@ -193,15 +187,6 @@ class AccountOps {
   }
 }
 
-/** An account's spill log key of an hour, in RESP (the last one is kept: an account's batch is mostly one hour). */
-function hourKeyOf(schema: RedisSchema, a: Account, hour: number): Buffer {
-  if (a.hourKeyHour !== hour || a.hourKey === null) {
-    a.hourKey = encodeBulks(schema.accountHourLog(a.info.did, hour))
-    a.hourKeyHour = hour
-  }
-  return a.hourKey
-}
-
 const OP = {
   addIn: 0x69, // i
   addOut: 0x6f, // o
@@ -221,9 +206,8 @@ interface Account {
   keys: Buffer
   /** Its scratch key as a RESP bulk string, once needed. */
   scratch: Buffer | null
-  /** The spill log key of hour `hourKeyHour` in RESP (the hour its last operation named). */
-  hourKey: Buffer | null
-  hourKeyHour: number
+  /** `schema.accountHourLogPrefix` of its DID, latin1: its spill log keys are this and the hour. */
+  hourPrefix: Buffer
   /** Its id as two int32 (big-endian halves): written into records without reading a Buffer. */
   idHi: number
   idLo: number
@@ -262,8 +246,7 @@ class Accounts {
         info,
         keys: encodeBulks(log, this.schema.accountPurged(did)),
         scratch: null,
-        hourKey: null,
-        hourKeyHour: -1,
+        hourPrefix: Buffer.from(this.schema.accountHourLogPrefix(did), 'latin1'),
         idHi: info.id.readInt32BE(0),
         idLo: info.id.readInt32BE(4),
         indexedHour: -1,
@@ -286,10 +269,7 @@ const MAX_POOLED = 200_000
 class Phase {
   readonly id = ++phaseIds
   readonly accounts: AccountOps[] = []
-  constructor(
-    private readonly schema: RedisSchema,
-    private readonly pool: AccountOps[],
-  ) {}
+  constructor(private readonly pool: AccountOps[]) {}
 
   account(a: Account): AccountOps {
     // An account met again after another phase was built in between gets a second section: still correct
@@ -297,7 +277,7 @@ class Phase {
     if (a.phase === this.id && a.ops) return a.ops
     let ops = this.pool.pop()
     if (ops) ops.reset(a)
-    else ops = new AccountOps(this.schema, a)
+    else ops = new AccountOps(a)
     a.ops = ops
     a.phase = this.id
     this.accounts.push(ops)
@@ -452,7 +432,7 @@ function writeCalls(
       const sections = spans[k] ? 1 : Math.max(1, Math.ceil(a.refs.length / MAX_SECTION_OPS))
       for (let s = 0; s < sections; s++) {
         frame.raw(a.owner.keys)
-        for (const key of a.hourKeys) frame.raw(key)
+        for (const hour of a.hourKeys) frame.bulkWithNumber(a.owner.hourPrefix, hour)
       }
     }
     frame.raw(args)
@@ -592,7 +572,8 @@ export function createIndexWriter(
     onResult?: (ref: number, code: number, deleted: Buffer[] | null) => void,
   ): Promise<void> {
     if (phase.accounts.length === 0 && side.length === 0) return Promise.resolve()
-    const frame = new Frame(4096 + phase.accounts.length * 200 + phase.opCount() * (OP_SIZE + 1))
+    // room for every section's keys (main log, purge mark, a spill log) and operations: no regrowth
+    const frame = new Frame(4096 + phase.accounts.length * 320 + phase.opCount() * (OP_SIZE + 1))
     if (loadLibrary) {
       frame.call('FUNCTION', 'LOAD', 'REPLACE', INDEX_LIBRARY_CODE)
       loadLibrary = false
@@ -664,8 +645,8 @@ export function createIndexWriter(
     const nowHour = Math.floor(nowMs / HOUR_MS)
     const minTime = nowMs - WINDOW_HOURS * HOUR_MS
     const edgeSec = Math.floor(nowMs / 1000) - EDGE_SECONDS
-    const m = new Phase(schema, opsPool)
-    const c = new Phase(schema, opsPool)
+    const m = new Phase(opsPool)
+    const c = new Phase(opsPool)
     const side: (string | Buffer | number)[][] = staleKeys.map((key) => ['DEL', key])
     // Creates and deletes by their index in `events` (no object per event: a batch holds ~10^5 of them
     // across the await below, long enough for the young generation to promote them), and phase M's outcomes
@@ -869,7 +850,7 @@ export function createIndexWriter(
     const sec = Math.max(0, Math.floor(timeMs / 1000))
     const self = target.info
     const mark = encodeRecord({ rkey8: ZERO_ID, code: 0, partner: ZERO_ID, sec, chars: 0 })
-    const first = new Phase(schema, opsPool)
+    const first = new Phase(opsPool)
     first.account(target).addRecord(OP.mark, null, mark)
     await run(first, nowMs)
 
@@ -896,7 +877,7 @@ export function createIndexWriter(
       [...outs, ...ins].map((x) => x.partnerKey),
       cache,
     )
-    const partners = new Phase(schema, opsPool)
+    const partners = new Phase(opsPool)
     const partnerOf = (key: string) => {
       const partnerDid = dids.get(key)
       return partnerDid === undefined ? undefined : accounts.get(partnerDid)
@@ -917,7 +898,7 @@ export function createIndexWriter(
     }
     await run(partners, nowMs)
 
-    const own = new Phase(schema, opsPool)
+    const own = new Phase(opsPool)
     const account = own.account(target)
     values.forEach((v, i) => {
       if (v) account.addRecord(OP.purgeOwn, i === 0 ? null : (hours[i - 1] as number), mark)

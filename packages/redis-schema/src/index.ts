@@ -73,6 +73,8 @@ export function createSchema(prefix: string) {
     accountLog: (d: string) => `${p}{${did(d)}}:log`,
     /** Spill log of one busy account for one hour (hours since the epoch). */
     accountHourLog: (d: string, hour: number) => `${p}{${did(d)}}:log:${int(hour)}`,
+    /** `accountHourLog(d, hour)` is this followed by the hour in decimal (the writer encodes it so). */
+    accountHourLogPrefix: (d: string) => `${p}{${did(d)}}:log:`,
     /** Seconds of an account's purge (deleted/taken down): creates at or before it are refused. With TTL. */
     accountPurged: (d: string) => `${p}{${did(d)}}:purged`,
     /**
