@@ -32,8 +32,9 @@ export function createIndexerService(
   const stream = schema.eventStream
   const group = schema.indexerGroup
   const me = config.consumer
-  // `redis` carries the read loop (blocking reads) and the writes; `control` the metrics, so that a
-  // blocked XREADGROUP never delays them.
+  // `reads` carries XREADGROUP (it may block), `redis` the acknowledgements, claims and the writer's reads
+  // (its writes go on a connection of its own), `control` the metrics: a blocked read delays none of them.
+  const reads = new Redis(config.redisUrl, { lazyConnect: true, maxRetriesPerRequest: null })
   const redis = new Redis(config.redisUrl, { lazyConnect: true, maxRetriesPerRequest: null })
   const control = new Redis(config.redisUrl, { lazyConnect: true, maxRetriesPerRequest: 3 })
   const writer = createIndexWriter(redis, schema, {
@@ -122,7 +123,7 @@ export function createIndexerService(
     const args: (string | number)[] = ['GROUP', group, me, 'COUNT', config.batchEntries]
     if (block) args.push('BLOCK', config.blockMs)
     args.push('STREAMS', stream, id)
-    const reply = (await redis.call('XREADGROUP', ...args)) as ReadReply
+    const reply = (await reads.call('XREADGROUP', ...args)) as ReadReply
     return reply?.[0]?.[1] ?? []
   }
 
@@ -158,6 +159,11 @@ export function createIndexerService(
     // Up to two batches in flight: the next one is read and prepared while Redis works on the previous
     // one (the writer runs their phases in order). Each is acknowledged when its own writes are done.
     let inflight: Promise<void> | null = null
+    // And the batch after them is read ahead: Redis sends a reply of ~10 MB 64 KB per turn of its event
+    // loop, between chunks of the writes in hand, so a read made once the writes were sent took a second
+    // (2026-11-22), which this process spent idle. Entries read ahead are this consumer's pending ones:
+    // applied next, or taken back by a restart or XAUTOCLAIM if the process dies first.
+    let ahead: Promise<RawEntry[]> | null = null
     const drain = async () => {
       const job = inflight
       inflight = null
@@ -177,8 +183,15 @@ export function createIndexerService(
           else await applyEntries(own)
           continue
         }
-        const entries = await read('>', true)
+        const reading = ahead ?? read('>', true)
+        ahead = null
+        const entries = await reading
         if (entries.length === 0) continue
+        if (running) {
+          ahead = read('>', true)
+          // awaited later; until then a failure must not count as unhandled
+          ahead.catch(() => {})
+        }
         const previous = inflight
         inflight = applyEntries(entries)
         if (previous) await previous
@@ -189,6 +202,8 @@ export function createIndexerService(
       }
     }
     await drain()
+    const last = ahead ? await (ahead as Promise<RawEntry[]>).catch(() => []) : []
+    if (last.length > 0) await applyEntries(last)
   }
 
   // One publication at a time: two in flight would both add the same delta to the shared counters.
@@ -249,6 +264,7 @@ export function createIndexerService(
 
     async start() {
       if (running || closing) return
+      await reads.connect()
       await redis.connect()
       await control.connect()
       if (config.applyRedisSettings) {
@@ -280,7 +296,7 @@ export function createIndexerService(
         await loop?.catch((err) => errors.push(err))
         if (loop) await publishMetrics().catch((err) => errors.push(err))
         await writer.close().catch((err) => errors.push(err))
-        for (const c of [redis, control]) {
+        for (const c of [reads, redis, control]) {
           await c.quit().catch(() => c.disconnect())
         }
         log.info(
