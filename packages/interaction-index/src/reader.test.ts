@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest'
-import { kthLargest } from './reader.js'
+import { CODE_DELETED, CODE_UNKNOWN, RECORD_SIZE } from './layout.js'
+import { aggregateLogs, kthLargest } from './reader.js'
 
 describe('kthLargest', () => {
   it('agrees with sorting, ties and all', () => {
@@ -25,5 +26,81 @@ describe('kthLargest', () => {
     const values = Float64Array.from([3, 1, 2])
     kthLargest(values, 2)
     expect([...values]).toEqual([3, 1, 2])
+  })
+})
+
+describe('aggregateLogs', () => {
+  let seed = 7
+  const rand = () => {
+    seed = (seed * 1103515245 + 12345) % 2147483648
+    return seed / 2147483648
+  }
+  const byte = () => Math.floor(rand() * 256)
+
+  /** A log with a `header`-byte header and `count` random records among `ids`, some deleted or unknown. */
+  function makeLog(header: number, count: number, ids: Buffer[], secs: number[]): Buffer {
+    const log = Buffer.alloc(header + count * RECORD_SIZE)
+    for (let r = 0; r < count; r++) {
+      const off = header + r * RECORD_SIZE
+      for (let i = 0; i < 8; i++) log[off + i] = byte()
+      const flags = rand() < 0.1 ? CODE_DELETED : rand() < 0.05 ? CODE_UNKNOWN : 0
+      log[off + 8] = Math.floor(rand() * 8) | flags
+      ;(ids[Math.floor(rand() * rand() * ids.length)] as Buffer).copy(log, off + 9)
+      log.writeUInt32BE(secs[Math.floor(rand() * secs.length)] as number, off + 17)
+      log.writeUInt16BE(Math.floor(rand() * 300), off + 21)
+    }
+    return log
+  }
+
+  /** The same counts the obvious way: id (hex) -> 8 counts. */
+  function naive(logs: (Buffer | null)[], minSec: number, maxSec: number): Map<string, number[]> {
+    const out = new Map<string, number[]>()
+    for (const log of logs) {
+      if (!log) continue
+      for (let off = log.length % RECORD_SIZE; off < log.length; off += RECORD_SIZE) {
+        const code = log[off + 8] as number
+        const sec = log.readUInt32BE(off + 17)
+        if (code & (CODE_DELETED | CODE_UNKNOWN) || sec < minSec || sec >= maxSec) continue
+        const id = log.toString('hex', off + 9, off + 17)
+        const c = out.get(id) ?? new Array(8).fill(0)
+        c[code & 7]++
+        out.set(id, c)
+      }
+    }
+    return out
+  }
+
+  it('counts what a plain scan counts, across logs, headers, deletes and the window edges', () => {
+    // ids with the top bit set or not in both halves (int32 halves go negative), times past 2^31 (2038)
+    for (const base of [1_790_000_000, 2 ** 31 - 3600, 2 ** 32 - 4 * 3600]) {
+      const minSec = base
+      const maxSec = base + 3 * 3600
+      const secs = [minSec - 1, minSec, minSec + 5000, maxSec - 1, maxSec, maxSec + 100]
+      for (const partners of [1, 5, 300, 5000]) {
+        const ids = Array.from({ length: partners }, () =>
+          Buffer.from(Array.from({ length: 8 }, byte)),
+        )
+        const logs = [
+          makeLog(20, Math.floor(rand() * 400), ids, secs),
+          null,
+          makeLog(12, 3000, ids, secs),
+          makeLog(8, 2, ids, secs),
+          makeLog(20, 0, ids, secs),
+          makeLog(20, 9000, ids, secs),
+        ]
+        const { n, slots } = aggregateLogs(logs, minSec, maxSec)
+        const got = new Map<string, number[]>()
+        for (let i = 0; i < n; i++) {
+          const p = i * 11
+          const id = Buffer.alloc(8)
+          id.writeInt32BE(slots[p] as number, 0)
+          id.writeInt32BE(slots[p + 1] as number, 4)
+          const c = [...slots.subarray(p + 3, p + 11)]
+          expect(slots[p + 2]).toBe(c.reduce((a, b) => a + b, 0))
+          got.set(id.toString('hex'), c)
+        }
+        expect(got).toEqual(naive(logs, minSec, maxSec))
+      }
+    }
   })
 })

@@ -197,46 +197,50 @@ export function kthLargest(values: Float64Array, k: number): number {
 }
 
 /**
- * Working memory of `aggregateLogs`, kept from one call to the next (it is synchronous: no two calls share
- * it): allocating ~4.5 MB of zeroed typed arrays for every heavy read (outside the JS heap, where V8 counts
- * them towards its external-memory GC trigger) made the GC mark the heap every ten heavy reads. Kept only
- * up to `SCRATCH_RECORDS` records (~7 MB); a bigger account gets arrays of its own.
- */
-let scratchIndex = new Int32Array(0)
-let scratchSlots = new Int32Array(0)
-const SCRATCH_RECORDS = 2 ** 17
-
-/**
- * Every partner in the window of `logs` with counts. The table has room for as many partners as there are
- * records, so it never grows, and an open-addressing index twice that size, so that it stays at most half
- * full. Returns its own copy of the used part of the table.
+ * Every partner in the window of `logs` with counts. Before each log, the table gets room for all its
+ * records to be new partners, and the open-addressing index over it is kept at most half full for that
+ * worst case; both grow by doubling, and no bigger: an index sized for all the records of the busiest
+ * account (1 MB, where its 21k partners need 256 KB) made the aggregation ~25 % slower by cache misses
+ * alone (5.3-5.7 against 4.2-4.7 ms, paired runs on the bench's data).
  */
 export function aggregateLogs(
   logs: readonly (Buffer | null)[],
   minSec: number,
   maxSec: number,
 ): Aggregate {
-  let records = 0
-  for (const log of logs) if (log) records += Math.floor(log.length / RECORD_SIZE)
-  let size = 16
-  while (size < 2 * records) size *= 2
-  let index = scratchIndex
-  let slots = scratchSlots
-  if (index.length < size || slots.length < records * SLOT) {
-    index = new Int32Array(Math.max(size, index.length))
-    slots = new Int32Array(Math.max(records * SLOT, slots.length))
-    if (records <= SCRATCH_RECORDS) {
-      scratchIndex = index
-      scratchSlots = slots
-    }
-  } else {
-    index.fill(0, 0, size)
-  }
+  let slots: Int32Array = new Int32Array(16 * SLOT)
+  let index: Int32Array = new Int32Array(32)
   let n = 0
   for (const log of logs) {
-    if (log) n = tallyLog(log, index, size - 1, slots, n, minSec, maxSec - minSec)
+    if (!log) continue
+    const need = n + Math.floor(log.length / RECORD_SIZE)
+    if (need * SLOT > slots.length) {
+      let room = slots.length / SLOT
+      while (room < need) room *= 2
+      const grown = new Int32Array(room * SLOT)
+      grown.set(slots.subarray(0, n * SLOT))
+      slots = grown
+    }
+    if (2 * need > index.length) {
+      let size = index.length
+      while (size < 2 * need) size *= 2
+      index = reindex(slots, n, size)
+    }
+    n = tallyLog(log, index, slots, n, minSec, maxSec - minSec)
   }
-  return { n, slots: slots.slice(0, n * SLOT) }
+  return { n, slots }
+}
+
+/** A fresh index of `size` (a power of 2) over the first `n` partners of `slots`. */
+function reindex(slots: Int32Array, n: number, size: number): Int32Array {
+  const index = new Int32Array(size)
+  const mask = size - 1
+  for (let s = 1; s < n * SLOT; s += SLOT) {
+    let h = (slots[s] as number) & mask
+    while (index[h] !== 0) h = (h + 1) & mask
+    index[h] = s
+  }
+  return index
 }
 
 /**
@@ -252,12 +256,12 @@ export function aggregateLogs(
 function tallyLog(
   log: Buffer,
   index: Int32Array,
-  mask: number,
   slots: Int32Array,
   n: number,
   minSec: number,
   span: number,
 ): number {
+  const mask = index.length - 1
   const end = log.length
   for (let off = recordsStart(log); off + RECORD_SIZE <= end; off += RECORD_SIZE) {
     const code = log[off + 8] as number
@@ -290,7 +294,6 @@ function tallyLog(
       index[h] = s
       slots[s - 1] = a
       slots[s] = b
-      for (let k = s + 1; k < s + SLOT - 1; k++) slots[k] = 0
     }
     slots[s + 1] = (slots[s + 1] as number) + 1
     const c = s + 2 + (code & 7)
@@ -374,7 +377,11 @@ export function createIndexReader(
     const out: Partner[] = []
     let i = 0
     while (out.length < limit && i < ranked.length) {
-      const chunk = ranked.slice(i, i + Math.max(2 * (limit - out.length), 16))
+      // As many as are missing, plus one for each exclusion up to as many again: every id costs an HMGET
+      // (the DID table's buckets are apart), and without exclusions nearly every id resolves.
+      const missing = limit - out.length
+      const size = Math.max(missing + Math.min(exclude?.size ?? 0, missing), 16)
+      const chunk = ranked.slice(i, i + size)
       i += chunk.length
       const dids = await resolveIds(
         redis,
