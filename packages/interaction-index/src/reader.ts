@@ -302,15 +302,20 @@ function tallyLog(
   return n
 }
 
-/** Weighted scores of every partner (in slot order), and how many are positive. */
+/**
+ * Fills `scores` with the weighted score of every partner (in slot order) and returns how many are
+ * positive. Like tallyLog, it ends in a bare return: V8 compiles its loop while the first heavy read runs,
+ * and code after the loop that had never run (building a result object) threw that compiled loop away at
+ * the end of every call until the whole function was compiled again.
+ */
 function scoreAll(
-  g: Aggregate,
+  slots: Int32Array,
+  n: number,
   w: readonly number[],
   sent: boolean,
   received: boolean,
-): { scores: Float64Array; positive: number } {
-  const { n, slots } = g
-  const scores = new Float64Array(n)
+  scores: Float64Array,
+): number {
   let positive = 0
   for (let i = 0; i < n; i++) {
     const p = i * SLOT + 3
@@ -323,7 +328,7 @@ function scoreAll(
     scores[i] = score
     if (score > 0) positive++
   }
-  return { scores, positive }
+  return positive
 }
 
 /** The partners scoring above zero and at least `cut`, unordered. */
@@ -404,11 +409,14 @@ export function createIndexReader(
       if (!Number.isInteger(q.limit) || q.limit < 1) throw new IndexQueryError('limit must be >= 1')
       const g = await aggregate(q.did, q.windowHours)
       const w = [q.weights.like, q.weights.repost, q.weights.reply, q.weights.quote]
-      const { scores, positive } = scoreAll(
-        g,
+      const scores = new Float64Array(g.n)
+      const positive = scoreAll(
+        g.slots,
+        g.n,
         w,
         q.direction !== 'received',
         q.direction !== 'sent',
+        scores,
       )
       // Only the best ones need ordering: keep those scoring at least the (limit + exclusions)-th score.
       const want = q.limit + (q.exclude?.size ?? 0)
