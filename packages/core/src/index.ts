@@ -1,6 +1,17 @@
 export { isPurgeStatus, toAccountEvent, toIdentityEvent } from './account.js'
 export { CodecError, decodeEvent, decodeEvents, encodeEvent, encodeEvents } from './codec.js'
 export {
+  COLUMN_KINDS,
+  COLUMN_RECORDS,
+  columnsOf,
+  decodeColumns,
+  EVENT_CREATE,
+  EVENT_DELETE,
+  EVENT_OTHER,
+  type EventColumns,
+  eventAt,
+} from './columns.js'
+export {
   type AccountEvent,
   DEFAULT_TID_TOLERANCE_MS,
   eventTime,

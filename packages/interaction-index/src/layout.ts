@@ -71,17 +71,17 @@ for (const [i, c] of [...'234567abcdefghijklmnopqrstuvwxyz'].entries()) {
 
 /** Writes the 8-byte form of an rkey at `off`. */
 export function writeRkey(rkey: string, out: Buffer, off: number): void {
-  if (isValidTid(rkey)) writeTid(rkey, out, off)
+  if (isValidTid(rkey)) writeTid(Buffer.from(rkey, 'latin1'), 0, out, off)
   else sha1(`rkey:${rkey}`).copy(out, off, 0, 8)
 }
 
-/** `writeRkey` of an rkey known to be a valid TID. */
-export function writeTid(rkey: string, out: Buffer, off: number): void {
+/** `writeRkey` of a valid TID, given as the 13 bytes of `rkey` from `start`. */
+export function writeTid(rkey: Buffer, start: number, out: Buffer, off: number): void {
   // 13 base32 characters = 65 bits whose top bit is zero: split into 35 + 30 bits, both exact doubles.
   let a = 0
-  for (let i = 0; i < 7; i++) a = a * 32 + (S32_VALUE[rkey.charCodeAt(i)] as number)
+  for (let i = start; i < start + 7; i++) a = a * 32 + (S32_VALUE[rkey[i] as number] as number)
   let b = 0
-  for (let i = 7; i < 13; i++) b = b * 32 + (S32_VALUE[rkey.charCodeAt(i)] as number)
+  for (let i = start + 7; i < start + 13; i++) b = b * 32 + (S32_VALUE[rkey[i] as number] as number)
   out.writeUInt32LE(((a % 4) * 2 ** 30 + b) >>> 0, off)
   out.writeUInt32LE(Math.floor(a / 4) >>> 0, off + 4)
 }

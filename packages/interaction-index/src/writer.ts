@@ -1,4 +1,11 @@
+import { randomInt } from 'node:crypto'
 import {
+  columnsOf,
+  EVENT_CREATE,
+  EVENT_DELETE,
+  EVENT_OTHER,
+  type EventColumns,
+  eventAt,
   HOUR_MS,
   type InteractionCreate,
   type InteractionDelete,
@@ -28,7 +35,6 @@ import {
   keepSeconds,
   packDidText,
   RECORD_SIZE,
-  RECORD_TYPE_CODES,
   rkeyBytes,
   spillHour,
   WINDOW_HOURS,
@@ -108,6 +114,8 @@ export interface IndexWriter {
    * (the next one started before the previous one resolved): their phases still run in call order.
    */
   apply(events: readonly StreamEvent[]): Promise<ApplyStats>
+  /** `apply` of events decoded into columns (what the indexer service reads off the stream). */
+  applyColumns(cols: EventColumns): Promise<ApplyStats>
   /** Removes a DID from the index in both directions and refuses its older interactions from now on. */
   purge(did: string, timeMs: number): Promise<void>
   /**
@@ -202,6 +210,9 @@ const OP = {
 /** What the writer keeps about an account between batches (one Map lookup per DID of an event). */
 interface Account {
   info: DidInfo
+  /** Where its DID's bytes are in the accounts' arena. */
+  didOff: number
+  didLen: number
   /** Its main log and purge mark as RESP bulk strings: copied into every section of the account. */
   keys: Buffer
   /** Its scratch key as a RESP bulk string, once needed. */
@@ -223,9 +234,25 @@ interface Account {
   inTable: boolean
 }
 
-/** Accounts by DID, bounded (clearing it when full only costs recomputing names and hashes). */
+/** Accounts kept at most (clearing them when full only costs recomputing names and hashes). */
+const MAX_ACCOUNTS = 500_000
+const TABLE_BITS = 20
+
+/**
+ * Accounts by DID, found by the DID's bytes in a stream entry: an open-addressing table over a byte arena,
+ * so that decoding a batch makes no DID string (a Map keyed by strings cost a slice and a hash of one per
+ * lookup, and kept ~10^5 of them alive across a batch's round trips).
+ */
 class Accounts {
-  private map = new Map<string, Account>()
+  private readonly slots = new Int32Array(1 << TABLE_BITS)
+  private readonly hashes = new Int32Array(1 << TABLE_BITS)
+  private list: Account[] = []
+  private arena = Buffer.allocUnsafe(1 << 22)
+  private arenaAt = 0
+  // seeded: the probe sequence of a DID is not known in advance to whoever makes up DIDs
+  private readonly seed = randomInt(0x7fffffff)
+  private readonly scratch = Buffer.allocUnsafe(2048)
+
   constructor(
     private readonly schema: RedisSchema,
     private readonly cache: DidCache,
@@ -233,31 +260,68 @@ class Accounts {
 
   /** The account of a valid DID; undefined for an invalid one. */
   get(did: string): Account | undefined {
-    let a = this.map.get(did)
-    if (a === undefined) {
-      if (!isValidDid(did)) return undefined
-      if (this.map.size >= 500_000) this.map.clear()
-      // A DID decoded from a stream entry is a slice of the whole entry's string (~20 KB): kept as a map
-      // key it would keep that string alive, and the old generation would fill with them. Keep a copy.
-      did = Buffer.from(did, 'latin1').toString('latin1')
-      const log = this.schema.accountLog(did)
-      const info = this.cache.info(did)
-      a = {
-        info,
-        keys: encodeBulks(log, this.schema.accountPurged(did)),
-        scratch: null,
-        hourPrefix: Buffer.from(this.schema.accountHourLogPrefix(did), 'latin1'),
-        idHi: info.id.readInt32BE(0),
-        idLo: info.id.readInt32BE(4),
-        indexedHour: -1,
-        slot: keySlot(log),
-        ops: null,
-        phase: 0,
-        decimal: null,
-        inTable: false,
+    if (did.length > 1024) return undefined
+    const n = this.scratch.write(did, 0, 'utf8')
+    return this.find(this.scratch, 0, n)
+  }
+
+  /** The account of the DID in b[start, end) (UTF-8); undefined for an invalid one. */
+  find(b: Buffer, start: number, end: number): Account | undefined {
+    const len = end - start
+    let h = this.seed ^ len
+    for (let i = start; i < end; i++) h = Math.imul(h ^ (b[i] as number), 0x01000193)
+    const mask = (1 << TABLE_BITS) - 1
+    let slot = h & mask
+    const arena = this.arena
+    for (;;) {
+      const id = this.slots[slot] as number
+      if (id === 0) break
+      if (this.hashes[slot] === h) {
+        const a = this.list[id - 1] as Account
+        if (a.didLen === len) {
+          let k = 0
+          while (k < len && arena[a.didOff + k] === b[start + k]) k++
+          if (k === len) return a
+        }
       }
-      this.map.set(did, a)
+      slot = (slot + 1) & mask
     }
+    const did = b.toString('utf8', start, end)
+    if (!isValidDid(did)) return undefined
+    if (this.list.length >= MAX_ACCOUNTS || this.arenaAt + len > 64 * MAX_ACCOUNTS) {
+      this.slots.fill(0)
+      this.list = []
+      this.arenaAt = 0
+      return this.find(b, start, end)
+    }
+    if (this.arenaAt + len > this.arena.length) {
+      const bigger = Buffer.allocUnsafe(this.arena.length * 2)
+      this.arena.copy(bigger, 0, 0, this.arenaAt)
+      this.arena = bigger
+    }
+    b.copy(this.arena, this.arenaAt, start, end)
+    const log = this.schema.accountLog(did)
+    const info = this.cache.info(did)
+    const a: Account = {
+      info,
+      didOff: this.arenaAt,
+      didLen: len,
+      keys: encodeBulks(log, this.schema.accountPurged(did)),
+      scratch: null,
+      hourPrefix: Buffer.from(this.schema.accountHourLogPrefix(did), 'latin1'),
+      idHi: info.id.readInt32BE(0),
+      idLo: info.id.readInt32BE(4),
+      indexedHour: -1,
+      slot: keySlot(log),
+      ops: null,
+      phase: 0,
+      decimal: null,
+      inTable: false,
+    }
+    this.arenaAt += len
+    this.list.push(a)
+    this.slots[slot] = this.list.length
+    this.hashes[slot] = h
     return a
   }
 }
@@ -471,11 +535,11 @@ for (const [i, ch] of [...'234567abcdefghijklmnopqrstuvwxyz'].entries())
  * A TID's time in ms, or -1 for any other rkey: `isValidTid` and `tidTimestampMs` in one pass without a
  * regex (the hot loop asked both, up to three times per event).
  */
-function tidMs(rkey: string): number {
-  if (rkey.length !== 13) return -1
+function tidMs(b: Buffer, start: number, end: number): number {
+  if (end - start !== 13) return -1
   let micros = 0
   for (let i = 0; i < 13; i++) {
-    const c = rkey.charCodeAt(i)
+    const c = b[start + i] as number
     const v = c < 128 ? (S32_VALUES[c] as number) : -1
     if (v < 0 || (i === 0 && v > 15)) return -1
     if (i < 11) micros = micros * 32 + v
@@ -635,7 +699,10 @@ export function createIndexWriter(
    * before it arrived, or an account purged), and the subject side of what the deletes marked.
    */
   async function applySegment(
-    events: readonly (InteractionCreate | InteractionDelete)[],
+    cols: EventColumns,
+    /** The segment's rows (creates and deletes; other rows are skipped) */
+    from: number,
+    to: number,
     stats: ApplyStats,
     /** Cache keys identity events made stale (profiles, handle resolutions): deleted with the segment. */
     staleKeys: string[],
@@ -648,14 +715,15 @@ export function createIndexWriter(
     const m = new Phase(opsPool)
     const c = new Phase(opsPool)
     const side: (string | Buffer | number)[][] = staleKeys.map((key) => ['DEL', key])
-    // Creates and deletes by their index in `events` (no object per event: a batch holds ~10^5 of them
-    // across the await below, long enough for the young generation to promote them), and phase M's outcomes
-    // per create: the subject side and the author side, 1 added, 0 present, -1 refused.
-    const creates = new Int32Array(events.length)
+    // Creates and deletes by their row (no object per event: a batch holds ~10^5 of them across the await
+    // below, long enough for the young generation to promote them), and phase M's outcomes per create: the
+    // subject side and the author side, 1 added, 0 present, -1 refused.
+    const creates = new Int32Array(to - from)
     let nCreates = 0
-    const deletes = new Int32Array(events.length)
+    const deletes = new Int32Array(to - from)
     let nDeletes = 0
-    const results = new Int8Array(2 * events.length)
+    const results = new Int8Array(2 * (to - from))
+    const { type, code, time, buf, authorStart, authorEnd, rkeyStart, rkeyEnd } = cols
     // New authors of each hour index shard: one SADD per shard, not one per author; new DID table entries:
     // one HSET per bucket (ioredis spends about as much Node CPU on a command as on a script call). HSET,
     // not HSETNX: the value of an id is a function of the id (barring a 64-bit collision).
@@ -666,54 +734,62 @@ export function createIndexWriter(
     const marks: Account[] = []
     const newHours: number[] = []
 
-    for (let i = 0; i < events.length; i++) {
-      const e = events[i] as InteractionCreate | InteractionDelete
-      if (e.type === 'create') stats.creates++
+    for (let i = from; i < to; i++) {
+      const t = type[i]
+      if (t === EVENT_OTHER) continue
+      if (t === EVENT_CREATE) stats.creates++
       else stats.deletes++
-      const author = accounts.get(e.author)
+      const b = buf[i] as Buffer
+      const author = accounts.find(b, authorStart[i] as number, authorEnd[i] as number)
       // a TID is a valid rkey: only other rkeys need the regex
-      const tms = tidMs(e.rkey)
-      if (!author || (tms < 0 && !isValidRkey(e.rkey))) {
+      const rs = rkeyStart[i] as number
+      const tms = tidMs(b, rs, rkeyEnd[i] as number)
+      const rkey = tms < 0 ? b.toString('utf8', rs, rkeyEnd[i]) : null
+      if (!author || (rkey !== null && !isValidRkey(rkey))) {
         stats.invalid++
         continue
       }
-      if (e.type === 'delete') {
+      const eventTime = time[i] as number
+      if (t === EVENT_DELETE) {
         // A delete of a record older than the window needs no tombstone: its create can never be indexed.
         const old = tms >= 0 && tms < edgeSec * 1000
         const hour = hourInRange(spillHourOf(tms), nowHour, keepHours)
         const authorOps = m.account(author)
         const off = authorOps.add(old ? OP.delOld : OP.del, hour, -1 - nDeletes)
         const ops = authorOps.ops
-        if (tms >= 0) writeTid(e.rkey, ops, off)
-        else writeRkey(e.rkey, ops, off)
-        ops[off + 8] = CODE_UNKNOWN | RECORD_TYPE_CODES[e.record]
+        if (rkey === null) writeTid(b, rs, ops, off)
+        else writeRkey(rkey, ops, off)
+        // record codes: COLUMN_RECORDS order = RECORD_TYPE_CODES
+        ops[off + 8] = CODE_UNKNOWN | (code[i] as number)
         ops.writeInt32BE(0, off + 9)
         ops.writeInt32BE(0, off + 13)
-        ops.writeUInt32BE(Math.max(0, Math.floor(e.time / 1000)) >>> 0, off + 17)
+        ops.writeUInt32BE(Math.max(0, Math.floor(eventTime / 1000)) >>> 0, off + 17)
         ops.writeUInt16BE(0, off + 21)
         deletes[nDeletes++] = i
         continue
       }
-      const subject = e.subject === e.author ? undefined : accounts.get(e.subject)
-      if (!subject) {
+      const subject = accounts.find(b, cols.subjectStart[i] as number, cols.subjectEnd[i] as number)
+      if (!subject || subject === author) {
         stats.invalid++
         continue
       }
-      if (e.time < minTime) {
+      if (eventTime < minTime) {
         stats.expired++
         continue
       }
-      const sec = Math.floor(e.time / 1000) >>> 0
-      const chars = Math.min(e.chars, 65535)
-      const hour = spillHourOf(tms, e.time)
+      const sec = Math.floor(eventTime / 1000) >>> 0
+      const chars = Math.min(cols.chars[i] as number, 65535)
+      // kind codes: COLUMN_KINDS order = KIND_CODES
+      const kind = code[i] as number
+      const hour = spillHourOf(tms, eventTime)
       const index = nCreates
       // refs: 2i the subject side of create i, 2i + 1 its author side
       const subjectOps = m.account(subject)
       const off = subjectOps.add(OP.addIn, hour, 2 * index)
       let ops = subjectOps.ops
-      if (tms >= 0) writeTid(e.rkey, ops, off)
-      else writeRkey(e.rkey, ops, off)
-      ops[off + 8] = KIND_CODES[e.kind] | CODE_INBOUND
+      if (rkey === null) writeTid(b, rs, ops, off)
+      else writeRkey(rkey, ops, off)
+      ops[off + 8] = kind | CODE_INBOUND
       ops.writeInt32BE(author.idHi, off + 9)
       ops.writeInt32BE(author.idLo, off + 13)
       ops.writeUInt32BE(sec, off + 17)
@@ -723,13 +799,13 @@ export function createIndexWriter(
       const inOps = ops
       ops = authorOps.ops
       for (let k = 0; k < 8; k++) ops[outOff + k] = inOps[off + k] as number
-      ops[outOff + 8] = KIND_CODES[e.kind]
+      ops[outOff + 8] = kind
       ops.writeInt32BE(subject.idHi, outOff + 9)
       ops.writeInt32BE(subject.idLo, outOff + 13)
       ops.writeUInt32BE(sec, outOff + 17)
       ops.writeUInt16BE(chars, outOff + 21)
       creates[nCreates++] = i
-      const eventHour = Math.floor(e.time / HOUR_MS)
+      const eventHour = Math.floor(eventTime / HOUR_MS)
       if (!hoursSeen.has(eventHour)) {
         if (hoursSeen.size > WINDOW_HOURS * 2) hoursSeen.clear()
         hoursSeen.add(eventHour)
@@ -753,12 +829,12 @@ export function createIndexWriter(
     for (const [key, members] of hourAdds) side.push(['SADD', key, ...members])
     for (const [bucket, fields] of table) side.push(['HSET', schema.didTable(bucket), ...fields])
 
-    const removals: { d: InteractionDelete; rec: Buffer }[] = []
+    const removals: { row: number; rec: Buffer }[] = []
     try {
       const sent = run(m, nowMs, side, (ref, code, deleted) => {
         if (ref < 0) {
-          const d = events[deletes[-1 - ref] as number] as InteractionDelete
-          for (const rec of deleted ?? []) removals.push({ d, rec })
+          const row = deletes[-1 - ref] as number
+          for (const rec of deleted ?? []) removals.push({ row, rec })
         } else results[ref] = code
       })
       onSent()
@@ -781,7 +857,7 @@ export function createIndexWriter(
       else stats.duplicates++
       if ((inResult === -1) === (outResult === -1)) continue
       // Rare: rebuild what phase M wrote from the event (both accounts are in the map: phase M got them).
-      const e = events[creates[index] as number] as InteractionCreate
+      const e = eventAt(cols, creates[index] as number) as InteractionCreate
       const author = accounts.get(e.author) as Account
       const subject = accounts.get(e.subject) as Account
       const hour = spillHour(e.rkey, e.time)
@@ -817,7 +893,8 @@ export function createIndexWriter(
         removals.map((x) => x.rec.toString('latin1', 9, 17)),
         cache,
       )
-      for (const { d, rec } of removals) {
+      for (const { row, rec } of removals) {
+        const d = eventAt(cols, row) as InteractionDelete
         const f = decodeRecord(rec, 0)
         const did = dids.get(f.partner.toString('latin1'))
         const subject = did === undefined ? undefined : accounts.get(did)
@@ -906,17 +983,15 @@ export function createIndexWriter(
     await run(own, nowMs)
   }
 
-  async function applyEvents(
-    events: readonly StreamEvent[],
+  async function applyColumns(
+    cols: EventColumns,
     stats: ApplyStats,
     onSent: () => void,
   ): Promise<void> {
-    let segment: (InteractionCreate | InteractionDelete)[] = []
+    let from = 0
     let staleKeys: string[] = []
-    for (const e of events) {
-      if (e.type === 'create' || e.type === 'delete') {
-        segment.push(e)
-      } else if (e.type === 'identity') {
+    for (const [i, e] of cols.others) {
+      if (e.type === 'identity') {
         stats.identities++
         if (isValidDid(e.did)) {
           staleKeys.push(schema.profile(e.did))
@@ -925,22 +1000,25 @@ export function createIndexWriter(
           if (e.handle !== null && isValidHandle(e.handle))
             staleKeys.push(schema.handleDid(e.handle))
         } else stats.invalid++
-      } else if (isPurgeStatus(e)) {
+      } else if (e.type === 'account' && isPurgeStatus(e)) {
         // Everything before the purge first, so it is purged too.
-        await applySegment(segment, stats, staleKeys, () => {})
-        segment = []
+        await applySegment(cols, from, i, stats, staleKeys, () => {})
+        from = i + 1
         staleKeys = []
         stats.purges++
         await purge(e.did, e.time)
       }
     }
-    await applySegment(segment, stats, staleKeys, onSent)
+    await applySegment(cols, from, cols.length, stats, staleKeys, onSent)
   }
 
   return {
     purge,
     close: () => wire.close(),
-    async apply(events) {
+    apply(events) {
+      return this.applyColumns(columnsOf(events))
+    },
+    async applyColumns(cols) {
       const stats = emptyStats()
       const prevAll = turnAll
       let doneAll = () => {}
@@ -956,14 +1034,16 @@ export function createIndexWriter(
       sentTurn = new Promise<void>((resolve) => {
         markSent = resolve
       })
-      const alone = events.some((e) => e.type === 'account' && isPurgeStatus(e))
+      let alone = false
+      for (const e of cols.others.values())
+        if (e.type === 'account' && isPurgeStatus(e)) alone = true
       try {
         await prevSent
         if (alone) await prevAll
         // the roll-up's cursor sets the compaction horizon: read at most once a minute
         const read = readCursor(now())
         if (read) await read
-        await applyEvents(events, stats, alone ? () => {} : markSent)
+        await applyColumns(cols, stats, alone ? () => {} : markSent)
         return stats
       } finally {
         markSent()

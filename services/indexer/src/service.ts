@@ -57,7 +57,7 @@ export function createIndexerService(
     counters.badEntries += batch.badEntries
     for (let attempt = 1; ; attempt++) {
       try {
-        addStats(counters, await writer.apply(batch.events))
+        addStats(counters, await writer.applyColumns(batch.events))
         break
       } catch (err) {
         counters.retries++
@@ -70,7 +70,7 @@ export function createIndexerService(
           }
           counters.failedEntries++
           log.error(
-            { err, id: entries[0]?.[0] },
+            { err, id: entries[0]?.[0].toString() },
             'entry failed three times, acknowledging it unapplied',
           )
           break
@@ -117,13 +117,13 @@ export function createIndexerService(
     log.info({ consumers: dead }, 'deleted idle consumers without pending entries')
   }
 
-  type ReadReply = [string, RawEntry[]][] | null
+  type ReadReply = [Buffer, RawEntry[]][] | null
 
   async function read(id: string, block: boolean): Promise<RawEntry[]> {
     const args: (string | number)[] = ['GROUP', group, me, 'COUNT', config.batchEntries]
     if (block) args.push('BLOCK', config.blockMs)
     args.push('STREAMS', stream, id)
-    const reply = (await reads.call('XREADGROUP', ...args)) as ReadReply
+    const reply = (await reads.callBuffer('XREADGROUP', ...args)) as ReadReply
     return reply?.[0]?.[1] ?? []
   }
 
@@ -131,7 +131,7 @@ export function createIndexerService(
   async function claim(): Promise<void> {
     let start = '0-0'
     for (let round = 0; round < 100 && running; round++) {
-      const reply = (await redis.call(
+      const reply = (await redis.callBuffer(
         'XAUTOCLAIM',
         stream,
         group,
@@ -140,14 +140,14 @@ export function createIndexerService(
         start,
         'COUNT',
         config.batchEntries,
-      )) as [string, (RawEntry | null)[], string[]?]
+      )) as [Buffer, (RawEntry | null)[], Buffer[]?]
       const entries = reply[1].filter((e): e is RawEntry => e !== null && Array.isArray(e[1]))
       if (entries.length > 0) {
         counters.claimed += entries.length
         log.info({ count: entries.length }, 'reclaimed pending entries')
         await applyEntries(entries)
       }
-      start = reply[0]
+      start = reply[0].toString()
       if (start === '0-0') break
     }
   }
