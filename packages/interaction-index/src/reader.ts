@@ -201,7 +201,7 @@ export function kthLargest(values: Float64Array, k: number): number {
  * synchronously (the caller gets a copy of the table's used part), so concurrent reads cannot share it.
  * Typed arrays live outside the JS heap, and V8 collects garbage early when much memory is allocated
  * there: fresh arrays for every heavy read (the table grown by doubling to 1.4 MB, the index to 256 KB)
- * cost 44 scavenges and 13 old-generation cycles per 200 heavy reads, against 29 and 11 with these.
+ * cost 43-44 scavenges and 8 mark-compacts per 200 heavy reads of the bench, against 28-29 and 7.
  * Kept up to `SCRATCH_RECORDS` records (~7 MB); a bigger account gets arrays of its own.
  */
 let scratchSlots = new Int32Array(0)
