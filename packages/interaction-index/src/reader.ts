@@ -267,8 +267,9 @@ function reindex(index: Int32Array, size: number, slots: Int32Array, n: number):
  * 40-90 ms in deoptimizations and recompilations.) Ids and times are read as int32 through a DataView,
  * whose getters the optimizing compiler turns into single loads (Buffer's readers validate their
  * arguments on every call; assembling the bytes by hand took ~25 % longer; uint32 values past 2^30 are
- * doubles); the time test is one unsigned comparison, exact past 2038. Index entries are a partner's slot offset + 1 (0 = empty), found
- * by the id's low bits (ids are SHA-1 bytes: uniform) and compared on the whole id.
+ * doubles); the time test is one unsigned comparison, exact past 2038. Index entries are a partner's
+ * slot offset + 1 (0 = empty), found by the id's low bits (ids are SHA-1 bytes: uniform) and compared on
+ * the whole id.
  */
 function tallyLog(
   log: Buffer,
