@@ -119,7 +119,7 @@ export interface IndexWriter {
   /** Removes a DID from the index in both directions and refuses its older interactions from now on. */
   purge(did: string, timeMs: number): Promise<void>
   /**
-   * Closes the writer's own connection (its phases go to Redis on a connection of their own, see wire.ts)
+   * Closes the writer's own connections (its phases go to Redis on connections of their own, see wire.ts)
    * once the calls in flight have their replies. The Redis client passed in stays the caller's.
    */
   close(): Promise<void>
@@ -327,6 +327,8 @@ class Accounts {
 }
 
 let phaseIds = 0
+/** Events a batch's loop handles between two turns of the event loop (about 20 ms of work). */
+const YIELD_EVERY = 4096
 /** Pooled AccountOps kept at most (a phase of a full batch uses ~10^5). */
 const MAX_POOLED = 200_000
 
@@ -574,7 +576,13 @@ export function createIndexWriter(
   // (a restart without persistence). The batch that failed is applied again by the caller, as after any
   // Redis failure.
   let loadLibrary = true
+  // Two connections: phase M of each batch on `wire`, in call order; phase C (revokes, a few per batch) on
+  // `lane`, so that it does not queue behind the next batch's phase M. A batch is done (acknowledged) when
+  // its phase C is: behind the next phase M, Redis had nothing left to do while this process prepared the
+  // batch after (a trace of the bench, 2026-11-22). C's operations are idempotent revokes of exact
+  // records: their order against other batches' appends changes nothing.
   const wire = new Wire(redis.options)
+  const lane = new Wire(redis.options)
   const cache = new DidCache()
   const accounts = new Accounts(schema, cache)
   const opsPool: AccountOps[] = []
@@ -631,6 +639,7 @@ export function createIndexWriter(
    */
   function run(
     phase: Phase,
+    via: Wire,
     nowMs: number,
     side: (string | Buffer | number)[][] = [],
     onResult?: (ref: number, code: number, deleted: Buffer[] | null) => void,
@@ -650,7 +659,7 @@ export function createIndexWriter(
     writeCalls(phase, schema, frame, args, appendSections, refs, ends)
     // The accounts keep only the phase being built: a phase sent must not stay reachable from them.
     phase.recycle()
-    return wire.send(frame).then((results) => {
+    return via.send(frame).then((results) => {
       for (const r of results) {
         if (!(r instanceof Error)) continue
         if (isLibraryMissing(r)) loadLibrary = true
@@ -735,6 +744,11 @@ export function createIndexWriter(
     const newHours: number[] = []
 
     for (let i = from; i < to; i++) {
+      // Let the event loop turn now and then: the previous call's phase M (megabytes) is still being
+      // written to the connection, which the kernel takes a socket buffer at a time, and Redis waited for
+      // the rest while this loop held the thread (a trace of the bench, 2026-11-22). Other calls' phase C
+      // may run meanwhile: an account they touch gets a second section here, which is still correct.
+      if ((i - from) % YIELD_EVERY === YIELD_EVERY - 1) await new Promise((r) => setImmediate(r))
       const t = type[i]
       if (t === EVENT_OTHER) continue
       if (t === EVENT_CREATE) stats.creates++
@@ -831,7 +845,7 @@ export function createIndexWriter(
 
     const removals: { row: number; rec: Buffer }[] = []
     try {
-      const sent = run(m, nowMs, side, (ref, code, deleted) => {
+      const sent = run(m, wire, nowMs, side, (ref, code, deleted) => {
         if (ref < 0) {
           const row = deletes[-1 - ref] as number
           for (const rec of deleted ?? []) removals.push({ row, rec })
@@ -910,7 +924,7 @@ export function createIndexWriter(
         c.account(subject).addRecord(OP.revoke, spillHour(d.rkey, f.sec * 1000), inRec)
       }
     }
-    await run(c, nowMs)
+    await run(c, lane, nowMs)
   }
 
   /**
@@ -929,7 +943,7 @@ export function createIndexWriter(
     const mark = encodeRecord({ rkey8: ZERO_ID, code: 0, partner: ZERO_ID, sec, chars: 0 })
     const first = new Phase(opsPool)
     first.account(target).addRecord(OP.mark, null, mark)
-    await run(first, nowMs)
+    await run(first, wire, nowMs)
 
     const hours: number[] = []
     for (let h = nowHour - keepHours - 2; h <= nowHour + 2; h++) hours.push(h)
@@ -973,14 +987,14 @@ export function createIndexWriter(
       const outRec = encodeRecord({ ...f, code: f.code & 3, partner: self.id })
       partners.account(partner).addRecord(OP.removeOut, Math.floor(f.sec / 3600), outRec)
     }
-    await run(partners, nowMs)
+    await run(partners, wire, nowMs)
 
     const own = new Phase(opsPool)
     const account = own.account(target)
     values.forEach((v, i) => {
       if (v) account.addRecord(OP.purgeOwn, i === 0 ? null : (hours[i - 1] as number), mark)
     })
-    await run(own, nowMs)
+    await run(own, wire, nowMs)
   }
 
   async function applyColumns(
@@ -1014,7 +1028,9 @@ export function createIndexWriter(
 
   return {
     purge,
-    close: () => wire.close(),
+    async close() {
+      await Promise.all([wire.close(), lane.close()])
+    },
     apply(events) {
       return this.applyColumns(columnsOf(events))
     },
