@@ -15,7 +15,7 @@ const hasEnvFile = existsSync(envFile)
 const nodeArgs = hasEnvFile ? [`--env-file=${envFile}`] : []
 // Only this file's own settings (INDEXER_INSTANCES) are read here; util.parseEnv exists from Node 20.12.
 const fileEnv = hasEnvFile && parseEnv ? parseEnv(readFileSync(envFile, 'utf8')) : {}
-const indexerInstances = Number(process.env.INDEXER_INSTANCES ?? fileEnv.INDEXER_INSTANCES ?? 2)
+const indexerInstances = Number(process.env.INDEXER_INSTANCES ?? fileEnv.INDEXER_INSTANCES ?? 1)
 
 /** Settings every service shares. */
 const common = {

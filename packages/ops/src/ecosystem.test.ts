@@ -15,6 +15,6 @@ describe('ecosystem.config.cjs', () => {
     }
     const indexer = apps.find((a) => a.name === 'indexer')
     const set = process.env.INDEXER_INSTANCES ?? readEnvFile(join(root, '.env')).INDEXER_INSTANCES
-    expect(indexer?.instances).toBe(Number(set ?? 2))
+    expect(indexer?.instances).toBe(Number(set ?? 1))
   })
 })
