@@ -197,7 +197,10 @@ export function createIndexerService(
           // awaited later; until then a failure must not count as unhandled
           ahead.catch(() => {})
         }
-        inflight.push(applyEntries(entries))
+        const job = applyEntries(entries)
+        // awaited in turn; one that fails while an older one is awaited must not count as unhandled
+        job.catch(() => {})
+        inflight.push(job)
         while (inflight.length >= IN_FLIGHT) await inflight.shift()
       } catch (err) {
         if (!running) break
