@@ -1,4 +1,4 @@
-import { didId, idDecimal } from './layout.js'
+import { didId } from './layout.js'
 
 export interface DidInfo {
   did: string
@@ -11,14 +11,8 @@ export interface DidInfo {
 export class DidCache {
   private byDid = new Map<string, DidInfo>()
   private byKey = new Map<string, string>()
-  private decimals = new Map<string, string>()
 
   constructor(private readonly max = 500_000) {}
-
-  /** The info of a DID seen before (only valid DIDs are ever cached), else undefined. */
-  known(did: string): DidInfo | undefined {
-    return this.byDid.get(did)
-  }
 
   info(did: string): DidInfo {
     let info = this.byDid.get(did)
@@ -30,15 +24,6 @@ export class DidCache {
       this.byKey.set(info.key, did)
     }
     return info
-  }
-
-  decimal(info: DidInfo): string {
-    let d = this.decimals.get(info.key)
-    if (d === undefined) {
-      d = idDecimal(info.id)
-      this.decimals.set(info.key, d)
-    }
-    return d
   }
 
   /** The DID of an id key, if seen. */
@@ -54,6 +39,5 @@ export class DidCache {
   private clear(): void {
     this.byDid.clear()
     this.byKey.clear()
-    this.decimals.clear()
   }
 }

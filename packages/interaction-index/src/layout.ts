@@ -64,7 +64,8 @@ export const CODE_KINDS: readonly InteractionKind[] = ['like', 'repost', 'reply'
 /** Record types of deletes, as they appear in bits 0-1 of an unknown tombstone. */
 export const RECORD_TYPE_CODES = { like: 0, repost: 1, post: 2 } as const
 
-const S32_VALUE = new Int8Array(128).fill(-1)
+/** base32-sortable character code -> value (-1: not one); TIDs are 13 of them. */
+export const S32_VALUE = new Int8Array(128).fill(-1)
 for (const [i, c] of [...'234567abcdefghijklmnopqrstuvwxyz'].entries()) {
   S32_VALUE[c.charCodeAt(0)] = i
 }

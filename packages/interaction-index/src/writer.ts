@@ -36,6 +36,7 @@ import {
   packDidText,
   RECORD_SIZE,
   rkeyBytes,
+  S32_VALUE,
   spillHour,
   WINDOW_HOURS,
   writeRkey,
@@ -529,10 +530,6 @@ function writeCalls(
 
 const ZERO_ID = Buffer.alloc(8)
 
-const S32_VALUES = new Int8Array(128).fill(-1)
-for (const [i, ch] of [...'234567abcdefghijklmnopqrstuvwxyz'].entries())
-  S32_VALUES[ch.charCodeAt(0)] = i
-
 /**
  * A TID's time in ms, or -1 for any other rkey: `isValidTid` and `tidTimestampMs` in one pass without a
  * regex (the hot loop asked both, up to three times per event).
@@ -542,7 +539,7 @@ function tidMs(b: Buffer, start: number, end: number): number {
   let micros = 0
   for (let i = 0; i < 13; i++) {
     const c = b[start + i] as number
-    const v = c < 128 ? (S32_VALUES[c] as number) : -1
+    const v = c < 128 ? (S32_VALUE[c] as number) : -1
     if (v < 0 || (i === 0 && v > 15)) return -1
     if (i < 11) micros = micros * 32 + v
   }
