@@ -161,7 +161,15 @@ export class Wire {
   private connected = false
   private closed = false
 
-  constructor(private readonly options: Options) {}
+  /**
+   * @param onLost called when a connection is lost (or could not be made): Redis may have restarted, and
+   *   then lost writes it had already answered (appendfsync everysec), so the caller forgets what it
+   *   believes is written.
+   */
+  constructor(
+    private readonly options: Options,
+    private readonly onLost: () => void = () => {},
+  ) {}
 
   /** Sends a frame; resolves with one reply per command, in order. */
   send(frame: Frame): Promise<unknown[]> {
@@ -271,6 +279,8 @@ export class Wire {
     const failed = [...this.inflight, ...this.waiting.map((w) => w.pending)]
     this.inflight = []
     this.waiting = []
+    // before the rejections: whoever retries must already know
+    this.onLost()
     for (const p of failed) p.reject(err)
   }
 }

@@ -44,7 +44,7 @@ import {
 } from './layout.js'
 import { INDEX_APPLY_FUNCTION, INDEX_LIBRARY_CODE, isLibraryMissing } from './scripts.js'
 import { keySlot } from './slot.js'
-import { encodeBulks, Frame, Wire } from './wire.js'
+import { encodeBulks, Frame, Wire, WireError } from './wire.js'
 
 export interface IndexWriterOptions {
   /** Clock in ms (tests move it). @default Date.now */
@@ -119,6 +119,14 @@ export interface IndexWriter {
   applyColumns(cols: EventColumns): Promise<ApplyStats>
   /** Removes a DID from the index in both directions and refuses its older interactions from now on. */
   purge(did: string, timeMs: number): Promise<void>
+  /**
+   * How many times a connection of the writer (its own, or the Redis client it was given) was lost. Redis
+   * may have restarted then and lost writes it had already answered (appendfsync everysec), so a caller
+   * that acknowledges what it applied (XACK) compares this before the call and after the acknowledgement's
+   * reply: if it moved, the acknowledgement may have reached a Redis without the writes, and the events
+   * are applied again.
+   */
+  connectionLosses(): number
   /**
    * Closes the writer's own connections (its phases go to Redis on connections of their own, see wire.ts)
    * once the calls in flight have their replies. The Redis client passed in stays the caller's.
@@ -258,6 +266,14 @@ class Accounts {
     private readonly schema: RedisSchema,
     private readonly cache: DidCache,
   ) {}
+
+  /** Forgets which accounts this process wrote to the DID table and to an hour's author index. */
+  forgetWritten(): void {
+    for (const a of this.list) {
+      a.inTable = false
+      a.indexedHour = -1
+    }
+  }
 
   /** The account of a valid DID; undefined for an invalid one. */
   get(did: string): Account | undefined {
@@ -578,10 +594,24 @@ export function createIndexWriter(
   // its phase C is: behind the next phase M, Redis had nothing left to do while this process prepared the
   // batch after (a trace of the bench, 2026-11-22). C's operations are idempotent revokes of exact
   // records: their order against other batches' appends changes nothing.
-  const wire = new Wire(redis.options)
-  const lane = new Wire(redis.options)
+  const wire = new Wire(redis.options, connectionLost)
+  const lane = new Wire(redis.options, connectionLost)
   const cache = new DidCache()
   const accounts = new Accounts(schema, cache)
+  // What this process remembers having written (DID table entries, hour index members, hours, the
+  // library) spares most of those writes, and is true only of the Redis that answered them: one that
+  // restarted may have lost the last second of what it answered (appendfsync everysec; a kill -9 while
+  // its fsync runs). Redelivered entries would then skip writes that are gone (seen in the kill -9 test:
+  // partners missing from answers, their DIDs missing from the table). So a lost connection, the only
+  // sign of a restart, forgets all of it, and a call prepared before the loss is not sent after it.
+  let losses = 0
+  function connectionLost(): void {
+    losses++
+    loadLibrary = true
+    accounts.forgetWritten()
+    hoursSeen.clear()
+  }
+  redis.on('close', connectionLost)
   const opsPool: AccountOps[] = []
   // The end of the latest call of apply(); and, while a call with a purge is waiting or running, the end of
   // that call, which every later call waits for.
@@ -714,6 +744,8 @@ export function createIndexWriter(
     staleKeys: string[],
     onSent: () => void,
   ): Promise<void> {
+    // what is remembered as written is consulted below: true of the Redis of this connection only
+    const lossesAtStart = losses
     const nowMs = now()
     const nowHour = Math.floor(nowMs / HOUR_MS)
     const minTime = nowMs - WINDOW_HOURS * HOUR_MS
@@ -842,6 +874,7 @@ export function createIndexWriter(
 
     const removals: { row: number; rec: Buffer }[] = []
     try {
+      if (losses !== lossesAtStart) throw new WireError('connection to Redis lost while preparing')
       const sent = run(m, wire, nowMs, side, (ref, code, deleted) => {
         if (ref < 0) {
           const row = deletes[-1 - ref] as number
@@ -922,6 +955,8 @@ export function createIndexWriter(
       }
     }
     await run(c, lane, nowMs)
+    // Phase C may have reached a restarted Redis that lost phase M: the caller applies the events again.
+    if (losses !== lossesAtStart) throw new WireError('connection to Redis lost during the writes')
   }
 
   /**
@@ -1025,7 +1060,9 @@ export function createIndexWriter(
 
   return {
     purge,
+    connectionLosses: () => losses,
     async close() {
+      redis.off('close', connectionLost)
       await Promise.all([wire.close(), lane.close()])
     },
     apply(events) {

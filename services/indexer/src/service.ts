@@ -3,7 +3,7 @@ import { createLogger } from '@circles/logging'
 import { createSchema } from '@circles/redis-schema'
 import { Redis, ReplyError } from 'ioredis'
 import type { IndexerConfig } from './config.js'
-import { decodeEntries, type RawEntry } from './entries.js'
+import { type DecodedBatch, decodeEntries, type RawEntry } from './entries.js'
 import { addStats, diffCounters, emptyCounters, type IndexerCounters } from './metrics.js'
 
 export interface IndexerDeps {
@@ -62,10 +62,32 @@ export function createIndexerService(
     const batch = decodeEntries(entries)
     counters.badLines += batch.badLines
     counters.badEntries += batch.badEntries
+    for (;;) {
+      const losses = await writeBatch(entries, batch)
+      if (losses === null) return
+      // Only now: the writes succeeded (or the entry was given up as poison), so the entries can go.
+      await redis.xack(stream, group, ...batch.ids)
+      // And only if the acknowledgement reached the Redis that answered the writes: one that restarted in
+      // between may have lost them (appendfsync everysec) while the XACK, queued by ioredis, reached it.
+      if (writer.connectionLosses() === losses) break
+      counters.retries++
+      log.warn('a connection to Redis was lost while a batch was written: writing it again')
+    }
+    counters.entries += entries.length
+    counters.events += batch.events.length
+    counters.batches++
+  }
+
+  /**
+   * Applies a batch, retrying. Returns the writer's connection losses counted before the attempt that
+   * went through, or null when the batch was split and its entries applied one by one instead.
+   */
+  async function writeBatch(entries: RawEntry[], batch: DecodedBatch): Promise<number | null> {
     for (let attempt = 1; ; attempt++) {
+      const losses = writer.connectionLosses()
       try {
         addStats(counters, await writer.applyColumns(batch.events))
-        break
+        return losses
       } catch (err) {
         counters.retries++
         // A reply error that repeats is about the data, not the connection: isolate the entry at fault.
@@ -73,24 +95,19 @@ export function createIndexerService(
           if (entries.length > 1) {
             log.warn({ err }, 'batch keeps failing, applying its entries one by one')
             for (const entry of entries) await applyEntries([entry])
-            return
+            return null
           }
           counters.failedEntries++
           log.error(
             { err, id: entries[0]?.[0].toString() },
             'entry failed three times, acknowledging it unapplied',
           )
-          break
+          return losses
         }
         log.error({ err, attempt }, 'applying a batch failed, retrying')
         await sleep(config.retryMs)
       }
     }
-    // Only now: the writes succeeded (or the entry was given up as poison), so the entries can go.
-    await redis.xack(stream, group, ...batch.ids)
-    counters.entries += entries.length
-    counters.events += batch.events.length
-    counters.batches++
   }
 
   async function ensureGroup(): Promise<void> {
