@@ -24,15 +24,31 @@ export interface PublisherOptions {
 }
 
 /**
+ * Sets the cursor (KEYS[1]) to ARGV[2] only while it holds ARGV[1] ('' for none), and says whether it did.
+ * A GET inside the MULTI would tell the same, but only after the SET had already moved the cursor.
+ */
+const ADVANCE_CURSOR = `if (redis.call('GET', KEYS[1]) or '') ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[1], ARGV[2])
+return 1`
+
+/**
  * Writes a batch's stream entries and the cursor in one MULTI/EXEC, so that after a crash at any instant
  * the stored cursor names exactly the last frame whose events are in the stream: restarting from it
  * yields no gap and no duplicate. Returns the number of entries written.
+ *
+ * `after` is the cursor this batch follows, as the session last wrote or read it (null: none stored).
+ * When given, the cursor moves only if Redis still holds it: a Redis that restarted may have lost our last
+ * batches although it acknowledged them (appendfsync everysec loses up to a second), and a session that
+ * went on writing over the older cursor it came back with would skip their frames for good. Then this
+ * throws, the session restarts from the stored cursor, and the batch's entries, already added, come again
+ * (the indexer applies an event twice as once).
  */
 export async function publishBatch(
   redis: Redis,
   schema: RedisSchema,
   batch: Batch,
   opts: PublisherOptions,
+  after?: string | null,
 ): Promise<number> {
   const multi = redis.multi()
   let entries = 0
@@ -42,7 +58,8 @@ export async function publishBatch(
     entries++
   }
   // Last, so that a runtime error in an XADD (which MULTI does not roll back) is seen before trusting it.
-  multi.set(schema.firehoseCursor, String(batch.seq))
+  if (after === undefined) multi.set(schema.firehoseCursor, String(batch.seq))
+  else multi.eval(ADVANCE_CURSOR, 1, schema.firehoseCursor, after ?? '', String(batch.seq))
   let replies: [error: Error | null, result: unknown][] | null
   try {
     replies = await multi.exec()
@@ -58,6 +75,11 @@ export async function publishBatch(
     throw new PublishError(`a command in the MULTI for cursor ${batch.seq} failed`, {
       cause: failed[0],
     })
+  }
+  if (after !== undefined && replies.at(-1)?.[1] !== 1) {
+    throw new PublishError(
+      `the stored cursor no longer holds ${after ?? 'nothing'} (Redis restarted and lost writes?): not moved to ${batch.seq}`,
+    )
   }
   return entries
 }

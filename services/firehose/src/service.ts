@@ -107,9 +107,13 @@ export function createFirehoseService(
     })
   }
 
+  /** What the stored cursor held when it was last read (null: none), for the session that starts. */
+  let storedCursor: string | null = null
+
   /** The stored cursor; else FIREHOSE_CURSOR; else null (live). A garbled stored cursor is an error. */
   async function resumeCursor(): Promise<number | null> {
     const stored = await redis.get(schema.firehoseCursor)
+    storedCursor = stored
     if (stored !== null) {
       const n = Number(stored)
       if (!/^\d+$/.test(stored) || !Number.isSafeInteger(n)) {
@@ -246,6 +250,8 @@ export function createFirehoseService(
         first = false
       } else counters.reconnects++
       const url = cursor === null ? subscribeUrl : `${subscribeUrl}?cursor=${cursor}`
+      // The cursor each batch must find stored: the one read above, then the one the batch before wrote.
+      let after = storedCursor
       const s = new RelaySession({
         url,
         cursor,
@@ -253,7 +259,8 @@ export function createFirehoseService(
         flushIntervalMs: config.flushIntervalMs,
         stallTimeoutMs: config.stallTimeoutMs,
         publish: async (batch) => {
-          const entries = await publishBatch(redis, schema, batch, config)
+          const entries = await publishBatch(redis, schema, batch, config, after)
+          after = String(batch.seq)
           counters.flushes++
           counters.entries += entries
           lagEstimate += entries
