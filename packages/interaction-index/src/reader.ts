@@ -127,6 +127,7 @@ interface Aggregate {
 }
 const SLOT = 11
 
+/** Partner i of an aggregate, with a copy of its counts: the aggregate is working memory, soon reused. */
 function entryAt(g: Aggregate, i: number): Entry {
   const p = i * SLOT
   const b = g.slots[p + 1] as number
@@ -134,7 +135,7 @@ function entryAt(g: Aggregate, i: number): Entry {
     hi: ((g.slots[p] as number) >>> 0) * 65536 + (b >>> 16),
     lo: b & 0xffff,
     total: g.slots[p + 2] as number,
-    c: g.slots.subarray(p + 3, p + SLOT),
+    c: g.slots.slice(p + 3, p + SLOT),
   }
 }
 
@@ -166,10 +167,12 @@ function byScore(x: Ranked, y: Ranked): number {
 
 /**
  * The k-th largest of `values` (1-based; k <= length), by quickselect on a copy: O(n), where sorting the
- * ~20k scores of the busiest accounts took ~1.4 ms of a ~12 ms circle, against ~0.3 ms.
+ * ~20k scores of the busiest accounts took ~1.4 ms of a ~12 ms circle, against ~0.3 ms. The copy goes
+ * into working memory kept between calls (see `scratchSlots`).
  */
 export function kthLargest(values: Float64Array, k: number): number {
-  const a = values.slice()
+  const a = scratchFloats(1, values.length)
+  a.set(values)
   const target = a.length - k
   let lo = 0
   let hi = a.length - 1
@@ -197,19 +200,34 @@ export function kthLargest(values: Float64Array, k: number): number {
 }
 
 /**
- * Working memory of `aggregateLogs`, kept from one call to the next. It is used only while a call runs,
- * synchronously (the caller gets a copy of the table's used part), so concurrent reads cannot share it.
- * Typed arrays live outside the JS heap, and V8 collects garbage early when much memory is allocated
- * there: fresh arrays for every heavy read (the table grown by doubling to 1.4 MB, the index to 256 KB)
- * cost 43-44 scavenges and 8 mark-compacts per 200 heavy reads of the bench, against 28-29 and 7.
+ * Working memory of `aggregateLogs` and of ranking, kept from one call to the next. A read uses it only
+ * synchronously, between the reply of its MGET and its first await after that, so concurrent reads cannot
+ * share it: what outlives that stretch (the ranked candidates) is copied out. Typed arrays live outside
+ * the JS heap, and V8 collects garbage early when much memory is allocated there: fresh arrays for every
+ * heavy read (the table grown by doubling to 1.4 MB, the index to 256 KB) cost 43-44 scavenges and 8
+ * mark-compacts per 200 heavy reads of the bench, against 28-29 and 7. And on two cores, the collector's
+ * background threads delay the replies of other reads by milliseconds: the busiest account's read also
+ * copied its whole table (~1 MB) and two arrays of scores.
  * Kept up to `SCRATCH_RECORDS` records (~7 MB); a bigger account gets arrays of its own.
  */
 let scratchSlots = new Int32Array(0)
 let scratchIndex = new Int32Array(0)
+const scratch64: Float64Array[] = [new Float64Array(0), new Float64Array(0)]
 const SCRATCH_RECORDS = 2 ** 17
 
+/** Working array `which` (0: scores, 1: the quickselect copy) of `n` numbers. */
+function scratchFloats(which: 0 | 1, n: number): Float64Array {
+  let a = scratch64[which] as Float64Array
+  if (a.length < n) {
+    a = new Float64Array(n)
+    if (n <= SCRATCH_RECORDS) scratch64[which] = a
+  }
+  return a.subarray(0, n)
+}
+
 /**
- * Every partner in the window of `logs` with counts. The table has room for every record to be a new
+ * Every partner in the window of `logs` with counts, in working memory that the next call reuses: use it
+ * before any await. The table has room for every record to be a new
  * partner, and the open-addressing index over it is kept at most half full for the worst case of the next
  * log, and no bigger: an index sized for all the records of the busiest account (1 MB, where its 21k
  * partners need 256 KB) made the aggregation ~25 % slower by cache misses alone (5.3-5.7 against 4.2-4.7
@@ -246,7 +264,7 @@ export function aggregateLogs(
     }
     n = tallyLog(log, index, size - 1, slots, n, minSec, maxSec - minSec)
   }
-  return { n, slots: slots.slice(0, n * SLOT) }
+  return { n, slots }
 }
 
 /** Fills a zeroed index of `size` (a power of 2) with the first `n` partners of `slots`. */
@@ -340,6 +358,26 @@ function scoreAll(
   return positive
 }
 
+/** Totals by kind and partners in each direction. */
+function summarize({ n, slots }: Aggregate) {
+  const c = new Int32Array(8)
+  let partnersSent = 0
+  let partnersReceived = 0
+  for (let p = 3; p < n * SLOT; p += SLOT) {
+    let s = 0
+    let r = 0
+    for (let k = 0; k < 4; k++) {
+      c[k] = (c[k] as number) + (slots[p + k] as number)
+      c[k + 4] = (c[k + 4] as number) + (slots[p + k + 4] as number)
+      s += slots[p + k] as number
+      r += slots[p + k + 4] as number
+    }
+    if (s > 0) partnersSent++
+    if (r > 0) partnersReceived++
+  }
+  return { sent: kindCounts(c, 0), received: kindCounts(c, 4), partnersSent, partnersReceived }
+}
+
 /** The partners scoring above zero and at least `cut`, unordered. */
 function rank(g: Aggregate, scores: Float64Array, cut: number): Ranked[] {
   const out: Ranked[] = []
@@ -368,8 +406,15 @@ export function createIndexReader(
   const now = opts.now ?? Date.now
   const cache = new DidCache(200_000)
 
-  /** Every partner of `did` in the window with counts, from one MGET of its logs. */
-  async function aggregate(did: string, windowHours: number): Promise<Aggregate> {
+  /**
+   * Every partner of `did` in the window with counts, from one MGET of its logs, handed to `use` in the
+   * same synchronous stretch as the counting (the aggregate is working memory that the next read reuses).
+   */
+  async function aggregate<T>(
+    did: string,
+    windowHours: number,
+    use: (g: Aggregate) => T,
+  ): Promise<T> {
     checkDid(did)
     checkWindow(windowHours)
     const nowHour = Math.floor(now() / HOUR_MS)
@@ -379,7 +424,7 @@ export function createIndexReader(
     const keys = [schema.accountLog(did)]
     for (let h = first; h <= nowHour; h++) keys.push(schema.accountHourLog(did, h))
     const logs = await redis.mgetBuffer(...keys)
-    return aggregateLogs(logs, minSec, maxSec)
+    return use(aggregateLogs(logs, minSec, maxSec))
   }
 
   /** Resolves DIDs for ranked partners until `limit` of them pass the exclusions. */
@@ -416,29 +461,29 @@ export function createIndexReader(
   return {
     async topPartners(q) {
       if (!Number.isInteger(q.limit) || q.limit < 1) throw new IndexQueryError('limit must be >= 1')
-      const g = await aggregate(q.did, q.windowHours)
       const w = [q.weights.like, q.weights.repost, q.weights.reply, q.weights.quote]
-      const scores = new Float64Array(g.n)
-      const positive = scoreAll(
-        g.slots,
-        g.n,
-        w,
-        q.direction !== 'received',
-        q.direction !== 'sent',
-        scores,
-      )
-      // Only the best ones need ordering: keep those scoring at least the (limit + exclusions)-th score.
+      // Only the best ones need ordering: those scoring at least the (limit + exclusions)-th score.
       const want = q.limit + (q.exclude?.size ?? 0)
-      let cut = 0
-      if (positive > want * 4) cut = kthLargest(scores, want)
-      const candidates = rank(g, scores, cut)
-      candidates.sort(byScore)
-      const top = await pick(candidates, q.limit, q.exclude)
+      const best = (g: Aggregate, all: boolean) => {
+        const scores = scratchFloats(0, g.n)
+        const positive = scoreAll(
+          g.slots,
+          g.n,
+          w,
+          q.direction !== 'received',
+          q.direction !== 'sent',
+          scores,
+        )
+        const cut = all || positive <= want * 4 ? 0 : kthLargest(scores, want)
+        return { cut, ranked: rank(g, scores, cut).sort(byScore) }
+      }
+      const { cut, ranked } = await aggregate(q.did, q.windowHours, (g) => best(g, false))
+      const top = await pick(ranked, q.limit, q.exclude)
       if (top.length === q.limit || cut === 0) return top
-      // more exclusions than expected among the best: rank everything
-      const ranked = rank(g, scores, 0)
-      ranked.sort(byScore)
-      return pick(ranked, q.limit, q.exclude)
+      // Some of the best have no DID in the table (it cannot happen unless the table lost entries): read
+      // again and rank everything.
+      const again = await aggregate(q.did, q.windowHours, (g) => best(g, true))
+      return pick(again.ranked, q.limit, q.exclude)
     },
 
     async partners(q) {
@@ -448,7 +493,7 @@ export function createIndexReader(
         offset = Number.parseInt(Buffer.from(q.cursor, 'base64url').toString('latin1'), 36)
         if (!Number.isSafeInteger(offset) || offset < 0) throw new IndexQueryError('bad cursor')
       }
-      const entries = allEntries(await aggregate(q.did, q.windowHours))
+      const entries = await aggregate(q.did, q.windowHours, allEntries)
       const ranked: Ranked[] = entries.map((e) => ({ e, score: e.total }))
       ranked.sort(byScore)
       const page = ranked.slice(offset, offset + q.limit)
@@ -460,23 +505,7 @@ export function createIndexReader(
     },
 
     async summary(did, windowHours) {
-      const { n, slots } = await aggregate(did, windowHours)
-      const c = new Int32Array(8)
-      let partnersSent = 0
-      let partnersReceived = 0
-      for (let p = 3; p < n * SLOT; p += SLOT) {
-        let s = 0
-        let r = 0
-        for (let k = 0; k < 4; k++) {
-          c[k] = (c[k] as number) + (slots[p + k] as number)
-          c[k + 4] = (c[k + 4] as number) + (slots[p + k + 4] as number)
-          s += slots[p + k] as number
-          r += slots[p + k + 4] as number
-        }
-        if (s > 0) partnersSent++
-        if (r > 0) partnersReceived++
-      }
-      return { sent: kindCounts(c, 0), received: kindCounts(c, 4), partnersSent, partnersReceived }
+      return aggregate(did, windowHours, summarize)
     },
 
     async interaction(uri) {

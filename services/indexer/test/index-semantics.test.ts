@@ -265,6 +265,42 @@ describe('interaction index', () => {
     )
   })
 
+  it('ranks past the best partners when one of them has no DID in the table', async () => {
+    // 20 partners, partner i liked 20 - i times: more than 4 x limit, so only the best few are ranked first
+    const partners = Array.from({ length: 20 }, (_, i) => plc(`partner${i}`))
+    await writer.apply(
+      partners.flatMap((p, i) =>
+        Array.from({ length: 20 - i }, (_, k) => create(ALICE, p, 'like', T0 + i * 1000 + k)),
+      ),
+    )
+    const top = async () =>
+      (
+        await reader.topPartners({
+          did: ALICE,
+          direction: 'sent',
+          windowHours: 48,
+          weights: ALL,
+          limit: 3,
+        })
+      ).map((p) => [p.did, p.score])
+    expect(await top()).toEqual([
+      [partners[0], 20],
+      [partners[1], 19],
+      [partners[2], 18],
+    ])
+    // the DID table has lost the two best: the reader reads again and ranks everyone
+    for (const p of partners.slice(0, 2)) {
+      const id = didId(p as string)
+      await t.redis.hdel(t.schema.didTable(id.readUInt16BE(0) % DID_TABLE_BUCKETS), id)
+    }
+    reader = createIndexReader(t.redis, t.schema, { now: () => clock })
+    expect(await top()).toEqual([
+      [partners[2], 18],
+      [partners[3], 17],
+      [partners[4], 16],
+    ])
+  })
+
   it('expires with the clock: out of every window after 48 h, compacted, and old creates skipped', async () => {
     // one hour of roll-up grace: keys expire and logs compact 49 h after their hour
     writer = createIndexWriter(t.redis, t.schema, { now: () => clock, rollupGraceHours: 1 })
