@@ -356,10 +356,11 @@ async function main(): Promise<void> {
 
     // Reads run in a child process of their own (bench-reads.ts), as in the API: timed in this process they
     // measured this process's GC (a 190 ms mark-compact of the ~200 MB of generated events, 2026-11-22).
-    async function timeTops(dids: string[]): Promise<Record<string, number[]>> {
+    type Samples = Record<string, number[]>
+    async function timeTops(warm: string[], dids: string[]) {
       const child = spawn(
         process.execPath,
-        [READS, server.url, PREFIX, String(READ_ITERATIONS), ...dids],
+        [READS, server.url, PREFIX, String(READ_ITERATIONS), warm.join(','), ...dids],
         { stdio: ['ignore', 'pipe', 'inherit'] },
       )
       let text = ''
@@ -368,21 +369,31 @@ async function main(): Promise<void> {
       })
       const [code] = (await once(child, 'exit')) as [number | null]
       if (code !== 0) throw new Error(`bench-reads exited with ${code}`)
-      return JSON.parse(text) as Record<string, number[]>
+      return JSON.parse(text) as { blocks: Samples; mixed: Samples }
     }
-    function spread(did: string, samples: number[]): number {
-      // the p99 of 200 is the second-worst call: show the spread so a GC pause or a busy machine stands out
+    function spread(label: string, samples: number[] = []): number {
+      // the p99 of 200 is the third-worst call: show the spread so a GC pause or a busy machine stands out
       const sorted = [...samples].sort((a, b) => a - b)
-      const at = (q: number) => (sorted[Math.floor(q * (sorted.length - 1))] as number).toFixed(1)
-      progress(`top-50 ${did}: p50 ${at(0.5)} ms, p90 ${at(0.9)} ms, max ${at(1)} ms`)
+      const at = (q: number) => (sorted[Math.floor(q * (sorted.length - 1))] as number).toFixed(2)
+      progress(
+        `top-50 ${label}: p50 ${at(0.5)} ms, p90 ${at(0.9)} ms, p99 ${at(0.99)} ms, max ${at(1)} ms`,
+      )
       return p99(samples)
     }
     const check = await createIndexReader(redis, schema).summary(heavyAuthor, 48)
     progress(`heaviest author summary: ${JSON.stringify(check)}`)
-    const times = await timeTops([heavyAuthor, medianAuthor])
-    const heavy = spread(heavyAuthor, times[heavyAuthor] ?? [])
-    const median = spread(medianAuthor, times[medianAuthor] ?? [])
+    // warm-up accounts: 64 authors spread over the ranks, neither of the timed ones
+    const warm: string[] = []
+    for (let i = 1; i <= 64; i++) {
+      const did = (counts[Math.floor((i * (counts.length - 1)) / 65)] as [string, number])[0]
+      if (did !== heavyAuthor && did !== medianAuthor) warm.push(did)
+    }
+    const times = await timeTops(warm, [medianAuthor, heavyAuthor])
+    const median = spread(`median ${medianAuthor}`, times.blocks[medianAuthor])
+    const heavy = spread(`heaviest ${heavyAuthor}`, times.blocks[heavyAuthor])
     progress(`top-50 p99: heaviest ${heavy.toFixed(2)} ms, median ${median.toFixed(2)} ms`)
+    spread('median, each right after a heaviest read', times.mixed[medianAuthor])
+    spread('heaviest, interleaved', times.mixed[heavyAuthor])
 
     // BENCH_BASELINE=0 skips the baseline (about a minute) while iterating on the indexer
     let baseline = Number.NaN
