@@ -22,6 +22,12 @@ export interface ReplayServerOptions {
   dropAfterFrames?: number
   /** Close the connection normally (1000) once every frame was sent. @default false (stay open, like an idle relay) */
   closeWhenDone?: boolean
+  /**
+   * Send only the frames with seq up to this one, then wait (the socket stays open, like a quiet relay)
+   * until `release()` lets more through. For tests that act between two frames.
+   * @default Infinity (every frame, no waiting)
+   */
+  releasedThrough?: number
 }
 
 export interface ReplayServer {
@@ -36,6 +42,10 @@ export interface ReplayServer {
   readonly openConnections: number
   /** The cursor each connection asked for, in order (`undefined` when none was given). */
   readonly cursors: readonly (number | undefined)[]
+  /** The seq up to which frames may be sent (see `releasedThrough`). */
+  readonly releasedThrough: number
+  /** Lets every connection send the frames with seq up to `seq` (every frame when omitted). */
+  release(seq?: number): void
   /** Terminates every open connection at once, as a crashed relay would. */
   dropConnections(): void
   /** Resolves when every connection opened so far has sent all of its frames. */
@@ -60,6 +70,9 @@ export async function startReplayServer(
   const cursors: (number | undefined)[] = []
   let framesSent = 0
   let connections = 0
+  let releasedThrough = opts.releasedThrough ?? Number.POSITIVE_INFINITY
+  /** Connections waiting for `release()`. */
+  const held = new Set<() => void>()
 
   http.on('upgrade', (req: IncomingMessage, socket: Socket) => {
     const key = req.headers['sec-websocket-key']
@@ -93,12 +106,17 @@ export async function startReplayServer(
     let i = cursor === undefined ? 0 : firstAfter(frames, cursor)
     let sentHere = 0
     while (i < frames.length && !socket.destroyed) {
+      if ((frames[i] as CorpusFrame).seq > releasedThrough) {
+        await releasedOrClosed(socket)
+        continue
+      }
       // Write a batch under cork (one writev), then wait while the socket's buffer is over the
       // bound: it drains only as fast as the client reads.
       socket.cork()
       let batchBytes = 0
       while (i < frames.length && batchBytes < BATCH_BYTES) {
         if (opts.dropAfterFrames !== undefined && sentHere >= opts.dropAfterFrames) break
+        if ((frames[i] as CorpusFrame).seq > releasedThrough) break
         const frame = frames[i++] as CorpusFrame
         socket.write(wsHeader(OP_BINARY, frame.data.byteLength))
         socket.write(frame.data)
@@ -120,6 +138,18 @@ export async function startReplayServer(
     if (opts.closeWhenDone && !socket.destroyed) closeSocket(socket, 1000, '')
   }
 
+  function releasedOrClosed(socket: Socket): Promise<void> {
+    return new Promise((resolve) => {
+      const done = () => {
+        held.delete(done)
+        socket.off('close', done)
+        resolve()
+      }
+      held.add(done)
+      socket.on('close', done)
+    })
+  }
+
   http.listen(opts.port ?? 0, opts.host ?? '127.0.0.1')
   await once(http, 'listening')
   const port = (http.address() as AddressInfo).port
@@ -136,6 +166,13 @@ export async function startReplayServer(
       return sockets.size
     },
     cursors,
+    get releasedThrough() {
+      return releasedThrough
+    },
+    release(seq = Number.POSITIVE_INFINITY) {
+      releasedThrough = Math.max(releasedThrough, seq)
+      for (const wake of [...held]) wake()
+    },
     dropConnections() {
       for (const socket of sockets) socket.destroy()
       sockets.clear()
