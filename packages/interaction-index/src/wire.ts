@@ -143,14 +143,32 @@ interface Pending {
 
 type Options = Pick<
   RedisOptions,
-  'host' | 'port' | 'path' | 'username' | 'password' | 'db' | 'tls' | 'connectTimeout' | 'family'
+  | 'host'
+  | 'port'
+  | 'path'
+  | 'username'
+  | 'password'
+  | 'db'
+  | 'tls'
+  | 'connectTimeout'
+  | 'family'
+  | 'commandTimeout'
 >
+
+/**
+ * How long a connection may stay silent while replies are due, unless `commandTimeout` says otherwise.
+ * Without a limit, a Redis that stops answering without closing the connection (a paused process, a
+ * network path that drops packets) would hold the batch in hand forever; with it, the frames in flight
+ * fail as a lost connection and are sent again on a new one. A phase takes well under a second.
+ */
+export const DEFAULT_REPLY_TIMEOUT_MS = 60_000
 
 /**
  * One connection that sends frames and returns their replies, in order. It connects on the first frame and
  * again after it was lost; a frame sent while it connects waits and goes out in order after the handshake.
- * Error replies come back as values (redis-errors' ReplyError, as from ioredis); a lost connection or a
- * failed handshake rejects every frame in flight with a WireError.
+ * Error replies come back as values (redis-errors' ReplyError, as from ioredis); a lost connection, a
+ * failed handshake, or no byte from Redis for `commandTimeout` (default `DEFAULT_REPLY_TIMEOUT_MS`) while
+ * replies are due rejects every frame in flight with a WireError.
  */
 export class Wire {
   private socket: Socket | null = null
@@ -206,7 +224,10 @@ export class Wire {
 
   private write(frame: Frame, pending: Pending): void {
     const socket = this.socket as Socket
-    if (this.inflight.length === 0) socket.ref()
+    if (this.inflight.length === 0) {
+      socket.ref()
+      socket.setTimeout(this.options.commandTimeout ?? DEFAULT_REPLY_TIMEOUT_MS)
+    }
     this.inflight.push(pending)
     socket.write(frame.buf.subarray(0, frame.at))
   }
@@ -221,8 +242,16 @@ export class Wire {
     this.socket = socket
     this.connected = false
     socket.setNoDelay(true)
-    socket.setTimeout(o.connectTimeout ?? 10_000, () =>
-      this.fail(socket, new WireError('connecting to Redis timed out')),
+    socket.setTimeout(o.connectTimeout ?? 10_000)
+    socket.on('timeout', () =>
+      this.fail(
+        socket,
+        new WireError(
+          this.connected || this.inflight.length > 0
+            ? 'Redis did not answer in time'
+            : 'connecting to Redis timed out',
+        ),
+      ),
     )
     const parser = new RedisParser({
       returnBuffers: true,
@@ -266,7 +295,10 @@ export class Wire {
     head.replies.push(value)
     if (head.replies.length < head.expect) return
     this.inflight.shift()
-    if (this.inflight.length === 0) this.socket?.unref()
+    if (this.inflight.length === 0) {
+      this.socket?.setTimeout(0)
+      this.socket?.unref()
+    }
     head.resolve(head.replies)
   }
 

@@ -78,6 +78,32 @@ describe('wire', () => {
     await expect(wire.send(frame(['PING']))).rejects.toBeInstanceOf(WireError)
   })
 
+  it('a Redis that stops answering fails the frames in flight after commandTimeout, never an idle connection', async () => {
+    let losses = 0
+    const wire = new Wire({ port: server.port, password: PASSWORD, commandTimeout: 300 }, () => {
+      losses++
+    })
+    const [id] = (await wire.send(frame(['CLIENT', 'ID']))) as [number]
+    // nothing in flight: a connection quiet for longer than the timeout stays up
+    await new Promise((r) => setTimeout(r, 600))
+    expect(await wire.send(frame(['CLIENT', 'ID']))).toEqual([id])
+    expect(losses).toBe(0)
+    // a paused server keeps the connection open and answers nothing
+    process.kill(server.pid, 'SIGSTOP')
+    let stalled: unknown
+    try {
+      stalled = await wire.send(frame(['PING'])).catch((err: unknown) => err)
+    } finally {
+      process.kill(server.pid, 'SIGCONT')
+    }
+    expect(stalled).toBeInstanceOf(WireError)
+    expect(String(stalled)).toMatch(/did not answer/)
+    expect(losses).toBe(1)
+    const [again] = (await wire.send(frame(['CLIENT', 'ID']))) as [number]
+    expect(again).not.toBe(id)
+    await wire.close()
+  })
+
   it('frames sent before the connection is ready go out in the order they were sent', async () => {
     const wire = new Wire({ port: server.port, password: PASSWORD })
     const sends = Array.from({ length: 20 }, (_, i) => wire.send(frame(['RPUSH', 'wire:order', i])))
