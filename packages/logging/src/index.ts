@@ -16,4 +16,22 @@ export function createLogger(name: string): Logger {
 }
 
 export const rootLogger = root
+
+/**
+ * Logs a Redis client's connection errors, at most one every 10 s. ioredis reconnects on its own and emits
+ * an error for every failed attempt; a client without a listener prints "[ioredis] Unhandled error event"
+ * to stderr instead, outside the structured logs.
+ */
+export function logConnectionErrors(
+  client: { on(event: 'error', listener: (err: Error) => void): unknown },
+  log: Logger,
+  what = 'Redis connection',
+): void {
+  let lastWarned = Number.NEGATIVE_INFINITY
+  client.on('error', (err) => {
+    if (Date.now() - lastWarned < 10_000) return
+    lastWarned = Date.now()
+    log.warn({ err }, `${what} error (ioredis keeps reconnecting)`)
+  })
+}
 export { type RunnableService, runService } from './run.js'

@@ -1,4 +1,4 @@
-import { createLogger } from '@circles/logging'
+import { createLogger, logConnectionErrors } from '@circles/logging'
 import { createSchema } from '@circles/redis-schema'
 import { createSchedulerQueues, registerQueueBoard } from '@circles/scheduler'
 import type { Queue } from 'bullmq'
@@ -45,6 +45,7 @@ export function createFartService(config: FartConfig, deps: FartServiceDeps): Fa
         maxRetriesPerRequest: 2,
         enableOfflineQueue: true,
       })
+      logConnectionErrors(redis, log)
       await redis.connect()
       let queueView: FastifyPluginAsync | undefined
       if (config.adminToken && deps.queueView !== false) {
@@ -53,6 +54,7 @@ export function createFartService(config: FartConfig, deps: FartServiceDeps): Fa
           enableOfflineQueue: false,
           maxRetriesPerRequest: 1,
         })
+        logConnectionErrors(queueRedis, log, 'Redis connection (job queues)')
         queues = Object.values(createSchedulerQueues(queueRedis, schema))
         queueView = queueViewPlugin(queues)
       }

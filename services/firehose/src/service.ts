@@ -1,4 +1,4 @@
-import { createLogger } from '@circles/logging'
+import { createLogger, logConnectionErrors } from '@circles/logging'
 import { createSchema } from '@circles/redis-schema'
 import { Redis } from 'ioredis'
 import type { FirehoseConfig } from './config.js'
@@ -48,15 +48,7 @@ export function createFirehoseService(
       // A Redis that stops answering must end the session (and its stuck batch), not hang it.
       commandTimeout: 15_000,
     })
-  if (ownsRedis) {
-    // ioredis retries on its own; say so now and then instead of on every attempt.
-    let lastWarned = 0
-    redis.on('error', (err) => {
-      if (Date.now() - lastWarned < 10_000) return
-      lastWarned = Date.now()
-      log.warn({ err }, 'Redis connection error (ioredis keeps reconnecting)')
-    })
-  }
+  if (ownsRedis) logConnectionErrors(redis, log)
   const counters = newCounters()
   const gauges: Gauges = {
     cursor: null,

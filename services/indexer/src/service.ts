@@ -1,5 +1,5 @@
 import { createIndexWriter, ensureRedisSettings } from '@circles/interaction-index'
-import { createLogger } from '@circles/logging'
+import { createLogger, logConnectionErrors } from '@circles/logging'
 import { createSchema } from '@circles/redis-schema'
 import { Redis, ReplyError } from 'ioredis'
 import type { IndexerConfig } from './config.js'
@@ -44,6 +44,9 @@ export function createIndexerService(
   const reads = new Redis(config.redisUrl, { lazyConnect: true, maxRetriesPerRequest: null })
   const redis = new Redis(config.redisUrl, { lazyConnect: true, maxRetriesPerRequest: null })
   const control = new Redis(config.redisUrl, { lazyConnect: true, maxRetriesPerRequest: 3 })
+  logConnectionErrors(reads, log, 'Redis connection (stream reads)')
+  logConnectionErrors(redis, log)
+  logConnectionErrors(control, log, 'Redis connection (metrics)')
   const writer = createIndexWriter(redis, schema, {
     now: deps.now,
     mainLogBytes: config.mainLogBytes,

@@ -1,4 +1,4 @@
-import { createLogger, runService } from '@circles/logging'
+import { createLogger, logConnectionErrors, runService } from '@circles/logging'
 import { createSchema } from '@circles/redis-schema'
 import { Redis } from 'ioredis'
 import { readEnv, toConfig } from './config.js'
@@ -10,6 +10,7 @@ await runService(createLogger('scheduler:main'), () => {
   // The live index reader gets its own connection: roll-up scans and job commands do not queue behind
   // each other.
   const indexRedis = new Redis(config.redisUrl, { maxRetriesPerRequest: 3 })
+  logConnectionErrors(indexRedis, createLogger('scheduler:index'), 'Redis connection (index reads)')
   const service = createSchedulerService(config, {
     live: createLiveHours(indexRedis, createSchema(config.redisPrefix)),
   })

@@ -1,4 +1,4 @@
-import { createLogger } from '@circles/logging'
+import { createLogger, logConnectionErrors } from '@circles/logging'
 import { createSchema, type RedisSchema } from '@circles/redis-schema'
 import { type JobsOptions, Queue, Worker } from 'bullmq'
 import { Redis, type RedisOptions } from 'ioredis'
@@ -83,6 +83,7 @@ export function createSchedulerService(
   // Jobs and locks: commands may wait for a reconnect. Queues fail fast (producers); workers must use
   // maxRetriesPerRequest: null (BullMQ blocks on this connection and handles reconnects itself).
   const redis = new Redis(config.redisUrl, { lazyConnect: true, maxRetriesPerRequest: 3 })
+  logConnectionErrors(redis, log)
   // BullMQ gets connection options, not clients: each queue and worker then owns (and closes) its own
   // connections, and nothing is left pending on a client closed under it.
   const bullConnection = redisOptions(config.redisUrl)
