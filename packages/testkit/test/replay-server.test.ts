@@ -66,6 +66,26 @@ describe('replay server', () => {
     expect(server.cursors).toEqual([undefined, 2990])
   })
 
+  it('holds frames past releasedThrough, on every connection, until release() lets them through', async () => {
+    server = await startReplayServer(frames(500), { releasedThrough: 200, closeWhenDone: true })
+    const first = connect(server.url)
+    const second = connect(server.url, 150)
+    await until(() => first.received.length === 200 && second.received.length === 50)
+    // held, not closed: nothing more arrives while the sockets stay open
+    await new Promise((r) => setTimeout(r, 100))
+    expect(first.received.length).toBe(200)
+    expect(second.received.length).toBe(50)
+    expect(first.ws.readyState).toBe(WebSocket.OPEN)
+    server.release(300)
+    await until(() => first.received.length === 300 && second.received.length === 150)
+    expect(server.releasedThrough).toBe(300)
+    server.release()
+    expect((await first.closed).code).toBe(1000)
+    expect((await second.closed).code).toBe(1000)
+    expect(first.received).toEqual(Array.from({ length: 500 }, (_, i) => i + 1))
+    expect(second.received).toEqual(Array.from({ length: 350 }, (_, i) => i + 151))
+  })
+
   it('answers a cursor in the future with a FutureCursor error frame and close 1008', async () => {
     server = await startReplayServer(frames(10))
     const c = connect(server.url, 11)
