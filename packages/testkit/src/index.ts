@@ -13,7 +13,12 @@ export {
 export { type LocalPds, type PdsAccount, startLocalPds } from './local-pds.js'
 export { freePort } from './net.js'
 export { createTestRedis, deleteByPrefix, TEST_REDIS_URL, type TestRedis } from './redis.js'
-export { type PrivateRedis, startRedisServer } from './redis-server.js'
+export {
+  type PrivateRedis,
+  type RollbackRedis,
+  startRedisServer,
+  startRollbackRedis,
+} from './redis-server.js'
 export { type ReferenceResult, referenceEvents } from './reference.js'
 export {
   errorFrame,

@@ -1,5 +1,8 @@
 import { type ChildProcess, spawn } from 'node:child_process'
 import { once } from 'node:events'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { Redis } from 'ioredis'
 import { freePort } from './net.js'
 
@@ -89,6 +92,48 @@ export async function startRedisServer(
         clearTimeout(timer)
       })()
       return stopped
+    },
+  }
+}
+
+export interface RollbackRedis {
+  port: number
+  url: string
+  /** A client of the server's (it reconnects by itself; its errors while the server is down are ignored). */
+  redis: Redis
+  /** Takes the snapshot that `rollback` returns to (SAVE). */
+  snapshot(): Promise<void>
+  /** Kills the server (SIGKILL) and starts it again, on the same port, from the snapshot. */
+  rollback(): Promise<void>
+  /** Disconnects the client, kills the server and removes its data folder. */
+  stop(): Promise<void>
+}
+
+/**
+ * A private redis-server that can be rolled back to a snapshot, on the same port: how a Redis killed while
+ * its once-a-second AOF fsync runs comes back (appendfsync everysec), without writes it had answered.
+ */
+export async function startRollbackRedis(): Promise<RollbackRedis> {
+  const dir = mkdtempSync(join(tmpdir(), 'redis-rollback-'))
+  const port = await freePort()
+  let server = await startRedisServer(['--dir', dir], { port })
+  const redis = new Redis(port, '127.0.0.1', { maxRetriesPerRequest: 1 })
+  redis.on('error', () => {})
+  return {
+    port,
+    url: server.url,
+    redis,
+    async snapshot() {
+      await redis.call('SAVE')
+    },
+    async rollback() {
+      await server.crash()
+      server = await startRedisServer(['--dir', dir], { port })
+    },
+    async stop() {
+      redis.disconnect()
+      await server.crash()
+      rmSync(dir, { recursive: true, force: true })
     },
   }
 }

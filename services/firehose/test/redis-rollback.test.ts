@@ -1,11 +1,7 @@
 import { randomBytes } from 'node:crypto'
-import { mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import { encodeEvent } from '@circles/core'
 import { createSchema } from '@circles/redis-schema'
-import { freePort, type PrivateRedis, startRedisServer, startReplayServer } from '@circles/testkit'
-import { Redis } from 'ioredis'
+import { startReplayServer, startRollbackRedis } from '@circles/testkit'
 import { afterEach, describe, expect, it } from 'vitest'
 import { decodeFrame } from '../src/fast-decoder.js'
 import { createFirehoseService } from '../src/service.js'
@@ -35,16 +31,9 @@ afterEach(async () => {
 
 describe('firehose service across a Redis that restarts without its last acknowledged writes', () => {
   it('publishes again the frames whose batches Redis lost, from the cursor it came back with', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'firehose-rollback-'))
-    const port = await freePort()
-    let server: PrivateRedis = await startRedisServer(['--dir', dir], { port })
-    cleanups.push(async () => {
-      await server.crash()
-      rmSync(dir, { recursive: true, force: true })
-    })
-    const redis = new Redis(port, '127.0.0.1', { maxRetriesPerRequest: 1 })
-    redis.on('error', () => {})
-    cleanups.push(async () => redis.disconnect())
+    const server = await startRollbackRedis()
+    cleanups.push(() => server.stop())
+    const redis = server.redis
     const relay = await startReplayServer(
       FRAMES.map((f) => ({ seq: f.seq, data: f.bytes })),
       { releasedThrough: SNAPSHOT },
@@ -55,7 +44,7 @@ describe('firehose service across a Redis that restarts without its last acknowl
     // The service's own client, as in production: it reconnects to the restarted Redis by itself.
     const service = createFirehoseService(
       testConfig(relay.url, prefix, {
-        REDIS_URL: `redis://127.0.0.1:${port}`,
+        REDIS_URL: server.url,
         FIREHOSE_CURSOR: '0',
       }),
     )
@@ -66,14 +55,13 @@ describe('firehose service across a Redis that restarts without its last acknowl
       'the snapshot cursor',
       async () => (await storedCursor(redis, schema)) === SNAPSHOT,
     )
-    await redis.call('SAVE')
+    await server.snapshot()
     relay.release(ACKNOWLEDGED)
     await waitFor(
       'the acknowledged cursor',
       async () => (await storedCursor(redis, schema)) === ACKNOWLEDGED,
     )
-    await server.crash()
-    server = await startRedisServer(['--dir', dir], { port })
+    await server.rollback()
     await waitFor(
       'the restarted Redis',
       async () => (await redis.ping().catch(() => '')) === 'PONG',

@@ -14,6 +14,7 @@ import {
   type PrivateRedis,
   startRedisServer,
   startReplayServer,
+  startRollbackRedis,
   synthesizeFrames,
 } from '@circles/testkit'
 import { Redis } from 'ioredis'
@@ -316,16 +317,9 @@ describe('a Redis crash (kill -9, AOF) in the middle of the pipeline', () => {
     // snapshot. The entries come back unread (their XADD was lost too, as the firehose then publishes them
     // again from its stored cursor), and everything they wrote must be written again: the indexer may not
     // trust what it remembers having written before the crash.
-    const dir = mkdtempSync(join(tmpdir(), 'redis-rollback-'))
-    const port = await freePort()
-    let server = await startRedisServer(['--dir', dir], { port })
-    cleanups.push(async () => {
-      await server.crash()
-      rmSync(dir, { recursive: true, force: true })
-    })
-    const redis = new Redis(port, '127.0.0.1', { maxRetriesPerRequest: 1 })
-    redis.on('error', () => {})
-    cleanups.push(async () => redis.disconnect())
+    const server = await startRollbackRedis()
+    cleanups.push(() => server.stop())
+    const redis = server.redis
     const schema = createSchema('lost:')
     const publish = (events: StreamEvent[]) =>
       redis.xadd(schema.eventStream, '*', 'e', encodeEvents(events))
@@ -345,7 +339,7 @@ describe('a Redis crash (kill -9, AOF) in the middle of the pipeline', () => {
     const indexer = createIndexerService(
       toConfig({
         env: {
-          REDIS_URL: `redis://127.0.0.1:${port}`,
+          REDIS_URL: server.url,
           REDIS_PREFIX: 'lost:',
           INDEXER_CONSUMER: 'lost-1',
           INDEXER_BLOCK_MS: '100',
@@ -359,11 +353,10 @@ describe('a Redis crash (kill -9, AOF) in the middle of the pipeline', () => {
     await indexer.start()
     cleanups.push(() => indexer.close())
     await waitDrained(redis, schema.eventStream, schema.indexerGroup)
-    await redis.call('SAVE')
+    await server.snapshot()
     await publish(lost)
     await waitDrained(redis, schema.eventStream, schema.indexerGroup)
-    await server.crash()
-    server = await startRedisServer(['--dir', dir], { port })
+    await server.rollback()
     await waitUntil('the restarted Redis', async () => (await redis.ping()) === 'PONG')
     expect(await redis.xlen(schema.eventStream)).toBe(1)
     await publish(lost)

@@ -1,14 +1,10 @@
 import { randomBytes } from 'node:crypto'
 import { once } from 'node:events'
-import { mkdtempSync, rmSync } from 'node:fs'
 import { createServer, connect as netConnect, type Server, type Socket } from 'node:net'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import { encodeEvents, type StreamEvent } from '@circles/core'
 import { createIndexWriter } from '@circles/interaction-index'
 import { createSchema } from '@circles/redis-schema'
-import { freePort, type PrivateRedis, startRedisServer } from '@circles/testkit'
-import { Redis } from 'ioredis'
+import { startRollbackRedis } from '@circles/testkit'
 import { afterEach, describe, expect, it } from 'vitest'
 import { toConfig } from '../src/config.js'
 import { createIndexerService } from '../src/service.js'
@@ -81,16 +77,9 @@ async function startXackTrap(port: number, onXack: () => Promise<void>) {
 
 describe('the indexer service when Redis loses a batch between its writes and its XACK', () => {
   it('writes the batch again, and the index holds it', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'xack-rollback-'))
-    const port = await freePort()
-    let server: PrivateRedis = await startRedisServer(['--dir', dir], { port })
-    cleanups.push(async () => {
-      await server.crash()
-      rmSync(dir, { recursive: true, force: true })
-    })
-    const redis = new Redis(port, '127.0.0.1', { maxRetriesPerRequest: 1 })
-    redis.on('error', () => {})
-    cleanups.push(async () => redis.disconnect())
+    const server = await startRollbackRedis()
+    cleanups.push(() => server.stop())
+    const redis = server.redis
     const prefix = `xack:${randomBytes(4).toString('hex')}:`
     const schema = createSchema(prefix)
     const consumer = 'xack-1'
@@ -120,12 +109,9 @@ describe('the indexer service when Redis loses a batch between its writes and it
       schema.eventStream,
       '>',
     )
-    await redis.call('SAVE')
+    await server.snapshot()
 
-    const trap = await startXackTrap(port, async () => {
-      await server.crash()
-      server = await startRedisServer(['--dir', dir], { port })
-    })
+    const trap = await startXackTrap(server.port, () => server.rollback())
     cleanups.push(() => trap.close())
     const indexer = createIndexerService(
       toConfig({
