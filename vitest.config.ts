@@ -19,5 +19,6 @@ export default defineConfig({
     testTimeout: 60_000,
     hookTimeout: 120_000,
     pool: 'forks',
+    setupFiles: ['packages/testkit/src/clock-shift.ts'],
   },
 })

@@ -1,3 +1,4 @@
+export { clockAnchor } from './clock.js'
 export {
   CORPUS_MAGIC,
   CorpusError,

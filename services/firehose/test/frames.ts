@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto'
 import { CidLinkWrapper, encode, toBytes } from '@atcute/cbor'
 import { tidFromMs } from '@circles/core'
+import { clockAnchor } from '@circles/testkit'
 
 // Builds firehose frames byte for byte as a relay sends them: a DAG-CBOR header and body, the body's
 // `blocks` a CARv1 holding the commit block, MST-node-like blocks and the records, every block under
@@ -236,7 +237,8 @@ export function didOf(n: number): string {
 export function syntheticCorpus(count: number, seed = 1, firstSeq = 1): Uint8Array[] {
   const rand = prng(seed)
   const pick = (n: number) => Math.floor(rand() * n)
-  const base = Date.parse('2026-11-01T00:00:00Z')
+  // Real time, not a calendar date: the stream these frames reach is read by writers that expire by it.
+  const base = clockAnchor(0)
   const frames: Uint8Array[] = []
   for (let i = 0; i < count; i++) {
     const seq = firstSeq + i

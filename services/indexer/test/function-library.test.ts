@@ -1,7 +1,7 @@
 import { HOUR_MS } from '@circles/core'
 import { createIndexReader, createIndexWriter, INDEX_LIBRARY } from '@circles/interaction-index'
 import { createSchema } from '@circles/redis-schema'
-import { type PrivateRedis, startRedisServer } from '@circles/testkit'
+import { clockAnchor, type PrivateRedis, startRedisServer } from '@circles/testkit'
 import { Redis } from 'ioredis'
 import { afterAll, beforeAll, expect, it } from 'vitest'
 import { create, plc } from './helpers.js'
@@ -21,7 +21,7 @@ afterAll(async () => {
 })
 
 it('loads the index library, and loads it again after Redis lost it', async () => {
-  const T0 = Date.parse('2026-11-20T12:30:00.000Z')
+  const T0 = clockAnchor()
   const clock = T0 + 60_000
   const schema = createSchema('fn:')
   const writer = createIndexWriter(redis, schema, { now: () => clock })

@@ -10,7 +10,7 @@ import {
   type KindCounts,
   RECORD_SIZE,
 } from '@circles/interaction-index'
-import { createTestRedis, type TestRedis } from '@circles/testkit'
+import { clockAnchor, createTestRedis, type TestRedis } from '@circles/testkit'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { canonicalExport, create, del, indexPart, plc, purge } from './helpers.js'
 
@@ -18,7 +18,7 @@ const ALICE = plc('alice')
 const BOB = plc('bob')
 const CAROL = plc('carol')
 const DAVE = plc('dave')
-const T0 = Date.parse('2026-11-20T12:30:00.000Z')
+const T0 = clockAnchor()
 const ALL: KindCounts = { like: 1, repost: 1, reply: 1, quote: 1 }
 const NONE: KindCounts = { like: 0, repost: 0, reply: 0, quote: 0 }
 

@@ -7,14 +7,14 @@ import {
   type IndexReader,
   RECORD_SIZE,
 } from '@circles/interaction-index'
-import { createTestRedis, type TestRedis } from '@circles/testkit'
+import { clockAnchor, createTestRedis, type TestRedis } from '@circles/testkit'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { create, plc } from './helpers.js'
 
 const ALICE = plc('alice')
 const BOB = plc('bob')
 const CAROL = plc('carol')
-const T0 = Date.parse('2026-11-20T12:30:00.000Z')
+const T0 = clockAnchor()
 const H0 = Math.floor(T0 / HOUR_MS)
 
 let t: TestRedis
