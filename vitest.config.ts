@@ -20,5 +20,6 @@ export default defineConfig({
     hookTimeout: 120_000,
     pool: 'forks',
     setupFiles: ['packages/testkit/src/clock-shift.ts'],
+    globalSetup: ['packages/testkit/src/skip-report.ts'],
   },
 })

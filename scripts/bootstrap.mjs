@@ -1,7 +1,7 @@
 // Runs before anything is built, so plain JavaScript: checks Node, installs dependencies on a fresh clone,
 // builds with tsc, then hands over to the built command in packages/ops.
 import { spawnSync } from 'node:child_process'
-import { existsSync } from 'node:fs'
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 
@@ -26,6 +26,62 @@ export function prepare(projects = []) {
       `Node ${process.versions.node} is too old: install Node 20.11 or newer (22 or 24 recommended).`,
     )
   }
+  const unlock = lock()
+  try {
+    installAndBuild(projects)
+  } finally {
+    unlock()
+  }
+}
+
+// `pnpm start` and `pnpm test` run this each; two at once on a fresh clone would run two installs into one
+// node_modules and two builds into one dist. The second waits for the first (a directory is created
+// atomically; a lock whose process is gone is taken over).
+function lock() {
+  const dir = join(root, '.bootstrap.lock')
+  let told = false
+  for (;;) {
+    try {
+      mkdirSync(dir)
+      writeFileSync(join(dir, 'pid'), String(process.pid))
+      const unlock = () => rmSync(dir, { recursive: true, force: true })
+      process.once('exit', unlock)
+      return () => {
+        process.off('exit', unlock)
+        unlock()
+      }
+    } catch (err) {
+      if (err.code !== 'EEXIST') throw err
+    }
+    const pid = Number(readIfThere(join(dir, 'pid')))
+    if (pid > 0 && !alive(pid)) {
+      rmSync(dir, { recursive: true, force: true })
+      continue
+    }
+    if (!told) process.stdout.write(`Waiting for another install or build here (pid ${pid || '?'})...\n`)
+    told = true
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 200)
+  }
+}
+
+function readIfThere(file) {
+  try {
+    return readFileSync(file, 'utf8')
+  } catch {
+    return ''
+  }
+}
+
+function alive(pid) {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (err) {
+    return err.code === 'EPERM'
+  }
+}
+
+function installAndBuild(projects) {
   if (!existsSync(join(root, 'node_modules', '.modules.yaml'))) {
     process.stdout.write('Installing dependencies (pnpm install --frozen-lockfile)...\n')
     // Under `pnpm start` npm_execpath is pnpm itself; otherwise use the pnpm on the PATH.

@@ -13,6 +13,16 @@ export {
 } from './corpus.js'
 export { type LocalPds, type PdsAccount, startLocalPds } from './local-pds.js'
 export { freePort } from './net.js'
+export {
+  CHROMIUM_ARGS,
+  CHROMIUM_PATH,
+  haveChromium,
+  havePostgres,
+  MissingPartError,
+  needPart,
+  type Part,
+  reachable,
+} from './parts.js'
 export { createTestRedis, deleteByPrefix, TEST_REDIS_URL, type TestRedis } from './redis.js'
 export {
   type PrivateRedis,

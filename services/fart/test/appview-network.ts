@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import wt from 'node:worker_threads'
 import zlib from 'node:zlib'
+import { TEST_REDIS_URL } from '@circles/testkit'
 
 // A real atproto network from @atproto/dev-env: PLC, a PDS and the Bluesky AppView (which needs the
 // Postgres and Redis that run on this machine). Each run uses its own Postgres schema and drops it after.
@@ -42,7 +43,7 @@ function schemaName(): string {
 }
 
 export async function startAppViewNetwork(): Promise<AppViewNetwork> {
-  process.env.REDIS_HOST ??= '127.0.0.1:6379'
+  process.env.REDIS_HOST ??= new URL(TEST_REDIS_URL).host
   shimNode20()
   const { TestNetwork } = await import('@atproto/dev-env')
   const dbPostgresSchema = schemaName()

@@ -1,8 +1,7 @@
-import { connect } from 'node:net'
 import { createBskyClient } from '@circles/bsky-client'
 import { tidFromMs } from '@circles/core'
 import { createIndexReader, createIndexWriter } from '@circles/interaction-index'
-import { createTestRedis, type TestRedis } from '@circles/testkit'
+import { createTestRedis, havePostgres, type TestRedis } from '@circles/testkit'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { buildApp } from '../src/app.js'
 import type { Circle } from '../src/circles.js'
@@ -12,26 +11,9 @@ import { type AppViewNetwork, DB_POSTGRES_URL, startAppViewNetwork } from './app
 // End to end against the real Bluesky AppView from @atproto/dev-env: accounts with profiles and avatars
 // on a real PDS, indexed by the real AppView; handles and avatars reach circles through bsky-client.
 
-async function reachable(url: string): Promise<boolean> {
-  const u = new URL(url)
-  return new Promise((resolve) => {
-    const sock = connect({ host: u.hostname, port: Number(u.port || 5432) })
-    sock.setTimeout(1000)
-    sock.once('connect', () => {
-      sock.destroy()
-      resolve(true)
-    })
-    sock.once('error', () => resolve(false))
-    sock.once('timeout', () => {
-      sock.destroy()
-      resolve(false)
-    })
-  })
-}
-
-const postgresUp = await reachable(DB_POSTGRES_URL)
-if (!postgresUp) console.warn(`AppView end-to-end test skipped: no Postgres at ${DB_POSTGRES_URL}`)
-const enabled = process.env.FART_E2E !== '0' && postgresUp
+const enabled =
+  process.env.FART_E2E !== '0' &&
+  (await havePostgres(DB_POSTGRES_URL, 'the AppView end-to-end test'))
 
 describe.skipIf(!enabled)('circles with profiles from a real AppView (dev-env TestNetwork)', () => {
   let net: AppViewNetwork

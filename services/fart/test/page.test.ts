@@ -1,19 +1,14 @@
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs'
+import { mkdirSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { CHROMIUM_ARGS, CHROMIUM_PATH, haveChromium } from '@circles/testkit'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { did, type Harness, startHarness } from './helpers.js'
 
 // The page at / in a real headless Chromium (Debian's `chromium`, driven by playwright-core): type a handle,
 // submit, and check that the list filled and the circle drew (coloured pixels in the circle's screenshot).
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
-const haveChromium = existsSync(CHROMIUM)
-if (!haveChromium) {
-  console.warn(`page test skipped: ${CHROMIUM} is missing (apt-get install -y chromium)`)
-}
-
-describe.skipIf(!haveChromium)('the page in headless Chromium', () => {
+describe.skipIf(!haveChromium('the page test'))('the page in headless Chromium', () => {
   let h: Harness
   let base: string
   const A = did(1)
@@ -33,17 +28,8 @@ describe.skipIf(!haveChromium)('the page in headless Chromium', () => {
   it('draws the circle and the list for a typed handle', async () => {
     const { chromium } = await import('playwright-core')
     const browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: [
-        '--headless',
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-quic',
-        '--no-first-run',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-      ],
+      executablePath: CHROMIUM_PATH,
+      args: CHROMIUM_ARGS,
     })
     try {
       // The page's CSP forbids eval, and Playwright polls string predicates with eval inside the page

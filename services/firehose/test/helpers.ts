@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto'
 import { decodeEvents, type StreamEvent } from '@circles/core'
 import { createSchema, type RedisSchema } from '@circles/redis-schema'
+import { TEST_REDIS_URL } from '@circles/testkit'
 import { Redis } from 'ioredis'
 import { type FirehoseConfig, readEnv, toConfig } from '../src/config.js'
 import { decodeFrame } from '../src/fast-decoder.js'
@@ -9,7 +10,7 @@ import type { ServedFrame } from './relay-server.js'
 // Like @circles/testkit's createTestRedis, but the client is configured as the service configures its
 // own (no offline queue: a write while disconnected fails at once), since tests inject it.
 
-export const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379'
+export const REDIS_URL = TEST_REDIS_URL
 
 export interface TestRedis {
   redis: Redis
