@@ -58,7 +58,8 @@ function lock() {
       rmSync(dir, { recursive: true, force: true })
       continue
     }
-    if (!told) process.stdout.write(`Waiting for another install or build here (pid ${pid || '?'})...\n`)
+    if (!told)
+      process.stdout.write(`Waiting for another install or build here (pid ${pid || '?'})...\n`)
     told = true
     Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 200)
   }
