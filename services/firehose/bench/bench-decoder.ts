@@ -1,7 +1,7 @@
 import { readCorpus } from '@circles/testkit'
 import { decodeFrame } from '../src/fast-decoder.js'
-import { decodeFrameStock } from '../src/stock-decoder.js'
 import { syntheticCorpus } from '../test/frames.js'
+import { decodeFrameStock } from '../test/stock-decoder.js'
 
 // Decoder micro-benchmark (no network, no Redis): frames per CPU-second of the fast path against the
 // stock skyware parser on the same frames, in one run. Prints one JSON line last.

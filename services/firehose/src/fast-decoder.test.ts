@@ -10,9 +10,9 @@ import {
   post,
   syntheticCorpus,
 } from '../test/frames.js'
+import { decodeFrameStock } from '../test/stock-decoder.js'
 import { decodeFrame } from './fast-decoder.js'
 import type { FrameResult } from './frame-result.js'
-import { decodeFrameStock } from './stock-decoder.js'
 
 const NOW = Date.parse('2026-11-02T00:00:00Z')
 const A = didOf(1)

@@ -9,5 +9,4 @@ export {
   FirehoseError,
   type FirehoseService,
 } from './service.js'
-export { decodeFrameStock } from './stock-decoder.js'
 export { ensureGroup, type LagReading, readLag, trimRead } from './stream-lag.js'

@@ -4,7 +4,7 @@ import { type CorpusFrame, readCorpus, synthesizeFrames } from '@circles/testkit
 import { describe, expect, it } from 'vitest'
 import { decodeFrame } from '../src/fast-decoder.js'
 import type { FrameResult } from '../src/frame-result.js'
-import { decodeFrameStock } from '../src/stock-decoder.js'
+import { decodeFrameStock } from './stock-decoder.js'
 
 // The fast path against the stock skyware path on real frames: the corpus recorded from a local PDS
 // (packages/testkit/corpus) and freshly generated, signed @atproto/repo commits with real MSTs.

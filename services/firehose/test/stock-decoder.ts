@@ -9,7 +9,7 @@ import {
   malformed,
   seqOf,
   timeOf,
-} from './frame-result.js'
+} from '../src/frame-result.js'
 
 // The reference path: the stock `@skyware/firehose` parser (every block of the CAR decoded) mapped to
 // events with the same `addOp` as the fast path. Used by the equivalence test and as the benchmark's
