@@ -118,13 +118,15 @@ export async function main(): Promise<number> {
     })()
     return stopping
   }
-  let signals = 0
+  let firstSignalAt = 0
   const onSignal = (sig: NodeJS.Signals) => {
-    signals++
-    if (signals > 1) {
+    // pnpm forwards the terminal's ctrl-C to us, which had it already: one keypress, two SIGINTs.
+    if (firstSignalAt > 0 && Date.now() - firstSignalAt < 500) return
+    if (firstSignalAt > 0) {
       say(`${sig} again: the stop is already under way (it waits for each service's kill timeout)`)
       return
     }
+    firstSignalAt = Date.now()
     void shutdown(sig)
   }
   process.on('SIGINT', onSignal)
