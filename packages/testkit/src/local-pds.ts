@@ -12,6 +12,7 @@ import { freePort } from './net.js'
 
 const HOST = '127.0.0.1'
 const ADMIN_PASSWORD = 'admin-pass'
+const PASSWORD = 'password'
 
 export interface PdsAccount {
   did: string
@@ -33,6 +34,11 @@ export interface LocalPds {
   agent(): AtpAgent
   /** The seq of the last event the PDS sequenced (0 when none yet). */
   lastSeq(): Promise<number>
+  /**
+   * Deletes the account the way its owner would (requestAccountDelete, the emailed token, deleteAccount):
+   * the firehose gets an `#account` event with status `deleted`.
+   */
+  deleteAccount(account: PdsAccount): Promise<void>
   /** Stops the PDS and the PLC server and deletes their data directories. Idempotent. */
   close(): Promise<void>
 }
@@ -84,8 +90,10 @@ export async function startLocalPds(): Promise<LocalPds> {
     await server.ctx.sequencer.start()
     const pdsHttp = await listenLocal(server.app, port)
     cleanups.push(() => closeServer(pdsHttp))
+    const deleteTokens = readDeleteTokens(server.ctx.mailer)
 
     const url = `http://${HOST}:${port}`
+    const emails = new Map<string, string>()
     let n = 0
     const tag = Math.random().toString(36).slice(2, 6)
     return {
@@ -98,10 +106,18 @@ export async function startLocalPds(): Promise<LocalPds> {
       async createAccount(name = 'user') {
         const handle = `${name}${tag}${n++}.test`
         const agent = new AtpAgent({ service: url })
-        await agent.createAccount({ handle, email: `${handle}@example.com`, password: 'password' })
+        const email = `${handle}@example.com`
+        await agent.createAccount({ handle, email, password: PASSWORD })
         const did = agent.session?.did
         if (!did) throw new Error(`account ${handle} has no session`)
+        emails.set(did, email)
         return { did, handle, agent }
+      },
+      async deleteAccount({ did, agent }) {
+        await agent.com.atproto.server.requestAccountDelete()
+        const token = deleteTokens.get(emails.get(did) ?? '')
+        if (token === undefined) throw new Error(`no account deletion mail was sent for ${did}`)
+        await agent.com.atproto.server.deleteAccount({ did, password: PASSWORD, token })
       },
       close,
     }
@@ -109,6 +125,17 @@ export async function startLocalPds(): Promise<LocalPds> {
     await close()
     throw err
   }
+}
+
+/** The PDS mails the deletion token (here to nobody: no SMTP): the tokens by address, read as the owner would. */
+function readDeleteTokens(mailer: pds.AppContext['mailer']): Map<string, string> {
+  const tokens = new Map<string, string>()
+  const send = mailer.sendAccountDelete.bind(mailer)
+  mailer.sendAccountDelete = async (params, opts) => {
+    tokens.set(String(opts.to), params.token)
+    return send(params, opts)
+  }
+  return tokens
 }
 
 async function listenLocal(
