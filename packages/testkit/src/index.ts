@@ -11,6 +11,23 @@ export {
   iterateCorpus,
   readCorpus,
 } from './corpus.js'
+export {
+  emptyTally,
+  InteractionLedger,
+  type KindTally,
+  LEDGER_KINDS,
+  type LedgerKind,
+  type PartnerTally,
+  weightedScore,
+} from './ledger.js'
+export {
+  createScriptAccounts,
+  runLedgerScript,
+  SCRIPT_ACCOUNTS,
+  type ScriptAccount,
+  type ScriptAccounts,
+} from './ledger-script.js'
+export { LedgerWriter, type PostOptions, type RecordRef } from './ledger-writer.js'
 export { type LocalPds, type PdsAccount, startLocalPds } from './local-pds.js'
 export { freePort } from './net.js'
 export {
