@@ -40,6 +40,7 @@ export {
   type Part,
   reachable,
 } from './parts.js'
+export { type PollOptions, pollUntil, pollUntilEqual } from './poll.js'
 export { createTestRedis, deleteByPrefix, TEST_REDIS_URL, type TestRedis } from './redis.js'
 export {
   type PrivateRedis,
@@ -57,6 +58,7 @@ export {
 } from './replay-server.js'
 export { settle } from './settle.js'
 export { ActivitySimulator, type ExpectedEvent } from './simulator.js'
+export { SvgError, svgTitles } from './svg.js'
 export {
   ensureLargeCorpus,
   type SynthOptions,
