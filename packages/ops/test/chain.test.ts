@@ -1,0 +1,176 @@
+import { rmSync } from 'node:fs'
+import {
+  createScriptAccounts,
+  freePort,
+  InteractionLedger,
+  LEDGER_KINDS,
+  LedgerWriter,
+  type LocalPds,
+  type PrivateRedis,
+  pollUntilEqual,
+  runLedgerScript,
+  type ScriptAccounts,
+  startLocalPds,
+  startRedisServer,
+} from '@circles/testkit'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { type DemoAppView, startDemoAppView } from '../src/demo-appview.js'
+import { loadEcosystemApps } from '../src/ecosystem.js'
+import { repoRoot } from '../src/paths.js'
+import { createSupervisor, type Supervisor } from '../src/supervisor.js'
+import { tempDir } from '../src/test-helpers.js'
+import {
+  expectedCircles,
+  expectedDrawings,
+  expectedInteractions,
+  expectedStats,
+  expectedVariants,
+  GONE,
+  getJson,
+  Names,
+  readCircles,
+  readDrawings,
+  readGone,
+  readInteractions,
+  readStats,
+  readVariants,
+} from './chain-views.js'
+
+// The whole chain as it runs for real: a local PDS whose accounts act from a script, the four built services
+// (the ecosystem's process list, through the supervisor `pnpm start` uses) on a private Redis, and the API
+// asked over HTTP. What the API must answer comes from the script's own ledger of who did what to whom
+// (testkit's ledger.ts), never from the project's decoder. Then one account deletes itself on the PDS and
+// must vanish from everything, both ways.
+
+describe('the whole chain: PDS -> firehose -> stream -> indexer -> scheduler -> API', () => {
+  let redis: PrivateRedis
+  let pds: LocalPds
+  let appview: DemoAppView
+  let supervisor: Supervisor
+  let api: string
+  let acct: ScriptAccounts
+  let names: Names
+  const logDir = tempDir('chain-logs')
+  const output: string[] = []
+  const ledger = new InteractionLedger()
+
+  beforeAll(async () => {
+    redis = await startRedisServer()
+    pds = await startLocalPds()
+    acct = await createScriptAccounts(pds)
+    names = new Names(acct)
+    // The demo's stand-in AppView, which keeps answering for the deleted account: so its absence below is
+    // the indexer's purge, not the AppView forgetting it.
+    appview = await startDemoAppView(
+      Object.entries(acct).map(([name, a]) => ({
+        did: a.did,
+        handle: a.handle,
+        displayName: name,
+      })),
+    )
+    const port = await freePort()
+    api = `http://127.0.0.1:${port}`
+    supervisor = createSupervisor(loadEcosystemApps(repoRoot()), {
+      cwd: repoRoot(),
+      env: servicesEnv(redis.url, pds.firehoseUrl, appview.url, port),
+      logDir,
+      format: 'json',
+      print: (line) => output.push(line),
+    })
+    supervisor.start()
+  })
+
+  afterAll(async () => {
+    await supervisor?.stop()
+    await appview?.close()
+    await pds?.close()
+    await redis?.stop()
+    rmSync(logDir, { recursive: true, force: true })
+  })
+
+  it('counts what the accounts did, forgets a deleted account both ways, and reports it in stats', async () => {
+    const w = new LedgerWriter(pds, ledger)
+    await runLedgerScript(w, acct)
+    const { live, undone } = ledger.coverage()
+    for (const k of LEDGER_KINDS) {
+      expect(live[k], `live ${k}s in the script`).toBeGreaterThan(0)
+      expect(undone[k], `undone ${k}s in the script`).toBeGreaterThan(0)
+    }
+    expect(ledger.selfInteractions).toBeGreaterThanOrEqual(8)
+
+    // Before the deletion: eve's interactions must have reached the index, or her purge proves nothing.
+    const everyone = Object.values(acct)
+    const indexed = expectedInteractions(ledger, names, everyone)
+    const before = await pollUntilEqual(() => readInteractions(api, names, everyone), indexed)
+    expect(before, tail(output)).toEqual(indexed)
+    expect(Object.keys(indexed.eve ?? {}).length).toBeGreaterThan(0)
+
+    await w.deleteAccount(acct.eve)
+    const deletedAt = Date.now()
+    const left = everyone.filter((a) => a !== acct.eve)
+    const expected = {
+      interactions: expectedInteractions(ledger, names, left),
+      circles: expectedCircles(ledger, names, left),
+      variants: expectedVariants(ledger, names, acct.ali),
+      drawings: expectedDrawings(ledger, names, left),
+      gone: GONE,
+    }
+    const seen = await pollUntilEqual(async () => {
+      return {
+        interactions: await readInteractions(api, names, left),
+        circles: await readCircles(api, names, left),
+        variants: await readVariants(api, names, acct.ali),
+        drawings: await readDrawings(api, names, left),
+        gone: await readGone(api, acct.eve),
+      }
+    }, expected)
+    expect(seen, tail(output)).toEqual(expected)
+
+    // The scheduler's stats job runs every second here: its next document must agree with the ledger.
+    const stats = expectedStats(ledger, names)
+    const doc = await pollUntilEqual(() => readStats(api, names, deletedAt), stats)
+    expect(doc, tail(output)).toEqual(stats)
+    // No service crashed on the way (the supervisor would have hidden it by restarting the service).
+    expect(output.filter((l) => /restarting in|in a row|did not stop/.test(l))).toEqual([])
+  }, 100_000)
+
+  // The fart README says /v1/interactions answers "Errors as for circles", whose list has 404
+  // AccountUnavailable for a deleted account; it answers 200 with no partners (seen 2026-12-06). The data
+  // is gone either way (checked above); this records the disagreement until the API or the README changes.
+  it.fails('answers 404 for a deleted account’s interactions, as the README documents', async () => {
+    expect(ledger.isDeleted(acct.eve.did), 'runs after the chain test').toBe(true)
+    const { status, body } = await getJson(`${api}/v1/interactions/${acct.eve.did}`)
+    expect({ status, error: (body as { error?: string }).error }).toEqual({
+      status: 404,
+      error: 'AccountUnavailable',
+    })
+  })
+})
+
+function tail(lines: readonly string[]): string {
+  return `services' last output:\n${lines.slice(-40).join('\n')}`
+}
+
+function servicesEnv(redisUrl: string, relay: string, appviewUrl: string, port: number) {
+  return {
+    ...(process.env as Record<string, string>),
+    REDIS_URL: redisUrl,
+    REDIS_PREFIX: 'chain:',
+    RELAY_URL: relay,
+    // From the PDS's first event: nothing the script wrote can be missed, whenever the firehose connects.
+    FIREHOSE_CURSOR: '0',
+    FIREHOSE_METRICS_MS: '500',
+    INDEXER_METRICS_MS: '500',
+    // The stats job as often as the scheduler allows, so that its document follows within seconds.
+    STATS_EVERY_MS: '1000',
+    SCHEDULER_HEARTBEAT_MS: '1000',
+    HOST: '127.0.0.1',
+    PORT: String(port),
+    APPVIEW_URL: appviewUrl,
+    RATE_LIMIT_MAX: '0',
+    // Circles are cached: the shortest cache and none in process, so that answers follow the deletion soon.
+    CIRCLE_CACHE_TTL_SECONDS: '1',
+    LOCAL_CACHE_MS: '0',
+    LOG_LEVEL: 'warn',
+  }
+}
