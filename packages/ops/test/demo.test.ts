@@ -1,0 +1,183 @@
+import { type ChildProcess, spawn } from 'node:child_process'
+import { once } from 'node:events'
+import { existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs'
+import { join } from 'node:path'
+import { freePort } from '@circles/testkit'
+import { afterAll, describe, expect, it } from 'vitest'
+import { repoRoot } from '../src/paths.js'
+import { tempDir } from '../src/test-helpers.js'
+
+// `pnpm demo` as a user runs it (scripts/demo.mjs: the build check, then packages/ops' demo), on a port we
+// chose, and its page opened in headless Chromium: the circle must be drawn. Then ctrl-C (SIGINT) must stop
+// everything, exit 0 and leave nothing in the temporary directory (TMPDIR is a fresh one, so all the demo's
+// temporary files, its PDS's and its Redis's included, land where we can look).
+
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
+const haveChromium = existsSync(CHROMIUM)
+if (!haveChromium) {
+  console.warn(`demo page test skipped: ${CHROMIUM} is missing (apt-get install -y chromium)`)
+}
+
+const URL_LINE = /^\s+(http:\/\/127\.0\.0\.1:(\d+)\/\?actor=(\S+))$/m
+
+describe.skipIf(!haveChromium)('pnpm demo', () => {
+  const dir = tempDir('demo')
+  const tmp = join(dir, 'tmp')
+  let child: ChildProcess | undefined
+  let output = ''
+
+  afterAll(async () => {
+    // Only when the test failed half-way: ctrl-C first, so the demo stops the services it started.
+    if (child && child.exitCode === null && child.signalCode === null) {
+      const exited = once(child, 'exit')
+      child.kill('SIGINT')
+      const timer = setTimeout(() => child?.kill('SIGKILL'), 30_000)
+      await exited
+      clearTimeout(timer)
+    }
+    rmSync(dir, { recursive: true, force: true })
+  })
+
+  it('prints the page URL, the page draws the circle, ctrl-C exits 0 and removes its data', async () => {
+    mkdirSync(tmp)
+    const port = await freePort()
+    child = spawn(process.execPath, [join(repoRoot(), 'scripts/demo.mjs')], {
+      cwd: repoRoot(),
+      env: {
+        ...process.env,
+        PORT: String(port),
+        TMPDIR: tmp,
+        // The fewest accounts the demo takes, and quick rounds: a circle of four within seconds.
+        DEMO_ACCOUNTS: '6',
+        DEMO_ROUND_MS: '500',
+        DEMO_LOG_LEVEL: 'warn',
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
+    const demo = child
+    demo.stdout?.on('data', (d: Buffer) => {
+      output += d.toString()
+    })
+    demo.stderr?.on('data', (d: Buffer) => {
+      output += d.toString()
+    })
+
+    const found = await waitForUrl(demo, () => output, 90_000)
+    expect(found, output).not.toBeNull()
+    const [, url, printedPort, actor] = found as RegExpExecArray
+    expect(Number(printedPort), 'the demo listens on the PORT it was given').toBe(port)
+    // So that the empty TMPDIR at the end means removed, not never written.
+    expect(readdirSync(tmp).length, 'the demo keeps its temporary data in TMPDIR').toBeGreaterThan(
+      0,
+    )
+
+    const page = await drawPage(url as string)
+    expect(page.status).toContain(decodeURIComponent(actor as string))
+    expect(page.status).toMatch(/: \d+ people over 48h$/)
+    expect(page.listed).toBeGreaterThanOrEqual(1)
+    expect(page.image).toEqual({ complete: true, drawn: true, svg: true })
+    // The drawing the page shows, parsed by the browser: the actor's disc and its members' (each a simulated
+    // account's handle). Not compared with the list one for one: the demo caches circles for 10 s only, so
+    // the list and the drawing may come from two computations while the circle grows.
+    expect(page.svg.parseError).toBe(false)
+    expect(page.svg.titles).toContain(decodeURIComponent(actor as string))
+    expect(page.svg.titles.length).toBeGreaterThanOrEqual(2)
+    for (const t of page.svg.titles) expect(t).toMatch(/^sim\d+x\w*\.test$/)
+    expect(page.errors).toEqual([])
+
+    const exited = once(demo, 'exit') as Promise<[number | null, NodeJS.Signals | null]>
+    demo.kill('SIGINT')
+    const [code, signal] = await withDeadline(exited, 60_000, 'the demo to exit after SIGINT')
+    expect({ code, signal }, output).toEqual({ code: 0, signal: null })
+    expect(output).toContain('all stopped, temporary data removed')
+    expect(readdirSync(tmp), 'left in TMPDIR').toEqual([])
+  }, 150_000)
+})
+
+/** Waits for the line with the page's URL; null if the demo exits or the deadline passes first. */
+async function waitForUrl(
+  demo: ChildProcess,
+  output: () => string,
+  timeoutMs: number,
+): Promise<RegExpExecArray | null> {
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    const m = URL_LINE.exec(output())
+    if (m) return m
+    if (demo.exitCode !== null || demo.signalCode !== null || Date.now() > deadline) return null
+    await new Promise((r) => setTimeout(r, 100))
+  }
+}
+
+function withDeadline<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined
+  const late = new Promise<never>((_, fail) => {
+    timer = setTimeout(() => fail(new Error(`timed out waiting for ${what}`)), ms)
+  })
+  return Promise.race([p, late]).finally(() => clearTimeout(timer))
+}
+
+interface PageState {
+  status: string
+  listed: number
+  image: { complete: boolean; drawn: boolean; svg: boolean }
+  svg: { parseError: boolean; titles: string[] }
+  errors: string[]
+}
+
+/** Opens the printed URL (the page draws the circle of `?actor=` by itself) and reads what it shows. */
+async function drawPage(url: string): Promise<PageState> {
+  const { chromium } = await import('playwright-core')
+  const browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--no-first-run',
+      '--disable-sync',
+    ],
+  })
+  try {
+    // Playwright evaluates string predicates with eval inside the page, which the page's CSP forbids.
+    const page = await browser.newPage({ viewport: { width: 1200, height: 900 }, bypassCSP: true })
+    const errors: string[] = []
+    page.on('pageerror', (e) => errors.push(String(e)))
+    // The drawing exactly as the image element received it.
+    const drawing = page.waitForResponse((r) => new URL(r.url()).pathname.endsWith('.svg'), {
+      timeout: 30_000,
+    })
+    await page.goto(url)
+    await page.waitForSelector('#list li', { timeout: 30_000 })
+    // Browser-side code as strings: this project compiles without the DOM library.
+    await page.waitForFunction(
+      `(() => { const img = document.getElementById('img'); return img && !img.hidden && img.complete && img.naturalWidth > 0 })()`,
+      undefined,
+      { timeout: 30_000 },
+    )
+    const svg = await drawing
+    const svgType = svg.headers()['content-type'] ?? ''
+    const state = (await page.evaluate(`(() => {
+      const img = document.getElementById('img')
+      const doc = new DOMParser().parseFromString(${JSON.stringify(await svg.text())}, 'image/svg+xml')
+      return {
+        status: document.getElementById('status').textContent,
+        listed: document.querySelectorAll('#list li').length,
+        image: {
+          complete: img.complete,
+          drawn: img.naturalWidth > 0,
+          svg: ${JSON.stringify(svgType.startsWith('image/svg+xml'))},
+        },
+        svg: {
+          parseError: doc.querySelector('parsererror') !== null || doc.documentElement.nodeName !== 'svg',
+          titles: [...doc.querySelectorAll('g > title')].map((t) => t.textContent),
+        },
+      }
+    })()`)) as Omit<PageState, 'errors'>
+    return { ...state, errors }
+  } finally {
+    await browser.close()
+  }
+}
