@@ -134,10 +134,9 @@ describe('the whole chain: PDS -> firehose -> stream -> indexer -> scheduler -> 
     expect(output.filter((l) => /restarting in|in a row|did not stop/.test(l))).toEqual([])
   }, 100_000)
 
-  // The fart README says /v1/interactions answers "Errors as for circles", whose list has 404
-  // AccountUnavailable for a deleted account; it answers 200 with no partners (seen 2026-12-06). The data
-  // is gone either way (checked above); this records the disagreement until the API or the README changes.
-  it.fails('answers 404 for a deleted account’s interactions, as the README documents', async () => {
+  // As for circles (the fart README): a deleted account's interactions are 404 AccountUnavailable, not an
+  // empty 200 that reads as "no interactions" (what the route answered until 2026-12-06).
+  it('answers 404 for a deleted account’s interactions, as for its circle', async () => {
     expect(ledger.isDeleted(acct.eve.did), 'runs after the chain test').toBe(true)
     const { status, body } = await getJson(`${api}/v1/interactions/${acct.eve.did}`)
     expect({ status, error: (body as { error?: string }).error }).toEqual({

@@ -1,8 +1,8 @@
 import { type ChildProcess, spawn } from 'node:child_process'
 import { once } from 'node:events'
-import { existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs'
+import { mkdirSync, readdirSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
-import { freePort } from '@circles/testkit'
+import { CHROMIUM_ARGS, CHROMIUM_PATH, freePort, haveChromium } from '@circles/testkit'
 import { afterAll, describe, expect, it } from 'vitest'
 import { repoRoot } from '../src/paths.js'
 import { tempDir } from '../src/test-helpers.js'
@@ -12,15 +12,9 @@ import { tempDir } from '../src/test-helpers.js'
 // everything, exit 0 and leave nothing in the temporary directory (TMPDIR is a fresh one, so all the demo's
 // temporary files, its PDS's and its Redis's included, land where we can look).
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
-const haveChromium = existsSync(CHROMIUM)
-if (!haveChromium) {
-  console.warn(`demo page test skipped: ${CHROMIUM} is missing (apt-get install -y chromium)`)
-}
-
 const URL_LINE = /^\s+(http:\/\/127\.0\.0\.1:(\d+)\/\?actor=(\S+))$/m
 
-describe.skipIf(!haveChromium)('pnpm demo', () => {
+describe.skipIf(!haveChromium('the pnpm demo test'))('pnpm demo', () => {
   const dir = tempDir('demo')
   const tmp = join(dir, 'tmp')
   let child: ChildProcess | undefined
@@ -129,16 +123,8 @@ interface PageState {
 async function drawPage(url: string): Promise<PageState> {
   const { chromium } = await import('playwright-core')
   const browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--no-first-run',
-      '--disable-sync',
-    ],
+    executablePath: CHROMIUM_PATH,
+    args: CHROMIUM_ARGS,
   })
   try {
     // Playwright evaluates string predicates with eval inside the page, which the page's CSP forbids.

@@ -1,5 +1,5 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import { OPTED_OUT_BODY } from '../circles.js'
+import { GONE_BODY, OPTED_OUT_BODY } from '../circles.js'
 import type { AppContext } from '../context.js'
 import { ActorParams, ErrorBody, InteractionsBody, InteractionsQuery } from './schemas.js'
 
@@ -29,11 +29,18 @@ export function interactionRoutes(ctx: AppContext): FastifyPluginAsyncTypebox {
         const { did } = await ctx.actors.resolve(req.params.actor)
         const window = req.query.window ?? '48h'
         const windowHours = Number(window.slice(0, -1))
-        if ((await ctx.redis.sismember(ctx.schema.optOuts, did)) === 1) {
+        // As for circles: an opted-out account answers 403, a deleted or taken-down one (the indexer's purge
+        // marker) 404, never an empty list that reads as "no interactions".
+        // Both commands go out at once on the one connection: one round trip.
+        const [optedOut, purged] = await Promise.all([
+          ctx.redis.sismember(ctx.schema.optOuts, did),
+          ctx.redis.exists(ctx.schema.accountPurged(did)),
+        ])
+        if (optedOut === 1 || purged === 1) {
           return reply
-            .code(403)
+            .code(optedOut === 1 ? 403 : 404)
             .type('application/json')
-            .send(OPTED_OUT_BODY as never)
+            .send((optedOut === 1 ? OPTED_OUT_BODY : GONE_BODY) as never)
         }
         const page = await ctx.index.partners({
           did,
