@@ -16,5 +16,11 @@ describe('ecosystem.config.cjs', () => {
     const indexer = apps.find((a) => a.name === 'indexer')
     const set = process.env.INDEXER_INSTANCES ?? readEnvFile(join(root, '.env')).INDEXER_INSTANCES
     expect(indexer?.instances).toBe(Number(set ?? 1))
+    // pnpm start runs the API with the GC flags PM2 gives it; .env is read by pnpm start, not --env-file
+    const fart = apps.find((a) => a.name === 'fart')
+    expect(fart?.nodeArgs).toEqual(['--single-threaded-gc', '--max-semi-space-size=2'])
+    expect(apps.flatMap((a) => a.nodeArgs ?? []).filter((f) => f.startsWith('--env-file'))).toEqual(
+      [],
+    )
   })
 })

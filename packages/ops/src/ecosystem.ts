@@ -10,6 +10,7 @@ interface Pm2App {
   script: string
   instances?: number | string
   kill_timeout?: number
+  node_args?: string | string[]
   env?: Record<string, string | number | boolean>
 }
 
@@ -23,6 +24,17 @@ export function loadEcosystemApps(root: string): AppSpec[] {
     script: resolve(root, app.script),
     instances: Math.max(1, Number(app.instances ?? 1) || 1),
     killTimeoutMs: app.kill_timeout,
+    nodeArgs: nodeArgsOf(app),
     env: Object.fromEntries(Object.entries(app.env ?? {}).map(([k, v]) => [k, String(v)])),
   }))
+}
+
+/**
+ * The app's Node flags (the API's GC settings), so `pnpm start` runs each service as PM2 does. Not
+ * `--env-file`: `pnpm start` and `pnpm demo` read `.env` themselves and give each service its environment.
+ */
+function nodeArgsOf(app: Pm2App): string[] {
+  const args =
+    typeof app.node_args === 'string' ? app.node_args.split(/\s+/) : (app.node_args ?? [])
+  return args.filter((a) => a !== '' && !a.startsWith('--env-file'))
 }

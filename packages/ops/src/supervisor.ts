@@ -16,6 +16,8 @@ export interface AppSpec {
   instances?: number
   /** Time to wait after SIGTERM before SIGKILL. @default 15000 */
   killTimeoutMs?: number
+  /** Node flags before the script (the ecosystem file's `node_args`). */
+  nodeArgs?: string[]
   env?: Record<string, string>
 }
 
@@ -101,7 +103,7 @@ export function createSupervisor(apps: AppSpec[], opts: SupervisorOptions): Supe
   function launch(inst: Instance) {
     inst.restartTimer = undefined
     inst.startedAt = Date.now()
-    const child = spawn(process.execPath, [inst.app.script], {
+    const child = spawn(process.execPath, [...(inst.app.nodeArgs ?? []), inst.app.script], {
       cwd: opts.cwd,
       // NODE_APP_INSTANCE is what PM2 sets too, so a service can name itself (e.g. the indexer's consumer).
       env: { ...inst.app.env, ...opts.env, NODE_APP_INSTANCE: String(inst.index) },
