@@ -17,6 +17,7 @@ const IGNORE = new Set([
   'CI',
   'VITEST',
   'TEST_REDIS_URL',
+  'TEST_CLOCK_SHIFT_DAYS',
   'npm_execpath',
 ])
 
