@@ -128,6 +128,13 @@ export interface IndexWriter {
    */
   connectionLosses(): number
   /**
+   * Forgets what the writer remembers having written (DID table entries, hour index members, hours, the
+   * function library) and counts a connection loss, as when a connection is lost: for a caller that learns
+   * in another way that Redis lost data (the indexer's consumer group vanished: FLUSHALL, a restart without
+   * persistence). Calls in flight then fail, to be applied again.
+   */
+  forget(): void
+  /**
    * Closes the writer's own connections (its phases go to Redis on connections of their own, see wire.ts)
    * once the calls in flight have their replies. The Redis client passed in stays the caller's.
    */
@@ -1061,6 +1068,7 @@ export function createIndexWriter(
   return {
     purge,
     connectionLosses: () => losses,
+    forget: connectionLost,
     async close() {
       redis.off('close', connectionLost)
       await Promise.all([wire.close(), lane.close()])
