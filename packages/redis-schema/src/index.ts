@@ -64,6 +64,13 @@ export function createSchema(prefix: string) {
     firehoseMetrics: `${p}{fh}:metrics`,
     /** The indexer's consumer group on `eventStream`. */
     indexerGroup: 'indexer',
+    /**
+     * Stream of the indexer's dead letters: entries it gave up because their own data cannot be applied (a
+     * line that does not decode, a key of the wrong type), each with the entry's fields then `id`, `error`,
+     * `consumer` and `at` (ms); trimmed to about INDEXER_DEAD_LETTER_MAXLEN entries. In the `{fh}` slot so
+     * that copying an entry here and acknowledging it go in one MULTI.
+     */
+    indexerDeadLetters: `${p}{fh}:dead-letters`,
 
     // --- per-account keys (indexer, read package) --------------------------------------------------
     /** Hash tag of one account: all of its keys share it, so multi-key commands stay in one slot. */
