@@ -38,8 +38,15 @@ export interface IndexerConfig extends RedisConfig {
   applyRedisSettings: boolean
   /** Bytes of an account's main log before its records spill into hourly logs. @default 8192 */
   mainLogBytes: number
-  /** Wait after a failed batch before retrying it (ms). @default 1000 */
+  /**
+   * Wait after a failed batch before retrying it (ms); while Redis refuses work (OOM, BUSY, LOADING, a lost
+   * connection...) the first wait of a back-off that doubles up to `backoffMaxMs`. @default 1000
+   */
   retryMs: number
+  /** Longest wait of that back-off (ms). @default 30000 */
+  backoffMaxMs: number
+  /** Dead letters kept (`MAXLEN ~` of the dead-letter stream; the oldest go first). @default 1000 */
+  deadLetterMaxLen: number
   /** Hours an hour the scheduler's roll-up has not folded is kept after it left the 48-hour window. @default 24 */
   rollupGraceHours: number
 }
@@ -73,7 +80,14 @@ export function toConfig(raw: IndexerEnv): IndexerConfig {
     applyRedisSettings: envBool(env, 'INDEXER_APPLY_REDIS_SETTINGS', true),
     mainLogBytes: envInt(env, 'INDEXER_MAIN_LOG_BYTES', 8192, { min: 64, max: 1_048_576 }),
     retryMs: envInt(env, 'INDEXER_RETRY_MS', 1000, { min: 1, max: 600_000 }),
+    backoffMaxMs: envInt(env, 'INDEXER_BACKOFF_MAX_MS', 30_000, { min: 1, max: 3_600_000 }),
+    deadLetterMaxLen: envInt(env, 'INDEXER_DEAD_LETTER_MAXLEN', 1000, { min: 1, max: 10_000_000 }),
     rollupGraceHours: envInt(env, 'INDEX_ROLLUP_GRACE_HOURS', 6, { min: 1, max: 24 * 14 }),
+  }
+  if (config.backoffMaxMs < config.retryMs) {
+    throw new ConfigError(
+      `INDEXER_BACKOFF_MAX_MS (${config.backoffMaxMs}) must be at least INDEXER_RETRY_MS (${config.retryMs})`,
+    )
   }
   if (!/^[\w.:@-]{1,128}$/.test(config.consumer)) {
     throw new ConfigError(

@@ -30,5 +30,29 @@ describe('decodeEntries', () => {
     const events = Array.from({ length: batch.events.length }, (_, i) => eventAt(batch.events, i))
     expect(events.map((e) => e.type)).toEqual(['create', 'delete'])
     expect(batch).toMatchObject({ badLines: 1, badEntries: 2 })
+    // poison: the entry with a bad line (its good lines applied) and the ones without an `e` field
+    expect(batch.poison.map((p) => [String(p.id), p.error])).toEqual([
+      ['2-0', 'entry has no `e` field'],
+      ['4-0', 'entry has no `e` field'],
+      [
+        '1-0',
+        '1 of 3 event lines do not decode (the other 2 were applied); first: malformed event line: "c\\tz\\tbad"',
+      ],
+    ])
+    expect(batch.poison[2]?.fields.map(String)).toEqual(['e', `${good}\nc\tz\tbad`])
+    expect(batch.lost).toEqual([])
+  })
+
+  it('lists entries deleted while pending as lost, and decodes the rest', () => {
+    const b = (s: string) => Buffer.from(s)
+    const line = encodeEvents([{ type: 'identity', did: A, handle: null, time: 5 }])
+    const batch = decodeEntries([
+      [b('1-0'), null],
+      [b('2-0'), [b('e'), b(line)]],
+    ])
+    expect(batch.ids.map(String)).toEqual(['1-0', '2-0'])
+    expect(batch.lost.map(String)).toEqual(['1-0'])
+    expect(batch.poison).toEqual([])
+    expect(batch.events.length).toBe(1)
   })
 })

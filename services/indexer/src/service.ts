@@ -1,10 +1,18 @@
 import { createIndexWriter, ensureRedisSettings } from '@circles/interaction-index'
 import { createLogger, logConnectionErrors } from '@circles/logging'
 import { createSchema } from '@circles/redis-schema'
-import { Redis, ReplyError } from 'ioredis'
+import { Redis } from 'ioredis'
+import { type BackoffState, createFaultHandler, IndexerStopping } from './backoff.js'
+import { createBatchApplier } from './batch.js'
 import type { IndexerConfig } from './config.js'
-import { type DecodedBatch, decodeEntries, type RawEntry } from './entries.js'
-import { addStats, diffCounters, emptyCounters, type IndexerCounters } from './metrics.js'
+import { createConsumerGroup } from './consumer-group.js'
+import type { RawEntry } from './entries.js'
+import {
+  copyCounters,
+  createMetricsPublisher,
+  emptyCounters,
+  type IndexerCounters,
+} from './metrics.js'
 
 export interface IndexerDeps {
   /** Clock for the index (tests move it). @default Date.now */
@@ -13,9 +21,14 @@ export interface IndexerDeps {
 
 export interface IndexerService {
   start(): Promise<void>
-  /** Stops reading, finishes the batch in hand, acknowledges it, closes connections. Idempotent. */
+  /**
+   * Stops reading, finishes the batch in hand, acknowledges it, closes connections. A batch that Redis
+   * refuses meanwhile is left pending, for a restart or another process to apply. Idempotent.
+   */
   close(): Promise<void>
   counters(): IndexerCounters
+  /** The back-off in progress (Redis refusing work), or null. */
+  backoff(): BackoffState | null
 }
 
 const log = createLogger('indexer:service')
@@ -27,17 +40,11 @@ const log = createLogger('indexer:service')
  */
 const IN_FLIGHT = 3
 
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms).unref())
-}
-
 export function createIndexerService(
   config: IndexerConfig,
   deps: IndexerDeps = {},
 ): IndexerService {
   const schema = createSchema(config.redisPrefix)
-  const stream = schema.eventStream
-  const group = schema.indexerGroup
   const me = config.consumer
   // `reads` carries XREADGROUP (it may block), `redis` the acknowledgements, claims and the writer's reads
   // (its writes go on a connection of its own), `control` the metrics: a blocked read delays none of them.
@@ -53,128 +60,65 @@ export function createIndexerService(
     rollupGraceHours: config.rollupGraceHours,
   })
   const counters = emptyCounters()
-  let published = emptyCounters()
-  let lastRate = { at: Date.now(), events: 0 }
+  const group = createConsumerGroup({
+    reads,
+    redis,
+    schema,
+    config,
+    counters,
+    // A Redis that lost the group may have lost everything (FLUSHALL, a restart without data): what the
+    // writer remembers having written (DID table entries, hour index) may be gone, as after a restart.
+    onRecreated: () => writer.forget(),
+    log,
+  })
+  const faults = createFaultHandler({
+    minMs: config.retryMs,
+    maxMs: config.backoffMaxMs,
+    counters,
+    recreateGroup: () => group.recreate(),
+    log,
+  })
+  const applyEntries = createBatchApplier({
+    writer,
+    redis,
+    schema,
+    config,
+    counters,
+    faults,
+    log,
+  })
+  const publishMetrics = createMetricsPublisher({
+    control,
+    schema,
+    consumer: me,
+    counters,
+    backoff: () => faults.state(),
+    log,
+  })
   let running = false
   let loop: Promise<void> | null = null
   let metricsTimer: NodeJS.Timeout | null = null
   let closing: Promise<void> | null = null
 
-  async function applyEntries(entries: RawEntry[]): Promise<void> {
-    if (entries.length === 0) return
-    const batch = decodeEntries(entries)
-    counters.badLines += batch.badLines
-    counters.badEntries += batch.badEntries
-    for (;;) {
-      const losses = await writeBatch(entries, batch)
-      if (losses === null) return
-      // Only now: the writes succeeded (or the entry was given up as poison), so the entries can go.
-      await redis.xack(stream, group, ...batch.ids)
-      // And only if the acknowledgement reached the Redis that answered the writes: one that restarted in
-      // between may have lost them (appendfsync everysec) while the XACK, queued by ioredis, reached it.
-      if (writer.connectionLosses() === losses) break
-      counters.retries++
-      log.warn('a connection to Redis was lost while a batch was written: writing it again')
-    }
-    counters.entries += entries.length
-    counters.events += batch.events.length
-    counters.batches++
-  }
-
-  /**
-   * Applies a batch, retrying. Returns the writer's connection losses counted before the attempt that
-   * went through, or null when the batch was split and its entries applied one by one instead.
-   */
-  async function writeBatch(entries: RawEntry[], batch: DecodedBatch): Promise<number | null> {
-    for (let attempt = 1; ; attempt++) {
-      const losses = writer.connectionLosses()
-      try {
-        addStats(counters, await writer.applyColumns(batch.events))
-        return losses
-      } catch (err) {
-        counters.retries++
-        // A reply error that repeats is about the data, not the connection: isolate the entry at fault.
-        if (err instanceof ReplyError && attempt >= 3) {
-          if (entries.length > 1) {
-            log.warn({ err }, 'batch keeps failing, applying its entries one by one')
-            for (const entry of entries) await applyEntries([entry])
-            return null
-          }
-          counters.failedEntries++
-          log.error(
-            { err, id: entries[0]?.[0].toString() },
-            'entry failed three times, acknowledging it unapplied',
-          )
-          return losses
-        }
-        log.error({ err, attempt }, 'applying a batch failed, retrying')
-        await sleep(config.retryMs)
-      }
-    }
-  }
-
-  async function ensureGroup(): Promise<void> {
-    try {
-      await redis.xgroup('CREATE', stream, group, '0', 'MKSTREAM')
-    } catch (err) {
-      if (!(err instanceof ReplyError && (err as Error).message.startsWith('BUSYGROUP'))) throw err
-    }
-  }
-
-  /**
-   * Deletes consumers that left nothing pending and have been idle for `consumerPruneIdleMs`: processes
-   * that ended (a restart outside PM2 takes a new name), so that the group does not fill up with them.
-   * A consumer with pending entries stays: XAUTOCLAIM takes its entries over first.
-   */
-  async function pruneConsumers(): Promise<void> {
-    const list = (await redis.call('XINFO', 'CONSUMERS', stream, group)) as unknown[][]
-    const dead: string[] = []
-    for (const c of list) {
-      const info: Record<string, unknown> = {}
-      for (let i = 0; i + 1 < c.length; i += 2) info[String(c[i])] = c[i + 1]
-      const name = String(info.name)
-      if (name === me || info.pending !== 0 || Number(info.idle) < config.consumerPruneIdleMs)
-        continue
-      dead.push(name)
-    }
-    if (dead.length === 0) return
-    const pipe = redis.pipeline()
-    for (const name of dead) pipe.xgroup('DELCONSUMER', stream, group, name)
-    await pipe.exec()
-    log.info({ consumers: dead }, 'deleted idle consumers without pending entries')
-  }
-
-  type ReadReply = [Buffer, RawEntry[]][] | null
-
-  async function read(id: string, block: boolean): Promise<RawEntry[]> {
-    const args: (string | number)[] = ['GROUP', group, me, 'COUNT', config.batchEntries]
-    if (block) args.push('BLOCK', config.blockMs)
-    args.push('STREAMS', stream, id)
-    const reply = (await reads.callBuffer('XREADGROUP', ...args)) as ReadReply
-    return reply?.[0]?.[1] ?? []
-  }
-
   /** Takes over entries another consumer left pending too long (it died or hangs). */
   async function claim(): Promise<void> {
     let start = '0-0'
     for (let round = 0; round < 100 && running; round++) {
-      const reply = (await redis.callBuffer(
-        'XAUTOCLAIM',
-        stream,
-        group,
-        me,
-        config.claimIdleMs,
-        start,
-        'COUNT',
-        config.batchEntries,
-      )) as [Buffer, (RawEntry | null)[], Buffer[]?]
-      const entries = reply[1].filter((e): e is RawEntry => e !== null && Array.isArray(e[1]))
-      if (entries.length > 0) {
-        counters.claimed += entries.length
-        log.info({ count: entries.length }, 'reclaimed pending entries')
-        await applyEntries(entries)
+      const page = await group.claimPage(start)
+      if (page.deleted.length > 0) {
+        // XAUTOCLAIM has dropped them from the group: nobody will apply them.
+        counters.lostEntries += page.deleted.length
+        log.warn(
+          { ids: page.deleted.slice(0, 20), count: page.deleted.length },
+          'pending entries were deleted from the stream (trimmed?) before anyone applied them: lost',
+        )
       }
-      start = reply[0].toString()
+      if (page.entries.length > 0) {
+        counters.claimed += page.entries.length
+        log.info({ count: page.entries.length }, 'reclaimed pending entries')
+        await applyEntries(page.entries)
+      }
+      start = page.next
       if (start === '0-0') break
     }
   }
@@ -194,8 +138,10 @@ export function createIndexerService(
     const drain = async () => {
       while (inflight.length > 0) await inflight.shift()
     }
-    while (running) {
+    for (let attempt = 1; running; ) {
       try {
+        // While Redis refuses work, read nothing more: the batches in hand retry until it takes them.
+        if (faults.state() !== null) await drain()
         if (Date.now() >= nextClaim) {
           await drain()
           nextClaim = Date.now() + config.claimIntervalMs
@@ -203,17 +149,22 @@ export function createIndexerService(
         }
         if (pendingOwn) {
           await drain()
-          const own = await read('0', false)
+          const own = await group.read('0', false)
           if (own.length === 0) pendingOwn = false
           else await applyEntries(own)
           continue
         }
-        const reading = ahead ?? read('>', true)
+        const reading = ahead ?? group.read('>', true)
         ahead = null
         const entries = await reading
-        if (entries.length === 0) continue
-        if (running) {
-          ahead = read('>', true)
+        attempt = 1
+        if (entries.length === 0) {
+          // Redis answered and there is nothing to write: whatever made a read fail is over.
+          faults.succeeded()
+          continue
+        }
+        if (running && faults.state() === null) {
+          ahead = group.read('>', true)
           // awaited later; until then a failure must not count as unhandled
           ahead.catch(() => {})
         }
@@ -223,71 +174,20 @@ export function createIndexerService(
         inflight.push(job)
         while (inflight.length >= IN_FLIGHT) await inflight.shift()
       } catch (err) {
-        if (!running) break
-        log.error({ err }, 'indexer loop error, retrying')
-        await sleep(config.retryMs)
+        if (!running || err instanceof IndexerStopping) break
+        // A read or claim failed (NOGROUP among them: the handler creates the group again).
+        await faults.failed(err, attempt++, 'reading the stream').catch(() => {})
       }
     }
-    await drain()
+    for (const r of await Promise.allSettled(inflight.splice(0)))
+      if (r.status === 'rejected') stoppedOnly(r.reason)
     const last = ahead ? await (ahead as Promise<RawEntry[]>).catch(() => []) : []
-    if (last.length > 0) await applyEntries(last)
-  }
-
-  // One publication at a time: two in flight would both add the same delta to the shared counters.
-  let publishing: Promise<void> = Promise.resolve()
-  function publishMetrics(): Promise<void> {
-    publishing = publishing.then(publishOnce, publishOnce)
-    return publishing
-  }
-
-  async function publishOnce(): Promise<void> {
-    const nowMs = Date.now()
-    const rate = ((counters.events - lastRate.events) * 1000) / Math.max(1, nowMs - lastRate.at)
-    lastRate = { at: nowMs, events: counters.events }
-    let lag: number | null = null
-    let pending: number | null = null
-    try {
-      const groups = (await control.call('XINFO', 'GROUPS', stream)) as unknown[][]
-      for (const g of groups) {
-        const info: Record<string, unknown> = {}
-        for (let i = 0; i + 1 < g.length; i += 2) info[String(g[i])] = g[i + 1]
-        if (info.name === group) {
-          lag = typeof info.lag === 'number' ? info.lag : null
-          pending = typeof info.pending === 'number' ? info.pending : null
-        }
-      }
-      const snapshot = { ...counters }
-      const delta = diffCounters(snapshot, published)
-      const pipe = control.pipeline()
-      for (const [k, v] of Object.entries(delta)) pipe.hincrby(schema.indexerMetrics, k, v)
-      pipe.hset(schema.indexerMetrics, {
-        lag: lag ?? -1,
-        pending: pending ?? -1,
-        [`rate:${me}`]: Math.round(rate),
-        [`seen:${me}`]: nowMs,
-        updatedAt: nowMs,
-      })
-      const res = await pipe.exec()
-      for (const [err] of res ?? []) if (err) throw err
-      published = snapshot
-    } catch (err) {
-      log.warn({ err }, 'publishing metrics failed')
-    }
-    log.info(
-      {
-        rate: Math.round(rate),
-        lag,
-        pending,
-        events: counters.events,
-        added: counters.added,
-        refused: counters.refused,
-      },
-      'indexer metrics',
-    )
+    if (last.length > 0) await applyEntries(last).catch(stoppedOnly)
   }
 
   return {
-    counters: () => ({ ...counters }),
+    counters: () => copyCounters(counters),
+    backoff: () => faults.state(),
 
     async start() {
       if (running || closing) return
@@ -305,18 +205,28 @@ export function createIndexerService(
           )
         }
       }
-      await ensureGroup()
-      await pruneConsumers().catch((err) => log.warn({ err }, 'pruning idle consumers failed'))
+      await group.ensure()
+      await group.prune().catch((err) => log.warn({ err }, 'pruning idle consumers failed'))
       running = true
       loop = run()
       metricsTimer = setInterval(() => void publishMetrics(), config.metricsIntervalMs)
       metricsTimer.unref()
-      log.info({ consumer: me, stream, group, prefix: config.redisPrefix }, 'indexer ready')
+      log.info(
+        {
+          consumer: me,
+          stream: schema.eventStream,
+          group: schema.indexerGroup,
+          prefix: config.redisPrefix,
+        },
+        'indexer ready',
+      )
     },
 
     close() {
       closing ??= (async () => {
         running = false
+        // Waits end now; a batch that fails from here on is left pending instead of retried.
+        faults.stop()
         if (metricsTimer) clearInterval(metricsTimer)
         const errors: unknown[] = []
         // The loop notices `running` after the batch in hand (or after one BLOCK period).
@@ -335,4 +245,9 @@ export function createIndexerService(
       return closing
     },
   }
+}
+
+/** A batch given up because the service closes stays pending: not an error of close(). */
+function stoppedOnly(err: unknown): void {
+  if (!(err instanceof IndexerStopping)) throw err
 }
