@@ -4,6 +4,7 @@ import { createSchema } from '@circles/redis-schema'
 import { Redis } from 'ioredis'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import {
+  checkDeadLetters,
   checkFirehose,
   checkIndexers,
   checkRedisServer,
@@ -188,10 +189,47 @@ describe('doctor against a private redis-server', () => {
     expect(checks).toEqual([
       { name: 'indexers', status: 'ok', message: '1 running: a-0 (120 events/s)' },
     ])
-    await r.hset(schema.indexerMetrics, { 'seen:a-0': now - 100_000, failedEntries: 2 })
+    await r.hset(schema.indexerMetrics, {
+      'backoff:a-0': JSON.stringify({
+        kind: 'oom',
+        since: now - 40_000,
+        failures: 9,
+        delayMs: 30_000,
+      }),
+    })
     checks = await checkIndexers(r, schema, DEFAULT_THRESHOLDS, now)
-    expect(checks.map((c) => c.status)).toEqual(['fail', 'warn'])
+    expect(checks).toEqual([
+      {
+        name: 'indexers',
+        status: 'warn',
+        message: expect.stringMatching(/^1 running, backing off .*: a-0 \(oom for 40 s\)/),
+      },
+    ])
+    await r.hset(schema.indexerMetrics, { 'seen:a-0': now - 100_000 })
+    checks = await checkIndexers(r, schema, DEFAULT_THRESHOLDS, now)
+    expect(checks.map((c) => c.status)).toEqual(['fail'])
     expect(checks[0]?.message).toMatch(/no indexer has reported for 100 s/)
+  })
+
+  it('warns of dead letters with their number and the newest error', async () => {
+    const schema = createSchema('dl:')
+    const r = good.redis
+    const now = Date.now()
+    expect(await checkDeadLetters(r, schema, now)).toEqual({
+      name: 'dead letters',
+      status: 'ok',
+      message: 'none',
+    })
+    const letter = (id: string, error: string) =>
+      r.xadd(schema.indexerDeadLetters, '*', 'e', 'x', 'id', id, 'error', error, 'at', now - 5000)
+    await letter('1-0', 'entry has no `e` field')
+    await letter('2-0', 'WRONGTYPE Operation against a key holding the wrong kind of value')
+    await r.hset(schema.indexerMetrics, { deadLetters: 7 })
+    const check = await checkDeadLetters(r, schema, now)
+    expect(check.status).toBe('warn')
+    expect(check.message).toMatch(
+      /^2 stream entries .* kept in dl:\{fh\}:dead-letters \(7 given up in all\); the newest 5 s ago, entry 2-0: WRONGTYPE Operation/,
+    )
   })
 
   it('fails on a missing or stale scheduler heartbeat', async () => {

@@ -325,8 +325,8 @@ export async function checkFirehose(
 }
 
 /**
- * Every indexer process updates the shared metrics hash each INDEXER_METRICS_MS: `seen:<consumer>` (ms) and
- * `rate:<consumer>` per process, `failedEntries` summed (entries acknowledged without being applied).
+ * Every indexer process updates the shared metrics hash each INDEXER_METRICS_MS: `seen:<consumer>` (ms),
+ * `rate:<consumer>` and `backoff:<consumer>` (while Redis refuses its work: what it said and since when).
  */
 export async function checkIndexers(
   redis: Redis,
@@ -345,34 +345,74 @@ export async function checkIndexers(
     ]
   }
   const live: string[] = []
+  const waiting: string[] = []
   let newest = 0
   for (const [k, v] of Object.entries(m)) {
     if (!k.startsWith('seen:')) continue
     const seen = Number(v)
     newest = Math.max(newest, seen)
-    if (now - seen <= t.indexerMaxSilenceMs) {
-      const name = k.slice('seen:'.length)
-      live.push(`${name} (${m[`rate:${name}`] ?? '?'} events/s)`)
-    }
+    if (now - seen > t.indexerMaxSilenceMs) continue
+    const name = k.slice('seen:'.length)
+    live.push(`${name} (${m[`rate:${name}`] ?? '?'} events/s)`)
+    const backoff = backoffOf(m[`backoff:${name}`])
+    if (backoff)
+      waiting.push(`${name} (${backoff.kind} for ${ago(Math.max(0, now - backoff.since))})`)
   }
-  const checks: Check[] = [
-    live.length > 0
+  if (live.length === 0) {
+    return [
+      {
+        name: 'indexers',
+        status: 'fail',
+        message: `no indexer has reported for ${newest ? ago(now - newest) : 'ever'}: none is running, so nothing reads the stream.`,
+      },
+    ]
+  }
+  return [
+    waiting.length === 0
       ? { name: 'indexers', status: 'ok', message: `${live.length} running: ${live.join(', ')}` }
       : {
           name: 'indexers',
-          status: 'fail',
-          message: `no indexer has reported for ${newest ? ago(now - newest) : 'ever'}: none is running, so nothing reads the stream.`,
+          status: 'warn',
+          message: `${live.length} running, backing off because Redis refuses their work: ${waiting.join(', ')}. They keep the entries and go on once Redis takes writes again (see their logs; oom: raise maxmemory).`,
         },
   ]
-  const failed = Number(m.failedEntries ?? 0)
-  if (failed > 0) {
-    checks.push({
-      name: 'indexer failures',
-      status: 'warn',
-      message: `${failed} stream entries kept failing and were acknowledged without being applied: see the indexer logs ("failed entry").`,
-    })
+}
+
+function backoffOf(raw: string | undefined): { kind: string; since: number } | undefined {
+  if (!raw) return undefined
+  try {
+    const b = JSON.parse(raw) as { kind?: unknown; since?: unknown }
+    return typeof b.kind === 'string' && typeof b.since === 'number'
+      ? { kind: b.kind, since: b.since }
+      : undefined
+  } catch {
+    return undefined
   }
-  return checks
+}
+
+/**
+ * The indexer's dead letters: stream entries it gave up because their own data cannot be applied, kept in
+ * a stream of their own (each with `error`, `id`, `consumer`, `at`). Any is a warning: something wrote
+ * entries the indexer does not understand, or a key of the index has the wrong type.
+ */
+export async function checkDeadLetters(
+  redis: Redis,
+  schema: RedisSchema,
+  now = Date.now(),
+): Promise<Check> {
+  const key = schema.indexerDeadLetters
+  const length = await redis.xlen(key)
+  if (length === 0) return { name: 'dead letters', status: 'ok', message: 'none' }
+  const newest = toRecord((await redis.xrevrange(key, '+', '-', 'COUNT', 1))[0]?.[1])
+  const total = Number((await redis.hget(schema.indexerMetrics, 'deadLetters')) ?? length)
+  const at = Number(newest.at)
+  const when =
+    Number.isFinite(at) && at > 0 ? `${ago(Math.max(0, now - at))} ago` : 'at an unknown time'
+  return {
+    name: 'dead letters',
+    status: 'warn',
+    message: `${length} stream ${length === 1 ? 'entry' : 'entries'} the indexer could not apply kept in ${key} (${total} given up in all); the newest ${when}, entry ${newest.id ?? '?'}: ${String(newest.error ?? '?').slice(0, 300)}. Read them with XRANGE ${key} - +; once the cause is fixed, an entry's e field can be published again (applying twice changes nothing); DEL the key when done.`,
+  }
 }
 
 /** The scheduler writes a ms timestamp with a TTL; missing or old means it is not running. */
@@ -517,6 +557,7 @@ export async function runDoctor(opts: DoctorOptions): Promise<{ ok: boolean; che
   await guard('firehose', () => checkFirehose(opts.redis, opts.schema, t))
   await guard('event stream', () => checkStream(opts.redis, opts.schema, t))
   await guard('indexers', () => checkIndexers(opts.redis, opts.schema, t))
+  await guard('dead letters', () => checkDeadLetters(opts.redis, opts.schema))
   await guard('scheduler heartbeat', () => checkSchedulerHeartbeat(opts.redis, opts.schema, t))
   if (relay) await guard('relay', () => relay)
   return { ok: checks.every((c) => c.status !== 'fail'), checks }

@@ -1,5 +1,6 @@
 export {
   type Check,
+  checkDeadLetters,
   checkFirehose,
   checkIndexers,
   checkRedisServer,
