@@ -12,8 +12,9 @@ import type {
   RecordType,
   StreamEvent,
 } from '@circles/core'
-import { tidFromMs } from '@circles/core'
-import { RECORD_SIZE } from '@circles/interaction-index'
+import { encodeEvents, tidFromMs } from '@circles/core'
+import { createIndexReader, type Partner, RECORD_SIZE } from '@circles/interaction-index'
+import type { RedisSchema } from '@circles/redis-schema'
 import { freePort } from '@circles/testkit'
 import { Redis } from 'ioredis'
 
@@ -259,4 +260,129 @@ export function mixedEvents(
     if (withPurge && i === Math.floor(count * 0.6)) out.push(purge(dids[3] as string, time))
   }
   return out.filter((e) => e.type !== 'create' || e.author !== e.subject)
+}
+
+/** Waits until `check` holds; a check that throws (Redis down or refusing) counts as "not yet". */
+export async function waitUntil(what: string, check: () => Promise<boolean>, timeoutMs = 90_000) {
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    if (await check().catch(() => false)) return
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
+    await new Promise((r) => setTimeout(r, 25))
+  }
+}
+
+/**
+ * Every answer the index gives about `accounts`: each one's partners with their counts both ways, and each
+ * hour's roll-up rows (what the scheduler folds). Two runs over the same input must give the same.
+ */
+export async function everyAnswer(redis: Redis, schema: RedisSchema, accounts: readonly string[]) {
+  const reader = createIndexReader(redis, schema)
+  const weights = { like: 1, repost: 1, reply: 1, quote: 1 }
+  const partners: Record<string, unknown> = {}
+  for (const did of accounts) {
+    partners[did] = await reader.topPartners({
+      did,
+      direction: 'both',
+      windowHours: 48,
+      weights,
+      limit: 10_000,
+    })
+  }
+  const hours: Record<number, unknown[]> = {}
+  for (const hour of await reader.hours()) {
+    const rows: unknown[] = []
+    await reader.scanHour(hour, async (batch) => {
+      rows.push(...batch)
+    })
+    hours[hour] = rows.map((r) => JSON.stringify(r)).sort()
+  }
+  return { partners, hours }
+}
+
+export type Answers = Awaited<ReturnType<typeof everyAnswer>>
+
+/**
+ * The answers that differ, one line each, with both values: a failure must say which account or hour went
+ * wrong and how (a whole-object diff of ~120 accounts is cut short before it gets there).
+ */
+export function answerDiff(got: Answers, want: Answers): string[] {
+  const out: string[] = []
+  for (const did of new Set([...Object.keys(got.partners), ...Object.keys(want.partners)])) {
+    // partner by partner: an account's whole list is long, the partners that differ are few
+    const byPartner = (list: unknown) =>
+      new Map(((list ?? []) as { did: string }[]).map((p) => [p.did, JSON.stringify(p)]))
+    const a = byPartner(got.partners[did])
+    const b = byPartner(want.partners[did])
+    for (const partner of new Set([...a.keys(), ...b.keys()])) {
+      if (a.get(partner) === b.get(partner)) continue
+      out.push(
+        `${did} with ${partner}: got ${a.get(partner) ?? 'nothing'}, uninterrupted run ${b.get(partner) ?? 'nothing'}`,
+      )
+    }
+  }
+  for (const hour of new Set([...Object.keys(got.hours), ...Object.keys(want.hours)])) {
+    const a = new Set((got.hours[Number(hour)] ?? []) as string[])
+    const b = new Set((want.hours[Number(hour)] ?? []) as string[])
+    const extra = [...a].filter((r) => !b.has(r))
+    const missing = [...b].filter((r) => !a.has(r))
+    if (!(Number(hour) in got.hours) || !(Number(hour) in want.hours))
+      out.push(
+        `hour ${hour}: in ${Number(hour) in got.hours ? 'this run' : 'the uninterrupted run'} only`,
+      )
+    if (extra.length > 0 || missing.length > 0)
+      out.push(`hour ${hour}: rows only here ${extra.join(' ')}; rows missing ${missing.join(' ')}`)
+  }
+  return out
+}
+
+/**
+ * Interactions held (each counted once, at its author: the partners' `sent` counts), and how many of
+ * the uninterrupted run's are missing (lost) or counted beyond it (doubled), kind by kind.
+ */
+export function tally(
+  got: Answers,
+  want: Answers,
+): { held: number; lost: number; doubled: number } {
+  const sent = (answers: Answers) => {
+    const out = new Map<string, number>()
+    for (const [did, list] of Object.entries(answers.partners)) {
+      for (const p of list as Partner[]) {
+        for (const [kind, n] of Object.entries(p.sent)) out.set(`${did} ${p.did} ${kind}`, n)
+      }
+    }
+    return out
+  }
+  const a = sent(got)
+  const b = sent(want)
+  let held = 0
+  let lost = 0
+  let doubled = 0
+  for (const n of a.values()) held += n
+  for (const key of new Set([...a.keys(), ...b.keys()])) {
+    const d = (a.get(key) ?? 0) - (b.get(key) ?? 0)
+    if (d > 0) doubled += d
+    else lost -= d
+  }
+  return { held, lost, doubled }
+}
+
+/** The stream entries the firehose would write for `events`: field lists of `perEntry` events each. */
+export function entriesOf(events: readonly StreamEvent[], perEntry: number): (string | Buffer)[][] {
+  const out: (string | Buffer)[][] = []
+  for (let i = 0; i < events.length; i += perEntry) {
+    out.push(['e', encodeEvents(events.slice(i, i + perEntry))])
+  }
+  return out
+}
+
+/** Appends entries (field lists) to the event stream in one pipeline. */
+export async function publishEntries(
+  redis: Redis,
+  schema: RedisSchema,
+  entries: readonly (string | Buffer)[][],
+): Promise<void> {
+  const pipe = redis.pipeline()
+  for (const fields of entries) pipe.xadd(schema.eventStream, '*', ...fields)
+  for (const [err] of (await pipe.exec()) ?? []) if (err) throw err
 }

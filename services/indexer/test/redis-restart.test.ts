@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { encodeEvents, type StreamEvent } from '@circles/core'
-import { createIndexReader, createIndexWriter } from '@circles/interaction-index'
+import { createIndexWriter } from '@circles/interaction-index'
 import { privateRedisArgs } from '@circles/ops'
 import { createSchema, type RedisSchema } from '@circles/redis-schema'
 import {
@@ -21,7 +21,17 @@ import { Redis } from 'ioredis'
 import { afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { toConfig } from '../src/config.js'
 import { createIndexerService } from '../src/service.js'
-import { canonicalExport, create, groupInfo, indexPart, plc, waitDrained } from './helpers.js'
+import {
+  answerDiff,
+  canonicalExport,
+  create,
+  everyAnswer,
+  groupInfo,
+  indexPart,
+  plc,
+  waitDrained,
+  waitUntil,
+} from './helpers.js'
 
 // The standard the whole pipeline answers to: a crash of Redis itself loses no event and counts none twice.
 // Redis runs with AOF (the settings `pnpm start` gives its own Redis: appendfsync everysec) and is killed with
@@ -96,16 +106,6 @@ function supervise(main: string, env: Record<string, string>) {
   }
 }
 
-async function waitUntil(what: string, check: () => Promise<boolean>, timeoutMs = 90_000) {
-  const deadline = Date.now() + timeoutMs
-  for (;;) {
-    // While Redis is down the check throws: that is "not yet".
-    if (await check().catch(() => false)) return
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((r) => setTimeout(r, 25))
-  }
-}
-
 async function cursor(redis: Redis, schema: RedisSchema): Promise<number> {
   return Number((await redis.get(schema.firehoseCursor)) ?? 0)
 }
@@ -168,7 +168,7 @@ async function runPipeline(
   await Promise.all([firehose.stop(), indexer.stop()])
   return {
     index: indexPart(await canonicalExport(redis, PREFIX), PREFIX),
-    answers: await everyAnswer(redis, schema),
+    answers: await everyAnswer(redis, schema, dids),
     restarts: firehose.restarts + indexer.restarts,
   }
 }
@@ -180,42 +180,6 @@ function records(index: Record<string, unknown>): number {
     if (key.includes(':log')) n += ((v as { value: unknown[] }).value ?? []).length
   }
   return n
-}
-
-type Answers = Awaited<ReturnType<typeof everyAnswer>>
-
-/**
- * The answers that differ, one line each, with both values: a failure must say which account or hour went
- * wrong and how (a whole-object diff of ~120 accounts is cut short before it gets there).
- */
-function answerDiff(got: Answers, want: Answers): string[] {
-  const out: string[] = []
-  for (const did of new Set([...Object.keys(got.partners), ...Object.keys(want.partners)])) {
-    // partner by partner: an account's whole list is long, the partners that differ are few
-    const byPartner = (list: unknown) =>
-      new Map(((list ?? []) as { did: string }[]).map((p) => [p.did, JSON.stringify(p)]))
-    const a = byPartner(got.partners[did])
-    const b = byPartner(want.partners[did])
-    for (const partner of new Set([...a.keys(), ...b.keys()])) {
-      if (a.get(partner) === b.get(partner)) continue
-      out.push(
-        `${did} with ${partner}: got ${a.get(partner) ?? 'nothing'}, uninterrupted run ${b.get(partner) ?? 'nothing'}`,
-      )
-    }
-  }
-  for (const hour of new Set([...Object.keys(got.hours), ...Object.keys(want.hours)])) {
-    const a = new Set((got.hours[Number(hour)] ?? []) as string[])
-    const b = new Set((want.hours[Number(hour)] ?? []) as string[])
-    const extra = [...a].filter((r) => !b.has(r))
-    const missing = [...b].filter((r) => !a.has(r))
-    if (!(Number(hour) in got.hours) || !(Number(hour) in want.hours))
-      out.push(
-        `hour ${hour}: in ${Number(hour) in got.hours ? 'this run' : 'the uninterrupted run'} only`,
-      )
-    if (extra.length > 0 || missing.length > 0)
-      out.push(`hour ${hour}: rows only here ${extra.join(' ')}; rows missing ${missing.join(' ')}`)
-  }
-  return out
 }
 
 /**
@@ -247,30 +211,6 @@ function recordDiff(got: Record<string, unknown>, want: Record<string, unknown>)
       out.push(`${account}: records ${JSON.stringify(x)}, uninterrupted run ${JSON.stringify(y)}`)
   }
   return out
-}
-
-async function everyAnswer(redis: Redis, schema: RedisSchema, accounts: readonly string[] = dids) {
-  const reader = createIndexReader(redis, schema)
-  const weights = { like: 1, repost: 1, reply: 1, quote: 1 }
-  const partners: Record<string, unknown> = {}
-  for (const did of accounts) {
-    partners[did] = await reader.topPartners({
-      did,
-      direction: 'both',
-      windowHours: 48,
-      weights,
-      limit: 10_000,
-    })
-  }
-  const hours: Record<number, unknown[]> = {}
-  for (const hour of await reader.hours()) {
-    const rows: unknown[] = []
-    await reader.scanHour(hour, async (batch) => {
-      rows.push(...batch)
-    })
-    hours[hour] = rows.map((r) => JSON.stringify(r)).sort()
-  }
-  return { partners, hours }
 }
 
 describe('a Redis crash (kill -9, AOF) in the middle of the pipeline', () => {
