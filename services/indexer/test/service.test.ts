@@ -204,6 +204,71 @@ describe('indexer service', () => {
     }
   })
 
+  it('pending entries deleted from the stream are counted as lost, the others applied', async () => {
+    const schema = createSchema('trimmed:')
+    await publish(schema, mixedEvents(300, Date.now(), 8), 10)
+    await redis.xgroup('CREATE', schema.eventStream, schema.indexerGroup, '0')
+    const take = async (consumer: string, count: number) => {
+      const reply = (await redis.xreadgroup(
+        'GROUP',
+        schema.indexerGroup,
+        consumer,
+        'COUNT',
+        count,
+        'STREAMS',
+        schema.eventStream,
+        '>',
+      )) as [string, [string, string[]][]][]
+      return (reply[0]?.[1] ?? []).map(([id]) => id)
+    }
+    // a dead consumer's pending entries and this consumer's own from an earlier life, some of each
+    // trimmed away meanwhile
+    const theirs = await take('dead', 5)
+    const mine = await take('again', 5)
+    await redis.xdel(
+      schema.eventStream,
+      theirs[1] as string,
+      theirs[3] as string,
+      mine[0] as string,
+    )
+    const run = async (claimIdleMs: number, until: () => Promise<boolean>) => {
+      const service = createIndexerService(
+        toConfig({
+          env: {
+            REDIS_URL: server.url,
+            REDIS_PREFIX: 'trimmed:',
+            INDEXER_CONSUMER: 'again',
+            INDEXER_CLAIM_IDLE_MS: String(claimIdleMs),
+            INDEXER_BLOCK_MS: '100',
+          },
+        }),
+      )
+      await service.start()
+      try {
+        while (!(await until())) await new Promise((r) => setTimeout(r, 20))
+      } finally {
+        await service.close()
+      }
+      return service.counters()
+    }
+    const info = () => groupInfo(redis, schema.eventStream, schema.indexerGroup)
+    // XAUTOCLAIM drops deleted entries from the group whatever their idle time (Redis 7.0): the first
+    // scan, at start, finds all three, while the dead consumer's others are not idle long enough
+    const first = await run(3_600_000, async () => {
+      const { lag, pending } = await info()
+      return lag === 0 && pending === 3
+    })
+    expect(first.lostEntries).toBe(3)
+    expect(first.claimed).toBe(0)
+    expect(first.entries).toBe((await redis.xlen(schema.eventStream)) - 3)
+    // then the dead consumer's others, taken over
+    const second = await run(1, async () => (await info()).pending === 0)
+    expect(second.lostEntries).toBe(0)
+    expect(second.claimed).toBe(3)
+    expect(second.entries).toBe(3)
+    expect(first.deadLetters + second.deadLetters).toBe(0)
+  })
+
   it('kill -9 in mid-batch, reclaim by another process: final state identical key for key', async () => {
     const now = Date.now()
     const events = mixedEvents(20_000, now, 11)
