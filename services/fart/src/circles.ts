@@ -1,43 +1,31 @@
-import { createHash, randomBytes } from 'node:crypto'
-import type { Profile, ProfileCache } from '@circles/bsky-client'
+import { randomBytes } from 'node:crypto'
+import type { ProfileCache } from '@circles/bsky-client'
 import type { Logger } from '@circles/logging'
 import type { RedisSchema } from '@circles/redis-schema'
 import type { Redis } from 'ioredis'
-import type { IndexReader, LongWindowReader, Partner } from './index-source.js'
+import { type Computed, computeCircle } from './circle-compute.js'
+import {
+  etagOf,
+  GONE_BYTES,
+  HEAD_UNLESS_PURGED,
+  headOf,
+  OPTED_OUT_BYTES,
+  RELEASE_LOCK,
+  splitEntry,
+} from './circle-entry.js'
+import type { IndexReader, LongWindowReader } from './index-source.js'
 import { createLocalCache, type LocalEntry } from './local-cache.js'
 import type { Notifier } from './notify.js'
-import { type CircleParams, type KindCounts, variantOf } from './params.js'
+import { type CircleParams, variantOf } from './params.js'
+
+export { type Circle, type CircleMember, memberInitials } from './circle-compute.js'
+export { etagOf, GONE_BODY, OPTED_OUT_BODY } from './circle-entry.js'
 
 // Circles: computed from the index, cached in Redis as ready-to-send JSON, computed once per actor and
 // parameter set at a time (single-flight). The original system kept a non-atomic "computing" flag that locked
 // a user out forever after one error; here the lock is SET NX PX with a random token, released only by its
 // owner, and it expires by itself, so a crashed computation delays waiters by at most `lockMs`.
-//
-// Cache entries are `<opt-out version>\n<status>\n<etag>\n<json>`. Every opt-out change bumps the version, so
-// a circle made before someone opted out is never served again: they leave everyone's circles at once. The
-// ETag is the body's digest, made once with the body, so a conditional request costs no hashing.
-
-export interface CircleMember {
-  did: string
-  handle?: string
-  displayName?: string
-  avatar?: string
-  score: number
-  sent: KindCounts
-  received: KindCounts
-}
-
-export interface Circle {
-  actor: { did: string; handle?: string; displayName?: string; avatar?: string }
-  window: string
-  direction: string
-  weights: KindCounts
-  ringSizes: number[]
-  rings: { ring: number; members: CircleMember[] }[]
-  /** False when the AppView could not be reached: members carry DIDs only; a retry soon fills them in. */
-  profilesComplete: boolean
-  generatedAt: string
-}
+// The entry's format is in circle-entry.ts, the computation in circle-compute.ts.
 
 /** A body ready to send (bytes, so the hot path neither encodes nor decodes it) and its ETag. */
 export type CircleResult =
@@ -66,82 +54,11 @@ export interface CircleServiceDeps {
   localMs?: number
 }
 
-export const OPTED_OUT_BODY = JSON.stringify({
-  statusCode: 403,
-  error: 'OptedOut',
-  message: 'this account opted out: it has no circle and appears in no one else’s',
-})
-
-export const GONE_BODY = JSON.stringify({
-  statusCode: 404,
-  error: 'AccountUnavailable',
-  message: 'this account is deleted, taken down or deactivated: it has no circle',
-})
-
-const OPTED_OUT_BYTES = Buffer.from(OPTED_OUT_BODY)
-const GONE_BYTES = Buffer.from(GONE_BODY)
-
-/** A strong ETag: the body's SHA-1, base64url (27 characters). */
-export function etagOf(body: Buffer): string {
-  return `"${createHash('sha1').update(body).digest('base64url')}"`
-}
-
-/** The head of a cache entry (KEYS[2]), or nil if the account was purged (KEYS[1] exists). */
-const HEAD_UNLESS_PURGED = `if redis.call('exists', KEYS[1]) == 1 then return false end
-return redis.call('getrange', KEYS[2], 0, ARGV[1])`
-
-const RELEASE_LOCK = `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end`
-
-function errorBody(statusCode: number, error: string, message: string): string {
-  return JSON.stringify({ statusCode, error, message })
-}
-
-interface Entry {
-  version: string
-  status: 200 | 404 | 501
-  etag: string
-  body: Buffer
-}
-
-const NL = 0x0a
-const QUOTE = 0x22
-
-/** The version and ETag from the head of a cache entry (its first bytes), or null. */
-function headOf(raw: Buffer): { version: string; etag: string } | null {
-  const e = splitEntry(raw)
-  return e && e.status === 200 ? { version: e.version, etag: e.etag } : null
-}
-
-/** Parses a cache entry (or its head: the body may be cut); null for anything else (an older layout). */
-function splitEntry(raw: Buffer): Entry | null {
-  const a = raw.indexOf(NL)
-  const b = a < 0 ? -1 : raw.indexOf(NL, a + 1)
-  const c = b < 0 ? -1 : raw.indexOf(NL, b + 1)
-  if (c < 0 || raw[b + 1] !== QUOTE) return null
-  const status = Number(raw.toString('latin1', a + 1, b))
-  if (status !== 200 && status !== 404 && status !== 501) return null
-  return {
-    version: raw.toString('latin1', 0, a),
-    status,
-    etag: raw.toString('latin1', b + 1, c),
-    body: raw.subarray(c + 1),
-  }
-}
-
-function member(p: Partner, prof: Profile | undefined): CircleMember {
-  const m: CircleMember = { did: p.did, score: p.score, sent: p.sent, received: p.received }
-  if (prof) {
-    m.handle = prof.handle
-    if (prof.displayName) m.displayName = prof.displayName
-    if (prof.avatar) m.avatar = prof.avatar
-  }
-  return m
-}
-
 export function createCircleService(deps: CircleServiceDeps) {
-  const { redis, schema, index, profiles, log } = deps
+  const { redis, schema, log } = deps
   const { notifier } = deps
   const now = deps.now ?? Date.now
+  const computeDeps = { ...deps, now }
   const pollMs = deps.pollMs ?? (notifier ? 250 : 15)
   // In-process single-flight in front of the Redis one: concurrent requests in this process share a promise.
   const inflight = new Map<string, Promise<CircleResult>>()
@@ -226,79 +143,6 @@ export function createCircleService(deps: CircleServiceDeps) {
       : undefined
   confirmTimer?.unref()
 
-  /** `optOuts`: the opt-out set, read by the caller in a round trip it makes anyway. */
-  async function compute(
-    did: string,
-    params: CircleParams,
-    optOuts: readonly string[],
-  ): Promise<{ status: 200 | 404 | 501; body: Buffer; ttl: number }> {
-    const total = params.rings.reduce((a, b) => a + b, 0)
-    const exclude = new Set(optOuts)
-    exclude.add(did)
-    // Ask for a few more than needed: deleted or taken-down accounts found below are dropped.
-    const limit = total + Math.min(25, Math.ceil(total / 4))
-    let partners: Partner[]
-    const { window } = params
-    if (window.hours !== undefined) {
-      partners = await index.topPartners({
-        did,
-        direction: params.direction,
-        windowHours: window.hours,
-        weights: params.weights,
-        limit,
-        exclude,
-      })
-    } else if (deps.longWindows) {
-      partners = await deps.longWindows.topPartners({
-        did,
-        direction: params.direction,
-        days: window.days!,
-        weights: params.weights,
-        limit,
-        exclude,
-      })
-    } else {
-      const body = errorBody(
-        501,
-        'NotImplemented',
-        `window ${window.text} needs the daily aggregates, which this deployment does not have yet; use 1h to 48h`,
-      )
-      return { status: 501, body: Buffer.from(body), ttl: deps.ttlSeconds }
-    }
-    partners = partners.filter((p) => !exclude.has(p.did))
-    const lookup = await profiles.get([did, ...partners.map((p) => p.did)])
-    if (lookup.missing.has(did)) return { status: 404, body: GONE_BYTES, ttl: deps.ttlSeconds }
-    // The AppView answered without these: deleted, taken down or deactivated, so not shown to anyone.
-    const kept = partners.filter((p) => !lookup.missing.has(p.did)).slice(0, total)
-    const rings: Circle['rings'] = []
-    let at = 0
-    params.rings.forEach((size, i) => {
-      rings.push({
-        ring: i + 1,
-        members: kept.slice(at, at + size).map((p) => member(p, lookup.profiles.get(p.did))),
-      })
-      at += size
-    })
-    const self = lookup.profiles.get(did)
-    const circle: Circle = {
-      actor: self
-        ? { did, handle: self.handle, displayName: self.displayName, avatar: self.avatar }
-        : { did },
-      window: window.text,
-      direction: params.direction,
-      weights: params.weights,
-      ringSizes: params.rings,
-      rings,
-      profilesComplete: lookup.complete,
-      generatedAt: new Date(now()).toISOString(),
-    }
-    return {
-      status: 200,
-      body: Buffer.from(JSON.stringify(circle)),
-      ttl: lookup.complete ? deps.ttlSeconds : deps.partialTtlSeconds,
-    }
-  }
-
   async function viaLock(
     did: string,
     params: CircleParams,
@@ -323,10 +167,10 @@ export function createCircleService(deps: CircleServiceDeps) {
         .exec()) as [[Error | null, string | null], [Error | null, string[]]]
       if (lockErr) throw lockErr
       if (got === 'OK') {
-        let r: Awaited<ReturnType<typeof compute>>
+        let r: Computed
         try {
           if (optErr) throw optErr
-          r = await compute(did, params, optOuts)
+          r = await computeCircle(computeDeps, did, params, optOuts)
         } catch (err) {
           // Released and announced: waiters wake, find no entry and no lock, and try themselves.
           await redis
@@ -384,7 +228,7 @@ export function createCircleService(deps: CircleServiceDeps) {
           .zadd(schema.circleRequests, now(), did)
           .exec()) as [[Error | null, string[]]]
         if (optErr) throw optErr
-        const r = await compute(did, params, optOuts)
+        const r = await computeCircle(computeDeps, did, params, optOuts)
         return { status: r.status, body: r.body, etag: etagOf(r.body), cache: 'miss' }
       }
     }
@@ -447,16 +291,3 @@ export function createCircleService(deps: CircleServiceDeps) {
 }
 
 export type CircleService = ReturnType<typeof createCircleService>
-
-export function memberInitials(m: { handle?: string; displayName?: string; did: string }): string {
-  // A display name gives its words' first letters; a handle its first two characters (p1.test -> P1).
-  const words = (m.displayName ?? '').trim().split(/\s+/).filter(Boolean)
-  const letters =
-    words.length > 0
-      ? words
-          .slice(0, 2)
-          .map((w) => [...w][0] ?? '')
-          .join('')
-      : [...(m.handle ?? '').split('.')[0]!].slice(0, 2).join('')
-  return letters.toUpperCase() || '?'
-}

@@ -1,5 +1,5 @@
 import { renderAsync } from '@resvg/resvg-js'
-import { type Circle, memberInitials } from './circles.js'
+import { type Circle, memberInitials } from './circle-compute.js'
 
 // Draws a circle server-side: the actor in the middle, each ring's members evenly spaced around it, avatars
 // clipped to discs, initials on a coloured disc where there is no avatar (or it could not be fetched).

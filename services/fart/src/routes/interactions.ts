@@ -1,5 +1,5 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import { GONE_BODY, OPTED_OUT_BODY } from '../circles.js'
+import { GONE_BODY, OPTED_OUT_BODY } from '../circle-entry.js'
 import type { AppContext } from '../context.js'
 import { ActorParams, ErrorBody, InteractionsBody, InteractionsQuery } from './schemas.js'
 

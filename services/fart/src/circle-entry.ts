@@ -1,0 +1,73 @@
+import { createHash } from 'node:crypto'
+
+// The cache entry of a circle and the fixed answers that are not cached. Entries are
+// `<opt-out version>\n<status>\n<etag>\n<json>`. Every opt-out change bumps the version, so a circle made
+// before someone opted out is never served again: they leave everyone's circles at once. The ETag is the
+// body's digest, made once with the body, so a conditional request costs no hashing.
+
+export const OPTED_OUT_BODY = JSON.stringify({
+  statusCode: 403,
+  error: 'OptedOut',
+  message: 'this account opted out: it has no circle and appears in no one else’s',
+})
+
+export const GONE_BODY = JSON.stringify({
+  statusCode: 404,
+  error: 'AccountUnavailable',
+  message: 'this account is deleted, taken down or deactivated: it has no circle',
+})
+
+export const OPTED_OUT_BYTES = Buffer.from(OPTED_OUT_BODY)
+export const GONE_BYTES = Buffer.from(GONE_BODY)
+
+export function errorBody(statusCode: number, error: string, message: string): string {
+  return JSON.stringify({ statusCode, error, message })
+}
+
+/** A strong ETag: the body's SHA-1, base64url (27 characters). */
+export function etagOf(body: Buffer): string {
+  return `"${createHash('sha1').update(body).digest('base64url')}"`
+}
+
+/** The head of a cache entry (KEYS[2]), or nil if the account was purged (KEYS[1] exists). */
+export const HEAD_UNLESS_PURGED = `if redis.call('exists', KEYS[1]) == 1 then return false end
+return redis.call('getrange', KEYS[2], 0, ARGV[1])`
+
+export const RELEASE_LOCK = `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end`
+
+export interface Entry {
+  version: string
+  status: 200 | 404 | 501
+  etag: string
+  body: Buffer
+}
+
+const NL = 0x0a
+const QUOTE = 0x22
+
+/** The bytes stored for a computed answer. */
+export function entryBytes(version: string, status: number, etag: string, body: Buffer): Buffer {
+  return Buffer.concat([Buffer.from(`${version}\n${status}\n${etag}\n`), body])
+}
+
+/** The version and ETag from the head of a cache entry (its first bytes), or null. */
+export function headOf(raw: Buffer): { version: string; etag: string } | null {
+  const e = splitEntry(raw)
+  return e && e.status === 200 ? { version: e.version, etag: e.etag } : null
+}
+
+/** Parses a cache entry (or its head: the body may be cut); null for anything else (an older layout). */
+export function splitEntry(raw: Buffer): Entry | null {
+  const a = raw.indexOf(NL)
+  const b = a < 0 ? -1 : raw.indexOf(NL, a + 1)
+  const c = b < 0 ? -1 : raw.indexOf(NL, b + 1)
+  if (c < 0 || raw[b + 1] !== QUOTE) return null
+  const status = Number(raw.toString('latin1', a + 1, b))
+  if (status !== 200 && status !== 404 && status !== 501) return null
+  return {
+    version: raw.toString('latin1', 0, a),
+    status,
+    etag: raw.toString('latin1', b + 1, c),
+    body: raw.subarray(c + 1),
+  }
+}
