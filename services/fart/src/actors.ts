@@ -1,7 +1,9 @@
 import { AppViewError, type BskyClient } from '@circles/bsky-client'
 import { isValidDid, isValidHandle } from '@circles/core'
+import type { Logger } from '@circles/logging'
 import type { RedisSchema } from '@circles/redis-schema'
 import type { Redis } from 'ioredis'
+import { skippedWriteLogger } from './redis-faults.js'
 
 // Turns the `:actor` path segment (handle or DID, with or without a leading @) into a DID. Nothing reaches a
 // Redis key or the AppView before it passed the core validators.
@@ -46,8 +48,10 @@ export function createActorResolver(deps: {
   schema: RedisSchema
   bsky: BskyClient
   ttlSeconds: number
+  log: Logger
 }): ActorResolver {
   const { redis, schema, bsky, ttlSeconds } = deps
+  const skipped = skippedWriteLogger(deps.log, 'handle cache entry')
   // A small in-process layer over the Redis one: a cached circle asked for by handle then costs one round
   // trip, not two. Short-lived, so a handle that moves to another account is followed within a minute
   // here (and within HANDLE_TTL_SECONDS in Redis).
@@ -83,7 +87,9 @@ export function createActorResolver(deps: {
         throw new ActorError(404, `handle ${n.handle} does not resolve to an account`)
       if (!isValidDid(did))
         throw new ActorError(404, `handle ${n.handle} resolves to an unusable DID`)
-      await redis.set(key, did, 'EX', ttlSeconds)
+      // Resolved is resolved: a Redis that refuses the write (out of memory) only costs the next request
+      // another AppView call.
+      await redis.set(key, did, 'EX', ttlSeconds).catch(skipped)
       remember(n.handle, did)
       return { did, handle: n.handle }
     },

@@ -4,35 +4,35 @@ import {
   createProfileCache,
   type ProfileCache,
 } from '@circles/bsky-client'
-import { IndexQueryError } from '@circles/interaction-index'
 import { createLogger } from '@circles/logging'
 import type { RedisSchema } from '@circles/redis-schema'
 import swagger from '@fastify/swagger'
 import swaggerUi from '@fastify/swagger-ui'
-import { Type, type TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import Fastify, {
   type FastifyBaseLogger,
   type FastifyInstance,
   type FastifyPluginAsync,
   type FastifyReply,
-  type FastifySchemaValidationError,
   LogController,
 } from 'fastify'
 import type { Redis } from 'ioredis'
-import { ActorError, createActorResolver } from './actors.js'
+import { createActorResolver } from './actors.js'
 import { createAvatarFetcher } from './avatars.js'
 import { createCircleService } from './circles.js'
 import type { FartConfig } from './config.js'
 import type { AppContext } from './context.js'
 import { corsHook } from './cors.js'
+import { createErrorHandler, describeSchemaErrors } from './errors.js'
 import type { IndexReader, LongWindowReader } from './index-source.js'
-import { createMetrics, readPipelineState } from './metrics.js'
+import { createMetrics } from './metrics.js'
 import { createNotifier } from './notify.js'
-import { ParamError } from './params.js'
 import { registerRateLimit } from './rate-limit.js'
+import { requireRedis } from './redis-faults.js'
 import { adminRoutes } from './routes/admin.js'
 import { circleRoutes } from './routes/circles.js'
 import { interactionRoutes } from './routes/interactions.js'
+import { opsRoutes } from './routes/ops.js'
 import { pageRoutes } from './routes/page.js'
 import { ErrorBody } from './routes/schemas.js'
 import { statsRoutes } from './routes/stats.js'
@@ -101,8 +101,15 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     index: deps.index,
     profiles,
     metrics,
+    log,
     now,
-    actors: createActorResolver({ redis, schema, bsky, ttlSeconds: config.handleTtlSeconds }),
+    actors: createActorResolver({
+      redis,
+      schema,
+      bsky,
+      ttlSeconds: config.handleTtlSeconds,
+      log,
+    }),
     avatars: createAvatarFetcher({
       redis,
       schema,
@@ -157,27 +164,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     done()
   })
 
-  app.setErrorHandler((err, req, reply) => {
-    if (err instanceof ActorError || err instanceof ParamError || err instanceof IndexQueryError) {
-      const status = err instanceof ActorError ? err.statusCode : 400
-      const name =
-        status === 400 ? 'Bad Request' : status === 404 ? 'Not Found' : 'Service Unavailable'
-      return reply.code(status).send({ statusCode: status, error: name, message: err.message })
-    }
-    const e = err as { validation?: unknown; statusCode?: number; message: string }
-    if (e.validation || (e.statusCode !== undefined && e.statusCode >= 400 && e.statusCode < 500)) {
-      const status = e.statusCode ?? 400
-      return reply.code(status).send({
-        statusCode: status,
-        error: status === 429 ? 'Too Many Requests' : 'Bad Request',
-        message: e.message,
-      })
-    }
-    req.log.error({ err, url: req.url }, 'request failed')
-    return reply
-      .code(500)
-      .send({ statusCode: 500, error: 'Internal Server Error', message: 'internal error' })
-  })
+  app.setErrorHandler(createErrorHandler(now))
 
   app.setNotFoundHandler((req, reply) =>
     reply.code(404).send({
@@ -223,94 +210,18 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     await docs.register(swaggerUi, { routePrefix: '/docs', staticCSP: true })
   })
 
-  const noLimit = { rateLimit: false as const }
-  app.get(
-    '/healthz',
-    {
-      config: noLimit,
-      schema: {
-        summary: 'Alive',
-        tags: ['ops'],
-        response: { 200: Type.Object({ ok: Type.Boolean() }) },
-      },
-    },
-    async () => ({ ok: true }),
-  )
-  app.get(
-    '/readyz',
-    {
-      config: noLimit,
-      schema: {
-        summary:
-          'Ready: Redis answers and the indexer is within READY_MAX_LAG_ENTRIES of the stream',
-        tags: ['ops'],
-        response: {
-          200: Type.Object({
-            ok: Type.Boolean(),
-            redisMs: Type.Number(),
-            indexerLagEntries: Type.Union([Type.Number(), Type.Null()]),
-          }),
-          503: Type.Object({ ok: Type.Boolean(), reason: Type.String() }),
-        },
-      },
-    },
-    async (_req, reply) => {
-      const t0 = performance.now()
-      try {
-        await redis.ping()
-      } catch {
-        return reply.code(503).send({ ok: false, reason: 'redis unreachable' })
-      }
-      const redisMs = performance.now() - t0
-      const state = await readPipelineState(redis, schema, now())
-      const lag = state.indexer_lag_entries
-      if (lag !== null && lag > config.readyMaxLagEntries) {
-        return reply.code(503).send({
-          ok: false,
-          reason: `indexer is ${lag} stream entries behind (max ${config.readyMaxLagEntries})`,
-        })
-      }
-      return { ok: true, redisMs: Math.round(redisMs * 100) / 100, indexerLagEntries: lag }
-    },
-  )
-  app.get('/metrics', { config: noLimit, schema: { hide: true } }, async (_req, reply) =>
-    reply.type(metrics.registry.contentType).send(await metrics.registry.metrics()),
-  )
-
-  await app.register(circleRoutes(ctx))
-  await app.register(interactionRoutes(ctx))
-  await app.register(statsRoutes(ctx))
+  await app.register(opsRoutes(ctx))
   await app.register(pageRoutes(security.document))
-  if (config.adminToken) await app.register(adminRoutes(ctx, config.adminToken, deps.queueView))
+  // Every route below needs Redis: 503 at once while the connection is down (see requireRedis).
+  await app.register(async (needsRedis) => {
+    needsRedis.addHook('onRequest', requireRedis(redis))
+    await needsRedis.register(circleRoutes(ctx))
+    await needsRedis.register(interactionRoutes(ctx))
+    await needsRedis.register(statsRoutes(ctx))
+    if (config.adminToken) {
+      await needsRedis.register(adminRoutes(ctx, config.adminToken, deps.queueView))
+    }
+  })
 
   return app as unknown as FastifyInstance
-}
-
-/**
- * "querystring/window: "1" is not valid; expected 1h..48h from the live index, or 7d, 30d, 90d from the
- * daily aggregates" rather than AJV's `must match pattern "^(?:[1-9]|..."` or `must match a schema in
- * anyOf`: the schema's own description (also shown at /docs) says what a good value looks like.
- */
-function describeSchemaErrors(errors: FastifySchemaValidationError[], dataVar: string): Error {
-  const described = errors.find(
-    (e) =>
-      typeof (e as { parentSchema?: { description?: unknown } }).parentSchema?.description ===
-      'string',
-  ) as
-    | (FastifySchemaValidationError & { parentSchema: { description: string }; data?: unknown })
-    | undefined
-  const first = errors[0]
-  if (
-    !described ||
-    described.keyword === 'required' ||
-    described.keyword === 'additionalProperties'
-  ) {
-    const path = first ? `${dataVar}${first.instancePath}` : dataVar
-    return new Error(first ? `${path} ${first.message}` : `${dataVar} is not valid`)
-  }
-  const value = JSON.stringify(described.data)
-  const shown = value !== undefined && value.length <= 80 ? value : 'the value'
-  return new Error(
-    `${dataVar}${described.instancePath}: ${shown} is not valid; expected ${described.parentSchema.description}`,
-  )
 }

@@ -5,6 +5,7 @@ import type { RedisSchema } from '@circles/redis-schema'
 import type { Redis } from 'ioredis'
 import { type Computed, computeCircle } from './circle-compute.js'
 import {
+  entryBytes,
   etagOf,
   GONE_BYTES,
   HEAD_UNLESS_PURGED,
@@ -17,6 +18,7 @@ import type { IndexReader, LongWindowReader } from './index-source.js'
 import { createLocalCache, type LocalEntry } from './local-cache.js'
 import type { Notifier } from './notify.js'
 import { type CircleParams, variantOf } from './params.js'
+import { pipelineValues, redisFault, skippedWriteLogger } from './redis-faults.js'
 
 export { type Circle, type CircleMember, memberInitials } from './circle-compute.js'
 export { etagOf, GONE_BODY, OPTED_OUT_BODY } from './circle-entry.js'
@@ -29,7 +31,13 @@ export { etagOf, GONE_BODY, OPTED_OUT_BODY } from './circle-entry.js'
 
 /** A body ready to send (bytes, so the hot path neither encodes nor decodes it) and its ETag. */
 export type CircleResult =
-  | { status: 200 | 404 | 501; body: Buffer; etag: string; cache: 'hit' | 'miss' | 'shared' }
+  | {
+      status: 200 | 404 | 501
+      body: Buffer
+      etag: string
+      /** `uncached`: computed here but not stored, since Redis refused the write (OOM, READONLY). */
+      cache: 'hit' | 'miss' | 'shared' | 'uncached'
+    }
   | { status: 403 | 404; body: Buffer; etag?: undefined; cache: 'none' }
 
 export interface CircleServiceDeps {
@@ -143,6 +151,65 @@ export function createCircleService(deps: CircleServiceDeps) {
       : undefined
   confirmTimer?.unref()
 
+  const skipped = skippedWriteLogger(log, 'circle cache entry', now)
+  const releaseFailed = (err: unknown) => {
+    log.warn({ err }, 'circle lock release failed (it expires by itself)')
+  }
+
+  /** Computes with neither lock nor cache entry: Redis refuses writes (OOM, READONLY), yet reads answer. */
+  async function uncached(
+    did: string,
+    params: CircleParams,
+    optOuts: readonly string[],
+  ): Promise<CircleResult> {
+    const r = await computeCircle(computeDeps, did, params, optOuts)
+    return { status: r.status, body: r.body, etag: etagOf(r.body), cache: 'uncached' }
+  }
+
+  /** This request holds the lock: compute, then write, record, release and announce in one round trip. */
+  async function computeHeld(
+    did: string,
+    params: CircleParams,
+    keys: { cache: string; lock: string; token: string; version: string },
+    optOuts: readonly string[] | Error,
+  ): Promise<CircleResult> {
+    let r: Computed
+    try {
+      if (optOuts instanceof Error) throw optOuts
+      r = await computeCircle(computeDeps, did, params, optOuts)
+    } catch (err) {
+      // Released and announced: waiters wake, find no entry and no lock, and try themselves.
+      await redis
+        .pipeline()
+        .eval(RELEASE_LOCK, 1, keys.lock, keys.token)
+        .publish(schema.circleReadyChannel, keys.cache)
+        .exec()
+        .catch(releaseFailed)
+      throw err
+    }
+    const etag = etagOf(r.body)
+    // Written, recorded for the scheduler's snapshots (at most once per cache TTL per variant), released
+    // and announced in one round trip: waiters wake and find the entry.
+    const res = await redis
+      .pipeline()
+      .set(keys.cache, entryBytes(keys.version, r.status, etag, r.body), 'EX', r.ttl)
+      .zadd(schema.circleRequests, now(), did)
+      .eval(RELEASE_LOCK, 1, keys.lock, keys.token)
+      .publish(schema.circleReadyChannel, keys.cache)
+      .exec()
+      .catch((err: unknown) => [[err as Error, null]] as [Error | null, unknown][])
+    const setErr = res ? res[0]?.[0] : new Error('no reply to the cache write')
+    const releaseErr = res?.[2]?.[0]
+    if (releaseErr) releaseFailed(releaseErr)
+    // The circle is computed and sound: whatever became of its entry (Redis out of memory, or gone since
+    // the reads), it is served; waiters find no entry once the lock expires and compute their own.
+    if (setErr) {
+      skipped(setErr)
+      return { status: r.status, body: r.body, etag, cache: 'uncached' }
+    }
+    return { status: r.status, body: r.body, etag, cache: 'miss' }
+  }
+
   async function viaLock(
     did: string,
     params: CircleParams,
@@ -152,9 +219,6 @@ export function createCircleService(deps: CircleServiceDeps) {
     const cacheKey = schema.circle(did, variant)
     const lockKey = schema.circleLock(did, variant)
     const deadline = now() + deps.lockMs
-    const releaseFailed = (err: unknown) => {
-      log.warn({ err }, 'circle lock release failed (it expires by itself)')
-    }
     for (;;) {
       const token = randomBytes(8).toString('hex')
       // Each Redis round trip costs this process more CPU than the commands cost Redis (a socket write
@@ -165,61 +229,19 @@ export function createCircleService(deps: CircleServiceDeps) {
         .set(lockKey, token, 'PX', deps.lockMs, 'NX')
         .smembers(schema.optOuts)
         .exec()) as [[Error | null, string | null], [Error | null, string[]]]
-      if (lockErr) throw lockErr
+      if (lockErr) {
+        // No lock without writes: every request computes for itself, which beats answering none.
+        if (redisFault(lockErr) !== 'write-refused') throw lockErr
+        if (optErr) throw optErr
+        skipped(lockErr)
+        return uncached(did, params, optOuts)
+      }
       if (got === 'OK') {
-        let r: Computed
-        try {
-          if (optErr) throw optErr
-          r = await computeCircle(computeDeps, did, params, optOuts)
-        } catch (err) {
-          // Released and announced: waiters wake, find no entry and no lock, and try themselves.
-          await redis
-            .pipeline()
-            .eval(RELEASE_LOCK, 1, lockKey, token)
-            .publish(schema.circleReadyChannel, cacheKey)
-            .exec()
-            .catch(releaseFailed)
-          throw err
-        }
-        const etag = etagOf(r.body)
-        const head = Buffer.from(`${version}\n${r.status}\n${etag}\n`)
-        // Written, recorded for the scheduler's snapshots (at most once per cache TTL per variant),
-        // released and announced in one round trip: waiters wake and find the entry.
-        const res = await redis
-          .pipeline()
-          .set(cacheKey, Buffer.concat([head, r.body]), 'EX', r.ttl)
-          .zadd(schema.circleRequests, now(), did)
-          .eval(RELEASE_LOCK, 1, lockKey, token)
-          .publish(schema.circleReadyChannel, cacheKey)
-          .exec()
-        const [setErr] = res?.[0] ?? [new Error('no reply to the cache write')]
-        const releaseErr = res?.[2]?.[0]
-        if (releaseErr) releaseFailed(releaseErr)
-        if (setErr) throw setErr
-        return { status: r.status, body: r.body, etag, cache: 'miss' }
+        const keys = { cache: cacheKey, lock: lockKey, token, version }
+        return computeHeld(did, params, keys, optErr ?? optOuts)
       }
-      // Someone else computes: wait for their entry, or for their lock to vanish (they failed) and retry.
-      // Each wait is registered before the look, so an announcement in between is not lost; the poll is
-      // what is left when there is no notifier or an announcement went missing.
-      while (now() < deadline) {
-        const wake = notifier?.waitFor(cacheKey, pollMs)
-        const [[, raw], [, locked]] = (await redis
-          .pipeline()
-          .getBuffer(cacheKey)
-          .exists(lockKey)
-          .exec()) as [[null, Buffer | null], [null, number]]
-        const e = raw === null ? null : splitEntry(raw)
-        if (e && e.version === version) {
-          wake?.cancel()
-          return { status: e.status, body: e.body, etag: e.etag, cache: 'shared' }
-        }
-        if (locked === 0) {
-          wake?.cancel()
-          break
-        }
-        if (wake) await wake.promise
-        else await new Promise((r) => setTimeout(r, pollMs))
-      }
+      const shared = await waitForOther(cacheKey, lockKey, version, deadline)
+      if (shared) return shared
       if (now() >= deadline) {
         // The holder is alive but slow beyond the lock's life: compute ourselves rather than wait longer.
         const [[optErr, optOuts]] = (await redis
@@ -232,6 +254,45 @@ export function createCircleService(deps: CircleServiceDeps) {
         return { status: r.status, body: r.body, etag: etagOf(r.body), cache: 'miss' }
       }
     }
+  }
+
+  /**
+   * Someone else computes: waits for their entry (returned), or for their lock to vanish (they failed:
+   * undefined, and the caller tries itself), at most until `deadline`. Each wait is registered before the
+   * look, so an announcement in between is not lost; the poll is what is left when there is no notifier or
+   * an announcement went missing.
+   */
+  async function waitForOther(
+    cacheKey: string,
+    lockKey: string,
+    version: string,
+    deadline: number,
+  ): Promise<CircleResult | undefined> {
+    while (now() < deadline) {
+      const wake = notifier?.waitFor(cacheKey, pollMs)
+      let raw: Buffer | null
+      let locked: number
+      try {
+        ;[raw, locked] = pipelineValues(
+          await redis.pipeline().getBuffer(cacheKey).exists(lockKey).exec(),
+        ) as [Buffer | null, number]
+      } catch (err) {
+        wake?.cancel()
+        throw err
+      }
+      const e = raw === null ? null : splitEntry(raw)
+      if (e && e.version === version) {
+        wake?.cancel()
+        return { status: e.status, body: e.body, etag: e.etag, cache: 'shared' }
+      }
+      if (locked === 0) {
+        wake?.cancel()
+        return undefined
+      }
+      if (wake) await wake.promise
+      else await new Promise((r) => setTimeout(r, pollMs))
+    }
+    return undefined
   }
 
   return {
@@ -249,13 +310,15 @@ export function createCircleService(deps: CircleServiceDeps) {
     async get(did: string, params: CircleParams, url?: string): Promise<CircleResult> {
       const variant = variantOf(params)
       const generation = local.generation
-      const [[, optedOut], [, purged], [, version], [, raw]] = (await redis
-        .pipeline()
-        .sismember(schema.optOuts, did)
-        .exists(schema.accountPurged(did))
-        .get(schema.optOutsVersion)
-        .getBuffer(schema.circle(did, variant))
-        .exec()) as [[null, number], [null, number], [null, string | null], [null, Buffer | null]]
+      const [optedOut, purged, version, raw] = pipelineValues(
+        await redis
+          .pipeline()
+          .sismember(schema.optOuts, did)
+          .exists(schema.accountPurged(did))
+          .get(schema.optOutsVersion)
+          .getBuffer(schema.circle(did, variant))
+          .exec(),
+      ) as [number, number, string | null, Buffer | null]
       if (optedOut === 1) return { status: 403, body: OPTED_OUT_BYTES, cache: 'none' }
       // The indexer marks accounts it purged on a deleted/taken-down event: no circle, whatever the cache says.
       if (purged === 1) return { status: 404, body: GONE_BYTES, cache: 'none' }
@@ -273,7 +336,8 @@ export function createCircleService(deps: CircleServiceDeps) {
         }
         r = await p
       }
-      if (url !== undefined && r.status === 200) {
+      // An answer Redis would not keep is not kept here either: it is confirmed against the Redis entry.
+      if (url !== undefined && r.status === 200 && r.cache !== 'uncached') {
         local.set(url, { did, variant, body: r.body, etag: r.etag }, generation)
       }
       return r

@@ -1,4 +1,5 @@
 import type { ProfileCache } from '@circles/bsky-client'
+import type { Logger } from '@circles/logging'
 import type { RedisSchema } from '@circles/redis-schema'
 import type { Redis } from 'ioredis'
 import type { ActorResolver } from './actors.js'
@@ -21,5 +22,6 @@ export interface AppContext {
   profiles: ProfileCache
   avatars: AvatarFetcher
   metrics: Metrics
+  log: Logger
   now: () => number
 }

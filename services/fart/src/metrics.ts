@@ -2,6 +2,7 @@ import type { CallInfo } from '@circles/bsky-client'
 import type { RedisSchema } from '@circles/redis-schema'
 import type { Redis } from 'ioredis'
 import { Counter, Gauge, Histogram, type Metric, Registry } from 'prom-client'
+import { pipelineValues } from './redis-faults.js'
 
 // One registry per app (not prom-client's global one), so several apps in one test process do not collide.
 // Pipeline gauges are read from Redis at scrape time: the API is where an operator looks first.
@@ -152,18 +153,16 @@ export async function readPipelineState(
   schema: RedisSchema,
   now = Date.now(),
 ): Promise<PipelineState> {
-  const [[, len], [, cursor], [, beat], [, groups]] = (await redis
+  const res = await redis
     .pipeline()
     .xlen(schema.eventStream)
     .get(schema.firehoseCursor)
     .get(schema.schedulerHeartbeat)
     .call('XINFO', 'GROUPS', schema.eventStream)
-    .exec()) as [
-    [null, number],
-    [null, string | null],
-    [null, string | null],
-    [Error | null, unknown],
-  ]
+    .exec()
+  // XINFO fails (no such key) until the stream exists; the others fail only when Redis does.
+  const [len, cursor, beat] = pipelineValues(res?.slice(0, 3) ?? null)
+  const groups = res?.[3]?.[1]
   let lag: number | null = null
   let pending: number | null = null
   if (Array.isArray(groups)) {

@@ -1,7 +1,9 @@
 import { type InteractionKind, type StreamEvent, tidFromMs } from '@circles/core'
 import { createIndexReader, createIndexWriter, type IndexWriter } from '@circles/interaction-index'
+import { createSchema } from '@circles/redis-schema'
 import { createTestRedis, type TestRedis } from '@circles/testkit'
 import type { FastifyInstance } from 'fastify'
+import { Redis } from 'ioredis'
 import { type AppDeps, buildApp } from '../src/app.js'
 import { type FartConfig, toConfig } from '../src/config.js'
 import type { IndexReader, Partner, TopPartnersQuery } from '../src/index-source.js'
@@ -60,11 +62,30 @@ let lastTime = Number.MAX_SAFE_INTEGER
 
 export const ADMIN_TOKEN = 'test-admin-token-0123456789'
 
+/**
+ * A test Redis on a private server (a test that stops it, fills its memory or makes it a replica), connected
+ * as the service connects: commands wait for a reconnection, at most one attempt. `cleanup()` only
+ * disconnects: the server's owner stops it.
+ */
+async function privateTestRedis(url: string): Promise<TestRedis> {
+  const redis = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 1 })
+  redis.on('error', () => {}) // refused while the test has the server down: expected
+  await redis.connect()
+  const prefix = 'fart:'
+  return {
+    redis,
+    url,
+    prefix,
+    schema: createSchema(prefix),
+    cleanup: async () => redis.disconnect(),
+  }
+}
+
 export async function startHarness(
   env: Record<string, string> = {},
-  opts: { longWindows?: boolean } = {},
+  opts: { longWindows?: boolean; redisUrl?: string } = {},
 ): Promise<Harness> {
-  const t = await createTestRedis('fart')
+  const t = opts.redisUrl ? await privateTestRedis(opts.redisUrl) : await createTestRedis('fart')
   const appview = await startFakeAppView()
   const index = countingReader(createIndexReader(t.redis, t.schema))
   const writer = createIndexWriter(t.redis, t.schema)

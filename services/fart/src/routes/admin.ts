@@ -3,7 +3,7 @@ import { isValidDid } from '@circles/core'
 import { type FastifyPluginAsyncTypebox, Type } from '@fastify/type-provider-typebox'
 import type { FastifyPluginAsync } from 'fastify'
 import type { AppContext } from '../context.js'
-import { DidParams, ErrorBody } from './schemas.js'
+import { DidParams, ErrorBody, Unavailable } from './schemas.js'
 
 // Admin routes exist only when ADMIN_TOKEN is set. The token is compared in constant time (over digests, so
 // its length does not leak either).
@@ -91,6 +91,7 @@ export function adminRoutes(
               200: Type.Object({ count: Type.Integer(), dids: Type.Array(Type.String()) }),
               401: ErrorBody,
               403: ErrorBody,
+              503: Unavailable,
             },
           },
         },
@@ -117,6 +118,7 @@ export function adminRoutes(
               400: ErrorBody,
               401: ErrorBody,
               403: ErrorBody,
+              503: Unavailable,
             },
           },
           handler: async (req, reply) => {

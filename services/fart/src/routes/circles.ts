@@ -5,8 +5,9 @@ import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { Circle } from '../circle-compute.js'
 import type { AppContext } from '../context.js'
 import { type CircleParams, parseRings, parseWeights, parseWindow } from '../params.js'
+import { skippedWriteLogger } from '../redis-faults.js'
 import { renderPng, renderSvg } from '../render.js'
-import { ActorParams, CircleBody, CircleQuery, ErrorBody } from './schemas.js'
+import { ActorParams, CircleBody, CircleQuery, ErrorBody, Unavailable } from './schemas.js'
 
 function paramsOf(q: Static<typeof CircleQuery>): CircleParams {
   return {
@@ -17,7 +18,7 @@ function paramsOf(q: Static<typeof CircleQuery>): CircleParams {
   }
 }
 
-const errors = { 400: ErrorBody, 403: ErrorBody, 404: ErrorBody, 501: ErrorBody, 503: ErrorBody }
+const errors = { 400: ErrorBody, 403: ErrorBody, 404: ErrorBody, 501: ErrorBody, 503: Unavailable }
 
 const JSON_TYPE = 'application/json; charset=utf-8'
 
@@ -53,6 +54,7 @@ function sendCircle(
 
 export function circleRoutes(ctx: AppContext): FastifyPluginAsyncTypebox {
   const drawings = new Map<string, Promise<Buffer>>()
+  const skipped = skippedWriteLogger(ctx.log, 'drawn circle', ctx.now)
   async function draw(body: Buffer, format: 'svg' | 'png'): Promise<Buffer> {
     const circle = JSON.parse(body.toString()) as Circle
     const urls = [circle.actor, ...circle.rings.flatMap((g) => g.members)]
@@ -134,10 +136,16 @@ export function circleRoutes(ctx: AppContext): FastifyPluginAsyncTypebox {
           let drawing = drawings.get(key)
           if (!drawing) {
             drawing = draw(r.body, format)
-              .then(async (out) => {
-                await ctx.redis.set(key, out, 'EX', ctx.config.circleCacheTtlSeconds)
-                return out
-              })
+              .then((out) =>
+                ctx.redis.set(key, out, 'EX', ctx.config.circleCacheTtlSeconds).then(
+                  () => out,
+                  // Drawn is drawn: served even when Redis will not keep it (out of memory, gone).
+                  (err: unknown) => {
+                    skipped(err)
+                    return out
+                  },
+                ),
+              )
               .finally(() => drawings.delete(key))
             drawings.set(key, drawing)
           }

@@ -1,7 +1,13 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { GONE_BODY, OPTED_OUT_BODY } from '../circle-entry.js'
 import type { AppContext } from '../context.js'
-import { ActorParams, ErrorBody, InteractionsBody, InteractionsQuery } from './schemas.js'
+import {
+  ActorParams,
+  ErrorBody,
+  InteractionsBody,
+  InteractionsQuery,
+  Unavailable,
+} from './schemas.js'
 
 export function interactionRoutes(ctx: AppContext): FastifyPluginAsyncTypebox {
   return async (app) => {
@@ -21,7 +27,7 @@ export function interactionRoutes(ctx: AppContext): FastifyPluginAsyncTypebox {
             400: ErrorBody,
             403: ErrorBody,
             404: ErrorBody,
-            503: ErrorBody,
+            503: Unavailable,
           },
         },
       },

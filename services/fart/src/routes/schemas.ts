@@ -11,6 +11,22 @@ export const ErrorBody = Type.Object(
   },
 )
 
+/**
+ * 503 for Redis trouble, on every route that needs Redis: unreachable, loading its data after a restart,
+ * busy with a long script, or refusing a write the request cannot do without. Never a 500 for these.
+ */
+export const Unavailable = Type.Object(
+  { statusCode: Type.Integer(), error: Type.String(), message: Type.String() },
+  {
+    description:
+      'Try again after Retry-After: Redis is unreachable, loading or busy, or refuses a write this request needs ' +
+      '(on actor routes also: handles cannot be resolved right now, use the DID; on /v1/stats: no stats yet)',
+    headers: {
+      'retry-after': { type: 'integer', description: 'seconds to wait before trying again' },
+    },
+  },
+)
+
 export const ActorParams = Type.Object({
   actor: Type.String({
     minLength: 1,

@@ -1,7 +1,7 @@
 import { type FastifyPluginAsyncTypebox, Type } from '@fastify/type-provider-typebox'
 import type { AppContext } from '../context.js'
 import { readPipelineState } from '../metrics.js'
-import { ErrorBody } from './schemas.js'
+import { Unavailable } from './schemas.js'
 
 const NumOrNull = Type.Union([Type.Number(), Type.Null()])
 
@@ -15,7 +15,7 @@ export function statsRoutes(ctx: AppContext): FastifyPluginAsyncTypebox {
           description:
             'The scheduler’s latest global stats document, as it wrote it. 503 until it has written one.',
           tags: ['stats'],
-          response: { 200: Type.Object({}, { additionalProperties: true }), 503: ErrorBody },
+          response: { 200: Type.Object({}, { additionalProperties: true }), 503: Unavailable },
         },
       },
       async (_req, reply) => {
@@ -50,6 +50,7 @@ export function statsRoutes(ctx: AppContext): FastifyPluginAsyncTypebox {
               firehoseState: Type.Union([Type.String(), Type.Null()]),
               firehose: Type.Record(Type.String(), Type.Number()),
             }),
+            503: Unavailable,
           },
         },
       },
