@@ -1,3 +1,4 @@
+import { isIPv4 } from 'node:net'
 import { isValidDid, isValidHandle } from '@circles/core'
 
 // Every Redis name the system uses is built here, under one configurable prefix, so that a reader (or
@@ -36,6 +37,16 @@ function hex(value: string): string {
 function handle(value: string): string {
   if (!isValidHandle(value)) throw new SchemaError(`refusing to build a key from an invalid handle`)
   return value.toLowerCase()
+}
+
+const IPV6_64 = /^[0-9a-f]{4}(?::[0-9a-f]{4}){3}::\/64$/
+
+/** A client's rate-limit bucket: an IPv4 address, or an IPv6 /64 written out in full (services/fart). */
+function addressBucket(value: string): string {
+  if (!isIPv4(value) && !IPV6_64.test(value)) {
+    throw new SchemaError(`refusing to build a key from something that is not an address bucket`)
+  }
+  return value
 }
 
 function int(value: number): number {
@@ -141,8 +152,15 @@ export function createSchema(prefix: string) {
     handleDid: (h: string) => `${p}handle:${handle(h)}`,
     /** Avatar thumbnail bytes fetched for drawn circles (with TTL), keyed by a hex digest of the URL. */
     avatar: (digest: string) => `${p}avatar:${hex(digest)}`,
-    /** Key prefix of the API's Redis-backed rate limiter (@fastify/rate-limit `nameSpace`). */
+    /** Key prefix of the API's rate-limit counters (for tests and cleanup). */
     rateLimitPrefix: `${p}ratelimit:`,
+    /**
+     * Requests of one client address (an IPv4 address or an IPv6 /64, validated) in one fixed window
+     * (window number = ms / window length), with a TTL of one window: the key space is bounded by the clients
+     * of the last window or two, whatever addresses they claim.
+     */
+    rateLimit: (bucket: string, window: number) =>
+      `${p}ratelimit:${addressBucket(bucket)}:${int(window)}`,
     /** Pub/sub channel: a circle computation ended (message: its `circle` key), so waiters need not poll. */
     circleReadyChannel: `${p}circle-ready`,
     /** Pub/sub channel: the opt-out set changed, so API processes drop their in-process circle copies. */

@@ -139,7 +139,9 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     logController: new LogController({ disableRequestLogging: true }),
     // No child logger per request (pino serialises its bindings on each one); errors log the URL instead.
     childLoggerFactory: (logger) => logger,
-    trustProxy: config.trustProxy,
+    // A hop count, as proxy-addr takes it (Fastify's types have no number): hop 0 is the socket's peer.
+    trustProxy:
+      config.trustProxy === 1 ? (_addr: string, hop: number) => hop < 1 : config.trustProxy,
     bodyLimit: 16 * 1024,
     routerOptions: { maxParamLength: 300 },
     // verbose: errors carry the failing schema, so a message can quote its description instead of a regex.
@@ -189,7 +191,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   if (config.rateLimitMax > 0) {
     registerRateLimit(app as unknown as FastifyInstance, {
       redis,
-      prefix: schema.rateLimitPrefix,
+      key: schema.rateLimit,
       max: config.rateLimitMax,
       windowMs: config.rateLimitWindowMs,
       log,

@@ -1,7 +1,7 @@
+import { isIP } from 'node:net'
 import {
   ConfigError,
   type Env,
-  envBool,
   envInt,
   envOptional,
   envString,
@@ -50,9 +50,47 @@ export interface FartConfig extends RedisConfig {
   avatarHosts: string[]
   /** /readyz fails when the indexer's consumer group is more stream entries behind than this. @default 50000 */
   readyMaxLagEntries: number
-  /** Trust X-Forwarded-For (behind a proxy) for client IPs. @default false */
-  trustProxy: boolean
+  /**
+   * Whose X-Forwarded-For to believe (Fastify's `trustProxy`): `false` nobody's; `1` (TRUST_PROXY=true) the
+   * one proxy in front, whose appended entry is the client; a list of proxy addresses/CIDRs: the client is
+   * the last entry not from one of them. @default false
+   */
+  trustProxy: false | 1 | string[]
   logLevel: LogLevel
+}
+
+const PROXY_NAMES = new Set(['loopback', 'linklocal', 'uniquelocal'])
+
+/** An address, a CIDR, or one of proxy-addr's names for the private ranges. */
+function isProxyEntry(entry: string): boolean {
+  if (PROXY_NAMES.has(entry)) return true
+  const [addr = '', bits, extra] = entry.split('/')
+  const family = isIP(addr)
+  if (family === 0 || extra !== undefined) return false
+  return bits === undefined || (/^\d{1,3}$/.test(bits) && Number(bits) <= (family === 4 ? 32 : 128))
+}
+
+/**
+ * TRUST_PROXY. `true` believes only the last X-Forwarded-For entry, the one the proxy in front appended:
+ * Fastify's `trustProxy: true` would take the first, which the client writes itself, and so let anyone
+ * claim a fresh address (and a fresh rate limit) per request.
+ */
+export function parseTrustProxy(text: string): false | 1 | string[] {
+  const v = text.toLowerCase()
+  if (['0', 'false', 'no', 'off'].includes(v)) return false
+  if (['1', 'true', 'yes', 'on'].includes(v)) return 1
+  const list = text
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)
+  for (const entry of list) {
+    if (!isProxyEntry(entry)) {
+      throw new ConfigError(
+        `TRUST_PROXY must be true, false or comma-separated proxy addresses or CIDRs like 10.0.0.0/8,127.0.0.1, got ${JSON.stringify(entry)}`,
+      )
+    }
+  }
+  return list
 }
 
 export function readEnv(env: Env = process.env): Env {
@@ -105,7 +143,7 @@ export function toConfig(env: Env): FartConfig {
       .filter(Boolean),
     avatarTimeoutMs: envInt(env, 'AVATAR_TIMEOUT_MS', 2000, { min: 100, max: 30_000 }),
     readyMaxLagEntries: envInt(env, 'READY_MAX_LAG_ENTRIES', 50_000, { min: 0 }),
-    trustProxy: envBool(env, 'TRUST_PROXY', false),
+    trustProxy: parseTrustProxy(envString(env, 'TRUST_PROXY', 'false')),
     logLevel: logLevel(env),
   }
 }

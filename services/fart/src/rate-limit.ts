@@ -1,15 +1,19 @@
 import type { Logger } from '@circles/logging'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { Redis } from 'ioredis'
+import { requestBucket } from './client-address.js'
 
-// Redis-backed rate limiting per client IP, in fixed windows (`<prefix><ip>:<window number>`, INCRBY +
-// PEXPIRE), shared by every API process. @fastify/rate-limit made one Redis round trip per request: ~22 us
+// Redis-backed rate limiting per client address, in fixed windows (redis-schema `rateLimit`: address bucket
+// and window number, INCRBY + PEXPIRE of one window), shared by every API process. The address is checked
+// and bucketed first (client-address.ts): an IPv6 client counts by its /64, and no text a client wrote in
+// X-Forwarded-For becomes part of a key. @fastify/rate-limit made one Redis round trip per request: ~22 us
 // of API CPU on a cached circle that costs ~70 us in all. Here a process learns a client's count from Redis
 // on the client's first request in a window, then counts locally and adds its local count to Redis every
 // `syncMs`, reading back the total of all processes.
 // Within one process the limit is exact. Across P processes a client can get at most what the other
 // processes admitted in one `syncMs` beyond it (their counts arrive that late); with one process, none.
-// Redis trouble does not take the API down: the process then limits on its own counts alone.
+// Redis trouble does not take the API down: the process then limits on its own counts alone, and while the
+// connection is not ready it does not even ask (a command would wait in ioredis's offline queue).
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -20,9 +24,9 @@ declare module 'fastify' {
 
 export interface RateLimitOptions {
   redis: Redis
-  /** Key prefix (redis-schema `rateLimitPrefix`). */
-  prefix: string
-  /** Requests per window per client. */
+  /** The counter's key (redis-schema `rateLimit`): it validates the bucket again. */
+  key: (bucket: string, window: number) => string
+  /** Requests per window per client address (IPv6: per /64). */
   max: number
   windowMs: number
   /** How often local counts go to Redis (and the others' come back). @default 100 */
@@ -42,7 +46,8 @@ interface Client {
 }
 
 export function registerRateLimit(app: FastifyInstance, opts: RateLimitOptions): void {
-  const { redis, prefix, max, windowMs, log } = opts
+  const { redis, max, windowMs, log } = opts
+  const keyOf = opts.key
   const now = opts.now ?? Date.now
   const syncMs = opts.syncMs ?? 100
   const clients = new Map<string, Client>()
@@ -55,19 +60,18 @@ export function registerRateLimit(app: FastifyInstance, opts: RateLimitOptions):
     log.warn({ err }, 'rate limiter cannot reach Redis: limiting on this process’s counts only')
   }
 
-  const keyOf = (ip: string, window: number) => `${prefix}${ip}:${window}`
-
   async function sync(): Promise<void> {
     const window = Math.floor(now() / windowMs)
     const batch: [string, Client, number][] = []
-    for (const [ip, c] of clients) {
-      if (c.window < window) clients.delete(ip)
-      else if (c.pending > 0 && c.first === undefined) batch.push([ip, c, c.pending])
+    for (const [bucket, c] of clients) {
+      if (c.window < window) clients.delete(bucket)
+      else if (c.pending > 0 && c.first === undefined) batch.push([bucket, c, c.pending])
     }
-    if (batch.length === 0) return
+    if (batch.length === 0 || redis.status !== 'ready') return
     const pipe = redis.pipeline()
-    for (const [ip, c, n] of batch) {
-      pipe.incrby(keyOf(ip, c.window), n).pexpire(keyOf(ip, c.window), windowMs * 2)
+    for (const [bucket, c, n] of batch) {
+      // A TTL of one window, renewed by each count: a key outlives its window by less than one window.
+      pipe.incrby(keyOf(bucket, c.window), n).pexpire(keyOf(bucket, c.window), windowMs)
     }
     const res = await pipe.exec().catch((err: unknown) => {
       warn(err)
@@ -129,40 +133,47 @@ export function registerRateLimit(app: FastifyInstance, opts: RateLimitOptions):
     done()
   }
 
+  /** A client's first request here in this window: counted in Redis, which tells the total so far. */
+  function firstOfWindow(bucket: string, window: number, reply: FastifyReply, done: () => void) {
+    const fresh: Client = { window, total: 0, pending: 1 }
+    clients.set(bucket, fresh)
+    if (redis.status !== 'ready') {
+      // Redis away: counted here alone (and handed over by a sync once it is back).
+      decideCounted(reply, fresh, done)
+      return
+    }
+    const key = keyOf(bucket, window)
+    fresh.first = redis
+      .pipeline()
+      .incrby(key, 1)
+      .pexpire(key, windowMs)
+      .exec()
+      .then((res) => {
+        const [err, total] = res?.[0] ?? [new Error('no reply')]
+        if (err) throw err
+        fresh.total = Number(total)
+        fresh.pending--
+      })
+      .catch(warn)
+      .finally(() => {
+        fresh.first = undefined
+      })
+    fresh.first.then(() => {
+      // It was counted (pending or in Redis) when it came in: admit it unless it went over.
+      if (fresh.total > max) reject(reply, window)
+      else decideCounted(reply, fresh, done)
+    })
+  }
+
   app.addHook('onRequest', (req: FastifyRequest, reply: FastifyReply, done) => {
     // Exempt routes, and unknown URLs (a 404 costs nothing worth limiting), are not counted.
     // (routeOptions builds and freezes a new object on every read: read it once.)
     const route = req.routeOptions
     if (route.config?.rateLimit === false || route.url === undefined) return done()
     const window = Math.floor(now() / windowMs)
-    const c = clients.get(req.ip)
-    if (c === undefined || c.window !== window) {
-      // This client's first request here in this window: count it in Redis and learn the total.
-      const fresh: Client = { window, total: 0, pending: 1 }
-      const key = keyOf(req.ip, window)
-      fresh.first = redis
-        .pipeline()
-        .incrby(key, 1)
-        .pexpire(key, windowMs * 2)
-        .exec()
-        .then((res) => {
-          const [err, total] = res?.[0] ?? [new Error('no reply')]
-          if (err) throw err
-          fresh.total = Number(total)
-          fresh.pending--
-        })
-        .catch(warn)
-        .finally(() => {
-          fresh.first = undefined
-        })
-      clients.set(req.ip, fresh)
-      fresh.first.then(() => {
-        // It was counted (pending or in Redis) when it came in: admit it unless it went over.
-        if (fresh.total > max) reject(reply, window)
-        else decideCounted(reply, fresh, done)
-      })
-      return
-    }
+    const bucket = requestBucket(req)
+    const c = clients.get(bucket)
+    if (c === undefined || c.window !== window) return firstOfWindow(bucket, window, reply, done)
     if (c.first !== undefined) {
       const waiting = c
       c.first.then(() => decide(reply, waiting, done))
