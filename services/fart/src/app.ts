@@ -113,8 +113,12 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     avatars: createAvatarFetcher({
       redis,
       schema,
-      timeoutMs: config.avatarTimeoutMs,
-      allowedHosts: new Set([...config.avatarHosts, new URL(config.appviewUrl).host]),
+      policy: {
+        hosts: new Set(config.avatarHosts),
+        insecureHosts: new Set(config.avatarInsecureHosts),
+        maxBytes: config.avatarMaxBytes,
+        timeoutMs: config.avatarTimeoutMs,
+      },
       log,
     }),
     circles: createCircleService({

@@ -2,12 +2,11 @@ import { createHash } from 'node:crypto'
 import type { Logger } from '@circles/logging'
 import type { RedisSchema } from '@circles/redis-schema'
 import type { Redis } from 'ioredis'
+import { type AvatarPolicy, fetchAvatar } from './avatar-fetch.js'
 
-// Fetches avatar thumbnails for drawn circles, server-side with a timeout, and caches the bytes in Redis so
-// the next drawing of any circle that shows the same person costs no request.
-
-const MAX_BYTES = 256 * 1024
-const TYPES = new Set(['image/jpeg', 'image/png', 'image/gif'])
+// Fetches avatar thumbnails for drawn circles, server-side (each fetch under the rules of avatar-fetch.ts),
+// and caches the bytes in Redis so the next drawing of any circle that shows the same person costs no
+// request.
 
 /** The AppView's CDN serves a small variant of every avatar; a circle never needs the full one. */
 export function thumbnailUrl(url: string): string {
@@ -22,9 +21,8 @@ export interface AvatarFetcher {
 export function createAvatarFetcher(deps: {
   redis: Redis
   schema: RedisSchema
-  timeoutMs: number
-  /** Hosts (host[:port]) avatars may be fetched from: the server never fetches an arbitrary URL. */
-  allowedHosts: ReadonlySet<string>
+  /** Hosts, schemes, size and time allowed: the server never fetches an arbitrary URL. */
+  policy: AvatarPolicy
   ttlSeconds?: number
   concurrency?: number
   log: Logger
@@ -35,15 +33,7 @@ export function createAvatarFetcher(deps: {
 
   async function fetchOne(url: string): Promise<string | null> {
     try {
-      const u = new URL(thumbnailUrl(url))
-      if (u.protocol !== 'https:' && u.protocol !== 'http:') return null
-      if (!deps.allowedHosts.has(u.host)) return null
-      const res = await fetch(u, { signal: AbortSignal.timeout(deps.timeoutMs) })
-      const type = (res.headers.get('content-type') ?? '').split(';')[0]!.trim()
-      if (!res.ok || !TYPES.has(type)) return null
-      const buf = Buffer.from(await res.arrayBuffer())
-      if (buf.length > MAX_BYTES) return null
-      return `data:${type};base64,${buf.toString('base64')}`
+      return await fetchAvatar(new URL(thumbnailUrl(url)), deps.policy)
     } catch (err) {
       log.debug({ err, url }, 'avatar fetch failed: initials instead')
       return null

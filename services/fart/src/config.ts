@@ -46,8 +46,15 @@ export interface FartConfig extends RedisConfig {
   appviewTimeoutMs: number
   /** Avatar fetch timeout for drawn circles. @default 2000 */
   avatarTimeoutMs: number
-  /** Hosts avatars may be fetched from when drawing, besides the AppView's own. @default cdn.bsky.app */
+  /** Hosts (host[:port]) avatars may be fetched from when drawing, over https only. @default cdn.bsky.app */
   avatarHosts: string[]
+  /**
+   * Of AVATAR_HOSTS, those also fetched over plain http and at private or loopback addresses: a local
+   * stand-in CDN (tests, a demo). @default none
+   */
+  avatarInsecureHosts: string[]
+  /** An avatar larger than this is not read further (drawn as initials). @default 262144 */
+  avatarMaxBytes: number
   /** /readyz fails when the indexer's consumer group is more stream entries behind than this. @default 50000 */
   readyMaxLagEntries: number
   /**
@@ -57,6 +64,30 @@ export interface FartConfig extends RedisConfig {
    */
   trustProxy: false | 1 | string[]
   logLevel: LogLevel
+}
+
+/** Comma-separated host[:port] names, as a URL's `host` writes them (lower case, no default port). */
+function hostList(text: string): string[] {
+  return text
+    .split(',')
+    .map((h) => h.trim())
+    .filter(Boolean)
+    .map((h) => {
+      let url: URL
+      try {
+        url = new URL(`https://${h}`)
+      } catch {
+        throw new ConfigError(
+          `AVATAR_HOSTS / AVATAR_INSECURE_HOSTS: ${JSON.stringify(h)} is not a host`,
+        )
+      }
+      if (url.pathname !== '/' || url.username || url.search || url.hash) {
+        throw new ConfigError(
+          `AVATAR_HOSTS / AVATAR_INSECURE_HOSTS: ${JSON.stringify(h)} is not a host`,
+        )
+      }
+      return url.host
+    })
 }
 
 const PROXY_NAMES = new Set(['loopback', 'linklocal', 'uniquelocal'])
@@ -121,6 +152,15 @@ export function toConfig(env: Env): FartConfig {
       }
     }
   }
+  const avatarHosts = hostList(envString(env, 'AVATAR_HOSTS', 'cdn.bsky.app'))
+  const avatarInsecureHosts = hostList(envOptional(env, 'AVATAR_INSECURE_HOSTS') ?? '')
+  for (const h of avatarInsecureHosts) {
+    if (!avatarHosts.includes(h)) {
+      throw new ConfigError(
+        `AVATAR_INSECURE_HOSTS may only relax hosts in AVATAR_HOSTS; ${JSON.stringify(h)} is not there`,
+      )
+    }
+  }
   return {
     ...redisConfig(env),
     host: envString(env, 'HOST', '127.0.0.1'),
@@ -137,10 +177,9 @@ export function toConfig(env: Env): FartConfig {
     handleTtlSeconds: envInt(env, 'HANDLE_TTL_SECONDS', 600, { min: 1 }),
     appviewUrl: envUrl(env, 'APPVIEW_URL', 'https://public.api.bsky.app', ['http:', 'https:']),
     appviewTimeoutMs: envInt(env, 'APPVIEW_TIMEOUT_MS', 3000, { min: 100, max: 60_000 }),
-    avatarHosts: envString(env, 'AVATAR_HOSTS', 'cdn.bsky.app')
-      .split(',')
-      .map((h) => h.trim().toLowerCase())
-      .filter(Boolean),
+    avatarHosts,
+    avatarInsecureHosts,
+    avatarMaxBytes: envInt(env, 'AVATAR_MAX_BYTES', 262_144, { min: 1024, max: 16 * 1024 * 1024 }),
     avatarTimeoutMs: envInt(env, 'AVATAR_TIMEOUT_MS', 2000, { min: 100, max: 30_000 }),
     readyMaxLagEntries: envInt(env, 'READY_MAX_LAG_ENTRIES', 50_000, { min: 0 }),
     trustProxy: parseTrustProxy(envString(env, 'TRUST_PROXY', 'false')),

@@ -95,6 +95,9 @@ export async function startHarness(
     ADMIN_TOKEN,
     RATE_LIMIT_MAX: '0',
     APPVIEW_TIMEOUT_MS: '1000',
+    // The fake AppView is the avatar CDN too: a loopback host over http, allowed as the tests' own only.
+    AVATAR_HOSTS: new URL(appview.url).host,
+    AVATAR_INSECURE_HOSTS: new URL(appview.url).host,
     ...env,
   })
   const longWindows = opts.longWindows === false ? undefined : createLongWindows(t.redis, t.schema)
