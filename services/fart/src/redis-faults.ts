@@ -26,6 +26,18 @@ function replyCode(err: Error): string | undefined {
   return /^[A-Z]+/.exec(err.message)?.[0]
 }
 
+/**
+ * Which Redis trouble an error message describes, when only its text is left (a library that answered with
+ * it, the queue board): a reply's first word, or ioredis's words for a lost connection.
+ */
+export function redisFaultOfMessage(message: string): RedisFault | null {
+  const code = /^[A-Z]+(?= )/.exec(message)?.[0]
+  if (code !== undefined && WRITE_REFUSED.has(code)) return 'write-refused'
+  if (code !== undefined && UNAVAILABLE.has(code)) return 'unavailable'
+  if (CONNECTION.test(message) || /max retries per request/i.test(message)) return 'unavailable'
+  return null
+}
+
 /** Which Redis trouble `err` is (looking through `cause` too), or null for any other error. */
 export function redisFault(err: unknown): RedisFault | null {
   for (let e = err, depth = 0; e instanceof Error && depth < 4; e = e.cause, depth++) {
@@ -84,9 +96,9 @@ export function pipelineValues(res: [Error | null, unknown][] | null): unknown[]
  * loading): without it each request's commands would wait in ioredis's offline queue for reconnection
  * attempts, seconds, and then fail anyway.
  */
-export function requireRedis(redis: Redis): onRequestHookHandler {
+export function requireRedis(...clients: Pick<Redis, 'status'>[]): onRequestHookHandler {
   return (_req, reply, done) => {
-    if (redis.status === 'ready') return done()
+    if (clients.every((c) => c.status === 'ready')) return done()
     reply
       .code(503)
       .header('retry-after', String(RETRY_AFTER_SECONDS))

@@ -7,10 +7,19 @@ import { Redis } from 'ioredis'
 import { buildApp } from './app.js'
 import type { FartConfig } from './config.js'
 import type { IndexReader, LongWindowReader } from './index-source.js'
+import { requireRedis } from './redis-faults.js'
 
 /** bull-board over the scheduler's queues at /admin/queues (the admin scope supplies authentication). */
 export function queueViewPlugin(queues: readonly Queue[]): FastifyPluginAsync {
-  return async (scope) => registerQueueBoard(scope, { queues, basePath: '/admin/queues' })
+  // BullMQ waits for its connection to be ready before any command, so while the queues' Redis is away a
+  // board request would hang rather than fail: 503 at once instead, as for the API's own connection.
+  const connections = queues
+    .map((q) => q.opts.connection as Partial<Pick<Redis, 'status'>>)
+    .filter((c): c is Pick<Redis, 'status'> => typeof c.status === 'string')
+  return async (scope) => {
+    scope.addHook('onRequest', requireRedis(...connections))
+    await registerQueueBoard(scope, { queues, basePath: '/admin/queues' })
+  }
 }
 
 export interface FartServiceDeps {

@@ -1,4 +1,5 @@
 import { createSchedulerQueues } from '@circles/scheduler'
+import { startRedisServer } from '@circles/testkit'
 import type { Queue } from 'bullmq'
 import type { FastifyInstance } from 'fastify'
 import { Redis } from 'ioredis'
@@ -136,6 +137,40 @@ describe('admin writes: bearer only, same origin only', () => {
       undefined,
     ]) {
       expect(authOf(wrong, ADMIN_TOKEN), String(wrong)).toBeNull()
+    }
+  })
+})
+
+describe('queue board without its Redis', () => {
+  it('answers 503 with Retry-After at once, not a hang or bull-board’s 500', async () => {
+    const h = await startHarness()
+    // The board's queues on a Redis of their own, stopped once they are connected; the API's is fine.
+    const server = await startRedisServer()
+    const conn = new Redis(server.url, { enableOfflineQueue: false, maxRetriesPerRequest: 1 })
+    conn.on('error', () => {}) // refused once stopped: expected
+    const queues = Object.values(createSchedulerQueues(conn, h.t.schema))
+    for (const q of queues) await q.waitUntilReady()
+    const app = await buildSecondApp(h, { queueView: queueViewPlugin(queues) })
+    try {
+      await server.stop()
+      while (conn.status === 'ready') await new Promise((r) => setTimeout(r, 10))
+      const r = await app.inject({
+        url: '/admin/queues/api/queues',
+        headers: { authorization: bearer },
+      })
+      expect(r.statusCode).toBe(503)
+      expect(r.headers['retry-after']).toBe('5')
+      expect(r.json()).toEqual({
+        statusCode: 503,
+        error: 'Service Unavailable',
+        message: 'Redis is unreachable: try again in 5 s',
+      })
+    } finally {
+      await app.close()
+      for (const q of queues) await q.close().catch(() => {})
+      conn.disconnect()
+      await server.stop()
+      await h.close()
     }
   })
 })

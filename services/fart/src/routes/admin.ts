@@ -1,13 +1,43 @@
 import { isValidDid } from '@circles/core'
 import { type FastifyPluginAsyncTypebox, Type } from '@fastify/type-provider-typebox'
-import type { FastifyPluginAsync } from 'fastify'
+import type { FastifyPluginAsync, onSendHookHandler } from 'fastify'
 import { adminGuard } from '../admin-guard.js'
 import type { AppContext } from '../context.js'
+import { RETRY_AFTER_SECONDS, redisFaultOfMessage, unavailableBody } from '../redis-faults.js'
 import { DidParams, ErrorBody, Unavailable } from './schemas.js'
 
 // Admin routes exist only when ADMIN_TOKEN is set; who may read and who may change: admin-guard.ts.
 
 const security = [{ bearerAuth: [] }]
+
+/**
+ * bull-board answers its own failures with 500 and the error's message (a Redis reply, say): the board's
+ * queue connection is its own, so requireRedis does not cover it. Such an answer becomes ours: 503 with
+ * Retry-After for Redis trouble, else a plain 500; the original goes to the log.
+ */
+function boardFailure(ctx: AppContext): onSendHookHandler {
+  return async (req, reply, payload) => {
+    // bull-board says 500 for any failure; a 503 here is already ours (requireRedis).
+    if (reply.statusCode !== 500) return payload
+    let message = ''
+    try {
+      message = String((JSON.parse(String(payload)) as { message?: unknown }).message ?? '')
+    } catch {}
+    ctx.log.warn({ url: req.url, status: reply.statusCode, message }, 'queue board request failed')
+    const fault = redisFaultOfMessage(message)
+    reply.type('application/json; charset=utf-8')
+    if (fault === null) {
+      reply.code(500)
+      return JSON.stringify({
+        statusCode: 500,
+        error: 'Internal Server Error',
+        message: 'internal error',
+      })
+    }
+    reply.code(503).header('retry-after', String(RETRY_AFTER_SECONDS))
+    return JSON.stringify(unavailableBody(fault))
+  }
+}
 
 export function adminRoutes(
   ctx: AppContext,
@@ -113,6 +143,7 @@ export function adminRoutes(
           reply.headers(boardHeaders)
           done()
         })
+        board.addHook('onSend', boardFailure(ctx))
         await board.register(queueView)
       })
     }
