@@ -41,6 +41,7 @@ export {
   reachable,
 } from './parts.js'
 export { type PollOptions, pollUntil, pollUntilEqual } from './poll.js'
+export { prng } from './prng.js'
 export { createTestRedis, deleteByPrefix, TEST_REDIS_URL, type TestRedis } from './redis.js'
 export {
   type PrivateRedis,
