@@ -83,10 +83,10 @@ export function createMetrics(redis: Redis, schema: RedisSchema) {
   )
   // Counted in plain numbers and handed over at scrape time: prom-client hashes the labels on every inc,
   // a measurable share of a cached circle's CPU.
-  const outcomes: Record<string, number> = { hit: 0, miss: 0, shared: 0, none: 0 }
+  const outcomes: Record<string, number> = { hit: 0, miss: 0, shared: 0, uncached: 0, none: 0 }
   new Counter({
     name: 'fart_circle_cache_total',
-    help: 'Circle requests by cache outcome (hit, miss, shared = waited for another computation)',
+    help: 'Circle requests by cache outcome (hit, miss, shared = waited for another computation, uncached = computed but Redis refused to store it)',
     labelNames: ['outcome'] as const,
     registers: [registry],
     collect() {
