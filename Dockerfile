@@ -38,6 +38,8 @@ ENV NODE_ENV=production \
     PORT=8080
 WORKDIR /app
 COPY --from=build --chown=node:node /app /app
+# The firehose's cursor checkpoint (a volume in docker-compose.yml): a new volume takes this owner.
+RUN mkdir -p /state && chown node:node /state
 USER node
 EXPOSE 8080
 # The services stop gracefully on SIGTERM (docker stop); compose gives them a grace period to drain.

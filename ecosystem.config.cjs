@@ -16,6 +16,11 @@ const nodeArgs = hasEnvFile ? [`--env-file=${envFile}`] : []
 // Only this file's own settings (INDEXER_INSTANCES) are read here; util.parseEnv exists from Node 20.12.
 const fileEnv = hasEnvFile && parseEnv ? parseEnv(readFileSync(envFile, 'utf8')) : {}
 const indexerInstances = Number(process.env.INDEXER_INSTANCES ?? fileEnv.INDEXER_INSTANCES ?? 1)
+// Where the firehose remembers its cursor outside Redis (a Redis that lost its data must not send it live).
+const checkpointFile =
+  process.env.FIREHOSE_CHECKPOINT_FILE ??
+  fileEnv.FIREHOSE_CHECKPOINT_FILE ??
+  join(__dirname, 'data', 'firehose-checkpoint.json')
 
 /** Settings every service shares. */
 const common = {
@@ -47,7 +52,7 @@ const app = (name, extra = {}) => ({
 module.exports = {
   apps: [
     // The order matters to `pnpm start`: it stops the first app (the producer) before the others.
-    app('firehose'),
+    app('firehose', { env: { ...common.env, FIREHOSE_CHECKPOINT_FILE: checkpointFile } }),
     // Several consumers in one group share the stream. PM2 gives each instance NODE_APP_INSTANCE (0, 1, ...);
     // the indexer builds its unique consumer name from it.
     app('indexer', { instances: indexerInstances, instance_var: 'NODE_APP_INSTANCE' }),

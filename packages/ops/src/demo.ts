@@ -148,6 +148,8 @@ export async function main(): Promise<number> {
       RELAY_URL: pds.firehoseUrl,
       // From the PDS's first event, so the accounts' first posts are indexed too.
       FIREHOSE_CURSOR: '0',
+      // The demo's cursor checkpoint goes with its other temporary data.
+      FIREHOSE_CHECKPOINT_FILE: join(tmp, 'firehose-checkpoint.json'),
       HOST: '127.0.0.1',
       PORT: String(port),
       // The local PDS has no AppView: a stand-in knows the simulated accounts (no avatars).

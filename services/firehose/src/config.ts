@@ -24,6 +24,8 @@ const NAMES = [
   'FIREHOSE_BACKOFF_MIN_MS',
   'FIREHOSE_BACKOFF_MAX_MS',
   'FIREHOSE_METRICS_MS',
+  'FIREHOSE_CHECKPOINT_FILE',
+  'FIREHOSE_CHECKPOINT_MS',
 ] as const
 
 /** Raw, unvalidated settings as they come from the environment (only the names this service reads). */
@@ -56,6 +58,13 @@ export interface FirehoseConfig extends RedisConfig {
   backoffMaxMs: number
   /** Metrics log line and Redis hash update interval (ms). @default 10000 */
   metricsIntervalMs: number
+  /**
+   * File that remembers the last cursor outside Redis, so that a Redis that lost its data does not send the
+   * firehose live (see cursor-memory.ts). Unset: memory only (PM2 and `pnpm start` set `data/...`).
+   */
+  checkpointFile: string | null
+  /** How often the checkpoint file is rewritten while the cursor moves (ms). @default 5000 */
+  checkpointIntervalMs: number
 }
 
 export function readEnv(env: Env = process.env): FirehoseEnv {
@@ -87,6 +96,8 @@ export function toConfig(raw: FirehoseEnv): FirehoseConfig {
     backoffMinMs: envInt(env, 'FIREHOSE_BACKOFF_MIN_MS', 500, { min: 1, max: 600_000 }),
     backoffMaxMs: envInt(env, 'FIREHOSE_BACKOFF_MAX_MS', 30_000, { min: 1, max: 3_600_000 }),
     metricsIntervalMs: envInt(env, 'FIREHOSE_METRICS_MS', 10_000, { min: 100, max: 3_600_000 }),
+    checkpointFile: envOptional(env, 'FIREHOSE_CHECKPOINT_FILE') ?? null,
+    checkpointIntervalMs: envInt(env, 'FIREHOSE_CHECKPOINT_MS', 5000, { min: 100, max: 3_600_000 }),
   }
   if (config.resumeLag >= config.maxLag) {
     throw new ConfigError(

@@ -21,6 +21,8 @@ export interface Counters {
   /** Times the socket was paused while a write was in flight (in-memory backpressure). */
   socketPauses: number
   stalls: number
+  /** Times Redis held no cursor where it had held one for us (it lost its data): resumed from ours. */
+  cursorsLost: number
   /** Skips by reason (core's reject reasons and the decoder's own). */
   skipped: Record<string, number>
   /** Error frames by error name (FutureCursor, ConsumerTooSlow, ...). */
@@ -54,6 +56,7 @@ export function newCounters(): Counters {
     backpressurePauses: 0,
     socketPauses: 0,
     stalls: 0,
+    cursorsLost: 0,
     skipped: {},
     errorFrames: {},
   }

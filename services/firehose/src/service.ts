@@ -2,6 +2,7 @@ import { createLogger, logConnectionErrors } from '@circles/logging'
 import { createSchema } from '@circles/redis-schema'
 import { Redis } from 'ioredis'
 import type { FirehoseConfig } from './config.js'
+import { CursorMemory } from './cursor-memory.js'
 import type { FrameResult } from './frame-result.js'
 import { bump, countFrame, type Gauges, MetricsReporter, newCounters } from './metrics.js'
 import { publishBatch } from './publisher.js'
@@ -59,6 +60,8 @@ export function createFirehoseService(
     state: 'starting',
   }
   const metrics = new MetricsReporter(redis, schema, log, counters, gauges)
+  const memory = new CursorMemory(config.checkpointFile, config.relayUrl)
+  let checkpointTimer: NodeJS.Timeout | null = null
   const subscribeUrl = `${config.relayUrl}/xrpc/com.atproto.sync.subscribeRepos`
 
   let started = false
@@ -102,7 +105,10 @@ export function createFirehoseService(
   /** What the stored cursor held when it was last read (null: none), for the session that starts. */
   let storedCursor: string | null = null
 
-  /** The stored cursor; else FIREHOSE_CURSOR; else null (live). A garbled stored cursor is an error. */
+  /**
+   * The stored cursor; else the last one Redis held for us (it lost it); else FIREHOSE_CURSOR; else null
+   * (live). A garbled stored cursor is an error.
+   */
   async function resumeCursor(): Promise<number | null> {
     const stored = await redis.get(schema.firehoseCursor)
     storedCursor = stored
@@ -113,9 +119,25 @@ export function createFirehoseService(
           `${schema.firehoseCursor} holds ${JSON.stringify(stored)}, not a seq: fix or delete it`,
         )
       }
+      memory.note(n)
       return n
     }
-    return config.startCursor
+    const fallback = memory.fallback
+    if (fallback === null) return config.startCursor
+    counters.cursorsLost++
+    log.error(
+      { cursor: fallback, lastKnown: memory.lastKnown, checkpoint: config.checkpointFile },
+      `the stored cursor is gone (Redis lost its data?): resuming from ${fallback}, the last cursor up to which the indexer had applied everything, so that nothing published after it is missed${config.checkpointFile ? ` (to start over instead, delete ${config.checkpointFile} too)` : ''}`,
+    )
+    return fallback
+  }
+
+  function flushCheckpoint(): void {
+    try {
+      memory.flush()
+    } catch (err) {
+      log.warn({ err, file: config.checkpointFile }, 'could not write the cursor checkpoint')
+    }
   }
 
   function onFrame(result: FrameResult): void {
@@ -176,7 +198,12 @@ export function createFirehoseService(
       // Entries published while this reading is taken are counted again next time: an overestimate
       // costs one extra check, an underestimate could let the stream run past the bound.
       lagEstimate = 0
+      // Taken before the reading: whatever was published up to it is in the stream the reading sees.
+      const published = memory.lastKnown
       const reading = await readLag(redis, schema)
+      if (published !== null && reading.lag === 0 && reading.pending === 0) {
+        memory.noteApplied(published)
+      }
       lagEstimate += reading.lag
       gauges.lag = reading.lag
       gauges.lagSource = reading.source
@@ -253,6 +280,7 @@ export function createFirehoseService(
         publish: async (batch) => {
           const entries = await publishBatch(redis, schema, batch, config, after)
           after = String(batch.seq)
+          memory.note(batch.seq)
           counters.flushes++
           counters.entries += entries
           lagEstimate += entries
@@ -305,6 +333,10 @@ export function createFirehoseService(
       await checkLag()
       lagTimer = setInterval(() => void runLagCheck(), config.lagCheckMs)
       metrics.start(config.metricsIntervalMs)
+      if (config.checkpointFile) {
+        checkpointTimer = setInterval(flushCheckpoint, config.checkpointIntervalMs)
+        checkpointTimer.unref()
+      }
       loop = runLoop().catch((err) => {
         log.fatal({ err }, 'firehose loop crashed')
         process.exitCode = 1
@@ -331,6 +363,8 @@ export function createFirehoseService(
           errors.push(err)
         }
         gauges.state = 'stopped'
+        if (checkpointTimer) clearInterval(checkpointTimer)
+        flushCheckpoint()
         if (ready) {
           await metrics
             .report()

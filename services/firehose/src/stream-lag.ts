@@ -10,6 +10,8 @@ export interface LagReading {
   length: number
   /** The group's last-delivered-id, when the group exists. */
   lastDeliveredId: string | null
+  /** Entries delivered to the group and not yet acknowledged (null: no group). */
+  pending: number | null
 }
 
 function fields(flat: unknown): Map<string, unknown> {
@@ -53,17 +55,20 @@ export async function readLag(redis: Redis, schema: RedisSchema): Promise<LagRea
   if (groupsErr) {
     // XINFO on a missing key errors; the stream is recreated by the next XADD.
     if (/no such key/i.test(groupsErr.message)) {
-      return { lag: 0, source: 'no-group', length: 0, lastDeliveredId: null }
+      return { lag: 0, source: 'no-group', length: 0, lastDeliveredId: null, pending: null }
     }
     throw groupsErr
   }
   const group = (groups as unknown[])
     .map(fields)
     .find((g) => String(g.get('name')) === schema.indexerGroup)
-  if (!group) return { lag: length, source: 'no-group', length, lastDeliveredId: null }
+  if (!group) {
+    return { lag: length, source: 'no-group', length, lastDeliveredId: null, pending: null }
+  }
   const lastDeliveredId = String(group.get('last-delivered-id') ?? '0-0')
+  const pending = num(group.get('pending'))
   const lag = num(group.get('lag'))
-  if (lag !== null) return { lag, source: 'lag', length, lastDeliveredId }
+  if (lag !== null) return { lag, source: 'lag', length, lastDeliveredId, pending }
   const entriesRead = num(group.get('entries-read'))
   if (entriesRead !== null) {
     const info = fields(await redis.xinfo('STREAM', schema.eventStream))
@@ -74,10 +79,11 @@ export async function readLag(redis: Redis, schema: RedisSchema): Promise<LagRea
         source: 'entries-read',
         length,
         lastDeliveredId,
+        pending,
       }
     }
   }
-  return { lag: length, source: 'length', length, lastDeliveredId }
+  return { lag: length, source: 'length', length, lastDeliveredId, pending }
 }
 
 /**
