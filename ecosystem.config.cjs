@@ -7,7 +7,7 @@
 // because Node 20 has no --env-file-if-exists; variables already in PM2's environment win over the file.
 
 const { existsSync, readFileSync } = require('node:fs')
-const { join } = require('node:path')
+const { join, resolve } = require('node:path')
 const { parseEnv } = require('node:util')
 
 const envFile = join(__dirname, '.env')
@@ -16,11 +16,15 @@ const nodeArgs = hasEnvFile ? [`--env-file=${envFile}`] : []
 // Only this file's own settings (INDEXER_INSTANCES) are read here; util.parseEnv exists from Node 20.12.
 const fileEnv = hasEnvFile && parseEnv ? parseEnv(readFileSync(envFile, 'utf8')) : {}
 const indexerInstances = Number(process.env.INDEXER_INSTANCES ?? fileEnv.INDEXER_INSTANCES ?? 1)
-// Where the firehose remembers its cursor outside Redis (a Redis that lost its data must not send it live).
+// State kept outside Redis, under DATA_DIR (beside the AOF of the Redis `pnpm start` may run): the
+// firehose's cursor checkpoint and the API's copy of the admin lists, to recover from a Redis that lost its data.
+const dataDir = resolve(__dirname, process.env.DATA_DIR ?? fileEnv.DATA_DIR ?? 'data')
 const checkpointFile =
   process.env.FIREHOSE_CHECKPOINT_FILE ??
   fileEnv.FIREHOSE_CHECKPOINT_FILE ??
-  join(__dirname, 'data', 'firehose-checkpoint.json')
+  join(dataDir, 'firehose-checkpoint.json')
+const listsFile =
+  process.env.API_LISTS_FILE ?? fileEnv.API_LISTS_FILE ?? join(dataDir, 'api-lists.json')
 
 /** Settings every service shares. */
 const common = {
@@ -62,6 +66,9 @@ module.exports = {
     // p99 33-45 ms with it, 50-59 ms without); a 2 MB young generation: each scavenge copies what recent
     // requests left behind (the index's DID memo grows with every new partner), so smaller, more frequent
     // scavenges pause for ~2 ms rather than 6-9 (warm random-user p99 5.2-8.2 ms, against 8.4-12.7 ms).
-    app('fart', { node_args: [...nodeArgs, '--single-threaded-gc', '--max-semi-space-size=2'] }),
+    app('fart', {
+      node_args: [...nodeArgs, '--single-threaded-gc', '--max-semi-space-size=2'],
+      env: { ...common.env, API_LISTS_FILE: listsFile },
+    }),
   ],
 }

@@ -150,6 +150,7 @@ export async function main(): Promise<number> {
       FIREHOSE_CURSOR: '0',
       // The demo's cursor checkpoint goes with its other temporary data.
       FIREHOSE_CHECKPOINT_FILE: join(tmp, 'firehose-checkpoint.json'),
+      API_LISTS_FILE: join(tmp, 'api-lists.json'),
       HOST: '127.0.0.1',
       PORT: String(port),
       // The local PDS has no AppView: a stand-in knows the simulated accounts (no avatars).

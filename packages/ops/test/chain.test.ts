@@ -158,8 +158,9 @@ function servicesEnv(redisUrl: string, relay: string, appviewUrl: string, port: 
     RELAY_URL: relay,
     // From the PDS's first event: nothing the script wrote can be missed, whenever the firehose connects.
     FIREHOSE_CURSOR: '0',
-    // Memory only: the ecosystem's default checkpoint file is the repository's data/.
+    // Memory only: the ecosystem's default checkpoint and lists files are in the repository's data/.
     FIREHOSE_CHECKPOINT_FILE: '',
+    API_LISTS_FILE: '',
     FIREHOSE_METRICS_MS: '500',
     INDEXER_METRICS_MS: '500',
     // The stats job as often as the scheduler allows, so that its document follows within seconds.

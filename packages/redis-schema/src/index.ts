@@ -116,6 +116,8 @@ export function createSchema(prefix: string) {
     optOuts: `${p}optouts`,
     /** Set of DIDs tracked for daily snapshots (managed through the API's admin routes). */
     tracked: `${p}tracked`,
+    /** Set once the two lists above are whole: its absence tells the API that Redis lost them (durable-lists.ts). */
+    listsSeeded: `${p}lists:seeded`,
     /** Sorted set: DID -> ms of its last circle request (snapshots also track these for 7 days). */
     circleRequests: `${p}circle-requests`,
     /** Global stats document (JSON) written by the scheduler, read by the API in one round trip. */

@@ -28,6 +28,10 @@ export interface FartConfig extends RedisConfig {
   rateLimitMax: number
   /** @default 60000 */
   rateLimitWindowMs: number
+  /** File mirroring the opt-out and tracked lists, to refill a Redis that lost them (durable-lists.ts). */
+  listsFile: string | null
+  /** How often the lists are mirrored to the file, or refilled from it (ms). @default 5000 */
+  listsSyncMs: number
   /** Circle cache TTL. @default 300 */
   circleCacheTtlSeconds: number
   /** TTL of a circle served without complete profiles (AppView down), so they fill in soon. @default 30 */
@@ -169,6 +173,8 @@ export function toConfig(env: Env): FartConfig {
     corsOrigins,
     rateLimitMax: envInt(env, 'RATE_LIMIT_MAX', 300, { min: 0 }),
     rateLimitWindowMs: envInt(env, 'RATE_LIMIT_WINDOW_MS', 60_000, { min: 1000 }),
+    listsFile: envOptional(env, 'API_LISTS_FILE') ?? null,
+    listsSyncMs: envInt(env, 'API_LISTS_SYNC_MS', 5000, { min: 100, max: 3_600_000 }),
     circleCacheTtlSeconds: envInt(env, 'CIRCLE_CACHE_TTL_SECONDS', 300, { min: 1, max: 86_400 }),
     partialCacheTtlSeconds: envInt(env, 'PARTIAL_CACHE_TTL_SECONDS', 30, { min: 1, max: 3600 }),
     circleLockMs: envInt(env, 'CIRCLE_LOCK_MS', 10_000, { min: 100, max: 120_000 }),

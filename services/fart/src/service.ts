@@ -6,6 +6,7 @@ import type { FastifyInstance, FastifyPluginAsync } from 'fastify'
 import { Redis } from 'ioredis'
 import { buildApp } from './app.js'
 import type { FartConfig } from './config.js'
+import { createDurableLists, type DurableLists } from './durable-lists.js'
 import type { IndexReader, LongWindowReader } from './index-source.js'
 import { requireRedis } from './redis-faults.js'
 
@@ -44,6 +45,7 @@ export function createFartService(config: FartConfig, deps: FartServiceDeps): Fa
   let redis: Redis | undefined
   let queueRedis: Redis | undefined
   let queues: Queue[] = []
+  let lists: DurableLists | undefined
   let app: FastifyInstance | undefined
   let closing: Promise<void> | undefined
 
@@ -56,6 +58,11 @@ export function createFartService(config: FartConfig, deps: FartServiceDeps): Fa
       })
       logConnectionErrors(redis, log)
       await redis.connect()
+      if (config.listsFile) {
+        lists = createDurableLists(redis, schema, config.listsFile, log)
+        await lists.sync()
+        lists.start(config.listsSyncMs)
+      }
       let queueView: FastifyPluginAsync | undefined
       if (config.adminToken && deps.queueView !== false) {
         // A producer-side connection: fail fast rather than queue commands while Redis is away.
@@ -89,6 +96,7 @@ export function createFartService(config: FartConfig, deps: FartServiceDeps): Fa
     },
     close() {
       closing ??= (async () => {
+        lists?.stop()
         // Every step runs even if one fails: stop accepting requests, then drop Redis.
         try {
           await app?.close()

@@ -1,0 +1,118 @@
+import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs'
+import { dirname } from 'node:path'
+import type { Logger } from '@circles/logging'
+import type { RedisSchema } from '@circles/redis-schema'
+import type { Redis } from 'ioredis'
+
+// The admin lists (opt-outs, tracked accounts) live in Redis, and a Redis that comes back empty (a restart
+// without persistence, a replica promoted empty, FLUSHALL) used to drop them silently: opted-out accounts
+// reappeared in circles. A file beside the API mirrors them while Redis has them, and puts them back when it
+// has lost them. A file rather than Postgres: no new server to run next to Redis, and PM2 and compose
+// deployments run the API on one host; several API hosts each mirror the whole sets, so any one refills them.
+// Redis tells "lost" from "empty" by a marker key set once the lists are known to be whole.
+
+export interface ListsSnapshot {
+  optOuts: string[]
+  tracked: string[]
+}
+
+export type SyncResult = 'mirrored' | 'reseeded' | 'marked'
+
+export function readListsFile(file: string): ListsSnapshot {
+  try {
+    const raw = JSON.parse(readFileSync(file, 'utf8')) as Partial<ListsSnapshot>
+    const dids = (v: unknown) =>
+      Array.isArray(v) ? v.filter((d): d is string => typeof d === 'string') : []
+    return { optOuts: dids(raw.optOuts), tracked: dids(raw.tracked) }
+  } catch {
+    return { optOuts: [], tracked: [] }
+  }
+}
+
+function writeListsFile(file: string, lists: ListsSnapshot): void {
+  mkdirSync(dirname(file), { recursive: true })
+  const tmp = `${file}.${process.pid}.tmp`
+  writeFileSync(tmp, `${JSON.stringify(lists)}\n`)
+  renameSync(tmp, file)
+}
+
+export interface DurableLists {
+  /** Mirrors Redis into the file, or refills Redis from the file when Redis lost the lists. */
+  sync(): Promise<SyncResult>
+  /** Runs `sync` every `intervalMs` (errors logged: Redis may be away for a while). */
+  start(intervalMs: number): void
+  stop(): void
+}
+
+export function createDurableLists(
+  redis: Redis,
+  schema: RedisSchema,
+  file: string,
+  log: Logger,
+): DurableLists {
+  let written = ''
+  let timer: NodeJS.Timeout | undefined
+
+  function mirror(lists: ListsSnapshot): void {
+    const text = JSON.stringify({
+      optOuts: [...lists.optOuts].sort(),
+      tracked: [...lists.tracked].sort(),
+    })
+    if (text === written) return
+    writeListsFile(file, JSON.parse(text) as ListsSnapshot)
+    written = text
+  }
+
+  async function sync(): Promise<SyncResult> {
+    const [marked, optOuts, tracked] = await Promise.all([
+      redis.exists(schema.listsSeeded),
+      redis.smembers(schema.optOuts),
+      redis.smembers(schema.tracked),
+    ])
+    if (marked === 1) {
+      mirror({ optOuts, tracked })
+      return 'mirrored'
+    }
+    const saved = readListsFile(file)
+    if (saved.optOuts.length === 0 && saved.tracked.length === 0) {
+      await redis.set(schema.listsSeeded, '1')
+      mirror({ optOuts, tracked })
+      return 'marked'
+    }
+    // Lost: put back what the file kept, beside anything added since (SADD keeps both), then tell every
+    // API process that the opt-outs changed, as an admin change does.
+    const tx = redis.multi()
+    if (saved.optOuts.length > 0) tx.sadd(schema.optOuts, ...saved.optOuts)
+    if (saved.tracked.length > 0) tx.sadd(schema.tracked, ...saved.tracked)
+    tx.incr(schema.optOutsVersion)
+      .publish(schema.optOutsChannel, 'changed')
+      .set(schema.listsSeeded, '1')
+    const replies = await tx.exec()
+    const failed = replies?.find(([err]) => err)?.[0]
+    if (failed) throw failed
+    log.error(
+      { file, optOuts: saved.optOuts.length, tracked: saved.tracked.length },
+      'Redis lost the opt-out and tracked lists (a restart without persistence?): put them back from the file',
+    )
+    mirror({
+      optOuts: [...new Set([...optOuts, ...saved.optOuts])],
+      tracked: [...new Set([...tracked, ...saved.tracked])],
+    })
+    return 'reseeded'
+  }
+
+  return {
+    sync,
+    start(intervalMs) {
+      timer = setInterval(() => {
+        sync().catch((err) =>
+          log.warn({ err, file }, 'could not sync the admin lists with their file'),
+        )
+      }, intervalMs)
+      timer.unref()
+    },
+    stop() {
+      if (timer) clearInterval(timer)
+    },
+  }
+}
