@@ -45,6 +45,9 @@ describe.skipIf(!haveChromium('the pnpm demo test'))('pnpm demo', () => {
         DEMO_ACCOUNTS: '6',
         DEMO_ROUND_MS: '500',
         DEMO_LOG_LEVEL: 'warn',
+        // tsc (the build check) turns on Node's compile cache, which Node >= 22.8 keeps in os.tmpdir():
+        // Node's cache, not the demo's data.
+        NODE_DISABLE_COMPILE_CACHE: '1',
       },
       stdio: ['ignore', 'pipe', 'pipe'],
     })
