@@ -20,10 +20,10 @@ function run(cmd, args, what) {
 
 /** @param {string[]} projects tsc --build targets (default: the whole workspace) */
 export function prepare(projects = []) {
-  const [major, minor] = process.versions.node.split('.').map(Number)
-  if (major < 20 || (major === 20 && minor < 11)) {
+  const major = Number(process.versions.node.split('.')[0])
+  if (major < 22) {
     fail(
-      `Node ${process.versions.node} is too old: install Node 20.11 or newer (22 or 24 recommended).`,
+      `Node ${process.versions.node} is too old: install Node 22 or newer (an LTS line: 26, 24 or 22).`,
     )
   }
   const unlock = lock()
