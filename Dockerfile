@@ -3,7 +3,7 @@
 #   docker build -t bsky-circles .
 #   docker run --rm -e REDIS_URL=redis://host:6379 bsky-circles node services/firehose/dist/src/main.js
 
-ARG NODE_VERSION=22
+ARG NODE_VERSION=26
 ARG PNPM_VERSION=10.34.8
 
 FROM node:${NODE_VERSION}-bookworm-slim AS base
