@@ -12,8 +12,8 @@ function fail(message) {
   process.exit(1)
 }
 
-function run(cmd, args, what) {
-  const r = spawnSync(cmd, args, { cwd: root, stdio: 'inherit' })
+function run(cmd, args, what, env = process.env) {
+  const r = spawnSync(cmd, args, { cwd: root, stdio: 'inherit', env })
   if (r.error) fail(`${what} could not run: ${r.error.message}`)
   if (r.status !== 0) fail(`${what} failed (exit code ${r.status}); see above.`)
 }
@@ -82,15 +82,24 @@ function alive(pid) {
   }
 }
 
+// Native addons (better-sqlite3, for the local PDS of the tests) compile against the headers npm's nodedir
+// names, which an .npmrc may pin to another Node's (nodedir=/usr on these machines: Node 20's): such a build
+// does not load on the Node that runs. The running Node's own headers, where its install has them, win.
+function installEnv() {
+  const prefix = dirname(dirname(process.execPath))
+  if (!existsSync(join(prefix, 'include', 'node', 'common.gypi'))) return process.env
+  return { ...process.env, npm_config_nodedir: prefix }
+}
+
 function installAndBuild(projects) {
   if (!existsSync(join(root, 'node_modules', '.modules.yaml'))) {
     process.stdout.write('Installing dependencies (pnpm install --frozen-lockfile)...\n')
     // Under `pnpm start` npm_execpath is pnpm itself; otherwise use the pnpm on the PATH.
     const execPath = process.env.npm_execpath
     if (execPath && /pnpm/.test(execPath)) {
-      run(process.execPath, [execPath, 'install', '--frozen-lockfile'], 'pnpm install')
+      run(process.execPath, [execPath, 'install', '--frozen-lockfile'], 'pnpm install', installEnv())
     } else {
-      run('pnpm', ['install', '--frozen-lockfile'], 'pnpm install')
+      run('pnpm', ['install', '--frozen-lockfile'], 'pnpm install', installEnv())
     }
   }
   process.stdout.write(
