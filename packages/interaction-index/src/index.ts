@@ -51,6 +51,7 @@ export {
 } from './reader.js'
 export { INDEX_APPLY_FUNCTION, INDEX_LIBRARY } from './scripts.js'
 export { ensureRedisSettings, REQUIRED_REDIS_SETTINGS, type SettingsReport } from './settings.js'
+export { keySlot } from './slot.js'
 export { Frame, Wire, WireError } from './wire.js'
 export {
   type ApplyStats,

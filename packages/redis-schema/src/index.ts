@@ -34,6 +34,12 @@ function hex(value: string): string {
   return value
 }
 
+function tag(value: string): string {
+  if (!/^[0-9a-z]{1,8}$/.test(value))
+    throw new SchemaError(`refusing to build a key from a bad slot tag`)
+  return value
+}
+
 function handle(value: string): string {
   if (!isValidHandle(value)) throw new SchemaError(`refusing to build a key from an invalid handle`)
   return value.toLowerCase()
@@ -131,6 +137,20 @@ export function createSchema(prefix: string) {
     queues: { rollup: 'rollup', prune: 'prune', stats: 'stats', snapshots: 'snapshots' },
     /** Mutex of one job kind (token, with expiry): no two runs of a kind at once, whatever the workers. */
     schedulerLock: (kind: string) => `${p}scheduler:lock:${kind}`,
+    /**
+     * Fencing counter of one job kind's lock: INCR in the same script as the lock's SET NX, so each holder
+     * gets a number above every earlier holder's. Its hash tag is the whole lock key, which puts it in the
+     * lock's cluster slot (an untagged key hashes as a whole).
+     */
+    schedulerFenceCounter: (kind: string) =>
+      `${p}scheduler:fence-counter:{${p}scheduler:lock:${kind}}`,
+    /**
+     * The roll-up holder's fencing number, as claimed in one cluster slot (the tag is a short string the
+     * scheduler picks per slot): every roll-up write checks the copy in its own slot in the same script.
+     */
+    rollupFence: (slotTag: string) => `${p}scheduler:rollup-fence:{${tag(slotTag)}}`,
+    /** Pattern matching every roll-up fence key (16384 of them once a roll-up has written). */
+    rollupFencePattern: `${p}scheduler:rollup-fence:*`,
     /** Highest hour (hours since the epoch) folded into the long-term aggregates; every lower hour is too. */
     rollupCursor: `${p}scheduler:rollup-cursor`,
     /** Long-term daily aggregates of one account, `s` = sent, `r` = received: hash day -> packed counts. */
