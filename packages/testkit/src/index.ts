@@ -59,6 +59,7 @@ export {
 } from './replay-server.js'
 export { settle } from './settle.js'
 export { ActivitySimulator, type ExpectedEvent } from './simulator.js'
+export { type StallProxy, type StallProxyOptions, startStallProxy } from './stall-proxy.js'
 export { SvgError, svgTitles } from './svg.js'
 export {
   ensureLargeCorpus,
