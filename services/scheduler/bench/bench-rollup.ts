@@ -16,8 +16,9 @@ import { createSchema, type RedisSchema } from '@circles/redis-schema'
 import { freePort } from '@circles/testkit'
 import { createWorkloadRandom, tidFromMicros } from '@circles/testkit/workload'
 import { Redis } from 'ioredis'
+import { loadHour } from '../src/hour-table.js'
 import { createLiveHours } from '../src/live-index.js'
-import { loadHour, runRollup } from '../src/rollup.js'
+import { runRollup } from '../src/rollup.js'
 
 const N = Number(process.env.BENCH_INTERACTIONS ?? 5_000_000)
 const POPULATION = Number(process.env.BENCH_POPULATION ?? 100_000)

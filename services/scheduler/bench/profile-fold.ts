@@ -1,8 +1,9 @@
 // Dev aid (not a benchmark of record): times foldHour alone on generated rows, against REDIS_URL.
 import { createSchema } from '@circles/redis-schema'
 import { Redis } from 'ioredis'
+import { foldHour } from '../src/fold.js'
+import { loadHour } from '../src/hour-table.js'
 import type { HourRow } from '../src/live-source.js'
-import { foldHour, loadHour } from '../src/rollup.js'
 
 const ROWS = Number(process.env.ROWS ?? 500_000)
 const POP = Number(process.env.POP ?? 100_000)
