@@ -16,8 +16,10 @@ import { createSchema, type RedisSchema } from '@circles/redis-schema'
 import { freePort } from '@circles/testkit'
 import { createWorkloadRandom, tidFromMicros } from '@circles/testkit/workload'
 import { Redis } from 'ioredis'
+import { createRollupFence } from '../src/fence.js'
 import { loadHour } from '../src/hour-table.js'
 import { createLiveHours } from '../src/live-index.js'
+import { acquireLock } from '../src/lock.js'
 import { runRollup } from '../src/rollup.js'
 
 const N = Number(process.env.BENCH_INTERACTIONS ?? 5_000_000)
@@ -335,10 +337,19 @@ async function main(): Promise<void> {
 
     progress('rolling up')
     const start = performance.now()
+    // As the job does: the lock and its fencing number, then the run (its writes claim the fence first).
+    const lock = await acquireLock(
+      redis,
+      schema.schedulerLock('rollup'),
+      60_000,
+      schema.schedulerFenceCounter('rollup'),
+    )
+    if (!lock?.fence) throw new Error('could not take the roll-up lock')
     const res = await runRollup(redis, schema, createLiveHours(redis, schema), {
       now: (hour + 48) * HOUR_MS + 1,
       liveWindowHours: 48,
       retentionDays: 90,
+      fence: createRollupFence(redis, schema, lock.fence),
     })
     const rollupS = (performance.now() - start) / 1000
     const rolled = res.rolled[0]

@@ -1,6 +1,7 @@
 // Dev aid (not a benchmark of record): times foldHour alone on generated rows, against REDIS_URL.
 import { createSchema } from '@circles/redis-schema'
 import { Redis } from 'ioredis'
+import { createRollupFence } from '../src/fence.js'
 import { foldHour } from '../src/fold.js'
 import { loadHour } from '../src/hour-table.js'
 import type { HourRow } from '../src/live-source.js'
@@ -40,7 +41,8 @@ const { table } = await loadHour(
   hour,
 )
 const t0 = performance.now()
-const r = await foldHour(redis, schema, hour, table, { retentionDays: 90 })
+const fence = createRollupFence(redis, schema, 1)
+const r = await foldHour(redis, schema, hour, table, { retentionDays: 90, fence })
 process.stdout.write(
   `fold ${table.n} rows: ${Math.round(performance.now() - t0)} ms ${JSON.stringify(r)}\n`,
 )

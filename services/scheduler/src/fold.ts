@@ -7,69 +7,36 @@ import {
 } from '@circles/interaction-index'
 import type { RedisSchema } from '@circles/redis-schema'
 import type { Redis } from 'ioredis'
+import {
+  execFenced,
+  type RollupFence,
+  type RollupPipeline,
+  type RollupScripts,
+  withRollupScripts,
+} from './fence.js'
 import { encodeRows, type HourTable, PackedIds } from './hour-table.js'
 
 // Folding one hour into the long-term day blobs, one account per script call (its two hashes share its
-// hash tag, so this is one slot).
-
-/**
- * Lua, one account (both keys share its hash tag, so this is one slot): for each direction with a blob,
- * a new day field is written; a field already at or past this hour is left alone (0); an older field is
- * returned for a merge in Node (rare: only the first fold of an account's day can skip it). The expiry is
- * pushed out to the day's end of retention. KEYS: sent, received. ARGV: day, mark, sent blob or '',
- * received blob or '', expireAt ms.
- */
-const FOLD_LUA = `
-local out = {}
-for i = 1, 2 do
-  local blob = ARGV[2 + i]
-  if blob == '' then
-    out[i] = -1
-  else
-    local cur = redis.call('HGET', KEYS[i], ARGV[1])
-    if not cur then
-      redis.call('HSET', KEYS[i], ARGV[1], blob)
-      redis.call('PEXPIREAT', KEYS[i], ARGV[5])
-      out[i] = 1
-    elseif string.byte(cur, 1) >= tonumber(ARGV[2]) then
-      out[i] = 0
-    else
-      out[i] = cur
-    end
-  end
-end
-return out
-`
-
-type FoldRedis = Redis & {
-  foldDayBuffer(
-    sentKey: string,
-    receivedKey: string,
-    day: string,
-    mark: number,
-    sent: Buffer | string,
-    received: Buffer | string,
-    expireAt: number,
-  ): Promise<(number | Buffer)[]>
-}
-
-function withFold(redis: Redis): FoldRedis {
-  const r = redis as FoldRedis
-  if (typeof r.foldDayBuffer !== 'function') {
-    redis.defineCommand('foldDay', { numberOfKeys: 2, lua: FOLD_LUA })
-  }
-  return r
-}
+// hash tag). The script (lua/fenced-fold.lua) writes a new blob where the day's field is absent, skips a
+// field whose mark already covers this hour, and otherwise returns the field's blob. Node merges into it
+// (the codec lives in one place, packages/interaction-index/src/long-term.ts) and calls the script again
+// with the mark and length of the blob it merged from: the script writes only over that same blob, or
+// returns the newer one to merge again. That is WATCH's optimistic retry inside the script, so it needs no
+// connection per transaction, pipelines like the first call, and stays in one slot.
 
 export interface FoldOptions {
   /** Days a long-term day blob is kept after its day. @default 90 */
   retentionDays: number
+  /** The lock holder's fence: every write checks it (fence.ts). */
+  fence: RollupFence
   /** Accounts per write pipeline. @default 1000 */
   chunk?: number
   /** Called between write chunks; a test throws from it to simulate a crash half-way. */
   onChunk?: (done: number) => void | Promise<void>
   /** Called between read batches and write chunks alike (the job extends its lock there). */
   onProgress?: () => Promise<void>
+  /** Called after a chunk's blobs were read for a merge, before the merges are sent (a test stalls here). */
+  beforeMerge?: () => Promise<void>
 }
 
 export interface FoldResult {
@@ -82,10 +49,109 @@ export interface FoldResult {
   records: number
 }
 
+/** A merge that keeps losing its compare-and-set means someone else keeps writing: give up loudly. */
+const MAX_MERGE_ROUNDS = 8
+
+/** One account of a chunk: its new blobs (sent, received; null = no rows) and their row counts. */
+interface Item {
+  id: number
+  blobs: [Buffer | null, Buffer | null]
+  n: [number, number]
+}
+
 function recordsOf(blob: Buffer): PackedRecord[] {
   const out: PackedRecord[] = []
   forEachPackedRecord(blob, (r) => out.push(r))
   return out
+}
+
+/** One hour's fold: the values every call shares, and the counts so far. */
+class HourFold {
+  readonly result: FoldResult
+  readonly dayField: string
+  readonly mark: number
+  readonly expireAt: number
+
+  constructor(
+    readonly scripts: RollupScripts,
+    readonly schema: RedisSchema,
+    readonly table: HourTable,
+    readonly opts: FoldOptions,
+    hour: number,
+  ) {
+    const day = Math.floor((hour * HOUR_MS) / DAY_MS)
+    this.dayField = String(day)
+    this.mark = (hour % 24) + 1
+    this.expireAt = (day + opts.retentionDays + 1) * DAY_MS
+    this.result = { hour, created: 0, merged: 0, alreadyDone: 0, records: 0 }
+  }
+
+  /** Queues one call: `had` is the [mark, length] per direction of the blob each was merged from. */
+  call(pipe: RollupPipeline, item: Item, blobs: (Buffer | null)[], had: number[][]): void {
+    const { fence } = this.opts
+    const did = this.table.dids[item.id] as string
+    const s = this.schema.longTerm(did, 's')
+    const args: (string | number | Buffer)[] = [
+      fence.number,
+      this.dayField,
+      this.mark,
+      this.expireAt,
+    ]
+    for (let d = 0; d < 2; d++) args.push(blobs[d] ?? '', ...(had[d] ?? [0, 0]))
+    pipe.rollupFoldBuffer(fence.keyFor(s), s, this.schema.longTerm(did, 'r'), ...args)
+  }
+
+  /**
+   * One chunk's replies: count them, then merge where the day's field already held earlier hours, and
+   * again where a field changed under a merge, until every blob has this hour.
+   */
+  async settle(pipe: RollupPipeline, items: Item[]): Promise<void> {
+    let replies = (await execFenced(pipe)) as (number | Buffer)[][]
+    let batch = items
+    for (let round = 0; ; round++) {
+      const again: { item: Item; cur: (Buffer | null)[] }[] = []
+      replies.forEach((reply, i) => {
+        const item = batch[i] as Item
+        const cur = this.count(item, reply, round)
+        if (cur[0] || cur[1]) again.push({ item, cur })
+      })
+      if (again.length === 0) return
+      if (round === MAX_MERGE_ROUNDS) {
+        throw new Error(`hour ${this.result.hour}: a day blob kept changing under the merge`)
+      }
+      await this.opts.beforeMerge?.()
+      const merges = this.scripts.pipeline() as RollupPipeline
+      for (const { item, cur } of again) {
+        const blobs = cur.map((c, d) =>
+          c ? mergeDayBlob(c, this.mark, recordsOf(item.blobs[d] as Buffer)) : null,
+        )
+        this.call(
+          merges,
+          item,
+          blobs,
+          cur.map((c) => (c ? [c[0] ?? 0, c.length] : [0, 0])),
+        )
+      }
+      batch = again.map((a) => a.item)
+      replies = (await execFenced(merges)) as (number | Buffer)[][]
+    }
+  }
+
+  /** Counts one call's reply; returns the blobs (per direction) that still need a merge. */
+  private count(item: Item, reply: (number | Buffer)[], round: number): (Buffer | null)[] {
+    const cur: (Buffer | null)[] = [null, null]
+    for (let d = 0; d < 2; d++) {
+      const r = reply[d]
+      if (r === -1 || r === undefined) continue
+      if (r === 0) this.result.alreadyDone++
+      else if (r === 1) {
+        if (round === 0) this.result.created++
+        else this.result.merged++
+        this.result.records += item.n[d] as number
+      } else cur[d] = r as Buffer
+    }
+    return cur
+  }
 }
 
 /** Folds one hour into the long-term aggregates (idempotent per day blob; see rollup.ts). */
@@ -96,86 +162,44 @@ export async function foldHour(
   table: HourTable,
   opts: FoldOptions,
 ): Promise<FoldResult> {
-  const fold = withFold(redis)
-  const day = Math.floor((hour * HOUR_MS) / DAY_MS)
-  const dayField = String(day)
-  const mark = (hour % 24) + 1
-  const expireAt = (day + opts.retentionDays + 1) * DAY_MS
+  const fold = new HourFold(withRollupScripts(redis), schema, table, opts, hour)
   const chunk = opts.chunk ?? 1000
   const packed = new PackedIds(table.dids)
-  // Names first: every partner id a blob will hold must resolve through the DID table.
+  // Names first: every partner id a blob will hold must resolve through the DID table. Not fenced: an
+  // id -> DID entry is the same whoever writes it.
   await rememberDids(redis, schema, table.dids)
+  await opts.fence.claim()
   const sent = table.groupBy(table.author)
   const received = table.groupBy(table.subject)
   const accounts = table.dids.length
-  const result: FoldResult = { hour, created: 0, merged: 0, alreadyDone: 0, records: 0 }
   const inFlight = new Set<Promise<void>>()
   let failure: unknown = null
-
-  // One chunk's replies: count them, and merge where an earlier hour of the same day is already there.
-  async function settle(
-    pipe: ReturnType<Redis['pipeline']>,
-    pending: { id: number; blobs: [Buffer | null, Buffer | null]; n: [number, number] }[],
-  ): Promise<void> {
-    const replies = (await pipe.exec()) ?? []
-    const merges = fold.pipeline()
-    let mergeCount = 0
-    for (let i = 0; i < replies.length; i++) {
-      const [err, reply] = replies[i] as [Error | null, (number | Buffer)[]]
-      if (err) throw err
-      const item = pending[i] as (typeof pending)[number]
-      for (let d = 0; d < 2; d++) {
-        const r = reply[d]
-        const blob = item.blobs[d]
-        if (r === -1 || !blob) continue
-        const n = item.n[d] as number
-        if (r === 1) {
-          result.created++
-          result.records += n
-        } else if (r === 0) result.alreadyDone++
-        else {
-          const key = schema.longTerm(table.dids[item.id] as string, d === 0 ? 's' : 'r')
-          merges.hset(key, dayField, mergeDayBlob(r as Buffer, mark, recordsOf(blob)))
-          merges.pexpireat(key, expireAt)
-          mergeCount++
-          result.merged++
-          result.records += n
-        }
-      }
-    }
-    if (mergeCount > 0) {
-      for (const [err] of (await merges.exec()) ?? []) if (err) throw err
-    }
-  }
-
   let done = 0
   for (let first = 0; first < accounts; first += chunk) {
     const last = Math.min(accounts, first + chunk)
-    const pipe = fold.pipeline()
-    const pending: { id: number; blobs: [Buffer | null, Buffer | null]; n: [number, number] }[] = []
+    const pipe = fold.scripts.pipeline() as RollupPipeline
+    const items: Item[] = []
     for (let id = first; id < last; id++) {
       const s0 = sent.start[id] as number
       const s1 = sent.start[id + 1] as number
       const r0 = received.start[id] as number
       const r1 = received.start[id + 1] as number
-      const blobs: [Buffer | null, Buffer | null] = [
-        s1 > s0 ? encodeRows(table, packed, table.subject, sent.order, s0, s1, mark) : null,
-        r1 > r0 ? encodeRows(table, packed, table.author, received.order, r0, r1, mark) : null,
-      ]
-      const did = table.dids[id] as string
-      ;(pipe as unknown as FoldRedis).foldDayBuffer(
-        schema.longTerm(did, 's'),
-        schema.longTerm(did, 'r'),
-        dayField,
-        mark,
-        blobs[0] ?? '',
-        blobs[1] ?? '',
-        expireAt,
-      )
-      pending.push({ id, blobs, n: [s1 - s0, r1 - r0] })
+      const item: Item = {
+        id,
+        blobs: [
+          s1 > s0 ? encodeRows(table, packed, table.subject, sent.order, s0, s1, fold.mark) : null,
+          r1 > r0
+            ? encodeRows(table, packed, table.author, received.order, r0, r1, fold.mark)
+            : null,
+        ],
+        n: [s1 - s0, r1 - r0],
+      }
+      fold.call(pipe, item, item.blobs, [])
+      items.push(item)
     }
     // A few chunks in flight: Node encodes the next while Redis runs the previous.
-    const p = settle(pipe, pending)
+    const p = fold
+      .settle(pipe, items)
       .catch((err) => {
         failure ??= err
       })
@@ -189,5 +213,5 @@ export async function foldHour(
   }
   await Promise.all(inFlight)
   if (failure) throw failure
-  return result
+  return fold.result
 }

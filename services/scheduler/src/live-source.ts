@@ -1,4 +1,5 @@
 import type { InteractionKind } from '@circles/core'
+import type { RollupFence } from './fence.js'
 
 /** One (author, subject, kind) count of one hour of the live index. */
 export interface HourRow {
@@ -17,6 +18,9 @@ export interface LiveHours {
   hours(): Promise<number[]>
   /** Every (author, subject, kind) count of one hour, in batches; resolves after the last batch. */
   scanHour(hour: number, onBatch: (rows: HourRow[]) => Promise<void>): Promise<void>
-  /** Frees one hour of the live index once it is rolled up. Must be idempotent. */
-  freeHour(hour: number): Promise<void>
+  /**
+   * Frees one hour of the live index once it is rolled up. Must be idempotent. Writes to Redis go through
+   * `fence.free`, so a runner that lost the roll-up lock frees nothing.
+   */
+  freeHour(hour: number, fence: RollupFence): Promise<void>
 }

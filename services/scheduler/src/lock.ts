@@ -1,10 +1,13 @@
 import { randomBytes } from 'node:crypto'
 import type { Redis } from 'ioredis'
+import { luaScript } from './lua.js'
 
 // A mutex per job kind: SET NX PX with a random token; only the holder may extend or release it (Lua
 // compare-and-act). BullMQ's concurrency 1 already serialises one worker, but two scheduler processes
 // would each run one: the lock makes "no two runs of one kind at once" hold across processes. The expiry
-// frees it if the holder dies; a long job extends it between steps.
+// frees it if the holder dies; a long job extends it between steps. A holder that stalls past the expiry
+// still believes it holds the lock: where that matters (the roll-up), the lock also hands out a fencing
+// number that the writes themselves check (fence.ts).
 
 const RELEASE = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`
 const EXTEND = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end return 0`
@@ -18,16 +21,37 @@ export class LockLostError extends Error {
 }
 
 export interface Lock {
+  /** The fencing number (above every earlier holder's), or null for a lock taken without a counter. */
+  readonly fence: number | null
   /** Pushes the expiry out again; throws LockLostError if another holder has it now. */
   extend(): Promise<void>
   release(): Promise<void>
 }
 
-export async function acquireLock(redis: Redis, key: string, ttlMs: number): Promise<Lock | null> {
+/**
+ * Takes the lock, or returns null when another holder has it. With `fenceCounter` (a key in the lock's
+ * slot: `schema.schedulerFenceCounter`), the same script draws the holder's fencing number from it.
+ */
+export async function acquireLock(
+  redis: Redis,
+  key: string,
+  ttlMs: number,
+  fenceCounter?: string,
+): Promise<Lock | null> {
   const token = randomBytes(12).toString('hex')
-  const ok = await redis.set(key, token, 'PX', ttlMs, 'NX')
-  if (ok !== 'OK') return null
+  let fence: number | null = null
+  if (fenceCounter === undefined) {
+    const ok = await redis.set(key, token, 'PX', ttlMs, 'NX')
+    if (ok !== 'OK') return null
+  } else {
+    const n = Number(
+      await redis.eval(luaScript('lock-acquire-fenced'), 2, key, fenceCounter, token, ttlMs),
+    )
+    if (n === 0) return null
+    fence = n
+  }
   return {
+    fence,
     async extend() {
       const n = await redis.eval(EXTEND, 1, key, token, String(ttlMs))
       if (n !== 1) throw new LockLostError(`lock ${key} expired or was taken over`)

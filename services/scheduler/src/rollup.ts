@@ -11,9 +11,12 @@ import type { LiveHours } from './live-source.js'
 // (a lock). Each (account, direction, day) blob carries a mark = 1 + the last hour-of-day folded into it,
 // written in the same HSET as the counts. Folding hour H into a blob whose mark is already >= H's skips it,
 // so a run that crashed half-way can simply be run again: blobs it reached are skipped, the others get H.
-// Only after every blob has H does the cursor move to H (the per-hour marker), and only after that is the
-// hour freed in the live index; a crash between the two just frees it on the next run. Nothing is read
-// from the live index after it was freed, and nothing is freed before it was folded.
+// A merge is written only over the blob it was computed from (fold.ts), so two runners on one hour cannot
+// lose or double anything either. Only after every blob has H does the cursor move to H (the per-hour
+// marker; it only moves forward), and only after that is the hour freed in the live index; a crash between
+// the two just frees it on the next run. Nothing is read from the live index after it was freed, and
+// nothing is freed before it was folded. Every one of these writes is fenced (fence.ts): a runner that lost
+// its lock is refused at its next write.
 
 export type RollupOptions = FoldOptions
 
@@ -41,8 +44,8 @@ export async function rollUpHour(
   const loadMs = Math.round(t1 - t0)
   const foldMs = Math.round(performance.now() - t1)
   // The per-hour marker: every hour up to the cursor is folded. Hours go up one at a time under the lock.
-  await redis.set(schema.rollupCursor, String(hour))
-  await source.freeHour(hour)
+  await opts.fence.moveCursor(hour)
+  await source.freeHour(hour, opts.fence)
   return { ...folded, rows: table.n, skipped, loadMs, foldMs }
 }
 
@@ -85,7 +88,7 @@ export async function runRollup(
   for (const hour of hours) {
     await opts.beforeHour?.(hour)
     if (cursor !== null && hour <= cursor) {
-      await source.freeHour(hour)
+      await source.freeHour(hour, opts.fence)
       freed.push(hour)
       continue
     }

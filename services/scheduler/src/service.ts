@@ -3,8 +3,9 @@ import { createSchema, type RedisSchema } from '@circles/redis-schema'
 import { type JobsOptions, Queue, Worker } from 'bullmq'
 import { Redis, type RedisOptions } from 'ioredis'
 import type { SchedulerConfig } from './config.js'
+import { createRollupFence, FencedOutError } from './fence.js'
 import type { LiveHours } from './live-source.js'
-import { acquireLock, type Lock } from './lock.js'
+import { acquireLock, type Lock, LockLostError } from './lock.js'
 import { runPrune } from './prune.js'
 import { runRollup } from './rollup.js'
 import { runSnapshots } from './snapshots.js'
@@ -18,6 +19,8 @@ export interface SchedulerDeps {
   live: LiveHours
   /** @default Date.now */
   now?: () => number
+  /** Expiry of a job's lock; the job extends it every twelfth of this. Tests shorten it. @default 60000 */
+  lockTtlMs?: number
 }
 
 export interface SchedulerService {
@@ -80,6 +83,7 @@ export function createSchedulerService(
   const log = createLogger('scheduler')
   const schema = createSchema(config.redisPrefix)
   const now = deps.now ?? Date.now
+  const lockTtlMs = deps.lockTtlMs ?? 60_000
   // Jobs and locks: commands may wait for a reconnect. Queues fail fast (producers); workers must use
   // maxRetriesPerRequest: null (BullMQ blocks on this connection and handles reconnects itself).
   const redis = new Redis(config.redisUrl, { lazyConnect: true, maxRetriesPerRequest: 3 })
@@ -102,10 +106,10 @@ export function createSchedulerService(
   }
 
   async function run(kind: JobKind, lock: Lock): Promise<unknown> {
-    // Long jobs push their lock's expiry out as they go (at most every 5 s).
+    // Long jobs push their lock's expiry out as they go (at most every 5 s with the default expiry).
     let lastExtend = Date.now()
     const tick = async () => {
-      if (Date.now() - lastExtend > 5000) {
+      if (Date.now() - lastExtend > lockTtlMs / 12) {
         lastExtend = Date.now()
         await lock.extend()
       }
@@ -114,6 +118,7 @@ export function createSchedulerService(
     switch (kind) {
       case 'rollup': {
         const r = await runRollup(redis, schema, deps.live, {
+          fence: createRollupFence(redis, schema, lock.fence as number),
           now: t,
           liveWindowHours: config.liveWindowHours,
           retentionDays: config.retentionDays,
@@ -152,9 +157,16 @@ export function createSchedulerService(
     }
   }
 
-  /** Runs a kind under its cross-process lock; a run that finds it held is skipped (the holder does the work). */
+  /**
+   * Runs a kind under its cross-process lock; a run that finds it held is skipped (the holder does the work).
+   * A run that loses its lock on the way stops: at the next extension (LockLostError) or, for the roll-up,
+   * at the next write, which its fence refuses (FencedOutError). It ends without an error, since retrying
+   * would only find the lock busy: the new holder does the rest.
+   */
   async function runLocked(kind: JobKind): Promise<unknown> {
-    const lock = await acquireLock(redis, schema.schedulerLock(kind), 60_000)
+    const key = schema.schedulerLock(kind)
+    const fenced = kind === 'rollup' ? schema.schedulerFenceCounter(kind) : undefined
+    const lock = await acquireLock(redis, key, lockTtlMs, fenced)
     if (!lock) {
       log.info({ job: kind }, 'job skipped: another run holds the lock')
       return null
@@ -164,6 +176,13 @@ export function createSchedulerService(
       const result = await run(kind, lock)
       log.info({ job: kind, ms: Date.now() - started, result }, 'job done')
       return result
+    } catch (err) {
+      if (!(err instanceof FencedOutError || err instanceof LockLostError)) throw err
+      log.warn(
+        { err, job: kind, fence: lock.fence, ms: Date.now() - started },
+        'job stopped: it lost its lock, and the next holder does the rest',
+      )
+      return { lockLost: err.name }
     } finally {
       await lock.release().catch((err) => log.warn({ err, job: kind }, 'lock release failed'))
     }

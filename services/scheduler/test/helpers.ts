@@ -1,7 +1,8 @@
-import { INTERACTION_KINDS } from '@circles/core'
+import { HOUR_MS, INTERACTION_KINDS, type StreamEvent, tidFromMs } from '@circles/core'
 import { resolvePartners, sumDayBlobs } from '@circles/interaction-index'
 import type { RedisSchema } from '@circles/redis-schema'
 import type { Redis } from 'ioredis'
+import { createRollupFence, type RollupFence } from '../src/fence.js'
 import type { HourRow, LiveHours } from '../src/live-source.js'
 
 // Test helpers for the scheduler: generated interaction hours and a brute-force view of what the
@@ -63,6 +64,54 @@ export function makeHours(
     out.set(hour, [...merged.values()])
   }
   return out
+}
+
+/**
+ * Indexer events over `hours` (creates; one like in twenty deleted again, which the roll-up must not
+ * count), and the rows they leave in the live index.
+ */
+export function makeEvents(
+  dids: readonly string[],
+  hours: readonly number[],
+  perHour: number,
+  seed = 42,
+): {
+  events: StreamEvent[]
+  rows: Map<number, HourRow[]>
+} {
+  const r = rng(seed)
+  const pick = () => dids[Math.floor(dids.length * r() ** 2)] as string
+  const events: StreamEvent[] = []
+  const live = new Map<string, { hour: number; row: HourRow }>()
+  for (const hour of hours) {
+    for (let i = 0; i < perHour; i++) {
+      const author = pick()
+      const subject = pick()
+      if (author === subject) continue
+      const time = hour * HOUR_MS + Math.floor((i * HOUR_MS) / perHour)
+      const rkey = tidFromMs(time, i % 1024)
+      const x = r()
+      const kind = x < 0.72 ? 'like' : x < 0.86 ? 'repost' : x < 0.97 ? 'reply' : 'quote'
+      events.push({ type: 'create', kind, author, subject, rkey, time, chars: 0 })
+      live.set(`${author}/${rkey}/${kind}`, { hour, row: { author, subject, kind, count: 1 } })
+      if (kind === 'like' && r() < 0.05) {
+        events.push({ type: 'delete', record: 'like', author, rkey, time: time + 1000 })
+        live.delete(`${author}/${rkey}/${kind}`)
+      }
+    }
+  }
+  const rows = new Map<number, HourRow[]>()
+  for (const { hour, row } of live.values()) {
+    const list = rows.get(hour) ?? []
+    list.push(row)
+    rows.set(hour, list)
+  }
+  return { events, rows }
+}
+
+/** A roll-up fence with a fresh number from the lock's counter, as a new lock holder gets. */
+export async function newRollupFence(redis: Redis, schema: RedisSchema): Promise<RollupFence> {
+  return createRollupFence(redis, schema, await redis.incr(schema.schedulerFenceCounter('rollup')))
 }
 
 /** A stand-in for the indexer's hour API over rows in memory (the aggregates themselves are in Redis). */

@@ -4,7 +4,7 @@ import { createTestRedis, type TestRedis } from '@circles/testkit'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import type { HourRow } from '../src/live-source.js'
 import { rollUpHour } from '../src/rollup.js'
-import { makeDids, memoryLiveHours, rng } from './helpers.js'
+import { makeDids, memoryLiveHours, newRollupFence, rng } from './helpers.js'
 
 // Long windows combine the live index (last 48 h) with the daily aggregates (folded hours): checked
 // against a brute-force sum over everything that was written to either.
@@ -82,9 +82,11 @@ describe('long windows', () => {
   }
 
   it('top partners and summaries over 7, 30 and 90 days match a brute-force sum', async () => {
+    const fence = await newRollupFence(t.redis, t.schema)
     for (const [hour, rows] of folded) {
       await rollUpHour(t.redis, t.schema, memoryLiveHours(new Map([[hour, rows]])), hour, {
         retentionDays: 90,
+        fence,
       })
     }
     await createIndexWriter(t.redis, t.schema).apply(live)

@@ -2,18 +2,21 @@ import { DAY_MS } from '@circles/core'
 import { readLongTerm } from '@circles/interaction-index'
 import { createTestRedis, type TestRedis } from '@circles/testkit'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import type { RollupFence } from '../src/fence.js'
 import type { HourRow } from '../src/live-source.js'
 import { runPrune } from '../src/prune.js'
 import { rollUpHour } from '../src/rollup.js'
 import { readSnapshots, runSnapshots } from '../src/snapshots.js'
-import { makeDids, memoryLiveHours } from './helpers.js'
+import { makeDids, memoryLiveHours, newRollupFence } from './helpers.js'
 
 const TODAY = Math.floor(Date.now() / DAY_MS)
 const [A, B, C] = makeDids(3, 11) as [string, string, string]
 
 describe('retention, pruning and snapshots', () => {
   let t: TestRedis
+  let fence: RollupFence | undefined
   beforeEach(async () => {
+    fence = undefined
     t = await createTestRedis('sched-retention')
   })
   afterEach(async () => {
@@ -22,8 +25,10 @@ describe('retention, pruning and snapshots', () => {
 
   async function fold(day: number, hourOfDay: number, rows: HourRow[], retentionDays = 90) {
     const hour = day * 24 + hourOfDay
+    fence ??= await newRollupFence(t.redis, t.schema)
     await rollUpHour(t.redis, t.schema, memoryLiveHours(new Map([[hour, rows]])), hour, {
       retentionDays,
+      fence,
     })
   }
 

@@ -4,6 +4,7 @@ import { createSchema } from '@circles/redis-schema'
 import { Redis } from 'ioredis'
 import { createLiveHours } from '../src/live-index.js'
 import { readRollupCursor, runRollup } from '../src/rollup.js'
+import { newRollupFence } from './helpers.js'
 
 const redis = new Redis(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379')
 const schema = createSchema(process.env.PREFIX ?? '')
@@ -13,6 +14,7 @@ await runRollup(redis, schema, createLiveHours(redis, schema), {
   now,
   liveWindowHours: 48,
   retentionDays: 90,
+  fence: await newRollupFence(redis, schema),
   chunk: 10,
   onChunk: async (done) => {
     const cursor = await readRollupCursor(redis, schema)

@@ -2,14 +2,20 @@ import { spawn } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import { dirname, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { HOUR_MS, type StreamEvent, tidFromMs } from '@circles/core'
+import { HOUR_MS } from '@circles/core'
 import { createIndexWriter } from '@circles/interaction-index'
 import { createTestRedis, type TestRedis } from '@circles/testkit'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { createLiveHours } from '../src/live-index.js'
-import type { HourRow } from '../src/live-source.js'
 import { readRollupCursor, runRollup } from '../src/rollup.js'
-import { actualAggregates, expectedAggregates, makeDids, rng, sortedEntries } from './helpers.js'
+import {
+  actualAggregates,
+  expectedAggregates,
+  makeDids,
+  makeEvents,
+  newRollupFence,
+  sortedEntries,
+} from './helpers.js'
 
 // The roll-up over the real live index (written with the indexer's writer), across a real crash:
 // a child process killed with SIGKILL half-way through an hour.
@@ -19,44 +25,6 @@ const CHILD = resolve(here, '../dist/test/rollup-child.js')
 const CURRENT = Math.floor(Date.now() / HOUR_MS)
 const HOURS = [CURRENT - 6, CURRENT - 5, CURRENT - 4]
 const NOW_AFTER = (CURRENT - 4 + 48) * HOUR_MS + 1
-
-function makeEvents(
-  dids: readonly string[],
-  perHour: number,
-): {
-  events: StreamEvent[]
-  rows: Map<number, HourRow[]>
-} {
-  const r = rng(42)
-  const pick = () => dids[Math.floor(dids.length * r() ** 2)] as string
-  const events: StreamEvent[] = []
-  const live = new Map<string, { hour: number; row: HourRow }>()
-  for (const hour of HOURS) {
-    for (let i = 0; i < perHour; i++) {
-      const author = pick()
-      const subject = pick()
-      if (author === subject) continue
-      const time = hour * HOUR_MS + Math.floor((i * HOUR_MS) / perHour)
-      const rkey = tidFromMs(time, i % 1024)
-      const x = r()
-      const kind = x < 0.72 ? 'like' : x < 0.86 ? 'repost' : x < 0.97 ? 'reply' : 'quote'
-      events.push({ type: 'create', kind, author, subject, rkey, time, chars: 0 })
-      live.set(`${author}/${rkey}/${kind}`, { hour, row: { author, subject, kind, count: 1 } })
-      // One like in twenty is deleted again: the roll-up must not count it.
-      if (kind === 'like' && r() < 0.05) {
-        events.push({ type: 'delete', record: 'like', author, rkey, time: time + 1000 })
-        live.delete(`${author}/${rkey}/${kind}`)
-      }
-    }
-  }
-  const rows = new Map<number, HourRow[]>()
-  for (const { hour, row } of live.values()) {
-    const list = rows.get(hour) ?? []
-    list.push(row)
-    rows.set(hour, list)
-  }
-  return { events, rows }
-}
 
 describe('roll-up over the live index', () => {
   let t: TestRedis
@@ -68,7 +36,7 @@ describe('roll-up over the live index', () => {
   })
 
   const dids = makeDids(150, 5)
-  const { events, rows } = makeEvents(dids, 800)
+  const { events, rows } = makeEvents(dids, HOURS, 800)
   const expected = expectedAggregates(rows)
 
   it('folds the indexed hours exactly and drops their hour index', async () => {
@@ -80,6 +48,7 @@ describe('roll-up over the live index', () => {
       now: NOW_AFTER,
       liveWindowHours: 48,
       retentionDays: 90,
+      fence: await newRollupFence(t.redis, t.schema),
     })
     expect(res.rolled.map((h) => h.hour)).toEqual(HOURS)
     expect(await live.hours()).toEqual([])
@@ -122,6 +91,7 @@ describe('roll-up over the live index', () => {
       now: NOW_AFTER,
       liveWindowHours: 48,
       retentionDays: 90,
+      fence: await newRollupFence(t.redis, t.schema),
     })
     expect(res.rolled.map((h) => h.hour)).toEqual([HOURS[1], HOURS[2]])
     expect(res.rolled[0]?.alreadyDone).toBeGreaterThan(0)

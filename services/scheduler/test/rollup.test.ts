@@ -1,6 +1,7 @@
 import { HOUR_MS } from '@circles/core'
 import { createTestRedis, type TestRedis } from '@circles/testkit'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import type { RollupFence } from '../src/fence.js'
 import type { HourRow } from '../src/live-source.js'
 import { readRollupCursor, rollUpHour, runRollup } from '../src/rollup.js'
 import {
@@ -9,6 +10,7 @@ import {
   makeDids,
   makeHours,
   memoryLiveHours,
+  newRollupFence,
   sortedEntries,
 } from './helpers.js'
 
@@ -42,6 +44,7 @@ describe('roll-up', () => {
       now: (H0 + 1 + 48) * HOUR_MS,
       liveWindowHours: 48,
       retentionDays: 90,
+      fence: await newRollupFence(t.redis, t.schema),
     })
     expect(early.rolled.map((r) => r.hour)).toEqual([H0, H0 + 1])
     expect(live.freed).toEqual([H0, H0 + 1])
@@ -49,6 +52,7 @@ describe('roll-up', () => {
       now: NOW_AFTER_ALL,
       liveWindowHours: 48,
       retentionDays: 90,
+      fence: await newRollupFence(t.redis, t.schema),
     })
     expect(res.rolled.map((r) => r.hour)).toEqual([H0 + 2, H0 + 3, H0 + 5])
     expect(await readRollupCursor(t.redis, t.schema)).toBe(H0 + 5)
@@ -69,6 +73,7 @@ describe('roll-up', () => {
     await expect(
       runRollup(t.redis, t.schema, live, {
         ...opts,
+        fence: await newRollupFence(t.redis, t.schema),
         onChunk: async (done) => {
           if (!crashed && done >= 200 && (await readRollupCursor(t.redis, t.schema)) === H0 + 2) {
             crashed = true
@@ -82,7 +87,11 @@ describe('roll-up', () => {
     const partial = await actualAggregates(t.redis, t.schema, dids)
     expect(sortedEntries(partial)).not.toEqual(sortedEntries(expected))
 
-    const res = await runRollup(t.redis, t.schema, live, opts)
+    // The rerun is a new lock holder, with a new fencing number.
+    const res = await runRollup(t.redis, t.schema, live, {
+      ...opts,
+      fence: await newRollupFence(t.redis, t.schema),
+    })
     expect(res.rolled.map((r) => r.hour)).toEqual([H0 + 3, H0 + 5])
     expect(res.rolled[0]?.alreadyDone).toBeGreaterThan(0)
     const actual = await actualAggregates(t.redis, t.schema, dids)
@@ -91,7 +100,7 @@ describe('roll-up', () => {
 
   it('refolding an hour whose blobs are all written (crash before the marker) changes nothing', async () => {
     const live = memoryLiveHours(clone(data))
-    const opts = { retentionDays: 90 }
+    const opts = { retentionDays: 90, fence: await newRollupFence(t.redis, t.schema) }
     await rollUpHour(t.redis, t.schema, live, H0, opts)
     const before = sortedEntries(await actualAggregates(t.redis, t.schema, dids))
     // As if the marker and the free were lost: the same rows come again.
@@ -107,18 +116,26 @@ describe('roll-up', () => {
     let failFree = true
     const live = {
       ...inner,
-      async freeHour(hour: number) {
+      async freeHour(hour: number, fence: RollupFence) {
         if (failFree) {
           failFree = false
           throw new Error('simulated crash before free')
         }
-        await inner.freeHour(hour)
+        await inner.freeHour(hour, fence)
       },
     }
     const opts = { now: NOW_AFTER_ALL, liveWindowHours: 48, retentionDays: 90 }
-    await expect(runRollup(t.redis, t.schema, live, opts)).rejects.toThrow('before free')
+    await expect(
+      runRollup(t.redis, t.schema, live, {
+        ...opts,
+        fence: await newRollupFence(t.redis, t.schema),
+      }),
+    ).rejects.toThrow('before free')
     expect(await readRollupCursor(t.redis, t.schema)).toBe(H0)
-    const res = await runRollup(t.redis, t.schema, live, opts)
+    const res = await runRollup(t.redis, t.schema, live, {
+      ...opts,
+      fence: await newRollupFence(t.redis, t.schema),
+    })
     expect(res.freed).toEqual([H0])
     expect(res.rolled.map((r) => r.hour)).toEqual([H0 + 1, H0 + 2, H0 + 3, H0 + 5])
     const actual = await actualAggregates(t.redis, t.schema, dids)
@@ -133,7 +150,10 @@ describe('roll-up', () => {
       { author: dids[1] as string, subject: dids[0] as string, kind: 'like', count: 2 },
     ]
     const live = memoryLiveHours(new Map([[H0, rows]]))
-    const res = await rollUpHour(t.redis, t.schema, live, H0, { retentionDays: 90 })
+    const res = await rollUpHour(t.redis, t.schema, live, H0, {
+      retentionDays: 90,
+      fence: await newRollupFence(t.redis, t.schema),
+    })
     expect(res.skipped).toBe(3)
     expect(res.rows).toBe(1)
     expect(res.records).toBe(2)

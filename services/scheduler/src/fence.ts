@@ -1,0 +1,140 @@
+import { keySlot } from '@circles/interaction-index'
+import type { RedisSchema } from '@circles/redis-schema'
+import type { ChainableCommander, Redis } from 'ioredis'
+import { luaScript } from './lua.js'
+
+// Fencing of the roll-up. The lock (lock.ts) hands each holder a fencing number above every earlier
+// holder's. Every roll-up write (a day blob, the cursor, the free of an hour) runs in a script that first
+// checks that number against a copy in the written key's own cluster slot, and refuses with FENCED if it
+// differs. A holder claims all 16384 copies before its first write, so once another runner has taken the
+// lock over, the stale runner's next write is refused, however long it stalled, and whatever it had already
+// sent. The alternative, naming the lock key in every script, would put keys of two slots in one script:
+// a CROSSSLOT error on Redis Cluster, where the fold script works today.
+
+export class FencedOutError extends Error {
+  override name = 'FencedOutError'
+}
+
+const SLOTS = 16384
+let slotTags: string[] | undefined
+
+/** A short tag per cluster slot (base-36 numbers, the first that lands in each slot); ~0.1 s, once. */
+function tags(): string[] {
+  if (slotTags) return slotTags
+  const out = new Array<string>(SLOTS)
+  let left = SLOTS
+  for (let n = 0; left > 0; n++) {
+    const tag = n.toString(36)
+    const slot = keySlot(tag)
+    if (out[slot] === undefined) {
+      out[slot] = tag
+      left--
+    }
+  }
+  slotTags = out
+  return out
+}
+
+/** The roll-up's scripts, as ioredis defines them on a client and its pipelines (EVALSHA, loaded on NOSCRIPT). */
+interface RollupCommands {
+  rollupClaim(fenceKey: string, fence: number): Promise<number>
+  rollupFoldBuffer(
+    fenceKey: string,
+    sentKey: string,
+    receivedKey: string,
+    ...args: (string | number | Buffer)[]
+  ): Promise<(number | Buffer)[]>
+  rollupCursor(fenceKey: string, cursorKey: string, fence: number, hour: number): Promise<number>
+  rollupFree(fenceKey: string, key: string, fence: number, ...member: string[]): Promise<number>
+}
+
+export type RollupScripts = Redis & RollupCommands
+/** A pipeline of a `RollupScripts` client (its calls queue and return the pipeline, not a promise). */
+export type RollupPipeline = ChainableCommander & RollupCommands
+
+const SCRIPTS = [
+  ['rollupClaim', 'fence-claim', 1],
+  ['rollupFold', 'fenced-fold', 3],
+  ['rollupCursor', 'fenced-cursor', 2],
+  ['rollupFree', 'fenced-free', 2],
+] as const
+
+export function withRollupScripts(redis: Redis): RollupScripts {
+  const r = redis as RollupScripts
+  if (typeof r.rollupFoldBuffer !== 'function') {
+    for (const [name, file, keys] of SCRIPTS) {
+      redis.defineCommand(name, { numberOfKeys: keys, lua: luaScript(file) })
+    }
+  }
+  return r
+}
+
+/** A FENCED reply as a FencedOutError; any other error as it is. */
+export function fenceError(err: Error): Error {
+  return err.message.startsWith('FENCED') ? new FencedOutError(err.message, { cause: err }) : err
+}
+
+/** Runs a pipeline; the first error (a FENCED one as FencedOutError) is thrown. */
+export async function execFenced(pipe: ChainableCommander): Promise<unknown[]> {
+  const replies = (await pipe.exec()) ?? []
+  return replies.map(([err, reply]) => {
+    if (err) throw fenceError(err)
+    return reply
+  })
+}
+
+/** A key of the live index the roll-up frees: the whole key, or one member of a set. */
+export interface FreeTarget {
+  key: string
+  member?: string
+}
+
+/** The roll-up's writes, fenced by one lock holder's number. */
+export interface RollupFence {
+  readonly number: number
+  /** The fence key in `key`'s cluster slot, which a script writing `key` names as its first key. */
+  keyFor(key: string): string
+  /** Claims every slot's fence for this number (once; later calls wait for the first). */
+  claim(): Promise<void>
+  /** Moves the roll-up cursor forward to `hour`; false when it was already there or past. */
+  moveCursor(hour: number): Promise<boolean>
+  /** Frees the keys of a folded hour, each behind the fence of its slot. */
+  free(targets: readonly FreeTarget[]): Promise<void>
+}
+
+export function createRollupFence(redis: Redis, schema: RedisSchema, fence: number): RollupFence {
+  if (!Number.isSafeInteger(fence) || fence <= 0) throw new Error(`bad fencing number ${fence}`)
+  const scripts = withRollupScripts(redis)
+  const keyFor = (key: string) => schema.rollupFence(tags()[keySlot(key)] as string)
+  let claimed: Promise<void> | undefined
+  const claim = () => {
+    claimed ??= (async () => {
+      const pipe = scripts.pipeline() as RollupPipeline
+      for (const tag of tags()) pipe.rollupClaim(schema.rollupFence(tag), fence)
+      await execFenced(pipe)
+    })()
+    return claimed
+  }
+  return {
+    number: fence,
+    keyFor,
+    claim,
+    async moveCursor(hour) {
+      await claim()
+      const key = schema.rollupCursor
+      try {
+        return (await scripts.rollupCursor(keyFor(key), key, fence, hour)) === 1
+      } catch (err) {
+        throw fenceError(err as Error)
+      }
+    },
+    async free(targets) {
+      await claim()
+      const pipe = scripts.pipeline() as RollupPipeline
+      for (const t of targets) {
+        pipe.rollupFree(keyFor(t.key), t.key, fence, ...(t.member === undefined ? [] : [t.member]))
+      }
+      await execFenced(pipe)
+    },
+  }
+}

@@ -1,0 +1,124 @@
+import { DAY_MS } from '@circles/core'
+import { keySlot } from '@circles/interaction-index'
+import { createTestRedis, type TestRedis } from '@circles/testkit'
+import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { type RollupScripts, withRollupScripts } from '../src/fence.js'
+import { acquireLock } from '../src/lock.js'
+import { makeDids } from './helpers.js'
+
+// Each script in lua/, called directly against the real Redis (the roll-up's use of them is in
+// rollup.test.ts and rollup-race.test.ts).
+
+const [ALICE] = makeDids(1, 21) as [string]
+const DAY = Math.floor(Date.now() / DAY_MS) - 1
+const EXPIRE = (DAY + 91) * DAY_MS
+
+/** A day blob: the mark byte, then records (their bytes do not matter to the scripts). */
+function blob(mark: number, len: number): Buffer {
+  const b = Buffer.alloc(len, 0x41)
+  b[0] = mark
+  return b
+}
+
+describe('lua scripts', () => {
+  let t: TestRedis
+  let r: RollupScripts
+  beforeEach(async () => {
+    t = await createTestRedis('sched-lua')
+    r = withRollupScripts(t.redis)
+  })
+  afterEach(async () => {
+    await t.cleanup()
+  })
+
+  it('lock-acquire-fenced: one holder at a time, each with a number above the last', async () => {
+    const key = t.schema.schedulerLock('rollup')
+    const counter = t.schema.schedulerFenceCounter('rollup')
+    // The counter shares the lock's slot, so the script is cluster-safe.
+    expect(keySlot(counter)).toBe(keySlot(key))
+    const first = await acquireLock(t.redis, key, 10_000, counter)
+    expect(first?.fence).toBe(1)
+    expect(await acquireLock(t.redis, key, 10_000, counter)).toBeNull()
+    expect(await t.redis.get(counter)).toBe('1') // a refused attempt draws no number
+    await first?.release()
+    const second = await acquireLock(t.redis, key, 10_000, counter)
+    expect(second?.fence).toBe(2)
+    // Without a counter the lock is as before: no number.
+    const other = await acquireLock(t.redis, t.schema.schedulerLock('prune'), 10_000)
+    expect(other?.fence).toBeNull()
+  })
+
+  it('fence-claim: raises the number, refuses a lower one', async () => {
+    const f = t.schema.rollupFence('a1')
+    expect(await r.rollupClaim(f, 5)).toBe(1)
+    expect(await r.rollupClaim(f, 7)).toBe(1)
+    expect(await r.rollupClaim(f, 7)).toBe(1)
+    await expect(r.rollupClaim(f, 6)).rejects.toThrow(/^FENCED/)
+    expect(await t.redis.get(f)).toBe('7')
+  })
+
+  it('fenced-fold: writes new blobs, skips folded hours, compare-and-sets merges, refuses a stale fence', async () => {
+    const f = t.schema.rollupFence('a1')
+    const s = t.schema.longTerm(ALICE, 's')
+    const rk = t.schema.longTerm(ALICE, 'r')
+    await t.redis.set(f, '7')
+    const fold = (
+      fence: number,
+      mark: number,
+      sent: Buffer | '',
+      had: number[],
+      recv: Buffer | '' = '',
+    ) => r.rollupFoldBuffer(f, s, rk, fence, String(DAY), mark, EXPIRE, sent, ...had, recv, 0, 0)
+
+    await expect(fold(6, 3, blob(3, 10), [0, 0])).rejects.toThrow(/^FENCED/)
+    expect(await t.redis.exists(s)).toBe(0)
+    // New field: written with the expiry; nothing for the other direction.
+    expect(await fold(7, 3, blob(3, 10), [0, 0])).toEqual([1, -1])
+    expect(await t.redis.pexpiretime(s)).toBe(EXPIRE)
+    // The same hour again, or an earlier one: already there.
+    expect(await fold(7, 3, blob(3, 12), [0, 0])).toEqual([0, -1])
+    expect(await fold(7, 2, blob(2, 12), [0, 0])).toEqual([0, -1])
+    // A later hour, expecting no field: the current blob comes back for a merge.
+    const [cur] = await fold(7, 5, blob(5, 20), [0, 0])
+    expect(cur).toEqual(blob(3, 10))
+    // The merge, over the blob it was computed from: written.
+    expect(await fold(7, 5, blob(5, 20), [3, 10])).toEqual([1, -1])
+    expect(await t.redis.hgetBuffer(s, String(DAY))).toEqual(blob(5, 20))
+    // A merge computed from an older blob (a runner that read it before the write above): not written,
+    // and since the field already has hour 5, nothing more to do.
+    expect(await fold(7, 5, blob(5, 15), [3, 10])).toEqual([0, -1])
+    // For a later hour, the newer blob comes back to merge into instead.
+    expect(await fold(7, 6, blob(6, 25), [3, 10])).toEqual([blob(5, 20), -1])
+    expect(await fold(7, 6, blob(6, 25), [5, 19])).toEqual([blob(5, 20), -1])
+    expect(await t.redis.hgetBuffer(s, String(DAY))).toEqual(blob(5, 20))
+    // Both directions in one call (one slot: the account's hash tag and the fence picked for it).
+    expect(await fold(7, 6, blob(6, 25), [5, 20], blob(6, 9))).toEqual([1, 1])
+    expect(await t.redis.hgetBuffer(rk, String(DAY))).toEqual(blob(6, 9))
+  })
+
+  it('fenced-cursor: moves forward only, refuses a stale fence', async () => {
+    const f = t.schema.rollupFence('b2')
+    await t.redis.set(f, '3')
+    const cursor = t.schema.rollupCursor
+    expect(await r.rollupCursor(f, cursor, 3, 100)).toBe(1)
+    expect(await r.rollupCursor(f, cursor, 3, 99)).toBe(0)
+    expect(await r.rollupCursor(f, cursor, 3, 100)).toBe(0)
+    expect(await r.rollupCursor(f, cursor, 3, 101)).toBe(1)
+    await expect(r.rollupCursor(f, cursor, 2, 102)).rejects.toThrow(/^FENCED/)
+    expect(await t.redis.get(cursor)).toBe('101')
+  })
+
+  it('fenced-free: removes a key or a set member, refuses a stale fence', async () => {
+    const f = t.schema.rollupFence('c3')
+    await t.redis.set(f, '4')
+    const shard = t.schema.hourAuthors(100, 0)
+    await t.redis.sadd(shard, '1', '2')
+    await t.redis.sadd(t.schema.indexHours, '100', '101')
+    await expect(r.rollupFree(f, shard, 3)).rejects.toThrow(/^FENCED/)
+    expect(await t.redis.exists(shard)).toBe(1)
+    expect(await r.rollupFree(f, shard, 4)).toBe(1)
+    expect(await t.redis.exists(shard)).toBe(0)
+    expect(await r.rollupFree(f, t.schema.indexHours, 4, '100')).toBe(1)
+    expect(await t.redis.smembers(t.schema.indexHours)).toEqual(['101'])
+  })
+})
