@@ -191,3 +191,36 @@ export function sortedEntries(m: Map<string, Map<string, number>>): [string, [st
 }
 
 export const KINDS = INTERACTION_KINDS
+
+export interface AggregateDiff {
+  /** (direction, account, day, partner, kind) rows of the reference. */
+  rows: number
+  /** Interactions the reference counts (its sent rows; each is in a received row too). */
+  interactions: number
+  /** Rows counted more, or less (or missing), than in the reference; rows the reference does not have. */
+  doubled: number
+  lost: number
+  extra: number
+}
+
+/** Compares aggregates row by row with a reference (e.g. a single undisturbed roll-up of the same input). */
+export function diffAggregates(
+  actual: Map<string, Map<string, number>>,
+  reference: Map<string, Map<string, number>>,
+): AggregateDiff {
+  const out: AggregateDiff = { rows: 0, interactions: 0, doubled: 0, lost: 0, extra: 0 }
+  for (const [key, want] of reference) {
+    const got = actual.get(key)
+    for (const [row, n] of want) {
+      out.rows++
+      if (key.startsWith('s|')) out.interactions += n
+      const m = got?.get(row) ?? 0
+      if (m > n) out.doubled++
+      else if (m < n) out.lost++
+    }
+  }
+  for (const [key, got] of actual) {
+    for (const row of got.keys()) if (!reference.get(key)?.has(row)) out.extra++
+  }
+  return out
+}
