@@ -39,7 +39,9 @@ const CURRENT = Math.floor(Date.now() / HOUR_MS)
 // Four consecutive hours: at least two share a day, so later hours merge into earlier ones' blobs.
 const HOURS = [CURRENT - 9, CURRENT - 8, CURRENT - 7, CURRENT - 6]
 const NOW_AFTER = (CURRENT - 6 + 48) * HOUR_MS + 1
-const LOCK_TTL_MS = 1000
+// Short, so a takeover comes quickly, yet long enough that the runner that is not stalled keeps its lock
+// on a loaded machine (it extends it every twelfth of this, between steps).
+const LOCK_TTL_MS = 3000
 
 const dids = makeDids(200, 9)
 const { events, rows } = makeEvents(dids, HOURS, 1500, 17)
@@ -149,11 +151,21 @@ describe('two roll-up runners racing on the same hours', () => {
     const b = scheduler(t.url, t)
     closing.push(a.close, b.close)
     const runA = a.service.runNow('rollup')
-    const stalled = await pollUntil(
-      async () => proxy?.stalled,
-      (s) => s === true,
+    // If A ended before the stall (it lost its lock early, say), the failure shows how it ended.
+    let ended: unknown
+    runA.then(
+      (result) => {
+        ended = { result }
+      },
+      (err: Error) => {
+        ended = { error: err.message }
+      },
     )
-    expect(stalled).toBe(true)
+    const stalled = await pollUntil(
+      async () => proxy?.stalled === true,
+      (s) => s || ended !== undefined,
+    )
+    expect({ stalled, ended }).toEqual({ stalled: true, ended: undefined })
     // Nothing of A's reaches Redis now, its lock extensions included: the lock expires, B takes over.
     const resB = (await runWhenFree(b.service)) as RunSummary
     proxy.resume()
