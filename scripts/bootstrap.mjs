@@ -97,7 +97,12 @@ function installAndBuild(projects) {
     // Under `pnpm start` npm_execpath is pnpm itself; otherwise use the pnpm on the PATH.
     const execPath = process.env.npm_execpath
     if (execPath && /pnpm/.test(execPath)) {
-      run(process.execPath, [execPath, 'install', '--frozen-lockfile'], 'pnpm install', installEnv())
+      run(
+        process.execPath,
+        [execPath, 'install', '--frozen-lockfile'],
+        'pnpm install',
+        installEnv(),
+      )
     } else {
       run('pnpm', ['install', '--frozen-lockfile'], 'pnpm install', installEnv())
     }

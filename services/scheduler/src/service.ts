@@ -223,6 +223,10 @@ export function createSchedulerService(
         worker.on('error', (err) => log.error({ err, job: kind }, 'worker error'))
         workers.push(worker)
       }
+      // Connected before start() returns: a close() racing the workers' first commands on connections still
+      // starting left BullMQ's own commands rejected with nobody to catch them ("Connection is closed",
+      // seen in the service test on a loaded machine).
+      await Promise.all(workers.map((w) => w.waitUntilReady()))
       await beat()
       heartbeat = setInterval(() => {
         beat().catch((err) => log.warn({ err }, 'heartbeat failed'))
