@@ -109,7 +109,7 @@ export function createMetrics(redis: Redis, schema: RedisSchema) {
   })
   const pipeline = new Gauge({
     name: 'fart_pipeline',
-    help: 'Pipeline state read from Redis at scrape time: stream_length, indexer_lag_entries, indexer_pending, firehose_cursor, scheduler_heartbeat_age_seconds',
+    help: 'Pipeline state read from Redis at scrape time: stream_length, indexer_lag_entries, indexer_pending, dead_letters (entries the indexer gave up, kept in the dead-letter stream), firehose_cursor, firehose_cursors_lost (cursors Redis lost), scheduler_heartbeat_age_seconds',
     labelNames: ['metric'] as const,
     registers: [registry],
     async collect() {
@@ -138,7 +138,9 @@ export interface PipelineState {
   stream_length: number | null
   indexer_lag_entries: number | null
   indexer_pending: number | null
+  dead_letters: number | null
   firehose_cursor: number | null
+  firehose_cursors_lost: number | null
   scheduler_heartbeat_age_seconds: number | null
 }
 
@@ -158,11 +160,13 @@ export async function readPipelineState(
     .xlen(schema.eventStream)
     .get(schema.firehoseCursor)
     .get(schema.schedulerHeartbeat)
+    .xlen(schema.indexerDeadLetters)
+    .hget(schema.firehoseMetrics, 'cursorsLost')
     .call('XINFO', 'GROUPS', schema.eventStream)
     .exec()
   // XINFO fails (no such key) until the stream exists; the others fail only when Redis does.
-  const [len, cursor, beat] = pipelineValues(res?.slice(0, 3) ?? null)
-  const groups = res?.[3]?.[1]
+  const [len, cursor, beat, deadLetters, cursorsLost] = pipelineValues(res?.slice(0, 5) ?? null)
+  const groups = res?.[5]?.[1]
   let lag: number | null = null
   let pending: number | null = null
   if (Array.isArray(groups)) {
@@ -180,7 +184,9 @@ export async function readPipelineState(
     stream_length: num(len),
     indexer_lag_entries: lag,
     indexer_pending: pending,
+    dead_letters: num(deadLetters),
     firehose_cursor: num(cursor),
+    firehose_cursors_lost: num(cursorsLost) ?? 0,
     scheduler_heartbeat_age_seconds: beatMs === null ? null : Math.max(0, (now - beatMs) / 1000),
   }
 }

@@ -410,6 +410,12 @@ describe('fart API', () => {
       expect((await h2.app.inject('/metrics')).body).toMatch(
         /fart_pipeline\{metric="stream_length"\} 5/,
       )
+      // what the indexer gave up, and cursors Redis lost, are on /metrics too
+      await h2.t.redis.xadd(h2.t.schema.indexerDeadLetters, '*', 'error', 'x')
+      await h2.t.redis.hset(h2.t.schema.firehoseMetrics, 'cursorsLost', '2')
+      const metrics = (await h2.app.inject('/metrics')).body
+      expect(metrics).toMatch(/fart_pipeline\{metric="dead_letters"\} 1/)
+      expect(metrics).toMatch(/fart_pipeline\{metric="firehose_cursors_lost"\} 2/)
     } finally {
       await h2.close()
     }
