@@ -12,6 +12,7 @@ import {
 } from '@atproto/repo'
 import { tidFromMs } from '@circles/core'
 import { type CorpusFrame, CorpusWriter, readCorpus } from './corpus.js'
+import { prng } from './prng.js'
 
 export interface SynthOptions {
   /** Commits to generate after the repos' initial commits. */
@@ -66,17 +67,7 @@ interface SynthRepo {
   undoable: Rec[]
 }
 
-/** A small deterministic PRNG (mulberry32): the corpus shape repeats for a given seed. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
+const rng = prng
 
 /** Zipf(s=1) sampler over n ranks by inverse CDF. */
 function zipf(n: number, random: () => number): () => number {

@@ -1,4 +1,5 @@
 import type { InteractionKind } from '@circles/core'
+import { prng } from './prng.js'
 
 // The benchmarks' synthetic workload (indexer, roll-up and API benches share it, so their figures describe
 // the same distribution): a seeded PRNG, Zipf ranks, random did:plc identifiers, TIDs and the kind mix.
@@ -20,15 +21,7 @@ const S32 = '234567abcdefghijklmnopqrstuvwxyz'
 
 /** One generator per run: every call draws from the same stream, so a run is reproducible from its seed. */
 export function createWorkloadRandom(seed = 42): WorkloadRandom {
-  // mulberry32
-  let a = seed >>> 0
-  const rand = () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
+  const rand = prng(seed)
   return {
     rand,
     zipfSampler(n, s) {

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto'
 import { CidLinkWrapper, encode, toBytes } from '@atcute/cbor'
 import { tidFromMs } from '@circles/core'
-import { clockAnchor } from '@circles/testkit'
+import { clockAnchor, prng } from '@circles/testkit'
 
 // Builds firehose frames byte for byte as a relay sends them: a DAG-CBOR header and body, the body's
 // `blocks` a CARv1 holding the commit block, MST-node-like blocks and the records, every block under
@@ -204,18 +204,6 @@ export function post(opts: { text?: string; replyTo?: string; quote?: string; me
 }
 
 // --- a synthetic corpus ----------------------------------------------------------------------------
-
-/** Small deterministic PRNG (mulberry32), so a corpus is the same on every run. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
 
 const B32 = 'abcdefghijklmnopqrstuvwxyz234567'
 

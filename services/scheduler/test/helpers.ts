@@ -1,6 +1,7 @@
 import { HOUR_MS, INTERACTION_KINDS, type StreamEvent, tidFromMs } from '@circles/core'
 import { resolvePartners, sumDayBlobs } from '@circles/interaction-index'
 import type { RedisSchema } from '@circles/redis-schema'
+import { prng } from '@circles/testkit'
 import type { Redis } from 'ioredis'
 import { createRollupFence, type RollupFence } from '../src/fence.js'
 import type { HourRow, LiveHours } from '../src/live-source.js'
@@ -11,16 +12,7 @@ import type { HourRow, LiveHours } from '../src/live-source.js'
 const B32 = 'abcdefghijklmnopqrstuvwxyz234567'
 
 /** Deterministic PRNG (mulberry32), so a failing case can be rerun. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
+export const rng = prng
 
 export function makeDids(n: number, seed = 1): string[] {
   const r = rng(seed)
