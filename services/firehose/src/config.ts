@@ -26,6 +26,7 @@ const NAMES = [
   'FIREHOSE_METRICS_MS',
   'FIREHOSE_CHECKPOINT_FILE',
   'FIREHOSE_CHECKPOINT_MS',
+  'FIREHOSE_REFILL_HOURS',
 ] as const
 
 /** Raw, unvalidated settings as they come from the environment (only the names this service reads). */
@@ -65,6 +66,11 @@ export interface FirehoseConfig extends RedisConfig {
   checkpointFile: string | null
   /** How often the checkpoint file is rewritten while the cursor moves (ms). @default 5000 */
   checkpointIntervalMs: number
+  /**
+   * After Redis lost its data (and the index with it), read the relay again from this many hours back (it
+   * keeps 72); 0: only what was published and not yet applied. @default 49
+   */
+  refillHours: number
 }
 
 export function readEnv(env: Env = process.env): FirehoseEnv {
@@ -98,6 +104,7 @@ export function toConfig(raw: FirehoseEnv): FirehoseConfig {
     metricsIntervalMs: envInt(env, 'FIREHOSE_METRICS_MS', 10_000, { min: 100, max: 3_600_000 }),
     checkpointFile: envOptional(env, 'FIREHOSE_CHECKPOINT_FILE') ?? null,
     checkpointIntervalMs: envInt(env, 'FIREHOSE_CHECKPOINT_MS', 5000, { min: 100, max: 3_600_000 }),
+    refillHours: envInt(env, 'FIREHOSE_REFILL_HOURS', 49, { min: 0, max: 72 }),
   }
   if (config.resumeLag >= config.maxLag) {
     throw new ConfigError(

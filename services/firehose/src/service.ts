@@ -60,7 +60,11 @@ export function createFirehoseService(
     state: 'starting',
   }
   const metrics = new MetricsReporter(redis, schema, log, counters, gauges)
-  const memory = new CursorMemory(config.checkpointFile, config.relayUrl)
+  const memory = new CursorMemory(
+    config.checkpointFile,
+    config.relayUrl,
+    config.refillHours * 3_600_000,
+  )
   let checkpointTimer: NodeJS.Timeout | null = null
   const subscribeUrl = `${config.relayUrl}/xrpc/com.atproto.sync.subscribeRepos`
 
@@ -120,14 +124,23 @@ export function createFirehoseService(
         )
       }
       memory.note(n)
+      memory.noteStart(n)
       return n
     }
     const fallback = memory.fallback
-    if (fallback === null) return config.startCursor
+    if (fallback === null) {
+      if (config.startCursor !== null) memory.noteStart(config.startCursor)
+      return config.startCursor
+    }
     counters.cursorsLost++
     log.error(
-      { cursor: fallback, lastKnown: memory.lastKnown, checkpoint: config.checkpointFile },
-      `the stored cursor is gone (Redis lost its data?): resuming from ${fallback}, the last cursor up to which the indexer had applied everything, so that nothing published after it is missed${config.checkpointFile ? ` (to start over instead, delete ${config.checkpointFile} too)` : ''}`,
+      {
+        cursor: fallback,
+        lastKnown: memory.lastKnown,
+        refillHours: config.refillHours,
+        checkpoint: config.checkpointFile,
+      },
+      `the stored cursor is gone (Redis lost its data?): reading the relay again from ${fallback} (${config.refillHours > 0 ? `up to ${config.refillHours} h back, to refill the index` : 'the last cursor up to which the indexer had applied everything'})${config.checkpointFile ? `; to start over instead, delete ${config.checkpointFile} too` : ''}`,
     )
     return fallback
   }
@@ -281,6 +294,8 @@ export function createFirehoseService(
           const entries = await publishBatch(redis, schema, batch, config, after)
           after = String(batch.seq)
           memory.note(batch.seq)
+          // Started live: the first batch is where this firehose began.
+          memory.noteStart(batch.seq)
           counters.flushes++
           counters.entries += entries
           lagEstimate += entries
