@@ -13,6 +13,7 @@ import {
   startLocalPds,
   startRedisServer,
 } from '@circles/testkit'
+import { Redis } from 'ioredis'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { type DemoAppView, startDemoAppView } from '../src/demo-appview.js'
 import { loadEcosystemApps } from '../src/ecosystem.js'
@@ -144,6 +145,42 @@ describe('the whole chain: PDS -> firehose -> stream -> indexer -> scheduler -> 
       error: 'AccountUnavailable',
     })
   })
+
+  // Redis comes back empty (FLUSHALL: a restart without persistence) under the running pipeline, with the
+  // PDS quiet. Nobody restarts anything: the firehose notices its cursor gone, reads the PDS again over its
+  // refill window, the indexer recreates its group, and every answer is the undisturbed run's again.
+  it('refills itself after Redis lost all its data: the same answers as before', async () => {
+    expect(ledger.isDeleted(acct.eve.did), 'runs after the chain test').toBe(true)
+    const left = Object.values(acct).filter((a) => a !== acct.eve)
+    const expected = {
+      interactions: expectedInteractions(ledger, names, left),
+      circles: expectedCircles(ledger, names, left),
+      variants: expectedVariants(ledger, names, acct.ali),
+      drawings: expectedDrawings(ledger, names, left),
+      gone: GONE,
+    }
+    const admin = new Redis(redis.url)
+    try {
+      await admin.flushall()
+    } finally {
+      admin.disconnect()
+    }
+    const seen = await pollUntilEqual(async () => {
+      return {
+        interactions: await readInteractions(api, names, left),
+        circles: await readCircles(api, names, left),
+        variants: await readVariants(api, names, acct.ali),
+        drawings: await readDrawings(api, names, left),
+        gone: await readGone(api, acct.eve),
+      }
+    }, expected)
+    expect(seen, tail(output)).toEqual(expected)
+    expect(
+      output.some((l) => /the stored cursor is gone/.test(l)),
+      tail(output),
+    ).toBe(true)
+    expect(output.filter((l) => /restarting in|in a row|did not stop/.test(l))).toEqual([])
+  }, 60_000)
 })
 
 function tail(lines: readonly string[]): string {

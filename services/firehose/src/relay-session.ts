@@ -13,6 +13,8 @@ export type EndReason =
   | 'publish-failed'
   /** The indexer group's lag passed the bound. */
   | 'backpressure'
+  /** Redis no longer holds the cursor it held for us (it lost its data): resume from our own memory. */
+  | 'cursor-lost'
   /** The service is closing. */
   | 'stopped'
 

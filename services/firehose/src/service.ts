@@ -217,6 +217,10 @@ export function createFirehoseService(
       if (published !== null && reading.lag === 0 && reading.pending === 0) {
         memory.noteApplied(published)
       }
+      // A quiet relay publishes nothing, so no batch would find the cursor gone: look for it here too.
+      if (session && published !== null && (await redis.exists(schema.firehoseCursor)) === 0) {
+        session.stop('cursor-lost')
+      }
       lagEstimate += reading.lag
       gauges.lag = reading.lag
       gauges.lagSource = reading.source
@@ -322,7 +326,7 @@ export function createFirehoseService(
       const end = await s.done
       session = null
       if (closing) break
-      if (end.reason === 'backpressure') {
+      if (end.reason === 'backpressure' || end.reason === 'cursor-lost') {
         attempt = 0
         continue
       }
