@@ -109,7 +109,7 @@ export function createMetrics(redis: Redis, schema: RedisSchema) {
   })
   const pipeline = new Gauge({
     name: 'fart_pipeline',
-    help: 'Pipeline state read from Redis at scrape time: stream_length, indexer_lag_entries, indexer_pending, dead_letters (entries the indexer gave up, kept in the dead-letter stream), firehose_cursor, firehose_cursors_lost (cursors Redis lost), scheduler_heartbeat_age_seconds',
+    help: 'Pipeline state read from Redis at scrape time: stream_length, indexer_lag_entries, indexer_pending, dead_letters (entries the indexer gave up, kept in the dead-letter stream), firehose_cursor, firehose_cursors_lost (cursors Redis lost), stream_trimmed_unread (entries trimmed before the indexer read them), scheduler_heartbeat_age_seconds',
     labelNames: ['metric'] as const,
     registers: [registry],
     async collect() {
@@ -141,6 +141,7 @@ export interface PipelineState {
   dead_letters: number | null
   firehose_cursor: number | null
   firehose_cursors_lost: number | null
+  stream_trimmed_unread: number | null
   scheduler_heartbeat_age_seconds: number | null
 }
 
@@ -162,11 +163,14 @@ export async function readPipelineState(
     .get(schema.schedulerHeartbeat)
     .xlen(schema.indexerDeadLetters)
     .hget(schema.firehoseMetrics, 'cursorsLost')
+    .hget(schema.firehoseMetrics, 'trimmedUnread')
     .call('XINFO', 'GROUPS', schema.eventStream)
     .exec()
   // XINFO fails (no such key) until the stream exists; the others fail only when Redis does.
-  const [len, cursor, beat, deadLetters, cursorsLost] = pipelineValues(res?.slice(0, 5) ?? null)
-  const groups = res?.[5]?.[1]
+  const [len, cursor, beat, deadLetters, cursorsLost, trimmed] = pipelineValues(
+    res?.slice(0, 6) ?? null,
+  )
+  const groups = res?.[6]?.[1]
   let lag: number | null = null
   let pending: number | null = null
   if (Array.isArray(groups)) {
@@ -187,6 +191,7 @@ export async function readPipelineState(
     dead_letters: num(deadLetters),
     firehose_cursor: num(cursor),
     firehose_cursors_lost: num(cursorsLost) ?? 0,
+    stream_trimmed_unread: num(trimmed) ?? 0,
     scheduler_heartbeat_age_seconds: beatMs === null ? null : Math.max(0, (now - beatMs) / 1000),
   }
 }

@@ -416,6 +416,7 @@ describe('fart API', () => {
       const metrics = (await h2.app.inject('/metrics')).body
       expect(metrics).toMatch(/fart_pipeline\{metric="dead_letters"\} 1/)
       expect(metrics).toMatch(/fart_pipeline\{metric="firehose_cursors_lost"\} 2/)
+      expect(metrics).toMatch(/fart_pipeline\{metric="stream_trimmed_unread"\} 0/)
     } finally {
       await h2.close()
     }

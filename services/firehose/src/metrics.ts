@@ -37,6 +37,8 @@ export interface Gauges {
   streamLength: number | null
   /** The relay's time of the last frame written (ms): now minus this is how far behind the relay we are. */
   relayTimeMs: number | null
+  /** Entries trimmed from the stream before the indexer read them (see stream-lag.ts): events lost. */
+  trimmedUnread: number
   state: 'starting' | 'connecting' | 'reading' | 'paused' | 'backoff' | 'stopped'
 }
 
@@ -131,7 +133,7 @@ export class MetricsReporter {
       eventsPerSecond: Math.round((delta.events ?? 0) / seconds),
       interactionsPerSecond: Math.round((delta.interactions ?? 0) / seconds),
     }
-    const { cursor, lag, lagSource, streamLength, relayTimeMs, state } = this.gauges
+    const { cursor, lag, lagSource, streamLength, relayTimeMs, trimmedUnread, state } = this.gauges
     const lagMs = relayTimeMs === null ? null : Math.max(0, now - relayTimeMs)
     this.log.info(
       {
@@ -141,6 +143,7 @@ export class MetricsReporter {
         indexerLag: lag,
         lagSource,
         streamLength,
+        trimmedUnread,
         state,
         reconnects: this.counters.reconnects,
         skipped: this.counters.skipped,
@@ -157,6 +160,7 @@ export class MetricsReporter {
       indexerLag: lag ?? '',
       lagSource,
       streamLength: streamLength ?? '',
+      trimmedUnread,
       state,
       updatedAt: now,
     })

@@ -57,6 +57,7 @@ export function createFirehoseService(
     lagSource: 'unknown',
     streamLength: null,
     relayTimeMs: null,
+    trimmedUnread: 0,
     state: 'starting',
   }
   const metrics = new MetricsReporter(redis, schema, log, counters, gauges)
@@ -233,6 +234,13 @@ export function createFirehoseService(
         )
       }
       warnedNoGroup = groupMissing
+      if (reading.trimmedUnread > gauges.trimmedUnread) {
+        log.error(
+          { trimmedUnread: reading.trimmedUnread, maxLen: config.maxLen },
+          'stream entries were trimmed before the indexer read them: their events are lost (FIREHOSE_MAXLEN too low, or the indexer was stopped while the firehose could not pause)',
+        )
+      }
+      gauges.trimmedUnread = reading.trimmedUnread
       if (reading.lag >= config.maxLen) {
         log.error(
           { lag: reading.lag, maxLen: config.maxLen },

@@ -12,6 +12,12 @@ export interface LagReading {
   lastDeliveredId: string | null
   /** Entries delivered to the group and not yet acknowledged (null: no group). */
   pending: number | null
+  /**
+   * Entries removed from the stream before the group read them (MAXLEN trimming): entries-added minus
+   * entries-read minus what the stream still holds. Exact while trimming takes the oldest first and the
+   * stream holds no read entries; else a lower bound.
+   */
+  trimmedUnread: number
 }
 
 function fields(flat: unknown): Map<string, unknown> {
@@ -55,7 +61,14 @@ export async function readLag(redis: Redis, schema: RedisSchema): Promise<LagRea
   if (groupsErr) {
     // XINFO on a missing key errors; the stream is recreated by the next XADD.
     if (/no such key/i.test(groupsErr.message)) {
-      return { lag: 0, source: 'no-group', length: 0, lastDeliveredId: null, pending: null }
+      return {
+        lag: 0,
+        source: 'no-group',
+        length: 0,
+        lastDeliveredId: null,
+        pending: null,
+        trimmedUnread: 0,
+      }
     }
     throw groupsErr
   }
@@ -63,12 +76,22 @@ export async function readLag(redis: Redis, schema: RedisSchema): Promise<LagRea
     .map(fields)
     .find((g) => String(g.get('name')) === schema.indexerGroup)
   if (!group) {
-    return { lag: length, source: 'no-group', length, lastDeliveredId: null, pending: null }
+    return {
+      lag: length,
+      source: 'no-group',
+      length,
+      lastDeliveredId: null,
+      pending: null,
+      trimmedUnread: 0,
+    }
   }
   const lastDeliveredId = String(group.get('last-delivered-id') ?? '0-0')
   const pending = num(group.get('pending'))
   const lag = num(group.get('lag'))
-  if (lag !== null) return { lag, source: 'lag', length, lastDeliveredId, pending }
+  if (lag !== null) {
+    const trimmedUnread = Math.max(0, lag - length)
+    return { lag, source: 'lag', length, lastDeliveredId, pending, trimmedUnread }
+  }
   const entriesRead = num(group.get('entries-read'))
   if (entriesRead !== null) {
     const info = fields(await redis.xinfo('STREAM', schema.eventStream))
@@ -80,10 +103,11 @@ export async function readLag(redis: Redis, schema: RedisSchema): Promise<LagRea
         length,
         lastDeliveredId,
         pending,
+        trimmedUnread: Math.max(0, added - entriesRead - length),
       }
     }
   }
-  return { lag: length, source: 'length', length, lastDeliveredId, pending }
+  return { lag: length, source: 'length', length, lastDeliveredId, pending, trimmedUnread: 0 }
 }
 
 /**

@@ -53,6 +53,16 @@ describe('indexer lag', () => {
     expect(await readLag(t.redis, t.schema)).toMatchObject({ lag: 7, source: 'entries-read' })
   })
 
+  it('counts entries trimmed away before the group read them', async () => {
+    await ensureGroup(t.redis, t.schema)
+    await add(10)
+    await readGroup(2)
+    expect(await readLag(t.redis, t.schema)).toMatchObject({ lag: 8, trimmedUnread: 0 })
+    // MAXLEN takes the oldest first: the 2 read entries, then 3 the group never saw
+    await t.redis.xtrim(t.schema.eventStream, 'MAXLEN', 5)
+    expect(await readLag(t.redis, t.schema)).toMatchObject({ lag: 8, length: 5, trimmedUnread: 3 })
+  })
+
   it('trims only what the group read and acknowledged', async () => {
     await ensureGroup(t.redis, t.schema)
     const ids = await add(300)
