@@ -6,6 +6,7 @@ import {
   LEDGER_KINDS,
   LedgerWriter,
   type LocalPds,
+  type PdsAccount,
   type PrivateRedis,
   pollUntilEqual,
   runLedgerScript,
@@ -89,6 +90,27 @@ describe('the whole chain: PDS -> firehose -> stream -> indexer -> scheduler -> 
     rmSync(logDir, { recursive: true, force: true })
   })
 
+  /** Polls the API until every answer about the accounts `left` (and the deleted eve) is the ledger's. */
+  async function expectAnswersAfterDeletion(left: PdsAccount[]): Promise<void> {
+    const expected = {
+      interactions: expectedInteractions(ledger, names, left),
+      circles: expectedCircles(ledger, names, left),
+      variants: expectedVariants(ledger, names, acct.ali),
+      drawings: expectedDrawings(ledger, names, left),
+      gone: GONE,
+    }
+    const seen = await pollUntilEqual(async () => {
+      return {
+        interactions: await readInteractions(api, names, left),
+        circles: await readCircles(api, names, left),
+        variants: await readVariants(api, names, acct.ali),
+        drawings: await readDrawings(api, names, left),
+        gone: await readGone(api, acct.eve),
+      }
+    }, expected)
+    expect(seen, tail(output)).toEqual(expected)
+  }
+
   it('counts what the accounts did, forgets a deleted account both ways, and reports it in stats', async () => {
     const w = new LedgerWriter(pds, ledger)
     await runLedgerScript(w, acct)
@@ -109,23 +131,7 @@ describe('the whole chain: PDS -> firehose -> stream -> indexer -> scheduler -> 
     await w.deleteAccount(acct.eve)
     const deletedAt = Date.now()
     const left = everyone.filter((a) => a !== acct.eve)
-    const expected = {
-      interactions: expectedInteractions(ledger, names, left),
-      circles: expectedCircles(ledger, names, left),
-      variants: expectedVariants(ledger, names, acct.ali),
-      drawings: expectedDrawings(ledger, names, left),
-      gone: GONE,
-    }
-    const seen = await pollUntilEqual(async () => {
-      return {
-        interactions: await readInteractions(api, names, left),
-        circles: await readCircles(api, names, left),
-        variants: await readVariants(api, names, acct.ali),
-        drawings: await readDrawings(api, names, left),
-        gone: await readGone(api, acct.eve),
-      }
-    }, expected)
-    expect(seen, tail(output)).toEqual(expected)
+    await expectAnswersAfterDeletion(left)
 
     // The scheduler's stats job runs every second here: its next document must agree with the ledger.
     const stats = expectedStats(ledger, names)
@@ -152,29 +158,13 @@ describe('the whole chain: PDS -> firehose -> stream -> indexer -> scheduler -> 
   it('refills itself after Redis lost all its data: the same answers as before', async () => {
     expect(ledger.isDeleted(acct.eve.did), 'runs after the chain test').toBe(true)
     const left = Object.values(acct).filter((a) => a !== acct.eve)
-    const expected = {
-      interactions: expectedInteractions(ledger, names, left),
-      circles: expectedCircles(ledger, names, left),
-      variants: expectedVariants(ledger, names, acct.ali),
-      drawings: expectedDrawings(ledger, names, left),
-      gone: GONE,
-    }
     const admin = new Redis(redis.url)
     try {
       await admin.flushall()
     } finally {
       admin.disconnect()
     }
-    const seen = await pollUntilEqual(async () => {
-      return {
-        interactions: await readInteractions(api, names, left),
-        circles: await readCircles(api, names, left),
-        variants: await readVariants(api, names, acct.ali),
-        drawings: await readDrawings(api, names, left),
-        gone: await readGone(api, acct.eve),
-      }
-    }, expected)
-    expect(seen, tail(output)).toEqual(expected)
+    await expectAnswersAfterDeletion(left)
     expect(
       output.some((l) => /the stored cursor is gone/.test(l)),
       tail(output),
