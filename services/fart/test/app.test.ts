@@ -316,6 +316,22 @@ describe('fart API', () => {
     expect((await h.app.inject('/v1/stats')).statusCode).toBe(503)
     await h.t.redis.set(h.t.schema.globalStats, JSON.stringify({ interactions24h: 42 }))
     expect((await h.app.inject('/v1/stats')).json()).toEqual({ interactions24h: 42 })
+    // accounts that opted out or were deleted since the scheduler ranked them leave its top lists at once
+    const [X, Y, Z] = [did(901), did(902), did(903)]
+    const ranked = [X, Y, Z].map((d, i) => ({ did: d, count: 9 - i }))
+    await h.t.redis.set(
+      h.t.schema.globalStats,
+      JSON.stringify({
+        top: { authors: { like: ranked, all: ranked }, subjects: { all: [ranked[1]] } },
+      }),
+    )
+    await h.t.redis.sadd(h.t.schema.optOuts, Y)
+    await h.t.redis.set(h.t.schema.accountPurged(Z), '1')
+    expect((await h.app.inject('/v1/stats')).json()).toEqual({
+      top: { authors: { like: [ranked[0]], all: [ranked[0]] }, subjects: { all: [] } },
+    })
+    await h.t.redis.srem(h.t.schema.optOuts, Y)
+    await h.t.redis.set(h.t.schema.globalStats, JSON.stringify({ interactions24h: 42 }))
     await h.t.redis.hset(h.t.schema.firehoseMetrics, {
       eventsPerSecond: '1234.5',
       lagMs: '800',

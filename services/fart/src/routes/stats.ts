@@ -1,6 +1,7 @@
 import { type FastifyPluginAsyncTypebox, Type } from '@fastify/type-provider-typebox'
 import type { AppContext } from '../context.js'
 import { readPipelineState } from '../metrics.js'
+import { hideFromStats } from '../stats-privacy.js'
 import { Unavailable } from './schemas.js'
 
 const NumOrNull = Type.Union([Type.Number(), Type.Null()])
@@ -13,7 +14,7 @@ export function statsRoutes(ctx: AppContext): FastifyPluginAsyncTypebox {
         schema: {
           summary: 'Global statistics computed by the scheduler',
           description:
-            'The scheduler’s latest global stats document, as it wrote it. 503 until it has written one.',
+            'The scheduler’s latest global stats document, without accounts that opted out or were deleted since it ran (a top list can then hold fewer than its limit). 503 until it has written one.',
           tags: ['stats'],
           response: { 200: Type.Object({}, { additionalProperties: true }), 503: Unavailable },
         },
@@ -27,8 +28,9 @@ export function statsRoutes(ctx: AppContext): FastifyPluginAsyncTypebox {
             message: 'no global stats yet: the scheduler has not run',
           })
         }
-        // Already JSON written by the scheduler: sent as is, in one round trip.
-        return reply.type('application/json').send(raw as never)
+        // JSON written by the scheduler, less the accounts that opted out or left since it ran.
+        const body = await hideFromStats(ctx.redis, ctx.schema, raw)
+        return reply.type('application/json').send(body as never)
       },
     )
 
