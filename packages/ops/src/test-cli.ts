@@ -24,7 +24,7 @@ function say(line: string) {
 export async function main(args: string[]): Promise<number> {
   const env = { ...process.env }
   let redis: PrivateRedis | undefined
-  const tmp = mkdtempSync(join(tmpdir(), 'circles-test-redis-'))
+  let tmp: string | undefined
   try {
     if (!env.TEST_REDIS_URL && !(await redisAnswers('127.0.0.1', 6379))) {
       if (!findOnPath('redis-server')) {
@@ -33,6 +33,7 @@ export async function main(args: string[]): Promise<number> {
         )
         return 1
       }
+      tmp = mkdtempSync(join(tmpdir(), 'circles-test-redis-'))
       redis = await startPrivateRedis({
         port: await freePort(),
         dataDir: join(tmp, 'data'),
@@ -53,6 +54,6 @@ export async function main(args: string[]): Promise<number> {
     return code ?? (signal ? 1 : 0)
   } finally {
     await redis?.stop()
-    rmSync(tmp, { recursive: true, force: true })
+    if (tmp) rmSync(tmp, { recursive: true, force: true })
   }
 }

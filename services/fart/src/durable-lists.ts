@@ -29,10 +29,11 @@ export function readListsFile(file: string): ListsSnapshot {
   }
 }
 
-function writeListsFile(file: string, lists: ListsSnapshot): void {
+/** Writes atomically (a temporary file renamed over the old), so a crash never leaves half a file. */
+function writeListsFile(file: string, text: string): void {
   mkdirSync(dirname(file), { recursive: true })
   const tmp = `${file}.${process.pid}.tmp`
-  writeFileSync(tmp, `${JSON.stringify(lists)}\n`)
+  writeFileSync(tmp, `${text}\n`)
   renameSync(tmp, file)
 }
 
@@ -59,7 +60,7 @@ export function createDurableLists(
       tracked: [...lists.tracked].sort(),
     })
     if (text === written) return
-    writeListsFile(file, JSON.parse(text) as ListsSnapshot)
+    writeListsFile(file, text)
     written = text
   }
 

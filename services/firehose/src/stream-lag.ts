@@ -87,23 +87,25 @@ export async function readLag(redis: Redis, schema: RedisSchema): Promise<LagRea
   }
   const lastDeliveredId = String(group.get('last-delivered-id') ?? '0-0')
   const pending = num(group.get('pending'))
+  // Logically unread entries the stream no longer holds were trimmed before the group read them.
+  const trimmed = (lag: number) => Math.max(0, lag - length)
   const lag = num(group.get('lag'))
   if (lag !== null) {
-    const trimmedUnread = Math.max(0, lag - length)
-    return { lag, source: 'lag', length, lastDeliveredId, pending, trimmedUnread }
+    return { lag, source: 'lag', length, lastDeliveredId, pending, trimmedUnread: trimmed(lag) }
   }
   const entriesRead = num(group.get('entries-read'))
   if (entriesRead !== null) {
     const info = fields(await redis.xinfo('STREAM', schema.eventStream))
     const added = num(info.get('entries-added'))
     if (added !== null) {
+      const unread = Math.max(0, added - entriesRead)
       return {
-        lag: Math.max(0, added - entriesRead),
+        lag: unread,
         source: 'entries-read',
         length,
         lastDeliveredId,
         pending,
-        trimmedUnread: Math.max(0, added - entriesRead - length),
+        trimmedUnread: trimmed(unread),
       }
     }
   }
