@@ -42,7 +42,13 @@ export {
 } from './parts.js'
 export { type PollOptions, pollUntil, pollUntilEqual } from './poll.js'
 export { prng } from './prng.js'
-export { createTestRedis, deleteByPrefix, TEST_REDIS_URL, type TestRedis } from './redis.js'
+export {
+  createTestRedis,
+  deleteByPrefix,
+  loseByPrefix,
+  TEST_REDIS_URL,
+  type TestRedis,
+} from './redis.js'
 export {
   type PrivateRedis,
   type RollbackRedis,

@@ -41,3 +41,19 @@ export async function deleteByPrefix(redis: Redis, prefix: string): Promise<numb
   } while (cursor !== '0')
   return n
 }
+
+/**
+ * Redis losing everything under `prefix` at once, as a restart without persistence does: the keys are
+ * found first and deleted in one command. (deleteByPrefix deletes while it scans: under load a service
+ * notices the loss between two scan steps, writes again, and the next step deletes that too, a second loss.)
+ */
+export async function loseByPrefix(redis: Redis, prefix: string): Promise<number> {
+  const keys: string[] = []
+  let cursor = '0'
+  do {
+    const [next, found] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000)
+    cursor = next
+    keys.push(...found)
+  } while (cursor !== '0')
+  return keys.length > 0 ? redis.unlink(...new Set(keys)) : 0
+}

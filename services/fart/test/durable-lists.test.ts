@@ -2,7 +2,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createLogger } from '@circles/logging'
-import { deleteByPrefix } from '@circles/testkit'
+import { loseByPrefix } from '@circles/testkit'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { createDurableLists, readListsFile } from '../src/durable-lists.js'
 import { ADMIN_TOKEN, did, type Harness, startHarness } from './helpers.js'
@@ -34,7 +34,7 @@ describe('the admin lists across a Redis that lost its data', () => {
     expect(await lists.sync()).toBe('mirrored')
     expect(readListsFile(file)).toEqual({ optOuts: [A, B], tracked: [C] })
 
-    await deleteByPrefix(t.redis, t.prefix)
+    await loseByPrefix(t.redis, t.prefix)
     // something written after the loss and before the refill stays
     await t.redis.sadd(t.schema.tracked, B)
     expect(await lists.sync()).toBe('reseeded')
@@ -69,7 +69,7 @@ describe('the admin lists across a Redis that lost its data', () => {
     ).toBeLessThan(300)
     await lists.sync()
 
-    await deleteByPrefix(t.redis, t.prefix)
+    await loseByPrefix(t.redis, t.prefix)
     await h.link(B, A, { like: 3 }) // the index fills again from the stream
     await lists.sync()
     const res = await app.inject({ url: `/v1/circles/${A}` })

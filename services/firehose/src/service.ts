@@ -76,6 +76,11 @@ export function createFirehoseService(
   let closed: Promise<void> | null = null
   let loop: Promise<void> | null = null
   let session: RelaySession | null = null
+  /**
+   * Whether Redis should hold our cursor now: the session resumed from a stored one, or has published.
+   * A session that resumed after a loss has stored none yet: a lag check must not call that a loss again.
+   */
+  let cursorStored = false
   let lagTimer: NodeJS.Timeout | null = null
   let lagCheck: Promise<void> | null = null
   /** True while the indexer's lag is above the bound: no socket is open. */
@@ -219,8 +224,10 @@ export function createFirehoseService(
         memory.noteApplied(published)
       }
       // A quiet relay publishes nothing, so no batch would find the cursor gone: look for it here too.
-      if (session && published !== null && (await redis.exists(schema.firehoseCursor)) === 0) {
-        session.stop('cursor-lost')
+      // (Only for the session that should have stored one, and still runs: the loss is counted once.)
+      const checked = cursorStored ? session : null
+      if (checked && (await redis.exists(schema.firehoseCursor)) === 0) {
+        if (checked === session) checked.stop('cursor-lost')
       }
       lagEstimate += reading.lag
       gauges.lag = reading.lag
@@ -296,6 +303,7 @@ export function createFirehoseService(
       const url = cursor === null ? subscribeUrl : `${subscribeUrl}?cursor=${cursor}`
       // The cursor each batch must find stored: the one read above, then the one the batch before wrote.
       let after = storedCursor
+      cursorStored = storedCursor !== null
       const s = new RelaySession({
         url,
         cursor,
@@ -305,6 +313,7 @@ export function createFirehoseService(
         publish: async (batch) => {
           const entries = await publishBatch(redis, schema, batch, config, after)
           after = String(batch.seq)
+          cursorStored = true
           memory.note(batch.seq)
           // Started live: the first batch is where this firehose began.
           memory.noteStart(batch.seq)

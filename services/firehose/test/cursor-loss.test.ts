@@ -2,7 +2,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { decodeEvents, type StreamEvent } from '@circles/core'
-import { deleteByPrefix } from '@circles/testkit'
+import { loseByPrefix } from '@circles/testkit'
 import type { Redis } from 'ioredis'
 import { afterEach, describe, expect, it } from 'vitest'
 import { createFirehoseService } from '../src/service.js'
@@ -102,7 +102,7 @@ describe('the firehose when Redis loses its data', () => {
       'a third of the frames',
       async () => ((await storedCursor(t.redis, t.schema)) ?? 0) > 500,
     )
-    await deleteByPrefix(t.redis, t.prefix)
+    await loseByPrefix(t.redis, t.prefix)
     const lostAt = server.connections.at(-1)?.sent ?? 0
     await waitFor('the last cursor', async () => (await storedCursor(t.redis, t.schema)) === LAST)
     await waitFor('the stream read', async () => {
@@ -168,7 +168,7 @@ describe('the firehose when Redis loses its data', () => {
     expect(checkpoint.marks[0]).toEqual([expect.any(Number), 0])
 
     // Redis comes back empty; the process starts again: FIREHOSE_CURSOR is not where it resumes.
-    await deleteByPrefix(t.redis, t.prefix)
+    await loseByPrefix(t.redis, t.prefix)
     const second = createFirehoseService(
       testConfig(server.url, t.prefix, { ...env, FIREHOSE_CURSOR: '5' }),
       { redis: t.redis },
