@@ -118,8 +118,30 @@ export function createSchema(prefix: string) {
     // --- shared between services ---------------------------------------------------------------------
     /** Cached AppView profile (JSON, with TTL). The indexer deletes it on an #identity event. */
     profile: (d: string) => `${p}profile:${did(d)}`,
-    /** Set of DIDs that opted out: no circle of their own, never in anyone else's. */
+    /**
+     * Set of DIDs that opted out, for any reason below: no circle of their own, never in anyone else's, no
+     * stored interactions. Kept equal to the union of the reasons by one script (opt-outs.ts).
+     */
     optOuts: `${p}optouts`,
+    // The reasons, in the slot of `optOuts` (tagged with its whole name), so the script touches one slot:
+    /** Set of DIDs an admin opted out (the override: it holds whatever the account does). */
+    optOutsAdmin: `${p}optouts:admin:{${p}optouts}`,
+    /** Hash DID -> rkey of the account's `app.bsky.graph.block` of SERVICE_DID (deleting it opts back in). */
+    optOutsBlocks: `${p}optouts:blocks:{${p}optouts}`,
+    /** Set of DIDs whose profile carries the `!no-unauthenticated` self-label. */
+    optOutsLabels: `${p}optouts:labels:{${p}optouts}`,
+    /**
+     * Set of the opted-out DIDs whose index the indexer has purged (and keeps closed to them): the indexer
+     * compares it with `optOuts` to purge new opt-outs and reopen the index to accounts that opted back in.
+     */
+    optOutsApplied: `${p}optouts:applied:{${p}optouts}`,
+    /**
+     * Sorted set DID -> ms of a purge (deleted, taken down, opted out), added by the indexer once the account's
+     * 48-hour index is purged. The scheduler forgets everything else about it (long-term aggregates both
+     * ways, snapshots, caches, lists, its DID table entry) and then removes the member (if its score is still
+     * the one it read).
+     */
+    forgetQueue: `${p}privacy:forget`,
     /** Set of DIDs tracked for daily snapshots (managed through the API's admin routes). */
     tracked: `${p}tracked`,
     /** Set once the two lists above are whole: its absence tells the API that Redis lost them (durable-lists.ts). */
