@@ -6,6 +6,8 @@ import type { InteractionKind, RecordType, StreamEvent } from './interaction.js'
 //   d <rec> <author> <rkey> <timeMs>                       delete (rec: l r p)
 //   i <did> <handle|-> <timeMs>                            identity
 //   a <did> <1|0> <status|-> <timeMs>                      account
+//   b <c|d> <author> <rkey> <timeMs>                       block of the service's account / any block deleted
+//   l <did> <1|0> <timeMs>                                 profile: carries the opt-out self-label or not
 
 const KIND_CODE: Record<InteractionKind, string> = {
   like: 'l',
@@ -36,6 +38,10 @@ export function encodeEvent(e: StreamEvent): string {
       return `i\t${e.did}\t${e.handle ?? '-'}\t${e.time}`
     case 'account':
       return `a\t${e.did}\t${e.active ? 1 : 0}\t${e.status ?? '-'}\t${e.time}`
+    case 'block':
+      return `b\t${e.action === 'create' ? 'c' : 'd'}\t${e.author}\t${e.rkey}\t${e.time}`
+    case 'label':
+      return `l\t${e.did}\t${e.on ? 1 : 0}\t${e.time}`
   }
 }
 
@@ -91,6 +97,17 @@ export function decodeEvent(line: string): StreamEvent {
           status: f[3] === '-' ? null : f[3],
           time: int(f[4], line),
         }
+      }
+      break
+    case 'b':
+      if (f.length === 5 && (f[1] === 'c' || f[1] === 'd') && f[2] && f[3]) {
+        const action = f[1] === 'c' ? 'create' : 'delete'
+        return { type: 'block', action, author: f[2], rkey: f[3], time: int(f[4], line) }
+      }
+      break
+    case 'l':
+      if (f.length === 4 && f[1] && (f[2] === '1' || f[2] === '0')) {
+        return { type: 'label', did: f[1], on: f[2] === '1', time: int(f[3], line) }
       }
       break
   }

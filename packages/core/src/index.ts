@@ -33,6 +33,17 @@ export {
   type StreamEvent,
 } from './interaction.js'
 export {
+  BLOCK,
+  type BlockEvent,
+  interpretPrivacyOp,
+  isPrivacyCollection,
+  type LabelEvent,
+  NO_UNAUTHENTICATED,
+  PROFILE,
+  type PrivacyEvent,
+  type PrivacyResult,
+} from './privacy.js'
+export {
   type AtUri,
   isValidDid,
   isValidHandle,

@@ -1,3 +1,4 @@
+import type { PrivacyEvent } from './privacy.js'
 import { isValidDid, isValidRkey, isValidTid, parseAtUri, tidTimestampMs } from './syntax.js'
 
 export const LIKE = 'app.bsky.feed.like'
@@ -59,7 +60,7 @@ export interface AccountEvent {
 }
 
 export type InteractionEvent = InteractionCreate | InteractionDelete
-export type StreamEvent = InteractionEvent | IdentityEvent | AccountEvent
+export type StreamEvent = InteractionEvent | IdentityEvent | AccountEvent | PrivacyEvent
 
 export type RejectReason =
   | 'invalid_repo'
@@ -68,6 +69,7 @@ export type RejectReason =
   | 'invalid_subject'
   | 'invalid_reply'
   | 'invalid_embed'
+  | 'invalid_labels'
 
 export interface OpResult {
   events: InteractionEvent[]
