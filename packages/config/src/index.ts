@@ -20,6 +20,19 @@ export function envOptional(env: Env, name: string): string | undefined {
   return raw(env, name)
 }
 
+/** An optional value that must pass `valid` (e.g. a DID): null when unset. */
+export function envChecked(
+  env: Env,
+  name: string,
+  valid: (v: string) => boolean,
+  what: string,
+): string | null {
+  const v = raw(env, name)
+  if (v === undefined) return null
+  if (!valid(v)) throw new ConfigError(`${name} must be ${what}, got ${JSON.stringify(v)}`)
+  return v
+}
+
 export function envInt(
   env: Env,
   name: string,

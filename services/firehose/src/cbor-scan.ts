@@ -327,9 +327,13 @@ interface Spec {
   readonly [key: string]: Spec | true
 }
 
-/** Everything `interpretOp` reads of a like, repost or post record; the rest is stepped over. */
+/**
+ * Everything `interpretOp` reads of a like, repost or post record, and `interpretPrivacyOp` of a block
+ * (its subject is a DID string, kept whole) or profile (its self-labels); the rest is stepped over.
+ */
 const RECORD_SPEC: Spec = {
   subject: { uri: true },
+  labels: { values: true },
   reply: { parent: { uri: true } },
   embed: { $type: true, record: { uri: true, record: { uri: true } } },
   text: true,

@@ -1,12 +1,14 @@
 import {
   ConfigError,
   type Env,
+  envChecked,
   envInt,
   envOptional,
   envUrl,
   type RedisConfig,
   redisConfig,
 } from '@circles/config'
+import { isValidDid } from '@circles/core'
 
 const NAMES = [
   'RELAY_URL',
@@ -27,6 +29,7 @@ const NAMES = [
   'FIREHOSE_CHECKPOINT_FILE',
   'FIREHOSE_CHECKPOINT_MS',
   'FIREHOSE_REFILL_HOURS',
+  'SERVICE_DID',
 ] as const
 
 /** Raw, unvalidated settings as they come from the environment (only the names this service reads). */
@@ -71,6 +74,11 @@ export interface FirehoseConfig extends RedisConfig {
    * keeps 72); 0: only what was published and not yet applied. @default 49
    */
   refillHours: number
+  /**
+   * The service's own Bluesky account: an account that blocks it opts out (see core privacy.ts). Unset:
+   * blocks are not read (the profile self-label still works).
+   */
+  serviceDid: string | null
 }
 
 export function readEnv(env: Env = process.env): FirehoseEnv {
@@ -105,6 +113,7 @@ export function toConfig(raw: FirehoseEnv): FirehoseConfig {
     checkpointFile: envOptional(env, 'FIREHOSE_CHECKPOINT_FILE') ?? null,
     checkpointIntervalMs: envInt(env, 'FIREHOSE_CHECKPOINT_MS', 5000, { min: 100, max: 3_600_000 }),
     refillHours: envInt(env, 'FIREHOSE_REFILL_HOURS', 49, { min: 0, max: 72 }),
+    serviceDid: envChecked(env, 'SERVICE_DID', isValidDid, 'a DID (did:plc:… or did:web:…)'),
   }
   if (config.resumeLag >= config.maxLag) {
     throw new ConfigError(

@@ -188,3 +188,70 @@ describe('decodeRecord (projection) gives interpretOp what a full decode gives',
     }
   })
 })
+
+describe('opt-out records: blocks of the service account and profile self-labels', () => {
+  const SERVICE = didOf(99)
+  const opts = { serviceDid: SERVICE }
+  const labels = (...vals: unknown[]) => ({ $type: 'x', values: vals.map((val) => ({ val })) })
+  const profile = (record: unknown) => ({ $type: 'app.bsky.actor.profile', ...(record as object) })
+
+  it('pass on as block and label events, as the stock path maps them, and nothing else', async () => {
+    const f = commitFrame(9, A, [
+      { action: 'create', path: `app.bsky.graph.block/${TID}`, record: { subject: SERVICE } },
+      { action: 'create', path: 'app.bsky.graph.block/3l2xyzabcde23', record: { subject: B } },
+      { action: 'delete', path: 'app.bsky.graph.block/3l2xyzabcde24' },
+      {
+        action: 'update',
+        path: 'app.bsky.actor.profile/self',
+        record: profile({ displayName: 'A', labels: labels('!no-unauthenticated') }),
+      },
+      { action: 'create', path: `app.bsky.feed.like/${TID}`, record: like(B) },
+    ])
+    const fast = decodeFrame(f, NOW, opts)
+    expect(fast.events.map((e) => e.type)).toEqual(['block', 'block', 'label', 'create'])
+    expect(fast.events[0]).toMatchObject({ action: 'create', author: A, rkey: TID })
+    expect(fast.events[1]).toMatchObject({ action: 'delete', rkey: '3l2xyzabcde24' })
+    expect(fast.events[2]).toMatchObject({ did: A, on: true })
+    expect(comparable(fast)).toEqual(comparable(await decodeFrameStock(f, NOW, opts)))
+    // Without a service account, blocks are not read.
+    expect(decodeFrame(f, NOW).events.map((e) => e.type)).toEqual(['label', 'create'])
+  })
+
+  it('a profile without the label, or deleted, is a label event that is off', async () => {
+    const f = commitFrame(10, A, [
+      {
+        action: 'create',
+        path: 'app.bsky.actor.profile/self',
+        record: profile({ labels: labels('porn') }),
+      },
+      { action: 'delete', path: 'app.bsky.actor.profile/self' },
+    ])
+    const fast = decodeFrame(f, NOW, opts)
+    expect(fast.events).toEqual([
+      { type: 'label', did: A, on: false, time: expect.any(Number) },
+      { type: 'label', did: A, on: false, time: expect.any(Number) },
+    ])
+    expect(comparable(fast)).toEqual(comparable(await decodeFrameStock(f, NOW, opts)))
+  })
+
+  it('malformed ones are counted and skipped, never fatal, as on the stock path', async () => {
+    const f = commitFrame(11, A, [
+      { action: 'create', path: `app.bsky.graph.block/${TID}`, record: { subject: 42 } },
+      { action: 'update', path: 'app.bsky.actor.profile/self', record: profile({ labels: 'x' }) },
+      {
+        action: 'update',
+        path: 'app.bsky.actor.profile/self',
+        record: profile({ labels: { values: [3] } }),
+      },
+      {
+        action: 'create',
+        path: `app.bsky.feed.post/${TID}`,
+        record: { ...(post({ text: 'x' }) as object), labels: labels('!no-unauthenticated') },
+      },
+    ])
+    const fast = decodeFrame(f, NOW, opts)
+    expect(fast.events).toEqual([])
+    expect(fast.skipped).toEqual(['invalid_subject', 'invalid_labels', 'invalid_labels'])
+    expect(comparable(fast)).toEqual(comparable(await decodeFrameStock(f, NOW, opts)))
+  })
+})

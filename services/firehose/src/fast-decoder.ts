@@ -1,4 +1,5 @@
 import { decodeFirst } from '@atcute/cbor'
+import { BLOCK, PROFILE } from '@circles/core'
 import {
   decodeRecord,
   type ScannedCommit,
@@ -11,6 +12,7 @@ import {
 import {
   accountResult,
   addOp,
+  type DecodeOptions,
   emptyResult,
   errorResult,
   type FrameResult,
@@ -18,6 +20,7 @@ import {
   infoResult,
   isRecord,
   malformed,
+  NO_OPTIONS,
   type PlainOp,
   seqOf,
   skip,
@@ -106,11 +109,24 @@ export function findBlocks(car: Uint8Array, wanted: readonly Uint8Array[]): Foun
 }
 
 const encoder = new TextEncoder()
-const COLLECTIONS = ['app.bsky.feed.like', 'app.bsky.feed.repost', 'app.bsky.feed.post'].map((c) =>
-  encoder.encode(c),
-)
+const COLLECTIONS = [
+  'app.bsky.feed.like',
+  'app.bsky.feed.repost',
+  'app.bsky.feed.post',
+  // opt-outs: a block of the service's account, a profile's self-labels
+  BLOCK,
+  PROFILE,
+].map((c) => encoder.encode(c))
+const PROFILE_PREFIX = encoder.encode(`${PROFILE}/`)
 
-/** Is the path's collection (the bytes before its first '/') one that can yield interactions? */
+/** Is the op's path in the profile collection? (An update of a profile can change its labels.) */
+function isProfile(path: Uint8Array): boolean {
+  if (path.length < PROFILE_PREFIX.length) return false
+  for (let i = 0; i < PROFILE_PREFIX.length; i++) if (path[i] !== PROFILE_PREFIX[i]) return false
+  return true
+}
+
+/** Is the path's collection (the bytes before its first '/') one that can yield events? */
 function keptCollection(op: ScannedOp): boolean {
   const path = op.path as Uint8Array
   for (const c of COLLECTIONS) {
@@ -130,9 +146,10 @@ function keptCollection(op: ScannedOp): boolean {
 /** A kept op; `drop` marks one whose block is missing or unreadable (the stock client drops it too). */
 interface KeptOp extends PlainOp {
   drop: boolean
+  profile: boolean
 }
 
-function commitResult(body: ScannedCommit, commitTime: number): FrameResult {
+function commitResult(body: ScannedCommit, commitTime: number, opts: DecodeOptions): FrameResult {
   const { seq, ops, blocks } = body
   if (seq === null || ops === null) return malformed(seq)
   const result = emptyResult('commit', seq)
@@ -148,7 +165,12 @@ function commitResult(body: ScannedCommit, commitTime: number): FrameResult {
       continue
     }
     if (!keptCollection(op)) continue
-    const k: KeptOp = { action: op.action, path: utf8(op.path, 0, op.path.length), drop: false }
+    const k: KeptOp = {
+      action: op.action,
+      path: utf8(op.path, 0, op.path.length),
+      drop: false,
+      profile: isProfile(op.path),
+    }
     if (op.action === 'create' || op.action === 'update') {
       // Stock drops a create/update whose CID is missing or whose block is not in the CAR.
       if (op.cid === null) continue
@@ -176,8 +198,9 @@ function commitResult(body: ScannedCommit, commitTime: number): FrameResult {
         op.drop = true
         continue
       }
-      // An update changes no interaction (core ignores it), so its block need not be decoded.
-      if (op.action !== 'create') continue
+      // An update changes no interaction (core ignores it), so its block need not be decoded; a
+      // profile's update may add or remove its opt-out label.
+      if (op.action !== 'create' && !op.profile) continue
       try {
         op.record = decodeRecord(bytes)
       } catch {
@@ -188,7 +211,7 @@ function commitResult(body: ScannedCommit, commitTime: number): FrameResult {
       if (!op.record) op.drop = true
     }
   }
-  for (const op of kept) if (!op.drop) addOp(result, body.repo, commitTime, op)
+  for (const op of kept) if (!op.drop) addOp(result, body.repo, commitTime, op, opts)
   return result
 }
 
@@ -196,7 +219,11 @@ function commitResult(body: ScannedCommit, commitTime: number): FrameResult {
  * Decodes one raw firehose frame (a websocket binary message) into events. Never throws: anything
  * malformed is reported in `skipped`. `now` is the receipt time, used when the frame's `time` is unusable.
  */
-export function decodeFrame(frame: Uint8Array, now: number): FrameResult {
+export function decodeFrame(
+  frame: Uint8Array,
+  now: number,
+  opts: DecodeOptions = NO_OPTIONS,
+): FrameResult {
   let header: ScannedHeader
   try {
     header = scanHeader(frame)
@@ -211,7 +238,7 @@ export function decodeFrame(frame: Uint8Array, now: number): FrameResult {
       return malformed()
     }
     const time = timeOf(body.time, now)
-    const result = commitResult(body, time)
+    const result = commitResult(body, time, opts)
     if (result.seq !== null) result.time = time
     return result
   }

@@ -1,6 +1,8 @@
 import {
   interpretOp,
+  interpretPrivacyOp,
   isInteractionCollection,
+  isPrivacyCollection,
   type RejectReason,
   type StreamEvent,
   toAccountEvent,
@@ -114,6 +116,13 @@ function isoUtcMs(s: string): number | null {
   return Date.UTC(year, month - 1, day, hour, minute, second, ms)
 }
 
+export interface DecodeOptions {
+  /** The service's own account (SERVICE_DID): a block of it is an opt-out. null: blocks are not read. */
+  serviceDid: string | null
+}
+
+export const NO_OPTIONS: DecodeOptions = Object.freeze({ serviceDid: null })
+
 /** A commit op reduced to what the interaction model needs; the record is already decoded (or absent). */
 export interface PlainOp {
   action: unknown
@@ -128,22 +137,35 @@ export function splitPath(path: string): [string, string] {
 }
 
 /** Adds one op's events to `result`. Shared by the fast and the stock decoder so both map identically. */
-export function addOp(result: FrameResult, repo: unknown, commitTime: number, op: PlainOp): void {
+export function addOp(
+  result: FrameResult,
+  repo: unknown,
+  commitTime: number,
+  op: PlainOp,
+  opts: DecodeOptions = NO_OPTIONS,
+): void {
   if (typeof op.path !== 'string' || typeof op.action !== 'string') {
     skip(result, 'malformed_frame')
     return
   }
   const [collection, rkey] = splitPath(op.path)
-  if (!isInteractionCollection(collection)) return
-  // interpretOp validates the repo DID; a non-string one is rejected there like any invalid DID.
-  const r = interpretOp({
+  // core validates the repo DID; a non-string one is rejected there like any invalid DID.
+  const repoOp = {
     repo: typeof repo === 'string' ? repo : '',
     action: op.action,
     collection,
     rkey,
     record: op.record,
     commitTime,
-  })
+  }
+  if (isPrivacyCollection(collection)) {
+    const p = interpretPrivacyOp(repoOp, opts.serviceDid)
+    if (p.rejected !== undefined) skip(result, p.rejected)
+    else if (p.event !== null) result.events.push(p.event)
+    return
+  }
+  if (!isInteractionCollection(collection)) return
+  const r = interpretOp(repoOp)
   if (r.rejected !== undefined) skip(result, r.rejected)
   result.self += r.self
   for (const e of r.events) {

@@ -1,7 +1,12 @@
 import type { Logger } from '@circles/logging'
 import WebSocket from 'ws'
 import { decodeFrame } from './fast-decoder.js'
-import { type FrameResult, malformed, type RelayErrorFrame } from './frame-result.js'
+import {
+  type DecodeOptions,
+  type FrameResult,
+  malformed,
+  type RelayErrorFrame,
+} from './frame-result.js'
 import type { Batch } from './publisher.js'
 
 export type EndReason =
@@ -37,6 +42,8 @@ export interface SessionOptions {
   batchFrames: number
   flushIntervalMs: number
   stallTimeoutMs: number
+  /** How frames are decoded (the service's account, whose blocks are opt-outs). */
+  decode?: DecodeOptions
   /** Writes one batch (entries + cursor, atomically); a rejection ends the session. */
   publish(batch: Batch): Promise<void>
   /** Called for every decoded frame (metrics, logging). */
@@ -130,7 +137,7 @@ export class RelaySession {
     const bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength)
     let result: FrameResult
     try {
-      result = decodeFrame(isBinary ? bytes : new Uint8Array(0), now)
+      result = decodeFrame(isBinary ? bytes : new Uint8Array(0), now, this.opts.decode)
     } catch (err) {
       // decodeFrame reports bad input instead of throwing; this guards against a bug taking the
       // process down from inside the socket's event handler.

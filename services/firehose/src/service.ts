@@ -310,6 +310,7 @@ export function createFirehoseService(
         batchFrames: config.batchFrames,
         flushIntervalMs: config.flushIntervalMs,
         stallTimeoutMs: config.stallTimeoutMs,
+        decode: { serviceDid: config.serviceDid },
         publish: async (batch) => {
           const entries = await publishBatch(redis, schema, batch, config, after)
           after = String(batch.seq)

@@ -2,11 +2,13 @@ import { Firehose } from '@skyware/firehose'
 import {
   accountResult,
   addOp,
+  type DecodeOptions,
   emptyResult,
   type FrameResult,
   identityResult,
   infoResult,
   malformed,
+  NO_OPTIONS,
   seqOf,
   timeOf,
 } from '../src/frame-result.js'
@@ -28,7 +30,11 @@ const parseMessage = (
 const PREFIX = 'com.atproto.sync.subscribeRepos'
 
 /** Decodes one raw frame exactly as `@skyware/firehose` 0.5.2 does, then maps it to events. */
-export async function decodeFrameStock(frame: Uint8Array, now: number): Promise<FrameResult> {
+export async function decodeFrameStock(
+  frame: Uint8Array,
+  now: number,
+  opts: DecodeOptions = NO_OPTIONS,
+): Promise<FrameResult> {
   let message: StockMessage
   try {
     message = await parseMessage.call(null, frame)
@@ -42,11 +48,17 @@ export async function decodeFrameStock(frame: Uint8Array, now: number): Promise<
       const commitTime = timeOf(message.time, now)
       const ops = Array.isArray(message.ops) ? (message.ops as Record<string, unknown>[]) : []
       for (const op of ops) {
-        addOp(result, message.repo, commitTime, {
-          action: op.action,
-          path: op.path,
-          record: op.record,
-        })
+        addOp(
+          result,
+          message.repo,
+          commitTime,
+          {
+            action: op.action,
+            path: op.path,
+            record: op.record,
+          },
+          opts,
+        )
       }
       return result
     }
