@@ -33,7 +33,14 @@ export async function createNotifier(deps: {
     for (const fn of listeners) fn()
   }
   // A subscribed connection can run no other command: a dedicated one, closed with the app.
-  const sub = deps.redis.duplicate({ lazyConnect: true, enableOfflineQueue: true })
+  // Resubscribed here, not by ioredis: its own resubscription after a reconnect has no rejection handler,
+  // so a close racing it (shutdown right after Redis came back) was an unhandled "Connection is closed".
+  const sub = deps.redis.duplicate({
+    lazyConnect: true,
+    enableOfflineQueue: true,
+    autoResubscribe: false,
+  })
+  const channels = [schema.circleReadyChannel, schema.optOutsChannel]
   sub.on('error', (err: unknown) => log.warn({ err }, 'pub/sub connection error (it reconnects)'))
   sub.on('message', (channel: string, message: string) => {
     if (channel === schema.optOutsChannel) return dropCopies()
@@ -42,12 +49,17 @@ export async function createNotifier(deps: {
   })
   let connected = false
   sub.on('ready', () => {
-    // ioredis resubscribes by itself; what was published while it was away is lost.
-    if (connected) dropCopies()
+    // What was published while it was away is lost.
+    if (connected) {
+      dropCopies()
+      sub.subscribe(...channels).catch((err: unknown) => {
+        log.warn({ err }, 'resubscribing after a reconnect failed (the next reconnect tries again)')
+      })
+    }
     connected = true
   })
   await sub.connect()
-  await sub.subscribe(schema.circleReadyChannel, schema.optOutsChannel)
+  await sub.subscribe(...channels)
 
   return {
     waitFor(key, ms) {
