@@ -5,7 +5,7 @@ import { readdirSync, readFileSync, statSync } from 'node:fs'
 import { join, relative } from 'node:path'
 import { root } from './bootstrap.mjs'
 
-const HELPER = /\benv(?:Int|String|Url|Bool|Enum|Optional)\(\s*\w+,\s*'([A-Z][A-Z0-9_]*)'/g
+const HELPER = /\benv(?:Int|String|Url|Bool|Enum|Optional|Checked)\(\s*\w+,\s*'([A-Z][A-Z0-9_]*)'/g
 // A literal default (number, string, boolean) as the helper's third argument, to compare with the README.
 const DEFAULT =
   /\benv(?:Int|String|Url|Bool|Enum)\(\s*\w+,\s*'([A-Z][A-Z0-9_]*)',\s*([\d_]+|'[^']*'|true|false)\s*[,)]/g

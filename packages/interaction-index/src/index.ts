@@ -39,6 +39,12 @@ export {
   MAX_LONG_WINDOW_DAYS,
 } from './long-window.js'
 export {
+  changeOptOuts,
+  type OptOutChange,
+  type OptOutOutcome,
+  optOutChanges,
+} from './opt-outs.js'
+export {
   createIndexReader,
   type Direction,
   type HourRow,
@@ -57,6 +63,7 @@ export {
   type ApplyStats,
   createIndexWriter,
   emptyStats,
+  FOREVER_MS,
   type IndexWriter,
   type IndexWriterOptions,
 } from './writer.js'

@@ -13,6 +13,7 @@ import {
   isValidDid,
   isValidHandle,
   isValidRkey,
+  type PrivacyEvent,
   type StreamEvent,
 } from '@circles/core'
 import type { RedisSchema } from '@circles/redis-schema'
@@ -42,6 +43,7 @@ import {
   writeRkey,
   writeTid,
 } from './layout.js'
+import { changeOptOuts, optOutChanges } from './opt-outs.js'
 import { INDEX_APPLY_FUNCTION, INDEX_LIBRARY_CODE, isLibraryMissing } from './scripts.js'
 import { keySlot } from './slot.js'
 import { encodeBulks, Frame, Wire, WireError } from './wire.js'
@@ -71,6 +73,14 @@ export interface IndexWriterOptions {
 
 /** How long the roll-up cursor read by the writer is trusted before it is read again (one GET). */
 const CURSOR_MAX_AGE_MS = 60_000
+/**
+ * A purge mark no interaction time reaches (the record's 32-bit seconds at their top): the account's index
+ * stays closed until `reopen` lowers the mark. What an opt-out purges up to.
+ */
+export const FOREVER_MS = 0xffff_ffff * 1000
+const REOPEN_SCRIPT = `if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('SET', KEYS[1], ARGV[2], 'EXAT', ARGV[3])
+end`
 
 export interface ApplyStats {
   /** Interaction creates seen (valid or not). */
@@ -90,6 +100,10 @@ export interface ApplyStats {
   invalid: number
   purges: number
   identities: number
+  /** Opt-out events (blocks of the service's account, blocks deleted, profile labels) applied. */
+  optOutEvents: number
+  /** Accounts those events opted out or back in. */
+  optOutsMoved: number
 }
 
 export function emptyStats(): ApplyStats {
@@ -104,6 +118,8 @@ export function emptyStats(): ApplyStats {
     invalid: 0,
     purges: 0,
     identities: 0,
+    optOutEvents: 0,
+    optOutsMoved: 0,
   }
 }
 
@@ -117,8 +133,18 @@ export interface IndexWriter {
   apply(events: readonly StreamEvent[]): Promise<ApplyStats>
   /** `apply` of events decoded into columns (what the indexer service reads off the stream). */
   applyColumns(cols: EventColumns): Promise<ApplyStats>
-  /** Removes a DID from the index in both directions and refuses its older interactions from now on. */
+  /**
+   * Removes a DID from the index in both directions and refuses its older interactions from now on; then
+   * queues it for the scheduler to forget the rest (`schema.forgetQueue`).
+   */
   purge(did: string, timeMs: number): Promise<void>
+  /**
+   * `purge` ordered with apply() calls as a purge event of the stream is (after every earlier call, with
+   * none beside it). `timeMs` = FOREVER_MS closes the index to the account until `reopen`.
+   */
+  purgeInTurn(did: string, timeMs: number): Promise<void>
+  /** Takes an account closed by a purge up to FOREVER_MS back: interactions after `nowMs` count again. */
+  reopen(did: string, nowMs: number): Promise<void>
   /**
    * How many times a connection of the writer (its own, or the Redis client it was given) was lost. Redis
    * may have restarted then and lost writes it had already answered (appendfsync everysec), so a caller
@@ -1034,6 +1060,8 @@ export function createIndexWriter(
       if (v) account.addRecord(OP.purgeOwn, i === 0 ? null : (hours[i - 1] as number), mark)
     })
     await run(own, wire, nowMs)
+    // The 48-hour index is clean: the scheduler forgets the rest (long-term aggregates, caches, lists).
+    await redis.zadd(schema.forgetQueue, nowMs, did)
   }
 
   async function applyColumns(
@@ -1043,8 +1071,10 @@ export function createIndexWriter(
   ): Promise<void> {
     let from = 0
     let staleKeys: string[] = []
+    const privacy: PrivacyEvent[] = []
     for (const [i, e] of cols.others) {
-      if (e.type === 'identity') {
+      if (e.type === 'block' || e.type === 'label') privacy.push(e)
+      else if (e.type === 'identity') {
         stats.identities++
         if (isValidDid(e.did)) {
           staleKeys.push(schema.profile(e.did))
@@ -1063,6 +1093,43 @@ export function createIndexWriter(
       }
     }
     await applySegment(cols, from, cols.length, stats, staleKeys, onSent)
+    if (privacy.length > 0) {
+      // Who is opted out moves here; the indexer service purges or reopens their index after the call.
+      const { changes, invalid } = optOutChanges(privacy)
+      stats.invalid += invalid
+      stats.optOutEvents += changes.length
+      for (const o of await changeOptOuts(redis, schema, changes))
+        if (o.changed) stats.optOutsMoved++
+    }
+  }
+
+  /**
+   * Runs `fn` in this writer's order of calls: it starts its writes (phase M) after the previous call sent
+   * its own, and `onSent` lets the next one start; `alone`, it also waits for every earlier call to end,
+   * and the next call waits for it to end (what a purge needs: no writes of others in between).
+   */
+  async function inTurn<T>(alone: boolean, fn: (onSent: () => void) => Promise<T>): Promise<T> {
+    const prevAll = turnAll
+    let doneAll = () => {}
+    turnAll = new Promise<void>((resolve) => {
+      doneAll = resolve
+    })
+    const prevSent = sentTurn
+    let markSent = () => {}
+    sentTurn = new Promise<void>((resolve) => {
+      markSent = resolve
+    })
+    try {
+      await prevSent
+      if (alone) await prevAll
+      // the roll-up's cursor sets the compaction horizon: read at most once a minute
+      const read = readCursor(now())
+      if (read) await read
+      return await fn(alone ? () => {} : markSent)
+    } finally {
+      markSent()
+      doneAll()
+    }
   }
 
   return {
@@ -1078,35 +1145,31 @@ export function createIndexWriter(
     },
     async applyColumns(cols) {
       const stats = emptyStats()
-      const prevAll = turnAll
-      let doneAll = () => {}
-      turnAll = new Promise<void>((resolve) => {
-        doneAll = resolve
-      })
       // Calls overlap, but each sends its phase M only after the previous call sent its own: consecutive
       // calls reach Redis in call order, so every account sees its appends in stream order, which is what
       // decides where records land. A call with a purge runs alone: after every earlier call, and the
       // next call starts only when it is done.
-      const prevSent = sentTurn
-      let markSent = () => {}
-      sentTurn = new Promise<void>((resolve) => {
-        markSent = resolve
-      })
       let alone = false
       for (const e of cols.others.values())
         if (e.type === 'account' && isPurgeStatus(e)) alone = true
-      try {
-        await prevSent
-        if (alone) await prevAll
-        // the roll-up's cursor sets the compaction horizon: read at most once a minute
-        const read = readCursor(now())
-        if (read) await read
-        await applyColumns(cols, stats, alone ? () => {} : markSent)
-        return stats
-      } finally {
-        markSent()
-        doneAll()
-      }
+      await inTurn(alone, (onSent) => applyColumns(cols, stats, onSent))
+      return stats
+    },
+    purgeInTurn(did, timeMs) {
+      return inTurn(true, () => purge(did, timeMs))
+    },
+    async reopen(did, nowMs) {
+      // Lowered from FOREVER_MS to now (and given the usual life of a mark): what happened while the index
+      // was closed stays refused, what comes after counts. Only a mark at FOREVER_MS is lowered.
+      const sec = Math.floor(nowMs / 1000)
+      await redis.eval(
+        REOPEN_SCRIPT,
+        1,
+        schema.accountPurged(did),
+        String(FOREVER_MS / 1000),
+        sec,
+        sec + keep,
+      )
     },
   }
 }

@@ -33,7 +33,7 @@ import { adminRoutes } from './routes/admin.js'
 import { circleRoutes } from './routes/circles.js'
 import { interactionRoutes } from './routes/interactions.js'
 import { opsRoutes } from './routes/ops.js'
-import { pageRoutes } from './routes/page.js'
+import { optOutText, pageRoutes } from './routes/page.js'
 import { ErrorBody } from './routes/schemas.js'
 import { statsRoutes } from './routes/stats.js'
 import { securityHeaders } from './security-headers.js'
@@ -206,7 +206,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       info: {
         title: 'FART: Bluesky interaction circles API',
         version: '0.1.0',
-        description: 'Circles, interactions and pipeline stats from the live interaction index.',
+        description: `Circles, interactions and pipeline stats from the live interaction index.\n\nPrivacy: ${optOutText(config.serviceDid)} An opted-out account answers 403 (OptedOut) on its own routes; a deleted or taken-down one 404 (AccountUnavailable).`,
       },
       components: { securitySchemes: { bearerAuth: { type: 'http', scheme: 'bearer' } } },
     },
@@ -217,7 +217,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   })
 
   await app.register(opsRoutes(ctx))
-  await app.register(pageRoutes(security.document))
+  await app.register(pageRoutes(security.document, config.serviceDid))
   // Every route below needs Redis: 503 at once while the connection is down (see requireRedis).
   await app.register(async (needsRedis) => {
     needsRedis.addHook('onRequest', requireRedis(redis))

@@ -2,6 +2,7 @@ import { isIP } from 'node:net'
 import {
   ConfigError,
   type Env,
+  envChecked,
   envInt,
   envOptional,
   envString,
@@ -11,6 +12,7 @@ import {
   type RedisConfig,
   redisConfig,
 } from '@circles/config'
+import { isValidDid } from '@circles/core'
 
 // The API's whole configuration, read once at start. ADMIN_TOKEN has no default on purpose: the original
 // system shipped an API key defaulting to "secret"; here, without a token the admin routes do not exist.
@@ -67,6 +69,8 @@ export interface FartConfig extends RedisConfig {
    * the last entry not from one of them. @default false
    */
   trustProxy: false | 1 | string[]
+  /** The service's own Bluesky account: blocking it opts out (shown on the page and in /docs). */
+  serviceDid: string | null
   logLevel: LogLevel
 }
 
@@ -189,6 +193,7 @@ export function toConfig(env: Env): FartConfig {
     avatarTimeoutMs: envInt(env, 'AVATAR_TIMEOUT_MS', 2000, { min: 100, max: 30_000 }),
     readyMaxLagEntries: envInt(env, 'READY_MAX_LAG_ENTRIES', 50_000, { min: 0 }),
     trustProxy: parseTrustProxy(envString(env, 'TRUST_PROXY', 'false')),
+    serviceDid: envChecked(env, 'SERVICE_DID', isValidDid, 'a DID (did:plc:… or did:web:…)'),
     logLevel: logLevel(env),
   }
 }

@@ -47,6 +47,12 @@ export interface IndexerConfig extends RedisConfig {
   backoffMaxMs: number
   /** Dead letters kept (`MAXLEN ~` of the dead-letter stream; the oldest go first). @default 1000 */
   deadLetterMaxLen: number
+  /**
+   * How often to look whether the opt-out set moved (an admin change; the firehose's own opt-out events are
+   * acted on after their batch): a new opt-out's index is purged and closed, a return reopens it (ms).
+   * @default 1000
+   */
+  optOutSyncMs: number
   /** Hours an hour the scheduler's roll-up has not folded is kept after it left the 48-hour window. @default 24 */
   rollupGraceHours: number
 }
@@ -82,6 +88,7 @@ export function toConfig(raw: IndexerEnv): IndexerConfig {
     retryMs: envInt(env, 'INDEXER_RETRY_MS', 1000, { min: 1, max: 600_000 }),
     backoffMaxMs: envInt(env, 'INDEXER_BACKOFF_MAX_MS', 30_000, { min: 1, max: 3_600_000 }),
     deadLetterMaxLen: envInt(env, 'INDEXER_DEAD_LETTER_MAXLEN', 1000, { min: 1, max: 10_000_000 }),
+    optOutSyncMs: envInt(env, 'INDEXER_OPT_OUT_SYNC_MS', 1000, { min: 10, max: 600_000 }),
     rollupGraceHours: envInt(env, 'INDEX_ROLLUP_GRACE_HOURS', 6, { min: 1, max: 24 * 14 }),
   }
   if (config.backoffMaxMs < config.retryMs) {

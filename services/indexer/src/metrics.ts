@@ -1,4 +1,4 @@
-import type { ApplyStats } from '@circles/interaction-index'
+import { type ApplyStats, emptyStats } from '@circles/interaction-index'
 import type { Logger } from '@circles/logging'
 import type { RedisSchema } from '@circles/redis-schema'
 import type { Redis } from 'ioredis'
@@ -25,22 +25,16 @@ export interface IndexerCounters extends ApplyStats {
    */
   ackMissed: number
   retries: number
+  /** Accounts whose index was closed (purged) because they opted out, and reopened because they came back. */
+  optOutPurges: number
+  optOutReopens: number
   /** Failures Redis recovers from, by kind (errors.ts); each one waited a back-off. */
   errors: Partial<Record<RedisErrorKind, number>>
 }
 
 export function emptyCounters(): IndexerCounters {
   return {
-    creates: 0,
-    deletes: 0,
-    added: 0,
-    duplicates: 0,
-    refused: 0,
-    removed: 0,
-    expired: 0,
-    invalid: 0,
-    purges: 0,
-    identities: 0,
+    ...emptyStats(),
     entries: 0,
     events: 0,
     batches: 0,
@@ -52,6 +46,8 @@ export function emptyCounters(): IndexerCounters {
     groupRecreated: 0,
     ackMissed: 0,
     retries: 0,
+    optOutPurges: 0,
+    optOutReopens: 0,
     errors: {},
   }
 }

@@ -13,6 +13,7 @@ import {
   emptyCounters,
   type IndexerCounters,
 } from './metrics.js'
+import { createOptOutSync } from './opt-out-sync.js'
 
 export interface IndexerDeps {
   /** Clock for the index (tests move it). @default Date.now */
@@ -95,9 +96,36 @@ export function createIndexerService(
     backoff: () => faults.state(),
     log,
   })
+  const optOuts = createOptOutSync({
+    redis,
+    schema,
+    writer,
+    counters,
+    log,
+    now: deps.now ?? Date.now,
+  })
   let running = false
   let loop: Promise<void> | null = null
   let metricsTimer: NodeJS.Timeout | null = null
+  let optOutTimer: NodeJS.Timeout | null = null
+  let optOutTick: Promise<void> = Promise.resolve()
+  let movedSeen = 0
+  let optOutBusy = false
+  /** A sync when events of a batch moved the opt-out set (their version bump shows it too) or an admin did. */
+  function optOutCheck(): void {
+    if (optOutBusy) return
+    const moved = counters.optOutsMoved !== movedSeen
+    movedSeen = counters.optOutsMoved
+    optOutBusy = true
+    optOutTick = (moved ? optOuts.run() : optOuts.tick())
+      .catch((err) => {
+        // the next tick tries again: a failed sync leaves its version unsynced
+        log.warn({ err }, 'bringing the index in line with the opt-outs failed')
+      })
+      .finally(() => {
+        optOutBusy = false
+      })
+  }
   let closing: Promise<void> | null = null
 
   /** Takes over entries another consumer left pending too long (it died or hangs). */
@@ -211,6 +239,9 @@ export function createIndexerService(
       loop = run()
       metricsTimer = setInterval(() => void publishMetrics(), config.metricsIntervalMs)
       metricsTimer.unref()
+      optOutCheck()
+      optOutTimer = setInterval(optOutCheck, config.optOutSyncMs)
+      optOutTimer.unref()
       log.info(
         {
           consumer: me,
@@ -228,9 +259,11 @@ export function createIndexerService(
         // Waits end now; a batch that fails from here on is left pending instead of retried.
         faults.stop()
         if (metricsTimer) clearInterval(metricsTimer)
+        if (optOutTimer) clearInterval(optOutTimer)
         const errors: unknown[] = []
         // The loop notices `running` after the batch in hand (or after one BLOCK period).
         await loop?.catch((err) => errors.push(err))
+        await optOutTick
         if (loop) await publishMetrics().catch((err) => errors.push(err))
         await writer.close().catch((err) => errors.push(err))
         for (const c of [reads, redis, control]) {

@@ -1,4 +1,5 @@
 import { isValidDid } from '@circles/core'
+import { changeOptOuts } from '@circles/interaction-index'
 import { type FastifyPluginAsyncTypebox, Type } from '@fastify/type-provider-typebox'
 import type { FastifyPluginAsync, onSendHookHandler } from 'fastify'
 import { adminGuard } from '../admin-guard.js'
@@ -51,26 +52,29 @@ export function adminRoutes(
       {
         path: 'opt-outs',
         key: ctx.schema.optOuts,
-        what: 'Opted-out accounts: no circle of their own, never in anyone else’s',
-        // Cached circles made before the change must not be served again: the version bump retires the Redis
-        // entries, the announcement every process's in-process copies. Cleared here after the bump, so a
-        // request racing with it cannot put an old circle back (see local-cache.ts).
-        after: async () => {
-          const res = await ctx.redis
-            .pipeline()
-            .incr(ctx.schema.optOutsVersion)
-            .publish(ctx.schema.optOutsChannel, 'changed')
-            .exec()
-          ctx.circles.clearLocal()
-          const failed = res?.find(([err]) => err)?.[0]
-          if (failed) throw failed
+        what: 'Opted-out accounts (by an admin, a block of the service account, or the profile label): no circle of their own, never in anyone else’s',
+        change:
+          'the admin’s opt-out (an override: the account’s own block or label holds whatever this says)',
+        // The script keeps the set the union of the reasons, bumps the version (cached circles made before
+        // are not served again) and tells every process. Local copies are cleared here after the bump, so
+        // a request racing with it cannot put an old circle back (see local-cache.ts).
+        set: async (did: string, on: boolean) => {
+          const [o] = await changeOptOuts(ctx.redis, ctx.schema, [{ did, reason: 'admin', on }])
+          if (o?.changed) ctx.circles.clearLocal()
+          return { member: o?.optedOut ?? on, changed: o?.changed ?? false }
         },
       },
       {
         path: 'tracked',
         key: ctx.schema.tracked,
         what: 'Accounts the scheduler snapshots daily',
-        after: async () => 0,
+        change: 'the accounts the scheduler snapshots daily',
+        set: async (did: string, on: boolean) => {
+          const n = on
+            ? await ctx.redis.sadd(ctx.schema.tracked, did)
+            : await ctx.redis.srem(ctx.schema.tracked, did)
+          return { member: on, changed: n > 0 }
+        },
       },
     ]
     for (const l of lists) {
@@ -99,7 +103,7 @@ export function adminRoutes(
           method,
           url: `/admin/${l.path}/:did`,
           schema: {
-            summary: `${method === 'PUT' ? 'Add to' : 'Remove from'}: ${l.what}`,
+            summary: `${method === 'PUT' ? 'Add to' : 'Remove from'} ${l.change}`,
             tags: ['admin'],
             security,
             params: DidParams,
@@ -124,11 +128,9 @@ export function adminRoutes(
                 message: 'did must be a valid DID: did:plc:<24 base32 chars> or did:web:<host>',
               })
             }
-            const n =
-              method === 'PUT' ? await ctx.redis.sadd(l.key, did) : await ctx.redis.srem(l.key, did)
-            if (n > 0) await l.after()
-            req.log.info({ did, list: l.path, method, changed: n > 0 }, 'admin list change')
-            return { did, member: method === 'PUT', changed: n > 0 }
+            const { member, changed } = await l.set(did, method === 'PUT')
+            req.log.info({ did, list: l.path, method, member, changed }, 'admin list change')
+            return { did, member, changed }
           },
         })
       }

@@ -1,0 +1,102 @@
+import type { PrivacyEvent } from '@circles/core'
+import { isValidDid, isValidRkey } from '@circles/core'
+import type { RedisSchema } from '@circles/redis-schema'
+import type { Redis } from 'ioredis'
+
+// Who is opted out, and why. Three reasons: an admin's (the override), a block of the service's account
+// (kept with its rkey: deleting that block opts back in) and the profile's `!no-unauthenticated` self-label.
+// `schema.optOuts` is the union, which every reader uses; this script keeps it so, one change at a time,
+// whoever makes the change (the indexer from the firehose, the API from an admin route).
+
+/** One change of one reason of one account. `rkey` names the block (create) or the block deleted. */
+export interface OptOutChange {
+  did: string
+  reason: 'admin' | 'block' | 'label'
+  on: boolean
+  rkey?: string
+}
+
+/** What a change left: whether the account is opted out now, and whether that moved. */
+export interface OptOutOutcome {
+  did: string
+  optedOut: boolean
+  changed: boolean
+}
+
+// KEYS: optOuts, admin, blocks, labels (one slot: the reasons are tagged with the set's name).
+// ARGV: did, reason, on (1/0), rkey (or ''), repeated. Returns per change: opted out now (1/0), moved (1/0).
+// An opt-out from before reasons were kept has none: it is taken as an admin's, so no event undoes it.
+const CHANGE_SCRIPT = `
+local out = {}
+for i = 1, #ARGV, 4 do
+  local did, reason, on, rkey = ARGV[i], ARGV[i + 1], ARGV[i + 2] == '1', ARGV[i + 3]
+  local function reasons()
+    return redis.call('SISMEMBER', KEYS[2], did) == 1 or redis.call('HEXISTS', KEYS[3], did) == 1
+      or redis.call('SISMEMBER', KEYS[4], did) == 1
+  end
+  local was = redis.call('SISMEMBER', KEYS[1], did) == 1
+  if was and not reasons() then redis.call('SADD', KEYS[2], did) end
+  if reason == 'admin' then
+    redis.call(on and 'SADD' or 'SREM', KEYS[2], did)
+  elseif reason == 'label' then
+    redis.call(on and 'SADD' or 'SREM', KEYS[4], did)
+  elseif on then
+    redis.call('HSET', KEYS[3], did, rkey)
+  elseif redis.call('HGET', KEYS[3], did) == rkey then
+    redis.call('HDEL', KEYS[3], did)
+  end
+  local now = reasons()
+  if now ~= was then redis.call(now and 'SADD' or 'SREM', KEYS[1], did) end
+  out[#out + 1] = now and 1 or 0
+  out[#out + 1] = now ~= was and 1 or 0
+end
+return out
+`
+
+/** Applies changes in order, in one script call; announces a moved membership (caches drop old circles). */
+export async function changeOptOuts(
+  redis: Redis,
+  schema: RedisSchema,
+  changes: readonly OptOutChange[],
+): Promise<OptOutOutcome[]> {
+  if (changes.length === 0) return []
+  const args: string[] = []
+  for (const c of changes) args.push(c.did, c.reason, c.on ? '1' : '0', c.rkey ?? '')
+  const keys = [schema.optOuts, schema.optOutsAdmin, schema.optOutsBlocks, schema.optOutsLabels]
+  const res = (await redis.eval(CHANGE_SCRIPT, keys.length, ...keys, ...args)) as number[]
+  const out = changes.map((c, i) => ({
+    did: c.did,
+    optedOut: res[2 * i] === 1,
+    changed: res[2 * i + 1] === 1,
+  }))
+  if (out.some((o) => o.changed)) {
+    // Circles cached under the old version are not served again; every API process drops its copies.
+    await redis
+      .pipeline()
+      .incr(schema.optOutsVersion)
+      .publish(schema.optOutsChannel, 'changed')
+      .exec()
+  }
+  return out
+}
+
+/**
+ * The changes the firehose's opt-out events stand for; events with an invalid DID or rkey are left out
+ * (counted by the caller). Blocks of the service's account and any block deleted; labels on or off.
+ */
+export function optOutChanges(events: readonly PrivacyEvent[]): {
+  changes: OptOutChange[]
+  invalid: number
+} {
+  const changes: OptOutChange[] = []
+  let invalid = 0
+  for (const e of events) {
+    if (e.type === 'label') {
+      if (isValidDid(e.did)) changes.push({ did: e.did, reason: 'label', on: e.on })
+      else invalid++
+    } else if (isValidDid(e.author) && isValidRkey(e.rkey)) {
+      changes.push({ did: e.author, reason: 'block', on: e.action === 'create', rkey: e.rkey })
+    } else invalid++
+  }
+  return { changes, invalid }
+}

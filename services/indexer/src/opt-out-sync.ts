@@ -1,0 +1,67 @@
+import { isValidDid } from '@circles/core'
+import { FOREVER_MS, type IndexWriter } from '@circles/interaction-index'
+import type { Logger } from '@circles/logging'
+import type { RedisSchema } from '@circles/redis-schema'
+import type { Redis } from 'ioredis'
+import type { IndexerCounters } from './metrics.js'
+
+// An opted-out account has no stored interactions (the stronger promise: nothing to leak, nothing to show
+// by mistake). The opt-out set moves by the firehose's events (applied with their batch) or by an admin;
+// this brings the index in line: a new opt-out is purged up to FOREVER_MS (its index stays closed, both
+// directions, and the scheduler forgets the rest), a return reopens it to what happens from then on.
+// `optOutsApplied` remembers what was done, so a restart or another indexer process picks up the rest.
+
+export interface OptOutSync {
+  /** Syncs now (after the one running, if any). */
+  run(): Promise<void>
+  /** A sync when the opt-out version moved since the last one (cheap: one GET otherwise). */
+  tick(): Promise<void>
+}
+
+export function createOptOutSync(deps: {
+  redis: Redis
+  schema: RedisSchema
+  writer: IndexWriter
+  counters: IndexerCounters
+  log: Logger
+  now: () => number
+}): OptOutSync {
+  const { redis, schema, writer, counters, log } = deps
+  let synced: string | null | undefined
+  let running: Promise<void> = Promise.resolve()
+
+  async function sync(): Promise<void> {
+    const version = await redis.get(schema.optOutsVersion)
+    const [fresh, back] = await Promise.all([
+      redis.sdiff(schema.optOuts, schema.optOutsApplied),
+      redis.sdiff(schema.optOutsApplied, schema.optOuts),
+    ])
+    for (const did of fresh) {
+      // Members come from validated routes and events; anything else cannot name a key, and is left.
+      if (!isValidDid(did)) continue
+      await writer.purgeInTurn(did, FOREVER_MS)
+      await redis.sadd(schema.optOutsApplied, did)
+      counters.optOutPurges++
+      log.info({ did }, 'opted out: its interactions are purged and no more are kept')
+    }
+    for (const did of back) {
+      if (isValidDid(did)) await writer.reopen(did, deps.now())
+      await redis.srem(schema.optOutsApplied, did)
+      counters.optOutReopens++
+      log.info({ did }, 'opted back in: interactions from now on are kept')
+    }
+    synced = version
+  }
+
+  function run(): Promise<void> {
+    running = running.then(sync, sync)
+    return running
+  }
+
+  return {
+    run,
+    async tick() {
+      if (synced === undefined || (await redis.get(schema.optOutsVersion)) !== synced) await run()
+    },
+  }
+}
