@@ -35,7 +35,10 @@ async function publish(...events: StreamEvent[]): Promise<void> {
   })
 }
 
-const like = (a: string, b: string) => create(a, b, 'like', (at += 1000))
+function like(a: string, b: string) {
+  at += 1000
+  return create(a, b, 'like', at)
+}
 const block = (author: string, action: 'create' | 'delete', rkey: string): StreamEvent => ({
   type: 'block',
   action,

@@ -19,11 +19,11 @@ export function optOutText(serviceDid: string | null): string {
   return optOutWays(serviceDid ? `block the service’s account (${serviceDid}), or ` : '')
 }
 
-const escape = (s: string) => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`)
+const escapeHtml = (s: string) => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`)
 
 function pageHtml(serviceDid: string | null): string {
   const link = serviceDid
-    ? `<a href="https://bsky.app/profile/${escape(serviceDid)}">block the service’s account</a>, or `
+    ? `<a href="https://bsky.app/profile/${escapeHtml(serviceDid)}">block the service’s account</a>, or `
     : ''
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
