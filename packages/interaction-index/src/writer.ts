@@ -78,9 +78,8 @@ const CURSOR_MAX_AGE_MS = 60_000
  * stays closed until `reopen` lowers the mark. What an opt-out purges up to.
  */
 export const FOREVER_MS = 0xffff_ffff * 1000
-const REOPEN_SCRIPT = `if redis.call('GET', KEYS[1]) == ARGV[1] then
-  redis.call('SET', KEYS[1], ARGV[2], 'EXAT', ARGV[3])
-end`
+/** Deletes a purge mark only if it is FOREVER_MS's: a deletion's mark stays. */
+const REOPEN_SCRIPT = `if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end`
 
 export interface ApplyStats {
   /** Interaction creates seen (valid or not). */
@@ -143,8 +142,8 @@ export interface IndexWriter {
    * none beside it). `timeMs` = FOREVER_MS closes the index to the account until `reopen`.
    */
   purgeInTurn(did: string, timeMs: number): Promise<void>
-  /** Takes an account closed by a purge up to FOREVER_MS back: interactions after `nowMs` count again. */
-  reopen(did: string, nowMs: number): Promise<void>
+  /** Takes an account closed by a purge up to FOREVER_MS back: interactions from now on count again. */
+  reopen(did: string): Promise<void>
   /**
    * How many times a connection of the writer (its own, or the Redis client it was given) was lost. Redis
    * may have restarted then and lost writes it had already answered (appendfsync everysec), so a caller
@@ -1158,18 +1157,11 @@ export function createIndexWriter(
     purgeInTurn(did, timeMs) {
       return inTurn(true, () => purge(did, timeMs))
     },
-    async reopen(did, nowMs) {
-      // Lowered from FOREVER_MS to now (and given the usual life of a mark): what happened while the index
-      // was closed stays refused, what comes after counts. Only a mark at FOREVER_MS is lowered.
-      const sec = Math.floor(nowMs / 1000)
-      await redis.eval(
-        REOPEN_SCRIPT,
-        1,
-        schema.accountPurged(did),
-        String(FOREVER_MS / 1000),
-        sec,
-        sec + keep,
-      )
+    async reopen(did) {
+      // The mark goes (an account with one reads as deleted to the API and the stats): interactions from
+      // now on count. What happened while it was out was refused as it came; an entry delivered that late
+      // (reclaimed from a dead indexer after the return) would count: a documented limit.
+      await redis.eval(REOPEN_SCRIPT, 1, schema.accountPurged(did), String(FOREVER_MS / 1000))
     },
   }
 }

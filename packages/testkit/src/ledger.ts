@@ -66,6 +66,14 @@ export class InteractionLedger {
   /** The account is gone: nothing it did, and nothing done to it, counts any more. */
   deleteAccount(did: string): void {
     this.#deletedAccounts.add(did)
+    this.optOut(did)
+  }
+
+  /**
+   * The account opted out: what it did and what was done to it no longer counts, and does not come back
+   * when it returns (the index deleted it); what it does after its return counts again.
+   */
+  optOut(did: string): void {
     for (const e of this.#entries) if (e.author === did || e.subject === did) e.live = false
   }
 

@@ -24,7 +24,6 @@ export function createOptOutSync(deps: {
   writer: IndexWriter
   counters: IndexerCounters
   log: Logger
-  now: () => number
 }): OptOutSync {
   const { redis, schema, writer, counters, log } = deps
   let synced: string | null | undefined
@@ -45,7 +44,7 @@ export function createOptOutSync(deps: {
       log.info({ did }, 'opted out: its interactions are purged and no more are kept')
     }
     for (const did of back) {
-      if (isValidDid(did)) await writer.reopen(did, deps.now())
+      if (isValidDid(did)) await writer.reopen(did)
       await redis.srem(schema.optOutsApplied, did)
       counters.optOutReopens++
       log.info({ did }, 'opted back in: interactions from now on are kept')

@@ -102,7 +102,6 @@ export function createIndexerService(
     writer,
     counters,
     log,
-    now: deps.now ?? Date.now,
   })
   let running = false
   let loop: Promise<void> | null = null

@@ -133,6 +133,8 @@ describe('opt-out from the stream', () => {
     await publish(block(B, 'delete', R1))
     expect(await optedOut(B)).toBe(false)
     await untilOpen(B)
+    // Served again, not read as deleted.
+    expect(await t.redis.exists(t.schema.accountPurged(B))).toBe(0)
     await publish(like(A, B))
     expect(await partners(B)).toEqual({ [A]: 1 })
   })

@@ -188,8 +188,29 @@ export function createSchedulerService(
     }
   }
 
+  /** Every job's schedule; idempotent: the scheduler id is the kind, so this updates the one in place. */
+  async function schedule(): Promise<void> {
+    for (const kind of JOB_KINDS) {
+      await queues[kind]?.upsertJobScheduler(
+        kind,
+        { every: everyMs(config, kind) },
+        { name: kind, data: {}, opts: jobOptions },
+      )
+    }
+  }
+
+  let beats = 0
   async function beat(): Promise<void> {
-    await redis.set(schema.schedulerHeartbeat, String(Date.now()), 'PX', config.heartbeatMs * 3)
+    const ttl = config.heartbeatMs * 3
+    const before = await redis.set(schema.schedulerHeartbeat, String(Date.now()), 'PX', ttl, 'GET')
+    // The heartbeat gone while this process beats: Redis lost its data (an empty restart, FLUSHALL), and the
+    // job schedules with it. Nothing would run again until a restart: put them back.
+    if (before === null && beats++ > 0) {
+      log.error(
+        'the heartbeat and the job schedules are gone (Redis lost its data?): scheduling again',
+      )
+      await schedule()
+    }
   }
 
   return {
@@ -204,13 +225,8 @@ export function createSchedulerService(
           prefix: schema.bullPrefix,
         })
         queues[kind] = queue
-        // Idempotent: the scheduler id is the kind, so every start updates the one schedule in place.
-        await queue.upsertJobScheduler(
-          kind,
-          { every: everyMs(config, kind) },
-          { name: kind, data: {}, opts: jobOptions },
-        )
       }
+      await schedule()
       for (const kind of JOB_KINDS) {
         const worker = new Worker(schema.queues[kind], async () => runLocked(kind), {
           connection: { ...bullConnection, maxRetriesPerRequest: null },
