@@ -108,6 +108,12 @@ export function createSchema(prefix: string) {
     accountScratch: (d: string) => `${p}{${did(d)}}:scratch`,
     /** Hash bucket of the DID table: 8-byte DID id -> DID (ids are hashes of DIDs, see interaction-index). */
     didTable: (bucket: number) => `${p}dids:${int(bucket)}`,
+    /**
+     * Counter of DID table reclaims: the scheduler's forget step INCRs it after deleting entries and before
+     * checking those accounts for data once more. An index writer reads it after its appends (in the same
+     * pipeline) and, when it moved, writes again the entries it remembers having written (writer.ts).
+     */
+    didTableEpoch: `${p}dids:epoch`,
     /** Set of author ids (int64) with interactions in one hour, sharded: the scheduler's roll-up scan. */
     hourAuthors: (hour: number, shard: number) => `${p}hour:${int(hour)}:${int(shard)}`,
     /** Set of hours that have an `hourAuthors` index. */
@@ -190,6 +196,14 @@ export function createSchema(prefix: string) {
     circleLock: (d: string, variant: string) => `${p}circle-lock:{${did(d)}}:${hex(variant)}`,
     /** Rendered circle image (PNG bytes or SVG text, with TTL), keyed like `circle`. */
     circleImage: (d: string, variant: string) => `${p}circle-img:{${did(d)}}:${hex(variant)}`,
+    /** Pattern matching every `circle`, `circleLock` and `circleImage` key (the forget step's SCAN). */
+    circleCachePattern: `${p}circle*`,
+    /** What `circle`, `circleLock` and `circleImage` keys of one actor start with (a variant follows). */
+    circleCachePrefixes: (d: string) => [
+      `${p}circle:{${did(d)}}:`,
+      `${p}circle-lock:{${did(d)}}:`,
+      `${p}circle-img:{${did(d)}}:`,
+    ],
     /** Counter bumped on every opt-out change: cached circles made under an older value are not served. */
     optOutsVersion: `${p}optouts:version`,
     /** Handle -> DID resolved through the AppView (with TTL). Handles are stored lower-cased. */
