@@ -1,10 +1,14 @@
 // The live 48-hour interaction index: the write path (used by the indexer service, and by tests and
 // benches to seed an index without a stream) and the read path (used by the API and the scheduler).
+export { accountLogKeys, MAX_ROLLUP_GRACE_HOURS } from './account-keys.js'
+export { DidCache } from './did-cache.js'
+export { resolveIds } from './did-table.js'
 export {
   CODE_KINDS,
   DEFAULT_ROLLUP_GRACE_HOURS,
   DID_TABLE_BUCKETS,
   didId,
+  didTableBucket,
   HEADER_SIZE,
   HOUR_AUTHOR_SHARDS,
   keepSeconds,

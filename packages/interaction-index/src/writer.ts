@@ -43,6 +43,7 @@ import {
   writeRkey,
   writeTid,
 } from './layout.js'
+import { rememberDids } from './long-term.js'
 import { changeOptOuts, optOutChanges } from './opt-outs.js'
 import { INDEX_APPLY_FUNCTION, INDEX_LIBRARY_CODE, isLibraryMissing } from './scripts.js'
 import { keySlot } from './slot.js'
@@ -273,6 +274,8 @@ interface Account {
   decimal: string | null
   /** Its DID table entry was written by this process. */
   inTable: boolean
+  /** The latest segment whose creates name it (`tabled` of applySegment). */
+  tabledIn: number
 }
 
 /** Accounts kept at most (clearing them when full only costs recomputing names and hashes). */
@@ -305,6 +308,11 @@ class Accounts {
       a.inTable = false
       a.indexedHour = -1
     }
+  }
+
+  /** Forgets which accounts this process wrote to the DID table (the table epoch moved). */
+  forgetTable(): void {
+    for (const a of this.list) a.inTable = false
   }
 
   /** The account of a valid DID; undefined for an invalid one. */
@@ -366,6 +374,7 @@ class Accounts {
       phase: 0,
       decimal: null,
       inTable: false,
+      tabledIn: 0,
     }
     this.arenaAt += len
     this.list.push(a)
@@ -694,7 +703,8 @@ export function createIndexWriter(
    * Sends a phase as one pipeline (one script call per slot) and returns its outcome; `onResult(ref, code,
    * deleted)` gets each operation's outcome (1 applied, 0 already so, -1 refused) and, for deletes, the
    * records they marked. The pipeline is written to the connection before this returns its promise, so
-   * phases sent one after the other run in Redis in that order.
+   * phases sent one after the other run in Redis in that order. With `onEpoch`, the DID table epoch is read
+   * after the script calls, in the same pipeline, and passed to it ('0' when unset).
    */
   function run(
     phase: Phase,
@@ -702,6 +712,7 @@ export function createIndexWriter(
     nowMs: number,
     side: (string | Buffer | number)[][] = [],
     onResult?: (ref: number, code: number, deleted: Buffer[] | null) => void,
+    onEpoch?: (epoch: string) => void,
   ): Promise<void> {
     if (phase.accounts.length === 0 && side.length === 0) return Promise.resolve()
     // room for every section's keys (main log, purge mark, a spill log) and operations: no regrowth
@@ -716,6 +727,7 @@ export function createIndexWriter(
     const refs: number[] = []
     const ends: number[] = []
     writeCalls(phase, schema, frame, args, appendSections, refs, ends)
+    if (onEpoch) frame.call('GET', schema.didTableEpoch)
     // The accounts keep only the phase being built: a phase sent must not stay reachable from them.
     phase.recycle()
     return via.send(frame).then((results) => {
@@ -724,6 +736,7 @@ export function createIndexWriter(
         if (isLibraryMissing(r)) loadLibrary = true
         throw r
       }
+      if (onEpoch) onEpoch(String(results[before + ends.length] ?? '0'))
       if (!onResult) return
       let start = 0
       ends.forEach((end, i) => {
@@ -747,8 +760,52 @@ export function createIndexWriter(
     })
   }
 
-  /** Queues the DID table entry of a DID this process has not written yet, grouped by bucket. */
-  function rememberTable(a: Account, table: Map<number, (string | Buffer)[]>, marks: Account[]) {
+  // The DID table forgets: the scheduler deletes the entries of purged accounts that have no data left
+  // (services/scheduler/src/forget-table.ts), in this order: check the account has no data, HDEL its
+  // entry, INCR `didTableEpoch`, check again and write back the entry of one that has data now. A writer
+  // that remembers having written an entry (`inTable`) skips the HSET; so each call reads the epoch after
+  // its appends, in the same pipeline, and when it is not the value its memos were made under, writes the
+  // entries of every account its creates name once more (after that read) and forgets all other memos.
+  // Why no account is left with records and no entry: an append that reached Redis before the reclaim's
+  // second check is seen by it, and its entry written back. One after it comes after the INCR, so the
+  // call's epoch read sees the new value; the call then writes its entries again after that, unless its
+  // memos were made under that value already, which means this process read it before building the call,
+  // and every entry it remembers since was written after that read, so after the HDEL.
+  // The epoch as last read after a call's appends (null: not read yet, nothing remembered is proven).
+  let tableEpoch: string | null = null
+  let segments = 0
+
+  /** Writes the DID table entries of `tabled` again after the epoch moved to `epoch` (see above). */
+  async function writeTableAgain(tabled: readonly Account[], epoch: string): Promise<void> {
+    if (tableEpoch !== epoch) {
+      tableEpoch = epoch
+      accounts.forgetTable()
+    }
+    for (const a of tabled) a.inTable = false
+    await rememberDids(
+      redis,
+      schema,
+      tabled.map((a) => a.info.did),
+    )
+    // Remembered only if no later call has seen the epoch move again meanwhile.
+    if (tableEpoch === epoch) for (const a of tabled) a.inTable = true
+  }
+
+  /**
+   * Queues the DID table entry of a DID this process has not written yet, grouped by bucket; `tabled` gets
+   * every account the segment's creates name (once).
+   */
+  function rememberTable(
+    a: Account,
+    table: Map<number, (string | Buffer)[]>,
+    marks: Account[],
+    tabled: Account[],
+    segment: number,
+  ) {
+    if (a.tabledIn !== segment) {
+      a.tabledIn = segment
+      tabled.push(a)
+    }
     if (a.inTable) return
     a.inTable = true
     marks.push(a)
@@ -790,6 +847,10 @@ export function createIndexWriter(
     // subject side and the author side, 1 added, 0 present, -1 refused.
     const creates = new Int32Array(to - from)
     let nCreates = 0
+    const segment = ++segments
+    const tabled: Account[] = []
+    const epochAtBuild = tableEpoch
+    let epochSeen = epochAtBuild
     const deletes = new Int32Array(to - from)
     let nDeletes = 0
     const results = new Int8Array(2 * (to - from))
@@ -898,8 +959,8 @@ export function createIndexWriter(
         if (members) members.push(author.decimal)
         else hourAdds.set(key, [author.decimal])
       }
-      rememberTable(author, table, marks)
-      rememberTable(subject, table, marks)
+      rememberTable(author, table, marks, tabled, segment)
+      rememberTable(subject, table, marks, tabled, segment)
     }
     for (const [key, members] of hourAdds) side.push(['SADD', key, ...members])
     for (const [bucket, fields] of table) side.push(['HSET', schema.didTable(bucket), ...fields])
@@ -907,14 +968,24 @@ export function createIndexWriter(
     const removals: { row: number; rec: Buffer }[] = []
     try {
       if (losses !== lossesAtStart) throw new WireError('connection to Redis lost while preparing')
-      const sent = run(m, wire, nowMs, side, (ref, code, deleted) => {
-        if (ref < 0) {
-          const row = deletes[-1 - ref] as number
-          for (const rec of deleted ?? []) removals.push({ row, rec })
-        } else results[ref] = code
-      })
+      const sent = run(
+        m,
+        wire,
+        nowMs,
+        side,
+        (ref, code, deleted) => {
+          if (ref < 0) {
+            const row = deletes[-1 - ref] as number
+            for (const rec of deleted ?? []) removals.push({ row, rec })
+          } else results[ref] = code
+        },
+        (epoch) => {
+          epochSeen = epoch
+        },
+      )
       onSent()
       await sent
+      if (epochSeen !== null && epochSeen !== epochAtBuild) await writeTableAgain(tabled, epochSeen)
     } catch (err) {
       // forgotten, not restored: an earlier value may stand for a write of another call that failed too
       for (const a of marks) {
