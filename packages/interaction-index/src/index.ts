@@ -20,6 +20,7 @@ export {
 export {
   type Direction as LongTermDirection,
   dayBlobMark,
+  didTableEntries,
   emptyKindCounts,
   encodeDayBlob,
   forEachPackedRecord,

@@ -16,8 +16,9 @@ import { DID_TABLE_BUCKETS, didId, packDidText } from './layout.js'
 //     partner   the partner's 8-byte DID id (the index's `didId`: first 8 bytes of SHA-1(DID))
 // A record is 9 bytes for a count under 64: that is the whole cost per (pair, kind, day) and direction
 // besides the hash's own overhead. Ids map back to DIDs through the index's DID table (`schema.didTable`),
-// which is never pruned; the roll-up also writes the table entries of every account it folds, so the
-// aggregates do not depend on the indexer having done so. The mark makes a fold of one hour idempotent per
+// which forgets an id only when the scheduler has removed it from every day blob (its forget step, after a
+// purge); the roll-up also writes the table entries of every account it folds, so the aggregates do not
+// depend on the indexer having done so. The mark makes a fold of one hour idempotent per
 // day blob: hours are folded in increasing order, so a blob whose mark is at or past the hour has it.
 
 export type Direction = 's' | 'r'
@@ -187,12 +188,8 @@ export function sumDayBlobs(
   return into
 }
 
-/** Writes the DID table entries (id -> DID) of `dids`: one HSET per bucket, idempotent. */
-export async function rememberDids(
-  redis: Redis,
-  schema: RedisSchema,
-  dids: Iterable<string>,
-): Promise<void> {
+/** The DID table entries (id -> DID) of `dids`, by bucket: field, value, field, value... */
+export function didTableEntries(dids: Iterable<string>): Map<number, (string | Buffer)[]> {
   const buckets = new Map<number, (string | Buffer)[]>()
   for (const did of dids) {
     const id = didId(did)
@@ -204,8 +201,17 @@ export async function rememberDids(
     }
     list.push(id, packDidText(did))
   }
+  return buckets
+}
+
+/** Writes the DID table entries (id -> DID) of `dids`: one HSET per bucket, idempotent. */
+export async function rememberDids(
+  redis: Redis,
+  schema: RedisSchema,
+  dids: Iterable<string>,
+): Promise<void> {
   let pipe = redis.pipeline()
-  for (const [bucket, list] of buckets) {
+  for (const [bucket, list] of didTableEntries(dids)) {
     pipe.hset(schema.didTable(bucket), ...list)
     if (pipe.length >= 1000) {
       for (const [err] of (await pipe.exec()) ?? []) if (err) throw err

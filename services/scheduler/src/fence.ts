@@ -46,6 +46,27 @@ interface RollupCommands {
   ): Promise<(number | Buffer)[]>
   rollupCursor(fenceKey: string, cursorKey: string, fence: number, hour: number): Promise<number>
   rollupFree(fenceKey: string, key: string, fence: number, ...member: string[]): Promise<number>
+  rollupHset(
+    fenceKey: string,
+    key: string,
+    fence: number,
+    ...fields: (string | Buffer)[]
+  ): Promise<number>
+  rollupHdel(fenceKey: string, key: string, fence: number, ...fields: Buffer[]): Promise<number>
+  forgetRewriteBuffer(
+    fenceKey: string,
+    key: string,
+    fence: number,
+    ...args: (string | number | Buffer)[]
+  ): Promise<(number | Buffer)[]>
+  forgetDequeue(
+    fenceKey: string,
+    queue: string,
+    fence: number,
+    member: string,
+    score: string,
+  ): Promise<number>
+  deleteIfEqual(key: string, value: string): Promise<number>
 }
 
 export type RollupScripts = Redis & RollupCommands
@@ -57,6 +78,11 @@ const SCRIPTS = [
   ['rollupFold', 'fenced-fold', 3],
   ['rollupCursor', 'fenced-cursor', 2],
   ['rollupFree', 'fenced-free', 2],
+  ['rollupHset', 'fenced-hset', 2],
+  ['rollupHdel', 'fenced-hdel', 2],
+  ['forgetRewrite', 'fenced-rewrite', 2],
+  ['forgetDequeue', 'fenced-dequeue', 2],
+  ['deleteIfEqual', 'delete-if-equal', 1],
 ] as const
 
 export function withRollupScripts(redis: Redis): RollupScripts {

@@ -1,9 +1,9 @@
 import { DAY_MS, HOUR_MS } from '@circles/core'
 import {
+  didTableEntries,
   forEachPackedRecord,
   mergeDayBlob,
   type PackedRecord,
-  rememberDids,
 } from '@circles/interaction-index'
 import type { RedisSchema } from '@circles/redis-schema'
 import type { Redis } from 'ioredis'
@@ -154,6 +154,29 @@ class HourFold {
   }
 }
 
+/**
+ * Writes the DID table entries (id -> DID) of an hour's accounts, each bucket behind the fence of its slot.
+ * An entry is the same whoever writes it, but not when: a stale runner that read the hour before the forget
+ * step reclaimed an account's entry must not write it back (forget-table.ts).
+ */
+async function rememberFenced(
+  scripts: RollupScripts,
+  schema: RedisSchema,
+  fence: RollupFence,
+  dids: readonly string[],
+): Promise<void> {
+  let pipe = scripts.pipeline() as RollupPipeline
+  for (const [bucket, fields] of didTableEntries(dids)) {
+    const key = schema.didTable(bucket)
+    pipe.rollupHset(fence.keyFor(key), key, fence.number, ...fields)
+    if (pipe.length >= 1000) {
+      await execFenced(pipe)
+      pipe = scripts.pipeline() as RollupPipeline
+    }
+  }
+  await execFenced(pipe)
+}
+
 /** Folds one hour into the long-term aggregates (idempotent per day blob; see rollup.ts). */
 export async function foldHour(
   redis: Redis,
@@ -165,10 +188,9 @@ export async function foldHour(
   const fold = new HourFold(withRollupScripts(redis), schema, table, opts, hour)
   const chunk = opts.chunk ?? 1000
   const packed = new PackedIds(table.dids)
-  // Names first: every partner id a blob will hold must resolve through the DID table. Not fenced: an
-  // id -> DID entry is the same whoever writes it.
-  await rememberDids(redis, schema, table.dids)
   await opts.fence.claim()
+  // Names first: every partner id a blob will hold must resolve through the DID table.
+  await rememberFenced(fold.scripts, schema, opts.fence, table.dids)
   const sent = table.groupBy(table.author)
   const received = table.groupBy(table.subject)
   const accounts = table.dids.length

@@ -121,4 +121,67 @@ describe('lua scripts', () => {
     expect(await r.rollupFree(f, t.schema.indexHours, 4, '100')).toBe(1)
     expect(await t.redis.smembers(t.schema.indexHours)).toEqual(['101'])
   })
+
+  it('fenced-hset and fenced-hdel: write and delete DID table entries, refuse a stale fence', async () => {
+    const f = t.schema.rollupFence('d4')
+    await t.redis.set(f, '9')
+    const table = t.schema.didTable(7)
+    const [a, b] = [Buffer.from('aaaaaaaa'), Buffer.from('bbbbbbbb')]
+    await expect(r.rollupHset(f, table, 8, a, 'x')).rejects.toThrow(/^FENCED/)
+    expect(await r.rollupHset(f, table, 9, a, 'x', b, 'y')).toBe(2)
+    await expect(r.rollupHdel(f, table, 8, a)).rejects.toThrow(/^FENCED/)
+    expect(await r.rollupHdel(f, table, 9, a, Buffer.from('cccccccc'))).toBe(1)
+    expect(await t.redis.hkeys(table)).toEqual(['bbbbbbbb'])
+  })
+
+  it('fenced-rewrite: writes over the blob it was computed from only, keeps the expiry, refuses a stale fence', async () => {
+    const f = t.schema.rollupFence('e5')
+    await t.redis.set(f, '3')
+    const s = t.schema.longTerm(ALICE, 's')
+    await t.redis.hset(s, String(DAY), blob(4, 19), String(DAY - 1), blob(24, 28))
+    await t.redis.pexpireat(s, EXPIRE)
+    const rewrite = (fence: number, ...args: (string | number | Buffer)[]) =>
+      r.forgetRewriteBuffer(f, s, fence, ...args)
+    await expect(rewrite(2, String(DAY), 4, 19, blob(4, 10))).rejects.toThrow(/^FENCED/)
+    // Computed from the blobs as they are: written; a field gone meanwhile: nothing to do.
+    expect(
+      await rewrite(3, String(DAY), 4, 19, blob(4, 10), String(DAY - 1), 24, 28, blob(24, 1)),
+    ).toEqual([1, 1])
+    expect(await rewrite(3, String(DAY - 5), 4, 19, blob(4, 10))).toEqual([0])
+    expect(await t.redis.hgetBuffer(s, String(DAY))).toEqual(blob(4, 10))
+    expect(await t.redis.hgetBuffer(s, String(DAY - 1))).toEqual(blob(24, 1))
+    expect(await t.redis.pexpiretime(s)).toBe(EXPIRE)
+    // A fold raised the mark (or a removal shortened the blob) since it was read: the current blob comes
+    // back, and the field keeps it.
+    await t.redis.hset(s, String(DAY), blob(5, 19))
+    expect(await rewrite(3, String(DAY), 4, 19, blob(4, 10))).toEqual([blob(5, 19)])
+    expect(await rewrite(3, String(DAY), 5, 20, blob(5, 10))).toEqual([blob(5, 19)])
+    expect(await t.redis.hgetBuffer(s, String(DAY))).toEqual(blob(5, 19))
+  })
+
+  it('fenced-dequeue: removes a queued account only at the score read, refuses a stale fence', async () => {
+    const f = t.schema.rollupFence('f6')
+    await t.redis.set(f, '5')
+    const q = t.schema.forgetQueue
+    await t.redis.zadd(q, 1765000000123, ALICE)
+    const [, score] = await t.redis.zrange(q, 0, 0, 'WITHSCORES')
+    await expect(r.forgetDequeue(f, q, 4, ALICE, score as string)).rejects.toThrow(/^FENCED/)
+    // A purge came meanwhile (a new score): it stays queued.
+    await t.redis.zadd(q, 1765000000999, ALICE)
+    expect(await r.forgetDequeue(f, q, 5, ALICE, score as string)).toBe(0)
+    expect(await t.redis.zcard(q)).toBe(1)
+    expect(await r.forgetDequeue(f, q, 5, ALICE, '1765000000999')).toBe(1)
+    expect(await t.redis.zcard(q)).toBe(0)
+    expect(await r.forgetDequeue(f, q, 5, ALICE, '1765000000999')).toBe(0)
+  })
+
+  it('delete-if-equal: deletes a handle resolution only while it names the account', async () => {
+    const key = t.schema.handleDid('alice.example.com')
+    await t.redis.set(key, 'did:plc:someoneelse')
+    expect(await r.deleteIfEqual(key, ALICE)).toBe(0)
+    expect(await t.redis.exists(key)).toBe(1)
+    await t.redis.set(key, ALICE)
+    expect(await r.deleteIfEqual(key, ALICE)).toBe(1)
+    expect(await t.redis.exists(key)).toBe(0)
+  })
 })
