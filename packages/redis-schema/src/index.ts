@@ -148,6 +148,13 @@ export function createSchema(prefix: string) {
      * the one it read).
      */
     forgetQueue: `${p}privacy:forget`,
+    /**
+     * Sorted set of the DID ids (16 hex digits) whose DID table entries the forget step reclaimed -> ms of
+     * the reclaim, kept for the live window after it: each roll-up run reclaims again those entries that
+     * came back without data (a create the purge mark refused still writes its accounts' entries). Ids,
+     * not DIDs: nothing here names an account unless its entry came back.
+     */
+    forgetRechecks: `${p}privacy:forget-rechecks`,
     /** Set of DIDs tracked for daily snapshots (managed through the API's admin routes). */
     tracked: `${p}tracked`,
     /** Set once the two lists above are whole: its absence tells the API that Redis lost them (durable-lists.ts). */

@@ -2,6 +2,7 @@ import { HOUR_MS } from '@circles/core'
 import type { RedisSchema } from '@circles/redis-schema'
 import type { Redis } from 'ioredis'
 import { type FoldOptions, type FoldResult, foldHour } from './fold.js'
+import { type ForgetOptions, type ForgetResult, runForget } from './forget.js'
 import { loadHour } from './hour-table.js'
 import type { LiveHours } from './live-source.js'
 
@@ -58,6 +59,8 @@ export async function readRollupCursor(redis: Redis, schema: RedisSchema): Promi
 }
 
 export interface RollupRunResult {
+  /** The forget step, run first (forget.ts). */
+  forgot: ForgetResult
   rolled: HourRollupResult[]
   /** Hours that were already folded (a crash between marker and free) and were only freed now. */
   freed: number[]
@@ -65,8 +68,8 @@ export interface RollupRunResult {
 }
 
 /**
- * Folds every hour that has left the live window, oldest first. `beforeHour` is called before each hour
- * (the job extends its lock there).
+ * Forgets the accounts queued to be forgotten, then folds every hour that has left the live window, oldest
+ * first. `beforeHour` is called before each hour (the job extends its lock there).
  */
 export async function runRollup(
   redis: Redis,
@@ -76,8 +79,18 @@ export async function runRollup(
     now: number
     liveWindowHours: number
     beforeHour?: (hour: number) => Promise<void>
+    /** Test hooks of the forget step's DID table reclaim. */
+    tableHooks?: ForgetOptions['tableHooks']
   },
 ): Promise<RollupRunResult> {
+  // First: a fold reads the live index, which the indexer purged before queueing the account, so nothing
+  // folded after this step can hold what was purged (forget.ts).
+  const forgot = await runForget(redis, schema, {
+    fence: opts.fence,
+    now: opts.now,
+    onProgress: opts.onProgress,
+    tableHooks: opts.tableHooks,
+  })
   // The live window is the current hour and the `liveWindowHours - 1` before it (the reader's definition),
   // so hour H has left it once the current hour is H + liveWindowHours.
   const limit = Math.floor(opts.now / HOUR_MS) - opts.liveWindowHours + 1
@@ -95,5 +108,5 @@ export async function runRollup(
     rolled.push(await rollUpHour(redis, schema, source, hour, opts))
     cursor = hour
   }
-  return { rolled, freed, cursor }
+  return { forgot, rolled, freed, cursor }
 }

@@ -129,6 +129,7 @@ export function createSchedulerService(
           onProgress: tick,
         })
         return {
+          forgot: r.forgot,
           cursor: r.cursor,
           freed: r.freed,
           rolled: r.rolled.map((h) => ({ hour: h.hour, rows: h.rows, records: h.records })),

@@ -1,0 +1,109 @@
+import { createHash } from 'node:crypto'
+import { isValidHandle } from '@circles/core'
+import type { RedisSchema } from '@circles/redis-schema'
+import type { Redis } from 'ioredis'
+import { type RollupPipeline, withRollupScripts } from './fence.js'
+
+// The forget step's cache part: what the API and the snapshots job keep about a forgotten account. None
+// of it is fenced: these are deletions of copies, right whoever makes them and whenever, and a stale
+// runner's deletion cannot bring anything back.
+
+export interface CacheForgetResult {
+  /** Keys deleted: snapshots, profiles, handle resolutions, avatars, cached circles, images and locks. */
+  keysDeleted: number
+  /** Members removed from the tracked set and from the circle requests. */
+  listMembers: number
+}
+
+interface CachedProfile {
+  handle?: unknown
+  avatar?: unknown
+}
+
+/** Handles and avatar URLs from the accounts' cached profiles (JSON written by bsky-client). */
+async function profileRefs(
+  redis: Redis,
+  schema: RedisSchema,
+  dids: readonly string[],
+): Promise<{ handles: [string, string][]; avatars: string[] }> {
+  // GETs in one pipeline rather than MGET: profile keys live in different cluster slots.
+  const pipe = redis.pipeline()
+  for (const d of dids) pipe.get(schema.profile(d))
+  const replies = (await pipe.exec()) ?? []
+  const handles: [string, string][] = []
+  const avatars: string[] = []
+  dids.forEach((d, i) => {
+    const raw = replies[i]?.[1]
+    if (typeof raw !== 'string') return
+    let p: CachedProfile
+    try {
+      p = JSON.parse(raw) as CachedProfile
+    } catch {
+      return
+    }
+    if (typeof p.handle === 'string' && isValidHandle(p.handle)) handles.push([p.handle, d])
+    // The API's avatar cache key: a SHA-1 of the avatar URL (services/fart/src/avatars.ts).
+    if (typeof p.avatar === 'string' && p.avatar !== '') {
+      avatars.push(schema.avatar(createHash('sha1').update(p.avatar).digest('hex')))
+    }
+  })
+  return { handles, avatars }
+}
+
+/**
+ * Cached circles, images and locks of `dids`: one SCAN of the circle keys for the whole batch (a SCAN
+ * per account would walk the keyspace once each).
+ */
+async function circleKeys(
+  redis: Redis,
+  schema: RedisSchema,
+  dids: readonly string[],
+  onPage?: () => Promise<void>,
+): Promise<string[]> {
+  const prefixes = new Set(dids.flatMap((d) => schema.circleCachePrefixes(d)))
+  const out: string[] = []
+  let cursor = '0'
+  do {
+    const [next, page] = await redis.scan(cursor, 'MATCH', schema.circleCachePattern, 'COUNT', 1000)
+    cursor = next
+    for (const key of page) {
+      const close = key.indexOf('}:')
+      if (close > 0 && prefixes.has(key.slice(0, close + 2))) out.push(key)
+    }
+    await onPage?.()
+  } while (cursor !== '0')
+  return out
+}
+
+/** Deletes what the caches and lists hold about `dids`. */
+export async function forgetCaches(
+  redis: Redis,
+  schema: RedisSchema,
+  dids: readonly string[],
+  onPage?: () => Promise<void>,
+): Promise<CacheForgetResult> {
+  const result: CacheForgetResult = { keysDeleted: 0, listMembers: 0 }
+  if (dids.length === 0) return result
+  const { handles, avatars } = await profileRefs(redis, schema, dids)
+  const keys = [
+    ...dids.flatMap((d) => [schema.snapshot(d), schema.profile(d)]),
+    ...avatars,
+    ...(await circleKeys(redis, schema, dids, onPage)),
+  ]
+  const pipe = withRollupScripts(redis).pipeline() as RollupPipeline
+  // One UNLINK per key: they live in different cluster slots.
+  for (const key of keys) pipe.unlink(key)
+  // A handle may have moved to another account since: its resolution is deleted only if it names this one.
+  for (const [handle, did] of handles) {
+    pipe.deleteIfEqual(schema.handleDid(handle), did)
+  }
+  pipe.srem(schema.tracked, ...dids)
+  pipe.zrem(schema.circleRequests, ...dids)
+  const replies = (await pipe.exec()) ?? []
+  replies.forEach(([err, n], i) => {
+    if (err) throw err
+    if (i < keys.length + handles.length) result.keysDeleted += n as number
+    else result.listMembers += n as number
+  })
+  return result
+}

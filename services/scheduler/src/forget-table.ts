@@ -1,0 +1,144 @@
+import { HOUR_MS } from '@circles/core'
+import {
+  accountLogKeys,
+  DidCache,
+  didId,
+  didTableEntries,
+  rememberDids,
+  resolveIds,
+  WINDOW_HOURS,
+} from '@circles/interaction-index'
+import type { RedisSchema } from '@circles/redis-schema'
+import type { Redis } from 'ioredis'
+import { execFenced, type RollupFence, type RollupPipeline, withRollupScripts } from './fence.js'
+
+// The DID table forgets (issue 14): the entry (id -> DID) of a forgotten account goes once it has no
+// data left: no live-index log, no long-term hash. What makes this hard is the index writer, which
+// remembers per process that it wrote an account's entry and then skips the HSET: a create arriving after
+// the HDEL would leave records whose id nobody can resolve. The order here, with the writer's side in
+// packages/interaction-index/src/writer.ts (the proof is there):
+//   1. check: accounts without data;   2. HDEL their entries (fenced);   3. INCR `didTableEpoch`;
+//   4. check them again, and write back the entry of any that has data now (not fenced: an entry is
+//      needed whoever finds that, and is the same whoever writes it).
+// A create that reached Redis before step 4 is seen there; one after it finds the epoch moved when the
+// writer reads it after its appends, and the writer writes its entries again. The writer does not read
+// the epoch before building a call: a read there would not tell what happens between it and the appends.
+// Accounts that have data at step 1 keep their entry, written again in case an earlier run died between
+// its HDEL and its step 4 (the account is still queued then, and comes back here).
+//
+// An entry can also come back without data: the writer sends an account's entry before it knows whether
+// the create is refused, so an old event delivered again after the purge (the purge mark refuses it)
+// writes it. Such a create is at most the live window old, so for that long after a reclaim the id stays
+// in `forgetRechecks`, and each run reclaims again any of those entries it finds (`recheckReclaimed`).
+
+export interface TableForgetResult {
+  /** Accounts whose entry is gone, and the entries HDEL found. */
+  reclaimed: number
+  entriesDeleted: number
+  /** Accounts with data at the first check (entry kept), and at the second (entry written back). */
+  kept: number
+  putBack: number
+}
+
+/** Test hooks: a create lands here to race the reclaim. */
+export interface ReclaimHooks {
+  /** After the first check, before the HDEL. */
+  afterCheck?: () => Promise<void>
+  /** After the HDEL, before the epoch moves and the second check. */
+  afterDelete?: () => Promise<void>
+}
+
+/** The accounts of `dids` that hold live-index logs or long-term hashes. */
+async function withData(
+  redis: Redis,
+  schema: RedisSchema,
+  dids: readonly string[],
+  nowMs: number,
+): Promise<Set<string>> {
+  const pipe = redis.pipeline()
+  for (const d of dids) {
+    // One EXISTS per account: every key named has its hash tag (one slot).
+    pipe.exists(
+      ...accountLogKeys(schema, d, nowMs),
+      schema.longTerm(d, 's'),
+      schema.longTerm(d, 'r'),
+    )
+  }
+  const replies = (await pipe.exec()) ?? []
+  const out = new Set<string>()
+  dids.forEach((d, i) => {
+    const [err, n] = replies[i] ?? [null, 0]
+    if (err) throw err
+    if ((n as number) > 0) out.add(d)
+  })
+  return out
+}
+
+/** Reclaims the DID table entries of those of `dids` that have no data left (see above). */
+export async function forgetTableEntries(
+  redis: Redis,
+  schema: RedisSchema,
+  fence: RollupFence,
+  dids: readonly string[],
+  nowMs: number,
+  hooks: ReclaimHooks = {},
+): Promise<TableForgetResult> {
+  const result: TableForgetResult = { reclaimed: 0, entriesDeleted: 0, kept: 0, putBack: 0 }
+  if (dids.length === 0) return result
+  const first = await withData(redis, schema, dids, nowMs)
+  result.kept = first.size
+  await rememberDids(redis, schema, first)
+  const empty = dids.filter((d) => !first.has(d))
+  if (empty.length === 0) return result
+  await hooks.afterCheck?.()
+
+  const scripts = withRollupScripts(redis)
+  await fence.claim()
+  const pipe = scripts.pipeline() as RollupPipeline
+  for (const [bucket, entries] of didTableEntries(empty)) {
+    const key = schema.didTable(bucket)
+    const ids = entries.filter((_, i) => i % 2 === 0) as Buffer[]
+    pipe.rollupHdel(fence.keyFor(key), key, fence.number, ...ids)
+  }
+  for (const n of await execFenced(pipe)) result.entriesDeleted += n as number
+  await hooks.afterDelete?.()
+
+  // Once per batch, even when HDEL found nothing: a run that died after its HDEL did not move it.
+  await redis.incr(schema.didTableEpoch)
+  const again = await withData(redis, schema, empty, nowMs)
+  await rememberDids(redis, schema, again)
+  result.putBack = again.size
+  const gone = empty.filter((d) => !again.has(d))
+  result.reclaimed = gone.length
+  if (gone.length > 0) {
+    await redis.zadd(
+      schema.forgetRechecks,
+      ...gone.flatMap((d) => [nowMs, didId(d).toString('hex')]),
+    )
+  }
+  return result
+}
+
+/** How long a reclaimed id is looked up again: a refused create is at most the live window old. */
+const RECHECK_MS = (WINDOW_HOURS + 1) * HOUR_MS
+
+/**
+ * Reclaims again the entries of recently reclaimed ids that came back (see above). Returns the ids looked
+ * up, and the table outcome for those whose entry was there.
+ */
+export async function recheckReclaimed(
+  redis: Redis,
+  schema: RedisSchema,
+  fence: RollupFence,
+  nowMs: number,
+  hooks: ReclaimHooks = {},
+): Promise<{ rechecked: number; table: TableForgetResult }> {
+  await redis.zremrangebyscore(schema.forgetRechecks, '-inf', `(${nowMs - RECHECK_MS}`)
+  const ids = await redis.zrange(schema.forgetRechecks, 0, -1)
+  const keys = ids
+    .filter((h) => /^[0-9a-f]{16}$/.test(h))
+    .map((h) => Buffer.from(h, 'hex').toString('latin1'))
+  const back = keys.length === 0 ? new Map() : await resolveIds(redis, schema, keys, new DidCache())
+  const table = await forgetTableEntries(redis, schema, fence, [...back.values()], nowMs, hooks)
+  return { rechecked: ids.length, table }
+}
