@@ -57,9 +57,8 @@ export async function expectForgotten(t: TestRedis, gone: readonly string[]): Pr
   expect(records.filter(([, , id]) => ids.has(id))).toEqual([])
   for (const d of gone) {
     const id = didId(d)
-    expect(await t.redis.hget(t.schema.didTable(didTableBucket(id)), id.toString('latin1'))).toBe(
-      null,
-    )
+    // The id as a Buffer: a latin1 string would go out as UTF-8.
+    expect(await t.redis.hgetBuffer(t.schema.didTable(didTableBucket(id)), id)).toBe(null)
   }
   // And no table bucket holds one of them under another id.
   const tables = new Set(Array.from({ length: DID_TABLE_BUCKETS }, (_, b) => t.schema.didTable(b)))
