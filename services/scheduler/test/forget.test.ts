@@ -3,6 +3,7 @@ import { DAY_MS, HOUR_MS } from '@circles/core'
 import { createIndexWriter, createLongWindowReader } from '@circles/interaction-index'
 import { createTestRedis, type TestRedis } from '@circles/testkit'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { runForget } from '../src/forget.js'
 import { createLiveHours } from '../src/live-index.js'
 import type { HourRow } from '../src/live-source.js'
 import { rollUpHour, runRollup } from '../src/rollup.js'
@@ -169,5 +170,43 @@ describe('forget step', () => {
     expect(third.rolled.map((h) => h.hour)).toEqual([CURRENT - 2])
     await expectForgotten(t, [X, Y])
     await writer.close()
+  })
+
+  it('bad input: members that are not DIDs leave the queue, counted; a purge meanwhile keeps one queued; a bad blob is skipped', async () => {
+    const { redis, schema } = t
+    const fence = await newRollupFence(redis, schema)
+    const Q = dids[3] as string
+    const Z = dids[5] as string
+    const hour = (TODAY - 2) * 24 + 3
+    const rows: HourRow[] = [
+      { author: X, subject: P, kind: 'like', count: 2 },
+      { author: P, subject: Q, kind: 'reply', count: 1 },
+      { author: Z, subject: Q, kind: 'repost', count: 1 },
+    ]
+    await rollUpHour(redis, schema, memoryLiveHours(new Map([[hour, rows]])), hour, {
+      retentionDays: 90,
+      fence,
+    })
+    // A blob of X's own that does not decode (a record cut short): counted, and it goes with X's hashes.
+    await redis.hset(schema.longTerm(X, 'r'), String(TODAY - 1), Buffer.from([5, 0x41, 1, 2]))
+    await redis.zadd(schema.forgetQueue, 1, 'not-a-did', 2, 'did:plc:UPPERCASE', 3, X, 4, Z)
+    const res = await runForget(redis, schema, {
+      fence,
+      now: Date.now(),
+      // Z is purged again while its first purge is being forgotten.
+      tableHooks: {
+        afterCheck: async () => {
+          await redis.zadd(schema.forgetQueue, 5, Z)
+        },
+      },
+    })
+    expect(res).toMatchObject({ invalid: 2, accounts: 1, requeued: 1, badBlobs: 1 })
+    expect(await redis.zrange(schema.forgetQueue, 0, -1, 'WITHSCORES')).toEqual([Z, '5'])
+    // The next run forgets Z at its new score.
+    const next = await runForget(redis, schema, { fence, now: Date.now() })
+    expect(next).toMatchObject({ invalid: 0, accounts: 1, requeued: 0 })
+    expect(await redis.zcard(schema.forgetQueue)).toBe(0)
+    await expectForgotten(t, [X, Z], false)
+    expect(await storedAggregates(t, [P, Q])).toEqual(aggregatesWithout([[hour, rows]], [X, Z]))
   })
 })
