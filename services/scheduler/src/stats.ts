@@ -1,11 +1,15 @@
 import { HOUR_MS, INTERACTION_KINDS, type InteractionKind, isValidDid } from '@circles/core'
 import type { RedisSchema } from '@circles/redis-schema'
 import type { Redis } from 'ioredis'
+import { hiddenAccounts } from './hidden.js'
 import type { HourRow, LiveHours } from './live-source.js'
+import { topN } from './top-n.js'
 
 // Global stats: one JSON document in `schema.globalStats`, so the API serves it with one GET.
 // Tops are exact: full per-account counts are summed over the whole window for every kind, and only then
 // cut to the top N (the original system cut each kind's list to 100 before merging, which is wrong).
+// Accounts that opted out, were purged or wait to be forgotten are left out before the cut (hidden.ts);
+// the API filters again at serve time, for those that left since the run.
 
 export type KindOrAll = InteractionKind | 'all'
 export const KINDS_AND_ALL: readonly KindOrAll[] = [...INTERACTION_KINDS, 'all']
@@ -101,6 +105,10 @@ export class StatsCache {
     return this.dids[id] as string
   }
 
+  idOf(did: string): number | undefined {
+    return this.ids.get(did)
+  }
+
   get accounts(): number {
     return this.dids.length
   }
@@ -169,59 +177,6 @@ export class StatsCache {
   }
 }
 
-function better(a: Ranked, b: Ranked): boolean {
-  return a.count > b.count || (a.count === b.count && a.did < b.did)
-}
-
-/** Top N by a bounded min-heap: O(accounts log N), no sort of millions of entries. */
-function topN(
-  accounts: number,
-  countOf: (id: number) => number,
-  didOf: (id: number) => string,
-  limit: number,
-): Ranked[] {
-  const heap: Ranked[] = [] // heap[0] is the worst of the kept ones
-  const worse = (i: number, j: number) => better(heap[j] as Ranked, heap[i] as Ranked)
-  const swap = (i: number, j: number) => {
-    const t = heap[i] as Ranked
-    heap[i] = heap[j] as Ranked
-    heap[j] = t
-  }
-  for (let id = 0; id < accounts; id++) {
-    const count = countOf(id)
-    if (count <= 0) continue
-    if (heap.length === limit) {
-      const worst = heap[0] as Ranked
-      // Cheap reject before building a DID string comparison.
-      if (count < worst.count) continue
-      const item = { did: didOf(id), count }
-      if (!better(item, worst)) continue
-      heap[0] = item
-      let i = 0
-      for (;;) {
-        const l = 2 * i + 1
-        const r = l + 1
-        let m = i
-        if (l < heap.length && worse(l, m)) m = l
-        if (r < heap.length && worse(r, m)) m = r
-        if (m === i) break
-        swap(i, m)
-        i = m
-      }
-    } else if (limit > 0) {
-      heap.push({ did: didOf(id), count })
-      let i = heap.length - 1
-      while (i > 0) {
-        const p = (i - 1) >> 1
-        if (!worse(i, p)) break
-        swap(i, p)
-        i = p
-      }
-    }
-  }
-  return heap.sort((a, b) => (better(a, b) ? -1 : better(b, a) ? 1 : 0))
-}
-
 const KIND_INDEX = new Map<string, number>(INTERACTION_KINDS.map((k, i) => [k, i]))
 
 export interface ComputeStatsOptions {
@@ -236,6 +191,8 @@ export interface ComputeStatsOptions {
   cache?: StatsCache
   /** Called between read batches (the job extends its lock there). */
   onProgress?: () => Promise<void>
+  /** Which of these accounts no top list may name (opted out, purged, queued to be forgotten). */
+  hide?: (dids: readonly string[]) => Promise<ReadonlySet<string>>
 }
 
 /** Totals and exact tops from the live index. */
@@ -278,32 +235,52 @@ export async function computeInteractionStats(
         sum[base + c] = (sum[base + c] as number) + (counts[8 * i + c] as number)
     }
   }
+  const top = await visibleTops(cache, sum, limit, opts.hide)
+  return { hours, top: { windowHours: topWindow, limit, ...top }, skippedRows }
+}
+
+/**
+ * The top lists from whole per-account counts (`sum`: 8 per account), without the accounts `hide` names.
+ * Hidden accounts count 0, so they are left out before the cut and every list stays full. The lists are
+ * ranked, the accounts they name asked about, and ranked again until they name no hidden account: a round
+ * ends the loop or hides one more, and only accounts near the top are ever asked.
+ */
+async function visibleTops(
+  cache: StatsCache,
+  sum: Float64Array,
+  limit: number,
+  hide: ComputeStatsOptions['hide'],
+): Promise<Pick<GlobalStats['top'], 'authors' | 'subjects'>> {
+  const n = cache.accounts
   const didOf = (id: number) => cache.didOf(id)
+  const hidden = new Uint8Array(n)
+  const count = (id: number, at: number) => (hidden[id] ? 0 : (sum[8 * id + at] as number))
   const tops = (offset: number) => {
     const out = {} as Record<KindOrAll, Ranked[]>
     INTERACTION_KINDS.forEach((kind, k) => {
-      out[kind] = topN(n, (id) => sum[8 * id + offset + k] as number, didOf, limit)
+      out[kind] = topN(n, (id) => count(id, offset + k), didOf, limit)
     })
     out.all = topN(
       n,
-      (id) => {
-        const b = 8 * id + offset
-        return (
-          (sum[b] as number) +
-          (sum[b + 1] as number) +
-          (sum[b + 2] as number) +
-          (sum[b + 3] as number)
-        )
-      },
+      (id) =>
+        count(id, offset) + count(id, offset + 1) + count(id, offset + 2) + count(id, offset + 3),
       didOf,
       limit,
     )
     return out
   }
-  return {
-    hours,
-    top: { windowHours: topWindow, limit, authors: tops(0), subjects: tops(4) },
-    skippedRows,
+  const asked = new Set<string>()
+  for (;;) {
+    const top = { authors: tops(0), subjects: tops(4) }
+    const named = [...Object.values(top.authors), ...Object.values(top.subjects)].flat()
+    const fresh = [...new Set(named.map((r) => r.did))].filter((d) => !asked.has(d))
+    const found = hide && fresh.length > 0 ? await hide(fresh) : new Set<string>()
+    if (found.size === 0) return top
+    for (const d of fresh) asked.add(d)
+    for (const d of found) {
+      const id = cache.idOf(d)
+      if (id !== undefined) hidden[id] = 1
+    }
   }
 }
 
@@ -403,7 +380,10 @@ export async function runGlobalStats(
   opts: ComputeStatsOptions,
 ): Promise<GlobalStats> {
   const previous = await readGlobalStats(redis, schema)
-  const interactions = await computeInteractionStats(source, opts)
+  const interactions = await computeInteractionStats(source, {
+    ...opts,
+    hide: opts.hide ?? ((dids) => hiddenAccounts(redis, schema, dids)),
+  })
   const pipeline = await readPipelineStats(redis, schema, opts.now, previous)
   const doc: GlobalStats = {
     version: 1,

@@ -133,5 +133,41 @@ describe('global stats', () => {
       expect(second.pipeline.rates['firehose.events']).toBe(200)
       expect(await readGlobalStats(redis, schema)).toEqual(second)
     })
+
+    it('leaves opted-out, purged and queued accounts out of every top list, before the cut', async () => {
+      const { redis, schema } = t
+      // Anchored on the real clock: the purge mark below is a real key.
+      const now = Date.now()
+      const current = Math.floor(now / HOUR_MS)
+      const hours = Array.from({ length: 24 }, (_, i) => current - 23 + i)
+      const ranked = makeHours(hours, 300, makeDids(300, 11), 12)
+      const live = memoryLiveHours(ranked)
+      const limit = 10
+      const open = await computeInteractionStats(live, { now, limit })
+      // The leaders of the overall lists, one per way of being hidden.
+      const leaders = [...open.top.authors.all, ...open.top.subjects.all].map((r) => r.did)
+      const [a, b, c] = [...new Set(leaders)] as [string, string, string]
+      await redis.sadd(schema.optOuts, a)
+      await redis.set(schema.accountPurged(b), String(Math.floor(now / 1000)), 'EX', 600)
+      await redis.zadd(schema.forgetQueue, now, c)
+      const hidden = new Set([a, b, c])
+      const doc = await runGlobalStats(redis, schema, live, { now, limit })
+      expect(await readGlobalStats(redis, schema)).toEqual(doc)
+      for (const role of ['authors', 'subjects'] as const) {
+        for (const kind of KINDS_AND_ALL) {
+          const counts = new Map<string, number>()
+          for (const hour of hours.filter((h) => h > current - 24)) {
+            for (const r of ranked.get(hour) ?? []) {
+              if (kind !== 'all' && r.kind !== kind) continue
+              const did = role === 'authors' ? r.author : r.subject
+              if (!hidden.has(did)) counts.set(did, (counts.get(did) ?? 0) + r.count)
+            }
+          }
+          // Exactly the brute-force top of everyone else: full lists, nobody hidden.
+          expect(doc.top[role][kind]).toEqual(bruteTop(counts, limit))
+          expect(doc.top[role][kind]).toHaveLength(limit)
+        }
+      }
+    })
   })
 })
