@@ -7,6 +7,7 @@ import {
 } from '@circles/interaction-index'
 import type { RedisSchema } from '@circles/redis-schema'
 import type { Redis } from 'ioredis'
+import { hiddenAccounts } from './hidden.js'
 import { readRollupCursor } from './rollup.js'
 
 // Daily snapshots of tracked accounts, read from the long-term aggregates once a day is fully folded:
@@ -64,13 +65,14 @@ export async function runSnapshots(
   redis: Redis,
   schema: RedisSchema,
   opts: SnapshotOptions,
-): Promise<{ accounts: number; days: number[] }> {
+): Promise<{ accounts: number; hidden: number; days: number[] }> {
   const last = lastCompleteDay(await readRollupCursor(redis, schema))
-  if (last === null) return { accounts: 0, days: [] }
+  if (last === null) return { accounts: 0, hidden: 0, days: [] }
   const oldest = Math.floor(opts.now / DAY_MS) - opts.retentionDays
   const days: number[] = []
   for (let d = last; d > last - (opts.days ?? 3) && d >= oldest; d--) days.push(d)
   const dids = await trackedDids(redis, schema, opts.now, opts.trackDays)
+  let hidden = 0
   for (let i = 0; i < dids.length; i += 500) {
     const batch = dids.slice(i, i + 500)
     const read = redis.pipeline()
@@ -81,10 +83,19 @@ export async function runSnapshots(
       }
     }
     const replies = (await read.exec()) ?? []
+    // Asked just before the writes: a snapshot written after the forget step deleted it would stay for
+    // the snapshot retention (the tracked lists no longer name a forgotten account, but this run read
+    // them before).
+    const skip = await hiddenAccounts(redis, schema, batch)
+    hidden += skip.size
     const write = redis.pipeline()
     let j = 0
     for (const did of batch) {
       const key = schema.snapshot(did)
+      if (skip.has(did)) {
+        j += 2 * days.length
+        continue
+      }
       for (const day of days) {
         const [e1, sent] = replies[j++] as [Error | null, Buffer | null]
         const [e2, received] = replies[j++] as [Error | null, Buffer | null]
@@ -96,7 +107,7 @@ export async function runSnapshots(
     }
     for (const [err] of (await write.exec()) ?? []) if (err) throw err
   }
-  return { accounts: dids.length, days }
+  return { accounts: dids.length - hidden, hidden, days }
 }
 
 /** Snapshots of one account, newest first (what the API serves). */

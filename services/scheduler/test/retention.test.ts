@@ -75,7 +75,7 @@ describe('retention, pruning and snapshots', () => {
     ).toEqual([day - 1, day - 2, day - 3])
     await fold(day, 23, [{ author: A, subject: C, kind: 'like', count: 1 }])
     const res = await runSnapshots(redis, schema, { now: Date.now(), retentionDays: 30 })
-    expect(res).toEqual({ accounts: 2, days: [day, day - 1, day - 2] })
+    expect(res).toEqual({ accounts: 2, hidden: 0, days: [day, day - 1, day - 2] })
     const snaps = await readSnapshots(redis, schema, A)
     expect(snaps[0]).toEqual({
       day,
@@ -84,5 +84,14 @@ describe('retention, pruning and snapshots', () => {
     })
     expect((await readSnapshots(redis, schema, C))[0]?.received.like).toBe(1)
     expect(await readSnapshots(redis, schema, B)).toEqual([])
+    // Opted out, purged or queued to be forgotten: no snapshot, even while still tracked.
+    await redis.del(schema.snapshot(A), schema.snapshot(C))
+    await redis.sadd(schema.tracked, B)
+    await redis.sadd(schema.optOuts, A)
+    await redis.zadd(schema.forgetQueue, Date.now(), C)
+    await redis.set(schema.accountPurged(B), '1', 'EX', 600)
+    const after = await runSnapshots(redis, schema, { now: Date.now(), retentionDays: 30 })
+    expect(after).toEqual({ accounts: 0, hidden: 3, days: [day, day - 1, day - 2] })
+    expect(await redis.exists(schema.snapshot(A), schema.snapshot(B), schema.snapshot(C))).toBe(0)
   })
 })
