@@ -79,6 +79,9 @@ const CURSOR_MAX_AGE_MS = 60_000
  * stays closed until `reopen` lowers the mark. What an opt-out purges up to.
  */
 export const FOREVER_MS = 0xffff_ffff * 1000
+/** Deletes a purge mark unless it is an opt-out's (FOREVER_MS): an account that came back. */
+const REACTIVATE_SCRIPT = `local v = redis.call('GET', KEYS[1])
+if v and v ~= ARGV[1] then redis.call('DEL', KEYS[1]) end`
 /** Deletes a purge mark only if it is FOREVER_MS's: a deletion's mark stays. */
 const REOPEN_SCRIPT = `if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end`
 
@@ -1142,6 +1145,7 @@ export function createIndexWriter(
     let from = 0
     let staleKeys: string[] = []
     const privacy: PrivacyEvent[] = []
+    const reactivated: string[] = []
     for (const [i, e] of cols.others) {
       if (e.type === 'block' || e.type === 'label') privacy.push(e)
       else if (e.type === 'identity') {
@@ -1160,9 +1164,19 @@ export function createIndexWriter(
         staleKeys = []
         stats.purges++
         await purge(e.did, e.time)
+        // deleted again after a reactivation in the same batch: the mark stays
+        const k = reactivated.indexOf(e.did)
+        if (k >= 0) reactivated.splice(k, 1)
+      } else if (e.type === 'account' && e.active && isValidDid(e.did)) {
+        // Reactivated (or a takedown reversed): it starts clean, served again (a purge mark reads as
+        // deleted). Its earlier interactions were purged; an opt-out's mark stays (the account is still out).
+        reactivated.push(e.did)
       }
     }
     await applySegment(cols, from, cols.length, stats, staleKeys, onSent)
+    for (const did of reactivated) {
+      await redis.eval(REACTIVATE_SCRIPT, 1, schema.accountPurged(did), String(FOREVER_MS / 1000))
+    }
     if (privacy.length > 0) {
       // Who is opted out moves here; the indexer service purges or reopens their index after the call.
       const { changes, invalid } = optOutChanges(privacy)

@@ -1,3 +1,4 @@
+import { didId } from '@circles/interaction-index'
 import {
   type InteractionLedger,
   type KindTally,
@@ -8,6 +9,7 @@ import {
   svgTitles,
   weightedScore,
 } from '@circles/testkit'
+import type { Redis } from 'ioredis'
 
 // The chain test's two sides, in one shape so that a failure is one readable diff: what the API must
 // answer, computed from the script's ledger (`expected*`), and what it answers over HTTP (`read*`).
@@ -259,4 +261,40 @@ export async function readStats(api: string, n: Names, since: number) {
     firehose: { interactions: firehose.interactions, self: firehose.self },
     stream: { undelivered: stream.undelivered, pending: stream.pending },
   }
+}
+
+/**
+ * Every place under `prefix` where an account is still named, by DID or by its 8-byte index id: key names,
+ * and the members, fields and values of every key (strings, hashes, sets, sorted sets, streams). Its purge
+ * mark is the one key expected (it refuses late creates, and expires by itself).
+ */
+export async function leftoversOf(redis: Redis, prefix: string, did: string): Promise<string[]> {
+  const needles = [Buffer.from(did), didId(did)]
+  const named = (b: Buffer) => needles.some((n) => b.includes(n))
+  const found: string[] = []
+  let cursor = '0'
+  do {
+    const [next, keys] = await redis.scanBuffer(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000)
+    cursor = String(next)
+    for (const key of keys) {
+      const name = key.toString('latin1')
+      if (name.endsWith(':purged') && named(key)) continue
+      if (named(key)) found.push(`key ${name}`)
+      const type = await redis.type(key)
+      let parts: Buffer[] = []
+      if (type === 'string') parts = [(await redis.getBuffer(key)) ?? Buffer.alloc(0)]
+      else if (type === 'hash')
+        parts = await redis
+          .hgetallBuffer(key)
+          .then((h) => Object.values(h).concat(Object.keys(h).map((k) => Buffer.from(k, 'latin1'))))
+      else if (type === 'set') parts = await redis.smembersBuffer(key)
+      else if (type === 'zset') parts = await redis.zrangeBuffer(key, 0, -1)
+      else if (type === 'stream') {
+        const entries = (await redis.xrangeBuffer(key, '-', '+')) as [Buffer, Buffer[]][]
+        parts = entries.flatMap(([, fields]) => fields)
+      }
+      if (parts.some(named)) found.push(`${type} ${name}`)
+    }
+  } while (cursor !== '0')
+  return found.sort()
 }

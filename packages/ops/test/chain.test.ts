@@ -29,6 +29,7 @@ import {
   expectedVariants,
   GONE,
   getJson,
+  leftoversOf,
   Names,
   readCircles,
   readDrawings,
@@ -137,6 +138,14 @@ describe('the whole chain: PDS -> firehose -> stream -> indexer -> scheduler -> 
     const stats = expectedStats(ledger, names)
     const doc = await pollUntilEqual(() => readStats(api, names, deletedAt), stats)
     expect(doc, tail(output)).toEqual(stats)
+    // And nothing else names her: the roll-up's forget step (every second here) took the rest.
+    const reader = new Redis(redis.url)
+    try {
+      const left = await pollUntilEqual(() => leftoversOf(reader, 'chain:', acct.eve.did), [])
+      expect(left, tail(output)).toEqual([])
+    } finally {
+      reader.disconnect()
+    }
     // No service crashed on the way (the supervisor would have hidden it by restarting the service).
     expect(output.filter((l) => /restarting in|in a row|did not stop/.test(l))).toEqual([])
   }, 100_000)
@@ -294,6 +303,7 @@ function servicesEnv(redisUrl: string, relay: string, appviewUrl: string, port: 
     INDEXER_METRICS_MS: '500',
     // The stats job as often as the scheduler allows, so that its document follows within seconds.
     STATS_EVERY_MS: '1000',
+    ROLLUP_EVERY_MS: '1000',
     SCHEDULER_HEARTBEAT_MS: '1000',
     HOST: '127.0.0.1',
     PORT: String(port),

@@ -114,8 +114,10 @@ export async function readLag(redis: Redis, schema: RedisSchema): Promise<LagRea
 
 /**
  * Trims entries the indexer group has read and acknowledged: everything below its oldest pending entry,
- * or below its last-delivered id when nothing is pending. `~` lets Redis drop only whole nodes, so it
- * trims at most that much. Returns the number of entries removed.
+ * or up to its last-delivered id when nothing is pending. Exactly, not `~`: an applied entry is a copy of
+ * events the index may since have purged (a deleted or opted-out account), and a quiet stream would keep up
+ * to a node of them (100 entries) indefinitely. Once a lag check, so the cost is small. Returns the number
+ * of entries removed.
  */
 export async function trimRead(
   redis: Redis,
@@ -126,6 +128,12 @@ export async function trimRead(
   const summary = (await redis.xpending(schema.eventStream, schema.indexerGroup)) as unknown[]
   const pending = num(summary[0]) ?? 0
   const oldestPending = pending > 0 && typeof summary[1] === 'string' ? summary[1] : null
-  const threshold = oldestPending ?? lastDeliveredId
-  return (await redis.xtrim(schema.eventStream, 'MINID', '~', threshold)) as number
+  const threshold = oldestPending ?? nextId(lastDeliveredId)
+  return (await redis.xtrim(schema.eventStream, 'MINID', threshold)) as number
+}
+
+/** The stream id right after `id` (`ms-seq`): MINID keeps ids at or above it. */
+function nextId(id: string): string {
+  const [ms, seq] = id.split('-')
+  return `${ms}-${BigInt(seq ?? '0') + 1n}`
 }

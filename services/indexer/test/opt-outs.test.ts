@@ -168,6 +168,31 @@ describe('opt-out from the stream', () => {
     expect(await t.redis.sismember(t.schema.optOutsAdmin, old)).toBe(1)
   })
 
+  it('a deleted account that is reactivated starts clean and is served again; an opted-out one stays out', async () => {
+    const gone = plc('opt-reactivated')
+    await publish(like(gone, B), like(B, gone))
+    // (after the likes: the test's clock runs a little ahead of the real one)
+    const account = (active: boolean): StreamEvent => {
+      at += 1000
+      return { type: 'account', did: gone, active, status: active ? null : 'deleted', time: at }
+    }
+    await publish(account(false))
+    expect(await t.redis.exists(t.schema.accountPurged(gone))).toBe(1)
+    expect(await partners(gone)).toEqual({})
+    await publish(account(true))
+    expect(await t.redis.exists(t.schema.accountPurged(gone))).toBe(0)
+    at = Math.max(at, Date.now())
+    await publish(like(gone, B))
+    expect(await partners(gone)).toEqual({ [B]: 1 })
+    // An opted-out account's mark is not a deletion's: reactivating does not open its index.
+    await publish(label(gone, true))
+    await untilClosed(gone)
+    await publish(account(true))
+    expect(await t.redis.get(t.schema.accountPurged(gone))).toBe(String(FOREVER_MS / 1000))
+    await publish(label(gone, false))
+    await untilOpen(gone)
+  })
+
   it('bad input changes nothing: counted and skipped, never fatal', async () => {
     const before = indexer.counters()
     await t.redis.xadd(
