@@ -64,11 +64,12 @@ const callsFold = calls('fenced-fold')
 function scheduler(
   url: string,
   t: TestRedis,
+  lockTtlMs = LOCK_TTL_MS,
 ): { service: SchedulerService; close(): Promise<void> } {
   const live = new Redis(url)
   const service = createSchedulerService(
     toConfig({ REDIS_URL: url, REDIS_PREFIX: t.prefix, LOG_LEVEL: 'silent' }),
-    { live: createLiveHours(live, t.schema), now: () => NOW_AFTER, lockTtlMs: LOCK_TTL_MS },
+    { live: createLiveHours(live, t.schema), now: () => NOW_AFTER, lockTtlMs },
   )
   return {
     service,
@@ -104,7 +105,8 @@ describe('two roll-up runners racing on the same hours', () => {
     // The undisturbed run: one runner, the same input, its own prefix.
     ref = await createTestRedis('sched-race-ref')
     await createIndexWriter(ref.redis, ref.schema).apply(events)
-    const one = scheduler(ref.url, ref)
+    // (the default lock life: on a loaded machine the race tests' short one can lapse in a plain run)
+    const one = scheduler(ref.url, ref, 60_000)
     try {
       const res = (await one.service.runNow('rollup')) as RunSummary
       expect(res.rolled.map((h) => h.hour)).toEqual(HOURS)
