@@ -163,16 +163,19 @@ describe('lua scripts', () => {
     const f = t.schema.rollupFence('f6')
     await t.redis.set(f, '5')
     const q = t.schema.forgetQueue
-    await t.redis.zadd(q, 1765000000123, ALICE)
+    // scores are the ms of a purge: the first one, then a later one (any times do; taken from the clock)
+    const first = Date.now() - 1000
+    const later = String(first + 876)
+    await t.redis.zadd(q, first, ALICE)
     const [, score] = await t.redis.zrange(q, 0, 0, 'WITHSCORES')
     await expect(r.forgetDequeue(f, q, 4, ALICE, score as string)).rejects.toThrow(/^FENCED/)
     // A purge came meanwhile (a new score): it stays queued.
-    await t.redis.zadd(q, 1765000000999, ALICE)
+    await t.redis.zadd(q, later, ALICE)
     expect(await r.forgetDequeue(f, q, 5, ALICE, score as string)).toBe(0)
     expect(await t.redis.zcard(q)).toBe(1)
-    expect(await r.forgetDequeue(f, q, 5, ALICE, '1765000000999')).toBe(1)
+    expect(await r.forgetDequeue(f, q, 5, ALICE, later)).toBe(1)
     expect(await t.redis.zcard(q)).toBe(0)
-    expect(await r.forgetDequeue(f, q, 5, ALICE, '1765000000999')).toBe(0)
+    expect(await r.forgetDequeue(f, q, 5, ALICE, later)).toBe(0)
   })
 
   it('delete-if-equal: deletes a handle resolution only while it names the account', async () => {
