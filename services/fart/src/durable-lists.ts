@@ -14,6 +14,13 @@ import type { Redis } from 'ioredis'
 export interface ListsSnapshot {
   optOuts: string[]
   tracked: string[]
+  /**
+   * Why each account opted out (packages/interaction-index opt-outs.ts): kept too, so that after a refill
+   * an account that opted out by a block can still come back by deleting it.
+   */
+  admin: string[]
+  blocks: Record<string, string>
+  labels: string[]
 }
 
 export type SyncResult = 'mirrored' | 'reseeded' | 'marked'
@@ -23,9 +30,20 @@ export function readListsFile(file: string): ListsSnapshot {
     const raw = JSON.parse(readFileSync(file, 'utf8')) as Partial<ListsSnapshot>
     const dids = (v: unknown) =>
       Array.isArray(v) ? v.filter((d): d is string => typeof d === 'string') : []
-    return { optOuts: dids(raw.optOuts), tracked: dids(raw.tracked) }
+    const blocks: Record<string, string> = {}
+    if (raw.blocks && typeof raw.blocks === 'object') {
+      for (const [did, rkey] of Object.entries(raw.blocks))
+        if (typeof rkey === 'string') blocks[did] = rkey
+    }
+    return {
+      optOuts: dids(raw.optOuts),
+      tracked: dids(raw.tracked),
+      admin: dids(raw.admin),
+      blocks,
+      labels: dids(raw.labels),
+    }
   } catch {
-    return { optOuts: [], tracked: [] }
+    return { optOuts: [], tracked: [], admin: [], blocks: {}, labels: [] }
   }
 }
 
@@ -58,6 +76,11 @@ export function createDurableLists(
     const text = JSON.stringify({
       optOuts: [...lists.optOuts].sort(),
       tracked: [...lists.tracked].sort(),
+      admin: [...lists.admin].sort(),
+      blocks: Object.fromEntries(
+        Object.entries(lists.blocks).sort(([a], [b]) => a.localeCompare(b)),
+      ),
+      labels: [...lists.labels].sort(),
     })
     if (text === written) return
     writeListsFile(file, text)
@@ -65,26 +88,34 @@ export function createDurableLists(
   }
 
   async function sync(): Promise<SyncResult> {
-    const [marked, optOuts, tracked] = await Promise.all([
+    const [marked, optOuts, tracked, admin, blocks, labels] = await Promise.all([
       redis.exists(schema.listsSeeded),
       redis.smembers(schema.optOuts),
       redis.smembers(schema.tracked),
+      redis.smembers(schema.optOutsAdmin),
+      redis.hgetall(schema.optOutsBlocks),
+      redis.smembers(schema.optOutsLabels),
     ])
+    const now: ListsSnapshot = { optOuts, tracked, admin, blocks, labels }
     if (marked === 1) {
-      mirror({ optOuts, tracked })
+      mirror(now)
       return 'mirrored'
     }
     const saved = readListsFile(file)
     if (saved.optOuts.length === 0 && saved.tracked.length === 0) {
       await redis.set(schema.listsSeeded, '1')
-      mirror({ optOuts, tracked })
+      mirror(now)
       return 'marked'
     }
-    // Lost: put back what the file kept, beside anything added since (SADD keeps both), then tell every
-    // API process that the opt-outs changed, as an admin change does.
+    // Lost: put back what the file kept, beside anything added since (SADD keeps both; a block seen since
+    // wins over the saved one), then tell every API process that the opt-outs changed, as an admin does.
     const tx = redis.multi()
     if (saved.optOuts.length > 0) tx.sadd(schema.optOuts, ...saved.optOuts)
     if (saved.tracked.length > 0) tx.sadd(schema.tracked, ...saved.tracked)
+    if (saved.admin.length > 0) tx.sadd(schema.optOutsAdmin, ...saved.admin)
+    if (saved.labels.length > 0) tx.sadd(schema.optOutsLabels, ...saved.labels)
+    for (const [did, rkey] of Object.entries(saved.blocks))
+      tx.hsetnx(schema.optOutsBlocks, did, rkey)
     tx.incr(schema.optOutsVersion)
       .publish(schema.optOutsChannel, 'changed')
       .set(schema.listsSeeded, '1')
@@ -98,6 +129,9 @@ export function createDurableLists(
     mirror({
       optOuts: [...new Set([...optOuts, ...saved.optOuts])],
       tracked: [...new Set([...tracked, ...saved.tracked])],
+      admin: [...new Set([...admin, ...saved.admin])],
+      blocks: { ...saved.blocks, ...blocks },
+      labels: [...new Set([...labels, ...saved.labels])],
     })
     return 'reseeded'
   }

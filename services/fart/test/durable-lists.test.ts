@@ -1,6 +1,7 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { changeOptOuts } from '@circles/interaction-index'
 import { createLogger } from '@circles/logging'
 import { loseByPrefix } from '@circles/testkit'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
@@ -29,10 +30,15 @@ describe('the admin lists across a Redis that lost its data', () => {
     const lists = createDurableLists(t.redis, t.schema, file, createLogger('test'))
     expect(await lists.sync()).toBe('marked')
     const [A, B, C] = [did(1), did(2), did(3)]
-    await t.redis.sadd(t.schema.optOuts, A, B)
+    // A by an admin, B by a block of the service account (as the indexer records them)
+    await changeOptOuts(t.redis, t.schema, [
+      { did: A, reason: 'admin', on: true },
+      { did: B, reason: 'block', on: true, rkey: '3lbbbbbbbbb22' },
+    ])
     await t.redis.sadd(t.schema.tracked, C)
     expect(await lists.sync()).toBe('mirrored')
-    expect(readListsFile(file)).toEqual({ optOuts: [A, B], tracked: [C] })
+    const saved = { admin: [A], blocks: { [B]: '3lbbbbbbbbb22' }, labels: [] }
+    expect(readListsFile(file)).toEqual({ optOuts: [A, B], tracked: [C], ...saved })
 
     await loseByPrefix(t.redis, t.prefix)
     // something written after the loss and before the refill stays
@@ -42,7 +48,14 @@ describe('the admin lists across a Redis that lost its data', () => {
     expect((await t.redis.smembers(t.schema.tracked)).sort()).toEqual([B, C])
     // cached circles made while the list was missing are retired, as after an admin change
     expect(Number(await t.redis.get(t.schema.optOutsVersion))).toBe(1)
-    expect(readListsFile(file)).toEqual({ optOuts: [A, B], tracked: [B, C] })
+    expect(readListsFile(file)).toEqual({ optOuts: [A, B], tracked: [B, C], ...saved })
+    // The reasons came back too: B leaves by deleting its block, A's admin opt-out holds.
+    const back = await changeOptOuts(t.redis, t.schema, [
+      { did: B, reason: 'block', on: false, rkey: '3lbbbbbbbbb22' },
+      { did: A, reason: 'label', on: false },
+    ])
+    expect(back.map((o) => o.optedOut)).toEqual([false, true])
+    await t.redis.sadd(t.schema.optOuts, B)
     expect(await lists.sync()).toBe('mirrored')
     // a removal reaches the file with the next sync
     await t.redis.srem(t.schema.optOuts, B)
