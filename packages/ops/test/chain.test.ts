@@ -243,9 +243,29 @@ describe('the whole chain: PDS -> firehose -> stream -> indexer -> scheduler -> 
     expect(seen, tail(output)).toEqual(expected)
   }
 
-  it('an account that blocks the service account, or carries the self-label, is gone everywhere within seconds; undoing it counts only what comes after', async () => {
+  it('an account that blocks the service account, carries the self-label or is opted out by an admin is gone everywhere within seconds; undoing it counts only what comes after', async () => {
     const w = new LedgerWriter(pds, ledger)
-    const { bob, cat } = acct
+    const { bob, cat, dan } = acct
+    // A block of anyone else is nothing, as is the label on a post: bob and cat stay served.
+    await bob.agent.app.bsky.graph.block.create(
+      { repo: bob.did },
+      { subject: cat.did, createdAt: new Date().toISOString() },
+    )
+    await cat.agent.com.atproto.repo.createRecord({
+      repo: cat.did,
+      collection: 'app.bsky.feed.post',
+      record: {
+        $type: 'app.bsky.feed.post',
+        text: 'labelled post',
+        createdAt: new Date().toISOString(),
+        labels: NO_UNAUTHENTICATED,
+      },
+    })
+    await new Promise((r) => setTimeout(r, 1000))
+    for (const a of [bob, cat]) {
+      expect((await getJson(`${api}/v1/circles/${a.handle}`)).status, names.of(a.did)).toBe(200)
+    }
+
     let since = Date.now()
     const blocked = await bob.agent.app.bsky.graph.block.create(
       { repo: bob.did },
@@ -270,15 +290,28 @@ describe('the whole chain: PDS -> firehose -> stream -> indexer -> scheduler -> 
     const byLabel = await expectOptedOut(cat, since)
     await profile()
     await expectBack(cat, w)
+
+    // An admin's opt-out: the same, until the admin takes it back.
+    const admin = (method: 'PUT' | 'DELETE') =>
+      fetch(`${api}/admin/opt-outs/${dan.did}`, {
+        method,
+        headers: { authorization: `Bearer ${ADMIN_TOKEN}` },
+      }).then((r) => r.json())
+    since = Date.now()
+    expect(await admin('PUT')).toEqual({ did: dan.did, member: true, changed: true })
+    await expectOptedOut(dan, since)
+    expect(await admin('DELETE')).toEqual({ did: dan.did, member: false, changed: true })
+    await expectBack(dan, w)
     console.info(
       `opt-out seen by the API: ${byBlock} ms after the block, ${byLabel} ms after the label`,
     )
     expect(output.filter((l) => /restarting in|in a row|did not stop/.test(l))).toEqual([])
-  }, 90_000)
+  }, 120_000)
 })
 
 /** The service's own account in this test: blocking it opts out (any valid DID will do as a subject). */
 const SERVICE_DID = 'did:plc:circlesserviceaaaaaaaaaa'
+const ADMIN_TOKEN = 'chain-test-admin-token-0123456789'
 const NO_UNAUTHENTICATED = {
   $type: 'com.atproto.label.defs#selfLabels',
   values: [{ val: '!no-unauthenticated' }],
@@ -309,6 +342,7 @@ function servicesEnv(redisUrl: string, relay: string, appviewUrl: string, port: 
     PORT: String(port),
     APPVIEW_URL: appviewUrl,
     SERVICE_DID,
+    ADMIN_TOKEN,
     INDEXER_OPT_OUT_SYNC_MS: '100',
     RATE_LIMIT_MAX: '0',
     // Circles are cached: the shortest cache and none in process, so that answers follow the deletion soon.
