@@ -299,11 +299,11 @@ describe('the whole chain: PDS -> firehose -> stream -> indexer -> scheduler -> 
       }).then((r) => r.json())
     since = Date.now()
     expect(await admin('PUT')).toEqual({ did: dan.did, member: true, changed: true })
-    await expectOptedOut(dan, since)
+    const byAdmin = await expectOptedOut(dan, since)
     expect(await admin('DELETE')).toEqual({ did: dan.did, member: false, changed: true })
     await expectBack(dan, w)
     console.info(
-      `opt-out seen by the API: ${byBlock} ms after the block, ${byLabel} ms after the label`,
+      `opt-out seen by the API: ${byBlock} ms after the block, ${byLabel} ms after the label, ${byAdmin} ms after the admin's PUT`,
     )
     expect(output.filter((l) => /restarting in|in a row|did not stop/.test(l))).toEqual([])
   }, 120_000)
