@@ -34,6 +34,11 @@ export interface FartConfig extends RedisConfig {
   listsFile: string | null
   /** How often the lists are mirrored to the file, or refilled from it (ms). @default 5000 */
   listsSyncMs: number
+  /**
+   * A Redis command unanswered this long fails (the request answers 503): a frozen Redis (stopped by a
+   * signal, swapping, a network partition that drops packets) would otherwise hold every request. @default 5000
+   */
+  redisTimeoutMs: number
   /** Circle cache TTL. @default 300 */
   circleCacheTtlSeconds: number
   /** TTL of a circle served without complete profiles (AppView down), so they fill in soon. @default 30 */
@@ -179,6 +184,7 @@ export function toConfig(env: Env): FartConfig {
     rateLimitWindowMs: envInt(env, 'RATE_LIMIT_WINDOW_MS', 60_000, { min: 1000 }),
     listsFile: envOptional(env, 'API_LISTS_FILE') ?? null,
     listsSyncMs: envInt(env, 'API_LISTS_SYNC_MS', 5000, { min: 100, max: 3_600_000 }),
+    redisTimeoutMs: envInt(env, 'API_REDIS_TIMEOUT_MS', 5000, { min: 50, max: 600_000 }),
     circleCacheTtlSeconds: envInt(env, 'CIRCLE_CACHE_TTL_SECONDS', 300, { min: 1, max: 86_400 }),
     partialCacheTtlSeconds: envInt(env, 'PARTIAL_CACHE_TTL_SECONDS', 30, { min: 1, max: 3600 }),
     circleLockMs: envInt(env, 'CIRCLE_LOCK_MS', 10_000, { min: 100, max: 120_000 }),

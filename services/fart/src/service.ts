@@ -3,7 +3,7 @@ import { createSchema } from '@circles/redis-schema'
 import { createSchedulerQueues, registerQueueBoard } from '@circles/scheduler'
 import type { Queue } from 'bullmq'
 import type { FastifyInstance, FastifyPluginAsync } from 'fastify'
-import { Redis } from 'ioredis'
+import { Redis, type RedisOptions } from 'ioredis'
 import { buildApp } from './app.js'
 import type { FartConfig } from './config.js'
 import { createDurableLists, type DurableLists } from './durable-lists.js'
@@ -39,6 +39,16 @@ export interface FartService {
   close(): Promise<void>
 }
 
+/** The API's Redis connection: commands wait for a reconnection (two attempts), never longer than the timeout. */
+export function apiRedisOptions(config: FartConfig): RedisOptions {
+  return {
+    lazyConnect: true,
+    maxRetriesPerRequest: 2,
+    enableOfflineQueue: true,
+    commandTimeout: config.redisTimeoutMs,
+  }
+}
+
 export function createFartService(config: FartConfig, deps: FartServiceDeps): FartService {
   const log = createLogger('fart')
   const schema = createSchema(config.redisPrefix)
@@ -51,11 +61,7 @@ export function createFartService(config: FartConfig, deps: FartServiceDeps): Fa
 
   return {
     async start() {
-      redis = new Redis(config.redisUrl, {
-        lazyConnect: true,
-        maxRetriesPerRequest: 2,
-        enableOfflineQueue: true,
-      })
+      redis = new Redis(config.redisUrl, apiRedisOptions(config))
       logConnectionErrors(redis, log)
       await redis.connect()
       if (config.listsFile) {

@@ -67,8 +67,8 @@ export const ADMIN_TOKEN = 'test-admin-token-0123456789'
  * as the service connects: commands wait for a reconnection, at most one attempt. `cleanup()` only
  * disconnects: the server's owner stops it.
  */
-async function privateTestRedis(url: string): Promise<TestRedis> {
-  const redis = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 1 })
+async function privateTestRedis(url: string, commandTimeout?: number): Promise<TestRedis> {
+  const redis = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 1, commandTimeout })
   redis.on('error', () => {}) // refused while the test has the server down: expected
   await redis.connect()
   const prefix = 'fart:'
@@ -85,7 +85,12 @@ export async function startHarness(
   env: Record<string, string> = {},
   opts: { longWindows?: boolean; redisUrl?: string } = {},
 ): Promise<Harness> {
-  const t = opts.redisUrl ? await privateTestRedis(opts.redisUrl) : await createTestRedis('fart')
+  // API_REDIS_TIMEOUT_MS reaches the private connection as it reaches the service's (apiRedisOptions).
+  const timeout =
+    env.API_REDIS_TIMEOUT_MS === undefined ? undefined : Number(env.API_REDIS_TIMEOUT_MS)
+  const t = opts.redisUrl
+    ? await privateTestRedis(opts.redisUrl, timeout)
+    : await createTestRedis('fart')
   const appview = await startFakeAppView()
   const index = countingReader(createIndexReader(t.redis, t.schema))
   const writer = createIndexWriter(t.redis, t.schema)

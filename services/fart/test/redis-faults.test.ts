@@ -170,6 +170,30 @@ describe('the API when Redis is in trouble', () => {
     expect((await h.app.inject(`/v1/circles/${A}`)).statusCode).toBe(200)
   })
 
+  it('Redis frozen (SIGSTOP): every route that needs it answers 503 after API_REDIS_TIMEOUT_MS, not never', async () => {
+    await h.close()
+    h = await startHarness(
+      { RATE_LIMIT_MAX: '1000', API_REDIS_TIMEOUT_MS: '300' },
+      { redisUrl: server.url },
+    )
+    await seed(h)
+    process.kill(server.pid, 'SIGSTOP')
+    try {
+      const t0 = Date.now()
+      for (const r of redisRoutes()) {
+        expectUnavailable(await h.app.inject(r), `${r.method} ${r.url}`, /unreachable/)
+      }
+      const ready = await h.app.inject('/readyz')
+      expect(ready.statusCode).toBe(503)
+      // Each one waited its timeout, not more (a frozen Redis used to hold them all).
+      expect(Date.now() - t0).toBeLessThan(redisRoutes().length * 3000)
+    } finally {
+      process.kill(server.pid, 'SIGCONT')
+    }
+    await until('readyz', async () => (await h.app.inject('/readyz')).statusCode === 200)
+    expect((await h.app.inject(`/v1/circles/${A}`)).statusCode).toBe(200)
+  })
+
   it('Redis lost during a computation: 503, and the next request after its return computes', async () => {
     h.index.delayMs = 300
     const pending = h.app.inject(`/v1/circles/${A}?rings=4`)
