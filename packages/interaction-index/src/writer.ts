@@ -76,7 +76,7 @@ export interface IndexWriterOptions {
 const CURSOR_MAX_AGE_MS = 60_000
 /**
  * A purge mark no interaction time reaches (the record's 32-bit seconds at their top): the account's index
- * stays closed until `reopen` lowers the mark. What an opt-out purges up to.
+ * stays closed until `reopen` deletes the mark. What an opt-out purges up to.
  */
 export const FOREVER_MS = 0xffff_ffff * 1000
 /** Deletes a purge mark unless it is an opt-out's (FOREVER_MS): an account that came back. */
