@@ -109,11 +109,25 @@ export function createSchema(prefix: string) {
     /** Hash bucket of the DID table: 8-byte DID id -> DID (ids are hashes of DIDs, see interaction-index). */
     didTable: (bucket: number) => `${p}dids:${int(bucket)}`,
     /**
-     * Counter of DID table reclaims: the scheduler's forget step INCRs it after deleting entries and before
-     * checking those accounts for data once more. An index writer reads it after its appends (in the same
-     * pipeline) and, when it moved, writes again the entries it remembers having written (writer.ts).
+     * Counter of DID table reclaims: the scheduler's forget step and the prune's table sweep INCR it after
+     * deleting entries and before checking those accounts for data once more. An index writer reads it after
+     * its appends (in the same pipeline) and, when it moved, writes again the entries it remembers having
+     * written (writer.ts); the roll-up's fold reads it before an hour's entries and after its blobs, and
+     * writes the entries again when it moved (services/scheduler/src/fold.ts).
      */
     didTableEpoch: `${p}dids:epoch`,
+    /**
+     * The next DID table bucket (0 .. DID_TABLE_BUCKETS-1, decimal) the prune's sweep reads: each run
+     * reclaims the entries of accounts without data in the buckets from here on, and moves it past them,
+     * back to 0 after the last (services/scheduler/src/table-sweep.ts).
+     */
+    didTableSweepCursor: `${p}dids:sweep-cursor`,
+    /**
+     * Hash DID -> ms of the accounts whose entries a sweep batch is reclaiming, written (fenced) before its
+     * HDEL and removed after its second check: a run that died in between leaves them here, and the next
+     * run checks them first, which writes back the entry of any that has data.
+     */
+    didTableSweepPending: `${p}dids:sweep-pending`,
     /** Set of author ids (int64) with interactions in one hour, sharded: the scheduler's roll-up scan. */
     hourAuthors: (hour: number, shard: number) => `${p}hour:${int(hour)}:${int(shard)}`,
     /** Set of hours that have an `hourAuthors` index. */
@@ -186,6 +200,14 @@ export function createSchema(prefix: string) {
     rollupFence: (slotTag: string) => `${p}scheduler:rollup-fence:{${tag(slotTag)}}`,
     /** Pattern matching every roll-up fence key (16384 of them once a roll-up has written). */
     rollupFencePattern: `${p}scheduler:rollup-fence:*`,
+    /**
+     * The prune holder's fencing number, as claimed in one cluster slot, like `rollupFence` but apart from
+     * it (a prune holder must not fence out the roll-up's): the prune's DID table sweep checks it in every
+     * HDEL of the table and every write of `didTableSweepPending`.
+     */
+    pruneFence: (slotTag: string) => `${p}scheduler:prune-fence:{${tag(slotTag)}}`,
+    /** Pattern matching every prune fence key (16384 of them once a prune has swept the DID table). */
+    pruneFencePattern: `${p}scheduler:prune-fence:*`,
     /** Highest hour (hours since the epoch) folded into the long-term aggregates; every lower hour is too. */
     rollupCursor: `${p}scheduler:rollup-cursor`,
     /** Long-term daily aggregates of one account, `s` = sent, `r` = received: hash day -> packed counts. */

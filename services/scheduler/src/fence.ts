@@ -3,13 +3,14 @@ import type { RedisSchema } from '@circles/redis-schema'
 import type { ChainableCommander, Redis } from 'ioredis'
 import { luaScript } from './lua.js'
 
-// Fencing of the roll-up. The lock (lock.ts) hands each holder a fencing number above every earlier
-// holder's. Every roll-up write (a day blob, the cursor, the free of an hour) runs in a script that first
-// checks that number against a copy in the written key's own cluster slot, and refuses with FENCED if it
-// differs. A holder claims all 16384 copies before its first write, so once another runner has taken the
-// lock over, the stale runner's next write is refused, however long it stalled, and whatever it had already
-// sent. The alternative, naming the lock key in every script, would put keys of two slots in one script:
-// a CROSSSLOT error on Redis Cluster, where the fold script works today.
+// Fencing of the roll-up (and of the prune's DID table sweep, with fence keys of its own). The lock
+// (lock.ts) hands each holder a fencing number above every earlier holder's. Every fenced write (a day
+// blob, the cursor, the free of an hour, a DID table HDEL) runs in a script that first checks that number
+// against a copy in the written key's own cluster slot, and refuses with FENCED if it differs. A holder
+// claims all 16384 copies before its first write, so once another runner has taken the lock over, the
+// stale runner's next write is refused, however long it stalled, and whatever it had already sent. The
+// alternative, naming the lock key in every script, would put keys of two slots in one script: a
+// CROSSSLOT error on Redis Cluster, where the fold script works today.
 
 export class FencedOutError extends Error {
   override name = 'FencedOutError'
@@ -52,7 +53,19 @@ interface RollupCommands {
     fence: number,
     ...fields: (string | Buffer)[]
   ): Promise<number>
-  rollupHdel(fenceKey: string, key: string, fence: number, ...fields: Buffer[]): Promise<number>
+  rollupHdel(
+    fenceKey: string,
+    key: string,
+    fence: number,
+    ...fields: (string | Buffer)[]
+  ): Promise<number>
+  /** HDEL of each field (field, value pairs) whose value is still the one given. */
+  fencedHdelEqual(
+    fenceKey: string,
+    key: string,
+    fence: number,
+    ...pairs: (string | Buffer)[]
+  ): Promise<number>
   forgetRewriteBuffer(
     fenceKey: string,
     key: string,
@@ -80,6 +93,7 @@ const SCRIPTS = [
   ['rollupFree', 'fenced-free', 2],
   ['rollupHset', 'fenced-hset', 2],
   ['rollupHdel', 'fenced-hdel', 2],
+  ['fencedHdelEqual', 'fenced-hdel-equal', 2],
   ['forgetRewrite', 'fenced-rewrite', 2],
   ['forgetDequeue', 'fenced-dequeue', 2],
   ['deleteIfEqual', 'delete-if-equal', 1],
@@ -115,36 +129,56 @@ export interface FreeTarget {
   member?: string
 }
 
-/** The roll-up's writes, fenced by one lock holder's number. */
-export interface RollupFence {
+/** One lock holder's fencing number, with its copies in every cluster slot. */
+export interface Fence {
   readonly number: number
   /** The fence key in `key`'s cluster slot, which a script writing `key` names as its first key. */
   keyFor(key: string): string
   /** Claims every slot's fence for this number (once; later calls wait for the first). */
   claim(): Promise<void>
+}
+
+/** The roll-up's writes, fenced by one lock holder's number. */
+export interface RollupFence extends Fence {
   /** Moves the roll-up cursor forward to `hour`; false when it was already there or past. */
   moveCursor(hour: number): Promise<boolean>
   /** Frees the keys of a folded hour, each behind the fence of its slot. */
   free(targets: readonly FreeTarget[]): Promise<void>
 }
 
-export function createRollupFence(redis: Redis, schema: RedisSchema, fence: number): RollupFence {
+/**
+ * A fence whose copy in each slot is `fenceKey(tag)`: `schema.rollupFence` for the roll-up,
+ * `schema.pruneFence` for the prune. Two kinds never share copies: a prune holder's claim must not fence
+ * out the roll-up's holder.
+ */
+export function createFence(
+  redis: Redis,
+  fenceKey: (slotTag: string) => string,
+  fence: number,
+): Fence {
   if (!Number.isSafeInteger(fence) || fence <= 0) throw new Error(`bad fencing number ${fence}`)
   const scripts = withRollupScripts(redis)
-  const keyFor = (key: string) => schema.rollupFence(tags()[keySlot(key)] as string)
   let claimed: Promise<void> | undefined
-  const claim = () => {
-    claimed ??= (async () => {
-      const pipe = scripts.pipeline() as RollupPipeline
-      for (const tag of tags()) pipe.rollupClaim(schema.rollupFence(tag), fence)
-      await execFenced(pipe)
-    })()
-    return claimed
-  }
   return {
     number: fence,
-    keyFor,
-    claim,
+    keyFor: (key) => fenceKey(tags()[keySlot(key)] as string),
+    claim() {
+      claimed ??= (async () => {
+        const pipe = scripts.pipeline() as RollupPipeline
+        for (const tag of tags()) pipe.rollupClaim(fenceKey(tag), fence)
+        await execFenced(pipe)
+      })()
+      return claimed
+    },
+  }
+}
+
+export function createRollupFence(redis: Redis, schema: RedisSchema, fence: number): RollupFence {
+  const scripts = withRollupScripts(redis)
+  const base = createFence(redis, schema.rollupFence, fence)
+  const { keyFor, claim } = base
+  return {
+    ...base,
     async moveCursor(hour) {
       await claim()
       const key = schema.rollupCursor

@@ -134,6 +134,18 @@ describe('lua scripts', () => {
     expect(await t.redis.hkeys(table)).toEqual(['bbbbbbbb'])
   })
 
+  it('fenced-hdel-equal: deletes an entry only while it holds the value read, refuses a stale fence', async () => {
+    const f = t.schema.pruneFence('d5')
+    await t.redis.set(f, '4')
+    const table = t.schema.didTable(8)
+    const [a, b, c] = [Buffer.from('aaaaaaaa'), Buffer.from('bbbbbbbb'), Buffer.from('cccccccc')]
+    await t.redis.hset(table, a, 'bad', b, 'fixed since')
+    await expect(r.fencedHdelEqual(f, table, 3, a, 'bad')).rejects.toThrow(/^FENCED/)
+    // a: still the bad value read, deleted; b: rewritten meanwhile, kept; c: absent.
+    expect(await r.fencedHdelEqual(f, table, 4, a, 'bad', b, 'bad', c, 'bad')).toBe(1)
+    expect(await t.redis.hgetall(table)).toEqual({ bbbbbbbb: 'fixed since' })
+  })
+
   it('fenced-rewrite: writes over the blob it was computed from only, keeps the expiry, refuses a stale fence', async () => {
     const f = t.schema.rollupFence('e5')
     await t.redis.set(f, '3')
