@@ -10,10 +10,11 @@ import {
 } from '@circles/interaction-index'
 import type { RedisSchema } from '@circles/redis-schema'
 import type { Redis } from 'ioredis'
-import { execFenced, type RollupFence, type RollupPipeline, withRollupScripts } from './fence.js'
+import { execFenced, type Fence, type RollupPipeline, withRollupScripts } from './fence.js'
 
-// The DID table forgets (issue 14): the entry (id -> DID) of a forgotten account goes once it has no
-// data left: no live-index log, no long-term hash. What makes this hard is the index writer, which
+// The DID table forgets (issue 14): the entry (id -> DID) of an account goes once it has no data left: no
+// live-index log, no long-term hash. Two callers: the forget step (forgotten accounts, under the roll-up's
+// lock and fence) and the prune's sweep (accounts that went quiet, under the prune's; table-sweep.ts). What makes this hard is the index writer, which
 // remembers per process that it wrote an account's entry and then skips the HSET: a create arriving after
 // the HDEL would leave records whose id nobody can resolve. The order here, with the writer's side in
 // packages/interaction-index/src/writer.ts (the proof is there):
@@ -24,7 +25,9 @@ import { execFenced, type RollupFence, type RollupPipeline, withRollupScripts } 
 // writer reads it after its appends, and the writer writes its entries again. The writer does not read
 // the epoch before building a call: a read there would not tell what happens between it and the appends.
 // Accounts that have data at step 1 keep their entry, written again in case an earlier run died between
-// its HDEL and its step 4 (the account is still queued then, and comes back here).
+// its HDEL and its step 4 (the account is still queued then, or pending in the sweep, and comes back here).
+// Two reclaims of one account at once (the forget step and the sweep, or a stale runner and its successor)
+// need no exclusion: each HDEL is followed by its own INCR and second check, which is all the argument uses.
 //
 // An entry can also come back without data: the writer sends an account's entry before it knows whether
 // the create is refused, so an old event delivered again after the purge (the purge mark refuses it)
@@ -74,16 +77,19 @@ async function withData(
   return out
 }
 
-/** Reclaims the DID table entries of those of `dids` that have no data left (see above). */
-export async function forgetTableEntries(
+/**
+ * Reclaims the DID table entries of those of `dids` that have no data left (see above), behind `fence`;
+ * returns the counts and the accounts whose entry is gone.
+ */
+export async function reclaimTableEntries(
   redis: Redis,
   schema: RedisSchema,
-  fence: RollupFence,
+  fence: Fence,
   dids: readonly string[],
   nowMs: number,
   hooks: ReclaimHooks = {},
-): Promise<TableForgetResult> {
-  const result: TableForgetResult = { reclaimed: 0, entriesDeleted: 0, kept: 0, putBack: 0 }
+): Promise<TableForgetResult & { gone: string[] }> {
+  const result = { reclaimed: 0, entriesDeleted: 0, kept: 0, putBack: 0, gone: [] as string[] }
   if (dids.length === 0) return result
   const first = await withData(redis, schema, dids, nowMs)
   result.kept = first.size
@@ -108,8 +114,21 @@ export async function forgetTableEntries(
   const again = await withData(redis, schema, empty, nowMs)
   await rememberDids(redis, schema, again)
   result.putBack = again.size
-  const gone = empty.filter((d) => !again.has(d))
-  result.reclaimed = gone.length
+  result.gone = empty.filter((d) => !again.has(d))
+  result.reclaimed = result.gone.length
+  return result
+}
+
+/** The forget step's reclaim: `reclaimTableEntries`, and the ids it reclaimed are rechecked (see above). */
+export async function forgetTableEntries(
+  redis: Redis,
+  schema: RedisSchema,
+  fence: Fence,
+  dids: readonly string[],
+  nowMs: number,
+  hooks: ReclaimHooks = {},
+): Promise<TableForgetResult> {
+  const { gone, ...result } = await reclaimTableEntries(redis, schema, fence, dids, nowMs, hooks)
   if (gone.length > 0) {
     await redis.zadd(
       schema.forgetRechecks,
@@ -129,7 +148,7 @@ const RECHECK_MS = (WINDOW_HOURS + 1) * HOUR_MS
 export async function recheckReclaimed(
   redis: Redis,
   schema: RedisSchema,
-  fence: RollupFence,
+  fence: Fence,
   nowMs: number,
   hooks: ReclaimHooks = {},
 ): Promise<{ rechecked: number; table: TableForgetResult }> {
