@@ -189,7 +189,9 @@ export async function foldHour(
   const chunk = opts.chunk ?? 1000
   const packed = new PackedIds(table.dids)
   await opts.fence.claim()
-  // Names first: every partner id a blob will hold must resolve through the DID table.
+  // Names first: every partner id a blob will hold must resolve through the DID table. The epoch is read
+  // before them, for the check after the blobs (below).
+  const epoch = await redis.get(schema.didTableEpoch)
   await rememberFenced(fold.scripts, schema, opts.fence, table.dids)
   const sent = table.groupBy(table.author)
   const received = table.groupBy(table.subject)
@@ -235,5 +237,16 @@ export async function foldHour(
   }
   await Promise.all(inFlight)
   if (failure) throw failure
+  // The fold is a writer like the indexer's: the prune's table sweep, which runs beside it, may reclaim the
+  // entry of an account whose logs expired after this hour was read (a fold running late) and whose blobs
+  // were not written yet when it checked a second time. Such a reclaim INCRs the epoch after its HDEL and
+  // before that check, so a blob written after the check is written after the INCR, and the epoch read
+  // here, after every blob, differs from the one read before the names: they are written again. A reclaim
+  // whose second check came after a blob sees the blob and writes the entry back itself. (The forget step
+  // runs in this runner before the fold, not beside it.) Two GETs per hour; a runner that dies before this
+  // leaves the cursor behind the hour, and the rerun writes the names first again.
+  if ((await redis.get(schema.didTableEpoch)) !== epoch) {
+    await rememberFenced(fold.scripts, schema, opts.fence, table.dids)
+  }
   return fold.result
 }
