@@ -13,6 +13,7 @@ export {
   HOUR_AUTHOR_SHARDS,
   keepSeconds,
   RECORD_SIZE,
+  unpackDidText,
   WINDOW_HOURS,
 } from './layout.js'
 // Long-term aggregates and long windows (scheduler engineer's files). Their own `Direction` ('s' | 'r') and

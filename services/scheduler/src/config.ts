@@ -19,6 +19,8 @@ export interface SchedulerConfig extends RedisConfig {
   rollupEveryMs: number
   /** Pruning schedule. @default 3600000 */
   pruneEveryMs: number
+  /** Hours in which the prune's runs read the whole DID table once (a slice per run). @default 24 */
+  didTableSweepHours: number
   /** Global stats schedule. @default 300000 */
   statsEveryMs: number
   /** Snapshot schedule (each run snapshots every complete day not yet snapshotted). @default 3600000 */
@@ -47,6 +49,7 @@ export function toConfig(env: Env): SchedulerConfig {
     snapshotRetentionDays: envInt(env, 'SNAPSHOT_RETENTION_DAYS', 365, { min: 1, max: 3650 }),
     rollupEveryMs: envInt(env, 'ROLLUP_EVERY_MS', 300_000, { min: 1000 }),
     pruneEveryMs: envInt(env, 'PRUNE_EVERY_MS', 3_600_000, { min: 1000 }),
+    didTableSweepHours: envInt(env, 'DID_TABLE_SWEEP_HOURS', 24, { min: 1, max: 24 * 90 }),
     statsEveryMs: envInt(env, 'STATS_EVERY_MS', 300_000, { min: 1000 }),
     snapshotEveryMs: envInt(env, 'SNAPSHOT_EVERY_MS', 3_600_000, { min: 1000 }),
     heartbeatMs: envInt(env, 'SCHEDULER_HEARTBEAT_MS', 10_000, { min: 100 }),

@@ -1,10 +1,13 @@
 import { DAY_MS } from '@circles/core'
 import type { RedisSchema } from '@circles/redis-schema'
 import type { Redis } from 'ioredis'
+import { sweepDidTable, type TableSweepOptions, type TableSweepResult } from './table-sweep.js'
 
 // Pruning of what does not expire by itself. Long-term and snapshot hashes carry an EXPIREAT pushed out
 // at each write, so an account that goes quiet disappears whole; but an active account's hash keeps old
 // day fields until they are deleted here. Circle requests older than the tracking window leave the zset.
+// Last, a slice of the DID table: entries of accounts with no data left (table-sweep.ts). It comes after
+// the long-term day fields, which it relies on: a partner's field that names such an account is gone.
 
 export interface PruneOptions {
   now: number
@@ -14,6 +17,8 @@ export interface PruneOptions {
   trackDays?: number
   /** Called every SCAN page (the job extends its lock there). */
   onPage?: () => Promise<void>
+  /** The DID table sweep (under the prune's fence); absent: the table is not swept. */
+  tableSweep?: TableSweepOptions
 }
 
 export interface PruneResult {
@@ -22,6 +27,8 @@ export interface PruneResult {
   snapshotKeys: number
   snapshotFields: number
   circleRequests: number
+  /** The DID table sweep's counts (absent when not swept). */
+  didTable?: TableSweepResult
 }
 
 /** Deletes day fields older than `oldestDay` from every hash matching `pattern`. */
@@ -82,11 +89,15 @@ export async function runPrune(
     '-inf',
     `(${opts.now - (opts.trackDays ?? 7) * DAY_MS}`,
   )
+  const didTable = opts.tableSweep
+    ? await sweepDidTable(redis, schema, today, opts.now, opts.tableSweep)
+    : undefined
   return {
     longTermKeys: lt.keys,
     longTermFields: lt.fields,
     snapshotKeys: snap.keys,
     snapshotFields: snap.fields,
     circleRequests,
+    ...(didTable ? { didTable } : {}),
   }
 }

@@ -3,13 +3,14 @@ import { createSchema, type RedisSchema } from '@circles/redis-schema'
 import { type JobsOptions, Queue, Worker } from 'bullmq'
 import { Redis, type RedisOptions } from 'ioredis'
 import type { SchedulerConfig } from './config.js'
-import { createRollupFence, FencedOutError } from './fence.js'
+import { createFence, createRollupFence, FencedOutError } from './fence.js'
 import type { LiveHours } from './live-source.js'
 import { acquireLock, type Lock, LockLostError } from './lock.js'
 import { runPrune } from './prune.js'
 import { runRollup } from './rollup.js'
 import { runSnapshots } from './snapshots.js'
 import { runGlobalStats, StatsCache } from './stats.js'
+import { bucketsPerRun } from './table-sweep.js'
 
 export type JobKind = 'rollup' | 'prune' | 'stats' | 'snapshots'
 export const JOB_KINDS: readonly JobKind[] = ['rollup', 'prune', 'stats', 'snapshots']
@@ -141,6 +142,11 @@ export function createSchedulerService(
           retentionDays: config.retentionDays,
           snapshotRetentionDays: config.snapshotRetentionDays,
           onPage: tick,
+          tableSweep: {
+            fence: createFence(redis, schema.pruneFence, lock.fence as number),
+            buckets: bucketsPerRun(config.pruneEveryMs, config.didTableSweepHours),
+            onProgress: tick,
+          },
         })
       case 'stats': {
         const doc = await runGlobalStats(redis, schema, deps.live, {
@@ -166,7 +172,9 @@ export function createSchedulerService(
    */
   async function runLocked(kind: JobKind): Promise<unknown> {
     const key = schema.schedulerLock(kind)
-    const fenced = kind === 'rollup' ? schema.schedulerFenceCounter(kind) : undefined
+    // The roll-up's and the prune's writes are fenced (fence.ts): their locks hand out numbers.
+    const fenced =
+      kind === 'rollup' || kind === 'prune' ? schema.schedulerFenceCounter(kind) : undefined
     const lock = await acquireLock(redis, key, lockTtlMs, fenced)
     if (!lock) {
       log.info({ job: kind }, 'job skipped: another run holds the lock')
