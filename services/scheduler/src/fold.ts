@@ -37,6 +37,8 @@ export interface FoldOptions {
   onProgress?: () => Promise<void>
   /** Called after a chunk's blobs were read for a merge, before the merges are sent (a test stalls here). */
   beforeMerge?: () => Promise<void>
+  /** Called after the hour's DID table entries, before its blobs (a test races a reclaim here). */
+  afterNames?: () => Promise<void>
 }
 
 export interface FoldResult {
@@ -193,6 +195,7 @@ export async function foldHour(
   // before them, for the check after the blobs (below).
   const epoch = await redis.get(schema.didTableEpoch)
   await rememberFenced(fold.scripts, schema, opts.fence, table.dids)
+  await opts.afterNames?.()
   const sent = table.groupBy(table.author)
   const received = table.groupBy(table.subject)
   const accounts = table.dids.length

@@ -1,9 +1,9 @@
 import { HOUR_MS, INTERACTION_KINDS, type StreamEvent, tidFromMs } from '@circles/core'
-import { resolvePartners, sumDayBlobs } from '@circles/interaction-index'
+import { didId, didTableBucket, resolvePartners, sumDayBlobs } from '@circles/interaction-index'
 import type { RedisSchema } from '@circles/redis-schema'
 import { prng } from '@circles/testkit'
 import type { Redis } from 'ioredis'
-import { createRollupFence, type RollupFence } from '../src/fence.js'
+import { createFence, createRollupFence, type Fence, type RollupFence } from '../src/fence.js'
 import type { HourRow, LiveHours } from '../src/live-source.js'
 
 // Test helpers for the scheduler: generated interaction hours and a brute-force view of what the
@@ -104,6 +104,27 @@ export function makeEvents(
 /** A roll-up fence with a fresh number from the lock's counter, as a new lock holder gets. */
 export async function newRollupFence(redis: Redis, schema: RedisSchema): Promise<RollupFence> {
   return createRollupFence(redis, schema, await redis.incr(schema.schedulerFenceCounter('rollup')))
+}
+
+/** A prune fence with a fresh number from the prune lock's counter, as a new lock holder gets. */
+export async function newPruneFence(redis: Redis, schema: RedisSchema): Promise<Fence> {
+  const n = await redis.incr(schema.schedulerFenceCounter('prune'))
+  return createFence(redis, schema.pruneFence, n)
+}
+
+/** The DID table bucket of a DID. */
+export function bucketOf(did: string): number {
+  return didTableBucket(didId(did))
+}
+
+/** A did:plc whose DID table entry lands in `bucket` (found by trying; ~8,000 SHA-1s on average). */
+export function didInBucket(bucket: number, seed = 1): string {
+  for (let i = 0; ; i++) {
+    let s = ''
+    for (let v = i * 7919 + seed; s.length < 24; v = Math.floor(v / 32)) s = B32[v % 32] + s
+    const did = `did:plc:${s}`
+    if (bucketOf(did) === bucket) return did
+  }
 }
 
 /** A stand-in for the indexer's hour API over rows in memory (the aggregates themselves are in Redis). */
