@@ -14,9 +14,10 @@ import { execFenced, type Fence, type RollupPipeline, withRollupScripts } from '
 
 // The DID table forgets (issue 14): the entry (id -> DID) of an account goes once it has no data left: no
 // live-index log, no long-term hash. Two callers: the forget step (forgotten accounts, under the roll-up's
-// lock and fence) and the prune's sweep (accounts that went quiet, under the prune's; table-sweep.ts). What makes this hard is the index writer, which
-// remembers per process that it wrote an account's entry and then skips the HSET: a create arriving after
-// the HDEL would leave records whose id nobody can resolve. The order here, with the writer's side in
+// lock and fence) and the prune's sweep (accounts that went quiet, under the prune's; table-sweep.ts).
+// What makes this hard is the index writer, which remembers per process that it wrote an account's entry
+// and then skips the HSET: a create arriving after the HDEL would leave records whose id nobody can
+// resolve. The order here, with the writer's side in
 // packages/interaction-index/src/writer.ts (the proof is there):
 //   1. check: accounts without data;   2. HDEL their entries (fenced);   3. INCR `didTableEpoch`;
 //   4. check them again, and write back the entry of any that has data now (not fenced: an entry is
@@ -51,18 +52,28 @@ export interface ReclaimHooks {
   afterDelete?: () => Promise<void>
 }
 
+export interface ReclaimOptions {
+  hooks?: ReclaimHooks
+  /**
+   * Spill logs of earlier hours do not count as data (`accountLogKeys`): for a caller that knows nobody
+   * reads them any more (table-sweep.ts). @default every hour a writer may have spilled into
+   */
+  spillFromHour?: number
+}
+
 /** The accounts of `dids` that hold live-index logs or long-term hashes. */
 async function withData(
   redis: Redis,
   schema: RedisSchema,
   dids: readonly string[],
   nowMs: number,
+  spillFromHour?: number,
 ): Promise<Set<string>> {
   const pipe = redis.pipeline()
   for (const d of dids) {
     // One EXISTS per account: every key named has its hash tag (one slot).
     pipe.exists(
-      ...accountLogKeys(schema, d, nowMs),
+      ...accountLogKeys(schema, d, nowMs, spillFromHour),
       schema.longTerm(d, 's'),
       schema.longTerm(d, 'r'),
     )
@@ -87,11 +98,12 @@ export async function reclaimTableEntries(
   fence: Fence,
   dids: readonly string[],
   nowMs: number,
-  hooks: ReclaimHooks = {},
+  opts: ReclaimOptions = {},
 ): Promise<TableForgetResult & { gone: string[] }> {
+  const { hooks = {}, spillFromHour } = opts
   const result = { reclaimed: 0, entriesDeleted: 0, kept: 0, putBack: 0, gone: [] as string[] }
   if (dids.length === 0) return result
-  const first = await withData(redis, schema, dids, nowMs)
+  const first = await withData(redis, schema, dids, nowMs, spillFromHour)
   result.kept = first.size
   await rememberDids(redis, schema, first)
   const empty = dids.filter((d) => !first.has(d))
@@ -111,7 +123,7 @@ export async function reclaimTableEntries(
 
   // Once per batch, even when HDEL found nothing: a run that died after its HDEL did not move it.
   await redis.incr(schema.didTableEpoch)
-  const again = await withData(redis, schema, empty, nowMs)
+  const again = await withData(redis, schema, empty, nowMs, spillFromHour)
   await rememberDids(redis, schema, again)
   result.putBack = again.size
   result.gone = empty.filter((d) => !again.has(d))
@@ -128,7 +140,9 @@ export async function forgetTableEntries(
   nowMs: number,
   hooks: ReclaimHooks = {},
 ): Promise<TableForgetResult> {
-  const { gone, ...result } = await reclaimTableEntries(redis, schema, fence, dids, nowMs, hooks)
+  const { gone, ...result } = await reclaimTableEntries(redis, schema, fence, dids, nowMs, {
+    hooks,
+  })
   if (gone.length > 0) {
     await redis.zadd(
       schema.forgetRechecks,

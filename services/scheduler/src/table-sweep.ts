@@ -17,17 +17,30 @@ import { type ReclaimHooks, reclaimTableEntries } from './forget-table.js'
 // and reclaims the entries of accounts that have no data left, with the forget step's reclaim
 // (forget-table.ts: check, fenced HDEL, INCR the epoch, check again and write back). First a cheap check
 // of every entry (one EXISTS of the main log and both long-term hashes); only the accounts with none of
-// them get the reclaim's full check, which adds every spill log an account may hold: a spill log can
-// outlive its main log (a purge deletes a main log it emptied; so does a compaction that expired all of
-// the main log's records while a later hour's spill log holds newer ones).
+// them get the reclaim's full check, which adds the spill logs. A spill log can outlive its main log: a
+// purge deletes a main log it emptied, and so does a compaction that dropped all of the main log's records
+// (a delete found in a spill log, say) while a later hour's spill log still holds newer ones.
+//
+// The full check here counts the spill logs of the hours from the window's start - 1 h on
+// (`SPILL_FROM_HOURS`), not the ~400 hours of the longest grace (the forget step's range): 57 keys an account
+// instead of ~400, which was most of the sweep's cost. Older spill logs may exist (a grace of days keeps
+// them), but nothing reads them any more: the readers' window is later, and the roll-up has folded those
+// hours (the sweep waits for it, below), writing the account's own long-term blobs, which outlive the spill
+// log unless the retention is shorter than the window + grace or the forget step deleted them (that account's
+// partners' blobs were rewritten with it).
 //
 // Why nothing else still needs the id once the account has none of those keys:
 // - live logs: an interaction is written on both sides, and a log expires one keep (window + grace) after
 //   its newest record's hour, so a partner's record of it is within a reader's window only while the
-//   account's own log holds the mirror; the compaction drops an account's records only once their hour
-//   is folded and out of the window. Older records in a partner's log are ignored by the readers (the
-//   API reads the window; the roll-up has folded those hours). A roll-up running late that still folds
-//   such a record writes the account's own blob and its entry, under the epoch (fold.ts).
+//   account's own log of that hour holds the mirror; the compaction drops an account's records only once
+//   their hour is folded and out of the window. Older records in a partner's log are ignored by the
+//   readers (the API reads the window; the roll-up has folded those hours).
+// - the roll-up reads hours it has not folded yet. If it has fallen behind (an hour older than the window
+//   + 1 h still unfolded), it reads partners' records whose mirrors may have expired with their accounts'
+//   logs, and a reclaimed entry would make it drop those rows: the sweep waits until it has caught up
+//   (`stopped: 'rollup-behind'`). Then every hour left to fold is within `SPILL_FROM_HOURS`, whose logs
+//   are checked, and are kept at least 1 h (the least grace) past now. A fold beside the sweep that writes
+//   the account's blobs after the reclaim writes its entry again, under the epoch (fold.ts).
 // - long-term blobs: a fold writes both sides of a row into the same day, and the account's hashes
 //   expire at their newest day + retention + 1 day, so a partner's day field that names it is older than
 //   the retention once they are gone, and this same run's day-field prune (which runs before the sweep,
@@ -35,12 +48,7 @@ import { type ReclaimHooks, reclaimTableEntries } from './forget-table.js'
 //   clock the expiry follows: every cheap check reads Redis's TIME after its EXISTS, and a sweep that finds
 //   Redis's day past the run's stops there (the next run goes on). A partner's blob that names an account
 //   whose own blob is missing otherwise comes only from a forget (the forget step handles those).
-// - the hour index (`hourAuthors`) names authors of hours not yet folded, whose logs are kept till then.
-// - a roll-up that has fallen behind (an hour older than the window + 1 h still unfolded) reads partners'
-//   records whose mirrors may have expired with their accounts' logs: a reclaimed entry would make it drop
-//   those rows. So the sweep waits until the roll-up has caught up (`stopped: 'rollup-behind'`). Once it
-//   has, every hour left to fold is recent enough that its accounts' logs are still there (they are kept
-//   the window + the grace, at least 1 h, after their hour).
+// - the hour index (`hourAuthors`) names authors of hours not yet folded, whose logs are checked.
 //
 // Fenced with the prune's own fence (the HDEL, the pending marks, the removal of bad entries). The reclaim
 // needs no exclusion for its correctness (forget-table.ts); the fence is what makes the pending marks
@@ -50,12 +58,18 @@ import { type ReclaimHooks, reclaimTableEntries } from './forget-table.js'
 // The cursor is a plain SET: a stale runner's write only makes some buckets be swept again or a cycle
 // later, and nothing depends on when an entry goes.
 
+/** Hours before now of the oldest spill log the full check counts and of the oldest unfolded hour. */
+const SPILL_FROM_HOURS = WINDOW_HOURS + 1
+
 export interface TableSweepOptions {
   /** The prune holder's fence. */
   fence: Fence
   /** Buckets read per run (`bucketsPerRun`). */
   buckets: number
-  /** Accounts per reclaim (one INCR of the epoch, which makes every indexer write its entries again once). @default 1000 */
+  /**
+   * Accounts per reclaim (one INCR of the epoch each, after which every indexer writes the entries of the
+   * accounts it meets again, once). @default 1000
+   */
   batch?: number
   /** Called between rounds (the job extends its lock there). */
   onProgress?: () => Promise<void>
@@ -185,7 +199,10 @@ async function reclaimBatch(s: Sweep, dids: readonly string[]): Promise<void> {
     ...dids.flatMap((d) => [d, String(s.nowMs)]),
   )
   await execFenced(mark)
-  const r = await reclaimTableEntries(redis, schema, fence, dids, s.nowMs, opts.hooks)
+  const r = await reclaimTableEntries(redis, schema, fence, dids, s.nowMs, {
+    hooks: opts.hooks,
+    spillFromHour: Math.floor(s.nowMs / HOUR_MS) - SPILL_FROM_HOURS,
+  })
   result.reclaimed += r.reclaimed
   result.entriesDeleted += r.entriesDeleted
   result.kept += r.kept
@@ -233,7 +250,7 @@ function readCursor(raw: string | null): number {
 async function rollupBehind(redis: Redis, schema: RedisSchema, nowMs: number): Promise<boolean> {
   const hours = (await redis.smembers(schema.indexHours)).map(Number).filter(Number.isSafeInteger)
   const oldest = Math.min(...hours)
-  return oldest < Math.floor(nowMs / HOUR_MS) - WINDOW_HOURS - 1
+  return oldest < Math.floor(nowMs / HOUR_MS) - SPILL_FROM_HOURS
 }
 
 /**

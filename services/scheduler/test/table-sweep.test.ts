@@ -56,7 +56,7 @@ describe('DID table sweep', () => {
 
   it('reclaims the entries of accounts without data, keeps the others, removes bad entries', async () => {
     const { redis, schema } = t
-    const [q1, q2, active, partner, longTerm, spilled, z, v] = makeDids(8, 71) as string[]
+    const [q1, q2, active, partner, longTerm, spilled, oldSpill, z, v] = makeDids(9, 71) as string[]
     const web = 'did:web:quiet.example.com'
     // Quiet: an entry and nothing else.
     await rememberDids(redis, schema, [q1 as string, q2 as string, web])
@@ -69,6 +69,10 @@ describe('DID table sweep', () => {
     await redis.hset(schema.longTerm(longTerm as string, 's'), TODAY - 3, encodeDayBlob(24, []))
     const hour = Math.floor(Date.now() / HOUR_MS) - 3
     await redis.set(schema.accountHourLog(spilled as string, hour), 'records')
+    // Only a spill log of an hour before the window's start - 1 h (a long grace keeps it): folded, read by
+    // nobody, so it does not count.
+    await rememberDids(redis, schema, [oldSpill as string])
+    await redis.set(schema.accountHourLog(oldSpill as string, hour - 60), 'records')
     // Bad: not a DID; a DID under another's id; a good pair in the wrong bucket.
     const junkId = Buffer.from(didId(z as string))
     junkId[7] = (junkId[7] as number) ^ 0xff // same bucket (the first two bytes), no DID's id
@@ -83,17 +87,18 @@ describe('DID table sweep', () => {
       buckets: DID_TABLE_BUCKETS,
       next: 0,
       wrapped: true,
-      entries: 10,
+      entries: 11,
       bad: 3,
-      candidates: 4, // the quiet three, and the spilled one (its spill log is found by the full check)
-      reclaimed: 3,
+      // the quiet three, the old spill log's, and the spilled one (its spill log is found by the full check)
+      candidates: 5,
+      reclaimed: 4,
       kept: 1,
       putBack: 0,
       batches: 1,
       recovered: 0,
       stopped: null,
     })
-    for (const d of [q1, q2, web, z, v]) expect(await entry(d as string)).toBe(null)
+    for (const d of [q1, q2, web, oldSpill, z, v]) expect(await entry(d as string)).toBe(null)
     expect(await redis.hexists(schema.didTable(wrong), didId(v as string))).toBe(0)
     for (const d of [active, partner, longTerm, spilled]) expect(await entry(d as string)).toBe(d)
     expect(await redis.exists(schema.didTableSweepPending)).toBe(0)
