@@ -71,7 +71,7 @@ export interface TableSweepOptions {
    * accounts it meets again, once). @default 1000
    */
   batch?: number
-  /** Called between rounds (the job extends its lock there). */
+  /** Called after each bucket and each reclaim (the job extends its lock there). */
   onProgress?: () => Promise<void>
   /** Test hooks inside the reclaim. */
   hooks?: ReclaimHooks
@@ -277,6 +277,8 @@ async function sweepBuckets(s: Sweep, from: number, total: number, day: number):
       held = held.concat(quiet)
       read++
       bucket = (from + read) % DID_TABLE_BUCKETS
+      // A round without candidates reads every bucket of the slice: the lock is extended as it goes.
+      await opts.onProgress?.()
     }
     result.candidates += held.length
     await reclaimBatch(s, held)
