@@ -18,7 +18,6 @@ import { bucketOf, didInBucket, memoryLiveHours, newPruneFence, newRollupFence }
 // index writer's creates in each gap of the reclaim (the forget step's races, forget-race.test.ts, with the
 // sweep as the reclaimer), and a roll-up folding an hour that names the account while the sweep runs.
 
-const TODAY = Math.floor(Date.now() / DAY_MS)
 // X and P in buckets of their own, so a sweep of one or two buckets reads just them.
 const X = didInBucket(100, 11)
 const P = didInBucket(101, 11)
@@ -50,7 +49,9 @@ describe('writers racing the DID table sweep', () => {
   /** One sweep of `buckets` buckets from X's, under a fresh prune fence. */
   const sweep = async (hooks: ReclaimHooks = {}, buckets = 1): Promise<TableSweepResult> => {
     await t.redis.set(t.schema.didTableSweepCursor, bucketOf(X))
-    return sweepDidTable(t.redis, t.schema, TODAY, Date.now(), {
+    // The run's day as the prune takes it, at the call (a module-load day would stop a sweep after midnight).
+    const now = Date.now()
+    return sweepDidTable(t.redis, t.schema, Math.floor(now / DAY_MS), now, {
       fence: await newPruneFence(t.redis, t.schema),
       buckets,
       hooks,
