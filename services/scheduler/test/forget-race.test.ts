@@ -1,4 +1,4 @@
-import { HOUR_MS, type StreamEvent, tidFromMs } from '@circles/core'
+import { HOUR_MS } from '@circles/core'
 import {
   createIndexReader,
   createIndexWriter,
@@ -15,7 +15,7 @@ import { createLiveHours } from '../src/live-index.js'
 import type { HourRow, LiveHours } from '../src/live-source.js'
 import { readRollupCursor, runRollup } from '../src/rollup.js'
 import { aggregatesWithout, expectForgotten, storedAggregates } from './forget-helpers.js'
-import { makeDids, makeEvents, newRollupFence } from './helpers.js'
+import { likeAt, makeDids, makeEvents, newRollupFence } from './helpers.js'
 
 // Races of the forget step: a stale roll-up runner against it, a stale forget runner against a new one,
 // and the index writer's creates against the reclaim of a DID table entry.
@@ -135,15 +135,7 @@ describe('forget step races', () => {
 
   describe('a create racing the reclaim of its account’s DID table entry', () => {
     const weights = { like: 1, repost: 1, reply: 1, quote: 1 }
-    const like = (author: string, subject: string, time: number, seq: number): StreamEvent => ({
-      type: 'create',
-      kind: 'like',
-      author,
-      subject,
-      rkey: tidFromMs(time, seq),
-      time,
-      chars: 0,
-    })
+    const like = likeAt
     const entry = async () => {
       const id = didId(X)
       const v = await t.redis.hgetBuffer(t.schema.didTable(didTableBucket(id)), id)

@@ -1,7 +1,13 @@
 import { HOUR_MS, INTERACTION_KINDS, type StreamEvent, tidFromMs } from '@circles/core'
-import { didId, didTableBucket, resolvePartners, sumDayBlobs } from '@circles/interaction-index'
+import {
+  didId,
+  didTableBucket,
+  resolvePartners,
+  sumDayBlobs,
+  unpackDidText,
+} from '@circles/interaction-index'
 import type { RedisSchema } from '@circles/redis-schema'
-import { prng } from '@circles/testkit'
+import { prng, type TestRedis } from '@circles/testkit'
 import type { Redis } from 'ioredis'
 import { createFence, createRollupFence, type Fence, type RollupFence } from '../src/fence.js'
 import type { HourRow, LiveHours } from '../src/live-source.js'
@@ -236,4 +242,23 @@ export function diffAggregates(
     for (const row of got.keys()) if (!reference.get(key)?.has(row)) out.extra++
   }
   return out
+}
+
+/** A like of `subject` by `author` at `time` (`seq` keeps rkeys of one millisecond apart). */
+export function likeAt(author: string, subject: string, time: number, seq: number): StreamEvent {
+  return {
+    type: 'create',
+    kind: 'like',
+    author,
+    subject,
+    rkey: tidFromMs(time, seq),
+    time,
+    chars: 0,
+  }
+}
+
+/** The DID table's entry for `did` (null: none), read by its id as the writer writes it. */
+export async function tableEntry(t: TestRedis, did: string): Promise<string | null> {
+  const v = await t.redis.hgetBuffer(t.schema.didTable(bucketOf(did)), didId(did))
+  return v === null ? null : unpackDidText(v.toString())
 }

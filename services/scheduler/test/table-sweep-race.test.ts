@@ -1,18 +1,24 @@
-import { DAY_MS, HOUR_MS, type StreamEvent, tidFromMs } from '@circles/core'
+import { DAY_MS, HOUR_MS } from '@circles/core'
 import {
   createIndexReader,
   createIndexWriter,
-  didId,
   type IndexWriter,
   rememberDids,
-  unpackDidText,
 } from '@circles/interaction-index'
 import { createTestRedis, type TestRedis } from '@circles/testkit'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import type { ReclaimHooks } from '../src/forget-table.js'
 import { rollUpHour } from '../src/rollup.js'
 import { sweepDidTable, type TableSweepResult } from '../src/table-sweep.js'
-import { bucketOf, didInBucket, memoryLiveHours, newPruneFence, newRollupFence } from './helpers.js'
+import {
+  bucketOf,
+  didInBucket,
+  likeAt,
+  memoryLiveHours,
+  newPruneFence,
+  newRollupFence,
+  tableEntry,
+} from './helpers.js'
 
 // Writers racing the prune's reclaim of a quiet account's DID table entry, against the real Redis: the
 // index writer's creates in each gap of the reclaim (the forget step's races, forget-race.test.ts, with the
@@ -23,15 +29,7 @@ const X = didInBucket(100, 11)
 const P = didInBucket(101, 11)
 const Q = didInBucket(102, 11)
 
-const like = (author: string, subject: string, time: number, seq: number): StreamEvent => ({
-  type: 'create',
-  kind: 'like',
-  author,
-  subject,
-  rkey: tidFromMs(time, seq),
-  time,
-  chars: 0,
-})
+const like = likeAt
 
 describe('writers racing the DID table sweep', () => {
   let t: TestRedis
@@ -42,10 +40,7 @@ describe('writers racing the DID table sweep', () => {
     await t.cleanup()
   })
 
-  const entry = async (did: string) => {
-    const v = await t.redis.hgetBuffer(t.schema.didTable(bucketOf(did)), didId(did))
-    return v === null ? null : unpackDidText(v.toString())
-  }
+  const entry = (did: string) => tableEntry(t, did)
   /** One sweep of `buckets` buckets from X's, under a fresh prune fence. */
   const sweep = async (hooks: ReclaimHooks = {}, buckets = 1): Promise<TableSweepResult> => {
     await t.redis.set(t.schema.didTableSweepCursor, bucketOf(X))

@@ -1,4 +1,4 @@
-import { DAY_MS, HOUR_MS, type StreamEvent, tidFromMs } from '@circles/core'
+import { DAY_MS, HOUR_MS } from '@circles/core'
 import {
   createIndexReader,
   createIndexWriter,
@@ -6,14 +6,13 @@ import {
   didId,
   encodeDayBlob,
   rememberDids,
-  unpackDidText,
 } from '@circles/interaction-index'
 import { createTestRedis, type TestRedis } from '@circles/testkit'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { FencedOutError } from '../src/fence.js'
 import { runPrune } from '../src/prune.js'
 import { sweepDidTable, type TableSweepOptions } from '../src/table-sweep.js'
-import { bucketOf, didInBucket, makeDids, newPruneFence } from './helpers.js'
+import { bucketOf, didInBucket, likeAt, makeDids, newPruneFence, tableEntry } from './helpers.js'
 
 // The prune's DID table sweep against the real Redis: entries of accounts with no data left go, those of
 // accounts with any go on; bad entries go; the cursor moves on and wraps; a run that died mid-reclaim is
@@ -21,15 +20,7 @@ import { bucketOf, didInBucket, makeDids, newPruneFence } from './helpers.js'
 
 const TODAY = Math.floor(Date.now() / DAY_MS)
 
-const like = (author: string, subject: string, time: number, seq: number): StreamEvent => ({
-  type: 'create',
-  kind: 'like',
-  author,
-  subject,
-  rkey: tidFromMs(time, seq),
-  time,
-  chars: 0,
-})
+const like = likeAt
 
 describe('DID table sweep', () => {
   let t: TestRedis
@@ -40,11 +31,7 @@ describe('DID table sweep', () => {
     await t.cleanup()
   })
 
-  const entry = async (did: string) => {
-    const id = didId(did)
-    const v = await t.redis.hgetBuffer(t.schema.didTable(bucketOf(did)), id)
-    return v === null ? null : unpackDidText(v.toString())
-  }
+  const entry = (did: string) => tableEntry(t, did)
   const sweep = async (opts: Partial<TableSweepOptions> & { from?: number } = {}) => {
     if (opts.from !== undefined) await t.redis.set(t.schema.didTableSweepCursor, opts.from)
     // The run's day as the prune takes it, at the call (a module-load day would stop a sweep after midnight).
