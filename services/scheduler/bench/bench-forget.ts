@@ -12,24 +12,15 @@ import { startRedisServer } from '@circles/testkit'
 import { Redis } from 'ioredis'
 import { createRollupFence } from '../src/fence.js'
 import { runForget } from '../src/forget.js'
+import { numberedDid, progressOf } from './bench-dids.js'
 
 const PARTNERS = Number(process.env.BENCH_PARTNERS ?? 2000)
 const DAYS = Number(process.env.BENCH_DAYS ?? 90)
 const OTHERS = Number(process.env.BENCH_OTHERS ?? 5)
 const KEYS = Number(process.env.BENCH_KEYS ?? 1_000_000)
 
-function progress(msg: string): void {
-  process.stdout.write(`[bench-forget] ${new Date().toISOString()} ${msg}\n`)
-}
-
-const B32 = 'abcdefghijklmnopqrstuvwxyz234567'
-
-/** A valid did:plc per number (its base-32 digits in the DID alphabet). */
-function did(i: number): string {
-  let s = ''
-  for (let v = i; s.length < 24; v = Math.floor(v / 32)) s = B32[v % 32] + s
-  return `did:plc:${s}`
-}
+const progress = progressOf('bench-forget')
+const did = numberedDid
 
 async function seed(redis: Redis, schema: ReturnType<typeof createSchema>): Promise<string> {
   const x = did(0)

@@ -11,23 +11,14 @@ import { startRedisServer } from '@circles/testkit'
 import { Redis } from 'ioredis'
 import { createFence } from '../src/fence.js'
 import { bucketsPerRun, sweepDidTable } from '../src/table-sweep.js'
+import { numberedDid, progressOf } from './bench-dids.js'
 
 const ENTRIES = Number(process.env.BENCH_ENTRIES ?? 1_000_000)
 const QUIET = Number(process.env.BENCH_QUIET ?? 0.2)
 const BUCKETS = Number(process.env.BENCH_BUCKETS ?? bucketsPerRun(3_600_000, 24))
 
-function progress(msg: string): void {
-  process.stdout.write(`[bench-sweep] ${new Date().toISOString()} ${msg}\n`)
-}
-
-const B32 = 'abcdefghijklmnopqrstuvwxyz234567'
-
-/** A valid did:plc per number (its base-32 digits in the DID alphabet). */
-function did(i: number): string {
-  let s = ''
-  for (let v = i; s.length < 24; v = Math.floor(v / 32)) s = B32[v % 32] + s
-  return `did:plc:${s}`
-}
+const progress = progressOf('bench-sweep')
+const did = numberedDid
 
 async function seed(redis: Redis, schema: ReturnType<typeof createSchema>): Promise<void> {
   const today = Math.floor(Date.now() / DAY_MS)
