@@ -513,6 +513,32 @@ describe('fart API', () => {
   })
 })
 
+describe('how to leave, on the page and in /docs', () => {
+  const SERVICE = 'did:plc:circlesserviceaaaaaaaaaa'
+  let h: Harness
+  afterEach(() => h.close())
+
+  it('names both ways: the block of SERVICE_DID and the self-label', async () => {
+    h = await startHarness({ SERVICE_DID: SERVICE })
+    const page = (await h.app.inject('/')).body
+    expect(page).toContain(`https://bsky.app/profile/${SERVICE}`)
+    expect(page).toContain('!no-unauthenticated')
+    const docs = (await h.app.inject('/docs/json')).json().info.description as string
+    expect(docs).toContain(SERVICE)
+    expect(docs).toContain('!no-unauthenticated')
+    expect(docs).toContain('403 (OptedOut)')
+    // An opted-out account's page says so.
+    expect((await h.app.inject('/app.js')).body).toContain('This account has opted out')
+  })
+
+  it('without SERVICE_DID, the label is the only way it names', async () => {
+    h = await startHarness({ SERVICE_DID: '' })
+    const page = (await h.app.inject('/')).body
+    expect(page).not.toContain('bsky.app/profile')
+    expect(page).toContain('!no-unauthenticated')
+  })
+})
+
 describe('fart API without an admin token, with rate limits', () => {
   let h: Harness
   beforeEach(async () => {
