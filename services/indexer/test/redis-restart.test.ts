@@ -173,40 +173,39 @@ async function runPipeline(
   }
 }
 
-/** Records held in every log of an index export. */
-function records(index: Record<string, unknown>): number {
-  let n = 0
+/**
+ * Each account's records (main log and spill logs together: which one holds a record may differ), with
+ * every record that says "gone" reduced to its rkey, direction and record type: a delete applied before its
+ * create (the order of a retried batch after a crash) leaves one unknown-delete tombstone where the
+ * uninterrupted run marked the records deleted: one for a post that both replied and quoted, where the
+ * other run holds two (seen once in CI, 2026-12-06: 5505 records against 5506, every answer equal).
+ */
+function recordsByAccount(index: Record<string, unknown>): Map<string, string[]> {
+  const byAccount = new Map<string, Set<string>>()
   for (const [key, v] of Object.entries(index)) {
-    if (key.includes(':log')) n += ((v as { value: unknown[] }).value ?? []).length
+    if (!key.includes(':log')) continue
+    const account = key.slice(0, key.indexOf(':log'))
+    const set = byAccount.get(account) ?? new Set<string>()
+    byAccount.set(account, set)
+    for (const hex of (v as { value?: string[] }).value ?? []) {
+      const code = Number.parseInt(hex.slice(16, 18), 16)
+      // bits 0-1 kind (like, repost, reply, quote), 0x04 inbound, 0x08 deleted, 0x10 unknown-delete tombstone
+      const gone = (code & 0x18) !== 0
+      const type = (code & 0x10) !== 0 ? code & 3 : Math.min(code & 3, 2)
+      set.add(gone ? `${hex.slice(0, 16)} gone ${code & 0x04} ${type}` : hex)
+    }
   }
-  return n
+  return new Map([...byAccount].map(([k, v]) => [k, [...v].sort()]))
 }
 
-/**
- * The accounts whose records differ, for the message of a failed count: a record may sit in another of
- * the account's logs, and a delete applied before its create leaves a tombstone instead of a deleted
- * record, but the number of records must be the same.
- */
+/** The accounts whose records differ, for the message of a failed comparison. */
 function recordDiff(got: Record<string, unknown>, want: Record<string, unknown>): string[] {
-  const count = (index: Record<string, unknown>) => {
-    const byKey = new Map<string, string[]>()
-    for (const [key, v] of Object.entries(index)) {
-      if (!key.includes(':log')) continue
-      // an account's main log and spill logs together: which one holds a record may differ
-      const account = key.slice(0, key.indexOf(':log'))
-      byKey.set(account, [
-        ...(byKey.get(account) ?? []),
-        ...((v as { value: string[] }).value ?? []),
-      ])
-    }
-    return byKey
-  }
-  const a = count(got)
-  const b = count(want)
+  const a = recordsByAccount(got)
+  const b = recordsByAccount(want)
   const out: string[] = []
   for (const account of new Set([...a.keys(), ...b.keys()])) {
-    const x = (a.get(account) ?? []).sort()
-    const y = (b.get(account) ?? []).sort()
+    const x = a.get(account) ?? []
+    const y = b.get(account) ?? []
     if (JSON.stringify(x) !== JSON.stringify(y))
       out.push(`${account}: records ${JSON.stringify(x)}, uninterrupted run ${JSON.stringify(y)}`)
   }
@@ -235,12 +234,10 @@ describe('a Redis crash (kill -9, AOF) in the middle of the pipeline', () => {
       await restartRedis()
     })
     // Every answer the index gives, the roll-up's hour scans included, is the same: nothing lost, nothing
-    // counted twice, and as many records held.
+    // counted twice, and the same records held (a deleted one may be a tombstone instead, see above).
     expect(answerDiff(crashed.answers, whole.answers)).toEqual([])
     expect(crashed.answers).toEqual(whole.answers)
-    expect(records(crashed.index), recordDiff(crashed.index, whole.index).join('\n')).toBe(
-      records(whole.index),
-    )
+    expect(recordDiff(crashed.index, whole.index)).toEqual([])
     // Not asserted: key-for-key identity, which the indexer's own kill -9 test shows. A write that fails
     // while Redis is down is retried after the other batch in flight went through, so an account can take
     // two batches' appends in the other order, and which of its records spill into an hourly log follows
