@@ -131,7 +131,11 @@ describe('fart API', () => {
     expect((await h.app.inject(`/v1/interactions/${X}`)).statusCode).toBe(403)
     expect((await h.app.inject(`/v1/circles/${X}.png`)).statusCode).toBe(403)
     const list = await h.app.inject({ url: '/admin/opt-outs', headers: auth })
-    expect(list.json()).toEqual({ count: 1, dids: [X] })
+    expect(list.json()).toEqual({
+      count: 1,
+      dids: [X],
+      reasons: { admin: [X], block: [], label: [] },
+    })
     await h.app.inject({ method: 'DELETE', url: `/admin/opt-outs/${X}`, headers: auth })
     expect(members((await h.app.inject(`/v1/circles/${A}`)).json())).toContain(X)
   })

@@ -86,7 +86,23 @@ export function adminRoutes(
             tags: ['admin'],
             security,
             response: {
-              200: Type.Object({ count: Type.Integer(), dids: Type.Array(Type.String()) }),
+              200: Type.Object({
+                count: Type.Integer(),
+                dids: Type.Array(Type.String()),
+                reasons: Type.Optional(
+                  Type.Object(
+                    {
+                      admin: Type.Array(Type.String()),
+                      block: Type.Array(Type.String()),
+                      label: Type.Array(Type.String()),
+                    },
+                    {
+                      description:
+                        'opt-outs only: who left by which way (one account may have several)',
+                    },
+                  ),
+                ),
+              }),
               401: ErrorBody,
               403: ErrorBody,
               503: Unavailable,
@@ -95,7 +111,14 @@ export function adminRoutes(
         },
         async () => {
           const dids = (await ctx.redis.smembers(l.key)).sort()
-          return { count: dids.length, dids }
+          if (l.path !== 'opt-outs') return { count: dids.length, dids }
+          const [admin, blocks, labels] = await Promise.all([
+            ctx.redis.smembers(ctx.schema.optOutsAdmin),
+            ctx.redis.hkeys(ctx.schema.optOutsBlocks),
+            ctx.redis.smembers(ctx.schema.optOutsLabels),
+          ])
+          const reasons = { admin: admin.sort(), block: blocks.sort(), label: labels.sort() }
+          return { count: dids.length, dids, reasons }
         },
       )
       for (const method of ['PUT', 'DELETE'] as const) {
