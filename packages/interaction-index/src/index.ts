@@ -46,6 +46,8 @@ export {
 } from './long-window.js'
 export {
   changeOptOuts,
+  clearPurgeMarks,
+  FOREVER_MS,
   type OptOutChange,
   type OptOutOutcome,
   optOutChanges,
@@ -69,7 +71,6 @@ export {
   type ApplyStats,
   createIndexWriter,
   emptyStats,
-  FOREVER_MS,
   type IndexWriter,
   type IndexWriterOptions,
 } from './writer.js'

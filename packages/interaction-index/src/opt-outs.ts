@@ -53,6 +53,51 @@ end
 return out
 `
 
+// Deletes the purge marks named, each only if it is an opt-out's (ARGV[2] = '1': the account came back) or
+// only if it is not (ARGV[2] = '0': a deleted account was reactivated). ARGV[1]: an opt-out's mark.
+const CLEAR_MARK_SCRIPT = `local v = redis.call('GET', KEYS[1])
+if v and ((v == ARGV[1]) == (ARGV[2] == '1')) then redis.call('DEL', KEYS[1]) end`
+
+/** A purge mark no interaction time reaches (2^32-1 s, the records' seconds at their top): an opt-out's. */
+export const FOREVER_MS = 0xffff_ffff * 1000
+
+type Args = (string | number | Buffer)[]
+interface OptOutScripts extends Redis {
+  optOutChange(...args: Args): Promise<number[]>
+  clearPurgeMark(...args: Args): Promise<unknown>
+}
+
+/** The scripts as ioredis commands on this client (EVALSHA, loaded on NOSCRIPT): defined once per client. */
+function withScripts(redis: Redis): OptOutScripts {
+  const r = redis as OptOutScripts
+  if (typeof r.optOutChange !== 'function') {
+    redis.defineCommand('optOutChange', { numberOfKeys: 4, lua: CHANGE_SCRIPT })
+    redis.defineCommand('clearPurgeMark', { numberOfKeys: 1, lua: CLEAR_MARK_SCRIPT })
+  }
+  return r
+}
+
+/**
+ * Deletes the purge marks of `dids` that are opt-outs' (`optOut`: the accounts came back) or that are
+ * deletions' (the accounts were reactivated), in one round trip; the other kind of mark stays.
+ */
+export async function clearPurgeMarks(
+  redis: Redis,
+  schema: RedisSchema,
+  dids: readonly string[],
+  kind: 'opt-out' | 'deletion',
+): Promise<void> {
+  if (dids.length === 0) return
+  const pipe = withScripts(redis).pipeline() as unknown as {
+    clearPurgeMark(...args: Args): unknown
+    exec(): Promise<[Error | null, unknown][] | null>
+  }
+  const forever = String(FOREVER_MS / 1000)
+  for (const did of dids)
+    pipe.clearPurgeMark(schema.accountPurged(did), forever, kind === 'opt-out' ? 1 : 0)
+  for (const [err] of (await pipe.exec()) ?? []) if (err) throw err
+}
+
 /** Applies changes in order, in one script call; announces a moved membership (caches drop old circles). */
 export async function changeOptOuts(
   redis: Redis,
@@ -63,7 +108,7 @@ export async function changeOptOuts(
   const args: string[] = []
   for (const c of changes) args.push(c.did, c.reason, c.on ? '1' : '0', c.rkey ?? '')
   const keys = [schema.optOuts, schema.optOutsAdmin, schema.optOutsBlocks, schema.optOutsLabels]
-  const res = (await redis.eval(CHANGE_SCRIPT, keys.length, ...keys, ...args)) as number[]
+  const res = await withScripts(redis).optOutChange(...keys, ...args)
   const out = changes.map((c, i) => ({
     did: c.did,
     optedOut: res[2 * i] === 1,

@@ -44,7 +44,7 @@ import {
   writeTid,
 } from './layout.js'
 import { rememberDids } from './long-term.js'
-import { changeOptOuts, optOutChanges } from './opt-outs.js'
+import { changeOptOuts, clearPurgeMarks, optOutChanges } from './opt-outs.js'
 import { INDEX_APPLY_FUNCTION, INDEX_LIBRARY_CODE, isLibraryMissing } from './scripts.js'
 import { keySlot } from './slot.js'
 import { encodeBulks, Frame, Wire, WireError } from './wire.js'
@@ -74,16 +74,6 @@ export interface IndexWriterOptions {
 
 /** How long the roll-up cursor read by the writer is trusted before it is read again (one GET). */
 const CURSOR_MAX_AGE_MS = 60_000
-/**
- * A purge mark no interaction time reaches (the record's 32-bit seconds at their top): the account's index
- * stays closed until `reopen` deletes the mark. What an opt-out purges up to.
- */
-export const FOREVER_MS = 0xffff_ffff * 1000
-/** Deletes a purge mark unless it is an opt-out's (FOREVER_MS): an account that came back. */
-const REACTIVATE_SCRIPT = `local v = redis.call('GET', KEYS[1])
-if v and v ~= ARGV[1] then redis.call('DEL', KEYS[1]) end`
-/** Deletes a purge mark only if it is FOREVER_MS's: a deletion's mark stays. */
-const REOPEN_SCRIPT = `if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end`
 
 export interface ApplyStats {
   /** Interaction creates seen (valid or not). */
@@ -1174,9 +1164,7 @@ export function createIndexWriter(
       }
     }
     await applySegment(cols, from, cols.length, stats, staleKeys, onSent)
-    for (const did of reactivated) {
-      await redis.eval(REACTIVATE_SCRIPT, 1, schema.accountPurged(did), String(FOREVER_MS / 1000))
-    }
+    await clearPurgeMarks(redis, schema, reactivated, 'deletion')
     if (privacy.length > 0) {
       // Who is opted out moves here; the indexer service purges or reopens their index after the call.
       const { changes, invalid } = optOutChanges(privacy)
@@ -1246,7 +1234,7 @@ export function createIndexWriter(
       // The mark goes (an account with one reads as deleted to the API and the stats): interactions from
       // now on count. What happened while it was out was refused as it came; an entry delivered that late
       // (reclaimed from a dead indexer after the return) would count: a documented limit.
-      await redis.eval(REOPEN_SCRIPT, 1, schema.accountPurged(did), String(FOREVER_MS / 1000))
+      await clearPurgeMarks(redis, schema, [did], 'opt-out')
     },
   }
 }

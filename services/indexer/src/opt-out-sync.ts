@@ -12,9 +12,11 @@ import type { IndexerCounters } from './metrics.js'
 // `optOutsApplied` remembers what was done, so a restart or another indexer process picks up the rest.
 
 export interface OptOutSync {
-  /** Syncs now (after the one running, if any). */
-  run(): Promise<void>
-  /** A sync when the opt-out version moved since the last one (cheap: one GET otherwise). */
+  /**
+   * Brings the index in line when the opt-out version moved since the last time (one GET otherwise): an
+   * admin's change, or a batch whose events moved the set (the script bumps the version then). One at a
+   * time: the caller waits for a tick before starting the next.
+   */
   tick(): Promise<void>
 }
 
@@ -27,40 +29,31 @@ export function createOptOutSync(deps: {
 }): OptOutSync {
   const { redis, schema, writer, counters, log } = deps
   let synced: string | null | undefined
-  let running: Promise<void> = Promise.resolve()
-
-  async function sync(): Promise<void> {
-    const version = await redis.get(schema.optOutsVersion)
-    const [fresh, back] = await Promise.all([
-      redis.sdiff(schema.optOuts, schema.optOutsApplied),
-      redis.sdiff(schema.optOutsApplied, schema.optOuts),
-    ])
-    for (const did of fresh) {
-      // Members come from validated routes and events; anything else cannot name a key, and is left.
-      if (!isValidDid(did)) continue
-      await writer.purgeInTurn(did, FOREVER_MS)
-      await redis.sadd(schema.optOutsApplied, did)
-      counters.optOutPurges++
-      log.info({ did }, 'opted out: its interactions are purged and no more are kept')
-    }
-    for (const did of back) {
-      if (isValidDid(did)) await writer.reopen(did)
-      await redis.srem(schema.optOutsApplied, did)
-      counters.optOutReopens++
-      log.info({ did }, 'opted back in: interactions from now on are kept')
-    }
-    synced = version
-  }
-
-  function run(): Promise<void> {
-    running = running.then(sync, sync)
-    return running
-  }
 
   return {
-    run,
     async tick() {
-      if (synced === undefined || (await redis.get(schema.optOutsVersion)) !== synced) await run()
+      const version = await redis.get(schema.optOutsVersion)
+      if (version === synced) return
+      const [fresh, back] = await Promise.all([
+        redis.sdiff(schema.optOuts, schema.optOutsApplied),
+        redis.sdiff(schema.optOutsApplied, schema.optOuts),
+      ])
+      for (const did of fresh) {
+        // Members come from validated routes and events; anything else cannot name a key, and is left.
+        if (!isValidDid(did)) continue
+        await writer.purgeInTurn(did, FOREVER_MS)
+        await redis.sadd(schema.optOutsApplied, did)
+        counters.optOutPurges++
+        log.info({ did }, 'opted out: its interactions are purged and no more are kept')
+      }
+      for (const did of back) {
+        if (isValidDid(did)) await writer.reopen(did)
+        await redis.srem(schema.optOutsApplied, did)
+        counters.optOutReopens++
+        log.info({ did }, 'opted back in: interactions from now on are kept')
+      }
+      // Only once done: a tick that failed half-way is tried again whole by the next.
+      synced = version
     },
   }
 }

@@ -108,15 +108,13 @@ export function createIndexerService(
   let metricsTimer: NodeJS.Timeout | null = null
   let optOutTimer: NodeJS.Timeout | null = null
   let optOutTick: Promise<void> = Promise.resolve()
-  let movedSeen = 0
   let optOutBusy = false
-  /** A sync when events of a batch moved the opt-out set (their version bump shows it too) or an admin did. */
+  /** A tick of the opt-out sync, unless the last one still runs. */
   function optOutCheck(): void {
     if (optOutBusy) return
-    const moved = counters.optOutsMoved !== movedSeen
-    movedSeen = counters.optOutsMoved
     optOutBusy = true
-    optOutTick = (moved ? optOuts.run() : optOuts.tick())
+    optOutTick = optOuts
+      .tick()
       .catch((err) => {
         // the next tick tries again: a failed sync leaves its version unsynced
         log.warn({ err }, 'bringing the index in line with the opt-outs failed')
