@@ -1,6 +1,5 @@
 import { HOUR_MS } from '@circles/core'
 import {
-  createIndexReader,
   createIndexWriter,
   didId,
   didTableBucket,
@@ -15,7 +14,7 @@ import { createLiveHours } from '../src/live-index.js'
 import type { HourRow, LiveHours } from '../src/live-source.js'
 import { readRollupCursor, runRollup } from '../src/rollup.js'
 import { aggregatesWithout, expectForgotten, storedAggregates } from './forget-helpers.js'
-import { likeAt, makeDids, makeEvents, newRollupFence } from './helpers.js'
+import { likeAt, makeDids, makeEvents, newRollupFence, partnersOf } from './helpers.js'
 
 // Races of the forget step: a stale roll-up runner against it, a stale forget runner against a new one,
 // and the index writer's creates against the reclaim of a DID table entry.
@@ -134,7 +133,7 @@ describe('forget step races', () => {
   })
 
   describe('a create racing the reclaim of its account’s DID table entry', () => {
-    const weights = { like: 1, repost: 1, reply: 1, quote: 1 }
+    const _weights = { like: 1, repost: 1, reply: 1, quote: 1 }
     const like = likeAt
     const entry = async () => {
       const id = didId(X)
@@ -143,16 +142,7 @@ describe('forget step races', () => {
     }
     const logExists = () => t.redis.exists(t.schema.accountLog(X))
     /** P's partners as a reader resolves them: X is among them only if its id resolves. */
-    const partnersOfP = async () =>
-      (
-        await createIndexReader(t.redis, t.schema).topPartners({
-          did: P,
-          direction: 'both',
-          windowHours: 48,
-          weights,
-          limit: 100,
-        })
-      ).map((p) => p.did)
+    const partnersOfP = () => partnersOf(t, P)
 
     let writer: IndexWriter
     let purgedAt: number

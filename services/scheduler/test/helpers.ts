@@ -1,5 +1,6 @@
 import { HOUR_MS, INTERACTION_KINDS, type StreamEvent, tidFromMs } from '@circles/core'
 import {
+  createIndexReader,
   didId,
   didTableBucket,
   resolvePartners,
@@ -261,4 +262,18 @@ export function likeAt(author: string, subject: string, time: number, seq: numbe
 export async function tableEntry(t: TestRedis, did: string): Promise<string | null> {
   const v = await t.redis.hgetBuffer(t.schema.didTable(bucketOf(did)), didId(did))
   return v === null ? null : unpackDidText(v.toString())
+}
+
+/** `did`'s partners as a reader resolves them (top 100, both ways, 48 h): one missing from the DID table is left out. */
+export async function partnersOf(t: TestRedis, did: string): Promise<string[]> {
+  const reader = createIndexReader(t.redis, t.schema)
+  const weights = { like: 1, repost: 1, reply: 1, quote: 1 }
+  const top = await reader.topPartners({
+    did,
+    direction: 'both',
+    windowHours: 48,
+    weights,
+    limit: 100,
+  })
+  return top.map((p) => p.did)
 }

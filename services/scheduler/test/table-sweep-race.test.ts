@@ -1,10 +1,5 @@
 import { DAY_MS, HOUR_MS } from '@circles/core'
-import {
-  createIndexReader,
-  createIndexWriter,
-  type IndexWriter,
-  rememberDids,
-} from '@circles/interaction-index'
+import { createIndexWriter, type IndexWriter, rememberDids } from '@circles/interaction-index'
 import { createTestRedis, type TestRedis } from '@circles/testkit'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import type { ReclaimHooks } from '../src/forget-table.js'
@@ -17,6 +12,7 @@ import {
   memoryLiveHours,
   newPruneFence,
   newRollupFence,
+  partnersOf,
   tableEntry,
 } from './helpers.js'
 
@@ -56,16 +52,7 @@ describe('writers racing the DID table sweep', () => {
   describe('a create of the index writer', () => {
     const logExists = () => t.redis.exists(t.schema.accountLog(X))
     /** P's partners as a reader resolves them: X is among them only if its id resolves. */
-    const partnersOfP = async () =>
-      (
-        await createIndexReader(t.redis, t.schema).topPartners({
-          did: P,
-          direction: 'both',
-          windowHours: 48,
-          weights: { like: 1, repost: 1, reply: 1, quote: 1 },
-          limit: 100,
-        })
-      ).map((p) => p.did)
+    const partnersOfP = () => partnersOf(t, P)
 
     let writer: IndexWriter
     beforeEach(async () => {
