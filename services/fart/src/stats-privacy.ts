@@ -1,7 +1,7 @@
 import { isValidDid } from '@circles/core'
 import type { RedisSchema } from '@circles/redis-schema'
+import { hiddenAccounts } from '@circles/scheduler'
 import type { Redis } from 'ioredis'
-import { pipelineValues } from './redis-faults.js'
 
 interface RankedLike {
   did?: unknown
@@ -33,10 +33,7 @@ export async function hideFromStats(
     (d): d is string => typeof d === 'string' && isValidDid(d),
   )
   if (dids.length === 0) return raw
-  const p = redis.pipeline().smismember(schema.optOuts, ...dids)
-  for (const d of dids) p.exists(schema.accountPurged(d))
-  const [optedOut, ...purged] = pipelineValues(await p.exec()) as [number[], ...number[]]
-  const hidden = new Set(dids.filter((_, i) => optedOut[i] === 1 || purged[i] === 1))
+  const hidden = await hiddenAccounts(redis, schema, dids, { queued: false })
   if (hidden.size === 0) return raw
   for (const side of sides as Record<string, RankedLike[]>[]) {
     for (const [kind, list] of Object.entries(side)) {
