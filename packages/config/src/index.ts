@@ -1,5 +1,8 @@
 // Env -> typed config helpers. Each process reads its env in one place (its config.ts) with these, so that
-// a bad value fails at start with a message naming the variable, never later in a hot path.
+// a bad value fails at start with a message naming the variable, never later in a hot path. `runService`
+// (run.ts) is the step after: every main.ts hands it `create...Service(toConfig(readEnv()))`.
+
+export { type RunLog, type RunnableService, runService } from './run.js'
 
 export class ConfigError extends Error {
   override name = 'ConfigError'

@@ -34,4 +34,3 @@ export function logConnectionErrors(
     log.warn({ err }, `${what} error (ioredis keeps reconnecting)`)
   })
 }
-export { type RunnableService, runService } from './run.js'

@@ -1,4 +1,5 @@
-import { createLogger, runService } from '@circles/logging'
+import { runService } from '@circles/config'
+import { createLogger } from '@circles/logging'
 import { readEnv, toConfig } from './config.js'
 import { createFirehoseService } from './service.js'
 

@@ -1,4 +1,5 @@
-import { createLogger, logConnectionErrors, runService } from '@circles/logging'
+import { runService } from '@circles/config'
+import { createLogger, logConnectionErrors } from '@circles/logging'
 import { createSchema } from '@circles/redis-schema'
 import { Redis } from 'ioredis'
 import { readEnv, toConfig } from './config.js'

@@ -1,4 +1,9 @@
-import type { Logger } from 'pino'
+/** What `runService` logs through; a pino logger (`createLogger('x:main')`) is one. */
+export interface RunLog {
+  info(obj: object, msg: string): void
+  error(obj: object, msg: string): void
+  fatal(obj: object, msg: string): void
+}
 
 export interface RunnableService {
   start(): Promise<unknown>
@@ -10,7 +15,7 @@ export interface RunnableService {
  * SIGINT/SIGTERM, and report failure through `process.exitCode`, never `process.exit()`, so that logs
  * flush. A second signal gets Node's default handling, so a stuck shutdown can still be interrupted.
  */
-export async function runService(log: Logger, create: () => RunnableService): Promise<void> {
+export async function runService(log: RunLog, create: () => RunnableService): Promise<void> {
   let service: RunnableService
   try {
     service = create()
