@@ -1,6 +1,6 @@
 import { isValidDid } from '@circles/core'
+import { hiddenAccounts } from '@circles/interaction-index'
 import type { RedisSchema } from '@circles/redis-schema'
-import { hiddenAccounts } from '@circles/scheduler'
 import type { Redis } from 'ioredis'
 
 interface RankedLike {

@@ -1,6 +1,5 @@
 export { type QueueBoardOptions, registerQueueBoard } from './board.js'
 export { readEnv, type SchedulerConfig, toConfig } from './config.js'
-export { hiddenAccounts } from './hidden.js'
 export { createLiveHours } from './live-index.js'
 export type { HourRow, LiveHours } from './live-source.js'
 export { readRollupCursor } from './rollup.js'

@@ -2,12 +2,12 @@ import { DAY_MS, isValidDid } from '@circles/core'
 import {
   emptyKindCounts,
   forEachPackedRecord,
+  hiddenAccounts,
   type KindCounts,
   kindOfIndex,
 } from '@circles/interaction-index'
 import type { RedisSchema } from '@circles/redis-schema'
 import type { Redis } from 'ioredis'
-import { hiddenAccounts } from './hidden.js'
 import { readRollupCursor } from './rollup.js'
 
 // Daily snapshots of tracked accounts, read from the long-term aggregates once a day is fully folded:

@@ -1,14 +1,14 @@
 import { HOUR_MS, INTERACTION_KINDS, type InteractionKind, isValidDid } from '@circles/core'
+import { hiddenAccounts } from '@circles/interaction-index'
 import type { RedisSchema } from '@circles/redis-schema'
 import type { Redis } from 'ioredis'
-import { hiddenAccounts } from './hidden.js'
 import type { HourRow, LiveHours } from './live-source.js'
 import { topN } from './top-n.js'
 
 // Global stats: one JSON document in `schema.globalStats`, so the API serves it with one GET.
 // Tops are exact: full per-account counts are summed over the whole window for every kind, and only then
 // cut to the top N (the original system cut each kind's list to 100 before merging, which is wrong).
-// Accounts that opted out, were purged or wait to be forgotten are left out before the cut (hidden.ts);
+// Accounts that opted out, were purged or wait to be forgotten are left out before the cut (hiddenAccounts);
 // the API filters again at serve time, for those that left since the run.
 
 export type KindOrAll = InteractionKind | 'all'

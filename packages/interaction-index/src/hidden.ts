@@ -4,6 +4,9 @@ import type { Redis } from 'ioredis'
 /** Accounts asked about per pipeline. */
 const CHUNK = 1000
 
+// Here rather than in the scheduler: the scheduler's stats and snapshots and the API's /v1/stats all ask it,
+// and the API does not depend on the scheduler.
+
 /**
  * Which of `dids` nothing the scheduler publishes may name: opted out (`optOuts`), purged (a purge mark,
  * while it lives) or queued to be forgotten (`forgetQueue`). The queue matters here because the stats read
