@@ -64,6 +64,13 @@ function int(value: number): number {
 
 export type RedisSchema = ReturnType<typeof createSchema>
 
+/**
+ * The scheduler's job kinds, one BullMQ queue each (`schema.queues`): here, with the queue names, because the
+ * scheduler runs them and the API's queue board shows them, and neither imports the other.
+ */
+export const JOB_KINDS = ['rollup', 'prune', 'stats', 'snapshots'] as const
+export type JobKind = (typeof JOB_KINDS)[number]
+
 /** @param prefix prepended to every key, e.g. `circles:` (validated: no braces, spaces or wildcards). */
 export function createSchema(prefix: string) {
   const p = assertPrefix(prefix)
@@ -182,8 +189,13 @@ export function createSchema(prefix: string) {
     // (scheduler keys go here)
     /** BullMQ `prefix` option: every queue key becomes `<prefix>{bull}:<queue>:...`, one slot for all queues. */
     bullPrefix: `${p}{bull}`,
-    /** One BullMQ queue per job kind. */
-    queues: { rollup: 'rollup', prune: 'prune', stats: 'stats', snapshots: 'snapshots' },
+    /** One BullMQ queue per job kind (`JOB_KINDS`). */
+    queues: {
+      rollup: 'rollup',
+      prune: 'prune',
+      stats: 'stats',
+      snapshots: 'snapshots',
+    } satisfies Record<JobKind, string>,
     /** Mutex of one job kind (token, with expiry): no two runs of a kind at once, whatever the workers. */
     schedulerLock: (kind: string) => `${p}scheduler:lock:${kind}`,
     /**

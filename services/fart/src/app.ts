@@ -12,7 +12,6 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import Fastify, {
   type FastifyBaseLogger,
   type FastifyInstance,
-  type FastifyPluginAsync,
   type FastifyReply,
   LogController,
 } from 'fastify'
@@ -49,10 +48,10 @@ export interface AppDeps {
   /** Defaults to a client for `config.appviewUrl`, reporting to /metrics. */
   bsky?: BskyClient
   /**
-   * The scheduler's queue view (bull-board), registered inside the admin scope (behind the token); it
-   * mounts itself at /admin/queues (see `queueViewPlugin`).
+   * The scheduler's queue board (bull-board, queue-board.ts) at /admin/queues, inside the admin scope (behind
+   * the token), on this connection (the caller's, not closed by the app). Without it there is no board.
    */
-  queueView?: FastifyPluginAsync
+  queueBoard?: { connection: Redis }
   now?: () => number
 }
 
@@ -225,7 +224,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     await needsRedis.register(interactionRoutes(ctx))
     await needsRedis.register(statsRoutes(ctx))
     if (config.adminToken) {
-      await needsRedis.register(adminRoutes(ctx, config.adminToken, deps.queueView))
+      await needsRedis.register(adminRoutes(ctx, config.adminToken, deps.queueBoard))
     }
   })
 

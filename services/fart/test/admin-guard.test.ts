@@ -1,11 +1,8 @@
-import { createSchedulerQueues } from '@circles/scheduler'
 import { startRedisServer } from '@circles/testkit'
-import type { Queue } from 'bullmq'
 import type { FastifyInstance } from 'fastify'
 import { Redis } from 'ioredis'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { authOf } from '../src/admin-guard.js'
-import { queueViewPlugin } from '../src/service.js'
 import { ADMIN_TOKEN, buildSecondApp, did, type Harness, startHarness } from './helpers.js'
 
 // Basic credentials go along with any request a browser makes to the site, a form on another site included:
@@ -21,16 +18,13 @@ describe('admin writes: bearer only, same origin only', () => {
   let h: Harness
   let app: FastifyInstance
   let conn: Redis
-  let queues: Queue[]
   beforeAll(async () => {
     h = await startHarness()
     conn = new Redis(h.t.url, { enableOfflineQueue: false, maxRetriesPerRequest: 1 })
-    queues = Object.values(createSchedulerQueues(conn, h.t.schema))
-    app = await buildSecondApp(h, { queueView: queueViewPlugin(queues) })
+    app = await buildSecondApp(h, { queueBoard: { connection: conn } })
   })
   afterAll(async () => {
-    await app.close()
-    for (const q of queues) await q.close()
+    await app.close() // closes the board's queues
     conn.disconnect()
     await h.close()
   })
@@ -148,10 +142,14 @@ describe('queue board without its Redis', () => {
     const server = await startRedisServer()
     const conn = new Redis(server.url, { enableOfflineQueue: false, maxRetriesPerRequest: 1 })
     conn.on('error', () => {}) // refused once stopped: expected
-    const queues = Object.values(createSchedulerQueues(conn, h.t.schema))
-    for (const q of queues) await q.waitUntilReady()
-    const app = await buildSecondApp(h, { queueView: queueViewPlugin(queues) })
+    const app = await buildSecondApp(h, { queueBoard: { connection: conn } })
     try {
+      // The board's queues are connected and answer: then their Redis stops.
+      const up = await app.inject({
+        url: '/admin/queues/api/queues',
+        headers: { authorization: bearer },
+      })
+      expect(up.statusCode).toBe(200)
       await server.stop()
       while (conn.status === 'ready') await new Promise((r) => setTimeout(r, 10))
       const r = await app.inject({
@@ -167,7 +165,6 @@ describe('queue board without its Redis', () => {
       })
     } finally {
       await app.close()
-      for (const q of queues) await q.close().catch(() => {})
       conn.disconnect()
       await server.stop()
       await h.close()

@@ -1,7 +1,7 @@
+import { JOB_KINDS } from '@circles/redis-schema'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import type { Circle } from '../src/circles.js'
 import { toConfig } from '../src/config.js'
-import { queueViewPlugin } from '../src/service.js'
 import { ADMIN_TOKEN, buildSecondApp, did, type Harness, startHarness } from './helpers.js'
 
 const auth = { authorization: `Bearer ${ADMIN_TOKEN}` }
@@ -376,11 +376,9 @@ describe('fart API', () => {
   })
 
   it('mounts the scheduler queue view behind the admin token', async () => {
-    const { createSchedulerQueues } = await import('@circles/scheduler')
     const { Redis } = await import('ioredis')
     const conn = new Redis(h.t.url, { enableOfflineQueue: false, maxRetriesPerRequest: 1 })
-    const queues = Object.values(createSchedulerQueues(conn, h.t.schema))
-    const app = await buildSecondApp(h, { queueView: queueViewPlugin(queues) })
+    const app = await buildSecondApp(h, { queueBoard: { connection: conn } })
     try {
       const challenge = await app.inject('/admin/queues')
       expect(challenge.statusCode).toBe(401)
@@ -399,10 +397,9 @@ describe('fart API', () => {
       expect(ui.body).toContain('<html')
       const api = await app.inject({ url: '/admin/queues/api/queues', headers: auth })
       expect(api.statusCode).toBe(200)
-      expect(api.json().queues.length).toBe(queues.length)
+      expect(api.json().queues.length).toBe(JOB_KINDS.length)
     } finally {
       await app.close()
-      for (const q of queues) await q.close()
       conn.disconnect()
     }
   })

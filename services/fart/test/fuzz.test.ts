@@ -1,10 +1,7 @@
-import { createSchedulerQueues } from '@circles/scheduler'
 import { prng, startRedisServer } from '@circles/testkit'
-import type { Queue } from 'bullmq'
 import type { FastifyInstance, InjectOptions, LightMyRequestResponse } from 'fastify'
 import { Redis } from 'ioredis'
 import { describe, expect, it } from 'vitest'
-import { queueViewPlugin } from '../src/service.js'
 import { createLongWindows } from '../src/wiring.js'
 import { FUZZ_ACTOR as A, fuzzRequests } from './fuzz-requests.js'
 import { buildSecondApp, did, type Harness, startHarness } from './helpers.js'
@@ -110,17 +107,14 @@ async function fuzzApp(h: Harness): Promise<{ app: FastifyInstance; close(): Pro
   await h.t.redis.set(h.t.schema.globalStats, JSON.stringify({ interactions24h: 1 }))
   const conn = new Redis(h.t.url, { enableOfflineQueue: false, maxRetriesPerRequest: 1 })
   conn.on('error', () => {}) // the second test stops its Redis
-  const queues: Queue[] = Object.values(createSchedulerQueues(conn, h.t.schema))
-  for (const q of queues) q.on('error', () => {})
   const app = await buildSecondApp(h, {
-    queueView: queueViewPlugin(queues),
+    queueBoard: { connection: conn },
     longWindows: createLongWindows(h.t.redis, h.t.schema),
   })
   return {
     app,
     async close() {
-      await app.close()
-      for (const q of queues) await q.close().catch(() => {})
+      await app.close() // closes the board's queues
       conn.disconnect()
     },
   }

@@ -1,4 +1,3 @@
-export { type QueueBoardOptions, registerQueueBoard } from './board.js'
 export { readEnv, type SchedulerConfig, toConfig } from './config.js'
 export { createLiveHours } from './live-index.js'
 export type { HourRow, LiveHours } from './live-source.js'
@@ -6,8 +5,6 @@ export { readRollupCursor } from './rollup.js'
 export {
   createSchedulerQueues,
   createSchedulerService,
-  JOB_KINDS,
-  type JobKind,
   type SchedulerDeps,
   type SchedulerService,
 } from './service.js'

@@ -1,6 +1,6 @@
 import { createLogger, logConnectionErrors } from '@circles/logging'
-import { createSchema, type RedisSchema } from '@circles/redis-schema'
-import { type JobsOptions, Queue, Worker } from 'bullmq'
+import { createSchema, JOB_KINDS, type JobKind, type RedisSchema } from '@circles/redis-schema'
+import { type ConnectionOptions, type JobsOptions, Queue, Worker } from 'bullmq'
 import { Redis, type RedisOptions } from 'ioredis'
 import type { SchedulerConfig } from './config.js'
 import { createFence, createRollupFence, FencedOutError } from './fence.js'
@@ -11,9 +11,6 @@ import { runRollup } from './rollup.js'
 import { runSnapshots } from './snapshots.js'
 import { runGlobalStats, StatsCache } from './stats.js'
 import { bucketsPerRun } from './table-sweep.js'
-
-export type JobKind = 'rollup' | 'prune' | 'stats' | 'snapshots'
-export const JOB_KINDS: readonly JobKind[] = ['rollup', 'prune', 'stats', 'snapshots']
 
 export interface SchedulerDeps {
   /** The live index, hour by hour (the indexer's reader, adapted). */
@@ -27,15 +24,18 @@ export interface SchedulerDeps {
 export interface SchedulerService {
   start(): Promise<void>
   close(): Promise<void>
-  /** One queue per job kind (available after start), e.g. for bull-board. */
+  /** One queue per job kind (available after start), e.g. to read its schedules and job counts. */
   readonly queues: Readonly<Record<JobKind, Queue>>
   /** Runs one job kind now, in this process, under its lock (tests, operators). null when it was busy. */
   runNow(kind: JobKind): Promise<unknown>
 }
 
-/** Producer-side queues, one per job kind (no workers): what the API mounts in bull-board. */
+/**
+ * One queue per job kind under the schema's BullMQ prefix, without workers: the service's producers, and a
+ * test's view of the schedules. (The API's queue board makes its own: services/fart/src/queue-board.ts.)
+ */
 export function createSchedulerQueues(
-  connection: Redis,
+  connection: ConnectionOptions,
   schema: RedisSchema,
 ): Record<JobKind, Queue> {
   const out = {} as Record<JobKind, Queue>
@@ -228,13 +228,10 @@ export function createSchedulerService(
     async start() {
       await redis.connect()
       // Schedules first, workers after: a worker may start a job at once, and the logs read in order.
-      for (const kind of JOB_KINDS) {
-        const queue = new Queue(schema.queues[kind], {
-          connection: { ...bullConnection, enableOfflineQueue: false },
-          prefix: schema.bullPrefix,
-        })
-        queues[kind] = queue
-      }
+      Object.assign(
+        queues,
+        createSchedulerQueues({ ...bullConnection, enableOfflineQueue: false }, schema),
+      )
       await schedule()
       for (const kind of JOB_KINDS) {
         const worker = new Worker(schema.queues[kind], async () => runLocked(kind), {

@@ -1,8 +1,9 @@
+import { JOB_KINDS } from '@circles/redis-schema'
 import { createTestRedis, type TestRedis } from '@circles/testkit'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { toConfig } from '../src/config.js'
 import { acquireLock } from '../src/lock.js'
-import { createSchedulerQueues, createSchedulerService, JOB_KINDS } from '../src/service.js'
+import { createSchedulerQueues, createSchedulerService } from '../src/service.js'
 import { memoryLiveHours } from './helpers.js'
 
 describe('scheduler service', () => {

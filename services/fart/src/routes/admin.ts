@@ -1,9 +1,10 @@
 import { isValidDid } from '@circles/core'
 import { changeOptOuts } from '@circles/interaction-index'
 import { type FastifyPluginAsyncTypebox, Type } from '@fastify/type-provider-typebox'
-import type { FastifyPluginAsync, onSendHookHandler } from 'fastify'
+import type { onSendHookHandler } from 'fastify'
 import { adminGuard } from '../admin-guard.js'
 import type { AppContext } from '../context.js'
+import { type QueueBoardOptions, queueBoard } from '../queue-board.js'
 import { RETRY_AFTER_SECONDS, redisFaultOfMessage, unavailableBody } from '../redis-faults.js'
 import { DidParams, ErrorBody, Unavailable } from './schemas.js'
 
@@ -43,7 +44,7 @@ function boardFailure(ctx: AppContext): onSendHookHandler {
 export function adminRoutes(
   ctx: AppContext,
   token: string,
-  queueView?: FastifyPluginAsync,
+  board?: Pick<QueueBoardOptions, 'connection'>,
 ): FastifyPluginAsyncTypebox {
   return async (app) => {
     app.addHook('onRequest', adminGuard(token))
@@ -159,17 +160,21 @@ export function adminRoutes(
       }
     }
 
-    if (queueView) {
+    if (board) {
       // bull-board's UI is a document, but needs its own scripts and styles: a document's headers without
       // the page policy, for its routes only, which sit behind the token like every admin route.
       const { 'content-security-policy': _, ...boardHeaders } = ctx.documentHeaders
-      await app.register(async (board) => {
-        board.addHook('onRequest', (_req, reply, done) => {
+      await app.register(async (scope) => {
+        scope.addHook('onRequest', (_req, reply, done) => {
           reply.headers(boardHeaders)
           done()
         })
-        board.addHook('onSend', boardFailure(ctx))
-        await board.register(queueView)
+        scope.addHook('onSend', boardFailure(ctx))
+        await scope.register(queueBoard, {
+          connection: board.connection,
+          schema: ctx.schema,
+          basePath: '/admin/queues',
+        })
       })
     }
   }

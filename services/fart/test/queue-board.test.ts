@@ -1,23 +1,26 @@
 import { createTestRedis, type TestRedis } from '@circles/testkit'
 import Fastify from 'fastify'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import { registerQueueBoard } from '../src/board.js'
-import { createSchedulerQueues } from '../src/service.js'
+import { queueBoard } from '../src/queue-board.js'
 
 describe('queue board', () => {
   let t: TestRedis
   beforeEach(async () => {
-    t = await createTestRedis('sched-board')
+    t = await createTestRedis('fart-board')
   })
   afterEach(async () => {
     await t.cleanup()
   })
 
-  it('serves bull-board with every scheduler queue under its base path', async () => {
-    const queues = createSchedulerQueues(t.redis, t.schema)
+  it('serves bull-board with every scheduler queue under its base path, and closes them with the app', async () => {
     const app = Fastify()
+    await app.register(queueBoard, {
+      connection: t.redis,
+      schema: t.schema,
+      basePath: '/admin/queues',
+    })
+    const { queues } = app.queueBoard
     try {
-      await registerQueueBoard(app, { queues: Object.values(queues), basePath: '/admin/queues' })
       const page = await app.inject({ method: 'GET', url: '/admin/queues' })
       expect(page.statusCode).toBe(200)
       expect(page.headers['content-type']).toContain('text/html')
@@ -27,7 +30,9 @@ describe('queue board', () => {
       expect(names).toEqual(['prune', 'rollup', 'snapshots', 'stats'])
     } finally {
       await app.close()
-      await Promise.all(Object.values(queues).map((q) => q.close()))
     }
+    expect(queues.map((q) => q.closing !== undefined)).toEqual([true, true, true, true])
+    // The connection is the caller's: still open.
+    expect(t.redis.status).toBe('ready')
   })
 })
