@@ -4,6 +4,7 @@ import { type ConnectionOptions, type JobsOptions, Queue, Worker } from 'bullmq'
 import { Redis, type RedisOptions } from 'ioredis'
 import type { SchedulerConfig } from './config.js'
 import { createFence, createRollupFence, FencedOutError } from './fence.js'
+import { createLiveHours } from './live-index.js'
 import type { LiveHours } from './live-source.js'
 import { acquireLock, type Lock, LockLostError } from './lock.js'
 import { runPrune } from './prune.js'
@@ -13,8 +14,11 @@ import { runGlobalStats, StatsCache } from './stats.js'
 import { bucketsPerRun } from './table-sweep.js'
 
 export interface SchedulerDeps {
-  /** The live index, hour by hour (the indexer's reader, adapted). */
-  live: LiveHours
+  /**
+   * The live index, hour by hour; the service does not close it. @default the indexer's reader, adapted
+   * (`createLiveHours`), on a connection of the service's own
+   */
+  live?: LiveHours
   /** @default Date.now */
   now?: () => number
   /** Expiry of a job's lock; the job extends it every twelfth of this. Tests shorten it. @default 60000 */
@@ -59,6 +63,16 @@ export function redisOptions(url: string): RedisOptions {
   }
 }
 
+/**
+ * The live index on a connection of its own: roll-up scans and job commands do not queue behind each
+ * other.
+ */
+function ownLiveHours(url: string, schema: RedisSchema): { live: LiveHours; close(): void } {
+  const redis = new Redis(url, { maxRetriesPerRequest: 3 })
+  logConnectionErrors(redis, createLogger('scheduler:index'), 'Redis connection (index reads)')
+  return { live: createLiveHours(redis, schema), close: () => redis.disconnect() }
+}
+
 async function disconnect(c: Redis): Promise<void> {
   if (c.status === 'ready') await c.quit()
   else c.disconnect()
@@ -79,10 +93,13 @@ function everyMs(config: SchedulerConfig, kind: JobKind): number {
 
 export function createSchedulerService(
   config: SchedulerConfig,
-  deps: SchedulerDeps,
+  deps: SchedulerDeps = {},
 ): SchedulerService {
   const log = createLogger('scheduler')
   const schema = createSchema(config.redisPrefix)
+  const { live, close: closeLive } = deps.live
+    ? { live: deps.live, close: () => {} }
+    : ownLiveHours(config.redisUrl, schema)
   const now = deps.now ?? Date.now
   const lockTtlMs = deps.lockTtlMs ?? 60_000
   // Jobs and locks: commands may wait for a reconnect. Queues fail fast (producers); workers must use
@@ -118,7 +135,7 @@ export function createSchedulerService(
     const t = now()
     switch (kind) {
       case 'rollup': {
-        const r = await runRollup(redis, schema, deps.live, {
+        const r = await runRollup(redis, schema, live, {
           fence: createRollupFence(redis, schema, lock.fence as number),
           now: t,
           liveWindowHours: config.liveWindowHours,
@@ -149,7 +166,7 @@ export function createSchedulerService(
           },
         })
       case 'stats': {
-        const doc = await runGlobalStats(redis, schema, deps.live, {
+        const doc = await runGlobalStats(redis, schema, live, {
           now: t,
           cache: statsCache,
           onProgress: tick,
@@ -273,6 +290,7 @@ export function createSchedulerService(
           ...Object.values(queues).map((q) => () => q.close()),
           () => redis.del(schema.schedulerHeartbeat),
           () => disconnect(redis),
+          async () => closeLive(),
         ]
         for (const step of steps) {
           await step().catch((err) => log.warn({ err }, 'close step failed'))
