@@ -1,6 +1,7 @@
-// Env -> typed config helpers. Each process reads its env in one place (its config.ts) with these, so that
-// a bad value fails at start with a message naming the variable, never later in a hot path. `runService`
-// (run.ts) is the step after: every main.ts hands it `create...Service(toConfig(readEnv()))`.
+// Env -> typed config helpers. Each process reads its env in one place (its config.ts): `readEnv(env)`
+// picks the names it reads (`pickEnv`), raw and optional, and `toConfig(raw)` applies defaults and validates
+// with these, so that a bad value fails at start with a message naming the variable, never later in a hot
+// path. `runService` (run.ts) is the step after: every main.ts hands it `create...Service(toConfig(readEnv()))`.
 
 export { type RunLog, type RunnableService, runService } from './run.js'
 
@@ -10,23 +11,42 @@ export class ConfigError extends Error {
 
 export type Env = Record<string, string | undefined>
 
+/**
+ * A variable of `E`. Given what `pickEnv` returns, the helpers accept only the names picked: a variable a
+ * config reads but its `readEnv` forgot fails to compile, rather than reading as unset in production.
+ */
+type Name<E> = keyof E & string
+
+/** The variables of `names` that are set in `env`: what a service's `readEnv` returns. */
+export function pickEnv<N extends string>(
+  env: Env,
+  names: readonly N[],
+): Partial<Record<N, string>> {
+  const out: Partial<Record<N, string>> = {}
+  for (const name of names) {
+    const v = env[name]
+    if (v !== undefined) out[name] = v
+  }
+  return out
+}
+
 function raw(env: Env, name: string): string | undefined {
   const v = env[name]
   return v === undefined || v.trim() === '' ? undefined : v.trim()
 }
 
-export function envString(env: Env, name: string, fallback: string): string {
+export function envString<E extends Env>(env: E, name: Name<E>, fallback: string): string {
   return raw(env, name) ?? fallback
 }
 
-export function envOptional(env: Env, name: string): string | undefined {
+export function envOptional<E extends Env>(env: E, name: Name<E>): string | undefined {
   return raw(env, name)
 }
 
 /** An optional value that must pass `valid` (e.g. a DID): null when unset. */
-export function envChecked(
-  env: Env,
-  name: string,
+export function envChecked<E extends Env>(
+  env: E,
+  name: Name<E>,
   valid: (v: string) => boolean,
   what: string,
 ): string | null {
@@ -36,9 +56,9 @@ export function envChecked(
   return v
 }
 
-export function envInt(
-  env: Env,
-  name: string,
+export function envInt<E extends Env>(
+  env: E,
+  name: Name<E>,
   fallback: number,
   opts: { min?: number; max?: number } = {},
 ): number {
@@ -54,7 +74,7 @@ export function envInt(
   return n
 }
 
-export function envBool(env: Env, name: string, fallback: boolean): boolean {
+export function envBool<E extends Env>(env: E, name: Name<E>, fallback: boolean): boolean {
   const v = raw(env, name)?.toLowerCase()
   if (v === undefined) return fallback
   if (['1', 'true', 'yes', 'on'].includes(v)) return true
@@ -62,9 +82,9 @@ export function envBool(env: Env, name: string, fallback: boolean): boolean {
   throw new ConfigError(`${name} must be true or false, got ${JSON.stringify(v)}`)
 }
 
-export function envUrl(
-  env: Env,
-  name: string,
+export function envUrl<E extends Env>(
+  env: E,
+  name: Name<E>,
   fallback: string,
   protocols: readonly string[],
 ): string {
@@ -81,9 +101,9 @@ export function envUrl(
   return v
 }
 
-export function envEnum<T extends string>(
-  env: Env,
-  name: string,
+export function envEnum<T extends string, E extends Env = Env>(
+  env: E,
+  name: Name<E>,
   fallback: T,
   values: readonly T[],
 ): T {
@@ -103,7 +123,10 @@ export interface RedisConfig {
   redisPrefix: string
 }
 
-export function redisConfig(env: Env): RedisConfig {
+/** The variables `redisConfig` reads: a service's `readEnv` picks them with its own. */
+export const REDIS_ENV = ['REDIS_URL', 'REDIS_PREFIX'] as const
+
+export function redisConfig(env: Partial<Record<(typeof REDIS_ENV)[number], string>>): RedisConfig {
   return {
     redisUrl: envUrl(env, 'REDIS_URL', 'redis://127.0.0.1:6379', ['redis:', 'rediss:']),
     redisPrefix: envString(env, 'REDIS_PREFIX', 'circles:'),
@@ -113,6 +136,10 @@ export function redisConfig(env: Env): RedisConfig {
 export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const
 export type LogLevel = (typeof LOG_LEVELS)[number]
 
-export function logLevel(env: Env): LogLevel {
+/**
+ * LOG_LEVEL, as each service's config lists it. The root logger reads process.env.LOG_LEVEL itself, when
+ * logging is first imported (logging/src/index.ts), and pino refuses a bad level there, before any config.
+ */
+export function logLevel(env: { LOG_LEVEL?: string }): LogLevel {
   return envEnum(env, 'LOG_LEVEL', 'info', LOG_LEVELS)
 }

@@ -9,10 +9,44 @@ import {
   envUrl,
   type LogLevel,
   logLevel,
+  pickEnv,
+  REDIS_ENV,
   type RedisConfig,
   redisConfig,
 } from '@circles/config'
 import { isValidDid } from '@circles/core'
+
+const NAMES = [
+  ...REDIS_ENV,
+  'LOG_LEVEL',
+  'HOST',
+  'PORT',
+  'ADMIN_TOKEN',
+  'CORS_ORIGINS',
+  'RATE_LIMIT_MAX',
+  'RATE_LIMIT_WINDOW_MS',
+  'TRUST_PROXY',
+  'API_LISTS_FILE',
+  'API_LISTS_SYNC_MS',
+  'API_REDIS_TIMEOUT_MS',
+  'CIRCLE_CACHE_TTL_SECONDS',
+  'PARTIAL_CACHE_TTL_SECONDS',
+  'CIRCLE_LOCK_MS',
+  'LOCAL_CACHE_MS',
+  'PROFILE_TTL_SECONDS',
+  'HANDLE_TTL_SECONDS',
+  'APPVIEW_URL',
+  'APPVIEW_TIMEOUT_MS',
+  'AVATAR_HOSTS',
+  'AVATAR_INSECURE_HOSTS',
+  'AVATAR_MAX_BYTES',
+  'AVATAR_TIMEOUT_MS',
+  'READY_MAX_LAG_ENTRIES',
+  'SERVICE_DID',
+] as const
+
+/** Raw, unvalidated settings as they come from the environment (only the names this service reads). */
+export type FartEnv = Partial<Record<(typeof NAMES)[number], string>>
 
 // The API's whole configuration, read once at start. ADMIN_TOKEN has no default on purpose: the original
 // system shipped an API key defaulting to "secret"; here, without a token the admin routes do not exist.
@@ -137,11 +171,12 @@ export function parseTrustProxy(text: string): false | 1 | string[] {
   return list
 }
 
-export function readEnv(env: Env = process.env): Env {
-  return env
+export function readEnv(env: Env = process.env): FartEnv {
+  return pickEnv(env, NAMES)
 }
 
-export function toConfig(env: Env): FartConfig {
+/** Applies defaults and validates; a bad value throws a ConfigError naming the variable. */
+export function toConfig(env: FartEnv): FartConfig {
   const adminToken = envOptional(env, 'ADMIN_TOKEN')
   if (adminToken !== undefined && adminToken.length < 16) {
     throw new ConfigError(

@@ -84,7 +84,8 @@ export function createFartService(config: FartConfig, deps: FartDeps = {}): Fart
       closing ??= (async () => {
         lists?.stop()
         // Every step runs even if one fails: stop accepting requests (the app closes the board's queues),
-        // then drop Redis.
+        // then drop Redis. A failure is logged and close() resolves: there is no loop of its own whose
+        // failure the exit code should carry, as the firehose's and the indexer's close have.
         try {
           await app?.close()
         } catch (err) {

@@ -5,15 +5,19 @@ import {
   envInt,
   envOptional,
   envUrl,
+  type LogLevel,
+  logLevel,
+  pickEnv,
+  REDIS_ENV,
   type RedisConfig,
   redisConfig,
 } from '@circles/config'
 import { isValidDid } from '@circles/core'
 
 const NAMES = [
+  ...REDIS_ENV,
+  'LOG_LEVEL',
   'RELAY_URL',
-  'REDIS_URL',
-  'REDIS_PREFIX',
   'FIREHOSE_CURSOR',
   'FIREHOSE_BATCH_FRAMES',
   'FIREHOSE_FLUSH_MS',
@@ -79,17 +83,15 @@ export interface FirehoseConfig extends RedisConfig {
    * blocks are not read (the profile self-label still works).
    */
   serviceDid: string | null
+  logLevel: LogLevel
 }
 
 export function readEnv(env: Env = process.env): FirehoseEnv {
-  const raw: FirehoseEnv = {}
-  for (const name of NAMES) if (env[name] !== undefined) raw[name] = env[name]
-  return raw
+  return pickEnv(env, NAMES)
 }
 
 /** Applies defaults and validates; a bad value throws a ConfigError naming the variable. */
-export function toConfig(raw: FirehoseEnv): FirehoseConfig {
-  const env: Env = raw
+export function toConfig(env: FirehoseEnv): FirehoseConfig {
   const cursor = envOptional(env, 'FIREHOSE_CURSOR')
   let startCursor: number | null = null
   if (cursor !== undefined) {
@@ -114,6 +116,7 @@ export function toConfig(raw: FirehoseEnv): FirehoseConfig {
     checkpointIntervalMs: envInt(env, 'FIREHOSE_CHECKPOINT_MS', 5000, { min: 100, max: 3_600_000 }),
     refillHours: envInt(env, 'FIREHOSE_REFILL_HOURS', 49, { min: 0, max: 72 }),
     serviceDid: envChecked(env, 'SERVICE_DID', isValidDid, 'a DID (did:plc:… or did:web:…)'),
+    logLevel: logLevel(env),
   }
   if (config.resumeLag >= config.maxLag) {
     throw new ConfigError(

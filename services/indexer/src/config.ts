@@ -5,14 +5,36 @@ import {
   envBool,
   envInt,
   envString,
+  type LogLevel,
+  logLevel,
+  pickEnv,
+  REDIS_ENV,
   type RedisConfig,
   redisConfig,
 } from '@circles/config'
 
-/** Raw, unvalidated settings as they come from the environment. */
-export interface IndexerEnv {
-  env: Env
-}
+const NAMES = [
+  ...REDIS_ENV,
+  'LOG_LEVEL',
+  'NODE_APP_INSTANCE',
+  'INDEXER_CONSUMER',
+  'INDEXER_PRUNE_IDLE_MS',
+  'INDEXER_BATCH_ENTRIES',
+  'INDEXER_BLOCK_MS',
+  'INDEXER_CLAIM_IDLE_MS',
+  'INDEXER_CLAIM_INTERVAL_MS',
+  'INDEXER_METRICS_MS',
+  'INDEXER_APPLY_REDIS_SETTINGS',
+  'INDEXER_MAIN_LOG_BYTES',
+  'INDEXER_RETRY_MS',
+  'INDEXER_BACKOFF_MAX_MS',
+  'INDEXER_DEAD_LETTER_MAXLEN',
+  'INDEXER_OPT_OUT_SYNC_MS',
+  'INDEX_ROLLUP_GRACE_HOURS',
+] as const
+
+/** Raw, unvalidated settings as they come from the environment (only the names this service reads). */
+export type IndexerEnv = Partial<Record<(typeof NAMES)[number], string>>
 
 export interface IndexerConfig extends RedisConfig {
   /**
@@ -55,10 +77,11 @@ export interface IndexerConfig extends RedisConfig {
   optOutSyncMs: number
   /** Hours an hour the scheduler's roll-up has not folded is kept after it left the 48-hour window. @default 24 */
   rollupGraceHours: number
+  logLevel: LogLevel
 }
 
 /** PM2 sets NODE_APP_INSTANCE (0, 1, ...) per process of an app: the same number after a restart. */
-function defaultConsumer(env: Env): string {
+function defaultConsumer(env: IndexerEnv): string {
   const instance = env.NODE_APP_INSTANCE
   return instance !== undefined && /^\d+$/.test(instance)
     ? `${hostname()}-${instance}`
@@ -66,11 +89,11 @@ function defaultConsumer(env: Env): string {
 }
 
 export function readEnv(env: Env = process.env): IndexerEnv {
-  return { env: { ...env } }
+  return pickEnv(env, NAMES)
 }
 
-export function toConfig(raw: IndexerEnv): IndexerConfig {
-  const { env } = raw
+/** Applies defaults and validates; a bad value throws a ConfigError naming the variable. */
+export function toConfig(env: IndexerEnv): IndexerConfig {
   const config: IndexerConfig = {
     ...redisConfig(env),
     consumer: envString(env, 'INDEXER_CONSUMER', defaultConsumer(env)),
@@ -90,6 +113,7 @@ export function toConfig(raw: IndexerEnv): IndexerConfig {
     deadLetterMaxLen: envInt(env, 'INDEXER_DEAD_LETTER_MAXLEN', 1000, { min: 1, max: 10_000_000 }),
     optOutSyncMs: envInt(env, 'INDEXER_OPT_OUT_SYNC_MS', 1000, { min: 10, max: 600_000 }),
     rollupGraceHours: envInt(env, 'INDEX_ROLLUP_GRACE_HOURS', 6, { min: 1, max: 24 * 14 }),
+    logLevel: logLevel(env),
   }
   if (config.backoffMaxMs < config.retryMs) {
     throw new ConfigError(

@@ -1,5 +1,5 @@
 export type { BackoffState } from './backoff.js'
-export { type IndexerConfig, readEnv, toConfig } from './config.js'
+export { type IndexerConfig, type IndexerEnv, readEnv, toConfig } from './config.js'
 export { decodeEntries, type PoisonEntry, type RawEntry } from './entries.js'
 export {
   classifyRedisError,

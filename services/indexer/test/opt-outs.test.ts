@@ -92,15 +92,13 @@ beforeAll(async () => {
   reader = createIndexReader(t.redis, t.schema)
   indexer = createIndexerService(
     toConfig({
-      env: {
-        REDIS_URL: process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379',
-        REDIS_PREFIX: t.prefix,
-        INDEXER_CONSUMER: 'optouts',
-        INDEXER_BLOCK_MS: '50',
-        INDEXER_OPT_OUT_SYNC_MS: '50',
-        INDEXER_APPLY_REDIS_SETTINGS: 'false',
-        INDEXER_METRICS_MS: '100000',
-      },
+      REDIS_URL: process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379',
+      REDIS_PREFIX: t.prefix,
+      INDEXER_CONSUMER: 'optouts',
+      INDEXER_BLOCK_MS: '50',
+      INDEXER_OPT_OUT_SYNC_MS: '50',
+      INDEXER_APPLY_REDIS_SETTINGS: 'false',
+      INDEXER_METRICS_MS: '100000',
     }),
   )
   await indexer.start()

@@ -72,17 +72,15 @@ async function runCase(name: string, fault: (ctl: Ctl) => Promise<void>, extraAr
   const schema = createSchema(PREFIX)
   const indexer = createIndexerService(
     toConfig({
-      env: {
-        REDIS_URL: server.url,
-        REDIS_PREFIX: PREFIX,
-        INDEXER_CONSUMER: 'faulty',
-        INDEXER_BATCH_ENTRIES: '2',
-        INDEXER_BLOCK_MS: '100',
-        INDEXER_RETRY_MS: '20',
-        INDEXER_BACKOFF_MAX_MS: '200',
-        INDEXER_METRICS_MS: '200',
-        INDEXER_DEAD_LETTER_MAXLEN: '100',
-      },
+      REDIS_URL: server.url,
+      REDIS_PREFIX: PREFIX,
+      INDEXER_CONSUMER: 'faulty',
+      INDEXER_BATCH_ENTRIES: '2',
+      INDEXER_BLOCK_MS: '100',
+      INDEXER_RETRY_MS: '20',
+      INDEXER_BACKOFF_MAX_MS: '200',
+      INDEXER_METRICS_MS: '200',
+      INDEXER_DEAD_LETTER_MAXLEN: '100',
     }),
   )
   await publishEntries(redis, schema, ENTRIES.slice(0, HEAD))

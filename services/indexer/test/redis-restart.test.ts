@@ -275,15 +275,13 @@ describe('a Redis crash (kill -9, AOF) in the middle of the pipeline', () => {
     ]
     const indexer = createIndexerService(
       toConfig({
-        env: {
-          REDIS_URL: server.url,
-          REDIS_PREFIX: 'lost:',
-          INDEXER_CONSUMER: 'lost-1',
-          INDEXER_BLOCK_MS: '100',
-          INDEXER_RETRY_MS: '100',
-          INDEXER_CLAIM_IDLE_MS: '1000',
-          INDEXER_CLAIM_INTERVAL_MS: '250',
-        },
+        REDIS_URL: server.url,
+        REDIS_PREFIX: 'lost:',
+        INDEXER_CONSUMER: 'lost-1',
+        INDEXER_BLOCK_MS: '100',
+        INDEXER_RETRY_MS: '100',
+        INDEXER_CLAIM_IDLE_MS: '1000',
+        INDEXER_CLAIM_INTERVAL_MS: '250',
       }),
     )
     await publish(kept)

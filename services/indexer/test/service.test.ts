@@ -102,13 +102,11 @@ describe('indexer service', () => {
     const entries = await publish(a, events, 40)
     const config = (consumer: string) =>
       toConfig({
-        env: {
-          REDIS_URL: server.url,
-          REDIS_PREFIX: 'two:',
-          INDEXER_CONSUMER: consumer,
-          INDEXER_BATCH_ENTRIES: '3',
-          INDEXER_METRICS_MS: '100',
-        },
+        REDIS_URL: server.url,
+        REDIS_PREFIX: 'two:',
+        INDEXER_CONSUMER: consumer,
+        INDEXER_BATCH_ENTRIES: '3',
+        INDEXER_METRICS_MS: '100',
       })
     const s1 = createIndexerService(config('one'))
     const s2 = createIndexerService(config('two'))
@@ -135,12 +133,10 @@ describe('indexer service', () => {
     const entries = await publish(schema, mixedEvents(20_000, Date.now(), 5), 50)
     const service = createIndexerService(
       toConfig({
-        env: {
-          REDIS_URL: server.url,
-          REDIS_PREFIX: 'stop:',
-          INDEXER_CONSUMER: 'stopper',
-          INDEXER_BATCH_ENTRIES: '20',
-        },
+        REDIS_URL: server.url,
+        REDIS_PREFIX: 'stop:',
+        INDEXER_CONSUMER: 'stopper',
+        INDEXER_BATCH_ENTRIES: '20',
       }),
     )
     await service.start()
@@ -179,13 +175,11 @@ describe('indexer service', () => {
     await redis.xgroup('CREATECONSUMER', schema.eventStream, schema.indexerGroup, 'recent')
     const service = createIndexerService(
       toConfig({
-        env: {
-          REDIS_URL: server.url,
-          REDIS_PREFIX: 'prune:',
-          INDEXER_CONSUMER: 'pruner',
-          INDEXER_PRUNE_IDLE_MS: '1000',
-          INDEXER_CLAIM_IDLE_MS: '3600000',
-        },
+        REDIS_URL: server.url,
+        REDIS_PREFIX: 'prune:',
+        INDEXER_CONSUMER: 'pruner',
+        INDEXER_PRUNE_IDLE_MS: '1000',
+        INDEXER_CLAIM_IDLE_MS: '3600000',
       }),
     )
     await service.start()
@@ -234,13 +228,11 @@ describe('indexer service', () => {
     const run = async (claimIdleMs: number, until: () => Promise<boolean>) => {
       const service = createIndexerService(
         toConfig({
-          env: {
-            REDIS_URL: server.url,
-            REDIS_PREFIX: 'trimmed:',
-            INDEXER_CONSUMER: 'again',
-            INDEXER_CLAIM_IDLE_MS: String(claimIdleMs),
-            INDEXER_BLOCK_MS: '100',
-          },
+          REDIS_URL: server.url,
+          REDIS_PREFIX: 'trimmed:',
+          INDEXER_CONSUMER: 'again',
+          INDEXER_CLAIM_IDLE_MS: String(claimIdleMs),
+          INDEXER_BLOCK_MS: '100',
         }),
       )
       await service.start()
@@ -332,9 +324,7 @@ describe('indexer service', () => {
       }
       await pipe.exec()
       const service = createIndexerService(
-        toConfig({
-          env: { REDIS_URL: cluster.url, REDIS_PREFIX: 'slots:', INDEXER_METRICS_MS: '100' },
-        }),
+        toConfig({ REDIS_URL: cluster.url, REDIS_PREFIX: 'slots:', INDEXER_METRICS_MS: '100' }),
       )
       await service.start()
       await waitDrained(c, schema.eventStream, schema.indexerGroup)

@@ -115,13 +115,11 @@ describe('the indexer service when Redis loses a batch between its writes and it
     cleanups.push(() => trap.close())
     const indexer = createIndexerService(
       toConfig({
-        env: {
-          REDIS_URL: `redis://127.0.0.1:${trap.port}`,
-          REDIS_PREFIX: prefix,
-          INDEXER_CONSUMER: consumer,
-          INDEXER_BLOCK_MS: '100',
-          INDEXER_RETRY_MS: '100',
-        },
+        REDIS_URL: `redis://127.0.0.1:${trap.port}`,
+        REDIS_PREFIX: prefix,
+        INDEXER_CONSUMER: consumer,
+        INDEXER_BLOCK_MS: '100',
+        INDEXER_RETRY_MS: '100',
       }),
     )
     cleanups.push(() => indexer.close())

@@ -3,9 +3,31 @@ import {
   envInt,
   type LogLevel,
   logLevel,
+  pickEnv,
+  REDIS_ENV,
   type RedisConfig,
   redisConfig,
 } from '@circles/config'
+
+const NAMES = [
+  ...REDIS_ENV,
+  'LOG_LEVEL',
+  'LIVE_WINDOW_HOURS',
+  'ROLLUP_RETENTION_DAYS',
+  'SNAPSHOT_RETENTION_DAYS',
+  'ROLLUP_EVERY_MS',
+  'PRUNE_EVERY_MS',
+  'DID_TABLE_SWEEP_HOURS',
+  'STATS_EVERY_MS',
+  'SNAPSHOT_EVERY_MS',
+  'SCHEDULER_HEARTBEAT_MS',
+  'JOB_ATTEMPTS',
+  'JOB_BACKOFF_MS',
+  'JOB_KEEP_FAILED',
+] as const
+
+/** Raw, unvalidated settings as they come from the environment (only the names this service reads). */
+export type SchedulerEnv = Partial<Record<(typeof NAMES)[number], string>>
 
 export interface SchedulerConfig extends RedisConfig {
   logLevel: LogLevel
@@ -35,12 +57,12 @@ export interface SchedulerConfig extends RedisConfig {
   keepFailed: number
 }
 
-/** The raw environment (one place reads process.env). */
-export function readEnv(): Env {
-  return process.env
+export function readEnv(env: Env = process.env): SchedulerEnv {
+  return pickEnv(env, NAMES)
 }
 
-export function toConfig(env: Env): SchedulerConfig {
+/** Applies defaults and validates; a bad value throws a ConfigError naming the variable. */
+export function toConfig(env: SchedulerEnv): SchedulerConfig {
   return {
     ...redisConfig(env),
     logLevel: logLevel(env),

@@ -1,4 +1,4 @@
-export { readEnv, type SchedulerConfig, toConfig } from './config.js'
+export { readEnv, type SchedulerConfig, type SchedulerEnv, toConfig } from './config.js'
 export { createLiveHours } from './live-index.js'
 export type { HourRow, LiveHours } from './live-source.js'
 export { readRollupCursor } from './rollup.js'

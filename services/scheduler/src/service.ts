@@ -282,6 +282,8 @@ export function createSchedulerService(
       )
     },
     close() {
+      // A failed step is logged and close() resolves: unlike the firehose's and the indexer's, this close
+      // awaits no loop of its own whose failure the exit code should carry (a job's failure is BullMQ's).
       closing ??= (async () => {
         if (heartbeat) clearInterval(heartbeat)
         const steps: (() => Promise<unknown>)[] = [

@@ -1,0 +1,20 @@
+import { describe, expect, it } from 'vitest'
+import { ConfigError, envInt, pickEnv, REDIS_ENV, redisConfig } from './index.js'
+
+describe('pickEnv', () => {
+  it('keeps only the named variables that are set, as they are', () => {
+    const env = { REDIS_URL: 'redis://db:6379', PORT: ' 80 ', HOME: '/root', EMPTY: '' }
+    const raw = pickEnv(env, [...REDIS_ENV, 'PORT', 'EMPTY', 'UNSET'])
+    // Blank and padded values stay raw: the helpers trim them and read a blank one as unset.
+    expect(raw).toEqual({ REDIS_URL: 'redis://db:6379', PORT: ' 80 ', EMPTY: '' })
+    expect(envInt(raw, 'PORT', 8080)).toBe(80)
+    expect(envInt(raw, 'EMPTY', 7)).toBe(7)
+    expect(redisConfig(raw)).toEqual({ redisUrl: 'redis://db:6379', redisPrefix: 'circles:' })
+  })
+
+  it('leaves validation to the helpers, which name the variable', () => {
+    const raw = pickEnv({ PORT: 'eighty' }, ['PORT'])
+    expect(() => envInt(raw, 'PORT', 8080)).toThrow(ConfigError)
+    expect(() => envInt(raw, 'PORT', 8080)).toThrow(/^PORT must be an integer/)
+  })
+})
