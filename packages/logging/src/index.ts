@@ -4,9 +4,12 @@ export type { Logger } from 'pino'
 
 // One root logger per process; modules take children named by role (`indexer:consumer`). The level comes
 // straight from LOG_LEVEL (validated by each service's config) because pino children copy their parent's
-// level when created, so it must be right before the first module asks for a logger.
+// level when created, so it must be right before the first module asks for a logger. An unknown level
+// falls back to info here, so that pino does not throw at import: the config's check then fails the start
+// with a message that names LOG_LEVEL.
+const level = process.env.LOG_LEVEL ?? 'info'
 const root: Logger = pino({
-  level: process.env.LOG_LEVEL ?? 'info',
+  level: level in pino.levels.values || level === 'silent' ? level : 'info',
   base: { pid: process.pid },
   timestamp: pino.stdTimeFunctions.isoTime,
 })
