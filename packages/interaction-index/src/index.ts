@@ -70,9 +70,8 @@ export { ensureRedisSettings, REQUIRED_REDIS_SETTINGS, type SettingsReport } fro
 export { keySlot } from './slot.js'
 export { Frame, Wire, WireError } from './wire.js'
 export {
-  type ApplyStats,
   createIndexWriter,
-  emptyStats,
   type IndexWriter,
   type IndexWriterOptions,
-} from './writer.js'
+} from './write/index-writer.js'
+export { type ApplyStats, emptyStats } from './write/stats.js'

@@ -119,7 +119,7 @@ export function createSchema(prefix: string) {
      * Counter of DID table reclaims: the scheduler's forget step and the prune's table sweep INCR it after
      * deleting entries and before checking those accounts for data once more. An index writer reads it after
      * its appends (in the same pipeline) and, when it moved, writes again the entries it remembers having
-     * written (writer.ts); the roll-up's fold reads it before an hour's entries and after its blobs, and
+     * written (interaction-index write/table-memo.ts); the roll-up's fold reads it before an hour's entries and after its blobs, and
      * writes the entries again when it moved (services/scheduler/src/fold.ts).
      */
     didTableEpoch: `${p}dids:epoch`,

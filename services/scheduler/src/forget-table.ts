@@ -18,7 +18,7 @@ import { execFenced, type Fence, type RollupPipeline, withRollupScripts } from '
 // What makes this hard is the index writer, which remembers per process that it wrote an account's entry
 // and then skips the HSET: a create arriving after the HDEL would leave records whose id nobody can
 // resolve. The order here, with the writer's side in
-// packages/interaction-index/src/writer.ts (the proof is there):
+// packages/interaction-index/src/write/table-memo.ts (the proof is there):
 //   1. check: accounts without data;   2. HDEL their entries (fenced);   3. INCR `didTableEpoch`;
 //   4. check them again, and write back the entry of any that has data now (not fenced: an entry is
 //      needed whoever finds that, and is the same whoever writes it).
