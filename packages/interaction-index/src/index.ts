@@ -54,17 +54,20 @@ export {
   type OptOutOutcome,
   optOutChanges,
 } from './opt-outs.js'
-export {
-  createIndexReader,
-  type Direction,
-  type HourRow,
-  IndexQueryError,
-  type IndexReader,
-  type InteractionInfo,
-  type KindCounts,
-  type Partner,
-  type Weights,
-} from './reader.js'
+export { IndexQueryError } from './read/context.js'
+export type { HourRow, HourView } from './read/hour-view.js'
+export { createIndexReader, type IndexReader } from './read/index-reader.js'
+export type { InteractionInfo } from './read/interaction.js'
+export type {
+  Direction,
+  KindCounts,
+  Partner,
+  PartnerReader,
+  PartnersQuery,
+  TopPartnersQuery,
+  Weights,
+  WindowSummary,
+} from './read/partners.js'
 export { INDEX_APPLY_FUNCTION, INDEX_LIBRARY } from './scripts.js'
 export { ensureRedisSettings, REQUIRED_REDIS_SETTINGS, type SettingsReport } from './settings.js'
 export { keySlot } from './slot.js'

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
-import { CODE_DELETED, CODE_UNKNOWN, RECORD_SIZE } from './layout.js'
-import { aggregateLogs, kthLargest } from './reader.js'
+import { CODE_DELETED, CODE_UNKNOWN, RECORD_SIZE } from '../layout.js'
+import { aggregateLogs, kthLargest } from './aggregate.js'
 
 describe('kthLargest', () => {
   it('agrees with sorting, ties and all', () => {

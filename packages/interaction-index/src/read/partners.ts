@@ -1,0 +1,173 @@
+import { HOUR_MS } from '@circles/core'
+import { resolveIds } from '../did-table.js'
+import {
+  type Aggregate,
+  aggregateLogs,
+  allEntries,
+  byScore,
+  idKey,
+  kindCounts,
+  kthLargest,
+  type Ranked,
+  rank,
+  scoreAll,
+  scratchFloats,
+  summarize,
+} from './aggregate.js'
+import { checkDid, checkWindow, IndexQueryError, type ReaderContext } from './context.js'
+
+// The live reader's partner queries: who an account interacted with over the last hours, ranked by a
+// weighted score (circles) or by total (lists), and its totals. Each is one MGET of the account's logs,
+// counted in aggregate.ts.
+
+/** Whose interactions count: the account's own (`sent`), those it got (`received`), or both. */
+export type Direction = 'sent' | 'received' | 'both'
+export interface KindCounts {
+  like: number
+  repost: number
+  reply: number
+  quote: number
+}
+/** Weight per kind; 0 leaves a kind out. */
+export type Weights = KindCounts
+export interface Partner {
+  did: string
+  score: number
+  sent: KindCounts
+  received: KindCounts
+}
+export interface TopPartnersQuery {
+  did: string
+  direction: Direction
+  windowHours: number
+  weights: Weights
+  limit: number
+  exclude?: ReadonlySet<string>
+}
+export interface PartnersQuery {
+  did: string
+  windowHours: number
+  limit: number
+  cursor?: string
+}
+export interface WindowSummary {
+  sent: KindCounts
+  received: KindCounts
+  partnersSent: number
+  partnersReceived: number
+}
+
+export interface PartnerReader {
+  /** Top partners by weighted score over the last `windowHours` (1..48) completed-or-current hours. */
+  topPartners(q: TopPartnersQuery): Promise<Partner[]>
+  /** All partners with counts, sorted by total desc, paginated with an opaque cursor. */
+  partners(q: PartnersQuery): Promise<{ partners: Partner[]; cursor?: string }>
+  summary(did: string, windowHours: number): Promise<WindowSummary>
+}
+
+/**
+ * Every partner of `did` in the window with counts, from one MGET of its logs, handed to `use` in the
+ * same synchronous stretch as the counting (the aggregate is working memory that the next read reuses).
+ */
+async function aggregate<T>(
+  { redis, schema, now }: ReaderContext,
+  did: string,
+  windowHours: number,
+  use: (g: Aggregate) => T,
+): Promise<T> {
+  checkDid(did)
+  checkWindow(windowHours)
+  const nowHour = Math.floor(now() / HOUR_MS)
+  const first = nowHour - windowHours + 1
+  const minSec = first * 3600
+  const maxSec = (nowHour + 1) * 3600
+  const keys = [schema.accountLog(did)]
+  for (let h = first; h <= nowHour; h++) keys.push(schema.accountHourLog(did, h))
+  const logs = await redis.mgetBuffer(...keys)
+  return use(aggregateLogs(logs, minSec, maxSec))
+}
+
+/** Resolves DIDs for ranked partners until `limit` of them pass the exclusions. */
+async function pick(
+  { redis, schema, cache }: ReaderContext,
+  ranked: readonly Ranked[],
+  limit: number,
+  exclude?: ReadonlySet<string>,
+): Promise<Partner[]> {
+  const out: Partner[] = []
+  let i = 0
+  while (out.length < limit && i < ranked.length) {
+    // As many as are missing, plus one for each exclusion up to as many again: every id costs an HMGET
+    // (the DID table's buckets are apart), and without exclusions nearly every id resolves.
+    const missing = limit - out.length
+    const size = Math.max(missing + Math.min(exclude?.size ?? 0, missing), 16)
+    const chunk = ranked.slice(i, i + size)
+    i += chunk.length
+    const dids = await resolveIds(
+      redis,
+      schema,
+      chunk.map((r) => idKey(r.e)),
+      cache,
+    )
+    for (const { e, score } of chunk) {
+      const did = dids.get(idKey(e))
+      if (did === undefined || exclude?.has(did)) continue
+      out.push({ did, score, sent: kindCounts(e.c, 0), received: kindCounts(e.c, 4) })
+      if (out.length === limit) break
+    }
+  }
+  return out
+}
+
+export function createPartnerReader(ctx: ReaderContext): PartnerReader {
+  return {
+    async topPartners(q) {
+      if (!Number.isInteger(q.limit) || q.limit < 1) throw new IndexQueryError('limit must be >= 1')
+      const w = [q.weights.like, q.weights.repost, q.weights.reply, q.weights.quote]
+      // Only the best ones need ordering: those scoring at least the (limit + exclusions)-th score.
+      const want = q.limit + (q.exclude?.size ?? 0)
+      const best = (g: Aggregate, all: boolean) => {
+        const scores = scratchFloats(0, g.n)
+        const positive = scoreAll(
+          g.slots,
+          g.n,
+          w,
+          q.direction !== 'received',
+          q.direction !== 'sent',
+          scores,
+        )
+        const cut = all || positive <= want * 4 ? 0 : kthLargest(scores, want)
+        return { cut, ranked: rank(g, scores, cut).sort(byScore) }
+      }
+      const { cut, ranked } = await aggregate(ctx, q.did, q.windowHours, (g) => best(g, false))
+      const top = await pick(ctx, ranked, q.limit, q.exclude)
+      if (top.length === q.limit || cut === 0) return top
+      // Some of the best have no DID in the table (it cannot happen unless the table lost entries): read
+      // again and rank everything.
+      const again = await aggregate(ctx, q.did, q.windowHours, (g) => best(g, true))
+      return pick(ctx, again.ranked, q.limit, q.exclude)
+    },
+
+    async partners(q) {
+      if (!Number.isInteger(q.limit) || q.limit < 1) throw new IndexQueryError('limit must be >= 1')
+      let offset = 0
+      if (q.cursor !== undefined) {
+        offset = Number.parseInt(Buffer.from(q.cursor, 'base64url').toString('latin1'), 36)
+        if (!Number.isSafeInteger(offset) || offset < 0) throw new IndexQueryError('bad cursor')
+      }
+      const entries = await aggregate(ctx, q.did, q.windowHours, allEntries)
+      const ranked: Ranked[] = entries.map((e) => ({ e, score: e.total }))
+      ranked.sort(byScore)
+      const page = ranked.slice(offset, offset + q.limit)
+      const list = await pick(ctx, page, page.length)
+      const next = offset + page.length
+      return next < ranked.length
+        ? { partners: list, cursor: Buffer.from(next.toString(36), 'latin1').toString('base64url') }
+        : { partners: list }
+    },
+
+    async summary(did, windowHours) {
+      return aggregate(ctx, did, windowHours, summarize)
+    },
+  }
+}
