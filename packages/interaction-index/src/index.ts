@@ -46,6 +46,7 @@ export {
   type LongWindowReader,
   MAX_LONG_WINDOW_DAYS,
 } from './long-window.js'
+export { luaErrorSource, luaSource, withLuaSource } from './lua.js'
 export {
   changeOptOuts,
   clearPurgeMarks,

@@ -2,6 +2,7 @@ import type { PrivacyEvent } from '@circles/core'
 import { isValidDid, isValidRkey } from '@circles/core'
 import type { RedisSchema } from '@circles/redis-schema'
 import type { Redis } from 'ioredis'
+import { luaSource, withLuaSource } from './lua.js'
 
 // Who is opted out, and why. Three reasons: an admin's (the override), a block of the service's account
 // (kept with its rkey: deleting that block opts back in) and the profile's `!no-unauthenticated` self-label.
@@ -23,40 +24,10 @@ export interface OptOutOutcome {
   changed: boolean
 }
 
-// KEYS: optOuts, admin, blocks, labels (one slot: the reasons are tagged with the set's name).
-// ARGV: did, reason, on (1/0), rkey (or ''), repeated. Returns per change: opted out now (1/0), moved (1/0).
-// An opt-out from before reasons were kept has none: it is taken as an admin's, so no event undoes it.
-const CHANGE_SCRIPT = `
-local out = {}
-for i = 1, #ARGV, 4 do
-  local did, reason, on, rkey = ARGV[i], ARGV[i + 1], ARGV[i + 2] == '1', ARGV[i + 3]
-  local function reasons()
-    return redis.call('SISMEMBER', KEYS[2], did) == 1 or redis.call('HEXISTS', KEYS[3], did) == 1
-      or redis.call('SISMEMBER', KEYS[4], did) == 1
-  end
-  local was = redis.call('SISMEMBER', KEYS[1], did) == 1
-  if was and not reasons() then redis.call('SADD', KEYS[2], did) end
-  if reason == 'admin' then
-    redis.call(on and 'SADD' or 'SREM', KEYS[2], did)
-  elseif reason == 'label' then
-    redis.call(on and 'SADD' or 'SREM', KEYS[4], did)
-  elseif on then
-    redis.call('HSET', KEYS[3], did, rkey)
-  elseif redis.call('HGET', KEYS[3], did) == rkey then
-    redis.call('HDEL', KEYS[3], did)
-  end
-  local now = reasons()
-  if now ~= was then redis.call(now and 'SADD' or 'SREM', KEYS[1], did) end
-  out[#out + 1] = now and 1 or 0
-  out[#out + 1] = now ~= was and 1 or 0
-end
-return out
-`
-
-// Deletes the purge marks named, each only if it is an opt-out's (ARGV[2] = '1': the account came back) or
-// only if it is not (ARGV[2] = '0': a deleted account was reactivated). ARGV[1]: an opt-out's mark.
-const CLEAR_MARK_SCRIPT = `local v = redis.call('GET', KEYS[1])
-if v and ((v == ARGV[1]) == (ARGV[2] == '1')) then redis.call('DEL', KEYS[1]) end`
+// The scripts, in lua/ with their KEYS and ARGV: one change of a reason each (opt-out-change.lua), and the
+// purge mark of an opt-out or of a deletion deleted only if it is one (clear-purge-mark.lua).
+const CHANGE_SCRIPT = luaSource(import.meta.url, 'opt-out-change')
+const CLEAR_MARK_SCRIPT = luaSource(import.meta.url, 'clear-purge-mark')
 
 /** A purge mark no interaction time reaches (2^32-1 s, the records' seconds at their top): an opt-out's. */
 export const FOREVER_MS = 0xffff_ffff * 1000
@@ -95,7 +66,7 @@ export async function clearPurgeMarks(
   const forever = String(FOREVER_MS / 1000)
   for (const did of dids)
     pipe.clearPurgeMark(schema.accountPurged(did), forever, kind === 'opt-out' ? 1 : 0)
-  for (const [err] of (await pipe.exec()) ?? []) if (err) throw err
+  for (const [err] of (await pipe.exec()) ?? []) if (err) throw withLuaSource(err)
 }
 
 /** Applies changes in order, in one script call; announces a moved membership (caches drop old circles). */
@@ -108,7 +79,11 @@ export async function changeOptOuts(
   const args: string[] = []
   for (const c of changes) args.push(c.did, c.reason, c.on ? '1' : '0', c.rkey ?? '')
   const keys = [schema.optOuts, schema.optOutsAdmin, schema.optOutsBlocks, schema.optOutsLabels]
-  const res = await withScripts(redis).optOutChange(...keys, ...args)
+  const res = await withScripts(redis)
+    .optOutChange(...keys, ...args)
+    .catch((err: unknown) => {
+      throw withLuaSource(err)
+    })
   const out = changes.map((c, i) => ({
     did: c.did,
     optedOut: res[2 * i] === 1,

@@ -1,4 +1,5 @@
 import { RECORD_SIZE } from '../layout.js'
+import { withLuaSource } from '../lua.js'
 import { INDEX_LIBRARY_CODE, isLibraryMissing } from '../scripts.js'
 import { encodeBulks, Frame, type Wire } from '../wire.js'
 import type { WriterContext } from './context.js'
@@ -50,7 +51,7 @@ export function sendPhase(
     for (const r of results) {
       if (!(r instanceof Error)) continue
       if (isLibraryMissing(r)) ctx.loadLibrary = true
-      throw r
+      throw withLuaSource(r)
     }
     if (onEpoch) onEpoch(String(results[before + ends.length] ?? '0'))
     if (onResult) readResults(results, before, refs, ends, onResult)
