@@ -14,6 +14,7 @@ import {
   type IndexerCounters,
 } from './metrics.js'
 import { createOptOutSync } from './opt-out-sync.js'
+import { identityStaleKeys } from './stale-caches.js'
 
 export interface IndexerDeps {
   /** Clock for the index (tests move it). @default Date.now */
@@ -59,6 +60,7 @@ export function createIndexerService(
     now: deps.now,
     mainLogBytes: config.mainLogBytes,
     rollupGraceHours: config.rollupGraceHours,
+    staleKeysOf: identityStaleKeys(schema),
   })
   const counters = emptyCounters()
   const group = createConsumerGroup({

@@ -12,6 +12,7 @@ import {
 } from '@circles/interaction-index'
 import { clockAnchor, createTestRedis, type TestRedis } from '@circles/testkit'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { identityStaleKeys } from '../src/stale-caches.js'
 import { canonicalExport, create, del, indexPart, plc, purge } from './helpers.js'
 
 const ALICE = plc('alice')
@@ -67,6 +68,8 @@ afterEach(async () => {
 describe('interaction index', () => {
   it('an identity event drops the cached profile and any cached resolution of its new handle', async () => {
     const s = t.schema
+    // which caches are stale is the indexer service's decision, given to the writer
+    writer = createIndexWriter(t.redis, s, { now: () => clock, staleKeysOf: identityStaleKeys(s) })
     await t.redis.set(s.profile(ALICE), JSON.stringify({ did: ALICE, handle: 'old.test' }))
     await t.redis.set(s.handleDid('new.test'), BOB) // new.test used to be Bob's
     await t.redis.set(s.handleDid('old.test'), ALICE)
@@ -83,6 +86,18 @@ describe('interaction index', () => {
     // An event without a handle drops the profile only.
     await writer.apply([{ type: 'identity', did: BOB, handle: null, time: T0 + 2 }])
     expect(await t.redis.exists(s.profile(BOB))).toBe(0)
+  })
+
+  it('a writer not told which caches an identity event makes stale only counts it', async () => {
+    const s = t.schema
+    await t.redis.set(s.profile(ALICE), JSON.stringify({ did: ALICE, handle: 'old.test' }))
+    await t.redis.set(s.handleDid('new.test'), BOB)
+    const stats = await writer.apply([
+      { type: 'identity', did: ALICE, handle: 'new.test', time: T0 },
+      { type: 'identity', did: 'not-a-did', handle: null, time: T0 },
+    ])
+    expect(stats).toMatchObject({ identities: 2, invalid: 1 })
+    expect(await t.redis.exists(s.profile(ALICE), s.handleDid('new.test'))).toBe(2)
   })
 
   it('indexes a like on both sides and finds it by URI', async () => {

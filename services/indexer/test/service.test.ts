@@ -2,7 +2,7 @@ import { type ChildProcess, spawn } from 'node:child_process'
 import { once } from 'node:events'
 import { dirname, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { encodeEvents, type StreamEvent } from '@circles/core'
+import { encodeEvents, type StreamEvent, tidFromMs } from '@circles/core'
 import {
   createIndexReader,
   createIndexWriter,
@@ -150,6 +150,36 @@ describe('indexer service', () => {
     expect(pending).toBe(0)
     expect(service.counters().entries).toBe(entries - lag)
     expect(lag).toBeGreaterThan(0)
+  })
+
+  it('an identity event on the stream drops the API caches it makes stale, with the writes around it', async () => {
+    const schema = createSchema('ident:')
+    const [alice, bob, carol] = DIDS as [string, string, string]
+    await redis.set(schema.profile(alice), JSON.stringify({ did: alice, handle: 'old.test' }))
+    await redis.set(schema.handleDid('new.test'), bob)
+    await redis.set(schema.profile(bob), JSON.stringify({ did: bob, handle: 'bob.test' }))
+    const now = Date.now()
+    const like = { type: 'create', kind: 'like', author: bob, subject: carol, chars: 0 } as const
+    await publish(
+      schema,
+      [
+        { type: 'identity', did: alice, handle: 'new.test', time: now },
+        { ...like, rkey: tidFromMs(now - 1000), time: now - 1000 },
+      ],
+      2,
+    )
+    const service = createIndexerService(
+      toConfig({
+        env: { REDIS_URL: server.url, REDIS_PREFIX: 'ident:', INDEXER_CONSUMER: 'ident' },
+      }),
+    )
+    await service.start()
+    await waitDrained(redis, schema.eventStream, schema.indexerGroup)
+    await service.close()
+    expect(service.counters().identities).toBe(1)
+    expect(await redis.exists(schema.profile(alice), schema.handleDid('new.test'))).toBe(0)
+    expect(await redis.exists(schema.profile(bob))).toBe(1)
+    expect((await createIndexReader(redis, schema).summary(bob, 48)).sent.like).toBe(1)
   })
 
   it('at start, deletes idle consumers that left nothing pending, and only those', async () => {

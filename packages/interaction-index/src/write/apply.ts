@@ -1,10 +1,4 @@
-import {
-  type EventColumns,
-  isPurgeStatus,
-  isValidDid,
-  isValidHandle,
-  type PrivacyEvent,
-} from '@circles/core'
+import { type EventColumns, isPurgeStatus, isValidDid, type PrivacyEvent } from '@circles/core'
 import { changeOptOuts, clearPurgeMarks, optOutChanges } from '../opt-outs.js'
 import type { WriterContext } from './context.js'
 import { purge } from './purge.js'
@@ -30,12 +24,9 @@ export async function applyEvents(
     if (e.type === 'block' || e.type === 'label') privacy.push(e)
     else if (e.type === 'identity') {
       stats.identities++
-      if (isValidDid(e.did)) {
-        staleKeys.push(schema.profile(e.did))
-        // The handle is now this DID's: a cached resolution of it to another account is stale. (Its old
-        // handle is dropped the same way when someone else's identity event claims it.)
-        if (e.handle !== null && isValidHandle(e.handle)) staleKeys.push(schema.handleDid(e.handle))
-      } else stats.invalid++
+      // which caches it makes stale is the caller's to say; they go with the segment's writes
+      if (!isValidDid(e.did)) stats.invalid++
+      else if (ctx.staleKeysOf) for (const key of ctx.staleKeysOf(e)) staleKeys.push(key)
     } else if (e.type === 'account' && isPurgeStatus(e)) {
       // Everything before the purge first, so it is purged too.
       await applySegment(ctx, cols, from, i, stats, staleKeys, () => {})

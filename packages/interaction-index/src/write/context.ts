@@ -1,3 +1,4 @@
+import type { IdentityEvent } from '@circles/core'
 import type { RedisSchema } from '@circles/redis-schema'
 import type { Redis } from 'ioredis'
 import { DidCache } from '../did-cache.js'
@@ -22,6 +23,7 @@ export class WriterContext {
   readonly keep: number
   /** Hours of spill logs that can exist: the window and the roll-up's grace. */
   readonly keepHours: number
+  readonly staleKeysOf: ((event: IdentityEvent) => readonly string[]) | undefined
   /**
    * Two connections: phase M of each batch on `wire`, in call order; phase C (revokes, a few per batch) on
    * `lane`, so that it does not queue behind the next batch's phase M. A batch is done (acknowledged) when
@@ -74,6 +76,7 @@ export class WriterContext {
     this.now = opts.now ?? Date.now
     const mainLogBytes = opts.mainLogBytes ?? 8192
     this.appendSections = opts.appendSections ?? true
+    this.staleKeysOf = opts.staleKeysOf
     this.mainLogCap = Math.max(1, Math.floor(mainLogBytes / RECORD_SIZE / 2))
     const graceHours = opts.rollupGraceHours ?? DEFAULT_ROLLUP_GRACE_HOURS
     if (!Number.isInteger(graceHours) || graceHours < 1) {

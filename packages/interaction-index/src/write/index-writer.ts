@@ -1,4 +1,10 @@
-import { columnsOf, type EventColumns, isPurgeStatus, type StreamEvent } from '@circles/core'
+import {
+  columnsOf,
+  type EventColumns,
+  type IdentityEvent,
+  isPurgeStatus,
+  type StreamEvent,
+} from '@circles/core'
 import type { RedisSchema } from '@circles/redis-schema'
 import type { Redis } from 'ioredis'
 import { clearPurgeMarks } from '../opt-outs.js'
@@ -33,6 +39,12 @@ export interface IndexWriterOptions {
    * @default true
    */
   appendSections?: boolean
+  /**
+   * The cache keys an identity event (with a valid DID) makes stale: the caller's decision (the indexer
+   * service names the API's profile and handle caches). They are deleted in the same pipeline as the
+   * writes of the call's events up to its next purge. @default none: identity events are only counted
+   */
+  staleKeysOf?: (event: IdentityEvent) => readonly string[]
 }
 
 export interface IndexWriter {
