@@ -137,7 +137,7 @@ export class SegmentPlan {
       }
       const eventTime = time[i] as number
       if (t === EVENT_DELETE) {
-        this.addDelete(i, author, b, rs, tms, rkey, eventTime)
+        this.addDelete(i, author, tms, rkey)
         continue
       }
       const subject = accounts.find(b, cols.subjectStart[i] as number, cols.subjectEnd[i] as number)
@@ -149,7 +149,7 @@ export class SegmentPlan {
         stats.expired++
         continue
       }
-      this.addCreate(i, author, subject, b, rs, tms, rkey, eventTime)
+      this.addCreate(i, author, subject, tms, rkey)
       this.addHour(author, eventTime)
       rememberTable(author, this.table, this.marks, this.tabled, this.segment)
       rememberTable(subject, this.table, this.marks, this.tabled, this.segment)
@@ -159,26 +159,20 @@ export class SegmentPlan {
       this.side.push(['HSET', schema.didTable(bucket), ...fields])
   }
 
-  /** The author side of the delete in row `i` (its rkey: `rkey`, or the TID at `rs` of `b`). */
-  private addDelete(
-    i: number,
-    author: Account,
-    b: Buffer,
-    rs: number,
-    tms: number,
-    rkey: string | null,
-    eventTime: number,
-  ): void {
+  /** The author side of the delete in row `i`: its rkey is `rkey`, or (null) the TID whose time is `tms`. */
+  private addDelete(i: number, author: Account, tms: number, rkey: string | null): void {
+    const { buf, rkeyStart, time, code } = this.cols
+    const eventTime = time[i] as number
     // A delete of a record older than the window needs no tombstone: its create can never be indexed.
     const old = tms >= 0 && tms < this.edgeSec * 1000
     const hour = hourInRange(spillHourOf(tms), this.nowHour, this.ctx.keepHours)
     const authorOps = this.m.account(author)
     const off = authorOps.add(old ? OP.delOld : OP.del, hour, -1 - this.nDeletes)
     const ops = authorOps.ops
-    if (rkey === null) writeTid(b, rs, ops, off)
+    if (rkey === null) writeTid(buf[i] as Buffer, rkeyStart[i] as number, ops, off)
     else writeRkey(rkey, ops, off)
     // record codes: COLUMN_RECORDS order = RECORD_TYPE_CODES
-    ops[off + 8] = CODE_UNKNOWN | (this.cols.code[i] as number)
+    ops[off + 8] = CODE_UNKNOWN | (code[i] as number)
     ops.writeInt32BE(0, off + 9)
     ops.writeInt32BE(0, off + 13)
     ops.writeUInt32BE(Math.max(0, Math.floor(eventTime / 1000)) >>> 0, off + 17)
@@ -186,28 +180,27 @@ export class SegmentPlan {
     this.deletes[this.nDeletes++] = i
   }
 
-  /** Both sides of the create in row `i`. */
+  /** Both sides of the create in row `i` (its rkey as in `addDelete`). */
   private addCreate(
     i: number,
     author: Account,
     subject: Account,
-    b: Buffer,
-    rs: number,
     tms: number,
     rkey: string | null,
-    eventTime: number,
-  ): void {
+  ) {
+    const { buf, rkeyStart, time, code, chars: charsOf } = this.cols
+    const eventTime = time[i] as number
     const sec = Math.floor(eventTime / 1000) >>> 0
-    const chars = Math.min(this.cols.chars[i] as number, 65535)
+    const chars = Math.min(charsOf[i] as number, 65535)
     // kind codes: COLUMN_KINDS order = KIND_CODES
-    const kind = this.cols.code[i] as number
+    const kind = code[i] as number
     const hour = spillHourOf(tms, eventTime)
     const index = this.nCreates
     // refs: 2i the subject side of create i, 2i + 1 its author side
     const subjectOps = this.m.account(subject)
     const off = subjectOps.add(OP.addIn, hour, 2 * index)
     let ops = subjectOps.ops
-    if (rkey === null) writeTid(b, rs, ops, off)
+    if (rkey === null) writeTid(buf[i] as Buffer, rkeyStart[i] as number, ops, off)
     else writeRkey(rkey, ops, off)
     ops[off + 8] = kind | CODE_INBOUND
     ops.writeInt32BE(author.idHi, off + 9)
