@@ -23,7 +23,7 @@ import type { FartConfig } from './config.js'
 import type { AppContext } from './context.js'
 import { corsHook } from './cors.js'
 import { createErrorHandler, describeSchemaErrors } from './errors.js'
-import type { IndexReader, LongWindowReader } from './index-source.js'
+import type { LivePartners, LongWindowReader } from './index-source.js'
 import { createMetrics } from './metrics.js'
 import { createNotifier } from './notify.js'
 import { registerRateLimit } from './rate-limit.js'
@@ -42,7 +42,7 @@ export interface AppDeps {
   /** Shared connection; the app does not close it (whoever created it does). */
   redis: Redis
   schema: RedisSchema
-  index: IndexReader
+  index: LivePartners
   /** 7/30/90-day windows; without it those windows answer 501. */
   longWindows?: LongWindowReader
   /** Defaults to a client for `config.appviewUrl`, reporting to /metrics. */

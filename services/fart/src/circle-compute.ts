@@ -1,6 +1,6 @@
 import type { Profile, ProfileCache } from '@circles/bsky-client'
 import { errorBody, GONE_BYTES } from './circle-entry.js'
-import type { IndexReader, LongWindowReader, Partner } from './index-source.js'
+import type { LivePartners, LongWindowReader, Partner } from './index-source.js'
 import type { CircleParams, KindCounts } from './params.js'
 
 // One circle from the index and the profiles: partners ranked, deleted accounts dropped, cut into rings.
@@ -36,7 +36,7 @@ export interface Computed {
 }
 
 export interface ComputeDeps {
-  index: IndexReader
+  index: LivePartners
   longWindows?: LongWindowReader
   profiles: ProfileCache
   ttlSeconds: number

@@ -14,7 +14,7 @@ import {
   RELEASE_LOCK,
   splitEntry,
 } from './circle-entry.js'
-import type { IndexReader, LongWindowReader } from './index-source.js'
+import type { LivePartners, LongWindowReader } from './index-source.js'
 import { createLocalCache, type LocalEntry } from './local-cache.js'
 import type { Notifier } from './notify.js'
 import { type CircleParams, variantOf } from './params.js'
@@ -43,7 +43,7 @@ export type CircleResult =
 export interface CircleServiceDeps {
   redis: Redis
   schema: RedisSchema
-  index: IndexReader
+  index: LivePartners
   longWindows?: LongWindowReader
   profiles: ProfileCache
   ttlSeconds: number

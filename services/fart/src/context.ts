@@ -6,7 +6,7 @@ import type { ActorResolver } from './actors.js'
 import type { AvatarFetcher } from './avatars.js'
 import type { CircleService } from './circles.js'
 import type { FartConfig } from './config.js'
-import type { IndexReader } from './index-source.js'
+import type { LivePartners } from './index-source.js'
 import type { Metrics } from './metrics.js'
 
 /** What route modules share; built once in buildApp. */
@@ -16,7 +16,7 @@ export interface AppContext {
   documentHeaders: Record<string, string>
   redis: Redis
   schema: RedisSchema
-  index: IndexReader
+  index: LivePartners
   circles: CircleService
   actors: ActorResolver
   profiles: ProfileCache

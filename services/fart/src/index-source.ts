@@ -1,33 +1,13 @@
-import type { Direction, KindCounts, Weights } from './params.js'
+import type { Partner, PartnerReader, TopPartnersQuery } from '@circles/interaction-index'
 
 // What the API needs from the interaction index (packages/interaction-index) and from the scheduler's daily
-// aggregates. Declared here structurally so the API depends on the contract, not on the implementation.
+// aggregates, in the index's own types (one definition of a partner and of a query), narrowed to the
+// queries the API asks so that tests can stand in for the index with those alone.
 
-export interface Partner {
-  did: string
-  score: number
-  sent: KindCounts
-  received: KindCounts
-}
+export type { Partner, TopPartnersQuery }
 
-export interface TopPartnersQuery {
-  did: string
-  direction: Direction
-  windowHours: number
-  weights: Weights
-  limit: number
-  exclude?: ReadonlySet<string>
-}
-
-export interface IndexReader {
-  topPartners(q: TopPartnersQuery): Promise<Partner[]>
-  partners(q: {
-    did: string
-    windowHours: number
-    limit: number
-    cursor?: string
-  }): Promise<{ partners: Partner[]; cursor?: string }>
-}
+/** The live 48-hour index's partner queries that the circle and list routes ask (its reader has them). */
+export type LivePartners = Pick<PartnerReader, 'topPartners' | 'partners'>
 
 /** Circles over days (7/30/90) from the scheduler's daily aggregates; absent until those exist. */
 export interface LongWindowReader {

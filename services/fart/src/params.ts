@@ -1,17 +1,12 @@
 import { createHash } from 'node:crypto'
+import type { Direction, KindCounts, Weights } from '@circles/interaction-index'
 
 // Query parameters of the circle routes, parsed after the route schema has checked their shape. The
 // canonical form of the parsed values names the cache entry, so `weights=like:1,reply:3` and
 // `weights=reply:3,like:1` share one.
 
-export type Direction = 'sent' | 'received' | 'both'
-export interface KindCounts {
-  like: number
-  repost: number
-  reply: number
-  quote: number
-}
-export type Weights = KindCounts
+// The index's own types: a direction and the weights are passed to it as they are parsed here.
+export type { Direction, KindCounts, Weights }
 export const KINDS = ['like', 'repost', 'reply', 'quote'] as const
 
 /**

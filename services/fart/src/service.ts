@@ -5,12 +5,12 @@ import { Redis, type RedisOptions } from 'ioredis'
 import { buildApp } from './app.js'
 import type { FartConfig } from './config.js'
 import { createDurableLists, type DurableLists } from './durable-lists.js'
-import type { IndexReader, LongWindowReader } from './index-source.js'
+import type { LivePartners, LongWindowReader } from './index-source.js'
 import { createIndex, createLongWindows } from './wiring.js'
 
 export interface FartDeps {
   /** Builds the index reader on the service's Redis connection. @default wiring.ts `createIndex` */
-  createIndex?: (redis: Redis, schema: RedisSchema) => IndexReader
+  createIndex?: (redis: Redis, schema: RedisSchema) => LivePartners
   /** The 7/30/90-day windows; undefined answers them 501. @default wiring.ts `createLongWindows` */
   createLongWindows?: (redis: Redis, schema: RedisSchema) => LongWindowReader | undefined
   /** Mount the scheduler's queues at /admin/queues (only when ADMIN_TOKEN is set). @default true */

@@ -1,11 +1,11 @@
 import { createIndexReader, createLongWindowReader } from '@circles/interaction-index'
 import type { RedisSchema } from '@circles/redis-schema'
 import type { Redis } from 'ioredis'
-import type { IndexReader, LongWindowReader } from './index-source.js'
+import type { LivePartners, LongWindowReader } from './index-source.js'
 
 // Where the API meets packages/interaction-index: the live reader satisfies the API's contract as is; the
 // long-window reader (live hours + the scheduler's daily aggregates) is adapted to it here.
-export function createIndex(redis: Redis, schema: RedisSchema): IndexReader {
+export function createIndex(redis: Redis, schema: RedisSchema): LivePartners {
   return createIndexReader(redis, schema)
 }
 

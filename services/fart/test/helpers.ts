@@ -6,7 +6,7 @@ import type { FastifyInstance } from 'fastify'
 import { Redis } from 'ioredis'
 import { type AppDeps, buildApp } from '../src/app.js'
 import { type FartConfig, toConfig } from '../src/config.js'
-import type { IndexReader, Partner, TopPartnersQuery } from '../src/index-source.js'
+import type { LivePartners, Partner, TopPartnersQuery } from '../src/index-source.js'
 import type { KindCounts } from '../src/params.js'
 import { createLongWindows } from '../src/wiring.js'
 import { type FakeAppView, startFakeAppView } from './fake-appview.js'
@@ -25,8 +25,8 @@ export function counts(c: Partial<KindCounts> = {}): KindCounts {
 
 /** The real index reader, counting calls and optionally slowed down, so single-flight is observable. */
 export function countingReader(
-  inner: IndexReader,
-): IndexReader & { calls: number; delayMs: number; failNext: number } {
+  inner: LivePartners,
+): LivePartners & { calls: number; delayMs: number; failNext: number } {
   const self = {
     calls: 0,
     delayMs: 0,
@@ -41,7 +41,7 @@ export function countingReader(
       }
       return inner.topPartners(q)
     },
-    partners: (q: Parameters<IndexReader['partners']>[0]) => inner.partners(q),
+    partners: (q: Parameters<LivePartners['partners']>[0]) => inner.partners(q),
   }
   return self
 }
