@@ -75,7 +75,7 @@ export interface IndexerConfig extends RedisConfig {
    * @default 1000
    */
   optOutSyncMs: number
-  /** Hours an hour the scheduler's roll-up has not folded is kept after it left the 48-hour window. @default 24 */
+  /** Hours an hour the scheduler's roll-up has not folded is kept after it left the 48-hour window. @default 6 */
   rollupGraceHours: number
   logLevel: LogLevel
 }

@@ -30,12 +30,12 @@ export interface IndexWriterOptions {
   /**
    * Hours an hour that the scheduler's roll-up has not folded yet is kept after it left the 48-hour window
    * (key expiry and compaction wait for the roll-up's cursor this long). Reads still count 48 hours.
-   * @default 24
+   * @default 6 (`DEFAULT_ROLLUP_GRACE_HOURS`)
    */
   rollupGraceHours?: number
   /**
-   * Send each account's creates as one section of appends when they allow it (see the script). Off, every
-   * operation takes the general path: tests compare the two.
+   * Send each account's creates as one section of appends when they allow it (see lua/index-apply.lua).
+   * Off, every operation takes the general path: tests compare the two.
    * @default true
    */
   appendSections?: boolean

@@ -12,8 +12,8 @@ const APPENDS_HEAD = 14
 const OPS_HEAD = 4
 
 /**
- * Whether an account's operations can go as a section of appends (see the script): creates only, and each
- * direction strictly ascending by rkey (then the first record of each is its least, which is all the
+ * Whether an account's operations can go as a section of appends (lua/index-apply.lua): creates only, and
+ * each direction strictly ascending by rkey (then the first record of each is its least, which is all the
  * script compares with what the logs hold). Returns the least and greatest second, or null.
  */
 function appendsSpan(a: AccountOps): [number, number] | null {
