@@ -169,9 +169,7 @@ describe('indexer service', () => {
       2,
     )
     const service = createIndexerService(
-      toConfig({
-        env: { REDIS_URL: server.url, REDIS_PREFIX: 'ident:', INDEXER_CONSUMER: 'ident' },
-      }),
+      toConfig({ REDIS_URL: server.url, REDIS_PREFIX: 'ident:', INDEXER_CONSUMER: 'ident' }),
     )
     await service.start()
     await waitDrained(redis, schema.eventStream, schema.indexerGroup)
