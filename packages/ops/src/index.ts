@@ -18,14 +18,11 @@ export {
 export { loadEcosystemApps } from './ecosystem.js'
 export { mergeEnv, parseEnvFile, readEnvFile } from './env-file.js'
 export {
-  findOnPath,
   howToGetRedis,
   type PrivateRedis,
   type PrivateRedisOptions,
   privateRedisArgs,
   RedisNotFoundError,
-  RedisStartError,
-  redisAnswers,
   startPrivateRedis,
 } from './private-redis.js'
 export {

@@ -1,14 +1,9 @@
 import { existsSync, readdirSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
+import { findOnPath, redisAnswers } from '@circles/redis-server'
 import { Redis } from 'ioredis'
 import { afterAll, describe, expect, it } from 'vitest'
-import {
-  findOnPath,
-  howToGetRedis,
-  RedisNotFoundError,
-  redisAnswers,
-  startPrivateRedis,
-} from './private-redis.js'
+import { howToGetRedis, RedisNotFoundError, startPrivateRedis } from './private-redis.js'
 import { freePort, tempDir } from './test-helpers.js'
 
 // The "nothing answers on the port" path of `pnpm start`, on a free port and a temp data folder (never 6379:

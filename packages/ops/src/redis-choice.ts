@@ -1,5 +1,6 @@
 import { envInt, envOptional } from '@circles/config'
-import { type PrivateRedis, redisAnswers, startPrivateRedis } from './private-redis.js'
+import { redisAnswers } from '@circles/redis-server'
+import { type PrivateRedis, startPrivateRedis } from './private-redis.js'
 
 // Which Redis `pnpm start` uses: REDIS_URL when set (it must answer); else whatever answers on
 // 127.0.0.1:REDIS_PORT; else a private redis-server it starts there, with its data under dataDir.

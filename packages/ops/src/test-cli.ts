@@ -3,15 +3,9 @@ import { once } from 'node:events'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { freePort } from '@circles/testkit'
+import { findOnPath, freePort, redisAnswers } from '@circles/redis-server'
 import { repoRoot } from './paths.js'
-import {
-  findOnPath,
-  howToGetRedis,
-  type PrivateRedis,
-  redisAnswers,
-  startPrivateRedis,
-} from './private-redis.js'
+import { howToGetRedis, type PrivateRedis, startPrivateRedis } from './private-redis.js'
 
 // `pnpm test` after the install and build: vitest against TEST_REDIS_URL if set, else the Redis on
 // 127.0.0.1:6379, else a throw-away redis-server of its own (as `pnpm start` starts one when none runs).

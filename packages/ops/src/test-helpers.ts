@@ -1,4 +1,4 @@
-export { freePort } from '@circles/testkit'
+export { freePort } from '@circles/redis-server'
 
 import { mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'

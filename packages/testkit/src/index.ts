@@ -1,3 +1,4 @@
+export { freePort } from '@circles/redis-server'
 export { clockAnchor } from './clock.js'
 export {
   CORPUS_MAGIC,
@@ -29,7 +30,6 @@ export {
 } from './ledger-script.js'
 export { LedgerWriter, type PostOptions, type RecordRef } from './ledger-writer.js'
 export { type LocalPds, type PdsAccount, startLocalPds } from './local-pds.js'
-export { freePort } from './net.js'
 export {
   CHROMIUM_ARGS,
   CHROMIUM_PATH,

@@ -1,10 +1,8 @@
-import { type ChildProcess, spawn } from 'node:child_process'
-import { once } from 'node:events'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { freePort, startRedisProcess } from '@circles/redis-server'
 import { Redis } from 'ioredis'
-import { freePort } from './net.js'
 
 export interface PrivateRedis {
   url: string
@@ -16,83 +14,69 @@ export interface PrivateRedis {
   crash(): Promise<void>
 }
 
+export interface RedisServerOptions {
+  /** @default a free loopback port */
+  port?: number
+  /**
+   * A one-node Redis Cluster that owns every slot (the cluster-mode tests), its nodes.conf in a temporary
+   * folder removed at stop. @default false
+   */
+  cluster?: boolean
+}
+
 /**
  * Starts a private `redis-server` on a free loopback port with no persistence, for tests and
  * benchmarks that need their own settings, measure memory, or must not disturb the shared Redis.
+ * `extraArgs` come last, so they can turn persistence on (`--appendonly yes`, `--dir`).
  */
 export async function startRedisServer(
   extraArgs: string[] = [],
-  opts: { port?: number } = {},
+  opts: RedisServerOptions = {},
 ): Promise<PrivateRedis> {
-  const port = opts.port ?? (await freePort())
-  const proc: ChildProcess = spawn(
-    'redis-server',
-    [
-      '--port',
-      String(port),
-      '--bind',
-      '127.0.0.1',
-      '--save',
-      '',
-      '--appendonly',
-      'no',
-      ...extraArgs,
-    ],
-    { stdio: ['ignore', 'ignore', 'pipe'] },
-  )
-  let stderr = ''
-  proc.stderr?.on('data', (d: Buffer) => {
-    stderr += d.toString()
+  const dir = opts.cluster ? mkdtempSync(join(tmpdir(), 'redis-cluster-')) : undefined
+  const cluster = dir
+    ? ['--dir', dir, '--cluster-enabled', 'yes', '--cluster-config-file', join(dir, 'nodes.conf')]
+    : []
+  const server = await startRedisProcess({
+    port: opts.port,
+    args: ['--save', '', '--appendonly', 'no', ...cluster, ...extraArgs],
   })
-  const url = `redis://127.0.0.1:${port}`
-  const probe = new Redis(url, {
-    lazyConnect: true,
-    maxRetriesPerRequest: 0,
-    retryStrategy: () => null,
-  })
-  // Refused connections are expected until the server listens; they are retried below.
-  probe.on('error', () => undefined)
-  const deadline = Date.now() + 10_000
-  for (;;) {
-    if (proc.exitCode !== null) throw new Error(`redis-server exited: ${stderr}`)
+  const removeDir = () => {
+    if (dir) rmSync(dir, { recursive: true, force: true })
+  }
+  if (dir) {
     try {
-      await probe.connect()
-      // Also an error (LOADING) while the server reads its AOF after a restart.
-      await probe.ping()
-      break
-    } catch {
-      probe.disconnect()
-      if (Date.now() > deadline) {
-        proc.kill('SIGKILL')
-        throw new Error(`redis-server did not answer on ${url}: ${stderr}`)
-      }
-      await new Promise((r) => setTimeout(r, 50))
+      await claimAllSlots(server.url)
+    } catch (err) {
+      await server.crash()
+      removeDir()
+      throw err
     }
   }
-  probe.disconnect()
-  let stopped: Promise<void> | undefined
-  const gone = () => proc.exitCode !== null || proc.signalCode !== null
   return {
-    url,
-    port,
-    pid: proc.pid as number,
-    async crash() {
-      if (gone()) return
-      const exited = once(proc, 'exit')
-      proc.kill('SIGKILL')
-      await exited
+    url: server.url,
+    port: server.port,
+    pid: server.pid as number,
+    crash: () => server.crash(),
+    async stop() {
+      await server.stop(5000)
+      removeDir()
     },
-    stop() {
-      stopped ??= (async () => {
-        if (gone()) return
-        const exited = once(proc, 'exit')
-        proc.kill('SIGTERM')
-        const timer = setTimeout(() => proc.kill('SIGKILL'), 5000)
-        await exited
-        clearTimeout(timer)
-      })()
-      return stopped
-    },
+  }
+}
+
+/** Gives a fresh cluster node every slot and waits until it says the cluster is ok. */
+async function claimAllSlots(url: string): Promise<void> {
+  const redis = new Redis(url, { maxRetriesPerRequest: 0, retryStrategy: () => null })
+  try {
+    await redis.call('CLUSTER', 'ADDSLOTSRANGE', '0', '16383')
+    for (let i = 0; i < 200; i++) {
+      const info = (await redis.call('CLUSTER', 'INFO')) as string
+      if (info.includes('cluster_state:ok')) return
+      await new Promise((r) => setTimeout(r, 50))
+    }
+  } finally {
+    redis.disconnect()
   }
 }
 

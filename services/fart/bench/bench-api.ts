@@ -24,7 +24,7 @@ import {
   ensureRedisSettings,
 } from '@circles/interaction-index'
 import { createSchema } from '@circles/redis-schema'
-import { freePort } from '@circles/testkit'
+import { freePort, startRedisServer } from '@circles/testkit'
 import { createWorkloadRandom } from '@circles/testkit/workload'
 import autocannon from 'autocannon'
 import { Redis } from 'ioredis'
@@ -191,31 +191,6 @@ async function waitFor(check: () => Promise<boolean>, what: string, tries = 200)
   throw new Error(`${what} did not start`)
 }
 
-async function startRedis(): Promise<{ proc: ChildProcess; url: string }> {
-  const port = await freePort()
-  const proc = spawn(
-    'redis-server',
-    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
-    { stdio: 'ignore' },
-  )
-  const url = `redis://127.0.0.1:${port}`
-  await waitFor(async () => {
-    const r = new Redis(url, {
-      lazyConnect: true,
-      maxRetriesPerRequest: 0,
-      retryStrategy: () => null,
-    })
-    r.on('error', () => {}) // refused while redis-server starts: expected, retried by waitFor
-    try {
-      await r.connect()
-      return (await r.ping()) === 'PONG'
-    } finally {
-      r.disconnect()
-    }
-  }, 'redis-server')
-  return { proc, url }
-}
-
 interface Run {
   rps: number
   p50: number
@@ -347,14 +322,14 @@ async function main() {
         'of CPU per request, is itself the limit near 13k req/s',
     )
   }
-  const redisProc = await startRedis()
-  const redis = new Redis(redisProc.url)
+  const redisServer = await startRedisServer()
+  const redis = new Redis(redisServer.url)
   let api: ChildProcess | undefined
   // Interrupted: stop the children we started before going.
   for (const sig of ['SIGINT', 'SIGTERM'] as const) {
     process.once(sig, () => {
       api?.kill('SIGTERM')
-      redisProc.proc.kill('SIGTERM')
+      void redisServer.stop()
       process.exitCode = 130
       setImmediate(() => process.kill(process.pid, sig))
     })
@@ -423,7 +398,7 @@ async function main() {
       `heaviest account ${heaviest}: ${ranked[0]![1]} interactions; ${active.length} active accounts`,
     )
 
-    const started = await startApi(pin, redisProc.url)
+    const started = await startApi(pin, redisServer.url)
     api = started.proc
     const { base } = started
     const pid = api.pid
@@ -542,7 +517,7 @@ async function main() {
     await stopApi(api)
     let limited = none
     if (process.env.BENCH_SKIP_LIMITED !== '1') {
-      const second = await startApi(pin, redisProc.url, { RATE_LIMIT_MAX: '1000000000' })
+      const second = await startApi(pin, redisServer.url, { RATE_LIMIT_MAX: '1000000000' })
       api = second.proc
       await hammer(second.base, cachedPaths, warmUp)
       limited = await hammer(second.base, cachedPaths, {
@@ -591,7 +566,7 @@ async function main() {
   } finally {
     await stopApi(api)
     redis.disconnect()
-    redisProc.proc.kill('SIGTERM')
+    await redisServer.stop()
   }
 }
 

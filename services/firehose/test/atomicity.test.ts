@@ -1,5 +1,5 @@
 import { createSchema } from '@circles/redis-schema'
-import { settle } from '@circles/testkit'
+import { type PrivateRedis, settle, startRedisServer } from '@circles/testkit'
 import { Redis } from 'ioredis'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { readEnv, toConfig } from '../src/config.js'
@@ -15,19 +15,27 @@ import {
   testRedis,
   waitFor,
 } from './helpers.js'
-import { type PrivateRedis, startPrivateRedis } from './redis-server.js'
 import { startRelayServer } from './relay-server.js'
 
 // Redis refuses writes when it is out of memory (maxmemory + noeviction): commands queued in a MULTI are
 // refused at queue time and EXEC aborts the whole transaction. That is the real-world failure used here,
 // on a private redis-server (maxmemory is set below what it already uses, then back to unlimited).
 
-let r: PrivateRedis
+let r: PrivateRedis & { client: Redis }
 
 beforeAll(async () => {
-  r = await startPrivateRedis(['--maxmemory-policy', 'noeviction'])
+  const server = await startRedisServer(['--maxmemory-policy', 'noeviction'])
+  const client = new Redis(server.url, {
+    lazyConnect: true,
+    maxRetriesPerRequest: 1,
+    retryStrategy: () => 50,
+  })
+  client.on('error', () => {})
+  await client.connect()
+  r = { ...server, client }
 })
 afterAll(async () => {
+  r?.client.disconnect()
   await r?.stop()
 })
 

@@ -16,7 +16,7 @@ import {
 } from '@circles/core'
 import { createIndexReader, ensureRedisSettings } from '@circles/interaction-index'
 import { createSchema } from '@circles/redis-schema'
-import { freePort } from '@circles/testkit'
+import { startRedisServer } from '@circles/testkit'
 import { createWorkloadRandom, tidFromMicros } from '@circles/testkit/workload'
 import { Redis } from 'ioredis'
 
@@ -113,34 +113,6 @@ function generate(nowMs: number): Generated {
   })
   for (const d of pendingDeletes) events.push(d.event)
   return { events, creates: creates.length, deleted, dids, authorRank, authorCounts }
-}
-
-async function startRedis(): Promise<{ proc: ChildProcess; url: string }> {
-  const port = await freePort()
-  const proc = spawn(
-    'redis-server',
-    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
-    { stdio: 'ignore' },
-  )
-  const url = `redis://127.0.0.1:${port}`
-  for (let i = 0; i < 100; i++) {
-    const r = new Redis(url, {
-      lazyConnect: true,
-      maxRetriesPerRequest: 0,
-      retryStrategy: () => null,
-    })
-    r.on('error', () => {})
-    try {
-      await r.connect()
-      await r.ping()
-      r.disconnect()
-      return { proc, url }
-    } catch {
-      r.disconnect()
-      await new Promise((res) => setTimeout(res, 50))
-    }
-  }
-  throw new Error('redis-server did not start')
 }
 
 /** Seconds of CPU (user + system) Redis has used. */
@@ -290,7 +262,7 @@ async function main(): Promise<void> {
       `${counts.length} distinct authors`,
   )
 
-  const server = await startRedis()
+  const server = await startRedisServer()
   const redis = new Redis(server.url, { maxRetriesPerRequest: null })
   const schema = createSchema(PREFIX)
   const children: ChildProcess[] = []
@@ -423,8 +395,7 @@ async function main(): Promise<void> {
   } finally {
     await Promise.all(children.map((c) => stopChild(c).catch(() => {})))
     redis.disconnect()
-    server.proc.kill('SIGTERM')
-    await once(server.proc, 'exit').catch(() => {})
+    await server.stop()
   }
 }
 

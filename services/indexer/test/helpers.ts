@@ -1,9 +1,4 @@
-import { spawn } from 'node:child_process'
 import { createHash } from 'node:crypto'
-import { once } from 'node:events'
-import { mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import type {
   AccountEvent,
   InteractionCreate,
@@ -15,8 +10,7 @@ import type {
 import { encodeEvents, tidFromMs } from '@circles/core'
 import { createIndexReader, type Partner, RECORD_SIZE } from '@circles/interaction-index'
 import type { RedisSchema } from '@circles/redis-schema'
-import { freePort } from '@circles/testkit'
-import { Redis } from 'ioredis'
+import type { Redis } from 'ioredis'
 
 const B32 = 'abcdefghijklmnopqrstuvwxyz234567'
 
@@ -99,61 +93,6 @@ export async function canonicalExport(
     out[key] = { type, expireAt, value }
   }
   return out
-}
-
-export interface PrivateRedis {
-  url: string
-  port: number
-  stop(): Promise<void>
-}
-
-/** A private redis-server (no persistence) for tests that need their own settings or cluster mode. */
-export async function startPrivateRedis(opts: { cluster?: boolean } = {}): Promise<PrivateRedis> {
-  const port = await freePort()
-  const dir = mkdtempSync(join(tmpdir(), 'indexer-redis-'))
-  const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no']
-  args.push('--dir', dir)
-  if (opts.cluster)
-    args.push('--cluster-enabled', 'yes', '--cluster-config-file', join(dir, 'nodes.conf'))
-  const proc = spawn('redis-server', args, { stdio: 'ignore' })
-  const url = `redis://127.0.0.1:${port}`
-  const probe = new Redis(url, {
-    lazyConnect: true,
-    maxRetriesPerRequest: 0,
-    retryStrategy: () => null,
-  })
-  probe.on('error', () => {})
-  for (let i = 0; ; i++) {
-    try {
-      await probe.connect()
-      await probe.ping()
-      break
-    } catch (err) {
-      probe.disconnect()
-      if (i > 100) throw err
-      await new Promise((r) => setTimeout(r, 50))
-    }
-  }
-  if (opts.cluster) {
-    await probe.call('CLUSTER', 'ADDSLOTSRANGE', '0', '16383')
-    for (let i = 0; i < 200; i++) {
-      const info = (await probe.call('CLUSTER', 'INFO')) as string
-      if (info.includes('cluster_state:ok')) break
-      await new Promise((r) => setTimeout(r, 50))
-    }
-  }
-  probe.disconnect()
-  return {
-    url,
-    port,
-    async stop() {
-      if (proc.exitCode === null) {
-        proc.kill('SIGTERM')
-        await once(proc, 'exit')
-      }
-      rmSync(dir, { recursive: true, force: true })
-    },
-  }
 }
 
 /** Waits until the indexer group has read and acknowledged every entry of the stream. */

@@ -10,7 +10,6 @@ import { privateRedisArgs } from '@circles/ops'
 import { createSchema, type RedisSchema } from '@circles/redis-schema'
 import {
   type CorpusFrame,
-  freePort,
   type PrivateRedis,
   startRedisServer,
   startReplayServer,
@@ -68,8 +67,7 @@ afterEach(async () => {
 
 /** A redis-server with the very settings `pnpm start` gives its own (AOF everysec, noeviction) in `dir`. */
 async function startAofRedis(dir: string, port?: number): Promise<PrivateRedis> {
-  const p = port ?? (await freePort())
-  return startRedisServer(privateRedisArgs({ port: p, dataDir: dir }), { port: p })
+  return startRedisServer(privateRedisArgs({ dataDir: dir }), { port })
 }
 
 /** Runs a service's built main.js and starts it again 200 ms after any exit it was not asked for. */

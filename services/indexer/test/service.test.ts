@@ -10,20 +10,12 @@ import {
   type KindCounts,
 } from '@circles/interaction-index'
 import { createSchema, type RedisSchema } from '@circles/redis-schema'
+import { type PrivateRedis, startRedisServer } from '@circles/testkit'
 import { Redis } from 'ioredis'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { toConfig } from '../src/config.js'
 import { createIndexerService } from '../src/service.js'
-import {
-  canonicalExport,
-  groupInfo,
-  indexPart,
-  mixedEvents,
-  type PrivateRedis,
-  plc,
-  startPrivateRedis,
-  waitDrained,
-} from './helpers.js'
+import { canonicalExport, groupInfo, indexPart, mixedEvents, plc, waitDrained } from './helpers.js'
 
 const MAIN = resolve(dirname(fileURLToPath(import.meta.url)), '../dist/src/main.js')
 const ALL: KindCounts = { like: 1, repost: 1, reply: 1, quote: 1 }
@@ -84,7 +76,7 @@ function spawnIndexer(
 }
 
 beforeAll(async () => {
-  server = await startPrivateRedis()
+  server = await startRedisServer()
   redis = new Redis(server.url)
 })
 
@@ -340,7 +332,7 @@ describe('indexer service', () => {
   })
 
   it('no multi-key command crosses a slot: service, writer and reader on a cluster-mode node', async () => {
-    const cluster = await startPrivateRedis({ cluster: true })
+    const cluster = await startRedisServer([], { cluster: true })
     const c = new Redis(cluster.url)
     try {
       const schema = createSchema('slots:')

@@ -3,7 +3,6 @@
 // the indexer's writer into a private redis-server, then rolled up (scan + fold + marker + free) and timed.
 // Baseline in the same run: the same rows folded into plain hashes (field = partner DID + kind, HINCRBY),
 // the obvious layout. Progress lines first, one JSON line last.
-import { spawn } from 'node:child_process'
 import { HOUR_MS, type InteractionKind, type StreamEvent } from '@circles/core'
 import {
   createIndexWriter,
@@ -13,7 +12,7 @@ import {
   HOUR_AUTHOR_SHARDS,
 } from '@circles/interaction-index'
 import { createSchema, type RedisSchema } from '@circles/redis-schema'
-import { freePort } from '@circles/testkit'
+import { startRedisServer } from '@circles/testkit'
 import { createWorkloadRandom, tidFromMicros } from '@circles/testkit/workload'
 import { Redis } from 'ioredis'
 import { createRollupFence } from '../src/fence.js'
@@ -37,35 +36,6 @@ function progress(msg: string): void {
 }
 
 const { zipfSampler, shuffled, randomDid, pickKind } = createWorkloadRandom(42)
-
-async function startRedis(): Promise<{ url: string; stop: () => void }> {
-  const port = await freePort()
-  const proc = spawn(
-    'redis-server',
-    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
-    { stdio: 'ignore' },
-  )
-  const url = `redis://127.0.0.1:${port}`
-  for (let i = 0; i < 100; i++) {
-    const r = new Redis(url, {
-      lazyConnect: true,
-      maxRetriesPerRequest: 0,
-      retryStrategy: () => null,
-    })
-    r.on('error', () => {}) // refused until the server listens: retried below
-    try {
-      await r.connect()
-      await r.ping()
-      r.disconnect()
-      return { url, stop: () => proc.kill('SIGTERM') }
-    } catch {
-      r.disconnect()
-      await new Promise((res) => setTimeout(res, 100))
-    }
-  }
-  proc.kill('SIGKILL')
-  throw new Error('redis-server did not start')
-}
 
 /** Sum of MEMORY USAGE over every key matching `pattern`, and the number of keys. */
 async function memoryOf(redis: Redis, pattern: string): Promise<{ bytes: number; keys: number }> {
@@ -273,7 +243,7 @@ async function checkDirectLoader(redis: Redis, g: Generated, hour: number): Prom
 }
 
 async function main(): Promise<void> {
-  const server = await startRedis()
+  const server = await startRedisServer()
   const redis = new Redis(server.url, { maxRetriesPerRequest: null })
   try {
     const settings = await ensureRedisSettings(redis)
@@ -386,7 +356,7 @@ async function main(): Promise<void> {
     process.stdout.write(`${JSON.stringify(out)}\n`)
   } finally {
     await redis.quit().catch(() => redis.disconnect())
-    server.stop()
+    await server.stop()
   }
 }
 
