@@ -1,5 +1,6 @@
 import { REQUIRED_REDIS_SETTINGS } from '@circles/interaction-index'
 import type { RedisSchema } from '@circles/redis-schema'
+import { parseGroups } from '@circles/stream-info'
 import type { Redis } from 'ioredis'
 import { WebSocket } from 'ws'
 
@@ -201,8 +202,9 @@ export async function checkStream(
         },
   )
 
-  const groups = ((await redis.xinfo('GROUPS', key)) as unknown[]).map(toRecord)
-  const group = groups.find((g) => g.name === schema.indexerGroup)
+  const group = parseGroups(await redis.xinfo('GROUPS', key)).find(
+    (g) => g.name === schema.indexerGroup,
+  )
   if (!group) {
     checks.push({
       name: 'indexer group',
@@ -226,8 +228,8 @@ export async function checkStream(
 
   // `lag` is Redis 7's count of entries not yet delivered to the group; null when Redis cannot tell
   // (after XDEL/trimming below the group's position): then fall back to comparing ids.
-  const lastDelivered = String(group['last-delivered-id'] ?? '0-0')
-  const lag = group.lag === null || group.lag === undefined ? undefined : Number(group.lag)
+  const lastDelivered = group.lastDeliveredId
+  const lag = group.lag ?? undefined
   let oldestUndeliveredMs: number | undefined
   if (lag === undefined || lag > 0) {
     const next = await redis.xrange(key, `(${lastDelivered}`, '+', 'COUNT', 1)
@@ -247,7 +249,7 @@ export async function checkStream(
         : `${lagText}: the indexer is behind (stopped, too few instances, or Redis is slow); the firehose pauses reading past FIREHOSE_MAX_LAG.`,
   })
 
-  const pending = Number(group.pending ?? 0)
+  const pending = group.pending
   if (pending === 0) {
     checks.push({ name: 'pending entries', status: 'ok', message: 'none' })
   } else {

@@ -1,5 +1,6 @@
 import type { CallInfo } from '@circles/bsky-client'
 import type { RedisSchema } from '@circles/redis-schema'
+import { parseGroups } from '@circles/stream-info'
 import type { Redis } from 'ioredis'
 import { Counter, Gauge, Histogram, type Metric, Registry } from 'prom-client'
 import { pipelineValues } from './redis-faults.js'
@@ -170,24 +171,12 @@ export async function readPipelineState(
   const [len, cursor, beat, deadLetters, cursorsLost, trimmed] = pipelineValues(
     res?.slice(0, 6) ?? null,
   )
-  const groups = res?.[6]?.[1]
-  let lag: number | null = null
-  let pending: number | null = null
-  if (Array.isArray(groups)) {
-    for (const g of groups as unknown[][]) {
-      const f: Record<string, unknown> = {}
-      for (let i = 0; i + 1 < g.length; i += 2) f[String(g[i])] = g[i + 1]
-      if (f.name === schema.indexerGroup) {
-        lag = num(f.lag)
-        pending = num(f.pending)
-      }
-    }
-  }
+  const group = parseGroups(res?.[6]?.[1]).find((g) => g.name === schema.indexerGroup)
   const beatMs = num(beat)
   return {
     stream_length: num(len),
-    indexer_lag_entries: lag,
-    indexer_pending: pending,
+    indexer_lag_entries: group?.lag ?? null,
+    indexer_pending: group?.pending ?? null,
     dead_letters: num(deadLetters),
     firehose_cursor: num(cursor),
     firehose_cursors_lost: num(cursorsLost) ?? 0,

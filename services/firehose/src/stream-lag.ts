@@ -1,4 +1,5 @@
 import type { RedisSchema } from '@circles/redis-schema'
+import { parseGroups } from '@circles/stream-info'
 import type { Redis } from 'ioredis'
 
 export interface LagReading {
@@ -72,9 +73,7 @@ export async function readLag(redis: Redis, schema: RedisSchema): Promise<LagRea
     }
     throw groupsErr
   }
-  const group = (groups as unknown[])
-    .map(fields)
-    .find((g) => String(g.get('name')) === schema.indexerGroup)
+  const group = parseGroups(groups).find((g) => g.name === schema.indexerGroup)
   if (!group) {
     return {
       lag: length,
@@ -85,15 +84,12 @@ export async function readLag(redis: Redis, schema: RedisSchema): Promise<LagRea
       trimmedUnread: 0,
     }
   }
-  const lastDeliveredId = String(group.get('last-delivered-id') ?? '0-0')
-  const pending = num(group.get('pending'))
+  const { lastDeliveredId, pending, lag, entriesRead } = group
   // Logically unread entries the stream no longer holds were trimmed before the group read them.
   const trimmed = (lag: number) => Math.max(0, lag - length)
-  const lag = num(group.get('lag'))
   if (lag !== null) {
     return { lag, source: 'lag', length, lastDeliveredId, pending, trimmedUnread: trimmed(lag) }
   }
-  const entriesRead = num(group.get('entries-read'))
   if (entriesRead !== null) {
     const info = fields(await redis.xinfo('STREAM', schema.eventStream))
     const added = num(info.get('entries-added'))

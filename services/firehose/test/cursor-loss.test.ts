@@ -2,6 +2,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { decodeEvents, type StreamEvent } from '@circles/core'
+import { readGroups } from '@circles/stream-info'
 import { loseByPrefix } from '@circles/testkit'
 import type { Redis } from 'ioredis'
 import { afterEach, describe, expect, it } from 'vitest'
@@ -106,8 +107,8 @@ describe('the firehose when Redis loses its data', () => {
     const lostAt = server.connections.at(-1)?.sent ?? 0
     await waitFor('the last cursor', async () => (await storedCursor(t.redis, t.schema)) === LAST)
     await waitFor('the stream read', async () => {
-      const groups = (await t.redis.xinfo('GROUPS', t.schema.eventStream)) as unknown[][]
-      return groups.some((g) => g[g.indexOf('lag') + 1] === 0 && g[g.indexOf('pending') + 1] === 0)
+      const groups = await readGroups(t.redis, t.schema.eventStream)
+      return groups.some((g) => g.lag === 0 && g.pending === 0)
     })
     await indexer.stop()
     await service.close()

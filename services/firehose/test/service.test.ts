@@ -1,4 +1,5 @@
 import { decodeEvents, type StreamEvent } from '@circles/core'
+import { readGroups } from '@circles/stream-info'
 import { afterEach, describe, expect, it } from 'vitest'
 import { createFirehoseService, type FirehoseService } from '../src/service.js'
 import { readLag } from '../src/stream-lag.js'
@@ -54,8 +55,8 @@ describe('firehose service against a loopback relay and the real Redis', () => {
     await service.start()
     await waitFor('the last cursor', async () => (await storedCursor(t.redis, t.schema)) === LAST)
     expect(await streamEvents(t.redis, t.schema)).toEqual(EXPECTED)
-    const groups = (await t.redis.xinfo('GROUPS', t.schema.eventStream)) as unknown[][]
-    expect(groups.map((g) => g[1])).toEqual([t.schema.indexerGroup])
+    const groups = await readGroups(t.redis, t.schema.eventStream)
+    expect(groups.map((g) => g.name)).toEqual([t.schema.indexerGroup])
     // Batched: far fewer entries than events.
     expect(await t.redis.xlen(t.schema.eventStream)).toBeLessThan(EXPECTED.length / 20)
     await service.close()

@@ -16,6 +16,7 @@ import {
 } from '@circles/core'
 import { createIndexReader, ensureRedisSettings } from '@circles/interaction-index'
 import { createSchema } from '@circles/redis-schema'
+import { groupInfo } from '@circles/stream-info'
 import { startRedisServer } from '@circles/testkit'
 import { createWorkloadRandom, tidFromMicros } from '@circles/testkit/workload'
 import { Redis } from 'ioredis'
@@ -162,17 +163,15 @@ async function loadStream(redis: Redis, stream: string, events: StreamEvent[]): 
 async function waitDrained(redis: Redis, stream: string, group: string, total: number, t0: number) {
   let lastLog = 0
   for (;;) {
-    const groups = (await redis.call('XINFO', 'GROUPS', stream)) as unknown[][]
-    const info: Record<string, unknown> = {}
-    const g = groups[0] ?? []
-    for (let i = 0; i + 1 < g.length; i += 2) info[String(g[i])] = g[i + 1]
-    if (info.name !== group) {
+    const info = await groupInfo(redis, stream, group)
+    if (!info) {
       // the service creates the group when it starts
       await new Promise((res) => setTimeout(res, 20))
       continue
     }
-    const lag = Number(info.lag)
-    const pending = Number(info.pending)
+    // a lag Redis cannot tell (null) reads as 0: drained once nothing is pending
+    const lag = info.lag ?? 0
+    const pending = info.pending
     if (lag === 0 && pending === 0) return
     if (Date.now() - lastLog > 3000) {
       lastLog = Date.now()

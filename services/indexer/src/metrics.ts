@@ -1,6 +1,7 @@
 import { type ApplyStats, emptyStats } from '@circles/interaction-index'
 import type { Logger } from '@circles/logging'
 import type { RedisSchema } from '@circles/redis-schema'
+import { parseGroups } from '@circles/stream-info'
 import type { Redis } from 'ioredis'
 import type { BackoffState } from './backoff.js'
 import type { RedisErrorKind } from './errors.js'
@@ -108,15 +109,10 @@ export function createMetricsPublisher(d: MetricsDeps): () => Promise<void> {
     let lag: number | null = null
     let pending: number | null = null
     try {
-      const groups = (await control.call('XINFO', 'GROUPS', schema.eventStream)) as unknown[][]
-      for (const g of groups) {
-        const info: Record<string, unknown> = {}
-        for (let i = 0; i + 1 < g.length; i += 2) info[String(g[i])] = g[i + 1]
-        if (info.name === schema.indexerGroup) {
-          lag = typeof info.lag === 'number' ? info.lag : null
-          pending = typeof info.pending === 'number' ? info.pending : null
-        }
-      }
+      const groups = parseGroups(await control.call('XINFO', 'GROUPS', schema.eventStream))
+      const group = groups.find((g) => g.name === schema.indexerGroup)
+      lag = group?.lag ?? null
+      pending = group?.pending ?? null
       const snapshot = copyCounters(counters)
       const delta = diffCounters(snapshot, published)
       const pipe = control.pipeline()

@@ -10,6 +10,7 @@ import type {
 import { encodeEvents, tidFromMs } from '@circles/core'
 import { createIndexReader, type Partner, RECORD_SIZE } from '@circles/interaction-index'
 import type { RedisSchema } from '@circles/redis-schema'
+import { groupInfo } from '@circles/stream-info'
 import type { Redis } from 'ioredis'
 
 const B32 = 'abcdefghijklmnopqrstuvwxyz234567'
@@ -99,25 +100,24 @@ export async function canonicalExport(
 export async function waitDrained(redis: Redis, stream: string, group: string, timeoutMs = 30_000) {
   const deadline = Date.now() + timeoutMs
   for (;;) {
-    const { lag, pending } = await groupInfo(redis, stream, group)
+    const { lag, pending } = await groupCounts(redis, stream, group)
     if (lag === 0 && pending === 0) return
     if (Date.now() > deadline) throw new Error(`stream not drained: lag ${lag}, pending ${pending}`)
     await new Promise((r) => setTimeout(r, 25))
   }
 }
 
-export async function groupInfo(
+/**
+ * The group's lag and pending count; -1 for both while the group, the stream or Redis itself is missing
+ * (a test polls through restarts). A lag Redis cannot tell (null) reads as 0.
+ */
+export async function groupCounts(
   redis: Redis,
   stream: string,
   group: string,
 ): Promise<{ lag: number; pending: number }> {
-  const groups = (await redis.call('XINFO', 'GROUPS', stream).catch(() => [])) as unknown[][]
-  for (const g of groups) {
-    const info: Record<string, unknown> = {}
-    for (let i = 0; i + 1 < g.length; i += 2) info[String(g[i])] = g[i + 1]
-    if (info.name === group) return { lag: Number(info.lag), pending: Number(info.pending) }
-  }
-  return { lag: -1, pending: -1 }
+  const info = await groupInfo(redis, stream, group).catch(() => undefined)
+  return info ? { lag: info.lag ?? 0, pending: info.pending } : { lag: -1, pending: -1 }
 }
 
 /** The index keys of a canonical export with the prefix cut off (stream and metrics left out). */

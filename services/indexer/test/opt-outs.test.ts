@@ -5,6 +5,7 @@ import {
   FOREVER_MS,
   type IndexReader,
 } from '@circles/interaction-index'
+import { groupInfo } from '@circles/stream-info'
 import { createTestRedis, type TestRedis } from '@circles/testkit'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { toConfig } from '../src/config.js'
@@ -29,9 +30,8 @@ let at = Date.now() - 30 * 60_000
 async function publish(...events: StreamEvent[]): Promise<void> {
   await publishEntries(t.redis, t.schema, entriesOf(events, 10))
   await waitUntil('the stream applied', async () => {
-    const groups = (await t.redis.xinfo('GROUPS', t.schema.eventStream)) as unknown[][]
-    const g = groups[0] as unknown[]
-    return g[g.indexOf('lag') + 1] === 0 && g[g.indexOf('pending') + 1] === 0
+    const g = await groupInfo(t.redis, t.schema.eventStream, t.schema.indexerGroup)
+    return g?.lag === 0 && g.pending === 0
   })
 }
 

@@ -12,7 +12,7 @@ import {
   create,
   entriesOf,
   everyAnswer,
-  groupInfo,
+  groupCounts,
   mixedEvents,
   plc,
   publishEntries,
@@ -186,7 +186,7 @@ describe('the indexer under what Redis really does', () => {
       expect(indexer.backoff()).toMatchObject({ kind: 'oom' })
       await sleep(1000)
       during = indexer.counters()
-      pendingDuring = (await groupInfo(redis, schema.eventStream, schema.indexerGroup)).pending
+      pendingDuring = (await groupCounts(redis, schema.eventStream, schema.indexerGroup)).pending
       // nothing acknowledged while Redis refused the writes, nothing given up
       expect(during.entries).toBe(before.entries)
       expect(during.deadLetters).toBe(0)

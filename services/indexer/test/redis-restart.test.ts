@@ -25,7 +25,7 @@ import {
   canonicalExport,
   create,
   everyAnswer,
-  groupInfo,
+  groupCounts,
   indexPart,
   plc,
   waitDrained,
@@ -160,7 +160,7 @@ async function runPipeline(
   })
   await waitUntil('every frame published', async () => (await cursor(redis, schema)) === last)
   await waitUntil('every entry indexed', async () => {
-    const { lag, pending } = await groupInfo(redis, schema.eventStream, schema.indexerGroup)
+    const { lag, pending } = await groupCounts(redis, schema.eventStream, schema.indexerGroup)
     return lag === 0 && pending === 0
   })
   await Promise.all([firehose.stop(), indexer.stop()])

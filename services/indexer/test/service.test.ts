@@ -15,7 +15,14 @@ import { Redis } from 'ioredis'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { toConfig } from '../src/config.js'
 import { createIndexerService } from '../src/service.js'
-import { canonicalExport, groupInfo, indexPart, mixedEvents, plc, waitDrained } from './helpers.js'
+import {
+  canonicalExport,
+  groupCounts,
+  indexPart,
+  mixedEvents,
+  plc,
+  waitDrained,
+} from './helpers.js'
 
 const MAIN = resolve(dirname(fileURLToPath(import.meta.url)), '../dist/src/main.js')
 const ALL: KindCounts = { like: 1, repost: 1, reply: 1, quote: 1 }
@@ -133,12 +140,12 @@ describe('indexer service', () => {
     )
     await service.start()
     for (;;) {
-      const { pending } = await groupInfo(redis, schema.eventStream, schema.indexerGroup)
+      const { pending } = await groupCounts(redis, schema.eventStream, schema.indexerGroup)
       if (pending > 0) break
       await new Promise((r) => setTimeout(r, 2))
     }
     await service.close()
-    const { lag, pending } = await groupInfo(redis, schema.eventStream, schema.indexerGroup)
+    const { lag, pending } = await groupCounts(redis, schema.eventStream, schema.indexerGroup)
     expect(pending).toBe(0)
     expect(service.counters().entries).toBe(entries - lag)
     expect(lag).toBeGreaterThan(0)
@@ -263,7 +270,7 @@ describe('indexer service', () => {
       }
       return service.counters()
     }
-    const info = () => groupInfo(redis, schema.eventStream, schema.indexerGroup)
+    const info = () => groupCounts(redis, schema.eventStream, schema.indexerGroup)
     // XAUTOCLAIM drops deleted entries from the group whatever their idle time (Redis 7.0): the first
     // scan, at start, finds all three, while the dead consumer's others are not idle long enough
     const first = await run(3_600_000, async () => {
@@ -293,7 +300,7 @@ describe('indexer service', () => {
     const exited = once(victim, 'exit')
     let killedWithPending = 0
     for (;;) {
-      const { lag, pending } = await groupInfo(
+      const { lag, pending } = await groupCounts(
         redis,
         victimSchema.eventStream,
         victimSchema.indexerGroup,

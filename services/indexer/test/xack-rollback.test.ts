@@ -8,7 +8,7 @@ import { startRollbackRedis } from '@circles/testkit'
 import { afterEach, describe, expect, it } from 'vitest'
 import { toConfig } from '../src/config.js'
 import { createIndexerService } from '../src/service.js'
-import { canonicalExport, create, groupInfo, indexPart, plc, waitDrained } from './helpers.js'
+import { canonicalExport, create, groupCounts, indexPart, plc, waitDrained } from './helpers.js'
 
 // With appendfsync everysec, Redis answers writes before they reach the disk, and a kill -9 can lose the
 // last second of them. When that happens between a batch's writes and its XACK, ioredis sends the XACK,
@@ -128,7 +128,7 @@ describe('the indexer service when Redis loses a batch between its writes and it
     await waitDrained(redis, schema.eventStream, schema.indexerGroup)
     expect(trap.sprung).toBe(true)
     await indexer.close()
-    expect(await groupInfo(redis, schema.eventStream, schema.indexerGroup)).toEqual({
+    expect(await groupCounts(redis, schema.eventStream, schema.indexerGroup)).toEqual({
       lag: 0,
       pending: 0,
     })

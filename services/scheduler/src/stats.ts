@@ -1,6 +1,7 @@
 import { HOUR_MS, INTERACTION_KINDS, type InteractionKind, isValidDid } from '@circles/core'
 import { hiddenAccounts } from '@circles/interaction-index'
 import type { RedisSchema } from '@circles/redis-schema'
+import { parseGroups } from '@circles/stream-info'
 import type { Redis } from 'ioredis'
 import type { HourRow, LiveHours } from './live-source.js'
 import { topN } from './top-n.js'
@@ -319,18 +320,16 @@ export async function readPipelineStats(
   let undelivered: number | null = null
   let pending: number | null = null
   let lagMs: number | null = null
-  for (const g of groups as unknown[][]) {
-    const info: Record<string, unknown> = {}
-    for (let i = 0; i + 1 < g.length; i += 2) info[String(g[i])] = g[i + 1]
-    if (info.name !== schema.indexerGroup) continue
-    pending = Number(info.pending ?? 0)
-    undelivered = info.lag === null || info.lag === undefined ? null : Number(info.lag)
+  const group = parseGroups(groups).find((g) => g.name === schema.indexerGroup)
+  if (group) {
+    pending = group.pending
+    undelivered = group.lag
     if (undelivered === 0) lagMs = 0
     else {
       // The oldest undelivered entry is the first one after the group's last-delivered id.
       const after = await redis.xrange(
         schema.eventStream,
-        `(${String(info['last-delivered-id'])}`,
+        `(${group.lastDeliveredId}`,
         '+',
         'COUNT',
         1,

@@ -1,0 +1,1 @@
+export { groupInfo, parseGroups, readGroups, type StreamGroup, type XinfoClient } from './groups.js'
