@@ -1,14 +1,23 @@
-import { readdirSync } from 'node:fs'
+import { readdirSync, readFileSync } from 'node:fs'
 import { resolve } from 'node:path'
 import { defineConfig } from 'vitest/config'
 
-// Tests run against the TypeScript sources of the workspace packages, so no build is needed first.
-const alias = Object.fromEntries(
-  readdirSync('packages').map((dir) => [
-    `@circles/${dir}`,
-    resolve('packages', dir, 'src/index.ts'),
-  ]),
-)
+// Tests run against the TypeScript sources of the workspace packages, so no build is needed first. Each
+// entry of a package's exports map (`@circles/testkit/pds` -> src/pds.ts), the subpaths first: an alias
+// also matches what starts with it and a slash, so the package root would swallow them.
+function sourceEntries(dir: string): [string, string][] {
+  const { exports = {} } = JSON.parse(
+    readFileSync(resolve('packages', dir, 'package.json'), 'utf8'),
+  )
+  return Object.entries(exports as Record<string, { default: string }>).map(([path, target]) => [
+    `@circles/${dir}${path.slice(1)}`,
+    resolve('packages', dir, target.default.replace(/^\.\/dist\//, '').replace(/\.js$/, '.ts')),
+  ])
+}
+const alias = readdirSync('packages')
+  .flatMap(sourceEntries)
+  .sort(([a], [b]) => b.length - a.length)
+  .map(([find, replacement]) => ({ find, replacement }))
 
 export default defineConfig({
   resolve: { alias },

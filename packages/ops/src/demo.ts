@@ -100,7 +100,7 @@ export async function main(): Promise<number> {
     say(`temporary Redis on ${redis.url}`)
 
     say('starting a local PDS (no internet needed; takes a few seconds)...')
-    const spec = '@circles/testkit'
+    const spec = '@circles/testkit/pds'
     const kit = (await import(spec)) as Testkit
     const pds = await kit.startLocalPds()
     cleanups.push(() => pds.close())

@@ -4,11 +4,10 @@ import {
   type KindTally,
   type LedgerKind,
   type PartnerTally,
-  type PdsAccount,
-  type ScriptAccounts,
   svgTitles,
   weightedScore,
 } from '@circles/testkit'
+import type { PdsAccount, ScriptAccounts } from '@circles/testkit/pds'
 import type { Redis } from 'ioredis'
 
 // The chain test's two sides, in one shape so that a failure is one readable diff: what the API must

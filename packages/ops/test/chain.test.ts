@@ -1,19 +1,21 @@
 import { rmSync } from 'node:fs'
 import {
-  createScriptAccounts,
   freePort,
   InteractionLedger,
   LEDGER_KINDS,
+  type PrivateRedis,
+  pollUntilEqual,
+  startRedisServer,
+} from '@circles/testkit'
+import {
+  createScriptAccounts,
   LedgerWriter,
   type LocalPds,
   type PdsAccount,
-  type PrivateRedis,
-  pollUntilEqual,
   runLedgerScript,
   type ScriptAccounts,
   startLocalPds,
-  startRedisServer,
-} from '@circles/testkit'
+} from '@circles/testkit/pds'
 import { Redis } from 'ioredis'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { type DemoAppView, startDemoAppView } from '../src/demo-appview.js'

@@ -1,3 +1,6 @@
+// The light entry: what tests and benchmarks need without a PDS. Importing it costs no @atproto/pds start-up
+// (seconds per test file); the local PDS and what drives it are `@circles/testkit/pds`.
+
 export { freePort } from '@circles/redis-server'
 export { clockAnchor } from './clock.js'
 export {
@@ -21,15 +24,6 @@ export {
   type PartnerTally,
   weightedScore,
 } from './ledger.js'
-export {
-  createScriptAccounts,
-  runLedgerScript,
-  SCRIPT_ACCOUNTS,
-  type ScriptAccount,
-  type ScriptAccounts,
-} from './ledger-script.js'
-export { LedgerWriter, type PostOptions, type RecordRef } from './ledger-writer.js'
-export { type LocalPds, type PdsAccount, startLocalPds } from './local-pds.js'
 export {
   CHROMIUM_ARGS,
   CHROMIUM_PATH,
@@ -64,7 +58,6 @@ export {
   startReplayServer,
 } from './replay-server.js'
 export { settle } from './settle.js'
-export { ActivitySimulator, type ExpectedEvent } from './simulator.js'
 export { type StallProxy, type StallProxyOptions, startStallProxy } from './stall-proxy.js'
 export { SvgError, svgTitles } from './svg.js'
 export {

@@ -3,14 +3,13 @@ import { once } from 'node:events'
 import { dirname, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { decodeEvents, type StreamEvent } from '@circles/core'
+import { createTestRedis, type TestRedis } from '@circles/testkit'
 import {
   ActivitySimulator,
-  createTestRedis,
   type ExpectedEvent,
   type LocalPds,
   startLocalPds,
-  type TestRedis,
-} from '@circles/testkit'
+} from '@circles/testkit/pds'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 
 // The built service, run exactly as in production: `pnpm test` builds before vitest runs.
