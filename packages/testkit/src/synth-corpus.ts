@@ -67,8 +67,6 @@ interface SynthRepo {
   undoable: Rec[]
 }
 
-const rng = prng
-
 /** Zipf(s=1) sampler over n ranks by inverse CDF. */
 function zipf(n: number, random: () => number): () => number {
   const cdf = new Float64Array(n)
@@ -117,7 +115,7 @@ export async function* synthesizeFrames(
   opts: SynthOptions,
   stats?: SynthStats,
 ): AsyncGenerator<CorpusFrame> {
-  const random = rng(opts.seed ?? 1)
+  const random = prng(opts.seed ?? 1)
   const nRepos = opts.repos ?? 300
   const step = opts.stepMs ?? 1
   let now = opts.startMs ?? Date.now() - 2 * 3600_000

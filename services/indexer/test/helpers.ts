@@ -11,6 +11,7 @@ import { encodeEvents, tidFromMs } from '@circles/core'
 import { createIndexReader, type Partner, RECORD_SIZE } from '@circles/interaction-index'
 import type { RedisSchema } from '@circles/redis-schema'
 import { groupInfo } from '@circles/stream-info'
+import { prng } from '@circles/testkit'
 import type { Redis } from 'ioredis'
 
 const B32 = 'abcdefghijklmnopqrstuvwxyz234567'
@@ -141,13 +142,7 @@ export function mixedEvents(
   seed = 1,
   withPurge = true,
 ): StreamEvent[] {
-  let a = seed >>> 0
-  const rand = () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = Math.imul(a ^ (a >>> 15), a | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
+  const rand = prng(seed)
   const dids = Array.from({ length: 40 }, (_, i) => plc(`user${i}`))
   const pick = () => dids[Math.floor(rand() ** 2 * dids.length)] as string
   const kinds: InteractionKind[] = ['like', 'like', 'like', 'repost', 'reply', 'quote']

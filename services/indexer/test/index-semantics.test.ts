@@ -10,7 +10,7 @@ import {
   type KindCounts,
   RECORD_SIZE,
 } from '@circles/interaction-index'
-import { clockAnchor, createTestRedis, type TestRedis } from '@circles/testkit'
+import { clockAnchor, createTestRedis, prng, type TestRedis } from '@circles/testkit'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { identityStaleKeys } from '../src/stale-caches.js'
 import { canonicalExport, create, del, indexPart, plc, purge } from './helpers.js'
@@ -398,11 +398,8 @@ describe('interaction index', () => {
     // creates that arrive after their delete, re-likes and a purge, cut into batches of uneven size
     const dids = [ALICE, BOB, CAROL, DAVE, plc('erin'), plc('frank')]
     const events: StreamEvent[] = []
-    let seed = 7
-    const rand = (n: number) => {
-      seed = (seed * 1103515245 + 12345) % 2 ** 31
-      return seed % n
-    }
+    const next = prng(7)
+    const rand = (n: number) => Math.floor(next() * n)
     const made: InteractionCreate[] = []
     for (let i = 0; i < 600; i++) {
       const time = T0 - 3 * HOUR_MS + i * 17_000

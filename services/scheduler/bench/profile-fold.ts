@@ -1,5 +1,6 @@
 // Dev aid (not a benchmark of record): times foldHour alone on generated rows, against REDIS_URL.
 import { createSchema } from '@circles/redis-schema'
+import { prng } from '@circles/testkit'
 import { Redis } from 'ioredis'
 import { createRollupFence } from '../src/fence.js'
 import { foldHour } from '../src/fold.js'
@@ -9,14 +10,7 @@ import type { HourRow } from '../src/live-source.js'
 const ROWS = Number(process.env.ROWS ?? 500_000)
 const POP = Number(process.env.POP ?? 100_000)
 const B32 = 'abcdefghijklmnopqrstuvwxyz234567'
-let a = 7
-const rand = () => {
-  a = (a + 0x6d2b79f5) >>> 0
-  let t = a
-  t = Math.imul(t ^ (t >>> 15), t | 1)
-  t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-  return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-}
+const rand = prng(7)
 const dids = Array.from({ length: POP }, () => {
   let s = 'did:plc:'
   for (let i = 0; i < 24; i++) s += B32[Math.floor(rand() * 32)]

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto'
 import { DAY_MS, HOUR_MS } from '@circles/core'
 import { createIndexWriter, createLongWindowReader } from '@circles/interaction-index'
-import { createTestRedis, type TestRedis } from '@circles/testkit'
+import { createTestRedis, prng, type TestRedis } from '@circles/testkit'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { runForget } from '../src/forget.js'
 import { createLiveHours } from '../src/live-index.js'
@@ -9,7 +9,7 @@ import type { HourRow } from '../src/live-source.js'
 import { rollUpHour, runRollup } from '../src/rollup.js'
 import { runSnapshots } from '../src/snapshots.js'
 import { aggregatesWithout, expectForgotten, storedAggregates } from './forget-helpers.js'
-import { makeDids, makeEvents, memoryLiveHours, newRollupFence, rng } from './helpers.js'
+import { makeDids, makeEvents, memoryLiveHours, newRollupFence } from './helpers.js'
 
 // The forget step against the real Redis: interactions written with the indexer's writer and folded by
 // the roll-up, older days folded from rows, an account purged as the indexer will (the writer's purge,
@@ -36,7 +36,7 @@ const others = dids.filter((d) => d !== X && d !== Y)
 
 /** Hours 60, 20, 5 and 3 days ago: the 90, 30 and 7-day windows each see some. */
 function olderHours(): [number, HourRow[]][] {
-  const r = rng(77)
+  const r = prng(77)
   const pick = () => dids[Math.floor(r() * dids.length)] as string
   return [60, 20, 5, 3].map((ago, i) => {
     const rows: HourRow[] = []

@@ -18,11 +18,8 @@ import type { HourRow, LiveHours } from '../src/live-source.js'
 
 const B32 = 'abcdefghijklmnopqrstuvwxyz234567'
 
-/** Deterministic PRNG (mulberry32), so a failing case can be rerun. */
-export const rng = prng
-
 export function makeDids(n: number, seed = 1): string[] {
-  const r = rng(seed)
+  const r = prng(seed)
   const out: string[] = []
   for (let i = 0; i < n; i++) {
     // One in ten is a did:web, to exercise the unpacked partner path.
@@ -43,7 +40,7 @@ export function makeHours(
   dids: readonly string[],
   seed = 2,
 ): Map<number, HourRow[]> {
-  const r = rng(seed)
+  const r = prng(seed)
   const pick = () => dids[Math.floor(dids.length * r() ** 3)] as string
   const out = new Map<number, HourRow[]>()
   for (const hour of hours) {
@@ -78,7 +75,7 @@ export function makeEvents(
   events: StreamEvent[]
   rows: Map<number, HourRow[]>
 } {
-  const r = rng(seed)
+  const r = prng(seed)
   const pick = () => dids[Math.floor(dids.length * r() ** 2)] as string
   const events: StreamEvent[] = []
   const live = new Map<string, { hour: number; row: HourRow }>()

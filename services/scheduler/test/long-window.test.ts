@@ -1,10 +1,10 @@
 import { DAY_MS, HOUR_MS, type StreamEvent, tidFromMs } from '@circles/core'
 import { createIndexWriter, createLongWindowReader } from '@circles/interaction-index'
-import { createTestRedis, type TestRedis } from '@circles/testkit'
+import { createTestRedis, prng, type TestRedis } from '@circles/testkit'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import type { HourRow } from '../src/live-source.js'
 import { rollUpHour } from '../src/rollup.js'
-import { makeDids, memoryLiveHours, newRollupFence, rng } from './helpers.js'
+import { makeDids, memoryLiveHours, newRollupFence } from './helpers.js'
 
 // Long windows combine the live index (last 48 h) with the daily aggregates (folded hours): checked
 // against a brute-force sum over everything that was written to either.
@@ -26,7 +26,7 @@ describe('long windows', () => {
 
   const dids = makeDids(40, 9)
   const me = dids[0] as string
-  const r = rng(3)
+  const r = prng(3)
   const pick = () => dids[1 + Math.floor(r() * (dids.length - 1))] as string
   const kind = () => KINDS[Math.floor(r() * 4)] as (typeof KINDS)[number]
   // Folded hours, oldest first (the roll-up goes in order): days 60, 20, 5 and 3 ago.
