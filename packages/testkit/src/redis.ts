@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto'
 import { createSchema, type RedisSchema } from '@circles/redis-schema'
-import { Redis } from 'ioredis'
+import { Redis, type RedisOptions } from 'ioredis'
 
 export const TEST_REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379'
 
@@ -14,10 +14,20 @@ export interface TestRedis {
   cleanup(): Promise<void>
 }
 
-/** A connection to the real Redis with a private key prefix; call `cleanup()` in afterEach/afterAll. */
-export async function createTestRedis(label = 'test'): Promise<TestRedis> {
+/**
+ * A connection to the real Redis with a private key prefix; call `cleanup()` in afterEach/afterAll.
+ * `options` configure the client as the code under test configures its own (e.g. no offline queue).
+ */
+export async function createTestRedis(
+  label = 'test',
+  options: RedisOptions = {},
+): Promise<TestRedis> {
   const prefix = `${label}:${randomBytes(4).toString('hex')}:`
-  const redis = new Redis(TEST_REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 2 })
+  const redis = new Redis(TEST_REDIS_URL, {
+    lazyConnect: true,
+    maxRetriesPerRequest: 2,
+    ...options,
+  })
   await redis.connect()
   return {
     redis,

@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto'
 import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
 import { createSchema } from '@circles/redis-schema'
+import { deleteByPrefix } from '@circles/testkit'
 import { Redis } from 'ioredis'
 import { readEnv, toConfig } from '../src/config.js'
 import { createFirehoseService } from '../src/service.js'
@@ -55,12 +56,7 @@ const cpuSeconds = (cpu.user + cpu.system) / 1e6
 clearInterval(rssTimer)
 await service.close()
 const entries = await redis.xlen(schema.eventStream)
-let cursor = '0'
-do {
-  const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000)
-  cursor = next
-  if (keys.length > 0) await redis.unlink(...keys)
-} while (cursor !== '0')
+await deleteByPrefix(redis, prefix)
 redis.disconnect()
 child.kill('SIGTERM')
 console.log(

@@ -1,46 +1,21 @@
-import { randomBytes } from 'node:crypto'
 import { decodeEvents, type StreamEvent } from '@circles/core'
-import { createSchema, type RedisSchema } from '@circles/redis-schema'
-import { TEST_REDIS_URL } from '@circles/testkit'
-import { Redis } from 'ioredis'
+import type { RedisSchema } from '@circles/redis-schema'
+import { createTestRedis, TEST_REDIS_URL, type TestRedis } from '@circles/testkit'
+import type { Redis } from 'ioredis'
 import { type FirehoseConfig, readEnv, toConfig } from '../src/config.js'
 import { decodeFrame } from '../src/fast-decoder.js'
 import type { ServedFrame } from './relay-server.js'
 
-// Like @circles/testkit's createTestRedis, but the client is configured as the service configures its
-// own (no offline queue: a write while disconnected fails at once), since tests inject it.
+export type { TestRedis }
 
 export const REDIS_URL = TEST_REDIS_URL
 
-export interface TestRedis {
-  redis: Redis
-  prefix: string
-  schema: RedisSchema
-  cleanup(): Promise<void>
-}
-
-export async function testRedis(url = REDIS_URL): Promise<TestRedis> {
-  const prefix = `test:fh:${randomBytes(4).toString('hex')}:`
-  const redis = new Redis(url, {
-    lazyConnect: true,
-    enableOfflineQueue: false,
-    maxRetriesPerRequest: 1,
-  })
-  await redis.connect()
-  return {
-    redis,
-    prefix,
-    schema: createSchema(prefix),
-    async cleanup() {
-      let cursor = '0'
-      do {
-        const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000)
-        cursor = next
-        if (keys.length > 0) await redis.unlink(...keys)
-      } while (cursor !== '0')
-      redis.disconnect()
-    },
-  }
+/**
+ * The shared Redis under a private prefix, its client configured as the service configures its own (no
+ * offline queue: a write while disconnected fails at once), since tests inject it.
+ */
+export function testRedis(): Promise<TestRedis> {
+  return createTestRedis('test:fh', { enableOfflineQueue: false, maxRetriesPerRequest: 1 })
 }
 
 /** A config for tests: fast timers, small batches (several flushes per test), the given relay. */
