@@ -6,51 +6,43 @@ import type { Redis } from 'ioredis'
 import type { BackoffState } from './backoff.js'
 import type { RedisErrorKind } from './errors.js'
 
-/** Counters of one indexer process since it started. */
-export interface IndexerCounters extends ApplyStats {
-  entries: number
-  events: number
-  batches: number
-  claimed: number
-  badLines: number
-  badEntries: number
-  /** Entries copied to the dead-letter stream, then acknowledged: their own data cannot be applied. */
-  deadLetters: number
-  /** Entries deleted from the stream (trimmed, XDEL) while pending: they could not be applied. */
-  lostEntries: number
-  /** Times this process created the consumer group again after it vanished (NOGROUP). */
-  groupRecreated: number
-  /**
-   * Entries applied whose XACK found them no longer pending here: the group was created again meanwhile
-   * (they are delivered again, and applying them twice changes nothing), or another consumer took them.
-   */
-  ackMissed: number
-  retries: number
-  /** Accounts whose index was closed (purged) because they opted out, and reopened because they came back. */
-  optOutPurges: number
-  optOutReopens: number
-  /** Failures Redis recovers from, by kind (errors.ts); each one waited a back-off. */
-  errors: Partial<Record<RedisErrorKind, number>>
-}
-
-export function emptyCounters(): IndexerCounters {
+/**
+ * The indexer's own counters, zeroed: the one list of their names. IndexerCounters is read off it (the
+ * writer's ApplyStats on top), so a new counter is one line here, not a field and a zero in two lists.
+ */
+function ownCounters() {
   return {
-    ...emptyStats(),
     entries: 0,
     events: 0,
     batches: 0,
     claimed: 0,
     badLines: 0,
     badEntries: 0,
+    /** Entries copied to the dead-letter stream, then acknowledged: their own data cannot be applied. */
     deadLetters: 0,
+    /** Entries deleted from the stream (trimmed, XDEL) while pending: they could not be applied. */
     lostEntries: 0,
+    /** Times this process created the consumer group again after it vanished (NOGROUP). */
     groupRecreated: 0,
+    /**
+     * Entries applied whose XACK found them no longer pending here: the group was created again meanwhile
+     * (they are delivered again, and applying them twice changes nothing), or another consumer took them.
+     */
     ackMissed: 0,
     retries: 0,
+    /** Accounts whose index was closed (purged) because they opted out, and reopened because they came back. */
     optOutPurges: 0,
     optOutReopens: 0,
-    errors: {},
+    /** Failures Redis recovers from, by kind (errors.ts); each one waited a back-off. */
+    errors: {} as Partial<Record<RedisErrorKind, number>>,
   }
+}
+
+/** Counters of one indexer process since it started. */
+export type IndexerCounters = ApplyStats & ReturnType<typeof ownCounters>
+
+export function emptyCounters(): IndexerCounters {
+  return { ...emptyStats(), ...ownCounters() }
 }
 
 export function copyCounters(c: IndexerCounters): IndexerCounters {
