@@ -29,7 +29,7 @@ RUN pnpm exec tsc --build services/firehose services/indexer services/scheduler 
 # (--filter-prod leaves out the test kit, TypeScript, vitest...); then drop what no service imports.
 RUN rm -rf node_modules packages/*/node_modules services/*/node_modules \
  && pnpm install --offline --frozen-lockfile --prod --filter-prod "{./services/*}..." \
- && rm -rf packages/testkit packages/ops scripts \
+ && rm -rf packages/testkit packages/ops packages/redis-server scripts \
  && find packages services -name '*.tsbuildinfo' -delete
 
 FROM node:${NODE_VERSION}-bookworm-slim AS runtime
