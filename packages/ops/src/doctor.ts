@@ -1,6 +1,6 @@
 import { REQUIRED_REDIS_SETTINGS } from '@circles/interaction-index'
 import type { RedisSchema } from '@circles/redis-schema'
-import { parseGroups } from '@circles/stream-info'
+import { parseConsumers, parseGroups } from '@circles/stream-info'
 import type { Redis } from 'ioredis'
 import { WebSocket } from 'ws'
 
@@ -213,10 +213,8 @@ export async function checkStream(
     })
     return checks
   }
-  const consumers = ((await redis.xinfo('CONSUMERS', key, schema.indexerGroup)) as unknown[]).map(
-    toRecord,
-  )
-  const names = consumers.map((c) => String(c.name))
+  const consumers = parseConsumers(await redis.xinfo('CONSUMERS', key, schema.indexerGroup))
+  const names = consumers.map((c) => c.name)
   checks.push({
     name: 'indexer group',
     status: consumers.length > 0 ? 'ok' : 'fail',
@@ -253,9 +251,7 @@ export async function checkStream(
   if (pending === 0) {
     checks.push({ name: 'pending entries', status: 'ok', message: 'none' })
   } else {
-    const stale = consumers.filter(
-      (c) => Number(c.pending ?? 0) > 0 && Number(c.idle ?? 0) >= t.pendingIdleWarnMs,
-    )
+    const stale = consumers.filter((c) => c.pending > 0 && c.idle >= t.pendingIdleWarnMs)
     checks.push(
       stale.length === 0
         ? { name: 'pending entries', status: 'ok', message: `${pending} being processed` }
@@ -263,7 +259,7 @@ export async function checkStream(
             name: 'pending entries',
             status: 'warn',
             message: `${pending} delivered but not acknowledged; consumer(s) ${stale
-              .map((c) => `${c.name} (${c.pending} pending, idle ${ago(Number(c.idle))})`)
+              .map((c) => `${c.name} (${c.pending} pending, idle ${ago(c.idle)})`)
               .join(
                 ', ',
               )} look dead: a running indexer reclaims their entries; if none runs, start one.`,

@@ -1,6 +1,7 @@
-// What Redis says about a stream's consumer groups (XINFO GROUPS), as typed records. The firehose's lag
-// check, the indexer's metrics, the API's /metrics, the scheduler's stats, the doctor and the tests all
-// ask it about the indexer's group; each used to pick the flat reply apart by itself.
+// What Redis says about a stream's consumer groups and their consumers (XINFO GROUPS, XINFO CONSUMERS), as
+// typed records. The firehose's lag check, the indexer's metrics and consumer pruning, the API's /metrics,
+// the scheduler's stats, the doctor and the tests all ask it about the indexer's group; each used to pick
+// the flat reply apart by itself.
 
 /** One consumer group of a stream, as XINFO GROUPS reports it. */
 export interface StreamGroup {
@@ -16,6 +17,15 @@ export interface StreamGroup {
    * trimming inside the unread range), or before 7.
    */
   lag: number | null
+}
+
+/** One consumer of a group, as XINFO CONSUMERS reports it. */
+export interface StreamConsumer {
+  name: string
+  /** Entries delivered to this consumer and not acknowledged yet. */
+  pending: number
+  /** Milliseconds since its last attempted interaction (read, claim). */
+  idle: number
 }
 
 /** The one call `readGroups` makes (ioredis's Redis and Cluster have it). */
@@ -49,6 +59,19 @@ export function parseGroups(reply: unknown): StreamGroup[] {
       lastDeliveredId: String(f.get('last-delivered-id') ?? '0-0'),
       entriesRead: count(f.get('entries-read')),
       lag: count(f.get('lag')),
+    }
+  })
+}
+
+/** An XINFO CONSUMERS reply as records. */
+export function parseConsumers(reply: unknown): StreamConsumer[] {
+  if (!Array.isArray(reply)) return []
+  return reply.map((flat) => {
+    const f = fields(flat)
+    return {
+      name: String(f.get('name') ?? ''),
+      pending: count(f.get('pending')) ?? 0,
+      idle: count(f.get('idle')) ?? 0,
     }
   })
 }

@@ -1,1 +1,9 @@
-export { groupInfo, parseGroups, readGroups, type StreamGroup, type XinfoClient } from './groups.js'
+export {
+  groupInfo,
+  parseConsumers,
+  parseGroups,
+  readGroups,
+  type StreamConsumer,
+  type StreamGroup,
+  type XinfoClient,
+} from './groups.js'

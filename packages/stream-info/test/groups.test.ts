@@ -1,6 +1,6 @@
 import { createTestRedis, type TestRedis } from '@circles/testkit'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import { groupInfo, parseGroups, readGroups } from '../src/index.js'
+import { groupInfo, parseConsumers, parseGroups, readGroups } from '../src/index.js'
 
 // Real XINFO GROUPS replies from the real Redis (7: with entries-read and lag), under a private prefix.
 
@@ -112,5 +112,23 @@ describe('readGroups and groupInfo', () => {
   it('other errors are not swallowed', async () => {
     await t.redis.set(stream, 'not a stream')
     await expect(readGroups(t.redis, stream)).rejects.toThrow(/WRONGTYPE/)
+  })
+})
+
+describe('parseConsumers', () => {
+  it('reads each consumer of a group: name, pending, idle', async () => {
+    await t.redis.xgroup('CREATE', stream, 'indexer', '0', 'MKSTREAM')
+    const ids = await add(4)
+    await read('indexer', 'a', 3)
+    await read('indexer', 'b', 1)
+    await t.redis.xack(stream, 'indexer', ids[3] as string)
+    await new Promise((r) => setTimeout(r, 20))
+    const consumers = parseConsumers(await t.redis.xinfo('CONSUMERS', stream, 'indexer'))
+    expect(consumers.map(({ name, pending }) => ({ name, pending }))).toEqual([
+      { name: 'a', pending: 3 },
+      { name: 'b', pending: 0 },
+    ])
+    for (const c of consumers) expect(c.idle).toBeGreaterThanOrEqual(20)
+    expect(parseConsumers(null)).toEqual([])
   })
 })

@@ -1,5 +1,6 @@
 import type { Logger } from '@circles/logging'
 import type { RedisSchema } from '@circles/redis-schema'
+import { parseConsumers } from '@circles/stream-info'
 import { type Redis, ReplyError } from 'ioredis'
 import type { IndexerConfig } from './config.js'
 import type { RawEntry } from './entries.js'
@@ -88,16 +89,10 @@ export function createConsumerGroup(d: ConsumerGroupDeps): ConsumerGroup {
     },
 
     async prune() {
-      const list = (await redis.call('XINFO', 'CONSUMERS', stream, group)) as unknown[][]
-      const dead: string[] = []
-      for (const c of list) {
-        const info: Record<string, unknown> = {}
-        for (let i = 0; i + 1 < c.length; i += 2) info[String(c[i])] = c[i + 1]
-        const name = String(info.name)
-        if (name === me || info.pending !== 0 || Number(info.idle) < config.consumerPruneIdleMs)
-          continue
-        dead.push(name)
-      }
+      const list = parseConsumers(await redis.call('XINFO', 'CONSUMERS', stream, group))
+      const dead = list
+        .filter((c) => c.name !== me && c.pending === 0 && c.idle >= config.consumerPruneIdleMs)
+        .map((c) => c.name)
       if (dead.length === 0) return
       const pipe = redis.pipeline()
       for (const name of dead) pipe.xgroup('DELCONSUMER', stream, group, name)

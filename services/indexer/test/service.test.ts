@@ -10,6 +10,7 @@ import {
   type KindCounts,
 } from '@circles/interaction-index'
 import { createSchema, type RedisSchema } from '@circles/redis-schema'
+import { parseConsumers } from '@circles/stream-info'
 import { type PrivateRedis, startRedisServer } from '@circles/testkit'
 import { Redis } from 'ioredis'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -211,14 +212,11 @@ describe('indexer service', () => {
     )
     await service.start()
     try {
-      const consumers = (await redis.call(
-        'XINFO',
-        'CONSUMERS',
-        schema.eventStream,
-        schema.indexerGroup,
-      )) as unknown[][]
+      const consumers = parseConsumers(
+        await redis.call('XINFO', 'CONSUMERS', schema.eventStream, schema.indexerGroup),
+      )
       // (the service's own consumer appears with its first read)
-      const names = consumers.map((c) => String(c[1])).filter((n) => n !== 'pruner')
+      const names = consumers.map((c) => c.name).filter((n) => n !== 'pruner')
       expect(names.sort()).toEqual(['crashed', 'recent'])
     } finally {
       await service.close()
