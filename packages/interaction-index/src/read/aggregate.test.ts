@@ -1,14 +1,11 @@
+import { prng } from '@circles/testkit'
 import { describe, expect, it } from 'vitest'
 import { CODE_DELETED, CODE_UNKNOWN, RECORD_SIZE } from '../layout.js'
 import { aggregateLogs, kthLargest } from './aggregate.js'
 
 describe('kthLargest', () => {
   it('agrees with sorting, ties and all', () => {
-    let seed = 1
-    const rand = () => {
-      seed = (seed * 1103515245 + 12345) % 2147483648
-      return seed / 2147483648
-    }
+    const rand = prng(1)
     for (const n of [1, 2, 3, 10, 100, 5000]) {
       // few distinct values (many ties, as with interaction counts), then all distinct
       for (const distinct of [3, 1e9]) {
@@ -30,11 +27,7 @@ describe('kthLargest', () => {
 })
 
 describe('aggregateLogs', () => {
-  let seed = 7
-  const rand = () => {
-    seed = (seed * 1103515245 + 12345) % 2147483648
-    return seed / 2147483648
-  }
+  const rand = prng(7)
   const byte = () => Math.floor(rand() * 256)
 
   /** A log with a `header`-byte header and `count` random records among `ids`, some deleted or unknown. */
