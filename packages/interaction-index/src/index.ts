@@ -71,8 +71,6 @@ export type {
 } from './read/partners.js'
 export { INDEX_APPLY_FUNCTION, INDEX_LIBRARY } from './scripts.js'
 export { ensureRedisSettings, REQUIRED_REDIS_SETTINGS, type SettingsReport } from './settings.js'
-export { keySlot } from './slot.js'
-export { Frame, Wire, WireError } from './wire.js'
 export {
   createIndexWriter,
   type IndexWriter,

@@ -1,4 +1,4 @@
-import { WireError } from '@circles/interaction-index'
+import { WireError } from '@circles/redis-wire'
 import { ReplyError } from 'ioredis'
 import { describe, expect, it } from 'vitest'
 import { classifyRedisError, type RedisErrorAction, type RedisErrorKind } from './errors.js'

@@ -1,5 +1,5 @@
-import { keySlot } from '@circles/interaction-index'
 import type { RedisSchema } from '@circles/redis-schema'
+import { keySlot } from '@circles/redis-wire'
 import type { ChainableCommander, Redis } from 'ioredis'
 import { luaScript } from './lua.js'
 

@@ -3,8 +3,8 @@ import {
   createIndexReader,
   createIndexWriter,
   HOUR_AUTHOR_SHARDS,
-  keySlot,
 } from '@circles/interaction-index'
+import { keySlot } from '@circles/redis-wire'
 import { createTestRedis, type TestRedis } from '@circles/testkit'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { createRollupFence, FencedOutError } from '../src/fence.js'

@@ -1,5 +1,5 @@
 import { DAY_MS } from '@circles/core'
-import { keySlot } from '@circles/interaction-index'
+import { keySlot } from '@circles/redis-wire'
 import { createTestRedis, type TestRedis } from '@circles/testkit'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { type RollupScripts, withRollupScripts } from '../src/fence.js'

@@ -1,9 +1,8 @@
 import { randomInt } from 'node:crypto'
 import { isValidDid } from '@circles/core'
 import type { RedisSchema } from '@circles/redis-schema'
+import { encodeBulks, keySlot } from '@circles/redis-wire'
 import type { DidCache, DidInfo } from '../did-cache.js'
-import { keySlot } from '../slot.js'
-import { encodeBulks } from '../wire.js'
 import type { AccountOps } from './ops.js'
 
 /** What the writer keeps about an account between batches (one Map lookup per DID of an event). */

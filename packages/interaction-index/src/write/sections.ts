@@ -1,7 +1,7 @@
 import type { RedisSchema } from '@circles/redis-schema'
+import { encodeBulks, type Frame } from '@circles/redis-wire'
 import { RECORD_SIZE } from '../layout.js'
 import { INDEX_APPLY_FUNCTION } from '../scripts.js'
-import { encodeBulks, type Frame } from '../wire.js'
 import { type AccountOps, MAX_SECTION_OPS, OP, OP_SIZE, type Phase } from './ops.js'
 
 // A phase goes to Redis as script calls, one per cluster slot, each with the sections of the accounts of its

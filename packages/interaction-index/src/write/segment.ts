@@ -1,5 +1,5 @@
 import type { EventColumns } from '@circles/core'
-import { WireError } from '../wire.js'
+import { WireError } from '@circles/redis-wire'
 import type { WriterContext } from './context.js'
 import { Phase } from './ops.js'
 import { SegmentPlan } from './plan.js'

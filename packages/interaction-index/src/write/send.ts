@@ -1,7 +1,7 @@
+import { encodeBulks, Frame, type Wire } from '@circles/redis-wire'
 import { RECORD_SIZE } from '../layout.js'
 import { withLuaSource } from '../lua.js'
 import { INDEX_LIBRARY_CODE, isLibraryMissing } from '../scripts.js'
-import { encodeBulks, Frame, type Wire } from '../wire.js'
 import type { WriterContext } from './context.js'
 import { NO_REF, OP_SIZE, type Phase } from './ops.js'
 import { writeCalls } from './sections.js'

@@ -141,7 +141,8 @@ interface Pending {
   reject: (err: Error) => void
 }
 
-type Options = Pick<
+/** Where and how to connect: the connection options of ioredis that apply to one plain connection. */
+export type WireOptions = Pick<
   RedisOptions,
   | 'host'
   | 'port'
@@ -185,7 +186,7 @@ export class Wire {
    *   believes is written.
    */
   constructor(
-    private readonly options: Options,
+    private readonly options: WireOptions,
     private readonly onLost: () => void = () => {},
   ) {}
 

@@ -1,9 +1,9 @@
-import { Frame, Wire, WireError } from '@circles/interaction-index'
+import { Frame, Wire, WireError } from '@circles/redis-wire'
 import { type PrivateRedis, startRedisServer } from '@circles/testkit'
 import { Redis, ReplyError } from 'ioredis'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 
-// The writer's own connection (packages/interaction-index/src/wire.ts), on a private server with a
+// The writer's own connection (src/wire.ts), on a private server with a
 // password: AUTH failures and killed connections must not disturb the shared Redis.
 let server: PrivateRedis
 let admin: Redis
