@@ -1,12 +1,6 @@
 // A minimal RESP client for hot write paths: commands encoded in place into one buffer (`Frame`), sent on a
 // connection of their own (`Wire`) with one promise for all their replies, and Redis Cluster's key slot
 // (`keySlot`), by which callers group commands (and, later, route them to a cluster node).
+export { encodeBulks, Frame } from './frame.js'
 export { keySlot } from './slot.js'
-export {
-  DEFAULT_REPLY_TIMEOUT_MS,
-  encodeBulks,
-  Frame,
-  Wire,
-  WireError,
-  type WireOptions,
-} from './wire.js'
+export { DEFAULT_REPLY_TIMEOUT_MS, Wire, WireError, type WireOptions } from './wire.js'
