@@ -1,3 +1,5 @@
+import { once } from 'node:events'
+import { connect } from 'node:net'
 import { Redis } from 'ioredis'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { createTestRedis, type TestRedis } from '../src/redis.js'
@@ -42,6 +44,35 @@ describe('startStallProxy', () => {
       slow.disconnect()
       await proxy.close()
       await proxy.close() // idempotent
+    }
+  })
+
+  it('hands the replies over a byte at a time when asked, and drops every connection on drop()', async () => {
+    const proxy = await startStallProxy(t.url, { replyBytesPerWrite: 1 })
+    const socket = connect(proxy.port, '127.0.0.1')
+    try {
+      await once(socket, 'connect')
+      const chunks: Buffer[] = []
+      socket.on('data', (chunk: Buffer) => chunks.push(chunk))
+      const value = 'a\r\nb'.repeat(20)
+      const reply = `$${value.length}\r\n${value}\r\n`
+      socket.write(`*2\r\n$4\r\nECHO\r\n$${value.length}\r\n${value}\r\n`)
+      while (Buffer.concat(chunks).length < reply.length)
+        await new Promise((r) => setTimeout(r, 10))
+      // one read per byte: a client in this process sees the reply split at every boundary
+      expect(Buffer.concat(chunks).toString()).toBe(reply)
+      expect(chunks.map((c) => c.length)).toEqual(Array.from(reply, () => 1))
+      expect(proxy.repliedBytes).toBe(reply.length)
+      const closed = once(socket, 'close')
+      proxy.drop()
+      await closed
+      // still listening
+      const again = new Redis(proxy.url)
+      expect(await again.ping()).toBe('PONG')
+      again.disconnect()
+    } finally {
+      socket.destroy()
+      await proxy.close()
     }
   })
 })
