@@ -1,7 +1,8 @@
-import { Frame, Wire, WireError } from '@circles/redis-wire'
 import { type PrivateRedis, startRedisServer } from '@circles/testkit'
 import { Redis, ReplyError } from 'ioredis'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { Wire, WireError } from '../src/index.js'
+import { frame } from './helpers.js'
 
 // The writer's own connection (src/wire.ts), on a private server with a
 // password: AUTH failures and killed connections must not disturb the shared Redis.
@@ -21,12 +22,6 @@ afterAll(async () => {
   admin.disconnect()
   await server.stop()
 })
-
-function frame(...commands: (string | number | Buffer)[][]): Frame {
-  const f = new Frame(16)
-  for (const c of commands) f.call(...c)
-  return f
-}
 
 describe('wire', () => {
   it('authenticates, selects the database, and returns one reply per command in order', async () => {
