@@ -60,7 +60,8 @@ export class Wire {
   /** Frames waiting for the handshake. */
   private waiting: { frame: Frame; pending: Pending }[] = []
   private connected = false
-  private closed = false
+  /** Set by close(): from then on frames are refused. */
+  private closing: Promise<void> | null = null
 
   /**
    * @param onLost called when a connection is lost (or could not be made): Redis may have restarted, and
@@ -74,7 +75,9 @@ export class Wire {
 
   /** Sends a frame; resolves with one reply per command, in order. */
   send(frame: Frame): Promise<unknown[]> {
-    if (this.closed) return Promise.reject(new WireError('connection closed'))
+    if (this.closing) return Promise.reject(new WireError('connection closed'))
+    // no reply will come for it: in flight, it would take the next frame's first reply
+    if (frame.commands === 0) return Promise.resolve([])
     return new Promise<unknown[]>((resolve, reject) => {
       const pending: Pending = { expect: frame.commands, replies: [], resolve, reject }
       if (!this.socket) this.connect()
@@ -83,10 +86,18 @@ export class Wire {
     })
   }
 
-  /** Waits for the frames in flight, then closes. */
-  async close(): Promise<void> {
-    if (this.closed) return
-    const last = this.inflight.at(-1) ?? this.waiting.at(-1)?.pending
+  /**
+   * Waits for the frames sent before it, then closes. Frames sent after it are refused: the socket goes
+   * once the last frame before it is answered, and a frame written behind that one would never be.
+   */
+  close(): Promise<void> {
+    this.closing ??= this.drain()
+    return this.closing
+  }
+
+  private async drain(): Promise<void> {
+    // The newest frame: those waiting for the handshake go out after the ones in flight (the handshake).
+    const last = this.waiting.at(-1)?.pending ?? this.inflight.at(-1)
     if (last) {
       await new Promise<void>((resolve) => {
         const { resolve: res, reject: rej } = last
@@ -100,7 +111,6 @@ export class Wire {
         }
       })
     }
-    this.closed = true
     this.socket?.destroy()
     this.socket = null
   }
