@@ -1,13 +1,7 @@
-import {
-  createTestRedis,
-  freePort,
-  type StallProxy,
-  startStallProxy,
-  type TestRedis,
-} from '@circles/testkit'
-import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import { Wire, WireError } from '../src/index.js'
-import { frame, settledWithin, untilTurn, wireOptions } from './helpers.js'
+import { freePort } from '@circles/testkit'
+import { describe, expect, it } from 'vitest'
+import { type Wire, WireError } from '../src/index.js'
+import { frame, settledWithin, untilTurn, useWireFixture } from './helpers.js'
 
 // A connection lost while replies are due: every frame in flight or waiting rejects at once with a
 // WireError (the caller sends it again; its commands may or may not have run), none hangs, none resolves
@@ -17,30 +11,7 @@ import { frame, settledWithin, untilTurn, wireOptions } from './helpers.js'
 
 const PROMPT_MS = 2000
 
-let t: TestRedis
-let proxy: StallProxy | undefined
-let losses: number
-const wires: Wire[] = []
-
-beforeEach(async () => {
-  t = await createTestRedis('redis-wire')
-  losses = 0
-})
-
-afterEach(async () => {
-  await Promise.all(wires.splice(0).map((w) => w.close()))
-  await proxy?.close()
-  proxy = undefined
-  await t.cleanup()
-})
-
-function wireTo(url: string): Wire {
-  const wire = new Wire(wireOptions(url), () => {
-    losses++
-  })
-  wires.push(wire)
-  return wire
-}
+const f = useWireFixture()
 
 async function clientId(wire: Wire): Promise<number> {
   const [id] = (await wire.send(frame(['CLIENT', 'ID']))) as [number]
@@ -49,15 +20,15 @@ async function clientId(wire: Wire): Promise<number> {
 
 describe('connection loss mid-pipeline', () => {
   it('CLIENT KILL with ten frames of 100 commands due rejects all of them at once; the next send reconnects', async () => {
-    const wire = wireTo(t.url)
+    const wire = f.wire(f.t.url)
     const id = await clientId(wire)
-    const n = `${t.prefix}n`
+    const n = `${f.t.prefix}n`
     // the first frame blocks in Redis, so the replies of all ten are still due when the kill comes
     const sends = Array.from({ length: 10 }, (_, i) =>
       settledWithin(
         wire.send(
           frame(
-            ...(i === 0 ? [['BLPOP', `${t.prefix}empty`, 10]] : []),
+            ...(i === 0 ? [['BLPOP', `${f.t.prefix}empty`, 10]] : []),
             ...Array.from({ length: i === 0 ? 99 : 100 }, () => ['INCR', n]),
           ),
         ),
@@ -65,7 +36,7 @@ describe('connection loss mid-pipeline', () => {
       ),
     )
     await new Promise((r) => setTimeout(r, 50))
-    await t.redis.client('KILL', 'ID', String(id))
+    await f.t.redis.client('KILL', 'ID', String(id))
     for (const o of await Promise.all(sends)) {
       expect(o).not.toBe('pending')
       expect(o).toHaveProperty('error')
@@ -73,7 +44,7 @@ describe('connection loss mid-pipeline', () => {
       expect(error).toBeInstanceOf(WireError)
       expect(String(error)).toMatch(/connection to Redis closed/)
     }
-    expect(losses).toBe(1)
+    expect(f.losses).toBe(1)
     const again = await clientId(wire)
     expect(again).not.toBe(id)
     expect(await wire.send(frame(['PING']))).toEqual([Buffer.from('PONG')])
@@ -81,10 +52,10 @@ describe('connection loss mid-pipeline', () => {
 
   it('a cut in the middle of a reply keeps the frames answered, fails the rest, and the next connection parses anew', async () => {
     const big = Buffer.alloc(200_000, 'ab\r\n')
-    const bigKey = `${t.prefix}big`
-    await t.redis.set(bigKey, big)
-    proxy = await startStallProxy(t.url, { replyBytesPerWrite: 64 })
-    const wire = wireTo(proxy.url)
+    const bigKey = `${f.t.prefix}big`
+    await f.t.redis.set(bigKey, big)
+    const proxy = await f.proxy({ replyBytesPerWrite: 64 })
+    const wire = f.wire(proxy.url)
     const answered = wire.send(frame(['PING'], ['ECHO', 'first']))
     const cut = settledWithin(
       wire.send(frame(['GET', bigKey], ...Array.from({ length: 50 }, () => ['PING']))),
@@ -92,14 +63,14 @@ describe('connection loss mid-pipeline', () => {
     )
     const after = settledWithin(wire.send(frame(['ECHO', 'after'])), PROMPT_MS)
     // half of the big bulk handed over: the parser holds a partial reply when the link goes
-    await untilTurn(() => (proxy as StallProxy).repliedBytes > big.length / 2)
+    await untilTurn(() => proxy.repliedBytes > big.length / 2)
     proxy.drop()
     expect(await answered).toEqual([Buffer.from('PONG'), Buffer.from('first')])
     for (const o of await Promise.all([cut, after])) {
       expect(o).not.toBe('pending')
       expect((o as { error: unknown }).error).toBeInstanceOf(WireError)
     }
-    expect(losses).toBe(1)
+    expect(f.losses).toBe(1)
     // a parser carried over would read these replies as the rest of the cut bulk
     const [value, echo] = await wire.send(frame(['GET', bigKey], ['ECHO', 'fresh']))
     expect(Buffer.compare(value as Buffer, big)).toBe(0)
@@ -107,39 +78,39 @@ describe('connection loss mid-pipeline', () => {
   })
 
   it('frames waiting for the handshake fail when the link goes before it completes, and are never sent', async () => {
-    proxy = await startStallProxy(t.url)
+    const proxy = await f.proxy()
     proxy.stall()
-    const wire = wireTo(proxy.url)
+    const wire = f.wire(proxy.url)
     const sends = Array.from({ length: 5 }, (_, i) =>
-      settledWithin(wire.send(frame(['SET', `${t.prefix}waited:${i}`, 1])), PROMPT_MS),
+      settledWithin(wire.send(frame(['SET', `${f.t.prefix}waited:${i}`, 1])), PROMPT_MS),
     )
-    await untilTurn(() => (proxy as StallProxy).heldBytes > 0)
+    await untilTurn(() => proxy.heldBytes > 0)
     proxy.drop()
     for (const o of await Promise.all(sends)) {
       expect(o).not.toBe('pending')
       expect((o as { error: unknown }).error).toBeInstanceOf(WireError)
     }
-    expect(losses).toBe(1)
+    expect(f.losses).toBe(1)
     proxy.resume()
     expect(await wire.send(frame(['PING']))).toEqual([Buffer.from('PONG')])
-    expect(await t.redis.keys(`${t.prefix}waited:*`)).toEqual([])
+    expect(await f.t.redis.keys(`${f.t.prefix}waited:*`)).toEqual([])
   })
 
   it('a refused connection fails the frame at once; so does each retry until the server is back', async () => {
     const port = await freePort()
-    const wire = wireTo(`redis://127.0.0.1:${port}`)
+    const wire = f.wire(`redis://127.0.0.1:${port}`)
     for (let i = 1; i <= 2; i++) {
       const o = await settledWithin(wire.send(frame(['PING'])), PROMPT_MS)
       expect((o as { error: unknown }).error).toBeInstanceOf(WireError)
       expect(String((o as { error: unknown }).error)).toMatch(/ECONNREFUSED/)
-      expect(losses).toBe(i)
+      expect(f.losses).toBe(i)
     }
   })
 
   it('close() waits for the frames in flight, refuses frames sent after it, and never hangs', async () => {
     // replies a byte per read: the in-flight frame's reply is complete before the late frame's begins
-    proxy = await startStallProxy(t.url, { replyBytesPerWrite: 1 })
-    const wire = wireTo(proxy.url)
+    const proxy = await f.proxy({ replyBytesPerWrite: 1 })
+    const wire = f.wire(proxy.url)
     await wire.send(frame(['PING']))
     const inFlight = wire.send(frame(['ECHO', 'in flight']))
     const closing = wire.close()
@@ -153,12 +124,12 @@ describe('connection loss mid-pipeline', () => {
   })
 
   it('close() during the handshake waits for the frames behind it, not only for the handshake', async () => {
-    proxy = await startStallProxy(t.url, { replyBytesPerWrite: 1 })
+    const proxy = await f.proxy({ replyBytesPerWrite: 1 })
     proxy.stall()
-    const wire = wireTo(proxy.url)
+    const wire = f.wire(proxy.url)
     const first = wire.send(frame(['ECHO', 'first']))
     // connected, the handshake sent (and held): the frame waits behind it
-    await untilTurn(() => (proxy as StallProxy).heldBytes > 0)
+    await untilTurn(() => proxy.heldBytes > 0)
     const closing = wire.close()
     proxy.resume()
     expect(await settledWithin(first, PROMPT_MS)).toEqual({ value: [Buffer.from('first')] })
@@ -166,12 +137,12 @@ describe('connection loss mid-pipeline', () => {
   })
 
   it('close() after a loss with frames due returns at once', async () => {
-    proxy = await startStallProxy(t.url)
-    const wire = wireTo(proxy.url)
+    const proxy = await f.proxy()
+    const wire = f.wire(proxy.url)
     await wire.send(frame(['PING']))
     proxy.stall()
     const due = wire.send(frame(['PING'])).catch((err: unknown) => err)
-    await untilTurn(() => (proxy as StallProxy).heldBytes > 0)
+    await untilTurn(() => proxy.heldBytes > 0)
     const closed = wire.close()
     proxy.drop()
     expect(await settledWithin(closed, PROMPT_MS)).toEqual({ value: undefined })
@@ -179,7 +150,7 @@ describe('connection loss mid-pipeline', () => {
   })
 
   it('an empty frame resolves with no replies and takes none of the next frame', async () => {
-    const wire = wireTo(t.url)
+    const wire = f.wire(f.t.url)
     const empty = wire.send(frame())
     const next = wire.send(frame(['ECHO', 'mine']))
     expect(await settledWithin(empty, PROMPT_MS)).toEqual({ value: [] })

@@ -1,36 +1,25 @@
-import { createTestRedis, type TestRedis } from '@circles/testkit'
 import { ReplyError } from 'ioredis'
-import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import { Wire } from '../src/index.js'
-import { frame, wireOptions } from './helpers.js'
+import { beforeEach, describe, expect, it } from 'vitest'
+import type { Wire } from '../src/index.js'
+import { frame, useWireFixture } from './helpers.js'
 
 // An error reply belongs to its command alone: it comes back as a value (redis-errors' ReplyError, as from
 // ioredis) in that command's place, the frame still resolves, and the other commands, of this frame and
 // of the frames around it, are answered and applied as if it were not there. Nothing about it counts as a
 // lost connection.
 
-let t: TestRedis
+const f = useWireFixture()
 let wire: Wire
-let losses: number
 
-beforeEach(async () => {
-  t = await createTestRedis('redis-wire')
-  losses = 0
-  wire = new Wire(wireOptions(t.url), () => {
-    losses++
-  })
-})
-
-afterEach(async () => {
-  await wire.close()
-  await t.cleanup()
+beforeEach(() => {
+  wire = f.wire(f.t.url)
 })
 
 describe('errors inside a pipeline', () => {
   it('a WRONGTYPE in the middle of 100 commands is that command reply; the other 99 are right', async () => {
-    const str = `${t.prefix}str`
-    const list = `${t.prefix}list`
-    await t.redis.set(str, 'not a list')
+    const str = `${f.t.prefix}str`
+    const list = `${f.t.prefix}list`
+    await f.t.redis.set(str, 'not a list')
     const replies = await wire.send(
       frame(
         ...Array.from({ length: 100 }, (_, i) =>
@@ -45,17 +34,17 @@ describe('errors inside a pipeline', () => {
     expect(replies.filter((r) => r instanceof Error)).toHaveLength(1)
     expect(replies.filter((_, i) => i !== 50)).toEqual(Array.from({ length: 99 }, (_, i) => i + 1))
     // the commands after it ran too
-    expect(await t.redis.lrange(list, 0, -1)).toEqual(
+    expect(await f.t.redis.lrange(list, 0, -1)).toEqual(
       Array.from({ length: 100 }, (_, i) => String(i)).filter((i) => i !== '50'),
     )
-    expect(await t.redis.get(str)).toBe('not a list')
+    expect(await f.t.redis.get(str)).toBe('not a list')
     expect(await wire.send(frame(['LLEN', list]))).toEqual([99])
-    expect(losses).toBe(0)
+    expect(f.losses).toBe(0)
   })
 
   it('errors first, last, several at once, inside EXEC and from scripts, each in its own place', async () => {
-    const k = (name: string) => `${t.prefix}${name}`
-    await t.redis.set(k('str'), 'text')
+    const k = (name: string) => `${f.t.prefix}${name}`
+    await f.t.redis.set(k('str'), 'text')
     const replies = await wire.send(
       frame(
         ['LLEN', k('str')],
@@ -100,13 +89,13 @@ describe('errors inside a pipeline', () => {
       'error WRONGTYPE',
     ])
     expect(String(replies[4])).toMatch(/thrown/)
-    expect(await t.redis.exists(k('never'))).toBe(0)
-    expect(losses).toBe(0)
+    expect(await f.t.redis.exists(k('never'))).toBe(0)
+    expect(f.losses).toBe(0)
   })
 
   it('an error in one of several frames in flight leaves the frames around it alone', async () => {
-    const k = (name: string) => `${t.prefix}${name}`
-    await t.redis.set(k('str'), 'text')
+    const k = (name: string) => `${f.t.prefix}${name}`
+    await f.t.redis.set(k('str'), 'text')
     const sends = Array.from({ length: 5 }, (_, i) =>
       wire.send(
         frame(['INCR', k('n')], i === 2 ? ['HSET', k('str'), 'f', 'v'] : ['INCR', k('n')], [
@@ -123,6 +112,6 @@ describe('errors inside a pipeline', () => {
       [9, 10, 11],
       [12, 13, 14],
     ])
-    expect(losses).toBe(0)
+    expect(f.losses).toBe(0)
   })
 })

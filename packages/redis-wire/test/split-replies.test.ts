@@ -1,33 +1,12 @@
-import { createTestRedis, type StallProxy, startStallProxy, type TestRedis } from '@circles/testkit'
 import { ReplyError } from 'ioredis'
-import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import { Wire } from '../src/index.js'
-import { frame, wireOptions } from './helpers.js'
+import { describe, expect, it } from 'vitest'
+import { frame, useWireFixture } from './helpers.js'
 
 // Replies that reach the wire split at every byte boundary (a proxy hands them over one byte, or a few,
 // per read): each frame must get exactly its own replies, byte for byte, whatever the split. The same
 // frames are sent straight to Redis too, and both answers must agree.
 
-let t: TestRedis
-let proxy: StallProxy | undefined
-const wires: Wire[] = []
-
-beforeEach(async () => {
-  t = await createTestRedis('redis-wire')
-})
-
-afterEach(async () => {
-  await Promise.all(wires.splice(0).map((w) => w.close()))
-  await proxy?.close()
-  proxy = undefined
-  await t.cleanup()
-})
-
-function wireVia(url: string): Wire {
-  const wire = new Wire(wireOptions(url))
-  wires.push(wire)
-  return wire
-}
+const f = useWireFixture()
 
 /** Values that look like RESP, hold its delimiters, or are empty. */
 const TRICKY = [
@@ -58,7 +37,7 @@ function hex(v: unknown): unknown {
 
 describe('replies split across TCP reads', () => {
   it('every reply type, split at every byte boundary, comes back exactly', async () => {
-    const k = (name: string) => `${t.prefix}${name}`
+    const k = (name: string) => `${f.t.prefix}${name}`
     const writes = frame(
       ...TRICKY.map((v, i) => ['SET', k(`s${i}`), v]),
       ['SET', k('bin'), BINARY],
@@ -104,13 +83,13 @@ describe('replies split across TCP reads', () => {
           ? v.map(shape)
           : v
 
-    const direct = wireVia(t.url)
+    const direct = f.wire(f.t.url)
     await direct.send(writes)
     const straight = await direct.send(reads)
     await direct.send(frame(['SET', k('n'), 10]))
 
-    proxy = await startStallProxy(t.url, { replyBytesPerWrite: 1 })
-    const split = wireVia(proxy.url)
+    const proxy = await f.proxy({ replyBytesPerWrite: 1 })
+    const split = f.wire(proxy.url)
     // two frames in flight at once: the boundary between their replies is split like any other
     const [again, replies] = await Promise.all([
       split.send(frame(['SET', k('n'), 10], ['GET', k('n')])),
@@ -145,16 +124,16 @@ describe('replies split across TCP reads', () => {
   ])(
     'big replies, bulks inside arrays and many small ones, %i bytes per read, come back exactly',
     async (bytesPerRead, size, count) => {
-      const k = (name: string) => `${t.prefix}${name}`
+      const k = (name: string) => `${f.t.prefix}${name}`
       const big1 = bigValue(size, 1)
       const big2 = bigValue(size + 17, 2)
       const items = Array.from({ length: count }, (_, i) => bigValue(i % 97, i))
-      await t.redis.set(k('big1'), big1)
-      await t.redis.set(k('big2'), big2)
-      await t.redis.rpush(k('items'), ...items)
+      await f.t.redis.set(k('big1'), big1)
+      await f.t.redis.set(k('big2'), big2)
+      await f.t.redis.rpush(k('items'), ...items)
 
-      proxy = await startStallProxy(t.url, { replyBytesPerWrite: bytesPerRead })
-      const wire = wireVia(proxy.url)
+      const proxy = await f.proxy({ replyBytesPerWrite: bytesPerRead })
+      const wire = f.wire(proxy.url)
       const sends = [
         wire.send(frame(['GET', k('big1')], ['LRANGE', k('items'), 0, -1], ['GET', k('big2')])),
         wire.send(frame(['MGET', k('big2'), k('missing'), k('big1')], ['STRLEN', k('big1')])),
