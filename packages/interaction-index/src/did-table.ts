@@ -1,7 +1,11 @@
 import type { RedisSchema } from '@circles/redis-schema'
 import type { Redis } from 'ioredis'
 import type { DidCache } from './did-cache.js'
-import { didTableBucket, unpackDidText } from './layout.js'
+import { didId, didTableBucket, packDidText, unpackDidText } from './layout.js'
+
+// The DID table: 8-byte DID ids back to DIDs, in `DID_TABLE_BUCKETS` hashes (`schema.didTable`). The index
+// writer and the scheduler's roll-up write it; whoever reads ids (the index's, the day blobs') resolves them
+// through it.
 
 /**
  * DIDs of 8-byte ids (given as latin1 strings), from the cache or else in one pipelined round trip to the
@@ -50,4 +54,37 @@ export async function resolveIds(
     })
   })
   return out
+}
+
+/** The DID table entries (id -> DID) of `dids`, by bucket: field, value, field, value... */
+export function didTableEntries(dids: Iterable<string>): Map<number, (string | Buffer)[]> {
+  const buckets = new Map<number, (string | Buffer)[]>()
+  for (const did of dids) {
+    const id = didId(did)
+    const bucket = didTableBucket(id)
+    let list = buckets.get(bucket)
+    if (!list) {
+      list = []
+      buckets.set(bucket, list)
+    }
+    list.push(id, packDidText(did))
+  }
+  return buckets
+}
+
+/** Writes the DID table entries (id -> DID) of `dids`: one HSET per bucket, idempotent. */
+export async function rememberDids(
+  redis: Redis,
+  schema: RedisSchema,
+  dids: Iterable<string>,
+): Promise<void> {
+  let pipe = redis.pipeline()
+  for (const [bucket, list] of didTableEntries(dids)) {
+    pipe.hset(schema.didTable(bucket), ...list)
+    if (pipe.length >= 1000) {
+      for (const [err] of (await pipe.exec()) ?? []) if (err) throw err
+      pipe = redis.pipeline()
+    }
+  }
+  for (const [err] of (await pipe.exec()) ?? []) if (err) throw err
 }

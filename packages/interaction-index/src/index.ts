@@ -2,7 +2,7 @@
 // benches to seed an index without a stream) and the read path (used by the API and the scheduler).
 export { accountLogKeys, MAX_ROLLUP_GRACE_HOURS } from './account-keys.js'
 export { DidCache } from './did-cache.js'
-export { resolveIds } from './did-table.js'
+export { didTableEntries, rememberDids, resolveIds } from './did-table.js'
 // Who the scheduler's outputs and the API's stats leave out (opted out, purged, queued to be forgotten).
 export { hiddenAccounts } from './hidden.js'
 export {
@@ -18,34 +18,6 @@ export {
   unpackDidText,
   WINDOW_HOURS,
 } from './layout.js'
-// Long-term aggregates and long windows (scheduler engineer's files). Their own `Direction` ('s' | 'r') and
-// `KindCounts` are exported under other names: the read contract owns `Direction` and `KindCounts`.
-export {
-  type Direction as LongTermDirection,
-  dayBlobMark,
-  didTableEntries,
-  emptyKindCounts,
-  encodeDayBlob,
-  forEachPackedRecord,
-  kindIndex,
-  kindOfIndex,
-  LongTermCodecError,
-  mergeDayBlob,
-  type PackedRecord,
-  type PartnerCounts,
-  packDid,
-  readLongTerm,
-  recordSize,
-  rememberDids,
-  resolvePartners,
-  sumDayBlobs,
-} from './long-term.js'
-export {
-  createLongWindowReader,
-  type LongSummary,
-  type LongWindowReader,
-  MAX_LONG_WINDOW_DAYS,
-} from './long-window.js'
 export { luaErrorSource, luaSource, withLuaSource } from './lua.js'
 export {
   changeOptOuts,

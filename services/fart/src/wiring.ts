@@ -1,4 +1,5 @@
-import { createIndexReader, createLongWindowReader } from '@circles/interaction-index'
+import { createIndexReader } from '@circles/interaction-index'
+import { createLongWindowReader } from '@circles/long-term'
 import type { RedisSchema } from '@circles/redis-schema'
 import type { Redis } from 'ioredis'
 import type { LivePartners, LongWindowReader } from './index-source.js'

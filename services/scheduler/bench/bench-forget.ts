@@ -6,7 +6,8 @@
 // roll-up's fold, once per run), the forget of the account, and a run with an empty queue. Progress lines
 // first, one JSON line last.
 import { DAY_MS } from '@circles/core'
-import { didId, encodeDayBlob, type PackedRecord, rememberDids } from '@circles/interaction-index'
+import { didId, rememberDids } from '@circles/interaction-index'
+import { encodeDayBlob, type PackedRecord } from '@circles/long-term'
 import { createSchema } from '@circles/redis-schema'
 import { startRedisServer } from '@circles/testkit'
 import { Redis } from 'ioredis'

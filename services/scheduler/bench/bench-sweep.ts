@@ -5,7 +5,8 @@
 // fence claim (once per run), the slice, and the same slice again (every quiet entry gone by then).
 // Progress lines first, one JSON line last.
 import { DAY_MS } from '@circles/core'
-import { encodeDayBlob, rememberDids } from '@circles/interaction-index'
+import { rememberDids } from '@circles/interaction-index'
+import { encodeDayBlob } from '@circles/long-term'
 import { createSchema } from '@circles/redis-schema'
 import { startRedisServer } from '@circles/testkit'
 import { Redis } from 'ioredis'

@@ -1,10 +1,6 @@
 import { DAY_MS, HOUR_MS } from '@circles/core'
-import {
-  didTableEntries,
-  forEachPackedRecord,
-  mergeDayBlob,
-  type PackedRecord,
-} from '@circles/interaction-index'
+import { didTableEntries } from '@circles/interaction-index'
+import { forEachPackedRecord, mergeDayBlob, type PackedRecord } from '@circles/long-term'
 import type { RedisSchema } from '@circles/redis-schema'
 import type { Redis } from 'ioredis'
 import {
@@ -19,7 +15,7 @@ import { encodeRows, type HourTable, PackedIds } from './hour-table.js'
 // Folding one hour into the long-term day blobs, one account per script call (its two hashes share its
 // hash tag). The script (lua/fenced-fold.lua) writes a new blob where the day's field is absent, skips a
 // field whose mark already covers this hour, and otherwise returns the field's blob. Node merges into it
-// (the codec lives in one place, packages/interaction-index/src/long-term.ts) and calls the script again
+// (the codec lives in one place, packages/long-term/src/day-blob.ts) and calls the script again
 // with the mark and length of the blob it merged from: the script writes only over that same blob, or
 // returns the newer one to merge again. That is WATCH's optimistic retry inside the script, so it needs no
 // connection per transaction, pipelines like the first call, and stays in one slot.

@@ -1,13 +1,11 @@
+import { DidCache, didId, resolveIds } from '@circles/interaction-index'
 import {
-  DidCache,
   dayBlobMark,
-  didId,
   encodeDayBlob,
   forEachPackedRecord,
   LongTermCodecError,
   type PackedRecord,
-  resolveIds,
-} from '@circles/interaction-index'
+} from '@circles/long-term'
 import type { RedisSchema } from '@circles/redis-schema'
 import type { Redis } from 'ioredis'
 import {
@@ -21,7 +19,7 @@ import {
 // The forget step's long-term part: a forgotten account's 8-byte id leaves every partner's day blobs.
 // Its own blobs say where to look: a partner in its sent (`s`) blobs holds it in their received (`r`)
 // blobs of the same days, and the other way round, since a fold writes both sides of a row in the same
-// hour. Node removes the records (the codec lives in packages/interaction-index/src/long-term.ts) and
+// hour. Node removes the records (the codec lives in packages/long-term/src/day-blob.ts) and
 // lua/fenced-rewrite.lua writes each blob only over the one it was computed from, behind the roll-up
 // fence, so a fold that lands in between is never undone and a stale runner writes nothing. The
 // account's own hashes are deleted by the caller only after this, so a run that dies half-way finds them

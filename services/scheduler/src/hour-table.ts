@@ -1,5 +1,5 @@
 import { INTERACTION_KINDS, type InteractionKind, isValidDid } from '@circles/core'
-import { kindIndex, packDid } from '@circles/interaction-index'
+import { kindIndex, packDid } from '@circles/long-term'
 import type { HourRow, LiveHours } from './live-source.js'
 
 // One hour of the live index in memory, and its day blobs encoded straight from it: the roll-up's read

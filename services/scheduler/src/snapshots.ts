@@ -1,11 +1,6 @@
 import { DAY_MS, isValidDid } from '@circles/core'
-import {
-  emptyKindCounts,
-  forEachPackedRecord,
-  hiddenAccounts,
-  type KindCounts,
-  kindOfIndex,
-} from '@circles/interaction-index'
+import { hiddenAccounts, type KindCounts } from '@circles/interaction-index'
+import { emptyKindCounts, forEachPackedRecord, kindOfIndex } from '@circles/long-term'
 import type { RedisSchema } from '@circles/redis-schema'
 import type { Redis } from 'ioredis'
 import { readRollupCursor } from './rollup.js'

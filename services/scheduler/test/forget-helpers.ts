@@ -1,9 +1,5 @@
-import {
-  DID_TABLE_BUCKETS,
-  didId,
-  didTableBucket,
-  forEachPackedRecord,
-} from '@circles/interaction-index'
+import { DID_TABLE_BUCKETS, didId, didTableBucket } from '@circles/interaction-index'
+import { forEachPackedRecord } from '@circles/long-term'
 import type { TestRedis } from '@circles/testkit'
 import { expect } from 'vitest'
 import type { HourRow } from '../src/live-source.js'

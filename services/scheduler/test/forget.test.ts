@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto'
 import { DAY_MS, HOUR_MS } from '@circles/core'
-import { createIndexWriter, createLongWindowReader } from '@circles/interaction-index'
+import { createIndexWriter } from '@circles/interaction-index'
+import { createLongWindowReader } from '@circles/long-term'
 import { createTestRedis, prng, type TestRedis } from '@circles/testkit'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { runForget } from '../src/forget.js'

@@ -1,12 +1,6 @@
 import { HOUR_MS, INTERACTION_KINDS, type StreamEvent, tidFromMs } from '@circles/core'
-import {
-  createIndexReader,
-  didId,
-  didTableBucket,
-  resolvePartners,
-  sumDayBlobs,
-  unpackDidText,
-} from '@circles/interaction-index'
+import { createIndexReader, didId, didTableBucket, unpackDidText } from '@circles/interaction-index'
+import { resolvePartners, sumDayBlobs } from '@circles/long-term'
 import type { RedisSchema } from '@circles/redis-schema'
 import { prng, type TestRedis } from '@circles/testkit'
 import type { Redis } from 'ioredis'

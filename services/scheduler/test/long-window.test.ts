@@ -1,5 +1,6 @@
 import { DAY_MS, HOUR_MS, type StreamEvent, tidFromMs } from '@circles/core'
-import { createIndexWriter, createLongWindowReader } from '@circles/interaction-index'
+import { createIndexWriter } from '@circles/interaction-index'
+import { createLongWindowReader } from '@circles/long-term'
 import { createTestRedis, prng, type TestRedis } from '@circles/testkit'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import type { HourRow } from '../src/live-source.js'

@@ -1,5 +1,5 @@
 import { DAY_MS } from '@circles/core'
-import { readLongTerm } from '@circles/interaction-index'
+import { readLongTerm } from '@circles/long-term'
 import { createTestRedis, type TestRedis } from '@circles/testkit'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import type { RollupFence } from '../src/fence.js'

@@ -4,9 +4,9 @@ import {
   createIndexWriter,
   DID_TABLE_BUCKETS,
   didId,
-  encodeDayBlob,
   rememberDids,
 } from '@circles/interaction-index'
+import { encodeDayBlob } from '@circles/long-term'
 import { createTestRedis, type TestRedis } from '@circles/testkit'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { FencedOutError } from '../src/fence.js'

@@ -1,5 +1,5 @@
+import { rememberDids } from '../did-table.js'
 import { didTableBucket, packDidText } from '../layout.js'
-import { rememberDids } from '../long-term.js'
 import type { Account } from './accounts.js'
 import type { WriterContext } from './context.js'
 

@@ -1,10 +1,5 @@
 import { INTERACTION_KINDS, type InteractionKind } from '@circles/core'
-
-import type { RedisSchema } from '@circles/redis-schema'
-import type { Redis } from 'ioredis'
-import { DidCache } from './did-cache.js'
-import { resolveIds } from './did-table.js'
-import { DID_TABLE_BUCKETS, didId, packDidText } from './layout.js'
+import { didId, type KindCounts } from '@circles/interaction-index'
 
 // Long-term aggregates: one Redis hash per (account, direction), `lt:{did}:s` (sent) and `lt:{did}:r`
 // (received). Field = day number (days since the epoch, decimal: listpack stores it as an integer).
@@ -21,16 +16,18 @@ import { DID_TABLE_BUCKETS, didId, packDidText } from './layout.js'
 // depend on the indexer having done so. The mark makes a fold of one hour idempotent per
 // day blob: hours are folded in increasing order, so a blob whose mark is at or past the hour has it.
 
-export type Direction = 's' | 'r'
+/**
+ * Which of an account's two long-term hashes: `s` its sent interactions, `r` its received ones (the last
+ * part of the key, `schema.longTerm(did, side)`).
+ */
+export type LongTermSide = 's' | 'r'
 
 const KIND_INDEX: Record<InteractionKind, number> = { like: 0, repost: 1, reply: 2, quote: 3 }
 export class LongTermCodecError extends Error {
   override name = 'LongTermCodecError'
 }
 
-/** Counts by kind, in `INTERACTION_KINDS` order. */
-export type KindCounts = Record<InteractionKind, number>
-
+/** Zero of every kind: the counts summed from day blobs are the read contract's `KindCounts`. */
 export function emptyKindCounts(): KindCounts {
   return { like: 0, repost: 0, reply: 0, quote: 0 }
 }
@@ -160,91 +157,4 @@ export function mergeDayBlob(
   forEachPackedRecord(existing, add)
   for (const r of records) add(r)
   return encodeDayBlob(mark, merged.values())
-}
-
-/** Per-partner counts by kind, summed over day blobs; keyed by the id (8 latin1 characters) until resolved. */
-export type PartnerCounts = Map<string, KindCounts>
-
-/** Sums day blobs (`field -> blob` of one long-term hash) whose day is in [fromDay, toDay], by partner id. */
-export function sumDayBlobs(
-  fields: Record<string, Buffer>,
-  fromDay: number,
-  toDay: number,
-  into: PartnerCounts = new Map(),
-): PartnerCounts {
-  for (const [field, blob] of Object.entries(fields)) {
-    const day = Number(field)
-    if (!Number.isInteger(day) || day < fromDay || day > toDay) continue
-    forEachPackedRecord(blob, (r) => {
-      const key = r.partner.toString('latin1')
-      let counts = into.get(key)
-      if (!counts) {
-        counts = emptyKindCounts()
-        into.set(key, counts)
-      }
-      counts[kindOfIndex(r.kind)] += r.count
-    })
-  }
-  return into
-}
-
-/** The DID table entries (id -> DID) of `dids`, by bucket: field, value, field, value... */
-export function didTableEntries(dids: Iterable<string>): Map<number, (string | Buffer)[]> {
-  const buckets = new Map<number, (string | Buffer)[]>()
-  for (const did of dids) {
-    const id = didId(did)
-    const bucket = id.readUInt16BE(0) % DID_TABLE_BUCKETS
-    let list = buckets.get(bucket)
-    if (!list) {
-      list = []
-      buckets.set(bucket, list)
-    }
-    list.push(id, packDidText(did))
-  }
-  return buckets
-}
-
-/** Writes the DID table entries (id -> DID) of `dids`: one HSET per bucket, idempotent. */
-export async function rememberDids(
-  redis: Redis,
-  schema: RedisSchema,
-  dids: Iterable<string>,
-): Promise<void> {
-  let pipe = redis.pipeline()
-  for (const [bucket, list] of didTableEntries(dids)) {
-    pipe.hset(schema.didTable(bucket), ...list)
-    if (pipe.length >= 1000) {
-      for (const [err] of (await pipe.exec()) ?? []) if (err) throw err
-      pipe = redis.pipeline()
-    }
-  }
-  for (const [err] of (await pipe.exec()) ?? []) if (err) throw err
-}
-
-/** Maps id-keyed counts to DID-keyed counts through the DID table; unknown ids are left out. */
-export async function resolvePartners(
-  redis: Redis,
-  schema: RedisSchema,
-  byId: PartnerCounts,
-  cache: DidCache = new DidCache(100_000),
-): Promise<PartnerCounts> {
-  const dids = await resolveIds(redis, schema, [...byId.keys()], cache)
-  const out: PartnerCounts = new Map()
-  for (const [key, counts] of byId) {
-    const did = dids.get(key)
-    if (did !== undefined) out.set(did, counts)
-  }
-  return out
-}
-
-/** Partners (DIDs) of one long-term hash over the days [fromDay, toDay]. */
-export async function readLongTerm(
-  redis: Redis,
-  schema: RedisSchema,
-  key: string,
-  fromDay: number,
-  toDay: number,
-): Promise<PartnerCounts> {
-  const fields = await redis.hgetallBuffer(key)
-  return resolvePartners(redis, schema, sumDayBlobs(fields, fromDay, toDay))
 }

@@ -1,12 +1,19 @@
 import { DAY_MS, HOUR_MS, isValidDid } from '@circles/core'
+import {
+  createIndexReader,
+  DidCache,
+  type Direction,
+  IndexQueryError,
+  type IndexReader,
+  type KindCounts,
+  type Partner,
+  type Weights,
+  WINDOW_HOURS,
+} from '@circles/interaction-index'
 import type { RedisSchema } from '@circles/redis-schema'
 import type { Redis } from 'ioredis'
-import { DidCache } from './did-cache.js'
-import { WINDOW_HOURS } from './layout.js'
-import { emptyKindCounts, type PartnerCounts, resolvePartners, sumDayBlobs } from './long-term.js'
-import { IndexQueryError } from './read/context.js'
-import { createIndexReader, type IndexReader } from './read/index-reader.js'
-import type { Direction, KindCounts, Partner, Weights } from './read/partners.js'
+import { emptyKindCounts } from './day-blob.js'
+import { type PartnerCounts, resolvePartners, sumDayBlobs } from './read.js'
 
 // Long windows (7, 30, 90 days...): the live index for the hours it still counts, plus the scheduler's
 // daily aggregates for the hours it has folded. The two never overlap: an hour is folded only after it

@@ -1,5 +1,5 @@
+import { didId } from '@circles/interaction-index'
 import { describe, expect, it } from 'vitest'
-import { didId } from './layout.js'
 import {
   dayBlobMark,
   encodeDayBlob,
@@ -8,8 +8,8 @@ import {
   mergeDayBlob,
   type PackedRecord,
   recordSize,
-  sumDayBlobs,
-} from './long-term.js'
+} from './day-blob.js'
+import { sumDayBlobs } from './read.js'
 
 const A = didId('did:plc:aaaaaaaaaaaaaaaaaaaaaaaa')
 const B = didId('did:web:example.com')
