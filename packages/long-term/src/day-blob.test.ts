@@ -3,8 +3,10 @@ import { describe, expect, it } from 'vitest'
 import {
   dayBlobMark,
   encodeDayBlob,
+  encodeDayBlobRows,
   forEachPackedRecord,
   LongTermCodecError,
+  markOfHour,
   mergeDayBlob,
   type PackedRecord,
   recordSize,
@@ -68,6 +70,33 @@ describe('long-term day blobs', () => {
       102,
     )
     expect(sums.get(A.toString('latin1'))).toEqual({ like: 0, repost: 0, reply: 110, quote: 0 })
+  })
+
+  it('encodes rows held in columns to the same bytes as records', () => {
+    const ids = Buffer.concat([A, B, didId('did:plc:cccccccccccccccccccccccc')])
+    // rows 0..5; the blob takes rows 4, 1, 5, 2 in that order
+    const kind = Uint8Array.from([0, 1, 2, 3, 0, 2])
+    const count = Uint32Array.from([5, 63, 64, 127, 128, 3_000_000])
+    const partner = Int32Array.from([0, 1, 2, 0, 1, 2])
+    const order = Int32Array.from([3, 4, 1, 5, 2, 0])
+    const blob = encodeDayBlobRows(9, { kind, count, partner, ids }, order, 1, 5)
+    const records = [4, 1, 5, 2].map((row) => ({
+      kind: kind[row] as number,
+      count: count[row] as number,
+      partner: ids.subarray(8 * (partner[row] as number), 8 * (partner[row] as number) + 8),
+    }))
+    expect(blob.equals(encodeDayBlob(9, records))).toBe(true)
+    expect(decode(blob)).toHaveLength(4)
+    expect(encodeDayBlobRows(3, { kind, count, partner, ids }, order, 2, 2)).toEqual(
+      Buffer.from([3]),
+    )
+  })
+
+  it('marks a fold of an hour with 1 + its hour of the day', () => {
+    const day = 20_000
+    expect(markOfHour(day * 24)).toBe(1)
+    expect(markOfHour(day * 24 + 23)).toBe(24)
+    expect(dayBlobMark(encodeDayBlob(markOfHour(day * 24 + 5), []))).toBe(6)
   })
 
   it('rejects a truncated blob', () => {

@@ -57,9 +57,36 @@ export interface PackedRecord {
 const SMALL = 64
 const ID = 8
 
+/** Bytes a record of `count` takes in a day blob. */
+function recordBytes(count: number): number {
+  return 1 + (count < SMALL ? 0 : varintLength(count)) + ID
+}
+
 /** Bytes a record takes in a day blob. */
 export function recordSize(r: PackedRecord): number {
-  return 1 + (r.count < SMALL ? 0 : varintLength(r.count)) + ID
+  return recordBytes(r.count)
+}
+
+/** Writes one record at `o`, its partner id copied from `ids` at `idAt`; returns the offset after it. */
+function writeRecord(
+  out: Buffer,
+  o: number,
+  kind: number,
+  count: number,
+  ids: Buffer,
+  idAt: number,
+): number {
+  const small = count < SMALL
+  out[o++] = (kind << 6) | (small ? count : 0)
+  if (!small) {
+    let v = count
+    while (v >= 0x80) {
+      out[o++] = (v % 0x80) | 0x80
+      v = Math.floor(v / 0x80)
+    }
+    out[o++] = v
+  }
+  return o + ids.copy(out, o, idAt, idAt + ID)
 }
 
 /** Writes records after a mark byte. `size` must be the sum of `recordSize` (callers know it already). */
@@ -77,18 +104,48 @@ export function encodeDayBlob(
   const out = Buffer.allocUnsafe(1 + total)
   out[0] = mark
   let o = 1
-  for (const r of list) {
-    const small = r.count < SMALL
-    out[o++] = (r.kind << 6) | (small ? r.count : 0)
-    if (!small) {
-      let v = r.count
-      while (v >= 0x80) {
-        out[o++] = (v % 0x80) | 0x80
-        v = Math.floor(v / 0x80)
-      }
-      out[o++] = v
-    }
-    o += r.partner.copy(out, o, 0, ID)
+  for (const r of list) o = writeRecord(out, o, r.kind, r.count, r.partner, 0)
+  return out
+}
+
+/**
+ * Records held in columns, as the roll-up holds an hour's rows: row `r` is of kind `kind[r]` (a
+ * `kindIndex`), counts `count[r]`, and its partner's 8-byte id is at `8 * partner[r]` in `ids`.
+ */
+export interface RecordColumns {
+  kind: Uint8Array
+  count: Uint32Array
+  partner: Int32Array
+  ids: Buffer
+}
+
+/**
+ * The day blob of the rows `order[from..to)` of `columns`: the bytes `encodeDayBlob` would write for
+ * them, without a record object per row (the roll-up encodes millions of rows an hour).
+ */
+export function encodeDayBlobRows(
+  mark: number,
+  columns: RecordColumns,
+  order: Int32Array,
+  from: number,
+  to: number,
+): Buffer {
+  const { kind, count, partner, ids } = columns
+  let size = 1
+  for (let j = from; j < to; j++) size += recordBytes(count[order[j] as number] as number)
+  const out = Buffer.allocUnsafe(size)
+  out[0] = mark
+  let o = 1
+  for (let j = from; j < to; j++) {
+    const row = order[j] as number
+    o = writeRecord(
+      out,
+      o,
+      kind[row] as number,
+      count[row] as number,
+      ids,
+      ID * (partner[row] as number),
+    )
   }
   return out
 }
@@ -125,6 +182,11 @@ export function forEachPackedRecord(buf: Buffer, onRecord: (r: PackedRecord) => 
 /** The mark byte of a day blob: 1 + the hour-of-day last folded into it. */
 export function dayBlobMark(buf: Buffer | null | undefined): number {
   return buf && buf.length > 0 ? (buf[0] as number) : 0
+}
+
+/** The mark a day blob gets when `hour` (hours since the epoch) is folded into it. */
+export function markOfHour(hour: number): number {
+  return (hour % 24) + 1
 }
 
 export function kindIndex(kind: InteractionKind): number {

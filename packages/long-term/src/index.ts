@@ -5,14 +5,17 @@ export {
   dayBlobMark,
   emptyKindCounts,
   encodeDayBlob,
+  encodeDayBlobRows,
   forEachPackedRecord,
   kindIndex,
   kindOfIndex,
   LongTermCodecError,
   type LongTermSide,
+  markOfHour,
   mergeDayBlob,
   type PackedRecord,
   packDid,
+  type RecordColumns,
   recordSize,
 } from './day-blob.js'
 export {

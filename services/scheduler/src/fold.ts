@@ -1,6 +1,13 @@
 import { DAY_MS, HOUR_MS } from '@circles/core'
 import { didTableEntries } from '@circles/interaction-index'
-import { forEachPackedRecord, mergeDayBlob, type PackedRecord } from '@circles/long-term'
+import {
+  dayBlobMark,
+  encodeDayBlobRows,
+  forEachPackedRecord,
+  markOfHour,
+  mergeDayBlob,
+  type PackedRecord,
+} from '@circles/long-term'
 import type { RedisSchema } from '@circles/redis-schema'
 import type { Redis } from 'ioredis'
 import {
@@ -10,7 +17,7 @@ import {
   type RollupScripts,
   withRollupScripts,
 } from './fence.js'
-import { encodeRows, type HourTable, PackedIds } from './hour-table.js'
+import { type HourTable, PackedIds } from './hour-table.js'
 
 // Folding one hour into the long-term day blobs, one account per script call (its two hashes share its
 // hash tag). The script (lua/fenced-fold.lua) writes a new blob where the day's field is absent, skips a
@@ -79,7 +86,7 @@ class HourFold {
   ) {
     const day = Math.floor((hour * HOUR_MS) / DAY_MS)
     this.dayField = String(day)
-    this.mark = (hour % 24) + 1
+    this.mark = markOfHour(hour)
     this.expireAt = (day + opts.retentionDays + 1) * DAY_MS
     this.result = { hour, created: 0, merged: 0, alreadyDone: 0, records: 0 }
   }
@@ -127,7 +134,7 @@ class HourFold {
           merges,
           item,
           blobs,
-          cur.map((c) => (c ? [c[0] ?? 0, c.length] : [0, 0])),
+          cur.map((c) => (c ? [dayBlobMark(c), c.length] : [0, 0])),
         )
       }
       batch = again.map((a) => a.item)
@@ -194,6 +201,9 @@ export async function foldHour(
   await opts.afterNames?.()
   const sent = table.groupBy(table.author)
   const received = table.groupBy(table.subject)
+  // a sent row's partner is its subject, a received row's its author
+  const sentRows = table.rows(table.subject, packed)
+  const receivedRows = table.rows(table.author, packed)
   const accounts = table.dids.length
   const inFlight = new Set<Promise<void>>()
   let failure: unknown = null
@@ -210,10 +220,8 @@ export async function foldHour(
       const item: Item = {
         id,
         blobs: [
-          s1 > s0 ? encodeRows(table, packed, table.subject, sent.order, s0, s1, fold.mark) : null,
-          r1 > r0
-            ? encodeRows(table, packed, table.author, received.order, r0, r1, fold.mark)
-            : null,
+          s1 > s0 ? encodeDayBlobRows(fold.mark, sentRows, sent.order, s0, s1) : null,
+          r1 > r0 ? encodeDayBlobRows(fold.mark, receivedRows, received.order, r0, r1) : null,
         ],
         n: [s1 - s0, r1 - r0],
       }

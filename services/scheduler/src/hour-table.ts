@@ -1,9 +1,9 @@
 import { INTERACTION_KINDS, type InteractionKind, isValidDid } from '@circles/core'
-import { kindIndex, packDid } from '@circles/long-term'
+import { kindIndex, packDid, type RecordColumns } from '@circles/long-term'
 import type { HourRow, LiveHours } from './live-source.js'
 
-// One hour of the live index in memory, and its day blobs encoded straight from it: the roll-up's read
-// side. Nothing here writes to Redis.
+// One hour of the live index in memory, in columns that the day blob encoder reads straight
+// (`encodeDayBlobRows`): the roll-up's read side. Nothing here writes to Redis.
 
 const KIND_OK = new Set<string>(INTERACTION_KINDS)
 
@@ -47,6 +47,11 @@ export class HourTable {
     this.kind[this.n] = k
     this.count[this.n] = c
     this.n++
+  }
+
+  /** The rows as the day blob encoder reads them, the partner of row `r` being `partner[r]`. */
+  rows(partner: Int32Array, ids: PackedIds): RecordColumns {
+    return { kind: this.kind, count: this.count, partner, ids: ids.arena }
   }
 
   /** Row indexes grouped by `by` (counting sort): rows of account i are order[start[i]..start[i+1]). */
@@ -109,47 +114,4 @@ export class PackedIds {
       packDid(d).copy(this.arena, 8 * i)
     })
   }
-}
-
-function varintLen(n: number): number {
-  let len = 1
-  for (let v = n; v >= 0x80; v = Math.floor(v / 0x80)) len++
-  return len
-}
-
-/** The day blob of one account's rows (order[from..to)) in one direction, encoded straight from the table. */
-export function encodeRows(
-  table: HourTable,
-  packed: PackedIds,
-  other: Int32Array,
-  order: Int32Array,
-  from: number,
-  to: number,
-  mark: number,
-): Buffer {
-  let size = 1
-  for (let j = from; j < to; j++) {
-    const c = table.count[order[j] as number] as number
-    size += 1 + (c < 64 ? 0 : varintLen(c)) + 8
-  }
-  const out = Buffer.allocUnsafe(size)
-  out[0] = mark
-  let o = 1
-  for (let j = from; j < to; j++) {
-    const row = order[j] as number
-    const p = other[row] as number
-    const c = table.count[row] as number
-    const small = c < 64
-    out[o++] = ((table.kind[row] as number) << 6) | (small ? c : 0)
-    if (!small) {
-      let v = c
-      while (v >= 0x80) {
-        out[o++] = (v % 0x80) | 0x80
-        v = Math.floor(v / 0x80)
-      }
-      out[o++] = v
-    }
-    o += packed.arena.copy(out, o, 8 * p, 8 * p + 8)
-  }
-  return out
 }
