@@ -4,7 +4,7 @@ import type { InteractionKind, RecordType, StreamEvent } from './interaction.js'
 // Stream entries decoded into columns rather than one object per event: the indexer holds a batch of ~10^5
 // events across several round trips to Redis, long enough for objects (and the DID strings sliced out of
 // each entry) to be promoted and collected by the old generation, which cost it about a tenth of its CPU
-// (2026-11-22). Creates and deletes keep their fields as byte ranges of the entry's buffer; the rest
+// (BENCHMARKS.md, "Measurements the code relies on"). Creates and deletes keep their fields as byte ranges of the entry's buffer; the rest
 // (identity and account events, a few a second) as objects.
 
 export const EVENT_CREATE = 0

@@ -7,7 +7,7 @@ import { Frame } from './frame.js'
 // The writer's phases go to Redis on a connection of their own, as RESP frames the writer builds itself.
 // Through ioredis, a script call cost the indexer more CPU than preparing it: a Command object and a
 // promise per call, every argument measured (Buffer.byteLength) and encoded one by one, and a pipeline that
-// concatenates the lot (about 9 s of a 34 s CPU profile for 10^6 interactions, 2026-11-22). A frame is one
+// concatenates the lot (about a quarter of the indexer's CPU: BENCHMARKS.md, "Measurements the code relies on"). A frame is one
 // buffer: keys encoded once per account are copied in as bytes, the operations are written in place, and
 // one Promise stands for all the replies of a phase. Replies are parsed by redis-parser (what ioredis uses).
 

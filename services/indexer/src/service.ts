@@ -37,8 +37,8 @@ const log = createLogger('indexer:service')
 
 /**
  * Batches applied at once by one process (see run). Three, not two: with two, the batch after next was
- * prepared only once Redis had written the next one (4 paired bench runs, 2026-11-22 11:55-12:00 UTC:
- * 37.7-51.4k interactions/s, mean 45.0k, against 36.9-42.5k, mean 39.7k).
+ * prepared only once Redis had written the next one (about 12 % fewer interactions/s in paired runs:
+ * BENCHMARKS.md, "Measurements the code relies on").
  */
 const IN_FLIGHT = 3
 
@@ -158,8 +158,8 @@ export function createIndexerService(
     // before (the writer runs their phases in order). Each is acknowledged when its own writes are done.
     const inflight: Promise<void>[] = []
     // And the batch after them is read ahead: Redis sends a reply of ~10 MB 64 KB per turn of its event
-    // loop, between chunks of the writes in hand, so a read made once the writes were sent took a second
-    // (2026-11-22), which this process spent idle. Entries read ahead are this consumer's pending ones:
+    // loop, between chunks of the writes in hand, so a read made once the writes were sent took about a
+    // second (BENCHMARKS.md), which this process spent idle. Entries read ahead are this consumer's pending ones:
     // applied next, or taken back by a restart or XAUTOCLAIM if the process dies first.
     let ahead: Promise<RawEntry[]> | null = null
     const drain = async () => {

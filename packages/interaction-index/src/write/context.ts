@@ -28,7 +28,7 @@ export class WriterContext {
    * Two connections: phase M of each batch on `wire`, in call order; phase C (revokes, a few per batch) on
    * `lane`, so that it does not queue behind the next batch's phase M. A batch is done (acknowledged) when
    * its phase C is: behind the next phase M, Redis had nothing left to do while this process prepared the
-   * batch after (a trace of the bench, 2026-11-22). C's operations are idempotent revokes of exact
+   * batch after (BENCHMARKS.md, "Measurements the code relies on"). C's operations are idempotent revokes of exact
    * records: their order against other batches' appends changes nothing.
    */
   readonly wire: Wire

@@ -85,7 +85,7 @@ export interface IndexWriter {
    */
   forget(): void
   /**
-   * Closes the writer's own connections (its phases go to Redis on connections of their own, see wire.ts)
+   * Closes the writer's own connections (its phases go to Redis on connections of their own, see @circles/redis-wire)
    * once the calls in flight have their replies. The Redis client passed in stays the caller's.
    */
   close(): Promise<void>

@@ -118,7 +118,7 @@ export class SegmentPlan {
     for (let i = from; i < to; i++) {
       // Let the event loop turn now and then: the previous call's phase M (megabytes) is still being
       // written to the connection, which the kernel takes a socket buffer at a time, and Redis waited for
-      // the rest while this loop held the thread (a trace of the bench, 2026-11-22). Other calls' phase C
+      // the rest while this loop held the thread (BENCHMARKS.md, "Measurements the code relies on"). Other calls' phase C
       // may run meanwhile: an account they touch gets a second section here, which is still correct.
       if ((i - from) % YIELD_EVERY === YIELD_EVERY - 1) await new Promise((r) => setImmediate(r))
       const t = type[i]
