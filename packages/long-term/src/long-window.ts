@@ -62,6 +62,128 @@ function sum(c: KindCounts): number {
   return c.like + c.repost + c.reply + c.quote
 }
 
+type PartnerMap = Map<string, Both>
+
+function entryOf(out: PartnerMap, partner: string): Both {
+  let e = out.get(partner)
+  if (!e) {
+    e = { sent: emptyKindCounts(), received: emptyKindCounts() }
+    out.set(partner, e)
+  }
+  return e
+}
+
+interface Sources {
+  redis: Redis
+  schema: RedisSchema
+  reader: IndexReader
+  cache: DidCache
+}
+
+/** The long-term part: days from the window's oldest to the roll-up cursor's, one HMGET per direction. */
+async function addLongTerm(src: Sources, out: PartnerMap, did: string, days: number, t: number) {
+  const { redis, schema } = src
+  const cursorRaw = await redis.get(schema.rollupCursor)
+  const cursor = cursorRaw === null ? null : Number(cursorRaw)
+  if (cursor === null || !Number.isSafeInteger(cursor)) return
+  const fromDay = Math.floor((t - days * DAY_MS) / DAY_MS)
+  const toDay = Math.floor((cursor * HOUR_MS) / DAY_MS)
+  if (toDay < fromDay) return
+  const fields: string[] = []
+  for (let d = fromDay; d <= toDay; d++) fields.push(String(d))
+  const res = await redis
+    .pipeline()
+    .hmgetBuffer(schema.longTerm(did, 's'), ...fields)
+    .hmgetBuffer(schema.longTerm(did, 'r'), ...fields)
+    .exec()
+  for (const [i, dir] of (['sent', 'received'] as const).entries()) {
+    const [err, values] = res?.[i] ?? []
+    if (err) throw err
+    const blobs: Record<string, Buffer> = {}
+    ;(values as (Buffer | null)[]).forEach((v, j) => {
+      if (v) blobs[fields[j] as string] = v
+    })
+    const byId = sumDayBlobs(blobs, fromDay, toDay)
+    const counts: PartnerCounts = await resolvePartners(redis, schema, byId, src.cache)
+    for (const [partner, c] of counts) addCounts(entryOf(out, partner)[dir], c)
+  }
+}
+
+/** The live part: every partner of the live window (all pages). */
+async function addLive(src: Sources, out: PartnerMap, did: string, days: number) {
+  const windowHours = Math.min(WINDOW_HOURS, days * 24)
+  let page: string | undefined
+  do {
+    const res = await src.reader.partners({ did, windowHours, limit: 100_000, cursor: page })
+    for (const p of res.partners) {
+      const e = entryOf(out, p.did)
+      addCounts(e.sent, p.sent)
+      addCounts(e.received, p.received)
+    }
+    page = res.cursor
+  } while (page !== undefined)
+}
+
+/** Every partner of `did` over the window, both directions, from both sources. */
+async function allPartners(
+  src: Sources,
+  did: string,
+  days: number,
+  t: number,
+): Promise<PartnerMap> {
+  const out: PartnerMap = new Map()
+  await addLongTerm(src, out, did, days, t)
+  await addLive(src, out, did, days)
+  return out
+}
+
+type LongQuery = Parameters<LongWindowReader['topPartnersLong']>[0]
+
+function rankPartners(partners: PartnerMap, q: LongQuery): Partner[] {
+  const w = q.weights
+  const useSent = q.direction !== 'received'
+  const useReceived = q.direction !== 'sent'
+  const ranked: Partner[] = []
+  for (const [did, c] of partners) {
+    if (q.exclude?.has(did)) continue
+    let score = 0
+    for (const k of ['like', 'repost', 'reply', 'quote'] as const) {
+      score += w[k] * ((useSent ? c.sent[k] : 0) + (useReceived ? c.received[k] : 0))
+    }
+    if (score > 0) ranked.push({ did, score, sent: c.sent, received: c.received })
+  }
+  ranked.sort(
+    (x, y) =>
+      y.score - x.score ||
+      sum(y.sent) + sum(y.received) - (sum(x.sent) + sum(x.received)) ||
+      (x.did < y.did ? -1 : 1),
+  )
+  return ranked.slice(0, q.limit)
+}
+
+function summarize(partners: PartnerMap): LongSummary {
+  const out: LongSummary = {
+    sent: emptyKindCounts(),
+    received: emptyKindCounts(),
+    partnersSent: 0,
+    partnersReceived: 0,
+  }
+  for (const c of partners.values()) {
+    addCounts(out.sent, c.sent)
+    addCounts(out.received, c.received)
+    if (sum(c.sent) > 0) out.partnersSent++
+    if (sum(c.received) > 0) out.partnersReceived++
+  }
+  return out
+}
+
+function check(did: string, days: number): void {
+  if (!isValidDid(did)) throw new IndexQueryError('invalid DID')
+  if (!Number.isInteger(days) || days < 1 || days > MAX_LONG_WINDOW_DAYS) {
+    throw new IndexQueryError(`days must be an integer from 1 to ${MAX_LONG_WINDOW_DAYS}`)
+  }
+}
+
 export function createLongWindowReader(
   redis: Redis,
   schema: RedisSchema,
@@ -69,70 +191,7 @@ export function createLongWindowReader(
 ): LongWindowReader {
   const now = opts.now ?? Date.now
   const reader = opts.reader ?? createIndexReader(redis, schema, { now })
-  const cache = new DidCache(200_000)
-
-  function check(did: string, days: number): void {
-    if (!isValidDid(did)) throw new IndexQueryError('invalid DID')
-    if (!Number.isInteger(days) || days < 1 || days > MAX_LONG_WINDOW_DAYS) {
-      throw new IndexQueryError(`days must be an integer from 1 to ${MAX_LONG_WINDOW_DAYS}`)
-    }
-  }
-
-  /** Every partner of `did` over the window, both directions, from both sources. */
-  async function allPartners(did: string, days: number): Promise<Map<string, Both>> {
-    const t = now()
-    const out = new Map<string, Both>()
-    const entry = (partner: string) => {
-      let e = out.get(partner)
-      if (!e) {
-        e = { sent: emptyKindCounts(), received: emptyKindCounts() }
-        out.set(partner, e)
-      }
-      return e
-    }
-
-    // Long-term part: days from the window's oldest to the roll-up cursor's, one HMGET per direction.
-    const cursorRaw = await redis.get(schema.rollupCursor)
-    const cursor = cursorRaw === null ? null : Number(cursorRaw)
-    if (cursor !== null && Number.isSafeInteger(cursor)) {
-      const fromDay = Math.floor((t - days * DAY_MS) / DAY_MS)
-      const toDay = Math.floor((cursor * HOUR_MS) / DAY_MS)
-      if (toDay >= fromDay) {
-        const fields: string[] = []
-        for (let d = fromDay; d <= toDay; d++) fields.push(String(d))
-        const res = await redis
-          .pipeline()
-          .hmgetBuffer(schema.longTerm(did, 's'), ...fields)
-          .hmgetBuffer(schema.longTerm(did, 'r'), ...fields)
-          .exec()
-        for (const [i, dir] of (['sent', 'received'] as const).entries()) {
-          const [err, values] = res?.[i] ?? []
-          if (err) throw err
-          const blobs: Record<string, Buffer> = {}
-          ;(values as (Buffer | null)[]).forEach((v, j) => {
-            if (v) blobs[fields[j] as string] = v
-          })
-          const byId = sumDayBlobs(blobs, fromDay, toDay)
-          const counts: PartnerCounts = await resolvePartners(redis, schema, byId, cache)
-          for (const [partner, c] of counts) addCounts(entry(partner)[dir], c)
-        }
-      }
-    }
-
-    // Live part: every partner of the live window (all pages).
-    const windowHours = Math.min(WINDOW_HOURS, days * 24)
-    let page: string | undefined
-    do {
-      const res = await reader.partners({ did, windowHours, limit: 100_000, cursor: page })
-      for (const p of res.partners) {
-        const e = entry(p.did)
-        addCounts(e.sent, p.sent)
-        addCounts(e.received, p.received)
-      }
-      page = res.cursor
-    } while (page !== undefined)
-    return out
-  }
+  const src: Sources = { redis, schema, reader, cache: new DidCache(200_000) }
 
   return {
     async topPartnersLong(q) {
@@ -142,45 +201,13 @@ export function createLongWindowReader(
       if (q.days * 24 <= WINDOW_HOURS) {
         return reader.topPartners({ ...q, windowHours: q.days * 24 })
       }
-      const partners = await allPartners(q.did, q.days)
-      const w = q.weights
-      const useSent = q.direction !== 'received'
-      const useReceived = q.direction !== 'sent'
-      const ranked: Partner[] = []
-      for (const [did, c] of partners) {
-        if (q.exclude?.has(did)) continue
-        let score = 0
-        for (const k of ['like', 'repost', 'reply', 'quote'] as const) {
-          score += w[k] * ((useSent ? c.sent[k] : 0) + (useReceived ? c.received[k] : 0))
-        }
-        if (score > 0) ranked.push({ did, score, sent: c.sent, received: c.received })
-      }
-      ranked.sort(
-        (x, y) =>
-          y.score - x.score ||
-          sum(y.sent) + sum(y.received) - (sum(x.sent) + sum(x.received)) ||
-          (x.did < y.did ? -1 : 1),
-      )
-      return ranked.slice(0, q.limit)
+      return rankPartners(await allPartners(src, q.did, q.days, now()), q)
     },
 
     async summaryLong(did, days) {
       check(did, days)
       if (days * 24 <= WINDOW_HOURS) return reader.summary(did, days * 24)
-      const partners = await allPartners(did, days)
-      const out: LongSummary = {
-        sent: emptyKindCounts(),
-        received: emptyKindCounts(),
-        partnersSent: 0,
-        partnersReceived: 0,
-      }
-      for (const c of partners.values()) {
-        addCounts(out.sent, c.sent)
-        addCounts(out.received, c.received)
-        if (sum(c.sent) > 0) out.partnersSent++
-        if (sum(c.received) > 0) out.partnersReceived++
-      }
-      return out
+      return summarize(await allPartners(src, did, days, now()))
     },
   }
 }

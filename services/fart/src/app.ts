@@ -23,7 +23,7 @@ import type { FartConfig } from './config.js'
 import type { AppContext } from './context.js'
 import { corsHook } from './cors.js'
 import { createErrorHandler, describeSchemaErrors } from './errors.js'
-import type { LivePartners, LongWindowReader } from './index-source.js'
+import type { LivePartners, LongPartners } from './index-source.js'
 import { createMetrics } from './metrics.js'
 import { createNotifier } from './notify.js'
 import { registerRateLimit } from './rate-limit.js'
@@ -44,7 +44,7 @@ export interface AppDeps {
   schema: RedisSchema
   index: LivePartners
   /** 7/30/90-day windows; without it those windows answer 501. */
-  longWindows?: LongWindowReader
+  longWindows?: LongPartners
   /** Defaults to a client for `config.appviewUrl`, reporting to /metrics. */
   bsky?: BskyClient
   /**

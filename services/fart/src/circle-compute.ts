@@ -1,6 +1,6 @@
 import type { Profile, ProfileCache } from '@circles/bsky-client'
 import { errorBody, GONE_BYTES } from './circle-entry.js'
-import type { LivePartners, LongWindowReader, Partner } from './index-source.js'
+import type { LivePartners, LongPartners, Partner } from './index-source.js'
 import type { CircleParams, KindCounts } from './params.js'
 
 // One circle from the index and the profiles: partners ranked, deleted accounts dropped, cut into rings.
@@ -37,7 +37,7 @@ export interface Computed {
 
 export interface ComputeDeps {
   index: LivePartners
-  longWindows?: LongWindowReader
+  longWindows?: LongPartners
   profiles: ProfileCache
   ttlSeconds: number
   partialTtlSeconds: number

@@ -14,7 +14,7 @@ import {
   RELEASE_LOCK,
   splitEntry,
 } from './circle-entry.js'
-import type { LivePartners, LongWindowReader } from './index-source.js'
+import type { LivePartners, LongPartners } from './index-source.js'
 import { createLocalCache, type LocalEntry } from './local-cache.js'
 import type { Notifier } from './notify.js'
 import { type CircleParams, variantOf } from './params.js'
@@ -44,7 +44,7 @@ export interface CircleServiceDeps {
   redis: Redis
   schema: RedisSchema
   index: LivePartners
-  longWindows?: LongWindowReader
+  longWindows?: LongPartners
   profiles: ProfileCache
   ttlSeconds: number
   partialTtlSeconds: number

@@ -9,7 +9,7 @@ export type { Partner, TopPartnersQuery }
 /** The live 48-hour index's partner queries that the circle and list routes ask (its reader has them). */
 export type LivePartners = Pick<PartnerReader, 'topPartners' | 'partners'>
 
-/** Circles over days (7/30/90) from the scheduler's daily aggregates; absent until those exist. */
-export interface LongWindowReader {
+/** The partner query the API asks over days (7/30/90): long-term's LongWindowReader, narrowed (wiring.ts). */
+export interface LongPartners {
   topPartners(q: Omit<TopPartnersQuery, 'windowHours'> & { days: number }): Promise<Partner[]>
 }

@@ -1,5 +1,5 @@
 export { type AppDeps, buildApp } from './app.js'
 export { type FartConfig, type FartEnv, readEnv, toConfig } from './config.js'
-export type { LivePartners, LongWindowReader, Partner, TopPartnersQuery } from './index-source.js'
+export type { LivePartners, LongPartners, Partner, TopPartnersQuery } from './index-source.js'
 export { type QueueBoardOptions, queueBoard } from './queue-board.js'
 export { createFartService, type FartDeps, type FartService } from './service.js'

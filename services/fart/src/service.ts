@@ -5,14 +5,14 @@ import { Redis, type RedisOptions } from 'ioredis'
 import { buildApp } from './app.js'
 import type { FartConfig } from './config.js'
 import { createDurableLists, type DurableLists } from './durable-lists.js'
-import type { LivePartners, LongWindowReader } from './index-source.js'
+import type { LivePartners, LongPartners } from './index-source.js'
 import { createIndex, createLongWindows } from './wiring.js'
 
 export interface FartDeps {
   /** Builds the index reader on the service's Redis connection. @default wiring.ts `createIndex` */
   createIndex?: (redis: Redis, schema: RedisSchema) => LivePartners
   /** The 7/30/90-day windows; undefined answers them 501. @default wiring.ts `createLongWindows` */
-  createLongWindows?: (redis: Redis, schema: RedisSchema) => LongWindowReader | undefined
+  createLongWindows?: (redis: Redis, schema: RedisSchema) => LongPartners | undefined
   /** Mount the scheduler's queues at /admin/queues (only when ADMIN_TOKEN is set). @default true */
   queueView?: boolean
 }

@@ -1,13 +1,12 @@
 import type { InteractionKind } from '@circles/core'
+import type { HourRow as IndexHourRow } from '@circles/interaction-index'
 import type { RollupFence } from './fence.js'
 
-/** One (author, subject, kind) count of one hour of the live index. */
-export interface HourRow {
-  author: string
-  subject: string
-  kind: InteractionKind | string
-  count: number
-}
+/**
+ * One (author, subject, kind) count of one hour of the live index: the index's row with the kind not yet
+ * checked, since a source other than the index (tests) may hand one the roll-up must skip.
+ */
+export type HourRow = Omit<IndexHourRow, 'kind'> & { kind: InteractionKind | string }
 
 /**
  * What the scheduler needs from the live 48-hour index. The service adapts the indexer's reader to it;
