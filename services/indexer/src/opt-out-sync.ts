@@ -57,3 +57,36 @@ export function createOptOutSync(deps: {
     },
   }
 }
+
+export interface OptOutTicker {
+  /** No more ticks; resolves when the one running (if any) has ended. */
+  stop(): Promise<void>
+}
+
+/** Ticks `sync` now and every `everyMs`, one at a time: while a tick runs, the timer's turn is skipped. */
+export function tickOptOuts(sync: OptOutSync, everyMs: number, log: Logger): OptOutTicker {
+  let tick: Promise<void> = Promise.resolve()
+  let busy = false
+  const check = () => {
+    if (busy) return
+    busy = true
+    tick = sync
+      .tick()
+      .catch((err) => {
+        // the next tick tries again: a failed sync leaves its version unsynced
+        log.warn({ err }, 'bringing the index in line with the opt-outs failed')
+      })
+      .finally(() => {
+        busy = false
+      })
+  }
+  check()
+  const timer = setInterval(check, everyMs)
+  timer.unref()
+  return {
+    stop() {
+      clearInterval(timer)
+      return tick
+    },
+  }
+}

@@ -2,18 +2,18 @@ import { createIndexWriter, ensureRedisSettings } from '@circles/interaction-ind
 import { createLogger, logConnectionErrors } from '@circles/logging'
 import { createSchema } from '@circles/redis-schema'
 import { Redis } from 'ioredis'
-import { type BackoffState, createFaultHandler, IndexerStopping } from './backoff.js'
+import { type BackoffState, createFaultHandler } from './backoff.js'
 import { createBatchApplier } from './batch.js'
 import type { IndexerConfig } from './config.js'
+import { consume } from './consume-loop.js'
 import { createConsumerGroup } from './consumer-group.js'
-import type { RawEntry } from './entries.js'
 import {
   copyCounters,
   createMetricsPublisher,
   emptyCounters,
   type IndexerCounters,
 } from './metrics.js'
-import { createOptOutSync } from './opt-out-sync.js'
+import { createOptOutSync, type OptOutTicker, tickOptOuts } from './opt-out-sync.js'
 import { identityStaleKeys } from './stale-caches.js'
 
 export interface IndexerDeps {
@@ -34,13 +34,6 @@ export interface IndexerService {
 }
 
 const log = createLogger('indexer:service')
-
-/**
- * Batches applied at once by one process (see run). Three, not two: with two, the batch after next was
- * prepared only once Redis had written the next one (about 12 % fewer interactions/s in paired runs:
- * BENCHMARKS.md, "Measurements the code relies on").
- */
-const IN_FLIGHT = 3
 
 export function createIndexerService(
   config: IndexerConfig,
@@ -108,109 +101,8 @@ export function createIndexerService(
   let running = false
   let loop: Promise<void> | null = null
   let metricsTimer: NodeJS.Timeout | null = null
-  let optOutTimer: NodeJS.Timeout | null = null
-  let optOutTick: Promise<void> = Promise.resolve()
-  let optOutBusy = false
-  /** A tick of the opt-out sync, unless the last one still runs. */
-  function optOutCheck(): void {
-    if (optOutBusy) return
-    optOutBusy = true
-    optOutTick = optOuts
-      .tick()
-      .catch((err) => {
-        // the next tick tries again: a failed sync leaves its version unsynced
-        log.warn({ err }, 'bringing the index in line with the opt-outs failed')
-      })
-      .finally(() => {
-        optOutBusy = false
-      })
-  }
+  let optOutTicker: OptOutTicker | null = null
   let closing: Promise<void> | null = null
-
-  /** Takes over entries another consumer left pending too long (it died or hangs). */
-  async function claim(): Promise<void> {
-    let start = '0-0'
-    for (let round = 0; round < 100 && running; round++) {
-      const page = await group.claimPage(start)
-      if (page.deleted.length > 0) {
-        // XAUTOCLAIM has dropped them from the group: nobody will apply them.
-        counters.lostEntries += page.deleted.length
-        log.warn(
-          { ids: page.deleted.slice(0, 20), count: page.deleted.length },
-          'pending entries were deleted from the stream (trimmed?) before anyone applied them: lost',
-        )
-      }
-      if (page.entries.length > 0) {
-        counters.claimed += page.entries.length
-        log.info({ count: page.entries.length }, 'reclaimed pending entries')
-        await applyEntries(page.entries)
-      }
-      start = page.next
-      if (start === '0-0') break
-    }
-  }
-
-  async function run(): Promise<void> {
-    // First this consumer's own pending entries (a restart under the same name), then new ones.
-    let pendingOwn = true
-    let nextClaim = 0
-    // Up to IN_FLIGHT batches in flight: the next one is read and prepared while Redis works on the ones
-    // before (the writer runs their phases in order). Each is acknowledged when its own writes are done.
-    const inflight: Promise<void>[] = []
-    // And the batch after them is read ahead: Redis sends a reply of ~10 MB 64 KB per turn of its event
-    // loop, between chunks of the writes in hand, so a read made once the writes were sent took about a
-    // second (BENCHMARKS.md), which this process spent idle. Entries read ahead are this consumer's pending ones:
-    // applied next, or taken back by a restart or XAUTOCLAIM if the process dies first.
-    let ahead: Promise<RawEntry[]> | null = null
-    const drain = async () => {
-      while (inflight.length > 0) await inflight.shift()
-    }
-    for (let attempt = 1; running; ) {
-      try {
-        // While Redis refuses work, read nothing more: the batches in hand retry until it takes them.
-        if (faults.state() !== null) await drain()
-        if (Date.now() >= nextClaim) {
-          await drain()
-          nextClaim = Date.now() + config.claimIntervalMs
-          await claim()
-        }
-        if (pendingOwn) {
-          await drain()
-          const own = await group.read('0', false)
-          if (own.length === 0) pendingOwn = false
-          else await applyEntries(own)
-          continue
-        }
-        const reading = ahead ?? group.read('>', true)
-        ahead = null
-        const entries = await reading
-        attempt = 1
-        if (entries.length === 0) {
-          // Redis answered and there is nothing to write: whatever made a read fail is over.
-          faults.succeeded()
-          continue
-        }
-        if (running && faults.state() === null) {
-          ahead = group.read('>', true)
-          // awaited later; until then a failure must not count as unhandled
-          ahead.catch(() => {})
-        }
-        const job = applyEntries(entries)
-        // awaited in turn; one that fails while an older one is awaited must not count as unhandled
-        job.catch(() => {})
-        inflight.push(job)
-        while (inflight.length >= IN_FLIGHT) await inflight.shift()
-      } catch (err) {
-        if (!running || err instanceof IndexerStopping) break
-        // A read or claim failed (NOGROUP among them: the handler creates the group again).
-        await faults.failed(err, attempt++, 'reading the stream').catch(() => {})
-      }
-    }
-    for (const r of await Promise.allSettled(inflight.splice(0)))
-      if (r.status === 'rejected') stoppedOnly(r.reason)
-    const last = ahead ? await (ahead as Promise<RawEntry[]>).catch(() => []) : []
-    if (last.length > 0) await applyEntries(last).catch(stoppedOnly)
-  }
 
   return {
     counters: () => copyCounters(counters),
@@ -235,12 +127,18 @@ export function createIndexerService(
       await group.ensure()
       await group.prune().catch((err) => log.warn({ err }, 'pruning idle consumers failed'))
       running = true
-      loop = run()
+      loop = consume({
+        group,
+        applyEntries,
+        faults,
+        counters,
+        config,
+        running: () => running,
+        log,
+      })
       metricsTimer = setInterval(() => void publishMetrics(), config.metricsIntervalMs)
       metricsTimer.unref()
-      optOutCheck()
-      optOutTimer = setInterval(optOutCheck, config.optOutSyncMs)
-      optOutTimer.unref()
+      optOutTicker = tickOptOuts(optOuts, config.optOutSyncMs, log)
       log.info(
         {
           consumer: me,
@@ -258,11 +156,11 @@ export function createIndexerService(
         // Waits end now; a batch that fails from here on is left pending instead of retried.
         faults.stop()
         if (metricsTimer) clearInterval(metricsTimer)
-        if (optOutTimer) clearInterval(optOutTimer)
+        const optOutsStopped = optOutTicker?.stop()
         const errors: unknown[] = []
         // The loop notices `running` after the batch in hand (or after one BLOCK period).
         await loop?.catch((err) => errors.push(err))
-        await optOutTick
+        await optOutsStopped
         if (loop) await publishMetrics().catch((err) => errors.push(err))
         await writer.close().catch((err) => errors.push(err))
         for (const c of [reads, redis, control]) {
@@ -277,9 +175,4 @@ export function createIndexerService(
       return closing
     },
   }
-}
-
-/** A batch given up because the service closes stays pending: not an error of close(). */
-function stoppedOnly(err: unknown): void {
-  if (!(err instanceof IndexerStopping)) throw err
 }
