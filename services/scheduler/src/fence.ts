@@ -1,3 +1,4 @@
+import { withLuaSource } from '@circles/interaction-index'
 import type { RedisSchema } from '@circles/redis-schema'
 import { keySlot } from '@circles/redis-wire'
 import type { ChainableCommander, Redis } from 'ioredis'
@@ -109,9 +110,13 @@ export function withRollupScripts(redis: Redis): RollupScripts {
   return r
 }
 
-/** A FENCED reply as a FencedOutError; any other error as it is. */
+/**
+ * A FENCED reply as a FencedOutError; any other error as it is, naming the script's file and line when a
+ * script raised it.
+ */
 export function fenceError(err: Error): Error {
-  return err.message.startsWith('FENCED') ? new FencedOutError(err.message, { cause: err }) : err
+  if (err.message.startsWith('FENCED')) return new FencedOutError(err.message, { cause: err })
+  return withLuaSource(err)
 }
 
 /** Runs a pipeline; the first error (a FENCED one as FencedOutError) is thrown. */

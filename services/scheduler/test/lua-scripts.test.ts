@@ -2,8 +2,14 @@ import { DAY_MS } from '@circles/core'
 import { keySlot } from '@circles/redis-wire'
 import { createTestRedis, type TestRedis } from '@circles/testkit'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import { type RollupScripts, withRollupScripts } from '../src/fence.js'
+import {
+  execFenced,
+  type RollupPipeline,
+  type RollupScripts,
+  withRollupScripts,
+} from '../src/fence.js'
 import { acquireLock } from '../src/lock.js'
+import { luaScript } from '../src/lua.js'
 import { makeDids } from './helpers.js'
 
 // Each script in lua/, called directly against the real Redis (the roll-up's use of them is in
@@ -198,5 +204,24 @@ describe('lua scripts', () => {
     await t.redis.set(key, ALICE)
     expect(await r.deleteIfEqual(key, ALICE)).toBe(1)
     expect(await t.redis.exists(key)).toBe(0)
+  })
+
+  it('an error raised inside a script names its file and line', async () => {
+    const fence = t.schema.rollupFence('e5')
+    const hash = `${t.schema.rollupFence('e5')}:not-a-hash`
+    await t.redis.set(fence, '7')
+    await t.redis.set(hash, 'a string')
+    const pipe = r.pipeline() as RollupPipeline
+    pipe.rollupHset(fence, hash, 7, 'field', 'value')
+    const err = await execFenced(pipe).catch((e: unknown) => e)
+    expect(err).toBeInstanceOf(Error)
+    // the HSET of fenced-hset.lua met a string: WRONGTYPE, and the file's line 10 is that HSET
+    const m = /\(at (services\/scheduler\/lua\/fenced-hset\.lua):(\d+)\)$/.exec(
+      (err as Error).message,
+    )
+    expect((err as Error).message).toMatch(/WRONGTYPE/)
+    expect(m?.[1]).toBe('services/scheduler/lua/fenced-hset.lua')
+    const lines = luaScript('fenced-hset').split('\n')
+    expect(lines[Number(m?.[2]) - 1]).toContain("redis.call('HSET'")
   })
 })
