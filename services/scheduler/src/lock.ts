@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto'
+import { withLuaSource } from '@circles/interaction-index'
 import type { Redis } from 'ioredis'
 import { luaScript } from './lua.js'
 
@@ -9,8 +10,12 @@ import { luaScript } from './lua.js'
 // still believes it holds the lock: where that matters (the roll-up), the lock also hands out a fencing
 // number that the writes themselves check (fence.ts).
 
-const RELEASE = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`
-const EXTEND = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end return 0`
+/** EVAL of one of the scheduler's scripts; an error raised inside it names the file and line. */
+function evalScript(redis: Redis, name: string, keys: string[], args: (string | number)[]) {
+  return redis.eval(luaScript(name), keys.length, ...keys, ...args).catch((err: unknown) => {
+    throw withLuaSource(err)
+  })
+}
 
 export class LockBusyError extends Error {
   override name = 'LockBusyError'
@@ -45,7 +50,7 @@ export async function acquireLock(
     if (ok !== 'OK') return null
   } else {
     const n = Number(
-      await redis.eval(luaScript('lock-acquire-fenced'), 2, key, fenceCounter, token, ttlMs),
+      await evalScript(redis, 'lock-acquire-fenced', [key, fenceCounter], [token, ttlMs]),
     )
     if (n === 0) return null
     fence = n
@@ -53,11 +58,11 @@ export async function acquireLock(
   return {
     fence,
     async extend() {
-      const n = await redis.eval(EXTEND, 1, key, token, String(ttlMs))
+      const n = await evalScript(redis, 'lock-extend', [key], [token, String(ttlMs)])
       if (n !== 1) throw new LockLostError(`lock ${key} expired or was taken over`)
     },
     async release() {
-      await redis.eval(RELEASE, 1, key, token)
+      await evalScript(redis, 'lock-release', [key], [token])
     },
   }
 }

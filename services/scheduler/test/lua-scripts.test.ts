@@ -8,7 +8,7 @@ import {
   type RollupScripts,
   withRollupScripts,
 } from '../src/fence.js'
-import { acquireLock } from '../src/lock.js'
+import { acquireLock, LockLostError } from '../src/lock.js'
 import { luaScript } from '../src/lua.js'
 import { makeDids } from './helpers.js'
 
@@ -223,5 +223,25 @@ describe('lua scripts', () => {
     expect(m?.[1]).toBe('services/scheduler/lua/fenced-hset.lua')
     const lines = luaScript('fenced-hset').split('\n')
     expect(lines[Number(m?.[2]) - 1]).toContain("redis.call('HSET'")
+  })
+
+  it('lock-extend, lock-release: only the holder extends or releases; errors name the file', async () => {
+    const key = t.schema.schedulerLock('stats')
+    const lock = await acquireLock(t.redis, key, 10_000)
+    expect(lock).not.toBeNull()
+    await t.redis.pexpire(key, 50)
+    await lock?.extend()
+    expect(await t.redis.pttl(key)).toBeGreaterThan(5_000)
+    // another holder took it over: the first can neither extend nor release it
+    await t.redis.set(key, 'someone else')
+    await expect(lock?.extend()).rejects.toBeInstanceOf(LockLostError)
+    await lock?.release()
+    expect(await t.redis.get(key)).toBe('someone else')
+    // a lock key of the wrong type: the GET inside lock-release.lua fails, and says where
+    await t.redis.del(key)
+    await t.redis.hset(key, 'f', 'v')
+    const err = (await lock?.release().catch((e: unknown) => e)) as Error
+    expect(err.message).toMatch(/WRONGTYPE/)
+    expect(err.message).toMatch(/\(at services\/scheduler\/lua\/lock-release\.lua:5\)$/)
   })
 })

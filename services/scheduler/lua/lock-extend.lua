@@ -1,0 +1,8 @@
+-- Extends a job kind's lock, if the caller still holds it (lock.ts).
+-- KEYS: 1 the lock
+-- ARGV: 1 the holder's token, 2 the new time to live in ms
+-- Returns 1 when extended, 0 when the lock had expired or another holder had it.
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('PEXPIRE', KEYS[1], ARGV[2])
+end
+return 0
