@@ -18,7 +18,6 @@ export {
   unpackDidText,
   WINDOW_HOURS,
 } from './layout.js'
-export { luaErrorSource, luaSource, withLuaSource } from './lua.js'
 export {
   changeOptOuts,
   clearPurgeMarks,

@@ -1,8 +1,8 @@
 import type { PrivacyEvent } from '@circles/core'
 import { isValidDid, isValidRkey } from '@circles/core'
 import type { RedisSchema } from '@circles/redis-schema'
+import { luaSource, withLuaSource } from '@circles/redis-wire'
 import type { Redis } from 'ioredis'
-import { luaSource, withLuaSource } from './lua.js'
 
 // Who is opted out, and why. Three reasons: an admin's (the override), a block of the service's account
 // (kept with its rkey: deleting that block opts back in) and the profile's `!no-unauthenticated` self-label.

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto'
-import { luaSource, nameLuaFunction } from './lua.js'
+import { luaSource, nameLuaFunction } from '@circles/redis-wire'
 
 // The index function (lua/index-apply.lua, where its operations, arguments and replies are described): one
 // call applies lists of operations to the logs of several accounts whose keys all hash to one cluster slot.

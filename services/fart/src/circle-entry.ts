@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto'
+import { luaSource } from '@circles/redis-wire'
 
 // The cache entry of a circle and the fixed answers that are not cached. Entries are
 // `<opt-out version>\n<status>\n<etag>\n<json>`. Every opt-out change bumps the version, so a circle made
@@ -30,10 +31,10 @@ export function etagOf(body: Buffer): string {
 }
 
 /** The head of a cache entry (KEYS[2]), or nil if the account was purged (KEYS[1] exists). */
-export const HEAD_UNLESS_PURGED = `if redis.call('exists', KEYS[1]) == 1 then return false end
-return redis.call('getrange', KEYS[2], 0, ARGV[1])`
+export const HEAD_UNLESS_PURGED = luaSource(import.meta.url, 'head-unless-purged')
 
-export const RELEASE_LOCK = `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end`
+/** Deletes a computation's lock (KEYS[1]) only while it holds the caller's token (ARGV[1]). */
+export const RELEASE_LOCK = luaSource(import.meta.url, 'release-lock')
 
 export interface Entry {
   version: string

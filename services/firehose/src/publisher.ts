@@ -1,5 +1,6 @@
 import { encodeEvents, type StreamEvent } from '@circles/core'
 import type { RedisSchema } from '@circles/redis-schema'
+import { luaSource } from '@circles/redis-wire'
 import type { Redis } from 'ioredis'
 
 export class PublishError extends Error {
@@ -27,9 +28,7 @@ export interface PublisherOptions {
  * Sets the cursor (KEYS[1]) to ARGV[2] only while it holds ARGV[1] ('' for none), and says whether it did.
  * A GET inside the MULTI would tell the same, but only after the SET had already moved the cursor.
  */
-const ADVANCE_CURSOR = `if (redis.call('GET', KEYS[1]) or '') ~= ARGV[1] then return 0 end
-redis.call('SET', KEYS[1], ARGV[2])
-return 1`
+const ADVANCE_CURSOR = luaSource(import.meta.url, 'advance-cursor')
 
 /**
  * Writes a batch's stream entries and the cursor in one MULTI/EXEC, so that after a crash at any instant

@@ -1,6 +1,5 @@
-import { withLuaSource } from '@circles/interaction-index'
 import type { RedisSchema } from '@circles/redis-schema'
-import { keySlot } from '@circles/redis-wire'
+import { keySlot, withLuaSource } from '@circles/redis-wire'
 import type { ChainableCommander, Redis } from 'ioredis'
 import { luaScript } from './lua.js'
 

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto'
-import { withLuaSource } from '@circles/interaction-index'
+import { withLuaSource } from '@circles/redis-wire'
 import type { Redis } from 'ioredis'
 import { luaScript } from './lua.js'
 

@@ -1,4 +1,4 @@
-import { luaSource } from '@circles/interaction-index'
+import { luaSource } from '@circles/redis-wire'
 
 // The scheduler's Lua scripts are files in the package's `lua/` folder, one script each, with their own
 // tests (test/lua-scripts.test.ts). `luaSource` finds the folder from the package root, from src/ under

@@ -1,6 +1,5 @@
-import { encodeBulks, Frame, type Wire } from '@circles/redis-wire'
+import { encodeBulks, Frame, type Wire, withLuaSource } from '@circles/redis-wire'
 import { RECORD_SIZE } from '../layout.js'
-import { withLuaSource } from '../lua.js'
 import { INDEX_LIBRARY_CODE, isLibraryMissing } from '../scripts.js'
 import type { WriterContext } from './context.js'
 import { NO_REF, OP_SIZE, type Phase } from './ops.js'
