@@ -1,0 +1,13 @@
+export { classifyAddress, isPublicAddress } from './address.js'
+export { type AtprotoIdentity, readDidDocument } from './did-document.js'
+export { RateLimitedError, RepoSourceError, type RepoSourceReason } from './errors.js'
+export { type FetchRepoOptions, fetchRepo, type RepoStream } from './fetch-repo.js'
+export {
+  type GetOptions,
+  type GuardedResponse,
+  type GuardOptions,
+  guardedGet,
+  type HostLookup,
+  retryAt,
+} from './guarded-get.js'
+export { type ResolveOptions, resolvePds } from './resolve-pds.js'
