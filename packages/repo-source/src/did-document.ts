@@ -21,7 +21,7 @@ export function readDidDocument(did: string, doc: unknown): AtprotoIdentity {
     throw new RepoSourceError('bad_document', `DID document names ${String(doc.id)}, not ${did}`)
   }
   const pds = findById(doc.service, did, '#atproto_pds')
-  if (!pds || pds.type !== 'AtprotoPersonalDataServer' || typeof pds.serviceEndpoint !== 'string') {
+  if (pds?.type !== 'AtprotoPersonalDataServer' || typeof pds.serviceEndpoint !== 'string') {
     throw new RepoSourceError('no_pds', `DID document of ${did} names no atproto PDS`)
   }
   const key = findById(doc.verificationMethod, did, '#atproto')
