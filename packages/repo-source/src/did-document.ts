@@ -1,10 +1,20 @@
+import {
+  formatDidKey,
+  multibaseToBytes,
+  P256_JWT_ALG,
+  parseMultikey,
+  SECP256K1_JWT_ALG,
+} from '@atproto/crypto'
 import { RepoSourceError } from './errors.js'
 
 export interface AtprotoIdentity {
   did: string
   /** The `#atproto_pds` service endpoint, an http(s) URL (not yet checked for private addresses). */
   pds: string
-  /** The `#atproto` verification method's `publicKeyMultibase`, or undefined when the document has none. */
+  /**
+   * The `#atproto` verification method as a `did:key` (what @atproto/repo checks a commit signature
+   * with), or undefined when the document names none or one of a key type atproto does not use.
+   */
   signingKey: string | undefined
   handle: string | undefined
 }
@@ -30,9 +40,36 @@ export function readDidDocument(did: string, doc: unknown): AtprotoIdentity {
   return {
     did,
     pds: pds.serviceEndpoint,
-    signingKey: typeof key?.publicKeyMultibase === 'string' ? key.publicKeyMultibase : undefined,
+    signingKey: key ? didKey(key, did) : undefined,
     handle: handleUri?.slice('at://'.length),
   }
+}
+
+/**
+ * Multikey carries its curve in the multibase bytes; the two legacy types (still served by older PLC
+ * directories and did:web hosts) carry bare key bytes and name the curve in `type`, as
+ * @atproto/identity's getDidKeyFromMultibase reads them.
+ */
+function didKey(method: Record<string, unknown>, did: string): string | undefined {
+  const multibase = method.publicKeyMultibase
+  if (typeof multibase !== 'string') return undefined
+  try {
+    if (method.type === 'Multikey') {
+      const { jwtAlg, keyBytes } = parseMultikey(multibase)
+      return formatDidKey(jwtAlg, keyBytes)
+    }
+    if (method.type === 'EcdsaSecp256r1VerificationKey2019') {
+      return formatDidKey(P256_JWT_ALG, multibaseToBytes(multibase))
+    }
+    if (method.type === 'EcdsaSecp256k1VerificationKey2019') {
+      return formatDidKey(SECP256K1_JWT_ALG, multibaseToBytes(multibase))
+    }
+  } catch (cause) {
+    throw new RepoSourceError('bad_document', `the #atproto key of ${did} does not parse`, {
+      cause,
+    })
+  }
+  return undefined
 }
 
 function isObject(value: unknown): value is Record<string, unknown> {

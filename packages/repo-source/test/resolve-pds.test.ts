@@ -7,6 +7,7 @@ const FTP_DID = 'did:plc:ftpftpftpftpftpftpftpftp'
 const FILE_DID = 'did:plc:filefilefilefilefilefile'
 const NO_PDS_DID = 'did:plc:nopdsnopdsnopdsnopdsnopd'
 const OTHER_ID_DID = 'did:plc:otherotherotherotherothe'
+const BAD_KEY_DID = 'did:plc:badkeybadkeybadkeybadkey'
 
 let server: LocalServer
 let webDid: string
@@ -30,6 +31,10 @@ beforeAll(async () => {
   docs.set(FILE_DID, didDocument(FILE_DID, 'file:///etc/passwd'))
   docs.set(NO_PDS_DID, { id: NO_PDS_DID, service: [] })
   docs.set(OTHER_ID_DID, didDocument(PLC_DID, server.url))
+  docs.set(BAD_KEY_DID, {
+    ...didDocument(BAD_KEY_DID, server.url),
+    verificationMethod: [{ id: '#atproto', type: 'Multikey', publicKeyMultibase: 'zNotAKey' }],
+  })
 })
 afterAll(() => server.close())
 
@@ -51,7 +56,7 @@ describe('resolvePds', () => {
     expect(identity).toEqual({
       did: PLC_DID,
       pds: server.url,
-      signingKey: 'zQ3shXjHeiBuRCKmM36cuYnm7YEMzhGnCmCyW92sRJ9pribSF',
+      signingKey: 'did:key:zQ3shXjHeiBuRCKmM36cuYnm7YEMzhGnCmCyW92sRJ9pribSF',
       handle: 'alice.example.test',
     })
     expect(server.seen).toContain(`/${PLC_DID}`)
@@ -85,6 +90,7 @@ describe('resolvePds', () => {
     [FILE_DID, 'bad_scheme'],
     [NO_PDS_DID, 'no_pds'],
     [OTHER_ID_DID, 'bad_document'],
+    [BAD_KEY_DID, 'bad_document'],
     ['did:plc:unknownunknownunknownunk', 'did_not_found'],
   ])('refuses %s: %s', async (did, reason) => {
     expect((await refusal(resolvePds(did, { plcUrl: server.url }))).reason).toBe(reason)
