@@ -137,6 +137,9 @@ function send(
     const req: ClientRequest = request(url, {
       method: 'GET',
       headers: opts.headers,
+      // A socket of its own: a pooled keep-alive socket is keyed by host name, so one opened to an address
+      // checked earlier (or under allowPrivate) could carry this request past the check below.
+      agent: false,
       // Pins the connection to the address checked above (http(s) calls this instead of DNS).
       lookup: ((_host: string, options: { all?: boolean }, cb: PinnedCallback) => {
         if (options.all) cb(null, [checked])

@@ -8,6 +8,7 @@ const FILE_DID = 'did:plc:filefilefilefilefilefile'
 const NO_PDS_DID = 'did:plc:nopdsnopdsnopdsnopdsnopd'
 const OTHER_ID_DID = 'did:plc:otherotherotherotherothe'
 const BAD_KEY_DID = 'did:plc:badkeybadkeybadkeybadkey'
+const REDIRECT_DID = 'did:plc:redirectredirectredirect'
 
 let server: LocalServer
 let webDid: string
@@ -17,6 +18,11 @@ beforeAll(async () => {
   server = await startLocalServer((_req, res, url) => {
     const key =
       url.pathname === '/.well-known/did.json' ? webDid : decodeURIComponent(url.pathname.slice(1))
+    if (key === REDIRECT_DID) {
+      // Redirects are not followed: the target would escape the address check.
+      res.writeHead(302, { location: `/${PLC_DID}` }).end()
+      return
+    }
     const doc = docs.get(key)
     if (!doc) {
       res.writeHead(404).end()
@@ -63,12 +69,31 @@ describe('resolvePds', () => {
   })
 
   it('resolves a did:web through its /.well-known/did.json', async () => {
+    const lookups: string[] = []
     const identity = await resolvePds(webDid, {
       didWebHttp: true,
       allowPrivate: true,
-      lookup: toLoopback,
+      lookup: (host) => {
+        lookups.push(host)
+        return toLoopback()
+      },
     })
     expect(identity.pds).toBe('https://pds.example.test')
+    // pds.example.test exists in no DNS: the request reached the server only because the socket used
+    // the address that was checked, not a lookup of its own (no rebinding between check and connect).
+    expect(lookups).toEqual(['pds.example.test'])
+  })
+
+  it('refuses a host when any of its addresses is private, even if the first is public', async () => {
+    const before = server.seen.length
+    const lookup = async () => [
+      { address: '93.184.215.14', family: 4 },
+      { address: '10.0.0.7', family: 4 },
+    ]
+    const err = await refusal(resolvePds(webDid, { didWebHttp: true, lookup }))
+    expect(err.reason).toBe('private_address')
+    expect(err.message).toContain('10.0.0.7 (private)')
+    expect(server.seen.length).toBe(before)
   })
 
   it('refuses a did:web host on a private address unless allowed', async () => {
@@ -89,6 +114,7 @@ describe('resolvePds', () => {
     [FTP_DID, 'bad_scheme'],
     [FILE_DID, 'bad_scheme'],
     [NO_PDS_DID, 'no_pds'],
+    [REDIRECT_DID, 'http_status'],
     [OTHER_ID_DID, 'bad_document'],
     [BAD_KEY_DID, 'bad_document'],
     ['did:plc:unknownunknownunknownunk', 'did_not_found'],
