@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { fetchRepo, RateLimitedError, RepoSourceError, resolvePds, retryAt } from '../src/index.js'
-import { didDocument, type LocalServer, startLocalServer } from './local-server.js'
+import { fetchRepo, RateLimitedError, resolvePds, retryAt } from '../src/index.js'
+import { didDocument, type LocalServer, readAll, refusal, startLocalServer } from './helpers.js'
 
 const DID = 'did:plc:abcdefghijklmnopqrstuvwx'
 const CAR = randomBytes(200_000)
@@ -51,21 +51,6 @@ beforeAll(async () => {
   })
 })
 afterAll(() => server.close())
-
-async function readAll(car: AsyncIterable<Uint8Array>): Promise<Buffer> {
-  const chunks: Uint8Array[] = []
-  for await (const chunk of car) chunks.push(chunk)
-  return Buffer.concat(chunks)
-}
-
-async function refusal(work: Promise<unknown>): Promise<RepoSourceError> {
-  const err = await work.then(
-    () => undefined,
-    (e: unknown) => e,
-  )
-  expect(err).toBeInstanceOf(RepoSourceError)
-  return err as RepoSourceError
-}
 
 const local = { allowPrivate: true }
 

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { RepoSourceError, resolvePds } from '../src/index.js'
-import { didDocument, type LocalServer, startLocalServer } from './local-server.js'
+import { resolvePds } from '../src/index.js'
+import { didDocument, type LocalServer, refusal, startLocalServer } from './helpers.js'
 
 const PLC_DID = 'did:plc:abcdefghijklmnopqrstuvwx'
 const FTP_DID = 'did:plc:ftpftpftpftpftpftpftpftp'
@@ -46,15 +46,6 @@ afterAll(() => server.close())
 
 // The made-up did:web host resolves to the local server, through the real socket path.
 const toLoopback = async () => [{ address: '127.0.0.1', family: 4 }]
-
-async function refusal(work: Promise<unknown>): Promise<RepoSourceError> {
-  const err = await work.then(
-    () => undefined,
-    (e: unknown) => e,
-  )
-  expect(err).toBeInstanceOf(RepoSourceError)
-  return err as RepoSourceError
-}
 
 describe('resolvePds', () => {
   it('resolves a did:plc through the configured PLC directory', async () => {

@@ -1,5 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
+import { expect } from 'vitest'
+import { RepoSourceError } from '../src/index.js'
 
 export interface LocalServer {
   url: string
@@ -47,4 +49,20 @@ export function didDocument(did: string, pds: string): object {
     ],
     service: [{ id: '#atproto_pds', type: 'AtprotoPersonalDataServer', serviceEndpoint: pds }],
   }
+}
+
+/** The error a promise rejects with, which must be a RepoSourceError. */
+export async function refusal(work: Promise<unknown>): Promise<RepoSourceError> {
+  const err = await work.then(
+    () => undefined,
+    (e: unknown) => e,
+  )
+  expect(err).toBeInstanceOf(RepoSourceError)
+  return err as RepoSourceError
+}
+
+export async function readAll(car: AsyncIterable<Uint8Array>): Promise<Buffer> {
+  const chunks: Uint8Array[] = []
+  for await (const chunk of car) chunks.push(chunk)
+  return Buffer.concat(chunks)
 }
