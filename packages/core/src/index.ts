@@ -1,4 +1,5 @@
 export { isPurgeStatus, toAccountEvent, toIdentityEvent } from './account.js'
+export { classifyAddress, isPublicAddress } from './address.js'
 export { CodecError, decodeEvent, decodeEvents, encodeEvent, encodeEvents } from './codec.js'
 export {
   COLUMN_KINDS,

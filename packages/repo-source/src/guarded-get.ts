@@ -3,7 +3,7 @@ import { lookup as dnsLookup } from 'node:dns/promises'
 import type { ClientRequest, IncomingHttpHeaders, IncomingMessage } from 'node:http'
 import { request as httpRequest } from 'node:http'
 import { request as httpsRequest } from 'node:https'
-import { classifyAddress } from './address.js'
+import { classifyAddress } from '@circles/core'
 import { RateLimitedError, RepoSourceError } from './errors.js'
 
 export type HostLookup = (hostname: string) => Promise<LookupAddress[]>

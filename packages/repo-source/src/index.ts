@@ -1,4 +1,3 @@
-export { classifyAddress, isPublicAddress } from './address.js'
 export { type AtprotoIdentity, readDidDocument } from './did-document.js'
 export { RateLimitedError, RepoSourceError, type RepoSourceReason } from './errors.js'
 export { type FetchRepoOptions, fetchRepo, type RepoStream } from './fetch-repo.js'

@@ -1,8 +1,8 @@
 import { lookup as dnsLookup, type LookupAddress } from 'node:dns'
 import { request as httpRequest, type IncomingMessage } from 'node:http'
 import { request as httpsRequest } from 'node:https'
-import { BlockList, isIP } from 'node:net'
-import { addressBucket } from './client-address.js'
+import { isIP } from 'node:net'
+import { isPublicAddress } from '@circles/core'
 
 // One avatar fetch, made safe to do on behalf of whoever asks for a drawing. The URL comes from a profile,
 // which its owner writes: the server must not become their way into the network it sits in (SSRF), nor be
@@ -28,52 +28,12 @@ export interface AvatarPolicy {
 const TYPES = new Set(['image/jpeg', 'image/png', 'image/gif'])
 
 /**
- * Addresses a server-side fetch must never reach: private, loopback, link-local, multicast, reserved. Two
- * lists: Node's BlockList also checks an IPv4 address against IPv6 rules (as ::ffff:a.b.c.d), so one list
- * with ::ffff:0:0/96 in it would hold every IPv4 address.
+ * True for an address a fetch must not reach: anything but plain public unicast (core's
+ * `isPublicAddress`, an allow-list shared with the backfill's repo fetches; IPv4-mapped IPv6 is judged as
+ * its IPv4, a zone is ignored).
  */
-const PRIVATE_V4 = new BlockList()
-const PRIVATE_V6 = new BlockList()
-for (const [net, bits] of [
-  ['0.0.0.0', 8],
-  ['10.0.0.0', 8],
-  ['100.64.0.0', 10],
-  ['127.0.0.0', 8],
-  ['169.254.0.0', 16],
-  ['172.16.0.0', 12],
-  ['192.0.0.0', 24],
-  ['192.0.2.0', 24],
-  ['192.168.0.0', 16],
-  ['198.18.0.0', 15],
-  ['198.51.100.0', 24],
-  ['203.0.113.0', 24],
-  ['224.0.0.0', 3], // multicast, reserved and broadcast
-] as const) {
-  PRIVATE_V4.addSubnet(net, bits, 'ipv4')
-}
-for (const [net, bits] of [
-  ['::', 127], // unspecified and loopback
-  ['64:ff9b::', 96], // NAT64: an IPv4 address behind a translator
-  ['100::', 64],
-  ['2001:db8::', 32],
-  ['fc00::', 7],
-  ['fe80::', 10],
-  ['ff00::', 8],
-] as const) {
-  PRIVATE_V6.addSubnet(net, bits, 'ipv6')
-}
-
-/** True for an address a fetch must not reach (see PRIVATE); IPv4-mapped IPv6 is judged as its IPv4. */
 export function isPrivateAddress(text: string): boolean {
-  // A zone (fe80::1%eth0) says which interface, not which address.
-  const address = text.split('%')[0]!
-  const family = isIP(address)
-  if (family === 4) return PRIVATE_V4.check(address, 'ipv4')
-  if (family !== 6) return true
-  // IPv4-mapped, however written (::ffff:7f00:1 too): judged as the IPv4 address it is.
-  const bucket = addressBucket(address)
-  if (bucket !== null && isIP(bucket) === 4) return PRIVATE_V4.check(bucket, 'ipv4')
-  return PRIVATE_V6.check(address, 'ipv6')
+  return !isPublicAddress(text)
 }
 
 type LookupCallback = (
