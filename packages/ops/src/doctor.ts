@@ -1,6 +1,6 @@
 import { REQUIRED_REDIS_SETTINGS } from '@circles/interaction-index'
 import type { RedisSchema } from '@circles/redis-schema'
-import { parseConsumers, parseGroups } from '@circles/stream-info'
+import { fieldMap, parseConsumers, parseGroups } from '@circles/stream-info'
 import type { Redis } from 'ioredis'
 import { WebSocket } from 'ws'
 
@@ -143,13 +143,6 @@ function idMs(id: string | null | undefined): number | undefined {
   if (!id) return undefined
   const ms = Number(id.split('-')[0])
   return Number.isFinite(ms) && ms > 0 ? ms : undefined
-}
-
-function toRecord(flat: unknown): Record<string, unknown> {
-  const out: Record<string, unknown> = {}
-  if (!Array.isArray(flat)) return out
-  for (let i = 0; i + 1 < flat.length; i += 2) out[String(flat[i])] = flat[i + 1]
-  return out
 }
 
 function ago(ms: number): string {
@@ -401,15 +394,15 @@ export async function checkDeadLetters(
   const key = schema.indexerDeadLetters
   const length = await redis.xlen(key)
   if (length === 0) return { name: 'dead letters', status: 'ok', message: 'none' }
-  const newest = toRecord((await redis.xrevrange(key, '+', '-', 'COUNT', 1))[0]?.[1])
+  const newest = fieldMap((await redis.xrevrange(key, '+', '-', 'COUNT', 1))[0]?.[1])
   const total = Number((await redis.hget(schema.indexerMetrics, 'deadLetters')) ?? length)
-  const at = Number(newest.at)
+  const at = Number(newest.get('at'))
   const when =
     Number.isFinite(at) && at > 0 ? `${ago(Math.max(0, now - at))} ago` : 'at an unknown time'
   return {
     name: 'dead letters',
     status: 'warn',
-    message: `${length} stream ${length === 1 ? 'entry' : 'entries'} the indexer could not apply kept in ${key} (${total} given up in all); the newest ${when}, entry ${newest.id ?? '?'}: ${String(newest.error ?? '?').slice(0, 300)}. Read them with XRANGE ${key} - +; once the cause is fixed, an entry's e field can be published again (applying twice changes nothing); DEL the key when done.`,
+    message: `${length} stream ${length === 1 ? 'entry' : 'entries'} the indexer could not apply kept in ${key} (${total} given up in all); the newest ${when}, entry ${newest.get('id') ?? '?'}: ${String(newest.get('error') ?? '?').slice(0, 300)}. Read them with XRANGE ${key} - +; once the cause is fixed, an entry's e field can be published again (applying twice changes nothing); DEL the key when done.`,
   }
 }
 

@@ -39,8 +39,11 @@ function count(value: unknown): number | null {
   return Number.isFinite(n) ? n : null
 }
 
-/** A flat `[name, value, name, value, ...]` list as a map; anything else as an empty one. */
-function fields(flat: unknown): Map<string, unknown> {
+/**
+ * A flat `[name, value, name, value, ...]` reply (an XINFO record, a stream entry's fields) as a map;
+ * anything else as an empty one.
+ */
+export function fieldMap(flat: unknown): Map<string, unknown> {
   const map = new Map<string, unknown>()
   if (!Array.isArray(flat)) return map
   for (let i = 0; i + 1 < flat.length; i += 2) map.set(String(flat[i]), flat[i + 1])
@@ -51,7 +54,7 @@ function fields(flat: unknown): Map<string, unknown> {
 export function parseGroups(reply: unknown): StreamGroup[] {
   if (!Array.isArray(reply)) return []
   return reply.map((flat) => {
-    const f = fields(flat)
+    const f = fieldMap(flat)
     return {
       name: String(f.get('name') ?? ''),
       consumers: count(f.get('consumers')) ?? 0,
@@ -67,7 +70,7 @@ export function parseGroups(reply: unknown): StreamGroup[] {
 export function parseConsumers(reply: unknown): StreamConsumer[] {
   if (!Array.isArray(reply)) return []
   return reply.map((flat) => {
-    const f = fields(flat)
+    const f = fieldMap(flat)
     return {
       name: String(f.get('name') ?? ''),
       pending: count(f.get('pending')) ?? 0,

@@ -1,4 +1,5 @@
 export {
+  fieldMap,
   groupInfo,
   parseConsumers,
   parseGroups,

@@ -1,5 +1,5 @@
 import type { RedisSchema } from '@circles/redis-schema'
-import { parseGroups } from '@circles/stream-info'
+import { fieldMap, parseGroups } from '@circles/stream-info'
 import type { Redis } from 'ioredis'
 
 export interface LagReading {
@@ -19,13 +19,6 @@ export interface LagReading {
    * stream holds no read entries; else a lower bound.
    */
   trimmedUnread: number
-}
-
-function fields(flat: unknown): Map<string, unknown> {
-  const map = new Map<string, unknown>()
-  if (!Array.isArray(flat)) return map
-  for (let i = 0; i + 1 < flat.length; i += 2) map.set(String(flat[i]), flat[i + 1])
-  return map
 }
 
 function num(value: unknown): number | null {
@@ -91,7 +84,7 @@ export async function readLag(redis: Redis, schema: RedisSchema): Promise<LagRea
     return { lag, source: 'lag', length, lastDeliveredId, pending, trimmedUnread: trimmed(lag) }
   }
   if (entriesRead !== null) {
-    const info = fields(await redis.xinfo('STREAM', schema.eventStream))
+    const info = fieldMap(await redis.xinfo('STREAM', schema.eventStream))
     const added = num(info.get('entries-added'))
     if (added !== null) {
       const unread = Math.max(0, added - entriesRead)
