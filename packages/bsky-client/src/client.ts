@@ -1,3 +1,4 @@
+import { retryDelayMs } from '@circles/core'
 import { createLogger, type Logger } from '@circles/logging'
 
 // A small XRPC client for the public AppView. It exists because the original system let every browser crawl
@@ -86,21 +87,9 @@ export interface BskyClient {
 
 const defaultSleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms))
 
-/** Milliseconds to wait according to `retry-after` (seconds or HTTP date) or `ratelimit-reset` (epoch s). */
+/** Milliseconds to wait according to `retry-after` or `ratelimit-reset` (core's `retryDelayMs`). */
 export function retryDelayFromHeaders(headers: Headers, now = Date.now()): number | undefined {
-  const ra = headers.get('retry-after')
-  if (ra !== null) {
-    if (/^\d+$/.test(ra.trim())) return Number(ra.trim()) * 1000
-    const t = Date.parse(ra)
-    if (!Number.isNaN(t)) return Math.max(0, t - now)
-  }
-  const reset = headers.get('ratelimit-reset')
-  if (reset !== null && /^\d+$/.test(reset.trim())) {
-    const n = Number(reset.trim())
-    // atproto sends an epoch in seconds; the IETF draft sends seconds from now. Tell them apart by size.
-    return n > 1e9 ? Math.max(0, n * 1000 - now) : n * 1000
-  }
-  return undefined
+  return retryDelayMs(headers.get('retry-after'), headers.get('ratelimit-reset'), now)
 }
 
 function buildUrl(base: string, nsid: string, params: QueryParams = {}): string {

@@ -44,6 +44,7 @@ export {
   type PrivacyEvent,
   type PrivacyResult,
 } from './privacy.js'
+export { retryDelayMs } from './retry-after.js'
 export {
   type AtUri,
   isValidDid,

@@ -3,7 +3,7 @@ import { lookup as dnsLookup } from 'node:dns/promises'
 import type { ClientRequest, IncomingHttpHeaders, IncomingMessage } from 'node:http'
 import { request as httpRequest } from 'node:http'
 import { request as httpsRequest } from 'node:https'
-import { classifyAddress } from '@circles/core'
+import { classifyAddress, retryDelayMs } from '@circles/core'
 import { RateLimitedError, RepoSourceError } from './errors.js'
 
 export type HostLookup = (hostname: string) => Promise<LookupAddress[]>
@@ -235,22 +235,13 @@ async function* countedBody(
   if (!res.complete) throw new RepoSourceError('network', 'the body ended before its end')
 }
 
-/**
- * When a 429 says to come back, as epoch ms. `retry-after` is seconds or an HTTP date (RFC 9110);
- * atproto's PDS sends `ratelimit-reset` as epoch seconds, the IETF draft as seconds from now: a value
- * above a billion can only be the former.
- */
+/** When a 429 says to come back, as epoch ms (core's `retryDelayMs` from now); undefined if it does not say. */
 export function retryAt(headers: IncomingHttpHeaders, now = Date.now()): number | undefined {
-  const after = headers['retry-after']
-  if (typeof after === 'string' && after.trim() !== '') {
-    const seconds = Number(after)
-    if (Number.isFinite(seconds)) return now + Math.max(0, seconds) * 1000
-    const date = Date.parse(after)
-    if (Number.isFinite(date)) return date
-  }
-  const reset = Number(headers['ratelimit-reset'])
-  if (headers['ratelimit-reset'] !== undefined && Number.isFinite(reset)) {
-    return reset > 1e9 ? reset * 1000 : now + Math.max(0, reset) * 1000
-  }
-  return undefined
+  const reset = headers['ratelimit-reset']
+  const delay = retryDelayMs(
+    headers['retry-after'],
+    typeof reset === 'string' ? reset : undefined,
+    now,
+  )
+  return delay === undefined ? undefined : now + delay
 }
