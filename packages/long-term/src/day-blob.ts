@@ -17,10 +17,10 @@ import { didId, type KindCounts } from '@circles/interaction-index'
 // day blob: hours are folded in increasing order, so a blob whose mark is at or past the hour has it.
 
 /**
- * Which of an account's two long-term hashes: `s` its sent interactions, `r` its received ones (the last
- * part of the key, `schema.longTerm(did, side)`).
+ * Which of an account's long-term hashes (the last part of the key, `schema.longTerm(did, side)`): `s` its
+ * sent interactions, `r` its received ones, `bs`/`br` the same from repo backfills (redis-schema).
  */
-export type LongTermSide = 's' | 'r'
+export type { LongTermSide } from '@circles/redis-schema'
 
 const KIND_INDEX: Record<InteractionKind, number> = { like: 0, repost: 1, reply: 2, quote: 3 }
 export class LongTermCodecError extends Error {

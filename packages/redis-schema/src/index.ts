@@ -64,6 +64,20 @@ function int(value: number): number {
 
 export type RedisSchema = ReturnType<typeof createSchema>
 
+/** The four long-term hashes of an account (`schema.longTerm`): rolled-up sent/received, backfilled sent/received. */
+export const LONG_TERM_SIDES = ['s', 'r', 'bs', 'br'] as const
+export type LongTermSide = (typeof LONG_TERM_SIDES)[number]
+/** The partner's hash that mirrors a side: a row sent by A to B is in A's `s` and B's `r`. */
+export const MIRROR_SIDE: Record<LongTermSide, LongTermSide> = {
+  s: 'r',
+  r: 's',
+  bs: 'br',
+  br: 'bs',
+}
+
+/** The BullMQ queue of repo backfills (packages/backfill), under `bullPrefix` like the scheduler's queues. */
+export const BACKFILL_QUEUE = 'backfill'
+
 /**
  * The scheduler's job kinds, one BullMQ queue each (`schema.queues`): here, with the queue names, because the
  * scheduler runs them and the API's queue board shows them, and neither imports the other.
@@ -182,6 +196,19 @@ export function createSchema(prefix: string) {
     listsSeeded: `${p}lists:seeded`,
     /** Sorted set: DID -> ms of its last circle request (snapshots also track these for 7 days). */
     circleRequests: `${p}circle-requests`,
+    /**
+     * ms of the earliest event the live index took from the stream (SET NX by the indexer): what happened
+     * before it comes only from repo backfills, which skip what the live stream delivers from then on.
+     */
+    liveSince: `${p}index:live-since`,
+    /** Hash: one repo's backfill (state, rev, at, records, bytes, reason), see packages/backfill. */
+    backfillRepo: (d: string) => `${p}backfill:{${did(d)}}:repo`,
+    /** Hash: one account's circle backfill (its repo and its top partners'): state, done, total, reason, at. */
+    backfillAccount: (d: string) => `${p}backfill:{${did(d)}}:account`,
+    /** Pattern matching every backfill state key (the forget step's cleanup, tests). */
+    backfillPattern: `${p}backfill:*`,
+    /** Hash of backfill counters: repos fetched, bytes, records folded, failures by reason. */
+    backfillStats: `${p}backfill:stats`,
     /** Global stats document (JSON) written by the scheduler, read by the API in one round trip. */
     globalStats: `${p}stats:global`,
     /** Scheduler heartbeat (ms timestamp, with TTL): `pnpm doctor` and `/readyz` read it. */
@@ -222,8 +249,12 @@ export function createSchema(prefix: string) {
     pruneFencePattern: `${p}scheduler:prune-fence:*`,
     /** Highest hour (hours since the epoch) folded into the long-term aggregates; every lower hour is too. */
     rollupCursor: `${p}scheduler:rollup-cursor`,
-    /** Long-term daily aggregates of one account, `s` = sent, `r` = received: hash day -> packed counts. */
-    longTerm: (d: string, dir: 's' | 'r') => `${p}lt:{${did(d)}}:${dir}`,
+    /**
+     * Long-term daily aggregates of one account: hash day -> packed counts. `s` = sent, `r` = received, as
+     * the roll-up folded them from the live index; `bs`, `br` the same from repo backfills (packages/backfill),
+     * apart so that each has one writer and its own exactly-once rule. Readers add the four.
+     */
+    longTerm: (d: string, dir: LongTermSide) => `${p}lt:{${did(d)}}:${dir}`,
     /** Pattern matching every long-term aggregate key (for the pruning scan). */
     longTermPattern: `${p}lt:*`,
     /** Daily snapshots of one tracked account: hash day -> JSON counts sent and received by kind. */
