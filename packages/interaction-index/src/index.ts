@@ -18,6 +18,7 @@ export {
   unpackDidText,
   WINDOW_HOURS,
 } from './layout.js'
+export { LiveSinceMark, readLiveSince } from './live-since.js'
 export {
   changeOptOuts,
   clearPurgeMarks,

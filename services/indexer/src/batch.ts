@@ -1,4 +1,5 @@
-import type { IndexWriter } from '@circles/interaction-index'
+import { EVENT_CREATE, type EventColumns } from '@circles/core'
+import type { IndexWriter, LiveSinceMark } from '@circles/interaction-index'
 import type { Logger } from '@circles/logging'
 import type { RedisSchema } from '@circles/redis-schema'
 import type { Redis } from 'ioredis'
@@ -23,6 +24,8 @@ const DATA_STREAK_LIMIT = 3
 
 export interface BatchDeps {
   writer: IndexWriter
+  /** Where the live stream's coverage begins: lowered before a batch is applied (repo backfills read it). */
+  liveSince: LiveSinceMark
   redis: Redis
   schema: RedisSchema
   config: IndexerConfig
@@ -53,6 +56,10 @@ export function createBatchApplier(d: BatchDeps): (entries: RawEntry[]) => Promi
         'pending entries were deleted from the stream (trimmed?) before they were applied: lost',
       )
     }
+    // Before the writes: a mark a little early only makes a backfill leave to the stream what it delivers.
+    await persist('marking where live coverage begins', () =>
+      d.liveSince.note(earliestCreate(batch.events)),
+    )
     for (;;) {
       const outcome = await writeBatch(entries, batch)
       if (outcome.kind === 'split') return
@@ -163,6 +170,16 @@ export function createBatchApplier(d: BatchDeps): (entries: RawEntry[]) => Promi
   }
 
   return applyEntries
+}
+
+/** The earliest event time of a batch's creates (Infinity when it has none). */
+function earliestCreate(cols: EventColumns): number {
+  let min = Number.POSITIVE_INFINITY
+  for (let i = 0; i < cols.length; i++) {
+    if (cols.type[i] === EVENT_CREATE && (cols.time[i] as number) < min)
+      min = cols.time[i] as number
+  }
+  return min
 }
 
 function sleep(ms: number): Promise<void> {

@@ -1,4 +1,4 @@
-import { createIndexWriter, ensureRedisSettings } from '@circles/interaction-index'
+import { createIndexWriter, ensureRedisSettings, LiveSinceMark } from '@circles/interaction-index'
 import { createLogger, logConnectionErrors } from '@circles/logging'
 import { createSchema } from '@circles/redis-schema'
 import { Redis } from 'ioredis'
@@ -55,6 +55,7 @@ export function createIndexerService(
     rollupGraceHours: config.rollupGraceHours,
     staleKeysOf: identityStaleKeys(schema),
   })
+  const liveSince = new LiveSinceMark(redis, schema)
   const counters = emptyCounters()
   const group = createConsumerGroup({
     reads,
@@ -64,7 +65,10 @@ export function createIndexerService(
     counters,
     // A Redis that lost the group may have lost everything (FLUSHALL, a restart without data): what the
     // writer remembers having written (DID table entries, hour index) may be gone, as after a restart.
-    onRecreated: () => writer.forget(),
+    onRecreated: () => {
+      writer.forget()
+      liveSince.forget()
+    },
     log,
   })
   const faults = createFaultHandler({
@@ -76,6 +80,7 @@ export function createIndexerService(
   })
   const applyEntries = createBatchApplier({
     writer,
+    liveSince,
     redis,
     schema,
     config,
