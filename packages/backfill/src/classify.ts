@@ -1,0 +1,136 @@
+import {
+  DAY_MS,
+  DEFAULT_TID_TOLERANCE_MS,
+  HOUR_MS,
+  type InteractionCreate,
+  type InteractionKind,
+  interpretOp,
+  isValidTid,
+  type RejectReason,
+  tidTimestampMs,
+} from '@circles/core'
+import { WINDOW_HOURS } from '@circles/interaction-index'
+
+// Which of a repo's records go where (pure: no I/O, the clock and the live-since mark are arguments).
+//
+// A repo holds what its account created and did not delete; the live stream delivered what was created
+// since `liveSince` (the indexer's mark). Each create (interpreted by the live path's own `interpretOp`, so
+// the two agree on kinds, subjects, self-interactions and malformed records) goes to exactly one place:
+// - hours the live index will still hold for a while (from 46 h back: the roll-up folds an hour only once it
+//   is 48 h old, so two hours of margin keep a record from landing in an hour being folded): the live
+//   index, through the indexer's own writer, whose duplicate search (author + rkey) and tombstones make a
+//   record the stream also delivered, or saw deleted, count once or not at all;
+// - older hours, when before `liveSince`: the backfilled day blobs (`bs`/`br`), which nothing else writes;
+// - older hours from `liveSince` on: nowhere, the stream delivered them and the roll-up folded them.
+// Records older than the retention are left out, as the roll-up's aggregates would have let them go.
+
+/** Hours back from the current one from which a record goes to the live index. */
+export const LIVE_HOURS_BACK = WINDOW_HOURS - 2
+
+export interface RepoRecord {
+  collection: string
+  rkey: string
+  record: unknown
+}
+
+export interface ClassifyOptions {
+  did: string
+  now: number
+  /** ms of the live-since mark; null when nothing was ever delivered live (all history is the repo's). */
+  liveSince: number | null
+  retentionDays: number
+}
+
+/** Counts per (day, partner, kind) of the creates for the day blobs: partner DID -> (day * 4 + kind) -> n. */
+export type DayCounts = Map<string, Map<number, number>>
+
+export interface Classified {
+  live: InteractionCreate[]
+  days: DayCounts
+  /** Creates counted into `days`. */
+  dayEvents: number
+  /** Records read, and what was left out and why. */
+  records: number
+  rejected: Partial<Record<RejectReason, number>>
+  self: number
+  /** No usable time (no TID rkey, no parseable createdAt). */
+  untimed: number
+  /** Older than the retention, or in the future (beyond the TID tolerance). */
+  outOfRange: number
+  /** Older hours the live stream covered (from `liveSince` on). */
+  liveCovered: number
+}
+
+export const KIND_NUMBER: Record<InteractionKind, number> = {
+  like: 0,
+  repost: 1,
+  reply: 2,
+  quote: 3,
+}
+
+/**
+ * A record's commit time stand-in: the repo keeps no commit time per record, so its `createdAt`, or its
+ * TID when that is missing. `interpretOp` then takes the TID when it is within the tolerance of it, as the
+ * live path does with the relay's commit time.
+ */
+function commitTimeOf(rkey: string, record: unknown): number | null {
+  const createdAt = (record as { createdAt?: unknown } | null)?.createdAt
+  if (typeof createdAt === 'string') {
+    const t = Date.parse(createdAt)
+    if (Number.isFinite(t) && t > 0) return t
+  }
+  return isValidTid(rkey) ? tidTimestampMs(rkey) : null
+}
+
+export function emptyClassified(): Classified {
+  return {
+    live: [],
+    days: new Map(),
+    dayEvents: 0,
+    records: 0,
+    rejected: {},
+    self: 0,
+    untimed: 0,
+    outOfRange: 0,
+    liveCovered: 0,
+  }
+}
+
+/** Sorts a repo's records into the live index's share and the day blobs' (see above). */
+export function classifyRecords(records: Iterable<RepoRecord>, o: ClassifyOptions): Classified {
+  const out = emptyClassified()
+  const liveFromMs = (Math.floor(o.now / HOUR_MS) - LIVE_HOURS_BACK) * HOUR_MS
+  const oldest = o.now - o.retentionDays * DAY_MS
+  const newest = o.now + DEFAULT_TID_TOLERANCE_MS
+  const liveSince = o.liveSince ?? Number.POSITIVE_INFINITY
+  for (const r of records) {
+    out.records++
+    const commitTime = commitTimeOf(r.rkey, r.record)
+    if (commitTime === null) {
+      out.untimed++
+      continue
+    }
+    const res = interpretOp({ repo: o.did, action: 'create', ...r, commitTime })
+    if (res.rejected) out.rejected[res.rejected] = (out.rejected[res.rejected] ?? 0) + 1
+    out.self += res.self
+    for (const ev of res.events) {
+      if (ev.type !== 'create') continue
+      if (ev.time < oldest || ev.time > newest) out.outOfRange++
+      else if (ev.time >= liveFromMs) out.live.push(ev)
+      else if (ev.time >= liveSince) out.liveCovered++
+      else addDay(out, ev)
+    }
+  }
+  return out
+}
+
+function addDay(out: Classified, ev: InteractionCreate): void {
+  let m = out.days.get(ev.subject)
+  if (!m) {
+    m = new Map()
+    out.days.set(ev.subject, m)
+  }
+  const k = Math.floor(ev.time / DAY_MS) * 4 + (KIND_NUMBER[ev.kind] as number)
+  m.set(k, (m.get(k) ?? 0) + 1)
+  out.dayEvents++
+}

@@ -1,0 +1,119 @@
+import type { InteractionCreate } from '@circles/core'
+import {
+  type ApplyStats,
+  emptyStats,
+  hiddenAccounts,
+  type IndexWriter,
+  readLiveSince,
+} from '@circles/interaction-index'
+import type { RedisSchema } from '@circles/redis-schema'
+import type { Redis } from 'ioredis'
+import { type Classified, classifyRecords, type RepoRecord } from './classify.js'
+import { type DayWriteResult, writeDayBlobs } from './day-writes.js'
+
+// One repo folded into the index: its records sorted (classify.ts), the recent ones written through the
+// indexer's own writer, the older ones into the backfilled day blobs (day-writes.ts). Nobody hidden is
+// written: not the account (refused whole), not a partner (left out). An account hidden while the fold
+// ran (opted out, deleted) is queued to be forgotten again once the writes are done: the forget step that
+// its purge queued may have run before them.
+
+/** Live creates per writer call. */
+const LIVE_CHUNK = 5000
+
+export interface FoldDeps {
+  redis: Redis
+  schema: RedisSchema
+  /** The index writer (the scheduler's own, or the CLI's): the live share goes through it. */
+  writer: IndexWriter
+  now?: () => number
+  /** Days the long-term aggregates keep (ROLLUP_RETENTION_DAYS). @default 90 */
+  retentionDays?: number
+}
+
+export interface FoldOptions {
+  /**
+   * A re-sync's diff (`getRepo?since=`): only records created since the last fold, which the live index
+   * takes (its duplicate search makes that exact); the day blobs are replaced from whole repos only.
+   */
+  partial?: boolean
+}
+
+export interface FoldResult extends Omit<Classified, 'live' | 'days'> {
+  /** Creates sent to the live index, and what the writer did with them. */
+  liveEvents: number
+  live: ApplyStats
+  day: DayWriteResult
+  /** Creates left out of the day blobs for a hidden partner. */
+  hiddenPartners: number
+}
+
+export class BackfillRefused extends Error {
+  override name = 'BackfillRefused'
+  constructor(
+    readonly reason: 'hidden',
+    message: string,
+  ) {
+    super(message)
+  }
+}
+
+async function applyLive(writer: IndexWriter, events: InteractionCreate[]): Promise<ApplyStats> {
+  const total = emptyStats()
+  for (let i = 0; i < events.length; i += LIVE_CHUNK) {
+    const s = await writer.apply(events.slice(i, i + LIVE_CHUNK))
+    for (const k of Object.keys(s) as (keyof ApplyStats)[]) {
+      ;(total[k] as number) += s[k] as number
+    }
+  }
+  return total
+}
+
+/** Folds one repo's records (already verified) into the index. */
+export async function foldRepo(
+  deps: FoldDeps,
+  did: string,
+  records: Iterable<RepoRecord>,
+  opts: FoldOptions = {},
+): Promise<FoldResult> {
+  const { redis, schema } = deps
+  const retentionDays = deps.retentionDays ?? 90
+  if ((await hiddenAccounts(redis, schema, [did])).size > 0) {
+    throw new BackfillRefused('hidden', `${did} opted out or was deleted: nothing is backfilled`)
+  }
+  const liveSince = await readLiveSince(redis, schema)
+  const c = classifyRecords(records, {
+    did,
+    now: (deps.now ?? Date.now)(),
+    liveSince,
+    retentionDays,
+  })
+  if (opts.partial) c.days.clear()
+  // The writer refuses creates naming a purged account itself (purge marks); the day blobs are ours to keep.
+  const hidden = await hiddenAccounts(redis, schema, [...c.days.keys()])
+  let hiddenPartners = 0
+  for (const h of hidden) {
+    for (const n of c.days.get(h)?.values() ?? []) hiddenPartners += n
+    c.days.delete(h)
+  }
+  const live = await applyLive(deps.writer, c.live)
+  const day = opts.partial
+    ? { days: 0, partners: 0, stripped: 0 }
+    : await writeDayBlobs(redis, schema, did, c.days, { retentionDays })
+  await requeueHidden(deps, [did, ...c.days.keys()])
+  const { live: liveList, days: _days, ...counts } = c
+  return {
+    ...counts,
+    liveEvents: liveList.length,
+    live,
+    day,
+    hiddenPartners,
+  }
+}
+
+/** Accounts hidden by now are queued to be forgotten (again): what was just written goes with the rest. */
+async function requeueHidden(deps: FoldDeps, dids: string[]): Promise<void> {
+  const hidden = await hiddenAccounts(deps.redis, deps.schema, dids, { queued: false })
+  if (hidden.size === 0) return
+  const now = (deps.now ?? Date.now)()
+  await deps.redis.zadd(deps.schema.forgetQueue, ...[...hidden].flatMap((d) => [now, d]))
+}

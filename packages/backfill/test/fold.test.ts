@@ -1,0 +1,131 @@
+import { DAY_MS, HOUR_MS } from '@circles/core'
+import { createIndexReader, createIndexWriter, type IndexWriter } from '@circles/interaction-index'
+import { readLongTerm } from '@circles/long-term'
+import { createTestRedis, type TestRedis } from '@circles/testkit'
+import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { BackfillRefused, type FoldDeps, foldRepo } from '../src/fold.js'
+import { like, quote, reply, repost } from './records.js'
+
+const A = 'did:plc:aaaaaaaaaaaaaaaaaaaaaaaa'
+const B = 'did:plc:bbbbbbbbbbbbbbbbbbbbbbbb'
+const C = 'did:plc:cccccccccccccccccccccccc'
+const D = 'did:plc:dddddddddddddddddddddddd'
+
+let tr: TestRedis
+let writer: IndexWriter
+let deps: FoldDeps
+const now = Date.now()
+
+beforeEach(async () => {
+  tr = await createTestRedis('backfill-fold')
+  writer = createIndexWriter(tr.redis, tr.schema)
+  deps = { redis: tr.redis, schema: tr.schema, writer }
+})
+afterEach(async () => {
+  await writer.close()
+  await tr.cleanup()
+})
+
+const days = (n: number) => Math.floor((now - n * DAY_MS) / DAY_MS)
+
+async function longTerm(did: string, side: 'bs' | 'br') {
+  return readLongTerm(tr.redis, tr.schema, tr.schema.longTerm(did, side), days(90), days(0))
+}
+
+async function liveSummary(did: string) {
+  return createIndexReader(tr.redis, tr.schema).summary(did, 48)
+}
+
+describe('foldRepo: the day blobs', () => {
+  const history = [
+    like(B, now - 3 * DAY_MS),
+    like(B, now - 3 * DAY_MS),
+    repost(B, now - 10 * DAY_MS),
+    reply(C, now - 20 * DAY_MS),
+    quote(C, now - 20 * DAY_MS),
+  ]
+
+  it('writes both directions, and a rerun (after a kill, or twice at once) leaves the same bytes', async () => {
+    await foldRepo(deps, A, history)
+    expect(await longTerm(A, 'bs')).toEqual(
+      new Map([
+        [B, { like: 2, repost: 1, reply: 0, quote: 0 }],
+        [C, { like: 0, repost: 0, reply: 1, quote: 1 }],
+      ]),
+    )
+    expect(await longTerm(B, 'br')).toEqual(
+      new Map([[A, { like: 2, repost: 1, reply: 0, quote: 0 }]]),
+    )
+    const keys = [A, B, C].flatMap((d) => [
+      tr.schema.longTerm(d, 'bs'),
+      tr.schema.longTerm(d, 'br'),
+    ])
+    const dump = async () => Promise.all(keys.map((k) => tr.redis.hgetallBuffer(k)))
+    const first = await dump()
+    await Promise.all([foldRepo(deps, A, history), foldRepo(deps, A, history)])
+    expect(await dump()).toEqual(first)
+    // the keys expire with their newest day + the retention, as the roll-up's do
+    const ttl = await tr.redis.pexpiretime(tr.schema.longTerm(B, 'br'))
+    expect(ttl).toBe((days(3) + 91) * DAY_MS)
+  })
+
+  it('keeps other sources in a partner blob, and strips a partner the repo no longer names', async () => {
+    await foldRepo(deps, A, history)
+    await foldRepo(deps, D, [like(C, now - 20 * DAY_MS)])
+    // A deleted its records about C: C's received keeps D's and loses A's
+    await foldRepo(deps, A, history.slice(0, 3))
+    expect(await longTerm(C, 'br')).toEqual(
+      new Map([[D, { like: 1, repost: 0, reply: 0, quote: 0 }]]),
+    )
+    expect((await longTerm(A, 'bs')).has(C)).toBe(false)
+    expect(await longTerm(B, 'br')).toEqual(
+      new Map([[A, { like: 2, repost: 1, reply: 0, quote: 0 }]]),
+    )
+  })
+
+  it('leaves out hidden partners, refuses a hidden account, and skips what the stream covered', async () => {
+    await tr.redis.sadd(tr.schema.optOuts, C)
+    const r = await foldRepo(deps, A, history)
+    expect(r.hiddenPartners).toBe(2)
+    expect((await longTerm(A, 'bs')).has(C)).toBe(false)
+    expect(await tr.redis.exists(tr.schema.longTerm(C, 'br'))).toBe(0)
+    await expect(foldRepo(deps, C, [like(A, now - 3 * DAY_MS)])).rejects.toBeInstanceOf(
+      BackfillRefused,
+    )
+    expect(await tr.redis.exists(tr.schema.longTerm(C, 'bs'))).toBe(0)
+
+    await tr.redis.set(tr.schema.liveSince, now - 5 * DAY_MS)
+    const covered = await foldRepo(deps, D, [like(B, now - 3 * DAY_MS), like(B, now - 6 * DAY_MS)])
+    expect(covered.liveCovered).toBe(1)
+    expect((await longTerm(D, 'bs')).get(B)?.like).toBe(1)
+  })
+})
+
+describe('foldRepo: the live index', () => {
+  it('counts a record the stream also delivered once, and never brings back one it saw deleted', async () => {
+    const seen = like(B, now - HOUR_MS)
+    const deleted = like(C, now - 2 * HOUR_MS)
+    const ev = (r: typeof seen, subject: string) => ({
+      type: 'create' as const,
+      kind: 'like' as const,
+      author: A,
+      subject,
+      rkey: r.rkey,
+      time: Date.parse((r.record as { createdAt: string }).createdAt),
+      chars: 0,
+    })
+    // the stream: both created, one deleted, before the backfill fetched the repo
+    await writer.apply([ev(seen, B), ev(deleted, C)])
+    await writer.apply([
+      { type: 'delete', record: 'like', author: A, rkey: deleted.rkey, time: now },
+    ])
+    const fresh = reply(B, now - 3 * HOUR_MS)
+    const r = await foldRepo(deps, A, [seen, deleted, fresh])
+    expect(r.liveEvents).toBe(3)
+    const s = await liveSummary(A)
+    expect(s.sent).toEqual({ like: 1, repost: 0, reply: 1, quote: 0 })
+    await foldRepo(deps, A, [seen, deleted, fresh])
+    expect((await liveSummary(A)).sent).toEqual(s.sent)
+    expect((await liveSummary(B)).received).toEqual({ like: 1, repost: 0, reply: 1, quote: 0 })
+  })
+})
