@@ -38,19 +38,35 @@ export interface DayWriteResult {
   stripped: number
 }
 
-/** Records per day, from `DayCounts` keyed as (day * 4 + kind), for the sent side. */
+/** Adds (day * 4 + kind) -> count entries to records per day, all naming `partner`. */
+function addByDay(out: Map<number, PackedRecord[]>, m: Map<number, number>, partner: Buffer): void {
+  for (const [k, count] of m) {
+    const day = Math.floor(k / 4)
+    const list = out.get(day) ?? []
+    if (list.length === 0) out.set(day, list)
+    list.push({ kind: k % 4, partner, count })
+  }
+}
+
+/** Records per day of the sent side: every partner's. */
 function sentByDay(days: DayCounts): Map<number, PackedRecord[]> {
   const out = new Map<number, PackedRecord[]>()
-  for (const [partner, m] of days) {
-    const id = didId(partner)
-    for (const [k, count] of m) {
-      const day = Math.floor(k / 4)
-      let list = out.get(day)
-      if (!list) out.set(day, (list = []))
-      list.push({ kind: k % 4, partner: id, count })
-    }
-  }
+  for (const [partner, m] of days) addByDay(out, m, didId(partner))
   return out
+}
+
+/** One partner's `br` script arguments after the key and the source: expire-at, then day, records pairs. */
+function receivedArgs(m: Map<number, number>, source: Buffer, retentionDays: number) {
+  const perDay = new Map<number, PackedRecord[]>()
+  addByDay(perDay, m, source)
+  const args: (string | Buffer)[] = [String(expireAt(Math.max(...perDay.keys()), retentionDays))]
+  for (const [day, records] of perDay) args.push(String(day), encodeDayBlob(0, records).subarray(1))
+  return args
+}
+
+/** A long-term hash expires one retention after its newest day, as the roll-up's do. */
+function expireAt(day: number, retentionDays: number): number {
+  return (day + retentionDays + 1) * DAY_MS
 }
 
 /** The partners' ids the account's current `bs` hash names (what a previous run wrote). */
@@ -78,7 +94,6 @@ export async function writeDayBlobs(
   const source = didId(did)
   const sentKey = schema.longTerm(did, 'bs')
   const byDay = sentByDay(days)
-  const expireAt = (day: number) => (day + opts.retentionDays + 1) * DAY_MS
 
   const newIds = new Set([...days.keys()].map((p) => didId(p).toString('latin1')))
   const gone = [...(await previousPartners(redis, sentKey))].filter((id) => !newIds.has(id))
@@ -96,7 +111,7 @@ export async function writeDayBlobs(
     sent.hset(sentKey, String(day), encodeDayBlob(0, records))
     newestDay = Math.max(newestDay, day)
   }
-  if (newestDay >= 0) sent.pexpireat(sentKey, expireAt(newestDay))
+  if (newestDay >= 0) sent.pexpireat(sentKey, expireAt(newestDay, opts.retentionDays))
   await exec(sent)
 
   let pipe = r.pipeline()
@@ -106,22 +121,10 @@ export async function writeDayBlobs(
     pipe = r.pipeline()
   }
   for (const [partner, m] of days) {
-    const args: (string | Buffer)[] = []
-    let newest = 0
-    const perDay = new Map<number, PackedRecord[]>()
-    for (const [k, count] of m) {
-      const day = Math.floor(k / 4)
-      newest = Math.max(newest, day)
-      let list = perDay.get(day)
-      if (!list) perDay.set(day, (list = []))
-      list.push({ kind: k % 4, partner: source, count })
-    }
-    for (const [day, records] of perDay)
-      args.push(String(day), encodeDayBlob(0, records).subarray(1))
+    const args = receivedArgs(m, source, opts.retentionDays)
     ;(pipe as unknown as WithScript).backfillReceived(
       schema.longTerm(partner, 'br'),
       source,
-      String(expireAt(newest)),
       ...args,
     )
     if (pipe.length >= PIPELINE) await flush()
