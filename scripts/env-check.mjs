@@ -32,11 +32,12 @@ function* files(dir) {
 
 const found = new Map()
 const defaults = new Map()
+// Every package's sources (a package may read settings that several services share, as backfill does).
 const roots = [
   'services',
-  'packages/config/src',
-  'packages/logging/src',
-  'packages/ops/src',
+  ...readdirSync(join(root, 'packages'))
+    .filter((p) => p !== 'testkit') // what tests read (CHROMIUM_PATH), not a user's setting
+    .map((p) => `packages/${p}/src`),
   'scripts',
 ]
 for (const r of roots) {
@@ -45,7 +46,7 @@ for (const r of roots) {
     const text = readFileSync(file, 'utf8')
     for (const m of text.matchAll(HELPER)) add(m[1], file)
     for (const m of text.matchAll(DIRECT)) add(m[1] ?? m[2], file)
-    if (file.includes('/services/')) {
+    if (!file.includes('/scripts/')) {
       for (const m of text.matchAll(DEFAULT))
         defaults.set(m[1], m[2].replace(/_/g, '').replace(/'/g, ''))
     }

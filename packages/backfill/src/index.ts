@@ -3,6 +3,7 @@
 
 export { type AccountOptions, type AccountOutcome, backfillAccount } from './account.js'
 export { classifyRecords, LIVE_HOURS_BACK, type RepoRecord } from './classify.js'
+export { BACKFILL_ENV, type BackfillConfig, type BackfillEnv, backfillConfig } from './config.js'
 export { BackfillRefused, type FoldDeps, type FoldResult, foldRepo } from './fold.js'
 export {
   BACKFILL_PRIORITY,

@@ -1,3 +1,4 @@
+import { BACKFILL_ENV, type BackfillConfig, backfillConfig } from '@circles/backfill'
 import {
   type Env,
   envInt,
@@ -11,6 +12,7 @@ import {
 
 const NAMES = [
   ...REDIS_ENV,
+  ...BACKFILL_ENV,
   'LOG_LEVEL',
   'LIVE_WINDOW_HOURS',
   'ROLLUP_RETENTION_DAYS',
@@ -55,6 +57,8 @@ export interface SchedulerConfig extends RedisConfig {
   backoffMs: number
   /** Failed jobs kept per queue for inspection. @default 1000 */
   keepFailed: number
+  /** The `backfill` queue's worker (packages/backfill, BACKFILL_*). */
+  backfill: BackfillConfig
 }
 
 export function readEnv(env: Env = process.env): SchedulerEnv {
@@ -78,5 +82,6 @@ export function toConfig(env: SchedulerEnv): SchedulerConfig {
     attempts: envInt(env, 'JOB_ATTEMPTS', 5, { min: 1, max: 100 }),
     backoffMs: envInt(env, 'JOB_BACKOFF_MS', 10_000, { min: 1 }),
     keepFailed: envInt(env, 'JOB_KEEP_FAILED', 1000, { min: 1 }),
+    backfill: backfillConfig(env),
   }
 }

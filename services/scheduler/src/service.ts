@@ -2,6 +2,7 @@ import { createLogger, logConnectionErrors } from '@circles/logging'
 import { createSchema, JOB_KINDS, type JobKind, type RedisSchema } from '@circles/redis-schema'
 import { type ConnectionOptions, type JobsOptions, Queue, Worker } from 'bullmq'
 import { Redis, type RedisOptions } from 'ioredis'
+import { type BackfillWorker, startBackfillWorker } from './backfill-worker.js'
 import type { SchedulerConfig } from './config.js'
 import { createFence, createRollupFence, FencedOutError } from './fence.js'
 import { createLiveHours } from './live-index.js'
@@ -111,6 +112,7 @@ export function createSchedulerService(
   const bullConnection = redisOptions(config.redisUrl)
   const queues = {} as Record<JobKind, Queue>
   const workers: Worker[] = []
+  let backfill: BackfillWorker | undefined
   // Completed hours' stats contributions, kept between runs so a run scans only the newest hours.
   const statsCache = new StatsCache()
   let heartbeat: NodeJS.Timeout | undefined
@@ -266,6 +268,16 @@ export function createSchedulerService(
       // starting left BullMQ's own commands rejected with nobody to catch them ("Connection is closed",
       // seen in the service test on a loaded machine).
       await Promise.all(workers.map((w) => w.waitUntilReady()))
+      if (config.backfill.enabled) {
+        backfill = await startBackfillWorker({
+          redisUrl: config.redisUrl,
+          connection: bullConnection,
+          schema,
+          config: config.backfill,
+          retentionDays: config.retentionDays,
+          now: deps.now,
+        })
+      }
       await beat()
       heartbeat = setInterval(() => {
         beat().catch((err) => log.warn({ err }, 'heartbeat failed'))
@@ -289,6 +301,7 @@ export function createSchedulerService(
         const steps: (() => Promise<unknown>)[] = [
           // Workers first: close() waits for a running job to finish, so no roll-up stops half-way.
           ...workers.map((w) => () => w.close()),
+          async () => backfill?.close(),
           ...Object.values(queues).map((q) => () => q.close()),
           () => redis.del(schema.schedulerHeartbeat),
           () => disconnect(redis),

@@ -1,0 +1,49 @@
+import { envBool, envInt, envUrl } from '@circles/config'
+import type { SourceConfig } from './source.js'
+
+// The backfill's settings, read by the scheduler (its worker) and the `pnpm run backfill` CLI alike.
+
+/** The variables `backfillConfig` reads: a service's `readEnv` picks them with its own. */
+export const BACKFILL_ENV = [
+  'BACKFILL_ENABLED',
+  'BACKFILL_CONCURRENCY',
+  'BACKFILL_PARTNERS',
+  'BACKFILL_PARTNER_CONCURRENCY',
+  'BACKFILL_PER_PDS',
+  'BACKFILL_PLC_URL',
+  'BACKFILL_ALLOW_PRIVATE',
+  'BACKFILL_MAX_BYTES',
+  'BACKFILL_TIMEOUT_MS',
+] as const
+
+export type BackfillEnv = Partial<Record<(typeof BACKFILL_ENV)[number], string>>
+
+export interface BackfillConfig {
+  /** Whether the scheduler runs the backfill worker. @default true */
+  enabled: boolean
+  /** Accounts backfilled at once per worker process. @default 2 */
+  concurrency: number
+  /** Top partners whose repos are backfilled with an account's. @default 50 */
+  partners: number
+  /** Partner repos fetched at once within one account's job. @default 4 */
+  partnerConcurrency: number
+  /** Requests at once to one PDS host, over all jobs of the process. @default 2 */
+  perPds: number
+  source: Required<Pick<SourceConfig, 'plcUrl' | 'allowPrivate' | 'maxBytes' | 'timeoutMs'>>
+}
+
+export function backfillConfig(env: BackfillEnv): BackfillConfig {
+  return {
+    enabled: envBool(env, 'BACKFILL_ENABLED', true),
+    concurrency: envInt(env, 'BACKFILL_CONCURRENCY', 2, { min: 1, max: 64 }),
+    partners: envInt(env, 'BACKFILL_PARTNERS', 50, { min: 0, max: 1000 }),
+    partnerConcurrency: envInt(env, 'BACKFILL_PARTNER_CONCURRENCY', 4, { min: 1, max: 64 }),
+    perPds: envInt(env, 'BACKFILL_PER_PDS', 2, { min: 1, max: 64 }),
+    source: {
+      plcUrl: envUrl(env, 'BACKFILL_PLC_URL', 'https://plc.directory', ['https:', 'http:']),
+      allowPrivate: envBool(env, 'BACKFILL_ALLOW_PRIVATE', false),
+      maxBytes: envInt(env, 'BACKFILL_MAX_BYTES', 268_435_456, { min: 1024 }),
+      timeoutMs: envInt(env, 'BACKFILL_TIMEOUT_MS', 10_000, { min: 100 }),
+    },
+  }
+}
