@@ -15,6 +15,8 @@ export interface AccountOptions {
   partners?: number
   /** Partner repos fetched at once (each PDS is limited apart, see repo-source). @default 4 */
   concurrency?: number
+  /** Ask the account's own PDS for what changed since its last backfill (`getRepo?since=`). */
+  resync?: boolean
   /** After each repo: done of total. */
   onProgress?: (done: number, total: number, last: RepoOutcome | Error) => void | Promise<void>
 }
@@ -36,7 +38,7 @@ export async function backfillAccount(
   await redis.hset(key, { state: 'running', done: 0, total: 1, at: now() })
   let own: RepoOutcome
   try {
-    own = await backfillRepo(deps, did)
+    own = await backfillRepo(deps, did, { resync: opts.resync })
   } catch (err) {
     const reason = failureReason(err)
     if (reason === 'hidden') await redis.del(key)

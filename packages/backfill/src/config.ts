@@ -1,4 +1,5 @@
 import { envBool, envInt, envUrl } from '@circles/config'
+import { DEFAULT_ROLLUP_GRACE_HOURS, MAX_ROLLUP_GRACE_HOURS } from '@circles/interaction-index'
 import type { SourceConfig } from './source.js'
 
 // The backfill's settings, read by the scheduler (its worker) and the `pnpm run backfill` CLI alike.
@@ -14,6 +15,8 @@ export const BACKFILL_ENV = [
   'BACKFILL_ALLOW_PRIVATE',
   'BACKFILL_MAX_BYTES',
   'BACKFILL_TIMEOUT_MS',
+  // the indexer's: the backfill writes the live index with the same writer settings
+  'INDEX_ROLLUP_GRACE_HOURS',
 ] as const
 
 export type BackfillEnv = Partial<Record<(typeof BACKFILL_ENV)[number], string>>
@@ -29,6 +32,8 @@ export interface BackfillConfig {
   partnerConcurrency: number
   /** Requests at once to one PDS host, over all jobs of the process. @default 2 */
   perPds: number
+  /** The indexer's INDEX_ROLLUP_GRACE_HOURS: backfilled live records expire as the indexer's do. */
+  rollupGraceHours: number
   source: Required<Pick<SourceConfig, 'plcUrl' | 'allowPrivate' | 'maxBytes' | 'timeoutMs'>>
 }
 
@@ -39,6 +44,10 @@ export function backfillConfig(env: BackfillEnv): BackfillConfig {
     partners: envInt(env, 'BACKFILL_PARTNERS', 50, { min: 0, max: 1000 }),
     partnerConcurrency: envInt(env, 'BACKFILL_PARTNER_CONCURRENCY', 4, { min: 1, max: 64 }),
     perPds: envInt(env, 'BACKFILL_PER_PDS', 2, { min: 1, max: 64 }),
+    rollupGraceHours: envInt(env, 'INDEX_ROLLUP_GRACE_HOURS', DEFAULT_ROLLUP_GRACE_HOURS, {
+      min: 1,
+      max: MAX_ROLLUP_GRACE_HOURS,
+    }),
     source: {
       plcUrl: envUrl(env, 'BACKFILL_PLC_URL', 'https://plc.directory', ['https:', 'http:']),
       allowPrivate: envBool(env, 'BACKFILL_ALLOW_PRIVATE', false),

@@ -30,7 +30,6 @@ export interface BackfillWorkerOptions {
   schema: RedisSchema
   config: BackfillConfig
   retentionDays: number
-  rollupGraceHours?: number
   now?: () => number
 }
 
@@ -41,7 +40,7 @@ export async function startBackfillWorker(o: BackfillWorkerOptions): Promise<Bac
   logConnectionErrors(redis, log, 'Redis connection (backfill)')
   const writer = createIndexWriter(redis, o.schema, {
     now: o.now,
-    rollupGraceHours: o.rollupGraceHours,
+    rollupGraceHours: o.config.rollupGraceHours,
   })
   const deps: RepoDeps = {
     redis,
