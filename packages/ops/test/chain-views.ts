@@ -71,7 +71,7 @@ function tallies(
   return names.rekey(scored)
 }
 
-function fromMembers(names: Names, members: readonly Member[]): Tallies {
+export function tallyMembers(names: Names, members: readonly Member[]): Tallies {
   return names.rekey(
     members.map((m) => [m.did, { score: m.score, sent: m.sent, received: m.received }]),
   )
@@ -120,7 +120,7 @@ export function readInteractions(api: string, n: Names, accounts: readonly PdsAc
     if (status !== 200) return `HTTP ${status}`
     if (page.cursor) return 'more than one page'
     if (!isDescending((page.partners ?? []).map((p) => p.score))) return 'out of order'
-    return fromMembers(n, page.partners ?? [])
+    return tallyMembers(n, page.partners ?? [])
   })
 }
 
@@ -140,7 +140,7 @@ async function readCircle(api: string, n: Names, actor: PdsAccount, query = '') 
   if (!isDescending(members.map((m) => m.score))) return 'members out of order'
   const misnamed = members.filter((m) => m.handle !== n.handleOf(m.did)).map((m) => m.did)
   if (misnamed.length > 0) return `wrong handles: ${misnamed.join(', ')}`
-  return fromMembers(n, members)
+  return tallyMembers(n, members)
 }
 
 export function readCircles(api: string, n: Names, accounts: readonly PdsAccount[]) {
