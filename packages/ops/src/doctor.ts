@@ -3,6 +3,7 @@ import type { RedisSchema } from '@circles/redis-schema'
 import { fieldMap, parseConsumers, parseGroups } from '@circles/stream-info'
 import type { Redis } from 'ioredis'
 import { WebSocket } from 'ws'
+import { checkBackfill } from './doctor-backfill.js'
 
 // `pnpm doctor`: what is wrong, in plain words. Each check returns ok / warn / fail with one sentence a
 // newcomer can act on; any fail makes the command exit non-zero.
@@ -550,6 +551,7 @@ export async function runDoctor(opts: DoctorOptions): Promise<{ ok: boolean; che
   await guard('indexers', () => checkIndexers(opts.redis, opts.schema, t))
   await guard('dead letters', () => checkDeadLetters(opts.redis, opts.schema))
   await guard('scheduler heartbeat', () => checkSchedulerHeartbeat(opts.redis, opts.schema, t))
+  await guard('backfill', () => checkBackfill(opts.redis, opts.schema))
   if (relay) await guard('relay', () => relay)
   return { ok: checks.every((c) => c.status !== 'fail'), checks }
 }
