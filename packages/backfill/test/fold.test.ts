@@ -128,4 +128,15 @@ describe('foldRepo: the live index', () => {
     expect((await liveSummary(A)).sent).toEqual(s.sent)
     expect((await liveSummary(B)).received).toEqual({ like: 1, repost: 0, reply: 1, quote: 0 })
   })
+
+  it('does not bring back a record whose create the stream never showed but whose delete it did', async () => {
+    // created before the live stream began, deleted after; the backfill read the repo before the delete
+    const stale = repost(C, now - 5 * HOUR_MS)
+    await writer.apply([
+      { type: 'delete', record: 'repost', author: A, rkey: stale.rkey, time: now },
+    ])
+    await foldRepo(deps, A, [stale])
+    expect((await liveSummary(A)).sent).toEqual({ like: 0, repost: 0, reply: 0, quote: 0 })
+    expect((await liveSummary(C)).received).toEqual({ like: 0, repost: 0, reply: 0, quote: 0 })
+  })
 })
