@@ -130,21 +130,31 @@ describe('backfill: circles from the accounts’ own repos', () => {
     expect(seen, tail(output)).toEqual(expected)
   }, 120_000)
 
-  it('counts once what both the live stream and a re-sync see, and what the stream saw deleted', async () => {
-    const { ali, bob } = acct
-    // New activity, delivered live, then read again from the repos by a re-sync.
-    const p = await w.post(bob)
-    await w.like(ali, p)
-    await w.post(ali, { reply: { root: p, parent: p } })
-    await w.remove(ali, await w.repost(ali, p))
-    const who = [ali, bob]
+  it('counts once what both the live stream and a backfill running beside it see', async () => {
+    const { ali, bob, cat } = acct
+    const env = systemEnv(redis.url, pds, 'bf:')
+    // New activity written while backfills of the same repos run (re-syncs: getRepo?since=), then again
+    // once everything settled: each record reaches the index from both sides, and counts once.
+    const write = async () => {
+      const p = await w.post(bob)
+      await w.like(ali, p)
+      await w.post(ali, { reply: { root: p, parent: p } })
+      await w.remove(ali, await w.repost(ali, p))
+      await w.post(cat, { quote: p })
+    }
+    const [during] = await Promise.all([
+      runCli(['--resync', ali.did, bob.did, cat.did], env),
+      write(),
+    ])
+    expect(during.code, during.output).toBe(0)
+    const who = [ali, bob, cat]
     const expected = expectedInteractions(ledger, names, who)
     const live = await pollUntilEqual(() => readInteractions(api, names, who), expected)
     expect(live, tail(output)).toEqual(expected)
-    const cli = await runCli(['--resync', ali.did, bob.did], systemEnv(redis.url, pds, 'bf:'))
-    expect(cli.code, cli.output).toBe(0)
+    const after = await runCli(['--resync', ali.did, bob.did, cat.did], env)
+    expect(after.code, after.output).toBe(0)
     expect(await readInteractions(api, names, who)).toEqual(expected)
-  }, 60_000)
+  }, 90_000)
 
   it('a backfill killed half-way (kill -9) and run again counts everything once', async () => {
     const prefix = 'bf-kill:'
