@@ -1,10 +1,13 @@
 import { INTERACTION_KINDS, type InteractionKind } from '@circles/core'
 import { didId, type KindCounts } from '@circles/interaction-index'
+import type { LongTermSide } from '@circles/redis-schema'
 
-// Long-term aggregates: one Redis hash per (account, direction), `lt:{did}:s` (sent) and `lt:{did}:r`
-// (received). Field = day number (days since the epoch, decimal: listpack stores it as an integer).
+// Long-term aggregates: one Redis hash per (account, direction, writer), `lt:{did}:s` (sent) and
+// `lt:{did}:r` (received) from the roll-up, `lt:{did}:bs` and `lt:{did}:br` the same from repo backfills.
+// Field = day number (days since the epoch, decimal: listpack stores it as an integer).
 // Value = one "day blob":
-//   byte 0      mark: 1 + hour-of-day of the last roll-up hour folded into this day (0 = none)
+//   byte 0      mark: 1 + hour-of-day of the last roll-up hour folded into this day (0 = none; always 0
+//               in the backfill's blobs, which are not folded by the hour)
 //   records     one per (partner, kind), in any order:
 //     head      bits 7-6 kind (like, repost, reply, quote), bits 5-0 count 1..63, or 0 = a varint follows
 //     [count]   varint, only when bits 5-0 are 0
@@ -12,8 +15,8 @@ import { didId, type KindCounts } from '@circles/interaction-index'
 // A record is 9 bytes for a count under 64: that is the whole cost per (pair, kind, day) and direction
 // besides the hash's own overhead. Ids map back to DIDs through the index's DID table (`schema.didTable`),
 // which forgets an id only when the scheduler has removed it from every day blob (its forget step, after a
-// purge); the roll-up also writes the table entries of every account it folds, so the aggregates do not
-// depend on the indexer having done so. The mark makes a fold of one hour idempotent per
+// purge); the roll-up also writes the table entries of every account it folds (a backfill must too), so
+// the aggregates do not depend on the indexer having done so. The mark makes a fold of one hour idempotent per
 // day blob: hours are folded in increasing order, so a blob whose mark is at or past the hour has it.
 
 /**
@@ -21,6 +24,14 @@ import { didId, type KindCounts } from '@circles/interaction-index'
  * sent interactions, `r` its received ones, `bs`/`br` the same from repo backfills (redis-schema).
  */
 export type { LongTermSide } from '@circles/redis-schema'
+
+/** Which way each long-term hash counts from its account's point of view (readers add `s` to `bs`, `r` to `br`). */
+export const SIDE_DIRECTION: Record<LongTermSide, 'sent' | 'received'> = {
+  s: 'sent',
+  r: 'received',
+  bs: 'sent',
+  br: 'received',
+}
 
 const KIND_INDEX: Record<InteractionKind, number> = { like: 0, repost: 1, reply: 2, quote: 3 }
 export class LongTermCodecError extends Error {

@@ -17,6 +17,7 @@ export {
   packDid,
   type RecordColumns,
   recordSize,
+  SIDE_DIRECTION,
 } from './day-blob.js'
 export {
   createLongWindowReader,

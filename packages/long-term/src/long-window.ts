@@ -10,17 +10,22 @@ import {
   type Weights,
   WINDOW_HOURS,
 } from '@circles/interaction-index'
-import type { RedisSchema } from '@circles/redis-schema'
+import { LONG_TERM_SIDES, type LongTermSide, type RedisSchema } from '@circles/redis-schema'
 import type { Redis } from 'ioredis'
-import { emptyKindCounts } from './day-blob.js'
+import { emptyKindCounts, SIDE_DIRECTION } from './day-blob.js'
 import { type PartnerCounts, resolvePartners, sumDayBlobs } from './read.js'
 
-// Long windows (7, 30, 90 days...): the live index for the hours it still counts, plus the scheduler's
-// daily aggregates for the hours it has folded. The two never overlap: an hour is folded only after it
-// left the live window, and the roll-up cursor says how far the aggregates go, so the aggregates are
+// Long windows (7, 30, 90 days...): the live index for the hours it still counts, plus the daily
+// aggregates: the scheduler's roll-up (`s`, `r`) for the hours it has folded, and repo backfills (`bs`,
+// `br`) for history older than the live index. The roll-up's never overlap the live index: an hour is
+// folded only after it left the live window, and the roll-up cursor says how far they go, so they are
 // read only up to the cursor's day (whose blob holds only hours up to the cursor). Between an hour
 // leaving the window and its roll-up (a few minutes) it is in neither: a long window is then short by
-// that hour, never double-counted. Resolution is daily: the window's oldest day counts whole.
+// that hour, never double-counted. A backfill writes only rows the live stream did not deliver, so they
+// are in neither the live index nor the roll-up's blobs (folded from it): its sides are read over the
+// whole window, up to today, whatever the cursor (a system whose first roll-up has not run yet shows
+// backfilled history).
+// Resolution is daily: the window's oldest day counts whole.
 
 /** Longest long window (days); the aggregates keep ROLLUP_RETENTION_DAYS (90 by default). */
 export const MAX_LONG_WINDOW_DAYS = 366
@@ -80,31 +85,49 @@ interface Sources {
   cache: DidCache
 }
 
-/** The long-term part: days from the window's oldest to the roll-up cursor's, one HMGET per direction. */
+/** The sides the roll-up writes, read up to the cursor's day; the backfill's are read up to today. */
+const ROLLED_UP: ReadonlySet<LongTermSide> = new Set(['s', 'r'])
+
+/** The days [from, to] as hash fields (decimal day numbers). */
+function dayFields(from: number, to: number): string[] {
+  const out: string[] = []
+  for (let d = from; d <= to; d++) out.push(String(d))
+  return out
+}
+
+/**
+ * The long-term part: every side's days from the window's oldest to today, in one pipeline with the
+ * roll-up cursor; the roll-up's sides count only up to the cursor's day (see above).
+ */
 async function addLongTerm(src: Sources, out: PartnerMap, did: string, days: number, t: number) {
   const { redis, schema } = src
-  const cursorRaw = await redis.get(schema.rollupCursor)
-  const cursor = cursorRaw === null ? null : Number(cursorRaw)
-  if (cursor === null || !Number.isSafeInteger(cursor)) return
   const fromDay = Math.floor((t - days * DAY_MS) / DAY_MS)
-  const toDay = Math.floor((cursor * HOUR_MS) / DAY_MS)
-  if (toDay < fromDay) return
-  const fields: string[] = []
-  for (let d = fromDay; d <= toDay; d++) fields.push(String(d))
-  const res = await redis
-    .pipeline()
-    .hmgetBuffer(schema.longTerm(did, 's'), ...fields)
-    .hmgetBuffer(schema.longTerm(did, 'r'), ...fields)
-    .exec()
-  for (const [i, dir] of (['sent', 'received'] as const).entries()) {
-    const [err, values] = res?.[i] ?? []
+  const today = Math.floor(t / DAY_MS)
+  const fields = dayFields(fromDay, today)
+  const pipe = redis.pipeline().get(schema.rollupCursor)
+  for (const side of LONG_TERM_SIDES) pipe.hmgetBuffer(schema.longTerm(did, side), ...fields)
+  const res = (await pipe.exec()) ?? []
+  const [cursorErr, cursorRaw] = res[0] ?? [null, null]
+  if (cursorErr) throw cursorErr
+  const cursor = cursorRaw === null ? null : Number(cursorRaw)
+  // No cursor (no roll-up yet) or a bad one: the roll-up's sides count nothing.
+  const rolledTo =
+    cursor !== null && Number.isSafeInteger(cursor)
+      ? Math.floor((cursor * HOUR_MS) / DAY_MS)
+      : fromDay - 1
+  const byId = { sent: new Map(), received: new Map() } as Record<keyof Both, PartnerCounts>
+  LONG_TERM_SIDES.forEach((side, i) => {
+    const [err, values] = res[i + 1] ?? [null, []]
     if (err) throw err
     const blobs: Record<string, Buffer> = {}
     ;(values as (Buffer | null)[]).forEach((v, j) => {
       if (v) blobs[fields[j] as string] = v
     })
-    const byId = sumDayBlobs(blobs, fromDay, toDay)
-    const counts: PartnerCounts = await resolvePartners(redis, schema, byId, src.cache)
+    const toDay = ROLLED_UP.has(side) ? rolledTo : today
+    sumDayBlobs(blobs, fromDay, toDay, byId[SIDE_DIRECTION[side]])
+  })
+  for (const dir of ['sent', 'received'] as const) {
+    const counts = await resolvePartners(redis, schema, byId[dir], src.cache)
     for (const [partner, c] of counts) addCounts(entryOf(out, partner)[dir], c)
   }
 }

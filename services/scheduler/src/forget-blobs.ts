@@ -6,7 +6,12 @@ import {
   LongTermCodecError,
   type PackedRecord,
 } from '@circles/long-term'
-import type { RedisSchema } from '@circles/redis-schema'
+import {
+  LONG_TERM_SIDES,
+  type LongTermSide,
+  MIRROR_SIDE,
+  type RedisSchema,
+} from '@circles/redis-schema'
 import type { Redis } from 'ioredis'
 import {
   execFenced,
@@ -17,16 +22,17 @@ import {
 } from './fence.js'
 
 // The forget step's long-term part: a forgotten account's 8-byte id leaves every partner's day blobs.
-// Its own blobs say where to look: a partner in its sent (`s`) blobs holds it in their received (`r`)
-// blobs of the same days, and the other way round, since a fold writes both sides of a row in the same
-// hour. Node removes the records (the codec lives in packages/long-term/src/day-blob.ts) and
-// lua/fenced-rewrite.lua writes each blob only over the one it was computed from, behind the roll-up
-// fence, so a fold that lands in between is never undone and a stale runner writes nothing. The
-// account's own hashes are deleted by the caller only after this, so a run that dies half-way finds them
-// again next time.
+// Its own blobs say where to look: a partner in its sent blobs holds it in their received blobs of the
+// same days (`MIRROR_SIDE`: `s` in `r`, `bs` in `br`), and the other way round, since each writer puts
+// both sides of a row into the same day: the roll-up in one script, the backfill too (this relies on it:
+// a row in a partner's blob without its mirror here would keep the id there). Node removes the records
+// (the codec lives in packages/long-term/src/day-blob.ts) and lua/fenced-rewrite.lua writes each blob
+// only over the one it was computed from, behind the roll-up fence, so a fold that lands in between is
+// never undone and a stale runner writes nothing. The account's own hashes are deleted by the caller only
+// after this, so a run that dies half-way finds them again next time.
 
 export interface LongTermForgetResult {
-  /** Partner hashes (account, direction) looked at. */
+  /** Partner hashes (account, side) looked at. */
   partners: number
   /** Day blobs written without forgotten records, and the (partner, kind, day) records they lost. */
   blobsRewritten: number
@@ -62,22 +68,26 @@ async function values(pipe: { exec(): Promise<[Error | null, unknown][] | null> 
   })
 }
 
-/** Where the forgotten accounts' ids can be: partner id -> days, for the partner's `s` and `r` hashes. */
+/** Days of a partner's long-term hashes that can hold a forgotten id, by side. */
+type SideDays = Map<LongTermSide, Set<string>>
+
+/** Where the forgotten accounts' ids can be: partner id -> the days of each of the partner's hashes. */
 async function partnerDays(
   redis: Redis,
   schema: RedisSchema,
   dids: readonly string[],
   ids: ReadonlySet<string>,
   result: LongTermForgetResult,
-): Promise<Map<string, { s: Set<string>; r: Set<string> }>> {
+): Promise<Map<string, SideDays>> {
   const read = redis.pipeline()
-  for (const d of dids)
-    read.hgetallBuffer(schema.longTerm(d, 's')).hgetallBuffer(schema.longTerm(d, 'r'))
+  for (const d of dids) {
+    for (const side of LONG_TERM_SIDES) read.hgetallBuffer(schema.longTerm(d, side))
+  }
   const own = (await values(read)) as Record<string, Buffer>[]
-  const out = new Map<string, { s: Set<string>; r: Set<string> }>()
+  const out = new Map<string, SideDays>()
   own.forEach((fields, i) => {
-    // Its sent blobs (even replies) name partners that hold it in their received blobs, and vice versa.
-    const theirs = i % 2 === 0 ? 'r' : 's'
+    // A partner named in its sent blobs holds it in the mirror (received) blobs, and vice versa.
+    const theirs = MIRROR_SIDE[LONG_TERM_SIDES[i % LONG_TERM_SIDES.length] as LongTermSide]
     for (const [day, blob] of Object.entries(fields)) {
       try {
         forEachPackedRecord(blob, (r) => {
@@ -85,10 +95,15 @@ async function partnerDays(
           if (ids.has(key)) return // forgotten too: its hashes go whole
           let e = out.get(key)
           if (!e) {
-            e = { s: new Set(), r: new Set() }
+            e = new Map()
             out.set(key, e)
           }
-          e[theirs].add(day)
+          let set = e.get(theirs)
+          if (!set) {
+            set = new Set()
+            e.set(theirs, set)
+          }
+          set.add(day)
         })
       } catch (err) {
         if (!(err instanceof LongTermCodecError)) throw err
@@ -165,7 +180,7 @@ async function rewriteChunk(
 }
 
 /**
- * Removes the ids of `dids` from every partner's day blobs (both directions), behind the fence. Claims
+ * Removes the ids of `dids` from every partner's day blobs (every side), behind the fence. Claims
  * the fence first (once per fence). Does not touch the accounts' own hashes.
  */
 export async function forgetLongTerm(
@@ -193,8 +208,8 @@ export async function forgetLongTerm(
   for (const [key, days] of byPartner) {
     const did = resolved.get(key)
     if (did === undefined) continue
-    for (const dir of ['s', 'r'] as const) {
-      if (days[dir].size > 0) targets.push({ key: schema.longTerm(did, dir), days: [...days[dir]] })
+    for (const [side, set] of days) {
+      targets.push({ key: schema.longTerm(did, side), days: [...set] })
     }
   }
   result.partners = targets.length

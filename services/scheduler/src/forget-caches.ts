@@ -4,12 +4,16 @@ import type { RedisSchema } from '@circles/redis-schema'
 import type { Redis } from 'ioredis'
 import { type RollupPipeline, withRollupScripts } from './fence.js'
 
-// The forget step's cache part: what the API and the snapshots job keep about a forgotten account. None
-// of it is fenced: these are deletions of copies, right whoever makes them and whenever, and a stale
-// runner's deletion cannot bring anything back.
+// The forget step's cache part: what the API, the snapshots job and the backfill keep about a forgotten
+// account (the backfill's state of its repo and of its circle; the day blobs it wrote go in
+// forget-blobs.ts). None of it is fenced: these are deletions of copies and states, right whoever makes
+// them and whenever, and a stale runner's deletion cannot bring anything back.
 
 export interface CacheForgetResult {
-  /** Keys deleted: snapshots, profiles, handle resolutions, avatars, cached circles, images and locks. */
+  /**
+   * Keys deleted: snapshots, profiles, backfill states, handle resolutions, avatars, cached circles,
+   * images and locks.
+   */
   keysDeleted: number
   /** Members removed from the tracked set and from the circle requests. */
   listMembers: number
@@ -86,7 +90,12 @@ export async function forgetCaches(
   if (dids.length === 0) return result
   const { handles, avatars } = await profileRefs(redis, schema, dids)
   const keys = [
-    ...dids.flatMap((d) => [schema.snapshot(d), schema.profile(d)]),
+    ...dids.flatMap((d) => [
+      schema.snapshot(d),
+      schema.profile(d),
+      schema.backfillRepo(d),
+      schema.backfillAccount(d),
+    ]),
     ...avatars,
     ...(await circleKeys(redis, schema, dids, onPage)),
   ]

@@ -8,12 +8,13 @@ import {
   resolveIds,
   WINDOW_HOURS,
 } from '@circles/interaction-index'
-import type { RedisSchema } from '@circles/redis-schema'
+import { LONG_TERM_SIDES, type RedisSchema } from '@circles/redis-schema'
 import type { Redis } from 'ioredis'
 import { execFenced, type Fence, type RollupPipeline, withRollupScripts } from './fence.js'
 
 // The DID table forgets (issue 14): the entry (id -> DID) of an account goes once it has no data left: no
-// live-index log, no long-term hash. Two callers: the forget step (forgotten accounts, under the roll-up's
+// live-index log, no long-term hash (the roll-up's or a backfill's: an account known only from repo
+// history has data). Two callers: the forget step (forgotten accounts, under the roll-up's
 // lock and fence) and the prune's sweep (accounts that went quiet, under the prune's; table-sweep.ts).
 // What makes this hard is the index writer, which remembers per process that it wrote an account's entry
 // and then skips the HSET: a create arriving after the HDEL would leave records whose id nobody can
@@ -74,8 +75,7 @@ async function withData(
     // One EXISTS per account: every key named has its hash tag (one slot).
     pipe.exists(
       ...accountLogKeys(schema, d, nowMs, spillFromHour),
-      schema.longTerm(d, 's'),
-      schema.longTerm(d, 'r'),
+      ...LONG_TERM_SIDES.map((side) => schema.longTerm(d, side)),
     )
   }
   const replies = (await pipe.exec()) ?? []

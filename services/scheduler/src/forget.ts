@@ -1,5 +1,5 @@
 import { isValidDid } from '@circles/core'
-import type { RedisSchema } from '@circles/redis-schema'
+import { LONG_TERM_SIDES, type RedisSchema } from '@circles/redis-schema'
 import type { Redis } from 'ioredis'
 import { execFenced, type RollupFence, type RollupPipeline, withRollupScripts } from './fence.js'
 import { forgetLongTerm, type LongTermForgetResult } from './forget-blobs.js'
@@ -14,9 +14,11 @@ import { forgetTableEntries, type ReclaimHooks, recheckReclaimed } from './forge
 // one ZRANGE, so a shorter interval costs nothing more than the roll-up's own check for hours.
 //
 // Per batch of queued accounts, in this order:
-//   1. its id leaves every partner's day blobs (forget-blobs.ts), then its own long-term hashes go: a run
-//      that dies in between finds its own hashes, which say where to look, next time;
-//   2. caches and lists: snapshots, profile, handle, avatar, cached circles, tracked, circle requests;
+//   1. its id leaves every partner's day blobs (forget-blobs.ts), then its own long-term hashes go (the
+//      roll-up's and the backfill's): a run that dies in between finds its own hashes, which say where to
+//      look, next time;
+//   2. caches and lists: snapshots, profile, handle, avatar, cached circles, tracked, circle requests, its
+//      backfill state (which would say its repo is done);
 //   3. its DID table entry, once it has no data left (forget-table.ts);
 //   4. it leaves the queue, only at the score read: a purge meanwhile keeps it queued for the next run.
 // Then every cached circle is invalidated: one of someone else's may list it in a long window. Before the
@@ -96,8 +98,8 @@ async function forgetOwnLongTerm(
 ): Promise<number> {
   const pipe = withRollupScripts(redis).pipeline() as RollupPipeline
   for (const d of dids) {
-    for (const dir of ['s', 'r'] as const) {
-      const key = schema.longTerm(d, dir)
+    for (const side of LONG_TERM_SIDES) {
+      const key = schema.longTerm(d, side)
       pipe.rollupFree(fence.keyFor(key), key, fence.number)
     }
   }

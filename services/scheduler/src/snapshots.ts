@@ -1,12 +1,18 @@
 import { DAY_MS, isValidDid } from '@circles/core'
 import { hiddenAccounts, type KindCounts } from '@circles/interaction-index'
-import { emptyKindCounts, forEachPackedRecord, kindOfIndex } from '@circles/long-term'
-import type { RedisSchema } from '@circles/redis-schema'
+import {
+  emptyKindCounts,
+  forEachPackedRecord,
+  kindOfIndex,
+  SIDE_DIRECTION,
+} from '@circles/long-term'
+import { LONG_TERM_SIDES, type RedisSchema } from '@circles/redis-schema'
 import type { Redis } from 'ioredis'
 import { readRollupCursor } from './rollup.js'
 
 // Daily snapshots of tracked accounts, read from the long-term aggregates once a day is fully folded:
-// exact (the same numbers the long windows show), and O(tracked accounts), not a scan of the network.
+// exact (the same numbers the long windows show: the roll-up's sides and the backfilled ones, which never
+// hold the same rows), and O(tracked accounts), not a scan of the network.
 // The price is latency: day D is complete once its last hour left the live window (about 49 h after D
 // began plus the roll-up interval). Each run rewrites the last few complete days, so it is idempotent and
 // a missed run or a late roll-up heals itself.
@@ -41,14 +47,12 @@ export async function trackedDids(
   return [...new Set([...set, ...recent])].filter((d) => isValidDid(d)).sort()
 }
 
-function sumBlob(blob: Buffer | null): KindCounts {
-  const counts = emptyKindCounts()
-  if (blob) {
-    forEachPackedRecord(blob, (r) => {
-      counts[kindOfIndex(r.kind)] += r.count
-    })
-  }
-  return counts
+/** Adds a day blob's counts by kind to `into`. */
+function addBlob(into: KindCounts, blob: Buffer | null): void {
+  if (!blob) return
+  forEachPackedRecord(blob, (r) => {
+    into[kindOfIndex(r.kind)] += r.count
+  })
 }
 
 /** The last day whose every hour is folded, or null before the first roll-up. */
@@ -73,8 +77,7 @@ export async function runSnapshots(
     const read = redis.pipeline()
     for (const did of batch) {
       for (const day of days) {
-        read.hgetBuffer(schema.longTerm(did, 's'), String(day))
-        read.hgetBuffer(schema.longTerm(did, 'r'), String(day))
+        for (const side of LONG_TERM_SIDES) read.hgetBuffer(schema.longTerm(did, side), String(day))
       }
     }
     const replies = (await read.exec()) ?? []
@@ -88,14 +91,16 @@ export async function runSnapshots(
     for (const did of batch) {
       const key = schema.snapshot(did)
       if (skip.has(did)) {
-        j += 2 * days.length
+        j += LONG_TERM_SIDES.length * days.length
         continue
       }
       for (const day of days) {
-        const [e1, sent] = replies[j++] as [Error | null, Buffer | null]
-        const [e2, received] = replies[j++] as [Error | null, Buffer | null]
-        if (e1 || e2) throw e1 ?? e2
-        const snap: Snapshot = { day, sent: sumBlob(sent), received: sumBlob(received) }
+        const snap: Snapshot = { day, sent: emptyKindCounts(), received: emptyKindCounts() }
+        for (const side of LONG_TERM_SIDES) {
+          const [err, blob] = replies[j++] as [Error | null, Buffer | null]
+          if (err) throw err
+          addBlob(snap[SIDE_DIRECTION[side]], blob)
+        }
         write.hset(key, String(day), JSON.stringify(snap))
       }
       write.pexpireat(key, ((days[0] ?? last) + opts.retentionDays + 1) * DAY_MS)

@@ -6,7 +6,7 @@ import {
   unpackDidText,
   WINDOW_HOURS,
 } from '@circles/interaction-index'
-import type { RedisSchema } from '@circles/redis-schema'
+import { LONG_TERM_SIDES, type RedisSchema } from '@circles/redis-schema'
 import type { Redis } from 'ioredis'
 import { execFenced, type Fence, type RollupPipeline, withRollupScripts } from './fence.js'
 import { type ReclaimHooks, reclaimTableEntries } from './forget-table.js'
@@ -16,7 +16,7 @@ import { type ReclaimHooks, reclaimTableEntries } from './forget-table.js'
 // table's buckets (`didTableSweepCursor`; `bucketsPerRun` covers the table once per DID_TABLE_SWEEP_HOURS)
 // and reclaims the entries of accounts that have no data left, with the forget step's reclaim
 // (forget-table.ts: check, fenced HDEL, INCR the epoch, check again and write back). First a cheap check
-// of every entry (one EXISTS of the main log and both long-term hashes); only the accounts with none of
+// of every entry (one EXISTS of the main log and all four long-term hashes); only the accounts with none of
 // them get the reclaim's full check, which adds the spill logs. A spill log can outlive its main log: a
 // purge deletes a main log it emptied, and so does a compaction that dropped all of the main log's records
 // (a delete found in a spill log, say) while a later hour's spill log still holds newer ones.
@@ -41,10 +41,11 @@ import { type ReclaimHooks, reclaimTableEntries } from './forget-table.js'
 //   (`stopped: 'rollup-behind'`). Then every hour left to fold is within `SPILL_FROM_HOURS`, whose logs
 //   are checked, and are kept at least 1 h (the least grace) past now. A fold beside the sweep that writes
 //   the account's blobs after the reclaim writes its entry again, under the epoch (fold.ts).
-// - long-term blobs: a fold writes both sides of a row into the same day, and the account's hashes
-//   expire at their newest day + retention + 1 day, so a partner's day field that names it is older than
-//   the retention once they are gone, and this same run's day-field prune (which runs before the sweep,
-//   at the same retention) has deleted it. This needs the run's day to be no earlier than Redis's, whose
+// - long-term blobs: a fold writes both sides of a row into the same day (`s` and the partner's `r`), and
+//   so does a backfill (`bs` and the partner's `br`), and the account's hashes expire at their newest day
+//   + retention + 1 day, so a partner's day field that names it is older than the retention once they
+//   are gone, and this same run's day-field prune (which runs before the sweep, at the same retention,
+//   over every side) has deleted it. This needs the run's day to be no earlier than Redis's, whose
 //   clock the expiry follows: every cheap check reads Redis's TIME after its EXISTS, and a sweep that finds
 //   Redis's day past the run's stops there (the next run goes on). A partner's blob that names an account
 //   whose own blob is missing otherwise comes only from a forget (the forget step handles those).
@@ -159,7 +160,7 @@ async function withoutKeys(
     const chunk = dids.slice(i, i + 2000)
     const pipe = redis.pipeline()
     for (const d of chunk) {
-      pipe.exists(schema.accountLog(d), schema.longTerm(d, 's'), schema.longTerm(d, 'r'))
+      pipe.exists(schema.accountLog(d), ...LONG_TERM_SIDES.map((side) => schema.longTerm(d, side)))
     }
     pipe.time()
     const replies = (await pipe.exec()) ?? []
