@@ -1,14 +1,15 @@
 import { DAY_MS, HOUR_MS, type StreamEvent, tidFromMs } from '@circles/core'
-import { createIndexWriter } from '@circles/interaction-index'
-import { createLongWindowReader } from '@circles/long-term'
+import { createIndexWriter, didId, rememberDids } from '@circles/interaction-index'
+import { createLongWindowReader, encodeDayBlob, kindIndex, markOfHour } from '@circles/long-term'
+import { type LongTermSide, MIRROR_SIDE } from '@circles/redis-schema'
 import { createTestRedis, prng, type TestRedis } from '@circles/testkit'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import type { HourRow } from '../src/live-source.js'
 import { rollUpHour } from '../src/rollup.js'
 import { makeDids, memoryLiveHours, newRollupFence } from './helpers.js'
 
-// Long windows combine the live index (last 48 h) with the daily aggregates (folded hours): checked
-// against a brute-force sum over everything that was written to either.
+// Long windows combine the live index (last 48 h) with the daily aggregates (folded hours, and backfilled
+// days): checked against a brute-force sum over everything that was written to any of them.
 
 const NOW = Date.now()
 const TODAY = Math.floor(NOW / DAY_MS)
@@ -60,11 +61,51 @@ describe('long windows', () => {
     liveRows.push([hour, { author, subject, kind: k, count: 1 }])
   }
 
+  // Backfilled rows (a repo's history older than the live index), days 75, 40, 12 and 2 ago: the last is
+  // past the roll-up cursor's day, which caps only the roll-up's sides.
+  const backfilled: [number, HourRow][] = [75, 40, 12, 2].flatMap((ago) => {
+    const out: [number, HourRow][] = []
+    for (let j = 0; j < 12; j++) {
+      const other = pick()
+      const row = { author: me, subject: other, kind: kind(), count: 1 + (j % 4) }
+      out.push([(TODAY - ago) * 24, j % 3 === 0 ? { ...row, author: other, subject: me } : row])
+    }
+    return out
+  })
+
+  /** Writes rows as a backfill does: A's `bs` and B's `br` blobs of the row's day (mark 0). */
+  async function writeBackfilled(rows: readonly [number, HourRow][]) {
+    const blobs = new Map<string, Map<string, number>>()
+    for (const [hour, row] of rows) {
+      const day = Math.floor(hour / 24)
+      for (const [did, side, partner] of [
+        [row.author, 'bs', row.subject],
+        [row.subject, MIRROR_SIDE.bs, row.author],
+      ] as const) {
+        const key = `${side}|${did}|${day}`
+        const m = blobs.get(key) ?? new Map<string, number>()
+        const rk = `${partner}|${row.kind}`
+        m.set(rk, (m.get(rk) ?? 0) + row.count)
+        blobs.set(key, m)
+      }
+    }
+    for (const [key, m] of blobs) {
+      const [side, did, day] = key.split('|') as [LongTermSide, string, string]
+      const recs = [...m].map(([rk, count]) => {
+        const [partner, k] = rk.split('|') as [string, (typeof KINDS)[number]]
+        return { kind: kindIndex(k), partner: didId(partner), count }
+      })
+      await t.redis.hset(t.schema.longTerm(did, side), day, encodeDayBlob(0, recs))
+    }
+    await rememberDids(t.redis, t.schema, dids)
+  }
+
   function brute(days: number) {
     const fromDay = Math.floor((NOW - days * DAY_MS) / DAY_MS)
     const all: [number, HourRow][] = [
       ...folded.flatMap(([h, rows]) => rows.map((row) => [h, row] as [number, HourRow])),
       ...liveRows,
+      ...backfilled,
     ]
     const m = new Map<string, { sent: Record<string, number>; received: Record<string, number> }>()
     for (const [hour, row] of all) {
@@ -91,6 +132,12 @@ describe('long windows', () => {
       })
     }
     await createIndexWriter(t.redis, t.schema).apply(live)
+    await writeBackfilled(backfilled)
+    // A roll-up blob past the cursor's day (a fold in flight): not counted until the cursor reaches it.
+    const inFlight = encodeDayBlob(markOfHour((TODAY - 1) * 24 + 2), [
+      { kind: kindIndex('like'), partner: didId(dids[1] as string), count: 1000 },
+    ])
+    await t.redis.hset(t.schema.longTerm(me, 's'), TODAY - 1, inFlight)
     const reader = createLongWindowReader(t.redis, t.schema)
     for (const days of [7, 30, 90]) {
       const want = brute(days)
