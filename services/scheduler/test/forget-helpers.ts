@@ -81,15 +81,24 @@ export async function storedAggregates(
   return sortedEntries(actual)
 }
 
-/** What the aggregates of everyone else must be: a brute-force count of the rows without `gone`. */
+/**
+ * What the aggregates of everyone else must be: a brute-force count of the rows without `gone`, folded
+ * rows in `s`/`r` and backfilled ones (if any) in `bs`/`br`.
+ */
 export function aggregatesWithout(
   hours: Iterable<[number, HourRow[]]>,
   gone: readonly string[],
+  backfilled: Iterable<[number, HourRow[]]> = [],
 ): ReturnType<typeof sortedEntries> {
-  const data = new Map<number, HourRow[]>()
-  for (const [hour, rows] of hours) {
-    const kept = rows.filter((r) => !gone.includes(r.author) && !gone.includes(r.subject))
-    data.set(hour, [...(data.get(hour) ?? []), ...kept])
+  const without = (from: Iterable<[number, HourRow[]]>) => {
+    const data = new Map<number, HourRow[]>()
+    for (const [hour, rows] of from) {
+      const kept = rows.filter((r) => !gone.includes(r.author) && !gone.includes(r.subject))
+      data.set(hour, [...(data.get(hour) ?? []), ...kept])
+    }
+    return data
   }
-  return sortedEntries(expectedAggregates(data))
+  const all = expectedAggregates(without(hours))
+  for (const [key, m] of expectedAggregates(without(backfilled), 'bs')) all.set(key, m)
+  return sortedEntries(all)
 }

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto'
 import { DAY_MS, HOUR_MS } from '@circles/core'
-import { createIndexWriter } from '@circles/interaction-index'
+import { createIndexWriter, didId } from '@circles/interaction-index'
 import { createLongWindowReader } from '@circles/long-term'
 import { createTestRedis, prng, type TestRedis } from '@circles/testkit'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
@@ -9,8 +9,19 @@ import { createLiveHours } from '../src/live-index.js'
 import type { HourRow } from '../src/live-source.js'
 import { rollUpHour, runRollup } from '../src/rollup.js'
 import { runSnapshots } from '../src/snapshots.js'
-import { aggregatesWithout, expectForgotten, storedAggregates } from './forget-helpers.js'
-import { makeDids, makeEvents, memoryLiveHours, newRollupFence } from './helpers.js'
+import {
+  aggregatesWithout,
+  expectForgotten,
+  longTermRecords,
+  storedAggregates,
+} from './forget-helpers.js'
+import {
+  makeDids,
+  makeEvents,
+  memoryLiveHours,
+  newRollupFence,
+  writeBackfilled,
+} from './helpers.js'
 
 // The forget step against the real Redis: interactions written with the indexer's writer and folded by
 // the roll-up, older days folded from rows, an account purged as the indexer will (the writer's purge,
@@ -52,8 +63,33 @@ function olderHours(): [number, HourRow[]][] {
   })
 }
 
+/** Backfilled rows (a repo's history, written as `bs`/`br`) of days 80, 35 and 9 ago, X and Y in many. */
+function backfilledHours(): [number, HourRow[]][] {
+  const r = prng(91)
+  const pick = () => dids[Math.floor(r() * dids.length)] as string
+  return [80, 35, 9].map((ago, i) => {
+    const rows: HourRow[] = []
+    for (let j = 0; j < 40; j++) {
+      const a = j % 4 === 0 ? X : j % 4 === 1 ? Y : pick()
+      const b = j % 6 === 0 ? (a === X ? Y : X) : pick()
+      if (a !== b) rows.push({ author: a, subject: b, kind: KINDS[j % 4] as string, count: 1 })
+      if (j % 3 === 0 && a !== b) rows.push({ author: b, subject: a, kind: 'reply', count: 2 })
+    }
+    return [(TODAY - ago) * 24 + i, rows]
+  })
+}
+
+/** Day-blob records naming `gone` in hashes of the backfilled sides. */
+async function backfilledNaming(gone: readonly string[]): Promise<number> {
+  const ids = new Set(gone.map((d) => didId(d).toString('hex')))
+  return (await longTermRecords(t)).filter(
+    ([key, , id]) => ids.has(id) && (key.endsWith(':bs') || key.endsWith(':br')),
+  ).length
+}
+
+let t: TestRedis
+
 describe('forget step', () => {
-  let t: TestRedis
   beforeEach(async () => {
     t = await createTestRedis('sched-forget')
   })
@@ -70,6 +106,13 @@ describe('forget step', () => {
         retentionDays: 90,
         fence,
       })
+    }
+    // A repo backfill's history (bs/br), and its state keys (P's stay).
+    const backfilled = backfilledHours()
+    await writeBackfilled(redis, schema, backfilled)
+    for (const d of [X, Y, P]) {
+      await redis.hset(schema.backfillRepo(d), 'state', 'done')
+      await redis.hset(schema.backfillAccount(d), 'state', 'done')
     }
     const { events, rows } = makeEvents(dids, [...WRITTEN, ...LIVE], 300, 5)
     const writer = createIndexWriter(redis, schema)
@@ -120,6 +163,7 @@ describe('forget step', () => {
     }
     const before = await shownIn()
     for (const days of [7, 30, 90]) expect(before[days]).toBeGreaterThan(0)
+    expect(await backfilledNaming([X, Y])).toBeGreaterThan(0)
 
     // The indexer's side: purge the 48-hour index, then queue.
     const purgedAt = Date.now()
@@ -138,22 +182,30 @@ describe('forget step', () => {
     expect(f.blobsRewritten).toBeGreaterThan(0)
     expect(f.recordsRemoved).toBeGreaterThanOrEqual(f.blobsRewritten)
     expect(f.partnersUnknown).toBe(0)
-    // 4 long-term hashes, 2 snapshots, 3 profiles and caches of X, Y's profile, 6 circle keys.
-    expect(f.keysDeleted).toBe(4 + 2 + 3 + 1 + 6)
+    // 8 long-term hashes (s, r, bs, br each), 2 snapshots, 3 profiles and caches of X, Y's profile,
+    // 4 backfill states, 6 circle keys.
+    expect(f.keysDeleted).toBe(8 + 2 + 3 + 1 + 4 + 6)
     process.stdout.write(`[forget] two accounts: ${JSON.stringify(f)}\n`)
 
     await expectForgotten(t, [X, Y])
+    expect(await backfilledNaming([X, Y])).toBe(0)
     expect(await shownIn()).toEqual({ 7: 0, 30: 0, 90: 0 })
     // Everyone else's aggregates are exactly theirs without X and Y, the hour folded after included.
     const folded = [
       ...older,
       ...[...WRITTEN, CURRENT - 3].map((h) => [h, rows.get(h) ?? []] as [number, HourRow[]]),
     ]
-    expect(await storedAggregates(t, others)).toEqual(aggregatesWithout(folded, [X, Y]))
+    expect(await storedAggregates(t, others)).toEqual(aggregatesWithout(folded, [X, Y], backfilled))
     // P's things stay; the queue is empty; cached circles made before are stale now.
     expect(
-      await redis.exists(schema.snapshot(P), schema.profile(P), schema.circle(P, 'abc1')),
-    ).toBe(3)
+      await redis.exists(
+        schema.snapshot(P),
+        schema.profile(P),
+        schema.circle(P, 'abc1'),
+        schema.backfillRepo(P),
+        schema.backfillAccount(P),
+      ),
+    ).toBe(5)
     expect(await redis.get(schema.handleDid('y.example.com'))).toBe(P)
     expect(await redis.smembers(schema.tracked)).toEqual([P])
     expect(await redis.zrange(schema.circleRequests, 0, -1)).toEqual([P])

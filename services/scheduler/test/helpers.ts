@@ -1,7 +1,24 @@
-import { HOUR_MS, INTERACTION_KINDS, type StreamEvent, tidFromMs } from '@circles/core'
-import { createIndexReader, didId, didTableBucket, unpackDidText } from '@circles/interaction-index'
-import { resolvePartners, sumDayBlobs } from '@circles/long-term'
-import type { RedisSchema } from '@circles/redis-schema'
+import {
+  HOUR_MS,
+  INTERACTION_KINDS,
+  type InteractionKind,
+  type StreamEvent,
+  tidFromMs,
+} from '@circles/core'
+import {
+  createIndexReader,
+  didId,
+  didTableBucket,
+  rememberDids,
+  unpackDidText,
+} from '@circles/interaction-index'
+import { encodeDayBlob, kindIndex, resolvePartners, sumDayBlobs } from '@circles/long-term'
+import {
+  LONG_TERM_SIDES,
+  type LongTermSide,
+  MIRROR_SIDE,
+  type RedisSchema,
+} from '@circles/redis-schema'
 import { prng, type TestRedis } from '@circles/testkit'
 import type { Redis } from 'ioredis'
 import { createFence, createRollupFence, type Fence, type RollupFence } from '../src/fence.js'
@@ -149,8 +166,14 @@ export function memoryLiveHours(
   }
 }
 
-/** `dir|did|day` -> `partner|kind` -> count, by brute force over the rows. */
-export function expectedAggregates(data: Map<number, HourRow[]>): Map<string, Map<string, number>> {
+/**
+ * `side|did|day` -> `partner|kind` -> count, by brute force over the rows: the author's `sent` side and
+ * the subject's mirror of it (`s`/`r` as the roll-up writes them, `bs`/`br` as a backfill does).
+ */
+export function expectedAggregates(
+  data: Map<number, HourRow[]>,
+  sent: 's' | 'bs' = 's',
+): Map<string, Map<string, number>> {
   const out = new Map<string, Map<string, number>>()
   const add = (key: string, partner: string, kind: string, n: number) => {
     let m = out.get(key)
@@ -164,14 +187,14 @@ export function expectedAggregates(data: Map<number, HourRow[]>): Map<string, Ma
   for (const [hour, rows] of data) {
     const day = Math.floor(hour / 24)
     for (const row of rows) {
-      add(`s|${row.author}|${day}`, row.subject, row.kind, row.count)
-      add(`r|${row.subject}|${day}`, row.author, row.kind, row.count)
+      add(`${sent}|${row.author}|${day}`, row.subject, row.kind, row.count)
+      add(`${MIRROR_SIDE[sent]}|${row.subject}|${day}`, row.author, row.kind, row.count)
     }
   }
   return out
 }
 
-/** The same view read back from Redis for the given accounts. */
+/** The same view read back from Redis for the given accounts, every side. */
 export async function actualAggregates(
   redis: Redis,
   schema: RedisSchema,
@@ -179,7 +202,7 @@ export async function actualAggregates(
 ): Promise<Map<string, Map<string, number>>> {
   const out = new Map<string, Map<string, number>>()
   for (const did of dids) {
-    for (const dir of ['s', 'r'] as const) {
+    for (const dir of LONG_TERM_SIDES) {
       const fields = await redis.hgetallBuffer(schema.longTerm(did, dir))
       for (const [day, blob] of Object.entries(fields)) {
         // Partner ids resolve through the DID table, as readers do.
@@ -193,6 +216,33 @@ export async function actualAggregates(
     }
   }
   return out
+}
+
+/**
+ * Writes rows as a repo backfill does: each row in its author's `bs` and its subject's `br` blob of the
+ * row's day (mark 0, one record per partner and kind), and the DID table entries of everyone named. Not
+ * the backfill's own code (packages/backfill): a stand-in with its output format, for the readers and
+ * the forget step.
+ */
+export async function writeBackfilled(
+  redis: Redis,
+  schema: RedisSchema,
+  hours: Iterable<[number, HourRow[]]>,
+): Promise<void> {
+  const data = new Map<number, HourRow[]>()
+  for (const [hour, rows] of hours) data.set(hour, [...(data.get(hour) ?? []), ...rows])
+  const named = new Set<string>()
+  for (const [key, m] of expectedAggregates(data, 'bs')) {
+    const [side, did, day] = key.split('|') as [LongTermSide, string, string]
+    const recs = [...m].map(([rk, count]) => {
+      const [partner, kind] = rk.split('|') as [string, InteractionKind]
+      named.add(partner)
+      return { kind: kindIndex(kind), partner: didId(partner), count }
+    })
+    named.add(did)
+    await redis.hset(schema.longTerm(did, side), day, encodeDayBlob(0, recs))
+  }
+  await rememberDids(redis, schema, named)
 }
 
 export function sortedEntries(m: Map<string, Map<string, number>>): [string, [string, number][]][] {

@@ -1,12 +1,11 @@
 import { DAY_MS, HOUR_MS, type StreamEvent, tidFromMs } from '@circles/core'
-import { createIndexWriter, didId, rememberDids } from '@circles/interaction-index'
+import { createIndexWriter, didId } from '@circles/interaction-index'
 import { createLongWindowReader, encodeDayBlob, kindIndex, markOfHour } from '@circles/long-term'
-import { type LongTermSide, MIRROR_SIDE } from '@circles/redis-schema'
 import { createTestRedis, prng, type TestRedis } from '@circles/testkit'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import type { HourRow } from '../src/live-source.js'
 import { rollUpHour } from '../src/rollup.js'
-import { makeDids, memoryLiveHours, newRollupFence } from './helpers.js'
+import { makeDids, memoryLiveHours, newRollupFence, writeBackfilled } from './helpers.js'
 
 // Long windows combine the live index (last 48 h) with the daily aggregates (folded hours, and backfilled
 // days): checked against a brute-force sum over everything that was written to any of them.
@@ -73,33 +72,6 @@ describe('long windows', () => {
     return out
   })
 
-  /** Writes rows as a backfill does: A's `bs` and B's `br` blobs of the row's day (mark 0). */
-  async function writeBackfilled(rows: readonly [number, HourRow][]) {
-    const blobs = new Map<string, Map<string, number>>()
-    for (const [hour, row] of rows) {
-      const day = Math.floor(hour / 24)
-      for (const [did, side, partner] of [
-        [row.author, 'bs', row.subject],
-        [row.subject, MIRROR_SIDE.bs, row.author],
-      ] as const) {
-        const key = `${side}|${did}|${day}`
-        const m = blobs.get(key) ?? new Map<string, number>()
-        const rk = `${partner}|${row.kind}`
-        m.set(rk, (m.get(rk) ?? 0) + row.count)
-        blobs.set(key, m)
-      }
-    }
-    for (const [key, m] of blobs) {
-      const [side, did, day] = key.split('|') as [LongTermSide, string, string]
-      const recs = [...m].map(([rk, count]) => {
-        const [partner, k] = rk.split('|') as [string, (typeof KINDS)[number]]
-        return { kind: kindIndex(k), partner: didId(partner), count }
-      })
-      await t.redis.hset(t.schema.longTerm(did, side), day, encodeDayBlob(0, recs))
-    }
-    await rememberDids(t.redis, t.schema, dids)
-  }
-
   function brute(days: number) {
     const fromDay = Math.floor((NOW - days * DAY_MS) / DAY_MS)
     const all: [number, HourRow][] = [
@@ -132,7 +104,11 @@ describe('long windows', () => {
       })
     }
     await createIndexWriter(t.redis, t.schema).apply(live)
-    await writeBackfilled(backfilled)
+    await writeBackfilled(
+      t.redis,
+      t.schema,
+      backfilled.map(([h, row]) => [h, [row]]),
+    )
     // A roll-up blob past the cursor's day (a fold in flight): not counted until the cursor reaches it.
     const inFlight = encodeDayBlob(markOfHour((TODAY - 1) * 24 + 2), [
       { kind: kindIndex('like'), partner: didId(dids[1] as string), count: 1000 },

@@ -7,7 +7,7 @@ import type { HourRow } from '../src/live-source.js'
 import { runPrune } from '../src/prune.js'
 import { rollUpHour } from '../src/rollup.js'
 import { readSnapshots, runSnapshots } from '../src/snapshots.js'
-import { makeDids, memoryLiveHours, newRollupFence } from './helpers.js'
+import { makeDids, memoryLiveHours, newRollupFence, writeBackfilled } from './helpers.js'
 
 const TODAY = Math.floor(Date.now() / DAY_MS)
 const [A, B, C] = makeDids(3, 11) as [string, string, string]
@@ -59,6 +59,28 @@ describe('retention, pruning and snapshots', () => {
     expect([...sent.entries()]).toEqual([[C, { like: 0, repost: 0, reply: 1, quote: 0 }]])
   })
 
+  it('prune drops old days of the backfilled sides (bs, br) at the same retention', async () => {
+    const { redis, schema } = t
+    const rows = (day: number, row: HourRow): [number, HourRow[]] => [day * 24, [row]]
+    await writeBackfilled(redis, schema, [
+      rows(TODAY - 8, { author: A, subject: B, kind: 'like', count: 2 }),
+      rows(TODAY - 2, { author: A, subject: C, kind: 'quote', count: 1 }),
+      rows(TODAY - 2, { author: C, subject: B, kind: 'repost', count: 1 }),
+    ])
+    // Five days later, TODAY - 8 is past the 10-day retention and TODAY - 2 is not.
+    const res = await runPrune(redis, schema, {
+      now: Date.now() + 5 * DAY_MS,
+      retentionDays: 10,
+      snapshotRetentionDays: 30,
+    })
+    expect(res.longTermFields).toBe(2) // A's bs day and B's br day, both 13 days old then
+    expect(await redis.hkeys(schema.longTerm(A, 'bs'))).toEqual([String(TODAY - 2)])
+    expect(await redis.hkeys(schema.longTerm(B, 'br'))).toEqual([String(TODAY - 2)])
+    expect(await redis.hkeys(schema.longTerm(C, 'br'))).toEqual([String(TODAY - 2)])
+    const received = await readLongTerm(redis, schema, schema.longTerm(B, 'br'), TODAY - 30, TODAY)
+    expect([...received.entries()]).toEqual([[C, { like: 0, repost: 1, reply: 0, quote: 0 }]])
+  })
+
   it('snapshots tracked accounts per complete day, sent and received by kind', async () => {
     const { redis, schema } = t
     const day = TODAY - 3
@@ -74,13 +96,23 @@ describe('retention, pruning and snapshots', () => {
       (await runSnapshots(redis, schema, { now: Date.now(), retentionDays: 30 })).days,
     ).toEqual([day - 1, day - 2, day - 3])
     await fold(day, 23, [{ author: A, subject: C, kind: 'like', count: 1 }])
+    // A backfill's rows of the same day (never the same rows as the roll-up's) add to them.
+    await writeBackfilled(redis, schema, [
+      [
+        day * 24,
+        [
+          { author: A, subject: B, kind: 'like', count: 5 },
+          { author: B, subject: A, kind: 'repost', count: 1 },
+        ],
+      ],
+    ])
     const res = await runSnapshots(redis, schema, { now: Date.now(), retentionDays: 30 })
     expect(res).toEqual({ accounts: 2, hidden: 0, days: [day, day - 1, day - 2] })
     const snaps = await readSnapshots(redis, schema, A)
     expect(snaps[0]).toEqual({
       day,
-      sent: { like: 4, repost: 0, reply: 0, quote: 0 },
-      received: { like: 0, repost: 0, reply: 2, quote: 1 },
+      sent: { like: 9, repost: 0, reply: 0, quote: 0 },
+      received: { like: 0, repost: 1, reply: 2, quote: 1 },
     })
     expect((await readSnapshots(redis, schema, C))[0]?.received.like).toBe(1)
     expect(await readSnapshots(redis, schema, B)).toEqual([])

@@ -184,6 +184,32 @@ describe('DID table sweep', () => {
     expect(await entry(p)).toBe(p)
   })
 
+  it('an account known only from a backfill (a bs or br hash) keeps its entry; once that is gone, it goes', async () => {
+    const { redis, schema } = t
+    const [b1, b2, b3] = [70, 71, 72].map((b) => didInBucket(b, 13)) as [string, string, string]
+    await rememberDids(redis, schema, [b1, b2, b3])
+    const blob = encodeDayBlob(0, [{ kind: 0, partner: didId(b1), count: 1 }])
+    await redis.hset(schema.longTerm(b1, 'bs'), TODAY - 3, blob)
+    await redis.hset(schema.longTerm(b2, 'br'), TODAY - 3, blob)
+    // B3 has nothing at the checks before the HDEL; a backfill writes its `bs` hash right after them.
+    const res = await sweep({
+      from: 70,
+      buckets: 3,
+      hooks: {
+        afterCheck: async () => {
+          await redis.hset(schema.longTerm(b3, 'bs'), TODAY - 3, blob)
+        },
+      },
+    })
+    expect(res).toMatchObject({ entries: 3, candidates: 1, reclaimed: 0, putBack: 1 })
+    for (const d of [b1, b2, b3]) expect(await entry(d)).toBe(d)
+    // Their hashes expired: the next sweep reclaims them; B2 still has its `br`.
+    await redis.del(schema.longTerm(b1, 'bs'), schema.longTerm(b3, 'bs'))
+    const later = await sweep({ from: 70, buckets: 3 })
+    expect(later).toMatchObject({ entries: 3, candidates: 2, reclaimed: 2, putBack: 0 })
+    expect([await entry(b1), await entry(b2), await entry(b3)]).toEqual([null, b2, null])
+  })
+
   it('stops where Redis’s day is past the run’s: a partner’s day field may not be pruned yet', async () => {
     const x = didInBucket(20, 7)
     await rememberDids(t.redis, t.schema, [x])
