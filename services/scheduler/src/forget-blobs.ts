@@ -27,8 +27,10 @@ import {
 // both sides of a row into the same day: the roll-up in one script, the backfill too (this relies on it:
 // a row in a partner's blob without its mirror here would keep the id there). Node removes the records
 // (the codec lives in packages/long-term/src/day-blob.ts) and lua/fenced-rewrite.lua writes each blob
-// only over the one it was computed from, behind the roll-up fence, so a fold that lands in between is
-// never undone and a stale runner writes nothing. The account's own hashes are deleted by the caller only
+// only over the very bytes it was computed from, behind the roll-up fence, so a fold or a backfill that
+// lands in between is never undone and a stale runner writes nothing. (Not mark and length, as the fold's
+// own compare: a backfill's blob keeps mark 0 and, with a count changed inside a record's head byte, its
+// length.) The account's own hashes are deleted by the caller only
 // after this, so a run that dies half-way finds them again next time.
 
 export interface LongTermForgetResult {
@@ -150,7 +152,7 @@ async function rewriteChunk(
           continue
         }
         if (!cut) continue
-        args.push(day, dayBlobMark(blob), blob.length, cut.blob)
+        args.push(day, blob, cut.blob)
         days.push(day)
         removed.push(cut.removed)
       }

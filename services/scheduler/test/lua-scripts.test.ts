@@ -152,7 +152,7 @@ describe('lua scripts', () => {
     expect(await t.redis.hgetall(table)).toEqual({ bbbbbbbb: 'fixed since' })
   })
 
-  it('fenced-rewrite: writes over the blob it was computed from only, keeps the expiry, refuses a stale fence', async () => {
+  it('fenced-rewrite: writes over the very blob it was computed from only, keeps the expiry, refuses a stale fence', async () => {
     const f = t.schema.rollupFence('e5')
     await t.redis.set(f, '3')
     const s = t.schema.longTerm(ALICE, 's')
@@ -160,21 +160,39 @@ describe('lua scripts', () => {
     await t.redis.pexpireat(s, EXPIRE)
     const rewrite = (fence: number, ...args: (string | number | Buffer)[]) =>
       r.forgetRewriteBuffer(f, s, fence, ...args)
-    await expect(rewrite(2, String(DAY), 4, 19, blob(4, 10))).rejects.toThrow(/^FENCED/)
+    await expect(rewrite(2, String(DAY), blob(4, 19), blob(4, 10))).rejects.toThrow(/^FENCED/)
     // Computed from the blobs as they are: written; a field gone meanwhile: nothing to do.
     expect(
-      await rewrite(3, String(DAY), 4, 19, blob(4, 10), String(DAY - 1), 24, 28, blob(24, 1)),
+      await rewrite(
+        3,
+        String(DAY),
+        blob(4, 19),
+        blob(4, 10),
+        String(DAY - 1),
+        blob(24, 28),
+        blob(24, 1),
+      ),
     ).toEqual([1, 1])
-    expect(await rewrite(3, String(DAY - 5), 4, 19, blob(4, 10))).toEqual([0])
+    expect(await rewrite(3, String(DAY - 5), blob(4, 19), blob(4, 10))).toEqual([0])
     expect(await t.redis.hgetBuffer(s, String(DAY))).toEqual(blob(4, 10))
     expect(await t.redis.hgetBuffer(s, String(DAY - 1))).toEqual(blob(24, 1))
     expect(await t.redis.pexpiretime(s)).toBe(EXPIRE)
     // A fold raised the mark (or a removal shortened the blob) since it was read: the current blob comes
     // back, and the field keeps it.
     await t.redis.hset(s, String(DAY), blob(5, 19))
-    expect(await rewrite(3, String(DAY), 4, 19, blob(4, 10))).toEqual([blob(5, 19)])
-    expect(await rewrite(3, String(DAY), 5, 20, blob(5, 10))).toEqual([blob(5, 19)])
+    expect(await rewrite(3, String(DAY), blob(4, 19), blob(4, 10))).toEqual([blob(5, 19)])
+    expect(await rewrite(3, String(DAY), blob(5, 20), blob(5, 10))).toEqual([blob(5, 19)])
     expect(await t.redis.hgetBuffer(s, String(DAY))).toEqual(blob(5, 19))
+    // A backfill rewrote its blob since (mark 0 both times, same length, another count): refused too.
+    const bs = t.schema.longTerm(ALICE, 'bs')
+    const read = blob(0, 19)
+    const rewritten = Buffer.from(read)
+    rewritten[1] = 0x42
+    await t.redis.hset(bs, String(DAY), rewritten)
+    expect(await r.forgetRewriteBuffer(f, bs, 3, String(DAY), read, blob(0, 10))).toEqual([
+      rewritten,
+    ])
+    expect(await t.redis.hgetBuffer(bs, String(DAY))).toEqual(rewritten)
   })
 
   it('fenced-dequeue: removes a queued account only at the score read, refuses a stale fence', async () => {
