@@ -1,6 +1,7 @@
 // The long-term daily aggregates: one format for the day blobs (day-blob.ts) that the scheduler's roll-up
-// writes and forgets from, their reader (read.ts), and the long windows (7, 30, 90 days) that add them to
-// the live index (long-window.ts). The roll-up itself, and the fencing of its writes, stay in the scheduler.
+// and repo backfills write and the forget step removes from, their reader (read.ts), and the long windows
+// (7, 30, 90 days) that add them to the live index (long-window.ts). The roll-up itself, and the fencing
+// of its writes, stay in the scheduler.
 export {
   dayBlobMark,
   emptyKindCounts,
