@@ -147,7 +147,7 @@ async function addLive(src: Sources, out: PartnerMap, did: string, days: number)
   } while (page !== undefined)
 }
 
-/** Every partner of `did` over the window, both directions, from both sources. */
+/** Every partner of `did` over the window, both directions, from the live index and every long-term side. */
 async function allPartners(
   src: Sources,
   did: string,

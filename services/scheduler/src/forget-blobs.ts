@@ -30,8 +30,8 @@ import {
 // only over the very bytes it was computed from, behind the roll-up fence, so a fold or a backfill that
 // lands in between is never undone and a stale runner writes nothing. (Not mark and length, as the fold's
 // own compare: a backfill's blob keeps mark 0 and, with a count changed inside a record's head byte, its
-// length.) The account's own hashes are deleted by the caller only
-// after this, so a run that dies half-way finds them again next time.
+// length.) The account's own hashes are deleted by the caller only after this, so a run that dies
+// half-way finds them again next time.
 
 export interface LongTermForgetResult {
   /** Partner hashes (account, side) looked at. */
