@@ -13,6 +13,14 @@ export type RepoSourceReason =
   | 'too_large'
   | 'http_status'
   | 'rate_limited'
+  // The repo itself (readRepo): refused whole, before any record is handed out.
+  | 'bad_car'
+  | 'bad_block'
+  | 'missing_block'
+  | 'bad_commit'
+  | 'wrong_did'
+  | 'bad_signature'
+  | 'bad_mst'
 
 export class RepoSourceError extends Error {
   override name = 'RepoSourceError'

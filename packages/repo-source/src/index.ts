@@ -9,4 +9,12 @@ export {
   type HostLookup,
   retryAt,
 } from './guarded-get.js'
+export {
+  INTERACTION_COLLECTIONS,
+  type ReadRepoOptions,
+  type RepoContents,
+  type RepoRecord,
+  readRepo,
+  readRepoDiff,
+} from './read-repo.js'
 export { type ResolveOptions, resolvePds } from './resolve-pds.js'

@@ -1,0 +1,222 @@
+import { CID_LENGTH, latin1 } from './dag-cbor.js'
+
+const B32 = new TextEncoder().encode('abcdefghijklmnopqrstuvwxyz234567')
+const cidText = Buffer.alloc(1 + Math.ceil((8 * CID_LENGTH) / 5))
+
+/** The usual text form of a CID (multibase base32, `b...`) from its bytes at `at`. */
+export function cidString(bytes: Uint8Array, at = 0): string {
+  // Into one reused buffer, then one string: a string built char by char is a rope of 60 pieces.
+  cidText[0] = 0x62
+  let n = 1
+  let bits = 0
+  let value = 0
+  for (let i = at; i < at + CID_LENGTH; i++) {
+    value = ((value << 8) | (bytes[i] as number)) & 0xfff
+    bits += 8
+    while (bits >= 5) {
+      bits -= 5
+      cidText[n++] = B32[(value >> bits) & 31] as number
+    }
+  }
+  if (bits > 0) cidText[n++] = B32[(value << (5 - bits)) & 31] as number
+  return latin1(cidText, 0, n)
+}
+
+const SLAB = 1 << 20
+/** Blocks past this get a slab of their own. */
+const LARGE = 1 << 16
+
+/**
+ * Blocks kept by CID: each CID and its bytes copied into 1 MiB slabs, found through an open-addressed
+ * index on the digest. A view into the CAR chunk would keep the whole chunk alive, dropped blocks and
+ * all; a Map keyed by CID strings costs a string and a lookup in V8's string table per block and per
+ * MST leaf, which was a fifth of the read time on a 100k-record repo.
+ */
+export class BlockTable {
+  private readonly slabs: Uint8Array[] = []
+  private slab = new Uint8Array(0)
+  private used = 0
+  /** Per entry: its slab, and where its CID starts and its bytes end there (the bytes follow the CID). */
+  private slabOf = new Uint32Array(1024)
+  private startOf = new Uint32Array(1024)
+  private endOf = new Uint32Array(1024)
+  private index = new Int32Array(2048).fill(-1)
+  private count = 0
+
+  get size(): number {
+    return this.count
+  }
+
+  /** Keeps the block `data[at, end)` whose CID is at `cidAt`, unless it is kept already. */
+  put(data: Uint8Array, cidAt: number, at: number, end: number): void {
+    if (this.find(data, cidAt) >= 0) return
+    const length = CID_LENGTH + end - at
+    if (length > LARGE || this.used + length > this.slab.length) {
+      this.slab = new Uint8Array(Math.max(SLAB, length))
+      this.slabs.push(this.slab)
+      this.used = 0
+    }
+    const entry = this.count++
+    if (entry === this.slabOf.length) this.growEntries()
+    const slab = this.slab
+    const from = this.used
+    // In a CAR a block's bytes follow its CID: one copy takes both.
+    if (at === cidAt + CID_LENGTH) copy(data, cidAt, end, slab, from)
+    else {
+      copy(data, cidAt, cidAt + CID_LENGTH, slab, from)
+      copy(data, at, end, slab, from + CID_LENGTH)
+    }
+    this.used += length
+    this.slabOf[entry] = this.slabs.length - 1
+    this.startOf[entry] = from
+    this.endOf[entry] = from + length
+    if (this.count * 2 > this.index.length) this.rehash()
+    else this.link(entry)
+  }
+
+  /** The entry of the block whose CID is at `cid[cidAt]`, or -1. */
+  find(cid: Uint8Array, cidAt: number): number {
+    const mask = this.index.length - 1
+    for (let i = digestWord(cid, cidAt) & mask; ; i = (i + 1) & mask) {
+      const entry = this.index[i] as number
+      if (entry < 0) return -1
+      if (this.cidEquals(entry, cid, cidAt)) return entry
+    }
+  }
+
+  /** The slab that holds an entry; its bytes are `[bytesAt(entry), endAt(entry))` there. */
+  slabAt(entry: number): Uint8Array {
+    return this.slabs[this.slabOf[entry] as number] as Uint8Array
+  }
+
+  bytesAt(entry: number): number {
+    return (this.startOf[entry] as number) + CID_LENGTH
+  }
+
+  endAt(entry: number): number {
+    return this.endOf[entry] as number
+  }
+
+  cidString(entry: number): string {
+    return cidString(this.slabAt(entry), this.startOf[entry] as number)
+  }
+
+  /** Frees everything; the table is empty afterwards. */
+  clear(): void {
+    this.slabs.length = 0
+    this.slab = new Uint8Array(0)
+    this.used = 0
+    this.slabOf = new Uint32Array(1024)
+    this.startOf = new Uint32Array(1024)
+    this.endOf = new Uint32Array(1024)
+    this.index = new Int32Array(2048).fill(-1)
+    this.count = 0
+  }
+
+  private cidEquals(entry: number, cid: Uint8Array, cidAt: number): boolean {
+    const slab = this.slabAt(entry)
+    const from = this.startOf[entry] as number
+    // From the end: the digest differs at once, the version and hash bytes never do.
+    for (let i = CID_LENGTH - 1; i >= 0; i--) if (slab[from + i] !== cid[cidAt + i]) return false
+    return true
+  }
+
+  private link(entry: number): void {
+    const mask = this.index.length - 1
+    let i = digestWord(this.slabAt(entry), this.startOf[entry] as number) & mask
+    while ((this.index[i] as number) >= 0) i = (i + 1) & mask
+    this.index[i] = entry
+  }
+
+  private rehash(): void {
+    this.index = new Int32Array(this.index.length * 2).fill(-1)
+    for (let entry = 0; entry < this.count; entry++) this.link(entry)
+  }
+
+  private growEntries(): void {
+    const grow = (old: Uint32Array) => {
+      const next = new Uint32Array(old.length * 2)
+      next.set(old)
+      return next
+    }
+    this.slabOf = grow(this.slabOf)
+    this.startOf = grow(this.startOf)
+    this.endOf = grow(this.endOf)
+  }
+}
+
+/** Buffer's copy skips the view that `Uint8Array.set` needs; a chunk from a stream is a Buffer. */
+function copy(from: Uint8Array, start: number, end: number, to: Uint8Array, at: number): void {
+  if (Buffer.isBuffer(from)) from.copy(to, at, start, end)
+  else to.set(from.subarray(start, end), at)
+}
+
+/** The first 32 bits of a CID's sha2-256 digest: already uniform, so its own hash. */
+function digestWord(cid: Uint8Array, cidAt: number): number {
+  return readU32(cid, cidAt + 4)
+}
+
+/**
+ * A compact set of the blocks that were hash-checked and dropped, to tell later that an MST leaf's
+ * record was there: 64 bits of each sha2-256 digest in an open-addressed table, 16 bytes a block
+ * (a Set of CID strings takes ~80). The digest is already uniform, so it is its own hash; two blocks
+ * sharing 64 bits by chance would need ~2^32 blocks.
+ */
+export class DigestSet {
+  private table = new Uint32Array(2 * 1024)
+  private count = 0
+
+  get size(): number {
+    return this.count
+  }
+
+  /** Adds the digest of the CID whose bytes start at `at` (`CID_LENGTH` bytes). */
+  add(cid: Uint8Array, at: number): void {
+    const hi = readU32(cid, at + 4) || 1
+    const lo = readU32(cid, at + 8)
+    if (this.insert(hi, lo) && ++this.count * 2 > this.table.length / 2) this.grow()
+  }
+
+  has(cid: Uint8Array, at: number): boolean {
+    const hi = readU32(cid, at + 4) || 1
+    const lo = readU32(cid, at + 8)
+    const mask = this.table.length / 2 - 1
+    for (let i = lo & mask; ; i = (i + 1) & mask) {
+      const h = this.table[2 * i]
+      if (h === 0) return false
+      if (h === hi && this.table[2 * i + 1] === lo) return true
+    }
+  }
+
+  /** True when the digest was not in the set yet; slot hi 0 means empty (a 0 digest word counts as 1). */
+  private insert(hi: number, lo: number): boolean {
+    const mask = this.table.length / 2 - 1
+    for (let i = lo & mask; ; i = (i + 1) & mask) {
+      const h = this.table[2 * i]
+      if (h === 0) {
+        this.table[2 * i] = hi
+        this.table[2 * i + 1] = lo
+        return true
+      }
+      if (h === hi && this.table[2 * i + 1] === lo) return false
+    }
+  }
+
+  private grow(): void {
+    const old = this.table
+    this.table = new Uint32Array(old.length * 2)
+    for (let i = 0; i < old.length; i += 2) {
+      if (old[i] !== 0) this.insert(old[i] as number, old[i + 1] as number)
+    }
+  }
+}
+
+function readU32(bytes: Uint8Array, at: number): number {
+  return (
+    (((bytes[at] as number) << 24) |
+      ((bytes[at + 1] as number) << 16) |
+      ((bytes[at + 2] as number) << 8) |
+      (bytes[at + 3] as number)) >>>
+    0
+  )
+}

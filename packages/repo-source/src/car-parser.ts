@@ -1,0 +1,141 @@
+import { hash } from 'node:crypto'
+import { CborError, CID_LENGTH, isRepoCid, readCarHeader } from './dag-cbor.js'
+import { RepoSourceError } from './errors.js'
+
+/** Where a parsed CAR goes; blocks arrive hash-checked, as views valid only during the call. */
+export interface CarSink {
+  /** The one root of the header, as its CID bytes. */
+  root(cid: Uint8Array): void
+  /** A block: its CID is `data[cidAt, cidAt + CID_LENGTH)`, its bytes `data[at, end)`. */
+  block(data: Uint8Array, cidAt: number, at: number, end: number): void
+}
+
+/** A CAR header is a few dozen bytes; anything near this is not a repo CAR. */
+const MAX_HEADER = 4096
+
+/**
+ * A CARv1 parser fed chunk by chunk: it never holds more than the chunk at hand and the one block that
+ * straddles it, checks that every block's bytes hash to its CID (sha2-256, as every repo CID is) and
+ * hands each block to the sink. Chunks of a block that spans many of them are collected and joined once,
+ * so a large block costs one copy, not one per chunk.
+ */
+export class CarParser {
+  /** Bytes pushed so far. */
+  bytes = 0
+  /** Blocks read so far. */
+  blocks = 0
+  private headerRead = false
+  private parts: Uint8Array[] = []
+  private partsLength = 0
+  /** Bytes the pending parts must reach before parsing can go on. */
+  private need = 0
+
+  constructor(
+    private readonly sink: CarSink,
+    private readonly maxBytes: number,
+  ) {}
+
+  push(chunk: Uint8Array): void {
+    this.bytes += chunk.length
+    if (this.bytes > this.maxBytes) {
+      throw new RepoSourceError('too_large', `the CAR passed the limit of ${this.maxBytes} bytes`)
+    }
+    let data = chunk
+    if (this.parts.length > 0) {
+      this.parts.push(chunk)
+      this.partsLength += chunk.length
+      if (this.partsLength < this.need) return
+      data = Buffer.concat(this.parts, this.partsLength)
+      this.parts = []
+      this.partsLength = 0
+    }
+    const at = this.parse(data)
+    if (at < data.length) {
+      this.parts.push(data.subarray(at))
+      this.partsLength = data.length - at
+    }
+  }
+
+  /** The stream has ended: a CAR cut inside its header or a block is refused here. */
+  end(): void {
+    if (!this.headerRead)
+      throw new RepoSourceError('bad_car', 'not a CAR: the body ended before its header')
+    if (this.partsLength > 0) {
+      throw new RepoSourceError(
+        'bad_car',
+        `the CAR is cut short inside a block (after ${this.bytes} bytes)`,
+      )
+    }
+  }
+
+  /** Parses what `data` holds in full; returns where the unparsed rest starts and sets `need`. */
+  private parse(data: Uint8Array): number {
+    let at = 0
+    for (;;) {
+      // A varint of up to 5 bytes: no block or header is anywhere near 2^35 bytes.
+      let len = 0
+      let p = at
+      let shift = 0
+      for (;;) {
+        if (p >= data.length) {
+          this.need = data.length - at + 1
+          return at
+        }
+        const b = data[p++] as number
+        len += (b & 0x7f) * 2 ** shift
+        if (b < 0x80) break
+        shift += 7
+        if (shift > 28)
+          throw new RepoSourceError('bad_car', 'not a CAR: a length prefix is too long')
+      }
+      if (!this.headerRead && len > MAX_HEADER) {
+        throw new RepoSourceError('bad_car', `not a CAR: a header of ${len} bytes`)
+      }
+      if (p + len > data.length) {
+        this.need = p + len - at
+        return at
+      }
+      if (this.headerRead) this.block(data, p, p + len)
+      else this.header(data.subarray(p, p + len))
+      at = p + len
+    }
+  }
+
+  private header(bytes: Uint8Array): void {
+    let roots: Uint8Array[]
+    try {
+      roots = readCarHeader(bytes)
+    } catch (cause) {
+      if (!(cause instanceof CborError)) throw cause
+      throw new RepoSourceError('bad_car', `not a CAR: ${cause.message}`, { cause })
+    }
+    const root = roots[0]
+    if (roots.length !== 1 || root === undefined) {
+      throw new RepoSourceError('bad_car', `a repo CAR has one root, this one has ${roots.length}`)
+    }
+    if (root[1] !== 0x71) throw new RepoSourceError('bad_car', 'the CAR root is not a dag-cbor CID')
+    this.headerRead = true
+    this.sink.root(root)
+  }
+
+  private block(data: Uint8Array, cidAt: number, end: number): void {
+    this.blocks++
+    const at = cidAt + CID_LENGTH
+    if (at > end || !isRepoCid(data, cidAt)) {
+      throw new RepoSourceError(
+        'bad_block',
+        `block ${this.blocks}: not a CIDv1 sha2-256 dag-cbor or raw CID`,
+      )
+    }
+    const digest = hash('sha256', data.subarray(at, end), 'buffer')
+    let i = 31
+    while (i >= 0 && digest[i] === data[cidAt + 4 + i]) i--
+    if (i >= 0) {
+      throw new RepoSourceError(
+        'bad_block',
+        `block ${this.blocks}: its bytes do not hash to its CID`,
+      )
+    }
+    this.sink.block(data, cidAt, at, end)
+  }
+}
