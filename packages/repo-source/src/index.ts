@@ -10,6 +10,12 @@ export {
   retryAt,
 } from './guarded-get.js'
 export {
+  type LimiterClock,
+  type ObserveHeaders,
+  PdsLimiter,
+  type PdsLimiterOptions,
+} from './pds-limiter.js'
+export {
   INTERACTION_COLLECTIONS,
   type ReadRepoOptions,
   type RepoContents,
