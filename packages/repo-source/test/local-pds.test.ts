@@ -42,6 +42,7 @@ describe('against a local PDS and its PLC', () => {
     const old = await dave.agent.post({ text: 'an old post', createdAt: createdAt() })
     const first = await carol.agent.post({ text: 'first', createdAt: createdAt() })
     const { pds: endpoint, signingKey } = await resolvePds(carol.did, { plcUrl: pds.plcUrl })
+    if (signingKey === undefined) throw new Error('the DID document names no signing key')
     const opts = { did: carol.did, signingKey }
     const fetch = async (since?: string) =>
       (await fetchRepo(endpoint, carol.did, { allowPrivate: true, since })).car
