@@ -41,6 +41,8 @@ export class BlockTable {
   private startOf = new Uint32Array(1024)
   private endOf = new Uint32Array(1024)
   private index = new Int32Array(2048).fill(-1)
+  /** Per slot of `index`: 32 more bits of the entry's digest, so a miss is told without reading the slab. */
+  private tags = new Int32Array(2048)
   private count = 0
 
   get size(): number {
@@ -49,7 +51,15 @@ export class BlockTable {
 
   /** Keeps the block `data[at, end)` whose CID is at `cidAt`, unless it is kept already. */
   put(data: Uint8Array, cidAt: number, at: number, end: number): void {
-    if (this.find(data, cidAt) >= 0) return
+    // One walk of the index finds the block if it is kept already, else the free slot for it.
+    const mask = this.index.length - 1
+    const tag = readU32(data, cidAt + 8) | 0
+    let slot = digestWord(data, cidAt) & mask
+    for (; ; slot = (slot + 1) & mask) {
+      const kept = this.index[slot] as number
+      if (kept < 0) break
+      if (this.tags[slot] === tag && this.cidEquals(kept, data, cidAt)) return
+    }
     const length = CID_LENGTH + end - at
     if (length > LARGE || this.used + length > this.slab.length) {
       this.slab = new Uint8Array(Math.max(SLAB, length))
@@ -70,17 +80,19 @@ export class BlockTable {
     this.slabOf[entry] = this.slabs.length - 1
     this.startOf[entry] = from
     this.endOf[entry] = from + length
+    this.index[slot] = entry
+    this.tags[slot] = tag
     if (this.count * 2 > this.index.length) this.rehash()
-    else this.link(entry)
   }
 
   /** The entry of the block whose CID is at `cid[cidAt]`, or -1. */
   find(cid: Uint8Array, cidAt: number): number {
     const mask = this.index.length - 1
+    const tag = readU32(cid, cidAt + 8) | 0
     for (let i = digestWord(cid, cidAt) & mask; ; i = (i + 1) & mask) {
       const entry = this.index[i] as number
       if (entry < 0) return -1
-      if (this.cidEquals(entry, cid, cidAt)) return entry
+      if (this.tags[i] === tag && this.cidEquals(entry, cid, cidAt)) return entry
     }
   }
 
@@ -110,6 +122,7 @@ export class BlockTable {
     this.startOf = new Uint32Array(1024)
     this.endOf = new Uint32Array(1024)
     this.index = new Int32Array(2048).fill(-1)
+    this.tags = new Int32Array(2048)
     this.count = 0
   }
 
@@ -123,13 +136,17 @@ export class BlockTable {
 
   private link(entry: number): void {
     const mask = this.index.length - 1
-    let i = digestWord(this.slabAt(entry), this.startOf[entry] as number) & mask
+    const slab = this.slabAt(entry)
+    const from = this.startOf[entry] as number
+    let i = digestWord(slab, from) & mask
     while ((this.index[i] as number) >= 0) i = (i + 1) & mask
     this.index[i] = entry
+    this.tags[i] = readU32(slab, from + 8) | 0
   }
 
   private rehash(): void {
     this.index = new Int32Array(this.index.length * 2).fill(-1)
+    this.tags = new Int32Array(this.index.length)
     for (let entry = 0; entry < this.count; entry++) this.link(entry)
   }
 
@@ -145,10 +162,8 @@ export class BlockTable {
   }
 }
 
-/** Buffer's copy skips the view that `Uint8Array.set` needs; a chunk from a stream is a Buffer. */
 function copy(from: Uint8Array, start: number, end: number, to: Uint8Array, at: number): void {
-  if (Buffer.isBuffer(from)) from.copy(to, at, start, end)
-  else to.set(from.subarray(start, end), at)
+  to.set(from.subarray(start, end), at)
 }
 
 /** The first 32 bits of a CID's sha2-256 digest: already uniform, so its own hash. */

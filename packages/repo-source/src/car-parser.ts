@@ -40,16 +40,25 @@ export class CarParser {
     if (this.bytes > this.maxBytes) {
       throw new RepoSourceError('too_large', `the CAR passed the limit of ${this.maxBytes} bytes`)
     }
-    let data = chunk
-    if (this.parts.length > 0) {
-      this.parts.push(chunk)
-      this.partsLength += chunk.length
+    let at = 0
+    // A block cut by the chunk boundary: joined from its pieces and just the bytes it lacks (a varint
+    // cut too takes a few rounds), not by copying the whole next chunk behind it.
+    while (this.partsLength > 0) {
+      const take = Math.min(chunk.length - at, this.need - this.partsLength)
+      this.parts.push(chunk.subarray(at, at + take))
+      this.partsLength += take
+      at += take
       if (this.partsLength < this.need) return
-      data = Buffer.concat(this.parts, this.partsLength)
+      const joined = Buffer.concat(this.parts, this.partsLength)
       this.parts = []
       this.partsLength = 0
+      this.keep(joined, this.parse(joined, 0))
     }
-    const at = this.parse(data)
+    this.keep(chunk, this.parse(chunk, at))
+  }
+
+  /** Holds the unparsed rest of `data` from `at` until more bytes come. */
+  private keep(data: Uint8Array, at: number): void {
     if (at < data.length) {
       this.parts.push(data.subarray(at))
       this.partsLength = data.length - at
@@ -68,9 +77,9 @@ export class CarParser {
     }
   }
 
-  /** Parses what `data` holds in full; returns where the unparsed rest starts and sets `need`. */
-  private parse(data: Uint8Array): number {
-    let at = 0
+  /** Parses what `data` holds in full from `at`; returns where the unparsed rest starts and sets `need`. */
+  private parse(data: Uint8Array, from: number): number {
+    let at = from
     for (;;) {
       // A varint of up to 5 bytes: no block or header is anywhere near 2^35 bytes.
       let len = 0
@@ -127,9 +136,11 @@ export class CarParser {
         `block ${this.blocks}: not a CIDv1 sha2-256 dag-cbor or raw CID`,
       )
     }
-    const digest = hash('sha256', data.subarray(at, end), 'buffer')
+    // As a latin1 ('binary') string, not a Buffer: a Buffer per block is an ArrayBuffer with its own backing store
+    // for the young-generation GC to sweep, which cost more than the hashing itself.
+    const digest = hash('sha256', data.subarray(at, end), 'binary')
     let i = 31
-    while (i >= 0 && digest[i] === data[cidAt + 4 + i]) i--
+    while (i >= 0 && digest.charCodeAt(i) === data[cidAt + 4 + i]) i--
     if (i >= 0) {
       throw new RepoSourceError(
         'bad_block',

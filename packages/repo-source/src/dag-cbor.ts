@@ -108,17 +108,29 @@ const latin1Slice = (
     latin1Slice: (this: Uint8Array, start: number, end: number) => string
   }
 ).latin1Slice
-const fatalUtf8 = new TextDecoder('utf-8', { fatal: true })
+const utf8Slice = (
+  Buffer.prototype as unknown as {
+    utf8Slice: (this: Uint8Array, start: number, end: number) => string
+  }
+).utf8Slice
 
 /** The bytes [at, at + len) as a string, one char per byte: a compact map key for CIDs. */
 export function latin1(bytes: Uint8Array, at: number, len: number): string {
   return latin1Slice.call(bytes, at, at + len)
 }
 
-/** UTF-8 text; ASCII (keys, DIDs, URIs, dates) takes Node's native latin1 slice, much faster. */
+/**
+ * UTF-8 text; ASCII (keys, DIDs, URIs, dates) takes Node's latin1 slice, faster still. Node's UTF-8
+ * slice replaces invalid bytes with U+FFFD where lex-cbor may not: text holding U+FFFD is thrown back
+ * (GENERIC), whether the author wrote one or the bytes were broken, and lex-cbor decides.
+ */
 function text(at: number, len: number): string {
   for (let i = at; i < at + len; i++) {
-    if ((buf[i] as number) >= 0x80) return fatalUtf8.decode(buf.subarray(at, at + len))
+    if ((buf[i] as number) >= 0x80) {
+      const s = utf8Slice.call(buf, at, at + len)
+      if (s.includes('\uFFFD')) throw new CborError('text that may not be valid UTF-8')
+      return s
+    }
   }
   return latin1Slice.call(buf, at, at + len)
 }

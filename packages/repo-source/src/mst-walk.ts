@@ -98,20 +98,28 @@ class Walker {
   }
 
   private leaf(key: Uint8Array, length: number, link: Uint8Array, linkAt: number): void {
-    const slash = this.order(key, length)
-    if (slash !== this.collection.length || !this.sameCollection(key, slash)) {
+    const common = this.order(key, length)
+    // Sharing the previous key past its slash is sharing its collection: no need to look again.
+    if (common <= this.collection.length) {
+      let slash = 0
+      while (slash < length && key[slash] !== 0x2f) slash++
+      if (slash === 0 || slash >= length - 1)
+        throw mstError('an MST key that is not collection/rkey')
       this.collection = latin1(key, 0, slash)
       this.collectionWanted = this.wanted.has(this.collection)
+    } else if (length <= this.collection.length + 1) {
+      throw mstError('an MST key that is not collection/rkey')
     }
-    for (let i = 0; i < length; i++) this.last[i] = key[i] as number
+    for (let i = common; i < length; i++) this.last[i] = key[i] as number
     this.lastLength = length
 
     const { records, nodes, dropped } = this.blocks
     if (this.collectionWanted) {
       const entry = records.find(link, linkAt)
       if (entry >= 0) {
+        const rkeyAt = this.collection.length + 1
         this.out.collections.push(this.collection)
-        this.out.rkeys.push(latin1(key, slash + 1, length - slash - 1))
+        this.out.rkeys.push(latin1(key, rkeyAt, length - rkeyAt))
         this.out.entries.push(entry)
       } else if (!this.partial) {
         if (!dropped.has(link, linkAt) && nodes.find(link, linkAt) < 0) throw missingRecord()
@@ -124,7 +132,7 @@ class Walker {
     }
   }
 
-  /** Checks the key comes after the previous one and is `collection/rkey`; returns the slash. */
+  /** Checks the key comes after the previous one; returns how many bytes they share. */
   private order(key: Uint8Array, length: number): number {
     const last = this.last
     const n = Math.min(length, this.lastLength)
@@ -136,15 +144,7 @@ class Walker {
     ) {
       throw mstError('MST keys out of order')
     }
-    let slash = 0
-    while (slash < length && key[slash] !== 0x2f) slash++
-    if (slash === 0 || slash >= length - 1) throw mstError('an MST key that is not collection/rkey')
-    return slash
-  }
-
-  private sameCollection(key: Uint8Array, slash: number): boolean {
-    for (let i = 0; i < slash; i++) if (key[i] !== this.last[i]) return false
-    return true
+    return i
   }
 }
 
