@@ -35,7 +35,13 @@ export class CarParser {
     private readonly maxBytes: number,
   ) {}
 
-  push(chunk: Uint8Array): void {
+  push(piece: Uint8Array): void {
+    // A plain view: a Buffer's subarray goes through Node's Buffer wrapper, and one kind of array
+    // everywhere keeps the byte-reading code monomorphic (slabs are Uint8Arrays).
+    const chunk =
+      piece.constructor === Uint8Array
+        ? piece
+        : new Uint8Array(piece.buffer, piece.byteOffset, piece.byteLength)
     this.bytes += chunk.length
     if (this.bytes > this.maxBytes) {
       throw new RepoSourceError('too_large', `the CAR passed the limit of ${this.maxBytes} bytes`)
@@ -49,7 +55,7 @@ export class CarParser {
       this.partsLength += take
       at += take
       if (this.partsLength < this.need) return
-      const joined = Buffer.concat(this.parts, this.partsLength)
+      const joined = concat(this.parts, this.partsLength)
       this.parts = []
       this.partsLength = 0
       this.keep(joined, this.parse(joined, 0))
@@ -149,4 +155,14 @@ export class CarParser {
     }
     this.sink.block(data, cidAt, at, end)
   }
+}
+
+function concat(parts: Uint8Array[], length: number): Uint8Array {
+  const out = new Uint8Array(length)
+  let at = 0
+  for (const part of parts) {
+    out.set(part, at)
+    at += part.length
+  }
+  return out
 }

@@ -49,6 +49,7 @@ describe('decodeRecord', () => {
     ['a non-minimal length', 'a161 61 7801 78'],
     ['a non-minimal integer', 'a161 61 1817'],
     ['a duplicate key', 'a2 6161 01 6161 02'],
+    ['keys out of DAG-CBOR order', 'a2 6162 01 6161 02'],
     ['a __proto__ key', 'a1 695f5f70726f746f5f5f a0'],
     ['invalid UTF-8', 'a161 61 62c328'],
     ['an integer past 2^53', 'a161 61 1b0020000000000001'],

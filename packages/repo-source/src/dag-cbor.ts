@@ -152,8 +152,9 @@ function keyText(at: number, len: number): string {
     if (i === len) return cached
   }
   const key = text(at, len)
-  // ASCII only: a cached non-ASCII key could match different bytes char by char.
-  if (key.length === len) keyCache[slot] = key
+  // ASCII only: a cached non-ASCII key could match different bytes char by char. Cached as V8's own
+  // property-name string (what an object literal's key turns into), so no later use looks it up.
+  if (key.length === len) keyCache[slot] = Object.keys({ [key]: 0 })[0] as string
   return key
 }
 
@@ -359,19 +360,36 @@ function item(depth: number): unknown {
 
 function map(n: number, depth: number): unknown {
   const out: Record<string, unknown> = {}
+  let previousAt = 0
+  let previousLen = -1
   for (let i = 0; i < n; i++) {
     const len = head()
     if (kind() !== 3 || !minimal) return GENERIC
     const at = pos
     pos += len
     if (pos > limit) fail('unexpected end of input')
+    // Keys in DAG-CBOR's order (shorter first, then bytewise) cannot repeat: cheaper than a lookup in
+    // the object for each key. Another order is legal CBOR: lex-cbor decides about it.
+    if (!keyAfter(previousAt, previousLen, at, len)) return GENERIC
+    previousAt = at
+    previousLen = len
     const key = keyText(at, len)
-    if (key === '__proto__' || Object.hasOwn(out, key)) return GENERIC
+    if (key === '__proto__') return GENERIC
     const v = item(depth + 1)
     if (v === GENERIC) return GENERIC
     out[key] = v
   }
   return out
+}
+
+function keyAfter(previousAt: number, previousLen: number, at: number, len: number): boolean {
+  if (len !== previousLen) return len > previousLen
+  for (let i = 0; i < len; i++) {
+    const a = buf[previousAt + i] as number
+    const b = buf[at + i] as number
+    if (a !== b) return b > a
+  }
+  return false
 }
 
 // --- MST nodes --------------------------------------------------------------------------------------
