@@ -12,6 +12,11 @@ export interface CarSink {
 
 /** A CAR header is a few dozen bytes; anything near this is not a repo CAR. */
 const MAX_HEADER = 4096
+/**
+ * No repo block comes near this (records are capped far below by every PDS, MST nodes are a few KB):
+ * a length past it is refused at once instead of being waited for up to the byte limit.
+ */
+const MAX_BLOCK = 8 * 1024 * 1024
 
 /**
  * A CARv1 parser fed chunk by chunk: it never holds more than the chunk at hand and the one block that
@@ -106,6 +111,7 @@ export class CarParser {
       if (!this.headerRead && len > MAX_HEADER) {
         throw new RepoSourceError('bad_car', `not a CAR: a header of ${len} bytes`)
       }
+      if (len > MAX_BLOCK) throw new RepoSourceError('bad_car', `a block of ${len} bytes`)
       if (p + len > data.length) {
         this.need = p + len - at
         return at

@@ -197,6 +197,21 @@ describe('readRepo refuses a repo that does not check, before handing out anythi
     expect((await refusal(readRepo(chunked(car, 4096), opts()))).reason).toBe('bad_car')
   })
 
+  it('a block length no repo has: bad_car at once, not after waiting for the bytes', async () => {
+    const headerEnd = 1 + (repo.car[0] as number)
+    let sent = 0
+    async function* huge(): AsyncGenerator<Uint8Array> {
+      // A varint of 2^30 where the first block's length was, then bytes that would make it up.
+      yield Buffer.concat([
+        repo.car.subarray(0, headerEnd),
+        Buffer.from([0x80, 0x80, 0x80, 0x80, 0x04]),
+      ])
+      for (; sent < 20_000; sent++) yield Buffer.alloc(65_536)
+    }
+    expect((await refusal(readRepo(huge(), opts()))).reason).toBe('bad_car')
+    expect(sent).toBe(0)
+  })
+
   it('over maxBytes: too_large', async () => {
     const err = await refusal(readRepo(chunked(repo.car, 1000), { ...opts(), maxBytes: 5000 }))
     expect(err.reason).toBe('too_large')
