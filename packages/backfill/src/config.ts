@@ -30,11 +30,12 @@ export interface BackfillConfig {
   partners: number
   /** Partner repos fetched at once within one account's job. @default 4 */
   partnerConcurrency: number
-  /** Requests at once to one PDS host, over all jobs of the process. @default 2 */
-  perPds: number
   /** The indexer's INDEX_ROLLUP_GRACE_HOURS: backfilled live records expire as the indexer's do. */
   rollupGraceHours: number
-  source: Required<Pick<SourceConfig, 'plcUrl' | 'allowPrivate' | 'maxBytes' | 'timeoutMs'>>
+  /** Where repos come from; `perPds`: requests at once to one PDS host, over all jobs of the process. */
+  source: Required<
+    Pick<SourceConfig, 'plcUrl' | 'allowPrivate' | 'maxBytes' | 'timeoutMs' | 'perPds'>
+  >
 }
 
 export function backfillConfig(env: BackfillEnv): BackfillConfig {
@@ -43,7 +44,6 @@ export function backfillConfig(env: BackfillEnv): BackfillConfig {
     concurrency: envInt(env, 'BACKFILL_CONCURRENCY', 2, { min: 1, max: 64 }),
     partners: envInt(env, 'BACKFILL_PARTNERS', 50, { min: 0, max: 1000 }),
     partnerConcurrency: envInt(env, 'BACKFILL_PARTNER_CONCURRENCY', 4, { min: 1, max: 64 }),
-    perPds: envInt(env, 'BACKFILL_PER_PDS', 2, { min: 1, max: 64 }),
     rollupGraceHours: envInt(env, 'INDEX_ROLLUP_GRACE_HOURS', DEFAULT_ROLLUP_GRACE_HOURS, {
       min: 1,
       max: MAX_ROLLUP_GRACE_HOURS,
@@ -53,6 +53,7 @@ export function backfillConfig(env: BackfillEnv): BackfillConfig {
       allowPrivate: envBool(env, 'BACKFILL_ALLOW_PRIVATE', false),
       maxBytes: envInt(env, 'BACKFILL_MAX_BYTES', 268_435_456, { min: 1024 }),
       timeoutMs: envInt(env, 'BACKFILL_TIMEOUT_MS', 10_000, { min: 100 }),
+      perPds: envInt(env, 'BACKFILL_PER_PDS', 2, { min: 1, max: 64 }),
     },
   }
 }

@@ -41,6 +41,7 @@ export const PERMANENT_REASONS: ReadonlySet<string> = new Set([
   'bad_commit',
   'wrong_did',
   'bad_signature',
+  'bad_mst',
 ])
 
 export async function backfillRepo(

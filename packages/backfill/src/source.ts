@@ -1,10 +1,18 @@
-import { cborToLexRecord, readCarWithRoot, verifyRepo } from '@atproto/repo'
-import { fetchRepo, type GuardOptions, RepoSourceError, resolvePds } from '@circles/repo-source'
+import {
+  fetchRepo,
+  type GuardOptions,
+  PdsLimiter,
+  RepoSourceError,
+  readRepo,
+  readRepoDiff,
+  resolvePds,
+} from '@circles/repo-source'
 import type { RepoRecord } from './classify.js'
 
-// DID -> verified records: the PDS from the DID document, the repo from getRepo, checked against the
-// document's signing key before a single record is handed out (a repo that does not check is refused
-// whole, never half-applied).
+// DID -> verified records: the PDS from the DID document, the repo from getRepo, read as it streams and
+// checked against the document's signing key before a single record is handed out (a repo that does not
+// check is refused whole, never half-applied). One limiter per opener: every fetch of the process to one
+// PDS host shares its slots and its rate-limit pauses.
 
 export interface SourceConfig extends GuardOptions {
   /** The PLC directory for did:plc (operator configuration). @default 'https://plc.directory' */
@@ -13,6 +21,8 @@ export interface SourceConfig extends GuardOptions {
   maxBytes?: number
   /** did:web documents over http (tests only). */
   didWebHttp?: boolean
+  /** Requests at once to one PDS host. @default 2 */
+  perPds?: number
 }
 
 export interface OpenedRepo {
@@ -23,46 +33,25 @@ export interface OpenedRepo {
 
 export type RepoOpener = (did: string, opts?: { since?: string }) => Promise<OpenedRepo>
 
-const WANTED = new Set(['app.bsky.feed.like', 'app.bsky.feed.repost', 'app.bsky.feed.post'])
-
-async function collect(car: AsyncIterable<Uint8Array>): Promise<Uint8Array> {
-  const parts: Uint8Array[] = []
-  let n = 0
-  for await (const p of car) {
-    parts.push(p)
-    n += p.length
-  }
-  return Buffer.concat(parts, n)
-}
-
 /** Resolves, fetches and verifies repos with `cfg`. */
 export function repoOpener(cfg: SourceConfig = {}): RepoOpener {
+  const limiter = new PdsLimiter({ perHost: cfg.perPds ?? 2 })
   return async (did, opts = {}) => {
     const identity = await resolvePds(did, cfg)
-    if (identity.signingKey === undefined) {
+    const signingKey = identity.signingKey
+    if (signingKey === undefined) {
       throw new RepoSourceError(
         'bad_document',
         `${did}: the DID document names no atproto signing key`,
       )
     }
-    const { car } = await fetchRepo(identity.pds, did, { ...cfg, since: opts.since })
-    const bytes = await collect(car)
-    let checked: Awaited<ReturnType<typeof verifyRepo>>
-    let blocks: Awaited<ReturnType<typeof readCarWithRoot>>['blocks']
-    try {
-      const car = await readCarWithRoot(bytes)
-      blocks = car.blocks
-      checked = await verifyRepo(blocks, car.root, did, identity.signingKey)
-    } catch (cause) {
-      throw new RepoSourceError('bad_document', `${did}: the repo does not verify`, { cause })
-    }
-    const records = checked.creates
-      .filter((c) => WANTED.has(c.collection))
-      .map((c) => ({
-        collection: c.collection,
-        rkey: c.rkey,
-        record: cborToLexRecord(blocks.get(c.cid) as Uint8Array),
-      }))
-    return { rev: checked.commit.rev, bytes: bytes.length, records }
+    // The slot is held through the download and the read: the CAR streams from the socket as it is read.
+    return limiter.run(identity.pds, async (observe) => {
+      const { car, headers } = await fetchRepo(identity.pds, did, { ...cfg, since: opts.since })
+      observe(headers)
+      const read = opts.since === undefined ? readRepo : readRepoDiff
+      const repo = await read(car, { did, signingKey, maxBytes: cfg.maxBytes })
+      return { rev: repo.rev, bytes: repo.bytes, records: repo.records() }
+    })
   }
 }
