@@ -1,5 +1,6 @@
 // One measured run of pnpm bench:backfill, in a process of its own so that its peak RSS is its own:
-// `node backfill-child.js baseline|ours <car> <did> <signing key>`; prints one JSON line.
+// `node backfill-child.js baseline|ours <car> <did> <signing key>`; prints one JSON line. Ours folds into
+// the Redis at REDIS_URL (default 127.0.0.1:6379), under a private prefix.
 import { createReadStream } from 'node:fs'
 import { readFile } from 'node:fs/promises'
 
@@ -24,21 +25,39 @@ async function baseline(): Promise<object> {
 
 async function ours(): Promise<object> {
   const { readRepo } = await import('@circles/repo-source')
-  const { foldRecords } = await import('./fold.js')
-  const start = performance.now()
-  const repo = await readRepo(createReadStream(car), { did, signingKey })
-  const read = performance.now()
-  const counts = foldRecords(did, repo.records())
-  const end = performance.now()
-  return {
-    records: counts.records,
-    events: counts.events,
-    partners: counts.perPartner.size,
-    rejected: counts.rejected,
-    skipped: repo.skipped,
-    ms: end - start,
-    readMs: read - start,
-    foldMs: end - read,
+  const { createIndexWriter } = await import('@circles/interaction-index')
+  const { createSchema } = await import('@circles/redis-schema')
+  const { Redis } = await import('ioredis')
+  const { foldRepo } = await import('../src/fold.js')
+  // The real fold into a real Redis, under a prefix of its own (deleted after the measurement).
+  const redis = new Redis(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379')
+  const schema = createSchema(`bench-backfill:${process.pid}:`)
+  const writer = createIndexWriter(redis, schema)
+  try {
+    const start = performance.now()
+    const repo = await readRepo(createReadStream(car), { did, signingKey })
+    const read = performance.now()
+    const fold = await foldRepo({ redis, schema, writer }, did, repo.records())
+    const end = performance.now()
+    return {
+      records: fold.records,
+      events: fold.liveEvents + fold.dayEvents,
+      live: fold.liveEvents,
+      partners: fold.day.partners,
+      skipped: repo.skipped,
+      ms: end - start,
+      readMs: read - start,
+      foldMs: end - read,
+    }
+  } finally {
+    await writer.close()
+    let cursor = '0'
+    do {
+      const [next, keys] = await redis.scan(cursor, 'MATCH', schema.all, 'COUNT', 1000)
+      if (keys.length > 0) await redis.unlink(...keys)
+      cursor = next
+    } while (cursor !== '0')
+    redis.disconnect()
   }
 }
 

@@ -2,15 +2,14 @@
 // replies, quotes and images, follows; 90 days of history, partners among a few thousand accounts), its
 // CAR in a temp file; then, each in a child process of its own (its own peak RSS), alternately:
 // the baseline, @atproto/repo's readCarWithRoot + a decode loop over the blocks, and ours, readRepo
-// (streaming, verified) over a file stream + the fold. Medians of the runs. Progress lines first, one
+// (streaming, verified) over a file stream + the fold into Redis (`foldRepo`: the live index for the
+// last 46 hours, the backfilled day blobs for the rest). Medians of the runs. Progress lines first, one
 // JSON line last.
 import { spawn } from 'node:child_process'
 import { readFile, stat, writeFile } from 'node:fs/promises'
 import { loadavg, tmpdir } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
-
-export { type FoldCounts, foldRecords } from './fold.js'
 
 const RECORDS = Number(process.env.BENCH_RECORDS ?? 100_000)
 const RUNS = Math.max(1, Number(process.env.BENCH_RUNS ?? 5))
@@ -140,5 +139,4 @@ async function main(): Promise<void> {
   )
 }
 
-// Imported for foldRecords (by a test or the fold that replaces it), it runs nothing.
-if (process.argv[1] === fileURLToPath(import.meta.url)) await main()
+await main()
