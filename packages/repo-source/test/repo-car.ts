@@ -1,4 +1,4 @@
-import { Secp256k1Keypair } from '@atproto/crypto'
+import type { Secp256k1Keypair } from '@atproto/crypto'
 import {
   BlockMap,
   blocksToCarFile,
@@ -13,6 +13,7 @@ import {
   WriteOpAction,
 } from '@atproto/repo'
 import { tidFromMs } from '@circles/core'
+import { makeTestRepo, type TestRecord, type TestRepo } from '@circles/testkit'
 
 export const ALICE = 'did:plc:aliceaaaaaaaaaaaaaaaaaaa'
 export const BOB = 'did:plc:bobbbbbbbbbbbbbbbbbbbbbb'
@@ -20,31 +21,11 @@ const LIKE = 'app.bsky.feed.like'
 const REPOST = 'app.bsky.feed.repost'
 const POST = 'app.bsky.feed.post'
 
-export interface TestRecord {
-  collection: string
-  rkey: string
-  record: Record<string, unknown>
-}
-
-export interface TestRepo {
-  did: string
-  key: Secp256k1Keypair
-  /** The did:key the commit is signed with. */
-  signingKey: string
-  /** The CAR as a PDS's getRepo sends it (commit, then the MST walk with its records). */
-  car: Uint8Array
-}
+export type { TestRecord, TestRepo } from '@circles/testkit'
 
 /** A repo made with @atproto/repo, exactly as a PDS would hold it, with its full CAR. */
-export async function makeRepo(records: TestRecord[], did = ALICE): Promise<TestRepo> {
-  const key = await Secp256k1Keypair.create()
-  const storage = new MemoryBlockstore()
-  const writes = records.map(
-    (r): RecordCreateOp => ({ action: WriteOpAction.Create, ...r }) as RecordCreateOp,
-  )
-  const repo = await Repo.create(storage, did, key, writes)
-  const car = await concatBytesAsync(getFullRepo(storage, repo.cid))
-  return { did, key, signingKey: key.did(), car }
+export function makeRepo(records: TestRecord[], did = ALICE): Promise<TestRepo> {
+  return makeTestRepo(records, did)
 }
 
 /**

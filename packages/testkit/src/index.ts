@@ -66,3 +66,4 @@ export {
   type SynthStats,
   synthesizeFrames,
 } from './synth-corpus.js'
+export { makeTestRepo, type TestRecord, type TestRepo } from './test-repo.js'
