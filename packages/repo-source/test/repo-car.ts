@@ -1,17 +1,5 @@
 import type { Secp256k1Keypair } from '@atproto/crypto'
-import {
-  BlockMap,
-  blocksToCarFile,
-  cidForRecord,
-  concatBytesAsync,
-  getFullRepo,
-  MemoryBlockstore,
-  type RecordCreateOp,
-  Repo,
-  readCarWithRoot,
-  signCommit,
-  WriteOpAction,
-} from '@atproto/repo'
+import { BlockMap, blocksToCarFile, cidForRecord, readCarWithRoot, signCommit } from '@atproto/repo'
 import { tidFromMs } from '@circles/core'
 import { makeTestRepo, type TestRecord, type TestRepo } from '@circles/testkit'
 
