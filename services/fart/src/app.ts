@@ -1,3 +1,4 @@
+import type { BackfillJobData } from '@circles/backfill'
 import {
   type BskyClient,
   createBskyClient,
@@ -9,6 +10,7 @@ import type { RedisSchema } from '@circles/redis-schema'
 import swagger from '@fastify/swagger'
 import swaggerUi from '@fastify/swagger-ui'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
+import type { Queue } from 'bullmq'
 import Fastify, {
   type FastifyBaseLogger,
   type FastifyInstance,
@@ -18,6 +20,7 @@ import Fastify, {
 import type { Redis } from 'ioredis'
 import { createActorResolver } from './actors.js'
 import { createAvatarFetcher } from './avatars.js'
+import { createBackfillTracker } from './backfill-tracker.js'
 import { createCircleService } from './circles.js'
 import type { FartConfig } from './config.js'
 import type { AppContext } from './context.js'
@@ -52,6 +55,12 @@ export interface AppDeps {
    * the token), on this connection (the caller's, not closed by the app). Without it there is no board.
    */
   queueBoard?: { connection: Redis }
+  /**
+   * The `backfill` queue (packages/backfill), the caller's (not closed by the app): circle requests of
+   * accounts never backfilled, tracked accounts and the admin route enqueue there. Without it nothing is
+   * enqueued and the admin route does not exist; circles still show the state.
+   */
+  backfillQueue?: Queue<BackfillJobData>
   now?: () => number
 }
 
@@ -131,6 +140,16 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       lockMs: config.circleLockMs,
       localMs: config.localCacheMs,
       notifier,
+      log,
+      now,
+    }),
+    backfill: createBackfillTracker({
+      redis,
+      schema,
+      queue: deps.backfillQueue,
+      onRequest: config.backfillOnRequest,
+      maxWaiting: config.backfillMaxWaiting,
+      ttlMs: config.localCacheMs,
       log,
       now,
     }),

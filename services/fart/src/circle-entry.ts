@@ -1,10 +1,13 @@
 import { createHash } from 'node:crypto'
 import { luaSource } from '@circles/redis-wire'
+import { MARK_PATTERN } from './backfill-view.js'
 
 // The cache entry of a circle and the fixed answers that are not cached. Entries are
-// `<opt-out version>\n<status>\n<etag>\n<json>`. Every opt-out change bumps the version, so a circle made
-// before someone opted out is never served again: they leave everyone's circles at once. The ETag is the
-// body's digest, made once with the body, so a conditional request costs no hashing.
+// `<opt-out version>\n<status>\n<backfill mark>\n<etag>\n<json>`. Every opt-out change bumps the version, so a
+// circle made before someone opted out is never served again: they leave everyone's circles at once. The
+// backfill mark says whether the account's backfill was done when the circle was made (backfill-view.ts): one
+// made before is not served once it is. The ETag is the body's digest, made once with the body, so a
+// conditional request costs no hashing.
 
 export const OPTED_OUT_BODY = JSON.stringify({
   statusCode: 403,
@@ -39,6 +42,8 @@ export const RELEASE_LOCK = luaSource(import.meta.url, 'release-lock')
 export interface Entry {
   version: string
   status: 200 | 404 | 501
+  /** The account's backfill mark when the circle was made (`backfillView`). */
+  mark: string
   etag: string
   body: Buffer
 }
@@ -47,8 +52,12 @@ const NL = 0x0a
 const QUOTE = 0x22
 
 /** The bytes stored for a computed answer. */
-export function entryBytes(version: string, status: number, etag: string, body: Buffer): Buffer {
-  return Buffer.concat([Buffer.from(`${version}\n${status}\n${etag}\n`), body])
+export function entryBytes(
+  head: { version: string; status: number; mark: string; etag: string },
+  body: Buffer,
+): Buffer {
+  const { version, status, mark, etag } = head
+  return Buffer.concat([Buffer.from(`${version}\n${status}\n${mark}\n${etag}\n`), body])
 }
 
 /** The version and ETag from the head of a cache entry (its first bytes), or null. */
@@ -62,13 +71,17 @@ export function splitEntry(raw: Buffer): Entry | null {
   const a = raw.indexOf(NL)
   const b = a < 0 ? -1 : raw.indexOf(NL, a + 1)
   const c = b < 0 ? -1 : raw.indexOf(NL, b + 1)
-  if (c < 0 || raw[b + 1] !== QUOTE) return null
+  const d = c < 0 ? -1 : raw.indexOf(NL, c + 1)
+  if (d < 0 || raw[c + 1] !== QUOTE) return null
   const status = Number(raw.toString('latin1', a + 1, b))
   if (status !== 200 && status !== 404 && status !== 501) return null
+  const mark = raw.toString('latin1', b + 1, c)
+  if (!MARK_PATTERN.test(mark)) return null
   return {
     version: raw.toString('latin1', 0, a),
     status,
-    etag: raw.toString('latin1', b + 1, c),
-    body: raw.subarray(c + 1),
+    mark,
+    etag: raw.toString('latin1', c + 1, d),
+    body: raw.subarray(d + 1),
   }
 }

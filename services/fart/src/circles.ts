@@ -3,6 +3,7 @@ import type { ProfileCache } from '@circles/bsky-client'
 import type { Logger } from '@circles/logging'
 import type { RedisSchema } from '@circles/redis-schema'
 import type { Redis } from 'ioredis'
+import { type BackfillView, backfillView, isStaleMark } from './backfill-view.js'
 import { type Computed, computeCircle } from './circle-compute.js'
 import {
   entryBytes,
@@ -27,7 +28,8 @@ export { etagOf, GONE_BODY, OPTED_OUT_BODY } from './circle-entry.js'
 // parameter set at a time (single-flight). The original system kept a non-atomic "computing" flag that locked
 // a user out forever after one error; here the lock is SET NX PX with a random token, released only by its
 // owner, and it expires by itself, so a crashed computation delays waiters by at most `lockMs`.
-// The entry's format is in circle-entry.ts, the computation in circle-compute.ts.
+// The entry's format is in circle-entry.ts, the computation in circle-compute.ts. The account's backfill state
+// is read with the entry (same round trip): a circle made before its backfill ended is made again once it has.
 
 /** A body ready to send (bytes, so the hot path neither encodes nor decodes it) and its ETag. */
 export type CircleResult =
@@ -37,8 +39,21 @@ export type CircleResult =
       etag: string
       /** `uncached`: computed here but not stored, since Redis refused the write (OOM, READONLY). */
       cache: 'hit' | 'miss' | 'shared' | 'uncached'
+      /** The account's backfill now (read with the entry). */
+      backfill: BackfillView
+      /** The backfill mark the circle was made under (`backfill.mark`, or older for a cached one). */
+      mark: string
     }
   | { status: 403 | 404; body: Buffer; etag?: undefined; cache: 'none' }
+
+/** A computed or cached answer, before the backfill state is added (`mark` when it came from an entry). */
+interface Computation {
+  status: 200 | 404 | 501
+  body: Buffer
+  etag: string
+  cache: 'hit' | 'miss' | 'shared' | 'uncached'
+  mark?: string
+}
 
 export interface CircleServiceDeps {
   redis: Redis
@@ -69,7 +84,7 @@ export function createCircleService(deps: CircleServiceDeps) {
   const computeDeps = { ...deps, now }
   const pollMs = deps.pollMs ?? (notifier ? 250 : 15)
   // In-process single-flight in front of the Redis one: concurrent requests in this process share a promise.
-  const inflight = new Map<string, Promise<CircleResult>>()
+  const inflight = new Map<string, Promise<Computation>>()
   // A very short-lived copy of served circles in this process, keyed by request URL (see local-cache.ts).
   const local = createLocalCache({ ttlMs: deps.localMs ?? 0, now })
   notifier?.onOptOutChange(() => local.clear())
@@ -161,7 +176,7 @@ export function createCircleService(deps: CircleServiceDeps) {
     did: string,
     params: CircleParams,
     optOuts: readonly string[],
-  ): Promise<CircleResult> {
+  ): Promise<Computation> {
     const r = await computeCircle(computeDeps, did, params, optOuts)
     return { status: r.status, body: r.body, etag: etagOf(r.body), cache: 'uncached' }
   }
@@ -170,9 +185,9 @@ export function createCircleService(deps: CircleServiceDeps) {
   async function computeHeld(
     did: string,
     params: CircleParams,
-    keys: { cache: string; lock: string; token: string; version: string },
+    keys: { cache: string; lock: string; token: string; version: string; mark: string },
     optOuts: readonly string[] | Error,
-  ): Promise<CircleResult> {
+  ): Promise<Computation> {
     let r: Computed
     try {
       if (optOuts instanceof Error) throw optOuts
@@ -192,7 +207,12 @@ export function createCircleService(deps: CircleServiceDeps) {
     // and announced in one round trip: waiters wake and find the entry.
     const res = await redis
       .pipeline()
-      .set(keys.cache, entryBytes(keys.version, r.status, etag, r.body), 'EX', r.ttl)
+      .set(
+        keys.cache,
+        entryBytes({ version: keys.version, status: r.status, mark: keys.mark, etag }, r.body),
+        'EX',
+        r.ttl,
+      )
       .zadd(schema.circleRequests, now(), did)
       .eval(RELEASE_LOCK, 1, keys.lock, keys.token)
       .publish(schema.circleReadyChannel, keys.cache)
@@ -215,7 +235,8 @@ export function createCircleService(deps: CircleServiceDeps) {
     params: CircleParams,
     variant: string,
     version: string,
-  ): Promise<CircleResult> {
+    mark: string,
+  ): Promise<Computation> {
     const cacheKey = schema.circle(did, variant)
     const lockKey = schema.circleLock(did, variant)
     const deadline = now() + deps.lockMs
@@ -237,10 +258,10 @@ export function createCircleService(deps: CircleServiceDeps) {
         return uncached(did, params, optOuts)
       }
       if (got === 'OK') {
-        const keys = { cache: cacheKey, lock: lockKey, token, version }
+        const keys = { cache: cacheKey, lock: lockKey, token, version, mark }
         return computeHeld(did, params, keys, optErr ?? optOuts)
       }
-      const shared = await waitForOther(cacheKey, lockKey, version, deadline)
+      const shared = await waitForOther(cacheKey, lockKey, { version, mark }, deadline)
       if (shared) return shared
       if (now() >= deadline) {
         // The holder is alive but slow beyond the lock's life: compute ourselves rather than wait longer.
@@ -265,9 +286,9 @@ export function createCircleService(deps: CircleServiceDeps) {
   async function waitForOther(
     cacheKey: string,
     lockKey: string,
-    version: string,
+    { version, mark }: { version: string; mark: string },
     deadline: number,
-  ): Promise<CircleResult | undefined> {
+  ): Promise<Computation | undefined> {
     while (now() < deadline) {
       const wake = notifier?.waitFor(cacheKey, pollMs)
       let raw: Buffer | null
@@ -281,9 +302,9 @@ export function createCircleService(deps: CircleServiceDeps) {
         throw err
       }
       const e = raw === null ? null : splitEntry(raw)
-      if (e && e.version === version) {
+      if (e && e.version === version && !isStaleMark(e.mark, mark)) {
         wake?.cancel()
-        return { status: e.status, body: e.body, etag: e.etag, cache: 'shared' }
+        return { status: e.status, body: e.body, etag: e.etag, cache: 'shared', mark: e.mark }
       }
       if (locked === 0) {
         wake?.cancel()
@@ -310,37 +331,40 @@ export function createCircleService(deps: CircleServiceDeps) {
     async get(did: string, params: CircleParams, url?: string): Promise<CircleResult> {
       const variant = variantOf(params)
       const generation = local.generation
-      const [optedOut, purged, version, raw] = pipelineValues(
+      const [optedOut, purged, version, raw, backfill] = pipelineValues(
         await redis
           .pipeline()
           .sismember(schema.optOuts, did)
           .exists(schema.accountPurged(did))
           .get(schema.optOutsVersion)
           .getBuffer(schema.circle(did, variant))
+          .hgetall(schema.backfillAccount(did))
           .exec(),
-      ) as [number, number, string | null, Buffer | null]
+      ) as [number, number, string | null, Buffer | null, Record<string, string>]
       if (optedOut === 1) return { status: 403, body: OPTED_OUT_BYTES, cache: 'none' }
       // The indexer marks accounts it purged on a deleted/taken-down event: no circle, whatever the cache says.
       if (purged === 1) return { status: 404, body: GONE_BYTES, cache: 'none' }
       const v = version ?? '0'
+      const bf = backfillView(backfill)
       const e = raw === null ? null : splitEntry(raw)
-      let r: CircleResult
-      if (e && e.version === v) {
-        r = { status: e.status, body: e.body, etag: e.etag, cache: 'hit' }
+      let r: Computation
+      if (e && e.version === v && !isStaleMark(e.mark, bf.mark)) {
+        r = { status: e.status, body: e.body, etag: e.etag, cache: 'hit', mark: e.mark }
       } else {
-        const key = `${did}|${variant}|${v}`
+        const key = `${did}|${variant}|${v}|${bf.mark}`
         let p = inflight.get(key)
         if (!p) {
-          p = viaLock(did, params, variant, v).finally(() => inflight.delete(key))
+          p = viaLock(did, params, variant, v, bf.mark).finally(() => inflight.delete(key))
           inflight.set(key, p)
         }
         r = await p
       }
+      const mark = r.mark ?? bf.mark
       // An answer Redis would not keep is not kept here either: it is confirmed against the Redis entry.
       if (url !== undefined && r.status === 200 && r.cache !== 'uncached') {
-        local.set(url, { did, variant, body: r.body, etag: r.etag }, generation)
+        local.set(url, { did, variant, body: r.body, etag: r.etag, mark }, generation)
       }
-      return r
+      return { ...r, backfill: bf, mark }
     },
     /** Forgets this process's short-lived copies (after an opt-out change made here). */
     clearLocal() {

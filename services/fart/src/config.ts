@@ -2,6 +2,7 @@ import { isIP } from 'node:net'
 import {
   ConfigError,
   type Env,
+  envBool,
   envChecked,
   envInt,
   envOptional,
@@ -43,6 +44,8 @@ const NAMES = [
   'AVATAR_TIMEOUT_MS',
   'READY_MAX_LAG_ENTRIES',
   'SERVICE_DID',
+  'BACKFILL_ON_REQUEST',
+  'BACKFILL_MAX_WAITING',
 ] as const
 
 /** Raw, unvalidated settings as they come from the environment (only the names this service reads). */
@@ -110,6 +113,13 @@ export interface FartConfig extends RedisConfig {
   trustProxy: false | 1 | string[]
   /** The service's own Bluesky account: blocking it opts out (shown on the page and in /docs). */
   serviceDid: string | null
+  /** The first circle request of an account never backfilled enqueues its backfill. @default true */
+  backfillOnRequest: boolean
+  /**
+   * Requests enqueue no backfill while this many wait (so anonymous requests cannot queue the whole
+   * network); admin and tracked backfills are not limited. @default 1000
+   */
+  backfillMaxWaiting: number
   logLevel: LogLevel
 }
 
@@ -235,6 +245,8 @@ export function toConfig(env: FartEnv): FartConfig {
     readyMaxLagEntries: envInt(env, 'READY_MAX_LAG_ENTRIES', 50_000, { min: 0 }),
     trustProxy: parseTrustProxy(envString(env, 'TRUST_PROXY', 'false')),
     serviceDid: envChecked(env, 'SERVICE_DID', isValidDid, 'a DID (did:plc:… or did:web:…)'),
+    backfillOnRequest: envBool(env, 'BACKFILL_ON_REQUEST', true),
+    backfillMaxWaiting: envInt(env, 'BACKFILL_MAX_WAITING', 1000, { min: 0, max: 10_000_000 }),
     logLevel: logLevel(env),
   }
 }

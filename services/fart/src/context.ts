@@ -4,6 +4,7 @@ import type { RedisSchema } from '@circles/redis-schema'
 import type { Redis } from 'ioredis'
 import type { ActorResolver } from './actors.js'
 import type { AvatarFetcher } from './avatars.js'
+import type { BackfillTracker } from './backfill-tracker.js'
 import type { CircleService } from './circles.js'
 import type { FartConfig } from './config.js'
 import type { LivePartners } from './index-source.js'
@@ -18,6 +19,8 @@ export interface AppContext {
   schema: RedisSchema
   index: LivePartners
   circles: CircleService
+  /** Enqueues backfills and shows their state (backfill-tracker.ts). */
+  backfill: BackfillTracker
   actors: ActorResolver
   profiles: ProfileCache
   avatars: AvatarFetcher

@@ -11,6 +11,14 @@ export interface LocalEntry {
   variant: string
   body: Buffer
   etag: string
+  /** The backfill mark the circle was made under (backfill-view.ts). */
+  mark: string
+  /**
+   * The last answer sent from it: the body with a backfill state and its ETag, kept while the state holds
+   * (routes/circles.ts). Not counted in the byte bound: it is the body and ~60 bytes more, so the copies can
+   * hold up to twice `maxBytes`.
+   */
+  shown?: { tag: string; body: Buffer; etag: string }
   /** Served until then without asking Redis again. */
   until: number
   /** Never served past this, confirmed or not: a URL naming a handle follows a moved handle by then. */
@@ -28,7 +36,7 @@ export interface LocalCache {
    */
   set(
     key: string,
-    copy: { did: string; variant: string; body: Buffer; etag: string },
+    copy: { did: string; variant: string; body: Buffer; etag: string; mark: string },
     generation: number,
   ): void
   /** Read before a Redis round trip whose answer may be kept. */

@@ -1,5 +1,7 @@
+import { BACKFILL_QUEUE, type BackfillJobData, backfillQueueOptions } from '@circles/backfill'
 import { createLogger, logConnectionErrors } from '@circles/logging'
 import { createSchema, type RedisSchema } from '@circles/redis-schema'
+import { Queue } from 'bullmq'
 import type { FastifyInstance } from 'fastify'
 import { Redis, type RedisOptions } from 'ioredis'
 import { buildApp } from './app.js'
@@ -38,6 +40,7 @@ export function createFartService(config: FartConfig, deps: FartDeps = {}): Fart
   const schema = createSchema(config.redisPrefix)
   let redis: Redis | undefined
   let queueRedis: Redis | undefined
+  let backfillQueue: Queue<BackfillJobData> | undefined
   let lists: DurableLists | undefined
   let app: FastifyInstance | undefined
   let closing: Promise<void> | undefined
@@ -52,7 +55,9 @@ export function createFartService(config: FartConfig, deps: FartDeps = {}): Fart
         await lists.sync()
         lists.start(config.listsSyncMs)
       }
-      if (config.adminToken && deps.queueView !== false) {
+      // Backfills are enqueued by circle requests (BACKFILL_ON_REQUEST) and the admin routes.
+      const backfills = config.backfillOnRequest || config.adminToken !== undefined
+      if (backfills || (config.adminToken && deps.queueView !== false)) {
         // A producer-side connection: fail fast rather than queue commands while Redis is away.
         queueRedis = new Redis(config.redisUrl, {
           enableOfflineQueue: false,
@@ -60,13 +65,25 @@ export function createFartService(config: FartConfig, deps: FartDeps = {}): Fart
         })
         logConnectionErrors(queueRedis, log, 'Redis connection (job queues)')
       }
+      if (backfills && queueRedis) {
+        backfillQueue = new Queue<BackfillJobData>(BACKFILL_QUEUE, {
+          connection: queueRedis,
+          ...backfillQueueOptions(schema),
+        })
+        // Its errors are the connection's, which logConnectionErrors reports (else BullMQ prints each).
+        backfillQueue.on('error', () => {})
+      }
       app = await buildApp({
         config,
         redis,
         schema,
         index: (deps.createIndex ?? createIndex)(redis, schema),
         longWindows: (deps.createLongWindows ?? createLongWindows)(redis, schema),
-        queueBoard: queueRedis && { connection: queueRedis },
+        queueBoard:
+          queueRedis && config.adminToken && deps.queueView !== false
+            ? { connection: queueRedis }
+            : undefined,
+        backfillQueue,
       })
       const url = await app.listen({ host: config.host, port: config.port })
       log.info(
@@ -90,6 +107,11 @@ export function createFartService(config: FartConfig, deps: FartDeps = {}): Fart
           await app?.close()
         } catch (err) {
           log.error({ err }, 'closing the HTTP server failed')
+        }
+        try {
+          await backfillQueue?.close()
+        } catch (err) {
+          log.error({ err }, 'closing the backfill queue failed')
         }
         queueRedis?.disconnect()
         try {

@@ -135,7 +135,13 @@ describe('in-process copies, ETags and opt-outs', () => {
 })
 
 describe('local cache', () => {
-  const copy = (n: number, etag = '"e"') => ({ did: A, variant: 'ab', body: Buffer.alloc(n), etag })
+  const copy = (n: number, etag = '"e"') => ({
+    did: A,
+    variant: 'ab',
+    body: Buffer.alloc(n),
+    etag,
+    mark: 'p',
+  })
 
   it('expires entries, keeps within its bounds, and refuses a copy read before a clear', () => {
     let t = 0

@@ -1,7 +1,9 @@
+import { BACKFILL_QUEUE, type BackfillJobData, backfillQueueOptions } from '@circles/backfill'
 import { type InteractionKind, type StreamEvent, tidFromMs } from '@circles/core'
 import { createIndexReader, createIndexWriter, type IndexWriter } from '@circles/interaction-index'
 import { createSchema } from '@circles/redis-schema'
 import { createTestRedis, type TestRedis } from '@circles/testkit'
+import { Queue } from 'bullmq'
 import type { FastifyInstance } from 'fastify'
 import { Redis } from 'ioredis'
 import { type AppDeps, buildApp } from '../src/app.js'
@@ -53,6 +55,8 @@ export interface Harness {
   writer: IndexWriter
   app: FastifyInstance
   config: FartConfig
+  /** The backfill queue the app enqueues to (`startHarness(env, { backfill: true })`), else undefined. */
+  backfillQueue?: Queue<BackfillJobData>
   /** Writes `c` interactions from a to b into the real index (times within the last hour). */
   link(a: string, b: string, c: Partial<KindCounts>): Promise<void>
   close(): Promise<void>
@@ -83,7 +87,7 @@ async function privateTestRedis(url: string, commandTimeout?: number): Promise<T
 
 export async function startHarness(
   env: Record<string, string> = {},
-  opts: { longWindows?: boolean; redisUrl?: string } = {},
+  opts: { longWindows?: boolean; redisUrl?: string; backfill?: boolean } = {},
 ): Promise<Harness> {
   // API_REDIS_TIMEOUT_MS reaches the private connection as it reaches the service's (apiRedisOptions).
   const timeout =
@@ -106,7 +110,21 @@ export async function startHarness(
     ...env,
   })
   const longWindows = opts.longWindows === false ? undefined : createLongWindows(t.redis, t.schema)
-  const app = await buildApp({ config, redis: t.redis, schema: t.schema, index, longWindows })
+  // On the test's connection (BullMQ leaves a connection it was given open).
+  const backfillQueue = opts.backfill
+    ? new Queue<BackfillJobData>(BACKFILL_QUEUE, {
+        connection: t.redis,
+        ...backfillQueueOptions(t.schema),
+      })
+    : undefined
+  const app = await buildApp({
+    config,
+    redis: t.redis,
+    schema: t.schema,
+    index,
+    longWindows,
+    backfillQueue,
+  })
   await app.ready()
   return {
     t,
@@ -115,6 +133,7 @@ export async function startHarness(
     writer,
     app,
     config,
+    backfillQueue,
     async link(a, b, c) {
       const events: StreamEvent[] = []
       for (const [kind, n] of Object.entries(c) as [InteractionKind, number][]) {
@@ -137,6 +156,7 @@ export async function startHarness(
     },
     async close() {
       await app.close()
+      await backfillQueue?.close()
       await appview.close()
       await t.cleanup()
     },

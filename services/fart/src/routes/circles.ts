@@ -1,9 +1,18 @@
 import { createHash } from 'node:crypto'
+import type { BackfillState } from '@circles/backfill'
 import type { Static } from '@fastify/type-provider-typebox'
 import { type FastifyPluginAsyncTypebox, Type } from '@fastify/type-provider-typebox'
 import type { FastifyReply, FastifyRequest } from 'fastify'
+import {
+  type BackfillView,
+  backfillTag,
+  etagWithBackfill,
+  isStaleMark,
+  withBackfill,
+} from '../backfill-view.js'
 import type { Circle } from '../circle-compute.js'
 import type { AppContext } from '../context.js'
+import type { LocalEntry } from '../local-cache.js'
 import { type CircleParams, parseRings, parseWeights, parseWindow } from '../params.js'
 import { skippedWriteLogger } from '../redis-faults.js'
 import { renderPng, renderSvg } from '../render.js'
@@ -34,7 +43,8 @@ export function etagMatches(header: string | undefined, etag: string): boolean {
 
 /**
  * A circle answer. 200s carry the ETag and `no-cache` (a client may keep the body but asks again each time,
- * so an opt-out still takes effect at once); a matching If-None-Match gets 304 and no body.
+ * so an opt-out still takes effect at once); a matching If-None-Match gets 304 and no body. The body and
+ * ETag of a 200 already carry the backfill state (`shown`).
  */
 function sendCircle(
   req: FastifyRequest,
@@ -52,7 +62,34 @@ function sendCircle(
     .send(r.body as never)
 }
 
+/** A 200's body and ETag with the backfill state added (backfill-view.ts). */
+function shown(body: Buffer, etag: string, state: BackfillState) {
+  return { body: withBackfill(body, state), etag: etagWithBackfill(etag, state) }
+}
+
+/** The in-process copy with `view`, unless it was made before the backfill `view` says has ended. */
+function shownLocal(hit: LocalEntry, view: BackfillView) {
+  if (isStaleMark(hit.mark, view.mark)) return undefined
+  const tag = backfillTag(view.state)
+  // A hot copy is sent many times under one state: the body with the state is built once per state.
+  if (hit.shown?.tag !== tag) hit.shown = { tag, ...shown(hit.body, hit.etag, view.state) }
+  return hit.shown
+}
+
 export function circleRoutes(ctx: AppContext): FastifyPluginAsyncTypebox {
+  /** Sends the in-process copy; false when it is stale (the handler then asks Redis). */
+  function sendLocal(
+    req: FastifyRequest,
+    reply: FastifyReply,
+    hit: LocalEntry,
+    view: BackfillView,
+  ) {
+    const s = shownLocal(hit, view)
+    if (s === undefined) return false
+    ctx.metrics.circleOutcome('hit')
+    sendCircle(req, reply, { status: 200, body: s.body, etag: s.etag, cache: 'hit' })
+    return true
+  }
   const drawings = new Map<string, Promise<Buffer>>()
   const skipped = skippedWriteLogger(ctx.log, 'drawn circle', ctx.now)
   async function draw(body: Buffer, format: 'svg' | 'png'): Promise<Buffer> {
@@ -72,7 +109,9 @@ export function circleRoutes(ctx: AppContext): FastifyPluginAsyncTypebox {
           description:
             'Partners ranked by weighted interactions in the window, cut into rings. Opted-out accounts get 403; ' +
             'deleted, taken-down or deactivated accounts 404; they never appear in anyone’s circle. Cached for ' +
-            'CIRCLE_CACHE_TTL_SECONDS (header x-cache: hit, miss or shared).',
+            'CIRCLE_CACHE_TTL_SECONDS (header x-cache: hit, miss or shared). `backfill` says whether the ' +
+            'account’s history was read from its repo yet; the first request of an account never backfilled ' +
+            'queues it (BACKFILL_ON_REQUEST), and the circle is computed again once it is done.',
           tags: ['circles'],
           params: ActorParams,
           querystring: CircleQuery,
@@ -80,12 +119,24 @@ export function circleRoutes(ctx: AppContext): FastifyPluginAsyncTypebox {
         },
         // The hot path, before query parsing, validation and the handler: this process answered this very URL
         // a moment ago (it passed validation and the opt-out checks then). The global hooks (security
-        // headers, CORS, rate limit) have run by now.
+        // headers, CORS, rate limit) have run by now. The backfill state comes from this process's copy of
+        // it, or one HGETALL per account and LOCAL_CACHE_MS; it never enqueues (the handler does, and a copy
+        // lives 60 s at most).
         onRequest: (req, reply, done) => {
           const hit = ctx.circles.local(req.url)
           if (hit === undefined) return done()
-          ctx.metrics.circleOutcome('hit')
-          sendCircle(req, reply, { status: 200, body: hit.body, etag: hit.etag, cache: 'hit' })
+          const view = ctx.backfill.peek(hit.did)
+          if (view !== undefined) {
+            if (!sendLocal(req, reply, hit, view)) done()
+            return
+          }
+          ctx.backfill.read(hit.did).then(
+            (v) => {
+              if (!sendLocal(req, reply, hit, v)) done()
+            },
+            // The handler meets the same trouble and answers it (503 and the rest).
+            () => done(),
+          )
         },
       },
       async (req, reply) => {
@@ -93,7 +144,10 @@ export function circleRoutes(ctx: AppContext): FastifyPluginAsyncTypebox {
         const { did } = await ctx.actors.resolve(req.params.actor)
         const r = await ctx.circles.get(did, params, req.url)
         ctx.metrics.circleOutcome(r.cache)
-        return sendCircle(req, reply, r)
+        if (r.cache === 'none' || r.status !== 200) return sendCircle(req, reply, r)
+        // Only a 200 is an account that may be backfilled: not opted out, not deleted, known to the AppView.
+        const view = await ctx.backfill.afterRequest(did, r.backfill)
+        return sendCircle(req, reply, { ...r, ...shown(r.body, r.etag, view.state) })
       },
     )
 
@@ -119,11 +173,13 @@ export function circleRoutes(ctx: AppContext): FastifyPluginAsyncTypebox {
           const { did } = await ctx.actors.resolve(req.params.actor)
           const r = await ctx.circles.get(did, params)
           ctx.metrics.circleOutcome(r.cache)
-          if (r.status !== 200)
+          if (r.cache === 'none' || r.status !== 200)
             return reply
               .code(r.status)
               .type(JSON_TYPE)
               .send(r.body as never)
+          // A drawing is a request too: it queues the account's backfill as the JSON does (not shown).
+          await ctx.backfill.afterRequest(did, r.backfill)
           // The drawing is keyed by the circle's own bytes: a new circle (or opt-out change) draws anew.
           const digest = createHash('sha1').update(format).update(r.body).digest('hex')
           const key = ctx.schema.circleImage(did, digest)

@@ -95,6 +95,39 @@ const Member = Type.Object({
   received: Counts,
 })
 
+export const BackfillBody = Type.Object(
+  {
+    state: Type.Union(
+      [
+        Type.Literal('none'),
+        Type.Literal('queued'),
+        Type.Literal('running'),
+        Type.Literal('done'),
+        Type.Literal('failed'),
+      ],
+      {
+        description:
+          'none: never backfilled (not queued: BACKFILL_ON_REQUEST is off, or BACKFILL_MAX_WAITING backfills ' +
+          'already wait); queued; running; done; failed (see reason)',
+      },
+    ),
+    progress: Type.Number({
+      minimum: 0,
+      maximum: 1,
+      description:
+        'repos read of those planned (the account’s own and its top partners’), 1 once done',
+    }),
+    reason: Type.Optional(
+      Type.String({ description: 'failed only: why (a repo-source reason code, or internal)' }),
+    ),
+  },
+  {
+    description:
+      'The account’s history read from its own repo (and its top partners’ repos): until done, long ' +
+      'windows hold only what the live stream showed; the circle is computed again once it is done',
+  },
+)
+
 export const CircleBody = Type.Object({
   actor: Type.Object({
     did: Type.String(),
@@ -112,6 +145,7 @@ export const CircleBody = Type.Object({
       'false when the AppView was unreachable: members carry DIDs only, profiles fill in on a later request',
   }),
   generatedAt: Type.String(),
+  backfill: BackfillBody,
 })
 
 export const InteractionsQuery = Type.Object(
