@@ -1,6 +1,7 @@
 import { createBullBoard } from '@bull-board/api'
 import { BullMQAdapter } from '@bull-board/api/bullMQAdapter'
 import { FastifyAdapter } from '@bull-board/fastify'
+import { BACKFILL_QUEUE } from '@circles/backfill'
 import { createLogger } from '@circles/logging'
 import { JOB_KINDS, type RedisSchema } from '@circles/redis-schema'
 import { Queue } from 'bullmq'
@@ -14,7 +15,7 @@ export interface QueueBoardOptions {
    * offline queue), as the service does.
    */
   connection: Redis
-  /** Names the scheduler's queues (`schema.queues`) and their BullMQ prefix. */
+  /** Names the scheduler's queues (`schema.queues`, and the backfill queue) and their BullMQ prefix. */
   schema: RedisSchema
   /** @default '/admin/queues' */
   basePath?: string
@@ -24,22 +25,23 @@ export interface QueueBoardOptions {
 
 declare module 'fastify' {
   interface FastifyInstance {
-    /** The scheduler's queues the board shows (producer side, no workers); closed with the app. */
+    /** The queues the board shows (producer side, no workers); closed with the app. */
     queueBoard: { queues: readonly Queue[] }
   }
 }
 
 /**
  * bull-board (an operator's view of the scheduler's queues: schedules, waiting, failed jobs with their
- * errors) under `basePath`. It makes one queue per job kind on the given connection and closes them when
- * the app closes. Authentication is the caller's: register it inside a scope that checks the admin token.
+ * errors; and of the backfills, which the scheduler works too) under `basePath`. It makes one queue per job
+ * kind and the backfill queue on the given connection and closes them when the app closes. Authentication is the caller's: register it inside a scope that checks the admin token.
  */
 export const queueBoard = fp<QueueBoardOptions>(
   async (scope, opts) => {
     const log = createLogger('fart:queue-board')
     const { connection, schema } = opts
-    const queues = JOB_KINDS.map((kind) => {
-      const queue = new Queue(schema.queues[kind], { connection, prefix: schema.bullPrefix })
+    const names = [...JOB_KINDS.map((kind) => schema.queues[kind]), BACKFILL_QUEUE]
+    const queues = names.map((name) => {
+      const queue = new Queue(name, { connection, prefix: schema.bullPrefix })
       // A queue's errors are its connection's, forwarded, and the connection's owner logs them
       // (logConnectionErrors); without a listener BullMQ would print each one to stderr, once per queue.
       queue.on('error', () => {})

@@ -7,15 +7,16 @@ import {
   enqueueBackfill,
 } from '@circles/backfill'
 import { changeOptOuts } from '@circles/interaction-index'
-import { Queue } from 'bullmq'
+import { Queue, Worker } from 'bullmq'
 import { Redis } from 'ioredis'
 import { afterEach, describe, expect, it } from 'vitest'
-import { buildSecondApp, did, type Harness, startHarness } from './helpers.js'
+import { ADMIN_TOKEN, buildSecondApp, did, type Harness, startHarness } from './helpers.js'
 
 // Backfills from the API's side: which requests enqueue an account's backfill (once, never for an opted-out
 // or deleted account, not past BACKFILL_MAX_WAITING), what circle answers show of its state, and that a circle
 // cached before the backfill ended is computed again once it has. Real Redis, a real BullMQ queue.
 
+const auth = { authorization: `Bearer ${ADMIN_TOKEN}` }
 const A = did(1)
 const B = did(2)
 
@@ -190,4 +191,89 @@ describe('backfill on request', () => {
       expect(h.index.calls).toBe(2)
     })
   }
+})
+
+/** Takes the next backfill as a worker would and fails it for good, state and all. */
+async function failJob(h: Harness, reason: string): Promise<void> {
+  const connection = new Redis(h.t.url, { maxRetriesPerRequest: null })
+  const worker = new Worker(BACKFILL_QUEUE, null, {
+    connection,
+    ...backfillQueueOptions(h.t.schema),
+    autorun: false,
+  })
+  try {
+    const job = await worker.getNextJob('test-token')
+    if (!job) throw new Error('no job to fail')
+    job.discard()
+    await job.moveToFailed(new Error(reason), 'test-token')
+    await h.t.redis.hset(h.t.schema.backfillAccount(job.data.did), { state: 'failed', reason })
+  } finally {
+    await worker.close()
+    connection.disconnect()
+  }
+}
+
+describe('backfill admin', () => {
+  let h: Harness
+  afterEach(() => h?.close())
+
+  it('re-queues an account by the admin route (token needed), whatever its state', async () => {
+    h = await startHarness({ BACKFILL_ON_REQUEST: 'false' }, { backfill: true })
+    await seed(h)
+    const url = '/admin/backfill/alice.test'
+    expect((await h.app.inject({ method: 'POST', url })).statusCode).toBe(401)
+    const wrong = { authorization: 'Bearer wrong-token-0123456789' }
+    expect((await h.app.inject({ method: 'POST', url, headers: wrong })).statusCode).toBe(403)
+    expect(await jobCount(h)).toBe(0)
+
+    const key = h.t.schema.backfillAccount(A)
+    await h.t.redis.hset(key, { state: 'done', done: 2, total: 2, at: Date.now() - 60_000 })
+    const r = await h.app.inject({ method: 'POST', url, headers: auth })
+    expect(r.statusCode).toBe(200)
+    expect(r.json()).toEqual({ did: A, queued: true, backfill: { state: 'queued', progress: 0 } })
+    const job = await h.backfillQueue!.getJob(backfillJobId(A))
+    expect(job?.data).toEqual({ did: A, reason: 'request' })
+    expect(job?.opts.priority).toBe(BACKFILL_PRIORITY.request)
+    expect(await h.t.redis.hgetall(key)).toEqual({ state: 'queued', at: expect.any(String) })
+    // Already queued: nothing changes.
+    const again = await h.app.inject({ method: 'POST', url, headers: auth })
+    expect(again.json()).toMatchObject({ queued: false, backfill: { state: 'queued' } })
+    expect(await jobCount(h)).toBe(1)
+    // A failed job is kept under its id (an add with it would be ignored): a re-run replaces it.
+    await failJob(h, 'timeout')
+    expect(await h.backfillQueue!.getJobState(backfillJobId(A))).toBe('failed')
+    const rerun = await h.app.inject({ method: 'POST', url, headers: auth })
+    expect(rerun.json()).toMatchObject({ queued: true, backfill: { state: 'queued' } })
+    expect(await h.backfillQueue!.getJobState(backfillJobId(A))).toBe('prioritized')
+
+    // Opted out: refused, nothing enqueued.
+    await changeOptOuts(h.t.redis, h.t.schema, [{ did: B, reason: 'admin', on: true }])
+    const out = await h.app.inject({ method: 'POST', url: `/admin/backfill/${B}`, headers: auth })
+    expect(out.statusCode).toBe(409)
+    expect(await h.backfillQueue!.getJob(backfillJobId(B))).toBeUndefined()
+  })
+
+  it('queues a newly tracked account at the tracked priority, unless it has a state', async () => {
+    h = await startHarness({ BACKFILL_ON_REQUEST: 'false' }, { backfill: true })
+    await seed(h)
+    const put = await h.app.inject({ method: 'PUT', url: `/admin/tracked/${A}`, headers: auth })
+    expect(put.json()).toEqual({
+      did: A,
+      member: true,
+      changed: true,
+      backfill: { state: 'queued', progress: 0 },
+    })
+    const job = await h.backfillQueue!.getJob(backfillJobId(A))
+    expect(job?.data).toEqual({ did: A, reason: 'tracked' })
+    expect(job?.opts.priority).toBe(5)
+    await h.t.redis.hset(h.t.schema.backfillAccount(B), { state: 'done', at: Date.now() })
+    const done = await h.app.inject({ method: 'PUT', url: `/admin/tracked/${B}`, headers: auth })
+    expect(done.json().backfill).toEqual({ state: 'done', progress: 1 })
+    expect(await h.backfillQueue!.getJob(backfillJobId(B))).toBeUndefined()
+    const C = did(3)
+    await changeOptOuts(h.t.redis, h.t.schema, [{ did: C, reason: 'admin', on: true }])
+    await h.app.inject({ method: 'PUT', url: `/admin/tracked/${C}`, headers: auth })
+    expect(await h.backfillQueue!.getJob(backfillJobId(C))).toBeUndefined()
+    expect(await h.t.redis.exists(h.t.schema.backfillAccount(C))).toBe(0)
+  })
 })

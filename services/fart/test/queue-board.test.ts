@@ -12,7 +12,7 @@ describe('queue board', () => {
     await t.cleanup()
   })
 
-  it('serves bull-board with every scheduler queue under its base path, and closes them with the app', async () => {
+  it('serves bull-board with every scheduler queue and the backfill queue under its base path, and closes them with the app', async () => {
     const app = Fastify()
     await app.register(queueBoard, {
       connection: t.redis,
@@ -27,11 +27,11 @@ describe('queue board', () => {
       const api = await app.inject({ method: 'GET', url: '/admin/queues/api/queues' })
       expect(api.statusCode).toBe(200)
       const names = (api.json() as { queues: { name: string }[] }).queues.map((q) => q.name).sort()
-      expect(names).toEqual(['prune', 'rollup', 'snapshots', 'stats'])
+      expect(names).toEqual(['backfill', 'prune', 'rollup', 'snapshots', 'stats'])
     } finally {
       await app.close()
     }
-    expect(queues.map((q) => q.closing !== undefined)).toEqual([true, true, true, true])
+    expect(queues.map((q) => q.closing !== undefined)).toEqual([true, true, true, true, true])
     // The connection is the caller's: still open.
     expect(t.redis.status).toBe('ready')
   })

@@ -6,7 +6,7 @@ import { adminGuard } from '../admin-guard.js'
 import type { AppContext } from '../context.js'
 import { type QueueBoardOptions, queueBoard } from '../queue-board.js'
 import { RETRY_AFTER_SECONDS, redisFaultOfMessage, unavailableBody } from '../redis-faults.js'
-import { DidParams, ErrorBody, Unavailable } from './schemas.js'
+import { ActorParams, BackfillBody, DidParams, ErrorBody, Unavailable } from './schemas.js'
 
 // Admin routes exist only when ADMIN_TOKEN is set; who may read and who may change: admin-guard.ts.
 
@@ -70,11 +70,14 @@ export function adminRoutes(
         key: ctx.schema.tracked,
         what: 'Accounts the scheduler snapshots daily',
         change: 'the accounts the scheduler snapshots daily',
+        // A tracked account's circle should be whole: its backfill is queued (at the lowest priority) unless
+        // it has one already, or is opted out or deleted.
         set: async (did: string, on: boolean) => {
           const n = on
             ? await ctx.redis.sadd(ctx.schema.tracked, did)
             : await ctx.redis.srem(ctx.schema.tracked, did)
-          return { member: on, changed: n > 0 }
+          const backfill = on ? (await ctx.backfill.tracked(did)).state : undefined
+          return { member: on, changed: n > 0, backfill }
         },
       },
     ]
@@ -136,6 +139,7 @@ export function adminRoutes(
                 did: Type.String(),
                 member: Type.Boolean(),
                 changed: Type.Boolean(),
+                backfill: Type.Optional(BackfillBody),
               }),
               400: ErrorBody,
               401: ErrorBody,
@@ -152,12 +156,57 @@ export function adminRoutes(
                 message: 'did must be a valid DID: did:plc:<24 base32 chars> or did:web:<host>',
               })
             }
-            const { member, changed } = await l.set(did, method === 'PUT')
+            const { member, changed, ...rest } = await l.set(did, method === 'PUT')
             req.log.info({ did, list: l.path, method, member, changed }, 'admin list change')
-            return { did, member, changed }
+            return { did, member, changed, ...rest }
           },
         })
       }
+    }
+
+    if (ctx.backfill.hasQueue) {
+      app.post(
+        '/admin/backfill/:actor',
+        {
+          schema: {
+            summary: 'Backfill an account again (or for the first time), now',
+            description:
+              'Queues the backfill of the account’s history from its repo as a circle request would, whatever ' +
+              'BACKFILL_ON_REQUEST says and even when it was done (its state is dropped first). `queued` is ' +
+              'false when one is already queued or running. 409 for an opted-out or deleted account.',
+            tags: ['admin'],
+            security,
+            params: ActorParams,
+            response: {
+              200: Type.Object({
+                did: Type.String(),
+                queued: Type.Boolean(),
+                backfill: BackfillBody,
+              }),
+              400: ErrorBody,
+              401: ErrorBody,
+              403: ErrorBody,
+              404: ErrorBody,
+              409: ErrorBody,
+              503: Unavailable,
+            },
+          },
+        },
+        async (req, reply) => {
+          const { did } = await ctx.actors.resolve(req.params.actor)
+          if (await ctx.backfill.hidden(did)) {
+            return reply.code(409).send({
+              statusCode: 409,
+              error: 'Conflict',
+              message:
+                'this account opted out or is deleted, taken down or deactivated: it is not backfilled',
+            })
+          }
+          const { queued, view } = await ctx.backfill.requeue(did)
+          req.log.info({ did, queued }, 'admin backfill')
+          return { did, queued, backfill: view.state }
+        },
+      )
     }
 
     if (board) {
