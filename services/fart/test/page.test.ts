@@ -6,12 +6,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { did, type Harness, startHarness } from './helpers.js'
 
 // The page at / in a real headless Chromium (Debian's `chromium`, driven by playwright-core): type a handle,
-// submit, and check that the list filled and the circle drew (coloured pixels in the circle's screenshot).
+// submit, and check that the list filled and the circle drew (coloured pixels in the circle's screenshot);
+// and an account whose backfill is under way: a progress bar, then the circle once it is done.
 
 describe.skipIf(!haveChromium('the page test'))('the page in headless Chromium', () => {
   let h: Harness
   let base: string
   const A = did(1)
+  const B = did(2)
 
   beforeAll(async () => {
     h = await startHarness()
@@ -21,16 +23,18 @@ describe.skipIf(!haveChromium('the page test'))('the page in headless Chromium',
       h.appview.profiles.set(p, { did: p, handle: `friend${i}.test`, avatar: i % 3 === 0 })
       await h.link(A, p, { like: 20 - i, reply: i % 4 })
     }
+    h.appview.profiles.set(B, { did: B, handle: 'bob.test', displayName: 'Bob' })
     base = await h.app.listen({ host: '127.0.0.1', port: 0 })
   })
   afterAll(() => h?.close())
 
-  it('draws the circle and the list for a typed handle', async () => {
+  async function launch() {
     const { chromium } = await import('playwright-core')
-    const browser = await chromium.launch({
-      executablePath: CHROMIUM_PATH,
-      args: CHROMIUM_ARGS,
-    })
+    return chromium.launch({ executablePath: CHROMIUM_PATH, args: CHROMIUM_ARGS })
+  }
+
+  it('draws the circle and the list for a typed handle', async () => {
+    const browser = await launch()
     try {
       // The page's CSP forbids eval, and Playwright polls string predicates with eval inside the page
       // (only its first check runs outside): without bypassCSP the test failed whenever the image was slow.
@@ -77,6 +81,50 @@ describe.skipIf(!haveChromium('the page test'))('the page in headless Chromium',
       // 13 discs on a dark square: well over 5% of the pixels are coloured; a blank or broken image has none.
       expect(coloured).toBeGreaterThan(0.05)
       expect(errors).toEqual([])
+    } finally {
+      await browser.close()
+    }
+  })
+
+  it('shows a queued backfill as a progress bar, and the circle once it is done', async () => {
+    // Queued, with nothing known of the account yet: what a first request of a new account finds.
+    const key = h.t.schema.backfillAccount(B)
+    await h.t.redis.hset(key, { state: 'queued', at: Date.now() })
+    const browser = await launch()
+    try {
+      const page = await browser.newPage({ bypassCSP: true })
+      const errors: string[] = []
+      page.on('pageerror', (e) => errors.push(String(e)))
+      const requests: string[] = []
+      page.on('request', (r) => requests.push(r.url()))
+      await page.goto(`${base}/?actor=bob.test`)
+      await page.waitForSelector('#bf-bar', { state: 'visible', timeout: 15_000 })
+      expect(await page.getAttribute('#backfill', 'aria-live')).toBe('polite')
+      expect(await page.textContent('#bf-label')).toContain('history')
+      // The bar's label names it for assistive technology.
+      expect(await page.locator('#bf-bar').getAttribute('id')).toBe(
+        await page.locator('#bf-label').getAttribute('for'),
+      )
+      expect(await page.locator('#list li').count()).toBe(0)
+
+      // The worker reads the repos (here: the interactions appear) and ends.
+      for (let i = 1; i <= 4; i++) {
+        const p = did(300 + i)
+        h.appview.profiles.set(p, { did: p, handle: `pal${i}.test` })
+        await h.link(B, p, { reply: 5 - i })
+      }
+      await h.t.redis.hset(key, { state: 'done', done: 5, total: 5, at: Date.now() })
+      await page.waitForSelector('#bf-bar', { state: 'hidden', timeout: 15_000 })
+      await page.waitForFunction(`document.querySelectorAll('#list li').length === 4`, null, {
+        timeout: 15_000,
+      })
+      expect(await page.textContent('#status')).toContain('4 people')
+      await page.waitForFunction(
+        `(() => { const img = document.getElementById('img'); return !img.hidden && img.complete && img.naturalWidth > 0 })()`,
+      )
+      expect(errors).toEqual([])
+      // Nothing but this server (the fake AppView's avatars are not in this circle).
+      for (const u of requests) expect(u.startsWith(base) || u.startsWith('data:'), u).toBe(true)
     } finally {
       await browser.close()
     }
