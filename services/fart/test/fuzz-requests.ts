@@ -93,7 +93,8 @@ function path(d: Draw): string {
     () => `/v1/interactions/${enc(actor(d))}`,
     () => pick(['/v1/stats', '/v1/stats/live', '/healthz', '/readyz', '/metrics', '/', '/app.js']),
     () => pick(['/docs', '/docs/json', '/docs/yaml', '/docs/static/index.html', '/docs/../app.js']),
-    () => `/admin/${pick(['opt-outs', 'tracked'])}${rand() < 0.7 ? `/${enc(actor(d))}` : ''}`,
+    () =>
+      `/admin/${pick(['opt-outs', 'tracked', 'backfill'])}${rand() < 0.7 ? `/${enc(actor(d))}` : ''}`,
     () => pick(['/admin/queues', '/admin/queues/api/queues', '/admin/queues/api/redis/stats']),
     () => `/admin/queues/api/queues/${pick(['rollup', 'prune', junk(6)])}/${queueAction()}`,
     () => pick(['//v1//circles', '/v1/circles/', '/v1/', '/../../etc/passwd', '/%2e%2e/%2e%2e']),

@@ -1,4 +1,6 @@
+import { BACKFILL_QUEUE, type BackfillJobData, backfillQueueOptions } from '@circles/backfill'
 import { prng, startRedisServer } from '@circles/testkit'
+import { Queue } from 'bullmq'
 import type { FastifyInstance, InjectOptions, LightMyRequestResponse } from 'fastify'
 import { Redis } from 'ioredis'
 import { describe, expect, it } from 'vitest'
@@ -107,14 +109,23 @@ async function fuzzApp(h: Harness): Promise<{ app: FastifyInstance; close(): Pro
   await h.t.redis.set(h.t.schema.globalStats, JSON.stringify({ interactions24h: 1 }))
   const conn = new Redis(h.t.url, { enableOfflineQueue: false, maxRetriesPerRequest: 1 })
   conn.on('error', () => {}) // the second test stops its Redis
+  // The backfill queue on the same producer connection, as the service has it: requests enqueue, and the
+  // admin route exists.
+  const backfillQueue = new Queue<BackfillJobData>(BACKFILL_QUEUE, {
+    connection: conn,
+    ...backfillQueueOptions(h.t.schema),
+  })
+  backfillQueue.on('error', () => {})
   const app = await buildSecondApp(h, {
     queueBoard: { connection: conn },
     longWindows: createLongWindows(h.t.redis, h.t.schema),
+    backfillQueue,
   })
   return {
     app,
     async close() {
       await app.close() // closes the board's queues
+      await backfillQueue.close()
       conn.disconnect()
     },
   }
