@@ -101,6 +101,16 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     reply.headers(security.document)
     done()
   }
+  const backfill = createBackfillTracker({
+    redis,
+    schema,
+    queue: deps.backfillQueue,
+    onRequest: config.backfillOnRequest,
+    maxWaiting: config.backfillMaxWaiting,
+    ttlMs: config.localCacheMs,
+    log,
+    now,
+  })
   const ctx: AppContext = {
     config,
     documentHeaders: security.document,
@@ -142,17 +152,9 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       notifier,
       log,
       now,
+      onBackfill: backfill.remember,
     }),
-    backfill: createBackfillTracker({
-      redis,
-      schema,
-      queue: deps.backfillQueue,
-      onRequest: config.backfillOnRequest,
-      maxWaiting: config.backfillMaxWaiting,
-      ttlMs: config.localCacheMs,
-      log,
-      now,
-    }),
+    backfill,
   }
 
   const app = Fastify({

@@ -16,7 +16,8 @@ import { type BackfillView, backfillView } from './backfill-view.js'
 // The API's side of backfills: it enqueues an account's first one (on its first circle request, when it is
 // tracked, or by an admin) and shows the state the scheduler's worker keeps. Requests stay cheap: the state
 // comes with the circle's own reads (circles.ts), or for an in-process copy from a copy of the state kept here
-// for LOCAL_CACHE_MS; the queue is asked only while an account has no state yet.
+// for LOCAL_CACHE_MS, refreshed as the copies are confirmed (circles.ts); the queue is asked only while an
+// account has no state yet.
 
 export interface BackfillTrackerDeps {
   redis: Redis
@@ -123,6 +124,8 @@ export function createBackfillTracker(deps: BackfillTrackerDeps) {
     async hidden(did: string): Promise<boolean> {
       return (await hiddenAccounts(redis, schema, [did])).has(did)
     },
+    /** Keeps a state read elsewhere (with a circle, or the confirmation of in-process copies). */
+    remember,
     /** The state as read within LOCAL_CACHE_MS in this process, if it was. */
     peek(did: string): BackfillView | undefined {
       const s = states.get(did)
@@ -146,7 +149,6 @@ export function createBackfillTracker(deps: BackfillTrackerDeps) {
      * returns the state to show.
      */
     afterRequest(did: string, view: BackfillView): Promise<BackfillView> | BackfillView {
-      remember(did, view)
       if (view.state.state !== 'none' || !queue || !deps.onRequest || !isValidDid(did)) return view
       let p = enqueues.get(did)
       if (!p) {

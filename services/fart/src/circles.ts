@@ -75,6 +75,11 @@ export interface CircleServiceDeps {
   pollMs?: number
   /** Life of the in-process copy of served circles; 0 disables it. @default 0 */
   localMs?: number
+  /**
+   * Told each account's backfill state as read with a circle or with the confirmation of its in-process
+   * copies: the hot path shows it without a read of its own (backfill-tracker.ts).
+   */
+  onBackfill?: (did: string, view: BackfillView) => void
 }
 
 export function createCircleService(deps: CircleServiceDeps) {
@@ -95,6 +100,8 @@ export function createCircleService(deps: CircleServiceDeps) {
   // same ETag, so not past its Redis TTL either). A copy not served since its last confirmation just expires.
   // Each confirmation costs the API ~20 us (measured), so each hot copy is confirmed about once per life.
   // Only the entry's head is read back (GETRANGE, unless purged, in one script per copy), not the body.
+  // The accounts' backfill states come along (one HGETALL per account): a copy made before its account's
+  // backfill ended is dropped, and the hot path finds the states it shows fresh.
   const HEAD_BYTES = 128
   // In slices, each its own round trip: a thousand hot copies at once would stall the event loop for
   // milliseconds, which every request in flight would wait out (it showed in p99).
@@ -124,16 +131,28 @@ export function createCircleService(deps: CircleServiceDeps) {
         HEAD_BYTES - 1,
       )
     }
+    for (const d of dids) pipe.hgetall(schema.backfillAccount(d))
     const res = await pipe.exec()
     if (!res || local.generation !== generation) return
     const failed = res.find(([err]) => err)
     if (failed) throw failed[0]
     const version = (res[0]![1] as string | null) ?? '0'
     const optedOut = new Set(dids.filter((_, i) => (res[1]![1] as number[])[i] === 1))
+    const marks = new Map<string, string>()
+    dids.forEach((d, j) => {
+      const view = backfillView(res[2 + due.length + j]![1] as Record<string, string>)
+      marks.set(d, view.mark)
+      deps.onBackfill?.(d, view)
+    })
     due.forEach(([key, e], i) => {
       const raw = res[2 + i]![1] as string | null
       const head = raw === null ? null : headOf(Buffer.from(raw, 'latin1'))
-      if (optedOut.has(e.did) || head?.version !== version || head.etag !== e.etag) {
+      if (
+        optedOut.has(e.did) ||
+        head?.version !== version ||
+        head.etag !== e.etag ||
+        isStaleMark(e.mark, marks.get(e.did) ?? 'p')
+      ) {
         local.drop(key, e)
       } else {
         e.until = t0 + local.ttlMs
@@ -346,6 +365,7 @@ export function createCircleService(deps: CircleServiceDeps) {
       if (purged === 1) return { status: 404, body: GONE_BYTES, cache: 'none' }
       const v = version ?? '0'
       const bf = backfillView(backfill)
+      deps.onBackfill?.(did, bf)
       const e = raw === null ? null : splitEntry(raw)
       let r: Computation
       if (e && e.version === v && !isStaleMark(e.mark, bf.mark)) {
