@@ -120,8 +120,8 @@ export function circleRoutes(ctx: AppContext): FastifyPluginAsyncTypebox {
         // The hot path, before query parsing, validation and the handler: this process answered this very URL
         // a moment ago (it passed validation and the opt-out checks then). The global hooks (security
         // headers, CORS, rate limit) have run by now. The backfill state comes from this process's copy of
-        // it, or one HGETALL per account and LOCAL_CACHE_MS; it never enqueues (the handler does, and a copy
-        // lives 60 s at most).
+        // it (refreshed as the circle copies are confirmed), else from one HGETALL; the hot path never
+        // enqueues (the handler does, and a circle copy lives 60 s at most).
         onRequest: (req, reply, done) => {
           const hit = ctx.circles.local(req.url)
           if (hit === undefined) return done()
