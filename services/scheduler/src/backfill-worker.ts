@@ -63,6 +63,9 @@ export async function startBackfillWorker(o: BackfillWorkerOptions): Promise<Bac
       return { own: out.own.status, partners: out.partners }
     } catch (err) {
       const reason = failureReason(err)
+      // An account hidden meanwhile: the job ends as done (and is removed) rather than kept as a failed
+      // job whose data names it.
+      if (reason === 'hidden') return { hidden: true }
       log.warn({ err, did, reason }, 'account backfill failed')
       if (err instanceof RateLimitedError && err.retryAt !== undefined && token !== undefined) {
         await job.moveToDelayed(err.retryAt, token)

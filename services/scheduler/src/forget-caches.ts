@@ -1,6 +1,8 @@
 import { createHash } from 'node:crypto'
+import { BACKFILL_QUEUE, backfillJobId, backfillQueueOptions } from '@circles/backfill'
 import { isValidHandle } from '@circles/core'
 import type { RedisSchema } from '@circles/redis-schema'
+import { Queue } from 'bullmq'
 import type { Redis } from 'ioredis'
 import { type RollupPipeline, withRollupScripts } from './fence.js'
 
@@ -114,5 +116,32 @@ export async function forgetCaches(
     if (i < keys.length + handles.length) result.keysDeleted += n as number
     else result.listMembers += n as number
   })
+  result.keysDeleted += await forgetBackfillJobs(redis, schema, dids)
   return result
+}
+
+/**
+ * A queued backfill job names its account (its id and data). A running one cannot be removed: its worker
+ * finds the account hidden and ends the job, which then goes as every finished job does.
+ */
+async function forgetBackfillJobs(redis: Redis, schema: RedisSchema, dids: readonly string[]) {
+  const queue = new Queue(BACKFILL_QUEUE, { connection: redis, ...backfillQueueOptions(schema) })
+  let removed = 0
+  try {
+    for (const d of dids) {
+      // (Queue.remove answers 1 for a job that is not there too: ask first, to count what went.)
+      const job = await queue.getJob(backfillJobId(d))
+      if (
+        job &&
+        (await job.remove().then(
+          () => true,
+          () => false,
+        ))
+      )
+        removed++
+    }
+  } finally {
+    await queue.close()
+  }
+  return removed
 }

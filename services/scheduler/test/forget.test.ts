@@ -1,8 +1,15 @@
 import { createHash } from 'node:crypto'
+import {
+  BACKFILL_QUEUE,
+  backfillJobId,
+  backfillQueueOptions,
+  enqueueBackfill,
+} from '@circles/backfill'
 import { DAY_MS, HOUR_MS } from '@circles/core'
 import { createIndexWriter, didId } from '@circles/interaction-index'
 import { createLongWindowReader } from '@circles/long-term'
 import { createTestRedis, prng, type TestRedis } from '@circles/testkit'
+import { Queue } from 'bullmq'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { runForget } from '../src/forget.js'
 import { createLiveHours } from '../src/live-index.js'
@@ -114,6 +121,12 @@ describe('forget step', () => {
       await redis.hset(schema.backfillRepo(d), 'state', 'done')
       await redis.hset(schema.backfillAccount(d), 'state', 'done')
     }
+    // and queued backfill jobs (their ids and data name the account)
+    const backfills = new Queue(BACKFILL_QUEUE, {
+      connection: redis,
+      ...backfillQueueOptions(schema),
+    })
+    for (const d of [X, P]) await enqueueBackfill(backfills, d, 'request')
     const { events, rows } = makeEvents(dids, [...WRITTEN, ...LIVE], 300, 5)
     const writer = createIndexWriter(redis, schema)
     await writer.apply(events)
@@ -183,8 +196,11 @@ describe('forget step', () => {
     expect(f.recordsRemoved).toBeGreaterThanOrEqual(f.blobsRewritten)
     expect(f.partnersUnknown).toBe(0)
     // 8 long-term hashes (s, r, bs, br each), 2 snapshots, 3 profiles and caches of X, Y's profile,
-    // 4 backfill states, 6 circle keys.
-    expect(f.keysDeleted).toBe(8 + 2 + 3 + 1 + 4 + 6)
+    // 4 backfill states, 6 circle keys, X's backfill job.
+    expect(f.keysDeleted).toBe(8 + 2 + 3 + 1 + 4 + 6 + 1)
+    expect(await backfills.getJob(backfillJobId(X))).toBeUndefined()
+    expect(await backfills.getJob(backfillJobId(P))).toBeDefined()
+    await backfills.close()
     process.stdout.write(`[forget] two accounts: ${JSON.stringify(f)}\n`)
 
     await expectForgotten(t, [X, Y])
