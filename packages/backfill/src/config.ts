@@ -15,6 +15,7 @@ export const BACKFILL_ENV = [
   'BACKFILL_ALLOW_PRIVATE',
   'BACKFILL_MAX_BYTES',
   'BACKFILL_TIMEOUT_MS',
+  'BACKFILL_LOCK_MS',
   // the indexer's: the backfill writes the live index with the same writer settings
   'INDEX_ROLLUP_GRACE_HOURS',
 ] as const
@@ -30,6 +31,12 @@ export interface BackfillConfig {
   partners: number
   /** Partner repos fetched at once within one account's job. @default 4 */
   partnerConcurrency: number
+  /**
+   * The worker's BullMQ job lock (`lockDuration`), which is also how often it looks for stalled jobs
+   * (`stalledInterval`): a job whose worker died (kill -9, lost host) runs again within about twice this.
+   * @default 30000
+   */
+  lockMs: number
   /** The indexer's INDEX_ROLLUP_GRACE_HOURS: backfilled live records expire as the indexer's do. */
   rollupGraceHours: number
   /** Where repos come from; `perPds`: requests at once to one PDS host, over all jobs of the process. */
@@ -44,6 +51,7 @@ export function backfillConfig(env: BackfillEnv): BackfillConfig {
     concurrency: envInt(env, 'BACKFILL_CONCURRENCY', 2, { min: 1, max: 64 }),
     partners: envInt(env, 'BACKFILL_PARTNERS', 50, { min: 0, max: 1000 }),
     partnerConcurrency: envInt(env, 'BACKFILL_PARTNER_CONCURRENCY', 4, { min: 1, max: 64 }),
+    lockMs: envInt(env, 'BACKFILL_LOCK_MS', 30_000, { min: 1000, max: 3_600_000 }),
     rollupGraceHours: envInt(env, 'INDEX_ROLLUP_GRACE_HOURS', DEFAULT_ROLLUP_GRACE_HOURS, {
       min: 1,
       max: MAX_ROLLUP_GRACE_HOURS,

@@ -81,6 +81,9 @@ export async function startBackfillWorker(o: BackfillWorkerOptions): Promise<Bac
     connection: { ...o.connection, maxRetriesPerRequest: null },
     prefix: o.schema.bullPrefix,
     concurrency: o.config.concurrency,
+    // Equal, as BullMQ's defaults are: a dead worker's job is found within one check of its lock lapsing.
+    lockDuration: o.config.lockMs,
+    stalledInterval: o.config.lockMs,
   })
   worker.on('error', (err) => log.error({ err }, 'backfill worker error'))
   await worker.waitUntilReady()
