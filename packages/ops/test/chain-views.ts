@@ -1,4 +1,5 @@
-import { didId } from '@circles/interaction-index'
+import { createIndexReader, didId } from '@circles/interaction-index'
+import { createSchema } from '@circles/redis-schema'
 import {
   type InteractionLedger,
   type KindTally,
@@ -75,6 +76,22 @@ export function tallyMembers(names: Names, members: readonly Member[]): Tallies 
   return names.rekey(
     members.map((m) => [m.did, { score: m.score, sent: m.sent, received: m.received }]),
   )
+}
+
+/** What the live index under `prefix` holds, as `/v1/interactions` would list it (no API in between). */
+export async function indexTallies(
+  redis: Redis,
+  prefix: string,
+  names: Names,
+  accounts: readonly PdsAccount[],
+): Promise<Record<string, Tallies>> {
+  const index = createIndexReader(redis, createSchema(prefix))
+  const out: Record<string, Tallies> = {}
+  for (const a of accounts) {
+    const { partners } = await index.partners({ did: a.did, windowHours: 48, limit: 1000 })
+    out[names.of(a.did)] = tallyMembers(names, partners)
+  }
+  return out
 }
 
 function isDescending(values: readonly number[]): boolean {
