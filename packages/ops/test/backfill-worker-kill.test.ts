@@ -42,7 +42,7 @@ import { expectedInteractions, indexTallies, Names, type Tallies } from './chain
 // index must then hold the script's ledger for ali and her partners, every count once, both directions.
 
 const MAIN = join(repoRoot(), 'services/scheduler/dist/src/main.js')
-/** BACKFILL_LOCK_MS: the dead scheduler's job runs again within seconds, not BullMQ's default minute. */
+/** BACKFILL_LOCK_MS: the dead scheduler's job runs again within seconds (BullMQ's defaults: up to ~90 s). */
 const LOCK_MS = 3000
 const WAIT = { timeoutMs: 60_000 }
 
