@@ -1,4 +1,5 @@
 import {
+  fetchLatestRev,
   fetchRepo,
   type GuardOptions,
   PdsLimiter,
@@ -47,6 +48,12 @@ export function repoOpener(cfg: SourceConfig = {}): RepoOpener {
     }
     // The slot is held through the download and the read: the CAR streams from the socket as it is read.
     return limiter.run(identity.pds, async (observe) => {
+      if (
+        opts.since !== undefined &&
+        (await fetchLatestRev(identity.pds, did, cfg)) === opts.since
+      ) {
+        return { rev: opts.since, bytes: 0, records: [] } // nothing new since the last backfill
+      }
       const { car, headers } = await fetchRepo(identity.pds, did, { ...cfg, since: opts.since })
       observe(headers)
       const read = opts.since === undefined ? readRepo : readRepoDiff

@@ -2,7 +2,6 @@ import { type ChildProcess, spawn } from 'node:child_process'
 import { once } from 'node:events'
 import { rmSync } from 'node:fs'
 import { join } from 'node:path'
-import { createIndexReader } from '@circles/interaction-index'
 import { createSchema } from '@circles/redis-schema'
 import {
   freePort,
@@ -32,11 +31,10 @@ import {
   expectedCircles,
   expectedInteractions,
   getJson,
+  indexTallies,
   Names,
   readCircles,
   readInteractions,
-  type Tallies,
-  tallyMembers,
 } from './chain-views.js'
 
 // Issue 16 end to end: the accounts act on a local PDS BEFORE the system starts, so the live stream never
@@ -186,24 +184,13 @@ describe('backfill: circles from the accounts’ own repos', () => {
       const dids = everyone.map((a) => a.did)
       const again = await runCli(dids, systemEnv(redis.url, pds, prefix))
       expect(again.code, again.output).toBe(0)
-      expect(await indexTallies(reader, prefix, everyone)).toEqual(
+      expect(await indexTallies(reader, prefix, names, everyone)).toEqual(
         expectedInteractions(ledger, names, everyone),
       )
     } finally {
       reader.disconnect()
     }
   }, 120_000)
-
-  /** What the live index under `prefix` holds, as `/v1/interactions` would list it. */
-  async function indexTallies(reader: Redis, prefix: string, accounts: readonly PdsAccount[]) {
-    const index = createIndexReader(reader, createSchema(prefix))
-    const out: Record<string, Tallies> = {}
-    for (const a of accounts) {
-      const { partners } = await index.partners({ did: a.did, windowHours: 48, limit: 1000 })
-      out[names.of(a.did)] = tallyMembers(names, partners)
-    }
-    return out
-  }
 })
 
 function systemEnv(redisUrl: string, pds: LocalPds, prefix: string): Record<string, string> {

@@ -72,7 +72,7 @@ function tallies(
   return names.rekey(scored)
 }
 
-export function tallyMembers(names: Names, members: readonly Member[]): Tallies {
+function tallyMembers(names: Names, members: readonly Member[]): Tallies {
   return names.rekey(
     members.map((m) => [m.did, { score: m.score, sent: m.sent, received: m.received }]),
   )

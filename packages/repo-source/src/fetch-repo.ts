@@ -1,5 +1,5 @@
 import type { IncomingHttpHeaders } from 'node:http'
-import { isValidDid } from '@circles/core'
+import { isValidDid, isValidTid } from '@circles/core'
 import { RepoSourceError } from './errors.js'
 import { type GuardOptions, guardedGet } from './guarded-get.js'
 
@@ -43,4 +43,36 @@ export async function fetchRepo(
     headers: { accept: 'application/vnd.ipld.car' },
   })
   return { car: res.body, headers: res.headers }
+}
+
+/**
+ * The rev of the repo's current commit (`com.atproto.sync.getLatestCommit`), to skip a re-sync that would
+ * find nothing: a PDS answers `getRepo?since=<its current rev>` with a CAR whose root commit it leaves
+ * out (nothing is newer than it), which a verifying reader must refuse. A claim, not verified: it only
+ * decides whether to fetch; what is fetched is verified.
+ */
+export async function fetchLatestRev(
+  pds: string,
+  did: string,
+  opts: GuardOptions = {},
+): Promise<string> {
+  const url = new URL('/xrpc/com.atproto.sync.getLatestCommit', pds)
+  url.searchParams.set('did', did)
+  const res = await guardedGet(url, {
+    ...opts,
+    maxBytes: 4096,
+    headers: { accept: 'application/json' },
+  })
+  const chunks: Uint8Array[] = []
+  for await (const chunk of res.body) chunks.push(chunk)
+  let rev: unknown
+  try {
+    rev = (JSON.parse(Buffer.concat(chunks).toString('utf8')) as { rev?: unknown }).rev
+  } catch (cause) {
+    throw new RepoSourceError('bad_commit', `getLatestCommit of ${did} is not JSON`, { cause })
+  }
+  if (typeof rev !== 'string' || !isValidTid(rev)) {
+    throw new RepoSourceError('bad_commit', `getLatestCommit of ${did} names no rev`)
+  }
+  return rev
 }

@@ -1,6 +1,6 @@
 export { type AtprotoIdentity, readDidDocument } from './did-document.js'
 export { RateLimitedError, RepoSourceError, type RepoSourceReason } from './errors.js'
-export { type FetchRepoOptions, fetchRepo, type RepoStream } from './fetch-repo.js'
+export { type FetchRepoOptions, fetchLatestRev, fetchRepo, type RepoStream } from './fetch-repo.js'
 export {
   type GetOptions,
   type GuardedResponse,
