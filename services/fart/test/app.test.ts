@@ -435,6 +435,16 @@ describe('fart API', () => {
       expect(metrics).toMatch(/fart_pipeline\{metric="dead_letters"\} 1/)
       expect(metrics).toMatch(/fart_pipeline\{metric="firehose_cursors_lost"\} 2/)
       expect(metrics).toMatch(/fart_pipeline\{metric="stream_trimmed_unread"\} 0/)
+      // and the backfill worker's counters
+      await h2.t.redis.hset(h2.t.schema.backfillStats, {
+        repos: 3,
+        folded: 40,
+        'failed:timeout': 2,
+      })
+      const backfill = (await h2.app.inject('/metrics')).body
+      expect(backfill).toMatch(/fart_backfill_total\{counter="repos"\} 3/)
+      expect(backfill).toMatch(/fart_backfill_total\{counter="folded"\} 40/)
+      expect(backfill).toMatch(/fart_backfill_failures_total\{reason="timeout"\} 2/)
     } finally {
       await h2.close()
     }
