@@ -103,6 +103,16 @@ describe('a backfill refuses, with a reason, and writes nothing', () => {
     const out = await backfillRepo(deps(), DID)
     expect(out.fold?.liveEvents).toBe(1)
     expect(out.fold?.dayEvents).toBe(1)
+    // and not fetched again: the live stream keeps a folded repo current
+    let fetched = 0
+    current = {
+      repo: (res) => {
+        fetched++
+        sendCar(res, good.car)
+      },
+    }
+    expect((await backfillRepo(deps(), DID)).status).toBe('skipped')
+    expect(fetched).toBe(0)
   })
 
   it('a repo signed with a key its DID document does not name', async () => {

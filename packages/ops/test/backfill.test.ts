@@ -130,9 +130,10 @@ describe('backfill: circles from the accounts’ own repos', () => {
 
   it('counts once what both the live stream and a backfill running beside it see', async () => {
     const { ali, bob, cat } = acct
-    const env = systemEnv(redis.url, pds, 'bf:')
+    const env = { ...systemEnv(redis.url, pds, 'bf:'), APPVIEW_URL: appview.url }
     // New activity written while backfills of the same repos run (re-syncs: getRepo?since=), then again
-    // once everything settled: each record reaches the index from both sides, and counts once.
+    // once everything settled: each record reaches the index from both sides, and counts once. (Named by
+    // handle, as a user would: the CLI resolves them through the AppView.)
     const write = async () => {
       const p = await w.post(bob)
       await w.like(ali, p)
@@ -141,7 +142,7 @@ describe('backfill: circles from the accounts’ own repos', () => {
       await w.post(cat, { quote: p })
     }
     const [during] = await Promise.all([
-      runCli(['--resync', ali.did, bob.did, cat.did], env),
+      runCli(['--resync', ali.handle, `@${bob.handle}`, cat.did], env),
       write(),
     ])
     expect(during.code, during.output).toBe(0)
