@@ -3,8 +3,11 @@
 -- it twice, or again after a crash, leaves the same hash: that is the exactly-once of the backfilled sides.
 -- Day blob format: packages/long-term/src/day-blob.ts (mark byte, then head [varint] 8-byte partner id).
 -- KEYS[1] = the `br` hash   ARGV[1] = the source's 8-byte id   ARGV[2] = expire-at ms (the newest day's
--- plus the retention; the key's expiry only moves later; 0 = leave it)   ARGV[3..] = day, records (no mark byte) pairs
-local key, src = KEYS[1], ARGV[1]
+-- plus the retention; the key's expiry only moves later; 0 = leave it)   ARGV[3] = the new records, packed
+-- per day: day (3 bytes, big-endian), length (1 byte), that many bytes of records (no mark byte); absent
+-- or empty = none. One argument rather than a pair per day: the per-argument cost, on both sides, was
+-- most of a backfill's day writes.
+local key, src, packed = KEYS[1], ARGV[1], ARGV[3] or ''
 
 local function strip(blob)
   local kept, pos, n = {}, 2, #blob
@@ -20,9 +23,21 @@ local function strip(blob)
   return table.concat(kept)
 end
 
-local add = {}
-for i = 3, #ARGV, 2 do add[ARGV[i]] = ARGV[i + 1] end
+-- unpack() of a long list would overflow Lua's C stack: a few hundred arguments a call.
+local function call(cmd, list)
+  for i = 1, #list, 512 do
+    redis.call(cmd, key, unpack(list, i, math.min(i + 511, #list)))
+  end
+end
 
+local add, pos = {}, 1
+while pos <= #packed do
+  local d1, d2, d3, len = string.byte(packed, pos, pos + 3)
+  add[tostring(d1 * 65536 + d2 * 256 + d3)] = string.sub(packed, pos + 4, pos + 3 + len)
+  pos = pos + 4 + len
+end
+
+local set, del = {}, {}
 local fields = redis.call('HGETALL', key)
 for i = 1, #fields, 2 do
   local day, blob = fields[i], fields[i + 1]
@@ -33,12 +48,19 @@ for i = 1, #fields, 2 do
     add[day] = nil
   end
   if rest == '' then
-    redis.call('HDEL', key, day)
+    del[#del + 1] = day
   elseif new or #rest + 1 ~= #blob then
-    redis.call('HSET', key, day, string.sub(blob, 1, 1) .. rest)
+    set[#set + 1] = day
+    set[#set + 1] = string.sub(blob, 1, 1) .. rest
   end
 end
-for day, new in pairs(add) do redis.call('HSET', key, day, '\0' .. new) end
+for day, new in pairs(add) do
+  set[#set + 1] = day
+  set[#set + 1] = '\0' .. new
+end
+-- HSET first: a hash whose old days all go while new ones come keeps its expiry (it only moves later).
+call('HSET', set)
+call('HDEL', del)
 
 local expire = tonumber(ARGV[2])
 if expire > 0 and redis.call('EXISTS', key) == 1 and redis.call('PEXPIRETIME', key) < expire then

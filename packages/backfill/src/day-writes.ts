@@ -1,6 +1,11 @@
 import { DAY_MS } from '@circles/core'
 import { DidCache, didId, rememberDids, resolveIds } from '@circles/interaction-index'
-import { encodeDayBlob, forEachPackedRecord, type PackedRecord } from '@circles/long-term'
+import {
+  encodeDayBlob,
+  forEachPackedRecord,
+  type PackedRecord,
+  recordSize,
+} from '@circles/long-term'
 import type { RedisSchema } from '@circles/redis-schema'
 import { luaSource, withLuaSource } from '@circles/redis-wire'
 import type { ChainableCommander, Redis } from 'ioredis'
@@ -17,7 +22,8 @@ import type { DayCounts } from './classify.js'
 // the `br` hashes.
 
 const RECEIVED_LUA = luaSource(import.meta.url, 'backfill-received')
-const PIPELINE = 500
+const PIPELINE = 1000
+const IN_FLIGHT = 3
 
 type WithScript = Redis & {
   backfillReceived(key: string, ...args: (string | number | Buffer)[]): Promise<number>
@@ -42,26 +48,59 @@ export interface DayWriteResult {
 function addByDay(out: Map<number, PackedRecord[]>, m: Map<number, number>, partner: Buffer): void {
   for (const [k, count] of m) {
     const day = Math.floor(k / 4)
-    const list = out.get(day) ?? []
-    if (list.length === 0) out.set(day, list)
+    let list = out.get(day)
+    if (list === undefined) {
+      list = []
+      out.set(day, list)
+    }
     list.push({ kind: k % 4, partner, count })
   }
 }
 
 /** Records per day of the sent side: every partner's. */
-function sentByDay(days: DayCounts): Map<number, PackedRecord[]> {
+function sentByDay(days: DayCounts, ids: Map<string, Buffer>): Map<number, PackedRecord[]> {
   const out = new Map<number, PackedRecord[]>()
-  for (const [partner, m] of days) addByDay(out, m, didId(partner))
+  for (const [partner, m] of days) addByDay(out, m, ids.get(partner) as Buffer)
   return out
 }
 
-/** One partner's `br` script arguments after the key and the source: expire-at, then day, records pairs. */
-function receivedArgs(m: Map<number, number>, source: Buffer, retentionDays: number) {
-  const perDay = new Map<number, PackedRecord[]>()
-  addByDay(perDay, m, source)
-  const args: (string | Buffer)[] = [String(expireAt(Math.max(...perDay.keys()), retentionDays))]
-  for (const [day, records] of perDay) args.push(String(day), encodeDayBlob(0, records).subarray(1))
-  return args
+/** Days fit the script's 3 bytes (year 47900), a day's records (4 kinds at most) its 1-byte length. */
+const MAX_DAY = 1 << 24
+
+/**
+ * One partner's new `br` records for the script (lua/backfill-received.lua, ARGV[3]): per day, its
+ * number (3 bytes), the length of its records (1 byte) and the records naming `source`; and the newest day.
+ */
+function receivedPacked(m: Map<number, number>, source: Buffer): [packed: Buffer, newest: number] {
+  // Keys are day * 4 + kind: in order, a day's records are together.
+  const keys = [...m.keys()].sort((a, b) => a - b)
+  const records = keys.map((k) => ({ kind: k % 4, partner: source, count: m.get(k) as number }))
+  const blob = encodeDayBlob(0, records)
+  let days = 0
+  for (let i = 0; i < keys.length; i++) {
+    if (i === 0 || Math.floor((keys[i] as number) / 4) !== Math.floor((keys[i - 1] as number) / 4))
+      days++
+  }
+  const out = Buffer.allocUnsafe(blob.length - 1 + 4 * days)
+  let o = 0
+  let at = 1
+  for (let i = 0; i < keys.length; ) {
+    const day = Math.floor((keys[i] as number) / 4)
+    if (!(day >= 0 && day < MAX_DAY))
+      throw new RangeError(`day ${day} is out of the day blobs' range`)
+    let span = 0
+    let j = i
+    for (; j < keys.length && Math.floor((keys[j] as number) / 4) === day; j++)
+      span += recordSize(records[j] as PackedRecord)
+    out[o] = day >>> 16
+    out[o + 1] = (day >>> 8) & 0xff
+    out[o + 2] = day & 0xff
+    out[o + 3] = span
+    o += 4 + blob.copy(out, o + 4, at, at + span)
+    at += span
+    i = j
+  }
+  return [out, Math.floor((keys[keys.length - 1] as number) / 4)]
 }
 
 /** A long-term hash expires one retention after its newest day, as the roll-up's do. */
@@ -90,12 +129,12 @@ export async function writeDayBlobs(
   days: DayCounts,
   opts: { retentionDays: number },
 ): Promise<DayWriteResult> {
-  const r = withScript(redis)
   const source = didId(did)
   const sentKey = schema.longTerm(did, 'bs')
-  const byDay = sentByDay(days)
+  const ids = new Map([...days.keys()].map((p) => [p, didId(p)]))
+  const byDay = sentByDay(days, ids)
 
-  const newIds = new Set([...days.keys()].map((p) => didId(p).toString('latin1')))
+  const newIds = new Set([...ids.values()].map((id) => id.toString('latin1')))
   const gone = [...(await previousPartners(redis, sentKey))].filter((id) => !newIds.has(id))
   const goneDids = [
     ...(await resolveIds(redis, schema, gone, new DidCache(gone.length + 1))).values(),
@@ -106,35 +145,55 @@ export async function writeDayBlobs(
   await rememberDids(redis, schema, names)
 
   const sent = redis.multi().del(sentKey)
-  let newestDay = -1
-  for (const [day, records] of byDay) {
-    sent.hset(sentKey, String(day), encodeDayBlob(0, records))
-    newestDay = Math.max(newestDay, day)
+  if (byDay.size > 0) {
+    const fields: (string | Buffer)[] = []
+    for (const [day, records] of byDay) fields.push(String(day), encodeDayBlob(0, records))
+    sent.hset(sentKey, ...fields)
+    sent.pexpireat(sentKey, expireAt(Math.max(...byDay.keys()), opts.retentionDays))
   }
-  if (newestDay >= 0) sent.pexpireat(sentKey, expireAt(newestDay, opts.retentionDays))
   await exec(sent)
 
-  let pipe = r.pipeline()
-  const flush = async () => {
-    if (pipe.length === 0) return
-    await exec(pipe)
-    pipe = r.pipeline()
-  }
-  for (const [partner, m] of days) {
-    const args = receivedArgs(m, source, opts.retentionDays)
-    ;(pipe as unknown as WithScript).backfillReceived(
-      schema.longTerm(partner, 'br'),
-      source,
-      ...args,
-    )
-    if (pipe.length >= PIPELINE) await flush()
-  }
-  for (const partner of goneDids) {
-    ;(pipe as unknown as WithScript).backfillReceived(schema.longTerm(partner, 'br'), source, '0')
-    if (pipe.length >= PIPELINE) await flush()
-  }
-  await flush()
+  await writeReceived(withScript(redis), schema, source, days, goneDids, opts.retentionDays)
   // A table sweep that reclaimed an entry between the names and the blobs moved the epoch: write them again.
   if ((await redis.get(schema.didTableEpoch)) !== epoch) await rememberDids(redis, schema, names)
   return { days: byDay.size, partners: days.size, stripped: goneDids.length }
+}
+
+/**
+ * Every partner's `br` share of the source, one script call each (each key its own slot: cluster-safe),
+ * in pipelines of which a few are in flight at once: Redis runs one while the next is built.
+ */
+async function writeReceived(
+  r: WithScript,
+  schema: RedisSchema,
+  source: Buffer,
+  days: DayCounts,
+  goneDids: string[],
+  retentionDays: number,
+): Promise<void> {
+  const inFlight: Promise<void>[] = []
+  let pipe = r.pipeline() as unknown as WithScript & ChainableCommander
+  const flush = async (force: boolean) => {
+    if ((pipe.length < PIPELINE && !force) || pipe.length === 0) return
+    const sent = exec(pipe)
+    // Waited for below; until then a failure must not count as unhandled.
+    sent.catch(() => {})
+    inFlight.push(sent)
+    pipe = r.pipeline() as unknown as WithScript & ChainableCommander
+    if (inFlight.length >= IN_FLIGHT) await inFlight.shift()
+  }
+  for (const [partner, m] of days) {
+    const [packed, newest] = receivedPacked(m, source)
+    const expire = String(expireAt(newest, retentionDays))
+    pipe.backfillReceived(schema.longTerm(partner, 'br'), source, expire, packed)
+    await flush(false)
+  }
+  for (const partner of goneDids) {
+    pipe.backfillReceived(schema.longTerm(partner, 'br'), source, '0')
+    await flush(false)
+  }
+  await flush(true)
+  // (On a failure above, what is still in flight finishes on its own: the writes are replacements, a
+  // rerun makes them again.)
+  for (const sent of inFlight) await sent
 }

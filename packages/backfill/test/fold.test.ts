@@ -99,6 +99,26 @@ describe('foldRepo: the day blobs', () => {
     expect(covered.liveCovered).toBe(1)
     expect((await longTerm(D, 'bs')).get(B)?.like).toBe(1)
   })
+  it('packs counts past a head byte and every kind of a day into one partner call', async () => {
+    // 70 likes (a varint count), a repost, a reply and a quote the same day, and other days around it
+    const t = now - 30 * DAY_MS
+    const many = Array.from({ length: 70 }, (_, i) => like(B, t + i * 1000))
+    const mixed = [...many, repost(B, t), reply(B, t), quote(B, t), like(B, now - 60 * DAY_MS)]
+    await foldRepo(deps, A, mixed)
+    await foldRepo(deps, D, [like(B, t), like(B, now - 4 * DAY_MS)])
+    await foldRepo(deps, A, mixed)
+    expect(await longTerm(B, 'br')).toEqual(
+      new Map([
+        [A, { like: 71, repost: 1, reply: 1, quote: 1 }],
+        [D, { like: 2, repost: 0, reply: 0, quote: 0 }],
+      ]),
+    )
+    expect(await longTerm(A, 'bs')).toEqual(
+      new Map([[B, { like: 71, repost: 1, reply: 1, quote: 1 }]]),
+    )
+    const ttl = await tr.redis.pexpiretime(tr.schema.longTerm(B, 'br'))
+    expect(ttl).toBe((days(4) + 91) * DAY_MS)
+  })
 })
 
 describe('foldRepo: the live index', () => {
