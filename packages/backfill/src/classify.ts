@@ -4,18 +4,17 @@ import {
   HOUR_MS,
   type InteractionCreate,
   type InteractionKind,
-  interpretOp,
-  isValidTid,
   type RejectReason,
-  tidTimestampMs,
 } from '@circles/core'
 import { WINDOW_HOURS } from '@circles/interaction-index'
+import { CreateInterpreter, type Emit, tidMsOf } from './interpret.js'
 
 // Which of a repo's records go where (pure: no I/O, the clock and the live-since mark are arguments).
 //
 // A repo holds what its account created and did not delete; the live stream delivered what was created
-// since `liveSince` (the indexer's mark). Each create (interpreted by the live path's own `interpretOp`, so
-// the two agree on kinds, subjects, self-interactions and malformed records) goes to exactly one place:
+// since `liveSince` (the indexer's mark). Each create (interpreted as the live path's own `interpretOp`
+// does, interpret.ts, so the two agree on kinds, subjects, self-interactions and malformed records) goes
+// to exactly one place:
 // - hours the live index will still hold for a while (from 46 h back: the roll-up folds an hour only once it
 //   is 48 h old, so two hours of margin keep a record from landing in an hour being folded): the live
 //   index, through the indexer's own writer, whose duplicate search (author + rkey) and tombstones make a
@@ -70,16 +69,16 @@ export const KIND_NUMBER: Record<InteractionKind, number> = {
 
 /**
  * A record's commit time stand-in: the repo keeps no commit time per record, so its `createdAt`, or its
- * TID when that is missing. `interpretOp` then takes the TID when it is within the tolerance of it, as the
- * live path does with the relay's commit time.
+ * TID (`tidMs`, NaN when the rkey is not one) when that is missing. The interpretation then takes the TID
+ * when it is within the tolerance of it, as the live path does with the relay's commit time.
  */
-function commitTimeOf(rkey: string, record: unknown): number | null {
+function commitTimeOf(tidMs: number, record: unknown): number | null {
   const createdAt = (record as { createdAt?: unknown } | null)?.createdAt
   if (typeof createdAt === 'string') {
     const t = Date.parse(createdAt)
     if (Number.isFinite(t) && t > 0) return t
   }
-  return isValidTid(rkey) ? tidTimestampMs(rkey) : null
+  return Number.isNaN(tidMs) ? null : tidMs
 }
 
 export function emptyClassified(): Classified {
@@ -103,34 +102,38 @@ export function classifyRecords(records: Iterable<RepoRecord>, o: ClassifyOption
   const oldest = o.now - o.retentionDays * DAY_MS
   const newest = o.now + DEFAULT_TID_TOLERANCE_MS
   const liveSince = o.liveSince ?? Number.POSITIVE_INFINITY
+  const interpreter = new CreateInterpreter(o.did)
+  let rkey = ''
+  const emit: Emit = (kind, subject, time, chars) => {
+    if (time < oldest || time > newest) out.outOfRange++
+    else if (time >= liveFromMs)
+      out.live.push({ type: 'create', kind, author: o.did, subject, rkey, time, chars })
+    else if (time >= liveSince) out.liveCovered++
+    else addDay(out, subject, time, kind)
+  }
   for (const r of records) {
     out.records++
-    const commitTime = commitTimeOf(r.rkey, r.record)
+    rkey = r.rkey
+    const tidMs = tidMsOf(rkey)
+    const commitTime = commitTimeOf(tidMs, r.record)
     if (commitTime === null) {
       out.untimed++
       continue
     }
-    const res = interpretOp({ repo: o.did, action: 'create', ...r, commitTime })
-    if (res.rejected) out.rejected[res.rejected] = (out.rejected[res.rejected] ?? 0) + 1
-    out.self += res.self
-    for (const ev of res.events) {
-      if (ev.type !== 'create') continue
-      if (ev.time < oldest || ev.time > newest) out.outOfRange++
-      else if (ev.time >= liveFromMs) out.live.push(ev)
-      else if (ev.time >= liveSince) out.liveCovered++
-      else addDay(out, ev)
-    }
+    const rejected = interpreter.interpret(r.collection, rkey, tidMs, r.record, commitTime, emit)
+    if (rejected !== undefined) out.rejected[rejected] = (out.rejected[rejected] ?? 0) + 1
+    out.self += interpreter.self
   }
   return out
 }
 
-function addDay(out: Classified, ev: InteractionCreate): void {
-  let m = out.days.get(ev.subject)
+function addDay(out: Classified, subject: string, time: number, kind: InteractionKind): void {
+  let m = out.days.get(subject)
   if (!m) {
     m = new Map()
-    out.days.set(ev.subject, m)
+    out.days.set(subject, m)
   }
-  const k = Math.floor(ev.time / DAY_MS) * 4 + (KIND_NUMBER[ev.kind] as number)
+  const k = Math.floor(time / DAY_MS) * 4 + (KIND_NUMBER[kind] as number)
   m.set(k, (m.get(k) ?? 0) + 1)
   out.dayEvents++
 }

@@ -1,0 +1,161 @@
+import {
+  DEFAULT_TID_TOLERANCE_MS,
+  type InteractionKind,
+  isValidDid,
+  isValidNsid,
+  isValidRkey,
+  isValidTid,
+  LIKE,
+  POST,
+  REPOST,
+  type RejectReason,
+  tidTimestampMs,
+} from '@circles/core'
+
+// core's `interpretOp` for the creates of one repo, with the same results (interpret.test.ts holds the
+// two side by side), at a backfill's pace: a repo is 100k creates of one author naming a few thousand
+// accounts, so the author's DID is checked once, a subject's DID and collection once per repo (not once
+// per record: a regex each), a TID rkey's syntax stands for the rkey's, and no op, result or event object
+// is made per record: the caller gets each interaction through `emit`.
+
+/** Distinct DIDs and collections remembered per repo; past this the memory starts again. */
+const MEMO_LIMIT = 20_000
+
+export type Emit = (kind: InteractionKind, subject: string, time: number, chars: number) => void
+
+export class CreateInterpreter {
+  /** Self-interactions of the last `interpret`. */
+  self = 0
+  private readonly repoValid: boolean
+  private readonly dids = new Map<string, boolean>()
+  private readonly nsids = new Map<string, boolean>()
+
+  constructor(
+    private readonly repo: string,
+    private readonly toleranceMs = DEFAULT_TID_TOLERANCE_MS,
+  ) {
+    this.repoValid = isValidDid(repo)
+  }
+
+  /**
+   * `interpretOp({ repo, action: 'create', collection, rkey, record, commitTime })`: its events go to
+   * `emit` (kind, subject, time, chars), its `self` to this object's, its `rejected` is returned. `tidMs`
+   * is the rkey's TID time, NaN when the rkey is not a TID (the caller has it already).
+   */
+  interpret(
+    collection: string,
+    rkey: string,
+    tidMs: number,
+    record: unknown,
+    commitTime: number,
+    emit: Emit,
+  ): RejectReason | undefined {
+    this.self = 0
+    const kind: InteractionKind | null =
+      collection === LIKE
+        ? 'like'
+        : collection === REPOST
+          ? 'repost'
+          : collection === POST
+            ? 'reply'
+            : null
+    if (kind === null) return undefined
+    if (!this.repoValid) return 'invalid_repo'
+    // A valid TID is a valid rkey (13 characters of the rkey alphabet).
+    if (Number.isNaN(tidMs) && !isValidRkey(rkey)) return 'invalid_rkey'
+    if (!isObject(record)) return 'invalid_record'
+    const time =
+      !Number.isNaN(tidMs) && Math.abs(tidMs - commitTime) <= this.toleranceMs ? tidMs : commitTime
+
+    if (kind !== 'reply') {
+      const subject = this.refDid(record.subject)
+      if (subject === null) return 'invalid_subject'
+      if (subject === this.repo) this.self = 1
+      else emit(kind, subject, time, 0)
+      return undefined
+    }
+    let replyTo: string | undefined
+    if (record.reply !== undefined) {
+      if (!isObject(record.reply)) return 'invalid_reply'
+      const parent = this.refDid(record.reply.parent)
+      if (parent === null) return 'invalid_reply'
+      replyTo = parent
+    }
+    const quoted = this.quotedDid(record.embed)
+    if (quoted === null) return 'invalid_embed'
+    if (replyTo === undefined && quoted === undefined) return undefined
+    const text = record.text
+    if (text !== undefined && typeof text !== 'string') return 'invalid_record'
+    const chars = typeof text === 'string' ? codePoints(text) : 0
+    if (replyTo !== undefined) {
+      if (replyTo === this.repo) this.self++
+      else emit('reply', replyTo, time, chars)
+    }
+    if (quoted !== undefined) {
+      if (quoted === this.repo) this.self++
+      else emit('quote', quoted, time, chars)
+    }
+    return undefined
+  }
+
+  /** The quoted record's DID, undefined when the post quotes nothing, null when the quote embed is malformed. */
+  private quotedDid(embed: unknown): string | null | undefined {
+    if (embed === undefined) return undefined
+    if (!isObject(embed)) return null
+    if (embed.$type === 'app.bsky.embed.record') return this.refDid(embed.record)
+    if (embed.$type === 'app.bsky.embed.recordWithMedia') {
+      if (!isObject(embed.record)) return null
+      return this.refDid(embed.record.record)
+    }
+    return undefined
+  }
+
+  /** core's `parseAtUri(ref.uri)?.did` of a strong ref: `at://` and exactly three parts. */
+  private refDid(ref: unknown): string | null {
+    if (!isObject(ref)) return null
+    const uri = ref.uri
+    if (typeof uri !== 'string' || uri.length > 8192 || !uri.startsWith('at://')) return null
+    const a = uri.indexOf('/', 5)
+    const b = a < 0 ? -1 : uri.indexOf('/', a + 1)
+    if (b < 0 || uri.indexOf('/', b + 1) >= 0) return null
+    const did = uri.slice(5, a)
+    if (!memo(this.dids, did, isValidDid)) return null
+    if (!memo(this.nsids, uri.slice(a + 1, b), isValidNsid)) return null
+    return isValidRkey(uri.slice(b + 1)) ? did : null
+  }
+}
+
+function memo(m: Map<string, boolean>, key: string, check: (s: string) => boolean): boolean {
+  let ok = m.get(key)
+  if (ok === undefined) {
+    ok = check(key)
+    if (m.size >= MEMO_LIMIT) m.clear()
+    m.set(key, ok)
+  }
+  return ok
+}
+
+/** The rkey's TID time, NaN when it is not a TID. */
+export function tidMsOf(rkey: string): number {
+  return isValidTid(rkey) ? tidTimestampMs(rkey) : Number.NaN
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value)
+}
+
+/** Code points of a text (core's count for replies and quotes: a surrogate pair is one). */
+function codePoints(text: string): number {
+  let n = text.length
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i)
+    if (c >= 0xd800 && c <= 0xdbff && i + 1 < text.length) {
+      const d = text.charCodeAt(i + 1)
+      if (d >= 0xdc00 && d <= 0xdfff) {
+        n--
+        i++
+      }
+    }
+  }
+  return n
+}
