@@ -95,10 +95,14 @@ export async function foldRepo(
     for (const n of c.days.get(h)?.values() ?? []) hiddenPartners += n
     c.days.delete(h)
   }
-  const live = await applyLive(deps.writer, c.live)
-  const day = opts.partial
-    ? { days: 0, partners: 0, stripped: 0 }
-    : await writeDayBlobs(redis, schema, did, c.days, { retentionDays })
+  // The two shares touch different keys (the live index, the day blobs): written at once, each one's
+  // round trips overlap the other's work.
+  const [live, day] = await Promise.all([
+    applyLive(deps.writer, c.live),
+    opts.partial
+      ? { days: 0, partners: 0, stripped: 0 }
+      : writeDayBlobs(redis, schema, did, c.days, { retentionDays }),
+  ])
   await requeueHidden(deps, [did, ...c.days.keys()])
   const { live: liveList, days: _days, ...counts } = c
   return {
