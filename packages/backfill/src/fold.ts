@@ -77,10 +77,13 @@ export async function foldRepo(
 ): Promise<FoldResult> {
   const { redis, schema } = deps
   const retentionDays = deps.retentionDays ?? 90
-  if ((await hiddenAccounts(redis, schema, [did])).size > 0) {
+  const [hiddenSelf, liveSince] = await Promise.all([
+    hiddenAccounts(redis, schema, [did]),
+    readLiveSince(redis, schema),
+  ])
+  if (hiddenSelf.size > 0) {
     throw new BackfillRefused('hidden', `${did} opted out or was deleted: nothing is backfilled`)
   }
-  const liveSince = await readLiveSince(redis, schema)
   const c = classifyRecords(records, {
     did,
     now: (deps.now ?? Date.now)(),
@@ -88,20 +91,11 @@ export async function foldRepo(
     retentionDays,
   })
   if (opts.partial) c.days.clear()
-  // The writer refuses creates naming a purged account itself (purge marks); the day blobs are ours to keep.
-  const hidden = await hiddenAccounts(redis, schema, [...c.days.keys()])
-  let hiddenPartners = 0
-  for (const h of hidden) {
-    for (const n of c.days.get(h)?.values() ?? []) hiddenPartners += n
-    c.days.delete(h)
-  }
   // The two shares touch different keys (the live index, the day blobs): written at once, each one's
   // round trips overlap the other's work.
-  const [live, day] = await Promise.all([
+  const [live, [day, hiddenPartners]] = await Promise.all([
     applyLive(deps.writer, c.live),
-    opts.partial
-      ? { days: 0, partners: 0, stripped: 0 }
-      : writeDayBlobs(redis, schema, did, c.days, { retentionDays }),
+    writeDays(deps, did, c.days, retentionDays, opts.partial === true),
   ])
   await requeueHidden(deps, [did, ...c.days.keys()])
   const { live: liveList, days: _days, ...counts } = c
@@ -112,6 +106,26 @@ export async function foldRepo(
     day,
     hiddenPartners,
   }
+}
+
+/** The day blobs of the partners not hidden; and the creates left out for the hidden ones. */
+async function writeDays(
+  deps: FoldDeps,
+  did: string,
+  days: Classified['days'],
+  retentionDays: number,
+  partial: boolean,
+): Promise<[DayWriteResult, number]> {
+  if (partial) return [{ days: 0, partners: 0, stripped: 0 }, 0]
+  // The writer refuses creates naming a purged account itself (purge marks); the day blobs are ours to keep.
+  const hidden = await hiddenAccounts(deps.redis, deps.schema, [...days.keys()])
+  let hiddenPartners = 0
+  for (const h of hidden) {
+    for (const n of days.get(h)?.values() ?? []) hiddenPartners += n
+    days.delete(h)
+  }
+  const day = await writeDayBlobs(deps.redis, deps.schema, did, days, { retentionDays })
+  return [day, hiddenPartners]
 }
 
 /** Accounts hidden by now are queued to be forgotten (again): what was just written goes with the rest. */
