@@ -13,13 +13,10 @@ import {
 } from '@circles/core'
 
 // core's `interpretOp` for the creates of one repo, with the same results (interpret.test.ts holds the
-// two side by side), at a backfill's pace: a repo is 100k creates of one author naming a few thousand
-// accounts, so the author's DID is checked once, a subject's DID and collection once per repo (not once
-// per record: a regex each), a TID rkey's syntax stands for the rkey's, and no op, result or event object
-// is made per record: the caller gets each interaction through `emit`.
-
-/** Distinct DIDs and collections remembered per repo; past this the memory starts again. */
-const MEMO_LIMIT = 20_000
+// two side by side), at a backfill's pace: a repo is 100k creates of one author, so the author's DID is
+// checked once, a subject's did:plc and its post collection by a loop over the URI (no slice, no regex;
+// anything else goes to core's checks), a TID rkey's syntax stands for the rkey's, and no op, result or
+// event object is made per record: the caller gets each interaction through `emit`.
 
 export type Emit = (kind: InteractionKind, subject: string, time: number, chars: number) => void
 
@@ -27,8 +24,6 @@ export class CreateInterpreter {
   /** Self-interactions of the last `interpret`. */
   self = 0
   private readonly repoValid: boolean
-  private readonly dids = new Map<string, boolean>()
-  private readonly nsids = new Map<string, boolean>()
 
   constructor(
     private readonly repo: string,
@@ -119,20 +114,21 @@ export class CreateInterpreter {
     const b = a < 0 ? -1 : uri.indexOf('/', a + 1)
     if (b < 0 || uri.indexOf('/', b + 1) >= 0) return null
     const did = uri.slice(5, a)
-    if (!memo(this.dids, did, isValidDid)) return null
-    if (!memo(this.nsids, uri.slice(a + 1, b), isValidNsid)) return null
+    if (!isPlcAt(uri, 5, a) && !isValidDid(did)) return null
+    const post = b - a - 1 === POST.length && uri.startsWith(POST, a + 1)
+    if (!post && !isValidNsid(uri.slice(a + 1, b))) return null
     return isValidRkey(uri.slice(b + 1)) ? did : null
   }
 }
 
-function memo(m: Map<string, boolean>, key: string, check: (s: string) => boolean): boolean {
-  let ok = m.get(key)
-  if (ok === undefined) {
-    ok = check(key)
-    if (m.size >= MEMO_LIMIT) m.clear()
-    m.set(key, ok)
+/** core's did:plc syntax (`did:plc:` and 24 of [a-z2-7]) of `s[from, to)`, without a slice or a regex. */
+function isPlcAt(s: string, from: number, to: number): boolean {
+  if (to - from !== 32 || !s.startsWith('did:plc:', from)) return false
+  for (let i = from + 8; i < to; i++) {
+    const c = s.charCodeAt(i)
+    if (!((c >= 0x61 && c <= 0x7a) || (c >= 0x32 && c <= 0x37))) return false
   }
-  return ok
+  return true
 }
 
 /** The rkey's TID time, NaN when it is not a TID. */
