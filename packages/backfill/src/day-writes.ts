@@ -2,8 +2,10 @@ import { DAY_MS } from '@circles/core'
 import { DidCache, didId, rememberDids, resolveIds } from '@circles/interaction-index'
 import {
   encodeDayBlob,
+  encodeDayBlobRows,
   forEachPackedRecord,
   type PackedRecord,
+  type RecordColumns,
   recordSize,
 } from '@circles/long-term'
 import type { RedisSchema } from '@circles/redis-schema'
@@ -44,23 +46,59 @@ export interface DayWriteResult {
   stripped: number
 }
 
-/** Adds (day * 4 + kind) -> count entries to records per day, all naming `partner`. */
-function addByDay(out: Map<number, PackedRecord[]>, m: Map<number, number>, partner: Buffer): void {
-  for (const [k, count] of m) {
-    const day = Math.floor(k / 4)
-    let list = out.get(day)
-    if (list === undefined) {
-      list = []
-      out.set(day, list)
-    }
-    list.push({ kind: k % 4, partner, count })
+/**
+ * The account's `bs` fields: per day, the blob of every partner's records that day (in the order of the
+ * partners, then of their keys), made from columns (`encodeDayBlobRows`), without an object per record.
+ */
+function sentFields(days: DayCounts, ids: Map<string, Buffer>): Map<number, Buffer> {
+  let n = 0
+  for (const m of days.values()) n += m.size
+  const columns: RecordColumns = {
+    kind: new Uint8Array(n),
+    count: new Uint32Array(n),
+    partner: new Int32Array(n),
+    ids: Buffer.allocUnsafe(8 * days.size),
   }
-}
-
-/** Records per day of the sent side: every partner's. */
-function sentByDay(days: DayCounts, ids: Map<string, Buffer>): Map<number, PackedRecord[]> {
-  const out = new Map<number, PackedRecord[]>()
-  for (const [partner, m] of days) addByDay(out, m, ids.get(partner) as Buffer)
+  const dayOf = new Float64Array(n)
+  let row = 0
+  let p = 0
+  let first = Number.POSITIVE_INFINITY
+  let last = Number.NEGATIVE_INFINITY
+  for (const [partner, m] of days) {
+    ;(ids.get(partner) as Buffer).copy(columns.ids, 8 * p)
+    for (const [k, count] of m) {
+      const day = Math.floor(k / 4)
+      columns.kind[row] = k % 4
+      columns.count[row] = count
+      columns.partner[row] = p
+      dayOf[row++] = day
+      if (day < first) first = day
+      if (day > last) last = day
+    }
+    p++
+  }
+  // Rows by day, a counting sort (stable: each day keeps the rows' order).
+  const out = new Map<number, Buffer>()
+  if (n === 0) return out
+  const starts = new Int32Array(last - first + 2)
+  for (let r = 0; r < n; r++) {
+    const at = (dayOf[r] as number) - first + 1
+    starts[at] = (starts[at] as number) + 1
+  }
+  for (let d = 1; d < starts.length; d++)
+    starts[d] = (starts[d] as number) + (starts[d - 1] as number)
+  const order = new Int32Array(n)
+  const next = starts.slice()
+  for (let r = 0; r < n; r++) {
+    const at = (dayOf[r] as number) - first
+    order[next[at] as number] = r
+    next[at] = (next[at] as number) + 1
+  }
+  for (let d = 0; d < starts.length - 1; d++) {
+    const from = starts[d] as number
+    const to = starts[d + 1] as number
+    if (to > from) out.set(first + d, encodeDayBlobRows(0, columns, order, from, to))
+  }
   return out
 }
 
@@ -132,7 +170,7 @@ export async function writeDayBlobs(
   const source = didId(did)
   const sentKey = schema.longTerm(did, 'bs')
   const ids = new Map([...days.keys()].map((p) => [p, didId(p)]))
-  const byDay = sentByDay(days, ids)
+  const byDay = sentFields(days, ids)
 
   const newIds = new Set([...ids.values()].map((id) => id.toString('latin1')))
   const gone = [...(await previousPartners(redis, sentKey))].filter((id) => !newIds.has(id))
@@ -147,7 +185,7 @@ export async function writeDayBlobs(
   const sent = redis.multi().del(sentKey)
   if (byDay.size > 0) {
     const fields: (string | Buffer)[] = []
-    for (const [day, records] of byDay) fields.push(String(day), encodeDayBlob(0, records))
+    for (const [day, blob] of byDay) fields.push(String(day), blob)
     sent.hset(sentKey, ...fields)
     sent.pexpireat(sentKey, expireAt(Math.max(...byDay.keys()), opts.retentionDays))
   }
