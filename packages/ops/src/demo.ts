@@ -24,6 +24,7 @@ interface DemoAccount {
 interface DemoPds {
   url: string
   firehoseUrl: string
+  plcUrl: string
   close(): Promise<void>
 }
 interface DemoSimulator {
@@ -156,6 +157,9 @@ export async function main(): Promise<number> {
       // The local PDS has no AppView: a stand-in knows the simulated accounts (no avatars).
       APPVIEW_URL: envOptional(fileEnv, 'DEMO_APPVIEW_URL') ?? appview.url,
       LOG_LEVEL: envOptional(fileEnv, 'DEMO_LOG_LEVEL') ?? 'warn',
+      // Backfills read the simulated accounts' repos from the local PDS, whose PLC is on loopback.
+      BACKFILL_PLC_URL: pds.plcUrl,
+      BACKFILL_ALLOW_PRIVATE: 'true',
       // Circles change by the second here: a reload of the page shows them grow.
       CIRCLE_CACHE_TTL_SECONDS: envOptional(fileEnv, 'CIRCLE_CACHE_TTL_SECONDS') ?? '10',
     }
