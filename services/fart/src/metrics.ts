@@ -75,6 +75,40 @@ function createHttpHistogram(registry: Registry, name: string, help: string) {
   }
 }
 
+/**
+ * The backfill worker's counters (packages/backfill, `schema.backfillStats`), as the other services' are
+ * read here: at scrape time, from Redis.
+ */
+function registerBackfillMetrics(registry: Registry, redis: Redis, schema: RedisSchema): void {
+  new Counter({
+    name: 'fart_backfill_total',
+    help: 'Repo backfills since Redis began (read at scrape time): repos fetched, bytes of their CARs, records read, interactions folded',
+    labelNames: ['counter'] as const,
+    registers: [registry],
+    async collect() {
+      const h = await redis.hgetall(schema.backfillStats).catch(() => null)
+      this.reset()
+      for (const k of ['repos', 'bytes', 'records', 'folded']) {
+        this.inc({ counter: k }, Number(h?.[k] ?? 0) || 0)
+      }
+    },
+  })
+  // Its own read: the registry collects every metric at once, so one cannot fill another's values.
+  new Counter({
+    name: 'fart_backfill_failures_total',
+    help: 'Repo backfills refused or failed, by reason (bad_signature, timeout, private_address, ...)',
+    labelNames: ['reason'] as const,
+    registers: [registry],
+    async collect() {
+      const h = await redis.hgetall(schema.backfillStats).catch(() => null)
+      this.reset()
+      for (const [k, v] of Object.entries(h ?? {})) {
+        if (k.startsWith('failed:')) this.inc({ reason: k.slice(7) }, Number(v) || 0)
+      }
+    },
+  })
+}
+
 export function createMetrics(redis: Redis, schema: RedisSchema) {
   const registry = new Registry()
   const httpDuration = createHttpHistogram(
@@ -120,35 +154,7 @@ export function createMetrics(redis: Redis, schema: RedisSchema) {
     },
   })
   void pipeline
-  // The backfill worker's counters (packages/backfill, `schema.backfillStats`), as the other services' are
-  // read here: at scrape time, from Redis.
-  new Counter({
-    name: 'fart_backfill_total',
-    help: 'Repo backfills since Redis began (read at scrape time): repos fetched, bytes of their CARs, records read, interactions folded',
-    labelNames: ['counter'] as const,
-    registers: [registry],
-    async collect() {
-      const h = await redis.hgetall(schema.backfillStats).catch(() => null)
-      this.reset()
-      for (const k of ['repos', 'bytes', 'records', 'folded']) {
-        this.inc({ counter: k }, Number(h?.[k] ?? 0) || 0)
-      }
-    },
-  })
-  // Its own read: the registry collects every metric at once, so one cannot fill another's values.
-  new Counter({
-    name: 'fart_backfill_failures_total',
-    help: 'Repo backfills refused or failed, by reason (bad_signature, timeout, private_address, ...)',
-    labelNames: ['reason'] as const,
-    registers: [registry],
-    async collect() {
-      const h = await redis.hgetall(schema.backfillStats).catch(() => null)
-      this.reset()
-      for (const [k, v] of Object.entries(h ?? {})) {
-        if (k.startsWith('failed:')) this.inc({ reason: k.slice(7) }, Number(v) || 0)
-      }
-    },
-  })
+  registerBackfillMetrics(registry, redis, schema)
   return {
     registry,
     httpDuration,
