@@ -5,6 +5,7 @@ import {
   encodeDayBlob,
   encodeDayBlobRows,
   forEachPackedRecord,
+  forEachRecordAt,
   LongTermCodecError,
   markOfHour,
   mergeDayBlob,
@@ -102,5 +103,20 @@ describe('long-term day blobs', () => {
   it('rejects a truncated blob', () => {
     const blob = encodeDayBlob(1, [{ kind: 0, partner: A, count: 1 }])
     expect(() => forEachPackedRecord(blob.subarray(0, 5), () => {})).toThrow(LongTermCodecError)
+    expect(() => forEachRecordAt(blob.subarray(0, 5), () => {})).toThrow(LongTermCodecError)
+  })
+
+  it('reads the same records in place as forEachPackedRecord does', () => {
+    const records: PackedRecord[] = [
+      { kind: 3, partner: B, count: 63 },
+      { kind: 1, partner: A, count: 3_000_000 },
+      { kind: 0, partner: B, count: 64 },
+    ]
+    const blob = encodeDayBlob(2, records)
+    const seen: { kind: number; partner: string; count: number }[] = []
+    forEachRecordAt(blob, (kind, count, at) =>
+      seen.push({ kind, partner: blob.toString('hex', at, at + 8), count }),
+    )
+    expect(seen).toEqual(decode(blob))
   })
 })

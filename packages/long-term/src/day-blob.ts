@@ -190,6 +190,26 @@ export function forEachPackedRecord(buf: Buffer, onRecord: (r: PackedRecord) => 
   }
 }
 
+/**
+ * Calls `onRecord(kind, count, at)` for each record of a day blob, `at` being where the partner's 8-byte id
+ * starts in `buf`. `forEachPackedRecord` makes an object and a slice per record: a reader of hundreds of
+ * thousands (a 90-day history) spends most of its time on them.
+ */
+export function forEachRecordAt(
+  buf: Buffer,
+  onRecord: (kind: number, count: number, at: number) => void,
+): void {
+  let i = 1
+  while (i < buf.length) {
+    const head = buf[i++] as number
+    let count = head & 0x3f
+    if (count === 0) [count, i] = readVarint(buf, i)
+    if (i + ID > buf.length) throw new LongTermCodecError('truncated record in a day blob')
+    onRecord(head >> 6, count, i)
+    i += ID
+  }
+}
+
 /** The mark byte of a day blob: 1 + the hour-of-day last folded into it. */
 export function dayBlobMark(buf: Buffer | null | undefined): number {
   return buf && buf.length > 0 ? (buf[0] as number) : 0

@@ -8,6 +8,7 @@ export {
   encodeDayBlob,
   encodeDayBlobRows,
   forEachPackedRecord,
+  forEachRecordAt,
   kindIndex,
   kindOfIndex,
   LongTermCodecError,
