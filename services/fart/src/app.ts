@@ -33,6 +33,7 @@ import { registerRateLimit } from './rate-limit.js'
 import { requireRedis } from './redis-faults.js'
 import { adminRoutes } from './routes/admin.js'
 import { circleRoutes } from './routes/circles.js'
+import { historyRoutes } from './routes/history.js'
 import { interactionRoutes } from './routes/interactions.js'
 import { opsRoutes } from './routes/ops.js'
 import { optOutText, pageRoutes } from './routes/page.js'
@@ -243,6 +244,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     needsRedis.addHook('onRequest', requireRedis(redis))
     await needsRedis.register(circleRoutes(ctx))
     await needsRedis.register(interactionRoutes(ctx))
+    await needsRedis.register(historyRoutes(ctx))
     await needsRedis.register(statsRoutes(ctx))
     if (config.adminToken) {
       await needsRedis.register(adminRoutes(ctx, config.adminToken, deps.queueBoard))

@@ -179,3 +179,68 @@ export const InteractionsBody = Type.Object({
 export const DidParams = Type.Object({
   did: Type.String({ minLength: 8, maxLength: 2048, description: 'did:plc:... or did:web:...' }),
 })
+
+export const HistoryQuery = Type.Object(
+  {
+    days: Type.Optional(
+      Type.Integer({
+        minimum: 1,
+        maximum: 90,
+        default: 30,
+        description: 'an integer from 1 to 90: how many days, up to today (UTC)',
+      }),
+    ),
+    top: Type.Optional(
+      Type.Integer({
+        minimum: 0,
+        maximum: 10,
+        default: 5,
+        description: 'an integer from 0 to 10: how many top partners per day',
+      }),
+    ),
+  },
+  { additionalProperties: false },
+)
+
+const HistoryPartner = Type.Object({
+  did: Type.String(),
+  handle: Type.Optional(Type.String()),
+  displayName: Type.Optional(Type.String()),
+  avatar: Type.Optional(Type.String()),
+  sent: Counts,
+  received: Counts,
+})
+
+export const HistoryBody = Type.Object({
+  actor: Type.Object({
+    did: Type.String(),
+    handle: Type.Optional(Type.String()),
+    displayName: Type.Optional(Type.String()),
+    avatar: Type.Optional(Type.String()),
+  }),
+  days: Type.Integer(),
+  top: Type.Integer(),
+  completeThrough: Type.Union([Type.String(), Type.Null()], {
+    description:
+      'The newest day the roll-up has folded whole (YYYY-MM-DD), null before its first run',
+  }),
+  profilesComplete: Type.Boolean({
+    description: 'false when the AppView was unreachable: partners carry DIDs only',
+  }),
+  history: Type.Array(
+    Type.Object({
+      date: Type.String({ description: 'UTC day, YYYY-MM-DD' }),
+      complete: Type.Boolean({
+        description:
+          'true once the roll-up folded all 24 hours; a partial day lacks the hours still in the live index',
+      }),
+      foldedHours: Type.Integer({ minimum: 0, maximum: 24 }),
+      sent: Counts,
+      received: Counts,
+      partners: Type.Array(HistoryPartner, {
+        description: 'The day’s top partners by interactions both ways, most first',
+      }),
+    }),
+    { description: 'One entry per day, oldest first; a day with nothing has zeros' },
+  ),
+})

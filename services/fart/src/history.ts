@@ -1,0 +1,232 @@
+import type { Profile, ProfileCache } from '@circles/bsky-client'
+import { DAY_MS } from '@circles/core'
+import { DidCache, hiddenAccounts, type KindCounts, resolveIds } from '@circles/interaction-index'
+import { LONG_TERM_SIDES, type LongTermSide, type RedisSchema } from '@circles/redis-schema'
+import type { Redis } from 'ioredis'
+import {
+  type DayTally,
+  dateOfDay,
+  partnerAt,
+  type TalliedPartner,
+  tallyDay,
+  topSlots,
+} from './history-days.js'
+
+// An account's history, day by day, from the long-term day blobs: all four sides, as the long windows
+// add them (long-term's long-window.ts). The day blobs are the source, not the scheduler's snapshots:
+// they exist for every account (snapshots only for tracked ones), they hold the partners (snapshots only
+// totals), and a snapshot is the sum of the same four blobs of a complete day, so the totals agree with
+// it wherever one exists. A snapshot cannot spare the blob reads either: the top partners need them.
+// A day is complete once the roll-up folded all its hours; until then the roll-up's sides hold only the
+// hours up to its cursor (the rest is in the live index, /v1/interactions) and the day says so, rather
+// than mixing in live hours on some days and not others.
+
+export const MAX_HISTORY_DAYS = 90
+export const MAX_HISTORY_TOP = 10
+
+export interface HistoryPartner {
+  did: string
+  handle?: string
+  displayName?: string
+  avatar?: string
+  sent: KindCounts
+  received: KindCounts
+}
+
+export interface HistoryDay {
+  date: string
+  /** All 24 hours folded by the roll-up (backfilled history counts on every day, folded or not). */
+  complete: boolean
+  foldedHours: number
+  sent: KindCounts
+  received: KindCounts
+  partners: HistoryPartner[]
+}
+
+export interface History {
+  actor: { did: string; handle?: string; displayName?: string; avatar?: string }
+  days: number
+  top: number
+  /** The newest complete day, or null before the roll-up's first run. */
+  completeThrough: string | null
+  profilesComplete: boolean
+  /** Oldest first, one entry per day (zeros for a day with nothing): a chart's continuous axis. */
+  history: HistoryDay[]
+}
+
+export interface HistoryDeps {
+  redis: Redis
+  schema: RedisSchema
+  profiles: ProfileCache
+  now: () => number
+  /** Id -> DID, shared by requests. */
+  cache?: DidCache
+}
+
+/** The account's history, or 'gone' when the AppView says it no longer exists (as circles answer 404). */
+export type HistoryResult = History | 'gone'
+
+/** Hours of `day` the roll-up has folded when its cursor (the last folded hour) is `cursor`. */
+export function foldedHours(day: number, cursor: number | null): number {
+  if (cursor === null) return 0
+  return Math.max(0, Math.min(24, cursor + 1 - day * 24))
+}
+
+/** The sides the roll-up writes (read up to the cursor's day); the backfill's are read on every day. */
+const ROLLED_UP: ReadonlySet<LongTermSide> = new Set(['s', 'r'])
+
+interface Blobs {
+  cursor: number | null
+  tallies: DayTally[]
+}
+
+/**
+ * Every side's blobs of the days, with the roll-up cursor, in one round trip. The roll-up's sides count
+ * only up to the cursor's day, as the long windows read them; the backfill's on every day.
+ */
+async function readBlobs(deps: HistoryDeps, did: string, days: number[]): Promise<Blobs> {
+  const { redis, schema } = deps
+  const fields = days.map(String)
+  const pipe = redis.pipeline().get(schema.rollupCursor)
+  for (const side of LONG_TERM_SIDES) pipe.hmgetBuffer(schema.longTerm(did, side), ...fields)
+  const res = (await pipe.exec()) ?? []
+  const replies = res.map(([err, v]) => {
+    if (err) throw err
+    return v
+  })
+  const raw = replies[0] as string | null
+  const n = raw === null ? Number.NaN : Number(raw)
+  const cursor = Number.isSafeInteger(n) ? n : null
+  const rolledTo = cursor === null ? Number.NEGATIVE_INFINITY : Math.floor(cursor / 24)
+  const tallies = days.map((day, j) => {
+    const blobs: [LongTermSide, Buffer][] = []
+    LONG_TERM_SIDES.forEach((side, i) => {
+      const blob = (replies[i + 1] as (Buffer | null)[])[j]
+      if (!blob || (ROLLED_UP.has(side) && day > rolledTo)) return
+      blobs.push([side, blob])
+    })
+    return tallyDay(day, blobs)
+  })
+  return { cursor, tallies }
+}
+
+interface Verdicts {
+  /** Ids whose partner may be shown, with their DIDs. */
+  shown: Map<string, string>
+  rejected: Set<string>
+  profiles: Map<string, Profile>
+  complete: boolean
+  actorGone: boolean
+}
+
+/**
+ * Decides on `ids`: shown, or rejected when the DID table does not know them, they are the actor, opted
+ * out, deleted or queued to be forgotten (`hiddenAccounts`), or the AppView has no profile for them (as
+ * circles drop them). The actor's own profile comes in the first lookup.
+ */
+async function judge(
+  deps: HistoryDeps & { cache: DidCache },
+  did: string,
+  ids: string[],
+  v: Verdicts,
+  withActor: boolean,
+): Promise<void> {
+  const dids = await resolveIds(deps.redis, deps.schema, ids, deps.cache)
+  const named = [...new Set([...dids.values()])].filter((d) => d !== did)
+  const hidden = named.length > 0 ? await hiddenAccounts(deps.redis, deps.schema, named) : new Set()
+  const asked = named.filter((d) => !hidden.has(d))
+  const lookup = await deps.profiles.get(withActor ? [did, ...asked] : asked)
+  if (!lookup.complete) v.complete = false
+  if (withActor && lookup.missing.has(did)) v.actorGone = true
+  for (const [d, p] of lookup.profiles) v.profiles.set(d, p)
+  for (const id of ids) {
+    const d = dids.get(id)
+    if (d === undefined || d === did || hidden.has(d) || lookup.missing.has(d)) v.rejected.add(id)
+    else v.shown.set(id, d)
+  }
+}
+
+/**
+ * Each day's top `top` partners that may be shown. Rounds: pick each day's top among those not rejected,
+ * judge the ids not judged yet, again until every pick is shown (a hidden partner is replaced by the
+ * next one down). Usually one round; each further one only for the days that lost a pick.
+ */
+async function pickPartners(
+  deps: HistoryDeps & { cache: DidCache },
+  did: string,
+  tallies: DayTally[],
+  top: number,
+): Promise<{ picks: TalliedPartner[][]; v: Verdicts }> {
+  const v: Verdicts = {
+    shown: new Map(),
+    rejected: new Set(),
+    profiles: new Map(),
+    complete: true,
+    actorGone: false,
+  }
+  let first = true
+  for (;;) {
+    const slots = tallies.map((t) => topSlots(t, top, v.rejected))
+    const unjudged = new Set<string>()
+    slots.forEach((list, i) => {
+      for (const s of list) {
+        const id = tallies[i]!.idOf(s)
+        if (!v.shown.has(id)) unjudged.add(id)
+      }
+    })
+    if (unjudged.size === 0 && !first) {
+      return { picks: slots.map((list, i) => list.map((s) => partnerAt(tallies[i]!, s))), v }
+    }
+    await judge(deps, did, [...unjudged], v, first)
+    if (v.actorGone) return { picks: [], v }
+    first = false
+  }
+}
+
+function partnerOf(p: TalliedPartner, d: string, prof: Profile | undefined): HistoryPartner {
+  const out: HistoryPartner = { did: d, sent: p.sent, received: p.received }
+  if (prof) {
+    out.handle = prof.handle
+    if (prof.displayName) out.displayName = prof.displayName
+    if (prof.avatar) out.avatar = prof.avatar
+  }
+  return out
+}
+
+/** The last `days` days up to today (UTC), oldest first, and each day's `top` partners. */
+export async function readHistory(
+  deps: HistoryDeps,
+  did: string,
+  opts: { days: number; top: number },
+): Promise<HistoryResult> {
+  const today = Math.floor(deps.now() / DAY_MS)
+  const days = Array.from({ length: opts.days }, (_, i) => today - opts.days + 1 + i)
+  const { cursor, tallies } = await readBlobs(deps, did, days)
+  const withCache = { ...deps, cache: deps.cache ?? new DidCache(10_000) }
+  const { picks, v } = await pickPartners(withCache, did, tallies, opts.top)
+  if (v.actorGone) return 'gone'
+  const self = v.profiles.get(did)
+  const lastComplete = cursor === null ? null : Math.floor((cursor + 1) / 24) - 1
+  return {
+    actor: self
+      ? { did, handle: self.handle, displayName: self.displayName, avatar: self.avatar }
+      : { did },
+    days: opts.days,
+    top: opts.top,
+    completeThrough: lastComplete === null ? null : dateOfDay(lastComplete),
+    profilesComplete: v.complete,
+    history: tallies.map((t, i) => {
+      const folded = foldedHours(t.day, cursor)
+      return {
+        date: dateOfDay(t.day),
+        complete: folded === 24,
+        foldedHours: folded,
+        sent: t.sent,
+        received: t.received,
+        partners: (picks[i] ?? []).map((p) =>
+          partnerOf(p, v.shown.get(p.id) as string, v.profiles.get(v.shown.get(p.id) as string)),
+        ),
+      }
+    }),
+  }
+}
