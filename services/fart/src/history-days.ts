@@ -18,6 +18,8 @@ export interface DayTally {
   size: number
   /** The id (8 latin1 characters) of the partner in slot `s`. */
   idOf(s: number): string
+  /** Whether slot `a`'s id sorts before slot `b`'s (as their `idOf` strings would), with no string made. */
+  idBefore(a: number, b: number): boolean
   /** `SLOTS` counts per partner, in slot order. */
   counts: Uint32Array
   /** Each partner's total, both ways and every kind: the ranking. */
@@ -127,7 +129,7 @@ export function tallyDay(
         // A new partner: its first sighting, and its counts' slots still hold another day's.
         seenIn[slot] = b
         seenAt[slot] = at
-        counts.fill(0, slot * SLOTS, slot * SLOTS + SLOTS)
+        for (let k = slot * SLOTS; k < slot * SLOTS + SLOTS; k++) counts[k] = 0
       }
       counts[c] = (counts[c] as number) + count
       total[kind] = (total[kind] as number) + count
@@ -158,6 +160,13 @@ export function tallyDay(
         named[s] = id
       }
       return id
+    },
+    idBefore(x, y) {
+      const bx = (blobs[where.blob[x] as number] as readonly [LongTermSide, Buffer])[1]
+      const by = (blobs[where.blob[y] as number] as readonly [LongTermSide, Buffer])[1]
+      const ax = where.at[x] as number
+      const ay = where.at[y] as number
+      return bx.compare(by, ay, ay + 8, ax, ax + 8) < 0
     },
     counts: kept,
     totals: sums,
@@ -192,7 +201,7 @@ export function topSlots(t: DayTally, n: number, rejected: ReadonlySet<string>):
   if (n <= 0) return best
   const before = (a: number, b: number) =>
     (t.totals[a] as number) > (t.totals[b] as number) ||
-    (t.totals[a] === t.totals[b] && t.idOf(a) < t.idOf(b))
+    (t.totals[a] === t.totals[b] && t.idBefore(a, b))
   for (let s = 0; s < t.size; s++) {
     if (best.length === n && !before(s, best[n - 1] as number)) continue
     if (rejected.has(t.idOf(s))) continue
