@@ -37,6 +37,24 @@ describe('history days', () => {
     })
   })
 
+  it('sums records of one partner that follow each other (as a roll-up writes them)', () => {
+    const t = tallyDay(4, [
+      [
+        's',
+        blob([
+          [1, 'like', 2],
+          [1, 'reply', 3],
+          [1, 'like', 1],
+        ]),
+      ],
+      ['r', blob([[1, 'quote', 4]])],
+    ])
+    expect(t.size).toBe(1)
+    expect(partnerAt(t, 0).sent).toEqual({ like: 3, repost: 0, reply: 3, quote: 0 })
+    expect(partnerAt(t, 0).received.quote).toBe(4)
+    expect(t.totals[0]).toBe(10)
+  })
+
   it('does not carry one day’s counts into the next (the scratch is shared)', () => {
     tallyDay(1, [['s', blob([[1, 'like', 9]])]])
     const t = tallyDay(2, [['r', blob([[1, 'like', 1]])]])

@@ -123,9 +123,10 @@ export function tallyDay(
     const offset = dir === 'sent' ? 0 : 4
     const total = byKind[dir]
     forEachRecordAt(blob, (kind, count, at) => {
+      const known = slots.size
       const slot = slots.slotOf(blob, at)
       const c = slot * SLOTS + offset + kind
-      if (slot === slots.size - 1) {
+      if (slots.size !== known) {
         // A new partner: its first sighting, and its counts' slots still hold another day's.
         seenIn[slot] = b
         seenAt[slot] = at

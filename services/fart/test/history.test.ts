@@ -2,8 +2,10 @@ import { DAY_MS, type InteractionKind } from '@circles/core'
 import { rememberDids } from '@circles/interaction-index'
 import { encodeDayBlob, kindIndex, packDid } from '@circles/long-term'
 import type { LongTermSide } from '@circles/redis-schema'
+import { prng } from '@circles/testkit'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import type { History } from '../src/history.js'
+import type { KindCounts } from '../src/params.js'
 import { counts, did, type Harness, startHarness } from './helpers.js'
 
 // The history route over day blobs written with the long-term package's encoder (as a roll-up or a
@@ -87,6 +89,54 @@ describe('GET /v1/accounts/:actor/history', () => {
     expect(long.history.find((x) => x.date === dateOf(today - 10))?.sent).toEqual(
       counts({ like: 1 }),
     )
+  })
+
+  it('equals the blobs summed naively, day by day, for random blobs on all four sides', async () => {
+    const rand = prng(7)
+    const kinds: InteractionKind[] = ['like', 'repost', 'reply', 'quote']
+    const pool = Array.from({ length: 30 }, (_, i) => did(300 + i))
+    for (const p of pool) h.appview.profiles.set(p, { did: p, handle: `${p.slice(-6)}.test` })
+    type Want = { sent: KindCounts; received: KindCounts; partners: Map<string, Partner> }
+    type Partner = { sent: KindCounts; received: KindCounts }
+    const want = new Map<number, Want>()
+    // Days old enough to be complete; none of the blobs written in beforeEach.
+    for (const day of [today - 9, today - 8, today - 6, today - 5]) {
+      const w: Want = { sent: counts(), received: counts(), partners: new Map() }
+      want.set(day, w)
+      for (const side of ['s', 'r', 'bs', 'br'] as const) {
+        const rows: Rows = []
+        // Consecutive records of one partner, as a roll-up writes them, and counts past 63.
+        for (const p of pool) {
+          if (rand() < 0.4) continue
+          for (const k of kinds) {
+            if (rand() < 0.5) rows.push([p, k, 1 + Math.floor(rand() * (rand() < 0.1 ? 500 : 20))])
+          }
+        }
+        await writeBlob(h, side, day, rows)
+        const dir = side.endsWith('s') ? 'sent' : 'received'
+        for (const [p, k, n] of rows) {
+          w[dir][k] += n
+          const e = w.partners.get(p) ?? { sent: counts(), received: counts() }
+          e[dir][k] += n
+          w.partners.set(p, e)
+        }
+      }
+    }
+    const body = (await history(h, '?days=10&top=10')).json() as History
+    const total = (e: Partner) => kinds.reduce((n, k) => n + e.sent[k] + e.received[k], 0)
+    for (const [day, w] of want) {
+      const got = body.history.find((x) => x.date === dateOf(day))!
+      expect(got.complete).toBe(true)
+      expect(got.sent).toEqual(w.sent)
+      expect(got.received).toEqual(w.received)
+      const ranked = [...w.partners.entries()].sort(([, x], [, y]) => total(y) - total(x))
+      for (const p of got.partners) {
+        expect({ sent: p.sent, received: p.received }).toEqual(w.partners.get(p.did))
+      }
+      expect(got.partners.map((p) => total(p))).toEqual(
+        ranked.slice(0, 10).map(([, e]) => total(e)),
+      )
+    }
   })
 
   it('says which days are folded whole and which are partial', async () => {
