@@ -149,7 +149,7 @@ async function judge(
 /**
  * Each day's top `top` partners that may be shown. Rounds: pick each day's top among those not rejected,
  * judge the ids not judged yet, again until every pick is shown (a hidden partner is replaced by the
- * next one down). Usually one round; each further one only for the days that lost a pick.
+ * next one down). Usually one round; a further one looks up only the ids that moved up into a pick.
  */
 async function pickPartners(
   deps: HistoryDeps & { cache: DidCache },
