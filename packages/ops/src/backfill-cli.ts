@@ -29,7 +29,7 @@ interface Args {
   resync?: boolean
 }
 
-function parseArgs(argv: string[]): Args | string {
+export function parseArgs(argv: string[]): Args | string {
   const out: Args = { actors: [] }
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i] as string
