@@ -10,6 +10,11 @@ export {
   retryAt,
 } from './guarded-get.js'
 export {
+  fieldsOf,
+  type InteractionFields,
+  type InteractionRecord,
+} from './interaction-fields.js'
+export {
   type LimiterClock,
   type ObserveHeaders,
   PdsLimiter,

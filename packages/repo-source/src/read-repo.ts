@@ -12,6 +12,7 @@ import {
   WantedTypes,
 } from './dag-cbor.js'
 import { RepoSourceError } from './errors.js'
+import { fieldsOf, type InteractionRecord, readFields } from './interaction-fields.js'
 import { type KeptBlocks, type WantedLeaves, walkMst } from './mst-walk.js'
 
 /** The collections whose records a backfill folds. */
@@ -61,6 +62,11 @@ export interface RepoContents {
   skipped: number
   /** The wanted records in key order (collection, then rkey), decoded one at a time. */
   records(): Iterable<RepoRecord>
+  /**
+   * The same records as `records()`, each as the few values a fold of interactions reads of it
+   * (`InteractionFields`), read from its bytes without decoding it whole when it can be.
+   */
+  interactions(): Iterable<InteractionRecord>
 }
 
 /**
@@ -227,28 +233,52 @@ function contents(
       const { collections, rkeys, entries } = leaves
       for (let i = 0; i < entries.length; i++) {
         const entry = entries[i] as number
-        const slab = blocks.slabAt(entry)
-        const at = blocks.bytesAt(entry)
-        const end = blocks.endAt(entry)
-        let record = decodeRecord(slab, at, end)
-        if (record === GENERIC) {
-          try {
-            record = cborToLexRecord(slab.subarray(at, end))
-          } catch {
-            if (!undecodable.has(i)) out.skipped++
-            undecodable.add(i)
-            continue
-          }
-        }
-        yield new Leaf(
-          collections[i] as string,
-          rkeys[i] as string,
-          record as Record<string, unknown>,
-          blocks,
-          entry,
-        )
+        const record = decode(blocks, entry, i)
+        if (record === undefined) continue
+        yield new Leaf(collections[i] as string, rkeys[i] as string, record, blocks, entry)
       }
     },
+    *interactions() {
+      const { collections, rkeys, entries } = leaves
+      for (let i = 0; i < entries.length; i++) {
+        const entry = entries[i] as number
+        const r: InteractionRecord = {
+          fields: true,
+          collection: collections[i] as string,
+          rkey: rkeys[i] as string,
+          createdAtMs: Number.NaN,
+          subject: null,
+          replyParent: undefined,
+          quoted: undefined,
+          textChars: -1,
+        }
+        if (!readFields(blocks.slabAt(entry), blocks.bytesAt(entry), blocks.endAt(entry), r)) {
+          const record = decode(blocks, entry, i)
+          if (record === undefined) continue
+          Object.assign(r, fieldsOf(record))
+        }
+        yield r
+      }
+    },
+  }
+  /** A record decoded whole, or undefined (counted once in `skipped`) when it cannot be. */
+  const decode = (
+    blocks: BlockTable,
+    entry: number,
+    i: number,
+  ): Record<string, unknown> | undefined => {
+    const slab = blocks.slabAt(entry)
+    const at = blocks.bytesAt(entry)
+    const end = blocks.endAt(entry)
+    const record = decodeRecord(slab, at, end)
+    if (record !== GENERIC) return record as Record<string, unknown>
+    try {
+      return cborToLexRecord(slab.subarray(at, end)) as Record<string, unknown>
+    } catch {
+      if (!undecodable.has(i)) out.skipped++
+      undecodable.add(i)
+      return undefined
+    }
   }
   return out
 }
