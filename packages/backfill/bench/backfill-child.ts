@@ -46,7 +46,7 @@ async function ours(pass: number): Promise<Pass & Record<string, number>> {
     const start = performance.now()
     const repo = await readRepo(createReadStream(car), { did, signingKey })
     const read = performance.now()
-    const fold = await foldRepo({ redis, schema, writer }, did, repo.records())
+    const fold = await foldRepo({ redis, schema, writer }, did, repo.interactions())
     const end = performance.now()
     return {
       records: fold.records,

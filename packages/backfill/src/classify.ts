@@ -7,7 +7,9 @@ import {
   type RejectReason,
 } from '@circles/core'
 import { WINDOW_HOURS } from '@circles/interaction-index'
-import { CreateInterpreter, type Emit, tidMsOf } from './interpret.js'
+import type { InteractionRecord } from '@circles/repo-source'
+import { DayCounts } from './day-counts.js'
+import { CreateInterpreter, type Emit, recordFields, tidMsOf } from './interpret.js'
 
 // Which of a repo's records go where (pure: no I/O, the clock and the live-since mark are arguments).
 //
@@ -32,6 +34,8 @@ export interface RepoRecord {
   record: unknown
 }
 
+export { DayCounts }
+
 export interface ClassifyOptions {
   did: string
   now: number
@@ -39,9 +43,6 @@ export interface ClassifyOptions {
   liveSince: number | null
   retentionDays: number
 }
-
-/** Counts per (day, partner, kind) of the creates for the day blobs: partner DID -> (day * 4 + kind) -> n. */
-export type DayCounts = Map<string, Map<number, number>>
 
 export interface Classified {
   live: InteractionCreate[]
@@ -72,19 +73,15 @@ export const KIND_NUMBER: Record<InteractionKind, number> = {
  * TID (`tidMs`, NaN when the rkey is not one) when that is missing. The interpretation then takes the TID
  * when it is within the tolerance of it, as the live path does with the relay's commit time.
  */
-function commitTimeOf(tidMs: number, record: unknown): number | null {
-  const createdAt = (record as { createdAt?: unknown } | null)?.createdAt
-  if (typeof createdAt === 'string') {
-    const t = Date.parse(createdAt)
-    if (Number.isFinite(t) && t > 0) return t
-  }
+function commitTimeOf(tidMs: number, createdAtMs: number): number | null {
+  if (Number.isFinite(createdAtMs) && createdAtMs > 0) return createdAtMs
   return Number.isNaN(tidMs) ? null : tidMs
 }
 
-export function emptyClassified(): Classified {
+export function emptyClassified(days = new DayCounts(0, 0)): Classified {
   return {
     live: [],
-    days: new Map(),
+    days,
     dayEvents: 0,
     records: 0,
     rejected: {},
@@ -95,11 +92,18 @@ export function emptyClassified(): Classified {
   }
 }
 
-/** Sorts a repo's records into the live index's share and the day blobs' (see above). */
-export function classifyRecords(records: Iterable<RepoRecord>, o: ClassifyOptions): Classified {
-  const out = emptyClassified()
+/**
+ * Sorts a repo's records into the live index's share and the day blobs' (see above): decoded records,
+ * or (what `RepoContents.interactions()` hands out) the few fields of them that count.
+ */
+export function classifyRecords(
+  records: Iterable<RepoRecord | InteractionRecord>,
+  o: ClassifyOptions,
+): Classified {
   const liveFromMs = (Math.floor(o.now / HOUR_MS) - LIVE_HOURS_BACK) * HOUR_MS
   const oldest = o.now - o.retentionDays * DAY_MS
+  const days = new DayCounts(Math.floor(oldest / DAY_MS), Math.floor(liveFromMs / DAY_MS))
+  const out = emptyClassified(days)
   const newest = o.now + DEFAULT_TID_TOLERANCE_MS
   const liveSince = o.liveSince ?? Number.POSITIVE_INFINITY
   const interpreter = new CreateInterpreter(o.did)
@@ -109,31 +113,24 @@ export function classifyRecords(records: Iterable<RepoRecord>, o: ClassifyOption
     else if (time >= liveFromMs)
       out.live.push({ type: 'create', kind, author: o.did, subject, rkey, time, chars })
     else if (time >= liveSince) out.liveCovered++
-    else addDay(out, subject, time, kind)
+    else {
+      days.add(subject, Math.floor(time / DAY_MS), KIND_NUMBER[kind] as number)
+      out.dayEvents++
+    }
   }
   for (const r of records) {
     out.records++
     rkey = r.rkey
+    const fields = 'fields' in r ? r : recordFields(r.record)
     const tidMs = tidMsOf(rkey)
-    const commitTime = commitTimeOf(tidMs, r.record)
+    const commitTime = commitTimeOf(tidMs, fields === null ? Number.NaN : fields.createdAtMs)
     if (commitTime === null) {
       out.untimed++
       continue
     }
-    const rejected = interpreter.interpret(r.collection, rkey, tidMs, r.record, commitTime, emit)
+    const rejected = interpreter.interpret(r.collection, rkey, tidMs, fields, commitTime, emit)
     if (rejected !== undefined) out.rejected[rejected] = (out.rejected[rejected] ?? 0) + 1
     out.self += interpreter.self
   }
   return out
-}
-
-function addDay(out: Classified, subject: string, time: number, kind: InteractionKind): void {
-  let m = out.days.get(subject)
-  if (!m) {
-    m = new Map()
-    out.days.set(subject, m)
-  }
-  const k = Math.floor(time / DAY_MS) * 4 + (KIND_NUMBER[kind] as number)
-  m.set(k, (m.get(k) ?? 0) + 1)
-  out.dayEvents++
 }

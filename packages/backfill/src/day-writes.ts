@@ -11,7 +11,7 @@ import {
 import type { RedisSchema } from '@circles/redis-schema'
 import { luaSource, withLuaSource } from '@circles/redis-wire'
 import type { ChainableCommander, Redis } from 'ioredis'
-import type { DayCounts } from './classify.js'
+import type { DayCounts, DayRows } from './day-counts.js'
 
 // The backfilled day blobs of one source repo: the account's own `bs` hash (only its own repo writes it:
 // replaced whole, in one MULTI) and one `br` hash per partner (many sources write those: each call replaces
@@ -48,34 +48,19 @@ export interface DayWriteResult {
 
 /**
  * The account's `bs` fields: per day, the blob of every partner's records that day (in the order of the
- * partners, then of their keys), made from columns (`encodeDayBlobRows`), without an object per record.
+ * partners, then of their kinds), made from columns (`encodeDayBlobRows`), without an object per record.
+ * `ids` holds 8 bytes per partner index of `rows.names`.
  */
-function sentFields(days: DayCounts, ids: Map<string, Buffer>): Map<number, Buffer> {
-  let n = 0
-  for (const m of days.values()) n += m.size
-  const columns: RecordColumns = {
-    kind: new Uint8Array(n),
-    count: new Uint32Array(n),
-    partner: new Int32Array(n),
-    ids: Buffer.allocUnsafe(8 * days.size),
-  }
-  const dayOf = new Float64Array(n)
-  let row = 0
-  let p = 0
+function sentFields(rows: DayRows, ids: Buffer): Map<number, Buffer> {
+  const n = rows.length
+  const columns: RecordColumns = { kind: rows.kind, count: rows.count, partner: rows.partner, ids }
+  const dayOf = rows.day
   let first = Number.POSITIVE_INFINITY
   let last = Number.NEGATIVE_INFINITY
-  for (const [partner, m] of days) {
-    ;(ids.get(partner) as Buffer).copy(columns.ids, 8 * p)
-    for (const [k, count] of m) {
-      const day = Math.floor(k / 4)
-      columns.kind[row] = k % 4
-      columns.count[row] = count
-      columns.partner[row] = p
-      dayOf[row++] = day
-      if (day < first) first = day
-      if (day > last) last = day
-    }
-    p++
+  for (let r = 0; r < n; r++) {
+    const day = dayOf[r] as number
+    if (day < first) first = day
+    if (day > last) last = day
   }
   // Rows by day, a counting sort (stable: each day keeps the rows' order).
   const out = new Map<number, Buffer>()
@@ -107,29 +92,32 @@ const MAX_DAY = 1 << 24
 
 /**
  * One partner's new `br` records for the script (lua/backfill-received.lua, ARGV[3]): per day, its
- * number (3 bytes), the length of its records (1 byte) and the records naming `source`; and the newest day.
+ * number (3 bytes), the length of its records (1 byte) and the records naming `source`; and the newest
+ * day. The partner's rows are `rows[from, to)`, in order of day and kind.
  */
-function receivedPacked(m: Map<number, number>, source: Buffer): [packed: Buffer, newest: number] {
-  // Keys are day * 4 + kind: in order, a day's records are together.
-  const keys = [...m.keys()].sort((a, b) => a - b)
-  const records = keys.map((k) => ({ kind: k % 4, partner: source, count: m.get(k) as number }))
-  const blob = encodeDayBlob(0, records)
+function receivedPacked(
+  rows: DayRows,
+  from: number,
+  to: number,
+  source: Buffer,
+): [packed: Buffer, newest: number] {
+  const records: PackedRecord[] = []
   let days = 0
-  for (let i = 0; i < keys.length; i++) {
-    if (i === 0 || Math.floor((keys[i] as number) / 4) !== Math.floor((keys[i - 1] as number) / 4))
-      days++
+  for (let r = from; r < to; r++) {
+    records.push({ kind: rows.kind[r] as number, partner: source, count: rows.count[r] as number })
+    if (r === from || rows.day[r] !== rows.day[r - 1]) days++
   }
+  const blob = encodeDayBlob(0, records)
   const out = Buffer.allocUnsafe(blob.length - 1 + 4 * days)
   let o = 0
   let at = 1
-  for (let i = 0; i < keys.length; ) {
-    const day = Math.floor((keys[i] as number) / 4)
+  for (let i = from; i < to; ) {
+    const day = rows.day[i] as number
     if (!(day >= 0 && day < MAX_DAY))
       throw new RangeError(`day ${day} is out of the day blobs' range`)
     let span = 0
     let j = i
-    for (; j < keys.length && Math.floor((keys[j] as number) / 4) === day; j++)
-      span += recordSize(records[j] as PackedRecord)
+    for (; j < to && rows.day[j] === day; j++) span += recordSize(records[j - from] as PackedRecord)
     out[o] = day >>> 16
     out[o + 1] = (day >>> 8) & 0xff
     out[o + 2] = day & 0xff
@@ -138,7 +126,7 @@ function receivedPacked(m: Map<number, number>, source: Buffer): [packed: Buffer
     at += span
     i = j
   }
-  return [out, Math.floor((keys[keys.length - 1] as number) / 4)]
+  return [out, rows.day[to - 1] as number]
 }
 
 /** A long-term hash expires one retention after its newest day, as the roll-up's do. */
@@ -169,17 +157,27 @@ export async function writeDayBlobs(
 ): Promise<DayWriteResult> {
   const source = didId(did)
   const sentKey = schema.longTerm(did, 'bs')
-  const ids = new Map([...days.keys()].map((p) => [p, didId(p)]))
-  const byDay = sentFields(days, ids)
+  const rows = days.rows()
+  const partners = days.keys()
+  // 8 bytes per partner index; a partner left out (no rows) keeps zeros nothing points at.
+  const ids = Buffer.alloc(8 * rows.names.length)
+  const newIds = new Set<string>()
+  for (let r = 0; r < rows.length; r++) {
+    const p = rows.partner[r] as number
+    if (r > 0 && rows.partner[r - 1] === p) continue
+    const id = didId(rows.names[p] as string)
+    id.copy(ids, 8 * p)
+    newIds.add(id.toString('latin1'))
+  }
+  const byDay = sentFields(rows, ids)
 
-  const newIds = new Set([...ids.values()].map((id) => id.toString('latin1')))
   const gone = [...(await previousPartners(redis, sentKey))].filter((id) => !newIds.has(id))
   const goneDids = [
     ...(await resolveIds(redis, schema, gone, new DidCache(gone.length + 1))).values(),
   ]
 
   const epoch = await redis.get(schema.didTableEpoch)
-  const names = [did, ...days.keys()]
+  const names = [did, ...partners]
   await rememberDids(redis, schema, names)
 
   const sent = redis.multi().del(sentKey)
@@ -191,10 +189,10 @@ export async function writeDayBlobs(
   }
   await exec(sent)
 
-  await writeReceived(withScript(redis), schema, source, days, goneDids, opts.retentionDays)
+  await writeReceived(withScript(redis), schema, source, rows, goneDids, opts.retentionDays)
   // A table sweep that reclaimed an entry between the names and the blobs moved the epoch: write them again.
   if ((await redis.get(schema.didTableEpoch)) !== epoch) await rememberDids(redis, schema, names)
-  return { days: byDay.size, partners: days.size, stripped: goneDids.length }
+  return { days: byDay.size, partners: partners.length, stripped: goneDids.length }
 }
 
 /**
@@ -205,7 +203,7 @@ async function writeReceived(
   r: WithScript,
   schema: RedisSchema,
   source: Buffer,
-  days: DayCounts,
+  rows: DayRows,
   goneDids: string[],
   retentionDays: number,
 ): Promise<void> {
@@ -220,11 +218,15 @@ async function writeReceived(
     pipe = r.pipeline() as unknown as WithScript & ChainableCommander
     if (inFlight.length >= IN_FLIGHT) await inFlight.shift()
   }
-  for (const [partner, m] of days) {
-    const [packed, newest] = receivedPacked(m, source)
+  for (let from = 0; from < rows.length; ) {
+    const p = rows.partner[from] as number
+    let to = from + 1
+    while (to < rows.length && rows.partner[to] === p) to++
+    const [packed, newest] = receivedPacked(rows, from, to, source)
     const expire = String(expireAt(newest, retentionDays))
-    pipe.backfillReceived(schema.longTerm(partner, 'br'), source, expire, packed)
+    pipe.backfillReceived(schema.longTerm(rows.names[p] as string, 'br'), source, expire, packed)
     await flush(false)
+    from = to
   }
   for (const partner of goneDids) {
     pipe.backfillReceived(schema.longTerm(partner, 'br'), source, '0')

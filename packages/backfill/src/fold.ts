@@ -7,6 +7,7 @@ import {
   readLiveSince,
 } from '@circles/interaction-index'
 import type { RedisSchema } from '@circles/redis-schema'
+import type { InteractionRecord } from '@circles/repo-source'
 import type { Redis } from 'ioredis'
 import { type Classified, classifyRecords, type RepoRecord } from './classify.js'
 import { type DayWriteResult, writeDayBlobs } from './day-writes.js'
@@ -72,7 +73,7 @@ async function applyLive(writer: IndexWriter, events: InteractionCreate[]): Prom
 export async function foldRepo(
   deps: FoldDeps,
   did: string,
-  records: Iterable<RepoRecord>,
+  records: Iterable<RepoRecord | InteractionRecord>,
   opts: FoldOptions = {},
 ): Promise<FoldResult> {
   const { redis, schema } = deps
@@ -118,12 +119,9 @@ async function writeDays(
 ): Promise<[DayWriteResult, number]> {
   if (partial) return [{ days: 0, partners: 0, stripped: 0 }, 0]
   // The writer refuses creates naming a purged account itself (purge marks); the day blobs are ours to keep.
-  const hidden = await hiddenAccounts(deps.redis, deps.schema, [...days.keys()])
+  const hidden = await hiddenAccounts(deps.redis, deps.schema, days.keys())
   let hiddenPartners = 0
-  for (const h of hidden) {
-    for (const n of days.get(h)?.values() ?? []) hiddenPartners += n
-    days.delete(h)
-  }
+  for (const h of hidden) hiddenPartners += days.delete(h)
   const day = await writeDayBlobs(deps.redis, deps.schema, did, days, { retentionDays })
   return [day, hiddenPartners]
 }

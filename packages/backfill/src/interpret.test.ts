@@ -9,7 +9,7 @@ import {
 } from '@circles/core'
 import { describe, expect, it } from 'vitest'
 import { classifyRecords, type RepoRecord } from './classify.js'
-import { CreateInterpreter, tidMsOf } from './interpret.js'
+import { CreateInterpreter, recordFields, tidMsOf } from './interpret.js'
 
 // The backfill's interpreter against core's interpretOp, record by record, over records like a real
 // repo's and odd ones (malformed refs, handles, bad keys, odd texts), drawn from a seeded generator.
@@ -171,7 +171,7 @@ describe('CreateInterpreter', () => {
             o.collection,
             o.rkey,
             tidMsOf(o.rkey),
-            o.record,
+            recordFields(o.record),
             o.commitTime,
             (kind, subject, time, chars) =>
               events.push({

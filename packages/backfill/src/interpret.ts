@@ -11,6 +11,7 @@ import {
   type RejectReason,
   tidTimestampMs,
 } from '@circles/core'
+import { fieldsOf, type InteractionFields } from '@circles/repo-source'
 
 // core's `interpretOp` for the creates of one repo, with the same results (interpret.test.ts holds the
 // two side by side), at a backfill's pace: a repo is 100k creates of one author, so the author's DID is
@@ -33,15 +34,16 @@ export class CreateInterpreter {
   }
 
   /**
-   * `interpretOp({ repo, action: 'create', collection, rkey, record, commitTime })`: its events go to
-   * `emit` (kind, subject, time, chars), its `self` to this object's, its `rejected` is returned. `tidMs`
-   * is the rkey's TID time, NaN when the rkey is not a TID (the caller has it already).
+   * `interpretOp({ repo, action: 'create', collection, rkey, record, commitTime })` of a record given by
+   * its fields (`fieldsOf(record)`; null when the record is no object): its events go to `emit` (kind,
+   * subject, time, chars), its `self` to this object's, its `rejected` is returned. `tidMs` is the
+   * rkey's TID time, NaN when the rkey is not a TID (the caller has it already).
    */
   interpret(
     collection: string,
     rkey: string,
     tidMs: number,
-    record: unknown,
+    record: InteractionFields | null,
     commitTime: number,
     emit: Emit,
   ): RejectReason | undefined {
@@ -58,30 +60,28 @@ export class CreateInterpreter {
     if (!this.repoValid) return 'invalid_repo'
     // A valid TID is a valid rkey (13 characters of the rkey alphabet).
     if (Number.isNaN(tidMs) && !isValidRkey(rkey)) return 'invalid_rkey'
-    if (!isObject(record)) return 'invalid_record'
+    if (record === null) return 'invalid_record'
     const time =
       !Number.isNaN(tidMs) && Math.abs(tidMs - commitTime) <= this.toleranceMs ? tidMs : commitTime
 
     if (kind !== 'reply') {
-      const subject = this.refDid(record.subject)
+      const subject = this.uriDid(record.subject)
       if (subject === null) return 'invalid_subject'
       if (subject === this.repo) this.self = 1
       else emit(kind, subject, time, 0)
       return undefined
     }
     let replyTo: string | undefined
-    if (record.reply !== undefined) {
-      if (!isObject(record.reply)) return 'invalid_reply'
-      const parent = this.refDid(record.reply.parent)
+    if (record.replyParent !== undefined) {
+      const parent = this.uriDid(record.replyParent)
       if (parent === null) return 'invalid_reply'
       replyTo = parent
     }
-    const quoted = this.quotedDid(record.embed)
+    const quoted = record.quoted === undefined ? undefined : this.uriDid(record.quoted)
     if (quoted === null) return 'invalid_embed'
     if (replyTo === undefined && quoted === undefined) return undefined
-    const text = record.text
-    if (text !== undefined && typeof text !== 'string') return 'invalid_record'
-    const chars = typeof text === 'string' ? codePoints(text) : 0
+    if (record.textChars === -2) return 'invalid_record'
+    const chars = Math.max(record.textChars, 0)
     if (replyTo !== undefined) {
       if (replyTo === this.repo) this.self++
       else emit('reply', replyTo, time, chars)
@@ -93,23 +93,9 @@ export class CreateInterpreter {
     return undefined
   }
 
-  /** The quoted record's DID, undefined when the post quotes nothing, null when the quote embed is malformed. */
-  private quotedDid(embed: unknown): string | null | undefined {
-    if (embed === undefined) return undefined
-    if (!isObject(embed)) return null
-    if (embed.$type === 'app.bsky.embed.record') return this.refDid(embed.record)
-    if (embed.$type === 'app.bsky.embed.recordWithMedia') {
-      if (!isObject(embed.record)) return null
-      return this.refDid(embed.record.record)
-    }
-    return undefined
-  }
-
-  /** core's `parseAtUri(ref.uri)?.did` of a strong ref: `at://` and exactly three parts. */
-  private refDid(ref: unknown): string | null {
-    if (!isObject(ref)) return null
-    const uri = ref.uri
-    if (typeof uri !== 'string' || uri.length > 8192 || !uri.startsWith('at://')) return null
+  /** core's `parseAtUri(ref.uri)?.did` of a strong ref's uri (null: no ref): `at://` and exactly three parts. */
+  private uriDid(uri: string | null): string | null {
+    if (uri === null || uri.length > 8192 || !uri.startsWith('at://')) return null
     const a = uri.indexOf('/', 5)
     const b = a < 0 ? -1 : uri.indexOf('/', a + 1)
     if (b < 0 || uri.indexOf('/', b + 1) >= 0) return null
@@ -136,22 +122,8 @@ export function tidMsOf(rkey: string): number {
   return isValidTid(rkey) ? tidTimestampMs(rkey) : Number.NaN
 }
 
-function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value)
-}
-
-/** Code points of a text (core's count for replies and quotes: a surrogate pair is one). */
-function codePoints(text: string): number {
-  let n = text.length
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i)
-    if (c >= 0xd800 && c <= 0xdbff && i + 1 < text.length) {
-      const d = text.charCodeAt(i + 1)
-      if (d >= 0xdc00 && d <= 0xdfff) {
-        n--
-        i++
-      }
-    }
-  }
-  return n
+/** A decoded record's fields for `interpret`; null when it is no object. */
+export function recordFields(record: unknown): InteractionFields | null {
+  const isObject = typeof record === 'object' && record !== null && !Array.isArray(record)
+  return isObject ? fieldsOf(record) : null
 }

@@ -2,6 +2,7 @@ import {
   fetchLatestRev,
   fetchRepo,
   type GuardOptions,
+  type InteractionRecord,
   PdsLimiter,
   RepoSourceError,
   readRepo,
@@ -29,7 +30,7 @@ export interface SourceConfig extends GuardOptions {
 export interface OpenedRepo {
   rev: string
   bytes: number
-  records: Iterable<RepoRecord>
+  records: Iterable<RepoRecord | InteractionRecord>
 }
 
 export type RepoOpener = (did: string, opts?: { since?: string }) => Promise<OpenedRepo>
@@ -58,7 +59,7 @@ export function repoOpener(cfg: SourceConfig = {}): RepoOpener {
       observe(headers)
       const read = opts.since === undefined ? readRepo : readRepoDiff
       const repo = await read(car, { did, signingKey, maxBytes: cfg.maxBytes })
-      return { rev: repo.rev, bytes: repo.bytes, records: repo.records() }
+      return { rev: repo.rev, bytes: repo.bytes, records: repo.interactions() }
     })
   }
 }
