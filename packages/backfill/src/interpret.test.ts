@@ -156,6 +156,24 @@ function generator(seed: number) {
   return { op, pick, dids }
 }
 
+describe('tidMsOf', () => {
+  it("is core's tidTimestampMs of a valid TID and NaN for any other key", () => {
+    const g = generator(5)
+    const keys = [
+      '3jzfcijpj2z2a',
+      'kzzzzzzzzzzzz',
+      'jzzzzzzzzzzzz',
+      '2222222222222',
+      '3jzfcijpj2z2',
+      '3JZFCIJPJ2Z2A',
+    ]
+    for (let i = 0; i < 2000; i++) keys.push(g.op().rkey)
+    for (const k of keys) {
+      expect(tidMsOf(k), k).toEqual(isValidTid(k) ? tidTimestampMs(k) : Number.NaN)
+    }
+  })
+})
+
 describe('CreateInterpreter', () => {
   it('gives what interpretOp gives for every create, record by record', () => {
     const seen = { events: 0, rejected: 0, self: 0 }

@@ -4,12 +4,10 @@ import {
   isValidDid,
   isValidNsid,
   isValidRkey,
-  isValidTid,
   LIKE,
   POST,
   REPOST,
   type RejectReason,
-  tidTimestampMs,
 } from '@circles/core'
 import { fieldsOf, type InteractionFields } from '@circles/repo-source'
 
@@ -117,9 +115,21 @@ function isPlcAt(s: string, from: number, to: number): boolean {
   return true
 }
 
-/** The rkey's TID time, NaN when it is not a TID. */
+/**
+ * The rkey's TID time (core's `tidTimestampMs`), NaN when it is not a TID (core's `isValidTid`): one loop
+ * over the 13 characters instead of a regex test and an `indexOf` per character, once per record.
+ */
 export function tidMsOf(rkey: string): number {
-  return isValidTid(rkey) ? tidTimestampMs(rkey) : Number.NaN
+  if (rkey.length !== 13) return Number.NaN
+  let micros = 0
+  for (let i = 0; i < 13; i++) {
+    const c = rkey.charCodeAt(i)
+    // base32-sortable: '2'..'7' are 0..5, 'a'..'z' 6..31; the first character is at most 'j' (15).
+    const v = c >= 0x61 && c <= 0x7a ? c - 0x5b : c >= 0x32 && c <= 0x37 ? c - 0x32 : -1
+    if (v < 0 || (i === 0 && v > 15)) return Number.NaN
+    if (i < 11) micros = micros * 32 + v
+  }
+  return Math.floor(micros / 1000)
 }
 
 /** A decoded record's fields for `interpret`; null when it is no object. */
