@@ -271,12 +271,16 @@ function cid(tag: number): void {
   pos += len
 }
 
+/** Whether the last text `textAt` read held a byte past ASCII. */
+let textHigh = false
+
 /** A text of `len` bytes at `pos`, checked; returns its offset. */
 function textAt(len: number): number {
   const at = pos
   pos += len
   if (pos > limit) giveUp()
-  if (hasHighByte(buf, at, len) && !validUtf8(buf, at, len)) giveUp()
+  textHigh = hasHighByte(buf, at, len)
+  if (textHigh && !validUtf8(buf, at, len)) giveUp()
   return at
 }
 
@@ -286,7 +290,7 @@ function textOrSkip(depth: number): string | undefined {
   const len = head()
   if (major === 3) {
     const at = textAt(len)
-    return hasHighByte(buf, at, len) ? utf8Slice.call(buf, at, at + len) : latin1(buf, at, len)
+    return textHigh ? utf8Slice.call(buf, at, at + len) : latin1(buf, at, len)
   }
   if (major === 6) giveUp()
   pos = start
