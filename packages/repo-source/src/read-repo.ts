@@ -51,11 +51,11 @@ export interface RepoContents {
   bytes: number
   /** CAR blocks read. */
   blocks: number
-  /** Records of the wanted collections that `records()` hands out (less any it cannot decode). */
+  /** Records of the wanted collections that `records()` and `interactions()` hand out (less any they cannot decode). */
   count: number
   /**
    * Leaves of wanted collections left out: a record whose `$type` is not one of the wanted types, and,
-   * once `records()` has run, a record @atproto/repo's decoder refuses (the signature vouches for the
+   * once `records()` or `interactions()` has run, a record @atproto/repo's decoder refuses (the signature vouches for the
    * bytes the author's client wrote, not that they are a valid record: one bad record skips that
    * record, as the live stream does, not the repo).
    */
