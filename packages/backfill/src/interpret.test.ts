@@ -7,6 +7,7 @@ import {
   tidFromMs,
   tidTimestampMs,
 } from '@circles/core'
+import { prng } from '@circles/testkit'
 import { describe, expect, it } from 'vitest'
 import { classifyRecords, type RepoRecord } from './classify.js'
 import { CreateInterpreter, recordFields, tidMsOf } from './interpret.js'
@@ -17,19 +18,8 @@ import { CreateInterpreter, recordFields, tidMsOf } from './interpret.js'
 const A = 'did:plc:aaaaaaaaaaaaaaaaaaaaaaaa'
 const now = Date.now()
 
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
-
 function generator(seed: number) {
-  const random = mulberry32(seed)
+  const random = prng(seed)
   const pick = <T>(xs: readonly T[]): T => xs[Math.floor(random() * xs.length)] as T
   const dids = [
     A,

@@ -14,6 +14,7 @@ export {
 } from './columns.js'
 export {
   type AccountEvent,
+  codePoints,
   DEFAULT_TID_TOLERANCE_MS,
   eventTime,
   type IdentityEvent,

@@ -123,7 +123,8 @@ function strongRefDid(ref: unknown): string | null {
   return parseAtUri(ref.uri)?.did ?? null
 }
 
-function codePoints(text: string): number {
+/** Code points of a text (a surrogate pair is one): the length the index keeps of a reply's or quote's text. */
+export function codePoints(text: string): number {
   let n = text.length
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i)

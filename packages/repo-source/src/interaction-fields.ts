@@ -1,5 +1,6 @@
+import { codePoints } from '@circles/core'
 import { CID_LENGTH, isRepoCid, latin1 } from './dag-cbor.js'
-import { codePoints, hasHighByte, isoMs, validUtf8 } from './text-bytes.js'
+import { hasHighByte, isoMs, validUtf8 } from './text-bytes.js'
 
 // What a fold of interactions reads of a like, repost or post, straight from the record's DAG-CBOR
 // bytes: a whole decode makes an object, nested objects and a string per key and value of 90k records,

@@ -1,21 +1,5 @@
 // Text and dates read from UTF-8 bytes, for `readFields` (interaction-fields.ts).
 
-/** Code points of a text (a surrogate pair is one). */
-export function codePoints(text: string): number {
-  let n = text.length
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i)
-    if (c >= 0xd800 && c <= 0xdbff && i + 1 < text.length) {
-      const d = text.charCodeAt(i + 1)
-      if (d >= 0xdc00 && d <= 0xdfff) {
-        n--
-        i++
-      }
-    }
-  }
-  return n
-}
-
 /** Whether `buf[at, at + len)` holds a byte past ASCII. */
 export function hasHighByte(buf: Uint8Array, at: number, len: number): boolean {
   for (let i = at; i < at + len; i++) if ((buf[i] as number) >= 0x80) return true
