@@ -1,7 +1,8 @@
 import { DAY_MS, HOUR_MS } from '@circles/core'
+import { kindIndex } from '@circles/long-term'
 import { describe, expect, it } from 'vitest'
 import { like, quote, reply, repost, tidAt } from '../test/records.js'
-import { classifyRecords, KIND_NUMBER } from './classify.js'
+import { classifyRecords } from './classify.js'
 
 const A = 'did:plc:aaaaaaaaaaaaaaaaaaaaaaaa'
 const B = 'did:plc:bbbbbbbbbbbbbbbbbbbbbbbb'
@@ -18,7 +19,7 @@ describe('classifyRecords', () => {
     )
     expect(c.live.map((e) => e.kind)).toEqual(['like', 'reply'])
     const day = Math.floor((now - 3 * DAY_MS) / DAY_MS)
-    expect(c.days.get(B)).toEqual(new Map([[day * 4 + KIND_NUMBER.like, 1]]))
+    expect(c.days.get(B)).toEqual(new Map([[day * 4 + kindIndex('like'), 1]]))
     expect(c.dayEvents).toBe(1)
   })
 

@@ -3,10 +3,10 @@ import {
   DEFAULT_TID_TOLERANCE_MS,
   HOUR_MS,
   type InteractionCreate,
-  type InteractionKind,
   type RejectReason,
 } from '@circles/core'
 import { WINDOW_HOURS } from '@circles/interaction-index'
+import { kindIndex } from '@circles/long-term'
 import type { InteractionRecord } from '@circles/repo-source'
 import { DayCounts } from './day-counts.js'
 import { CreateInterpreter, type Emit, recordFields, tidMsOf } from './interpret.js'
@@ -61,13 +61,6 @@ export interface Classified {
   liveCovered: number
 }
 
-export const KIND_NUMBER: Record<InteractionKind, number> = {
-  like: 0,
-  repost: 1,
-  reply: 2,
-  quote: 3,
-}
-
 /**
  * A record's commit time stand-in: the repo keeps no commit time per record, so its `createdAt`, or its
  * TID (`tidMs`, NaN when the rkey is not one) when that is missing. The interpretation then takes the TID
@@ -114,7 +107,7 @@ export function classifyRecords(
       out.live.push({ type: 'create', kind, author: o.did, subject, rkey, time, chars })
     else if (time >= liveSince) out.liveCovered++
     else {
-      days.add(subject, Math.floor(time / DAY_MS), KIND_NUMBER[kind] as number)
+      days.add(subject, Math.floor(time / DAY_MS), kindIndex(kind))
       out.dayEvents++
     }
   }
