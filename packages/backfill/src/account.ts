@@ -1,4 +1,4 @@
-import type { Weights } from '@circles/interaction-index'
+import { DEFAULT_WEIGHTS } from '@circles/interaction-index'
 import { createLongWindowReader } from '@circles/long-term'
 import { backfillRepo, failureReason, type RepoDeps, type RepoOutcome } from './repo.js'
 
@@ -6,9 +6,6 @@ import { backfillRepo, failureReason, type RepoDeps, type RepoOutcome } from './
 // top partners (their sent side, which holds its received side), bounded. What stays approximate is in the
 // README ("Backfill"): received interactions from accounts outside the top partners come only from the
 // live stream.
-
-/** The API's default circle weights (services/fart params.ts): who counts as a top partner. */
-const CIRCLE_WEIGHTS: Weights = { like: 1, repost: 2, reply: 3, quote: 3 }
 
 export interface AccountOptions {
   /** Top partners whose repos are backfilled too (BACKFILL_PARTNERS). @default 50 */
@@ -81,7 +78,7 @@ async function topPartners(deps: RepoDeps, did: string, limit: number): Promise<
     did,
     direction: 'both',
     days: deps.retentionDays ?? 90,
-    weights: CIRCLE_WEIGHTS,
+    weights: DEFAULT_WEIGHTS,
     limit,
   })
   return top.map((p) => p.did)

@@ -31,15 +31,16 @@ export { IndexQueryError } from './read/context.js'
 export type { HourRow, HourView } from './read/hour-view.js'
 export { createIndexReader, type IndexReader } from './read/index-reader.js'
 export type { InteractionInfo } from './read/interaction.js'
-export type {
-  Direction,
-  KindCounts,
-  Partner,
-  PartnerReader,
-  PartnersQuery,
-  TopPartnersQuery,
-  Weights,
-  WindowSummary,
+export {
+  DEFAULT_WEIGHTS,
+  type Direction,
+  type KindCounts,
+  type Partner,
+  type PartnerReader,
+  type PartnersQuery,
+  type TopPartnersQuery,
+  type Weights,
+  type WindowSummary,
 } from './read/partners.js'
 export { INDEX_APPLY_FUNCTION, INDEX_LIBRARY } from './scripts.js'
 export { ensureRedisSettings, REQUIRED_REDIS_SETTINGS, type SettingsReport } from './settings.js'

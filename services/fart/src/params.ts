@@ -1,5 +1,10 @@
 import { createHash } from 'node:crypto'
-import type { Direction, KindCounts, Weights } from '@circles/interaction-index'
+import {
+  DEFAULT_WEIGHTS,
+  type Direction,
+  type KindCounts,
+  type Weights,
+} from '@circles/interaction-index'
 
 // Query parameters of the circle routes, parsed after the route schema has checked their shape. The
 // canonical form of the parsed values names the cache entry, so `weights=like:1,reply:3` and
@@ -9,13 +14,8 @@ import type { Direction, KindCounts, Weights } from '@circles/interaction-index'
 export type { Direction, KindCounts, Weights }
 export const KINDS = ['like', 'repost', 'reply', 'quote'] as const
 
-/**
- * Default weights: active interactions count more than passive ones. Likes are 60-70% of all interactions,
- * so with the original Twitter weights (like 1, reply 1.1, retweet 1.3) likes decide nearly every circle;
- * Skycle's (reply 10, quote 6, repost 3) ignore them almost entirely. 1/2/3/3 keeps likes as a tie-breaker
- * signal while a handful of replies outweighs dozens of likes. `nolikes=true` sets like to 0.
- */
-export const DEFAULT_WEIGHTS: Weights = { like: 1, repost: 2, reply: 3, quote: 3 }
+/** Default weights (interaction-index: why 1/2/3/3); `nolikes=true` sets like to 0. */
+export { DEFAULT_WEIGHTS }
 /** Twitter circles' 8/15/26: 49 people, which still draws legibly as avatars. */
 export const DEFAULT_RINGS = [8, 15, 26] as const
 export const MAX_RINGS = 5

@@ -30,6 +30,20 @@ export interface KindCounts {
 }
 /** Weight per kind; 0 leaves a kind out. */
 export type Weights = KindCounts
+
+/**
+ * The circles' default weights (the API's, and who counts as a top partner for the backfill): active
+ * interactions count more than passive ones. Likes are 60-70% of all interactions, so with the original
+ * Twitter weights (like 1, reply 1.1, retweet 1.3) likes decide nearly every circle; Skycle's (reply 10,
+ * quote 6, repost 3) ignore them almost entirely. 1/2/3/3 keeps likes as a tie-breaker signal while a handful
+ * of replies outweighs dozens of likes.
+ */
+export const DEFAULT_WEIGHTS: Readonly<Weights> = Object.freeze({
+  like: 1,
+  repost: 2,
+  reply: 3,
+  quote: 3,
+})
 export interface Partner {
   did: string
   score: number
