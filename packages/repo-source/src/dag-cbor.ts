@@ -371,7 +371,7 @@ function map(n: number, depth: number): unknown {
     if (pos > limit) fail('unexpected end of input')
     // Keys in DAG-CBOR's order (shorter first, then bytewise) cannot repeat: cheaper than a lookup in
     // the object for each key. Another order is legal CBOR: lex-cbor decides about it.
-    if (!keyAfter(previousAt, previousLen, at, len)) return GENERIC
+    if (!keyAfter(buf, previousAt, previousLen, at, len)) return GENERIC
     previousAt = at
     previousLen = len
     const key = keyText(at, len)
@@ -383,11 +383,18 @@ function map(n: number, depth: number): unknown {
   return out
 }
 
-function keyAfter(previousAt: number, previousLen: number, at: number, len: number): boolean {
+/** Whether the map key at `bytes[at, at + len)` comes after the previous one in DAG-CBOR's key order. */
+export function keyAfter(
+  bytes: Uint8Array,
+  previousAt: number,
+  previousLen: number,
+  at: number,
+  len: number,
+): boolean {
   if (len !== previousLen) return len > previousLen
   for (let i = 0; i < len; i++) {
-    const a = buf[previousAt + i] as number
-    const b = buf[at + i] as number
+    const a = bytes[previousAt + i] as number
+    const b = bytes[at + i] as number
     if (a !== b) return b > a
   }
   return false

@@ -1,5 +1,5 @@
 import { codePoints } from '@circles/core'
-import { CID_LENGTH, isRepoCid, latin1 } from './dag-cbor.js'
+import { CID_LENGTH, isRepoCid, keyAfter, latin1 } from './dag-cbor.js'
 import { hasHighByte, isoMs, validUtf8 } from './text-bytes.js'
 
 // What a fold of interactions reads of a like, repost or post, straight from the record's DAG-CBOR
@@ -153,7 +153,7 @@ class MapKeys {
     const at = pos
     pos += len
     if (pos > limit) giveUp()
-    if (!keyAfter(this.previousAt, this.previousLen, at, len)) giveUp()
+    if (!keyAfter(buf, this.previousAt, this.previousLen, at, len)) giveUp()
     this.previousAt = at
     this.previousLen = len
     for (const [bytes, n] of KEY_BYTES) if (equals(at, len, bytes)) return n
@@ -169,16 +169,6 @@ function equals(at: number, len: number, bytes: Uint8Array): boolean {
   if (len !== bytes.length) return false
   for (let i = 0; i < len; i++) if (buf[at + i] !== bytes[i]) return false
   return true
-}
-
-function keyAfter(previousAt: number, previousLen: number, at: number, len: number): boolean {
-  if (len !== previousLen) return len > previousLen
-  for (let i = 0; i < len; i++) {
-    const a = buf[previousAt + i] as number
-    const b = buf[at + i] as number
-    if (a !== b) return b > a
-  }
-  return false
 }
 
 function giveUp(): never {
