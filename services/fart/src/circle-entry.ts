@@ -1,5 +1,7 @@
 import { createHash } from 'node:crypto'
+import type { RedisSchema } from '@circles/redis-schema'
 import { luaSource } from '@circles/redis-wire'
+import type { Redis } from 'ioredis'
 import { MARK_PATTERN } from './backfill-view.js'
 
 // The cache entry of a circle and the fixed answers that are not cached. Entries are
@@ -23,6 +25,23 @@ export const GONE_BODY = JSON.stringify({
 
 export const OPTED_OUT_BYTES = Buffer.from(OPTED_OUT_BODY)
 export const GONE_BYTES = Buffer.from(GONE_BODY)
+
+/**
+ * What an actor route answers for an account it must not describe: 403 for an opted-out account, 404 once
+ * the indexer purged it (deleted, taken down); null when it may be answered. Both reads in one round trip.
+ */
+export async function hiddenActorAnswer(
+  redis: Redis,
+  schema: RedisSchema,
+  did: string,
+): Promise<{ code: 403 | 404; body: string } | null> {
+  const [optedOut, purged] = await Promise.all([
+    redis.sismember(schema.optOuts, did),
+    redis.exists(schema.accountPurged(did)),
+  ])
+  if (optedOut === 1) return { code: 403, body: OPTED_OUT_BODY }
+  return purged === 1 ? { code: 404, body: GONE_BODY } : null
+}
 
 export function errorBody(statusCode: number, error: string, message: string): string {
   return JSON.stringify({ statusCode, error, message })

@@ -1,7 +1,7 @@
 import { DidCache } from '@circles/interaction-index'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { FastifyReply } from 'fastify'
-import { etagOf, GONE_BODY, OPTED_OUT_BODY } from '../circle-entry.js'
+import { etagOf, GONE_BODY, hiddenActorAnswer } from '../circle-entry.js'
 import type { AppContext } from '../context.js'
 import { readHistory } from '../history.js'
 import { etagMatches } from './circles.js'
@@ -41,16 +41,12 @@ export function historyRoutes(ctx: AppContext): FastifyPluginAsyncTypebox {
       async (req, reply) => {
         const { did } = await ctx.actors.resolve(req.params.actor)
         // As on the other actor routes: 403 for an opted-out account, 404 once the indexer purged it.
-        const [optedOut, purged] = await Promise.all([
-          ctx.redis.sismember(ctx.schema.optOuts, did),
-          ctx.redis.exists(ctx.schema.accountPurged(did)),
-        ])
-        if (optedOut === 1 || purged === 1) {
+        const hidden = await hiddenActorAnswer(ctx.redis, ctx.schema, did)
+        if (hidden)
           return reply
-            .code(optedOut === 1 ? 403 : 404)
+            .code(hidden.code)
             .type(JSON_TYPE)
-            .send((optedOut === 1 ? OPTED_OUT_BODY : GONE_BODY) as never)
-        }
+            .send(hidden.body as never)
         const h = await readHistory(deps, did, {
           days: req.query.days ?? 30,
           top: req.query.top ?? 5,

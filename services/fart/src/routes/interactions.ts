@@ -1,5 +1,5 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import { GONE_BODY, OPTED_OUT_BODY } from '../circle-entry.js'
+import { hiddenActorAnswer } from '../circle-entry.js'
 import type { AppContext } from '../context.js'
 import {
   ActorParams,
@@ -37,17 +37,12 @@ export function interactionRoutes(ctx: AppContext): FastifyPluginAsyncTypebox {
         const windowHours = Number(window.slice(0, -1))
         // As for circles: an opted-out account answers 403, a deleted or taken-down one (the indexer's purge
         // marker) 404, never an empty list that reads as "no interactions".
-        // Both commands go out at once on the one connection: one round trip.
-        const [optedOut, purged] = await Promise.all([
-          ctx.redis.sismember(ctx.schema.optOuts, did),
-          ctx.redis.exists(ctx.schema.accountPurged(did)),
-        ])
-        if (optedOut === 1 || purged === 1) {
+        const hidden = await hiddenActorAnswer(ctx.redis, ctx.schema, did)
+        if (hidden)
           return reply
-            .code(optedOut === 1 ? 403 : 404)
+            .code(hidden.code)
             .type('application/json')
-            .send((optedOut === 1 ? OPTED_OUT_BODY : GONE_BODY) as never)
-        }
+            .send(hidden.body as never)
         const page = await ctx.index.partners({
           did,
           windowHours,
