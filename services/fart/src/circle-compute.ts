@@ -44,14 +44,24 @@ export interface ComputeDeps {
   now: () => number
 }
 
-function member(p: Partner, prof: Profile | undefined): CircleMember {
-  const m: CircleMember = { did: p.did, score: p.score, sent: p.sent, received: p.received }
+/** `out` with the profile's handle, and its display name and avatar where it has them. */
+export function withProfile<T extends { handle?: string; displayName?: string; avatar?: string }>(
+  out: T,
+  prof: Profile | undefined,
+): T {
   if (prof) {
-    m.handle = prof.handle
-    if (prof.displayName) m.displayName = prof.displayName
-    if (prof.avatar) m.avatar = prof.avatar
+    out.handle = prof.handle
+    if (prof.displayName) out.displayName = prof.displayName
+    if (prof.avatar) out.avatar = prof.avatar
   }
-  return m
+  return out
+}
+
+function member(p: Partner, prof: Profile | undefined): CircleMember {
+  return withProfile<CircleMember>(
+    { did: p.did, score: p.score, sent: p.sent, received: p.received },
+    prof,
+  )
 }
 
 /** `optOuts`: the opt-out set, read by the caller in a round trip it makes anyway. */

@@ -3,6 +3,7 @@ import { DAY_MS } from '@circles/core'
 import { DidCache, hiddenAccounts, type KindCounts, resolveIds } from '@circles/interaction-index'
 import { LONG_TERM_SIDES, type LongTermSide, type RedisSchema } from '@circles/redis-schema'
 import type { Redis } from 'ioredis'
+import { withProfile } from './circle-compute.js'
 import {
   type DayTally,
   dateOfDay,
@@ -184,13 +185,7 @@ async function pickPartners(
 }
 
 function partnerOf(p: TalliedPartner, d: string, prof: Profile | undefined): HistoryPartner {
-  const out: HistoryPartner = { did: d, sent: p.sent, received: p.received }
-  if (prof) {
-    out.handle = prof.handle
-    if (prof.displayName) out.displayName = prof.displayName
-    if (prof.avatar) out.avatar = prof.avatar
-  }
-  return out
+  return withProfile<HistoryPartner>({ did: d, sent: p.sent, received: p.received }, prof)
 }
 
 /** The last `days` days up to today (UTC), oldest first, and each day's `top` partners. */
