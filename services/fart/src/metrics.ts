@@ -80,27 +80,38 @@ function createHttpHistogram(registry: Registry, name: string, help: string) {
  * read here: at scrape time, from Redis.
  */
 function registerBackfillMetrics(registry: Registry, redis: Redis, schema: RedisSchema): void {
+  // One read per scrape for both counters: the registry collects them at once, so the second joins the
+  // first's read (one cannot fill the other's values).
+  let reading: Promise<Record<string, string> | null> | undefined
+  const stats = () => {
+    reading ??= redis
+      .hgetall(schema.backfillStats)
+      .catch(() => null)
+      .finally(() => {
+        reading = undefined
+      })
+    return reading
+  }
   new Counter({
     name: 'fart_backfill_total',
     help: 'Repo backfills since Redis began (read at scrape time): repos fetched, bytes of their CARs, records read, interactions folded',
     labelNames: ['counter'] as const,
     registers: [registry],
     async collect() {
-      const h = await redis.hgetall(schema.backfillStats).catch(() => null)
+      const h = await stats()
       this.reset()
       for (const k of ['repos', 'bytes', 'records', 'folded']) {
         this.inc({ counter: k }, Number(h?.[k] ?? 0) || 0)
       }
     },
   })
-  // Its own read: the registry collects every metric at once, so one cannot fill another's values.
   new Counter({
     name: 'fart_backfill_failures_total',
     help: 'Repo backfills refused or failed, by reason (bad_signature, timeout, private_address, ...)',
     labelNames: ['reason'] as const,
     registers: [registry],
     async collect() {
-      const h = await redis.hgetall(schema.backfillStats).catch(() => null)
+      const h = await stats()
       this.reset()
       for (const [k, v] of Object.entries(h ?? {})) {
         if (k.startsWith('failed:')) this.inc({ reason: k.slice(7) }, Number(v) || 0)
