@@ -14,6 +14,7 @@ import {
   WriteOpAction,
 } from '@atproto/repo'
 import { DAY_MS, tidFromMs } from '@circles/core'
+import { prng } from '@circles/testkit'
 
 /** Accounts the repo's likes, reposts, replies and quotes point at. */
 const PARTNERS = 3000
@@ -33,7 +34,7 @@ process.stdout.write(`${JSON.stringify({ did, signingKey: key.did() })}\n`)
 
 /** The repo's writes: ~55% likes, 10% reposts, 25% posts (replies, quotes, images), 10% follows. */
 async function history(n: number): Promise<RecordCreateOp[]> {
-  const random = mulberry32(16)
+  const random = prng(16)
   const pick = <T>(xs: T[]): T => xs[Math.floor(random() * xs.length)] as T
   const partners = Array.from({ length: PARTNERS }, (_, i) => `did:plc:${base32(i, 24)}`)
   const cids = await Promise.all(
@@ -115,16 +116,4 @@ function base32(n: number, length: number): string {
     v = Math.floor(v / 32)
   }
   return out
-}
-
-/** The bench's own seeded PRNG (mulberry32, as testkit's), so the child processes load no testkit. */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
 }
