@@ -7,6 +7,7 @@ import {
 } from '@circles/bsky-client'
 import { createLogger } from '@circles/logging'
 import type { RedisSchema } from '@circles/redis-schema'
+import { optOutText, webAssets } from '@circles/web'
 import swagger from '@fastify/swagger'
 import swaggerUi from '@fastify/swagger-ui'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
@@ -36,7 +37,7 @@ import { circleRoutes } from './routes/circles.js'
 import { historyRoutes } from './routes/history.js'
 import { interactionRoutes } from './routes/interactions.js'
 import { opsRoutes } from './routes/ops.js'
-import { optOutText, pageRoutes } from './routes/page.js'
+import { pageRoutes } from './routes/page.js'
 import { ErrorBody } from './routes/schemas.js'
 import { statsRoutes } from './routes/stats.js'
 import { securityHeaders } from './security-headers.js'
@@ -91,7 +92,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     contentSecurityPolicy: {
       directives: {
         defaultSrc: ["'self'"],
-        imgSrc: ["'self'", 'data:', 'https:'],
+        imgSrc: ["'self'", 'data:', 'blob:', 'https:'],
         scriptSrc: ["'self'"],
         styleSrc: ["'self'", "'unsafe-inline'"],
       },
@@ -238,7 +239,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   })
 
   await app.register(opsRoutes(ctx))
-  await app.register(pageRoutes(security.document, config.serviceDid))
+  await app.register(pageRoutes(security.document, config.serviceDid, await webAssets()))
   // Every route below needs Redis: 503 at once while the connection is down (see requireRedis).
   await app.register(async (needsRedis) => {
     needsRedis.addHook('onRequest', requireRedis(redis))

@@ -521,7 +521,7 @@ describe('fart API', () => {
     const page = await h.app.inject('/')
     expect(page.headers['content-type']).toContain('text/html')
     expect(page.headers['content-security-policy']).toContain("script-src 'self'")
-    expect((await h.app.inject('/app.js')).body).toContain('/v1/circles/')
+    expect(await pageScript(h.app, '/')).toContain('/v1/circles/')
   })
 })
 
@@ -540,7 +540,7 @@ describe('how to leave, on the page and in /docs', () => {
     expect(docs).toContain('!no-unauthenticated')
     expect(docs).toContain('403 (OptedOut)')
     // An opted-out account's page says so.
-    expect((await h.app.inject('/app.js')).body).toContain('This account has opted out')
+    expect(await pageScript(h.app, '/')).toContain('This account has opted out')
   })
 
   it('without SERVICE_DID, the label is the only way it names', async () => {
@@ -580,3 +580,11 @@ describe('config', () => {
     expect(c.appviewUrl).toBe('https://public.api.bsky.app')
   })
 })
+
+/** The script a page loads (its name carries a content hash), fetched the way the browser does. */
+async function pageScript(app: Harness['app'], path: string): Promise<string> {
+  const html = (await app.inject(path)).body
+  const src = /<script src="(\/assets\/[^"]+\.js)"/.exec(html)?.[1]
+  expect(src, 'the page names its script').toBeDefined()
+  return (await app.inject(src as string)).body
+}

@@ -1,0 +1,5 @@
+export { type Asset, PAGES, type PageName, type WebAssets, webAssets } from './assets.js'
+export { escapeHtml, optOutText, type PageShell, renderPage } from './layout.js'
+export { explorerPage } from './pages/explorer.js'
+export { historyPage } from './pages/history.js'
+export { statsPage } from './pages/stats.js'
