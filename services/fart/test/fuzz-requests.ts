@@ -91,8 +91,26 @@ function path(d: Draw): string {
     () => `/v1/circles/${enc(actor(d))}`,
     () => `/v1/circles/${enc(actor(d))}.${pick(['svg', 'png', 'gif', 'svg.png', ''])}`,
     () => `/v1/interactions/${enc(actor(d))}`,
-    () => pick(['/v1/stats', '/v1/stats/live', '/healthz', '/readyz', '/metrics', '/', '/app.js']),
-    () => pick(['/docs', '/docs/json', '/docs/yaml', '/docs/static/index.html', '/docs/../app.js']),
+    () =>
+      pick([
+        '/v1/stats',
+        '/v1/stats/live',
+        '/healthz',
+        '/readyz',
+        '/metrics',
+        '/',
+        '/stats',
+        '/history',
+        '/assets/x.js',
+      ]),
+    () =>
+      pick([
+        '/docs',
+        '/docs/json',
+        '/docs/yaml',
+        '/docs/static/index.html',
+        '/docs/../assets/x.js',
+      ]),
     () =>
       `/admin/${pick(['opt-outs', 'tracked', 'backfill'])}${rand() < 0.7 ? `/${enc(actor(d))}` : ''}`,
     () => pick(['/admin/queues', '/admin/queues/api/queues', '/admin/queues/api/redis/stats']),
