@@ -1,10 +1,29 @@
 import { type FastifyPluginAsyncTypebox, Type } from '@fastify/type-provider-typebox'
 import type { AppContext } from '../context.js'
 import { readPipelineState } from '../metrics.js'
-import { hideFromStats } from '../stats-privacy.js'
+import { statsForServing } from '../stats-privacy.js'
 import { Unavailable } from './schemas.js'
 
 const NumOrNull = Type.Union([Type.Number(), Type.Null()])
+
+/** A consumer silent this long has stopped: its last rate is not today's. */
+const CONSUMER_SILENT_MS = 60_000
+
+/**
+ * The indexer's rate from its metrics hash, where each consumer writes `rate:<name>` and `seen:<name>` (ms)
+ * every report: the sum over the consumers seen lately, null when none is.
+ */
+export function indexerRate(hash: Record<string, string>, now: number): number | null {
+  let sum: number | null = null
+  for (const [k, v] of Object.entries(hash)) {
+    if (!k.startsWith('rate:')) continue
+    const seen = Number(hash[`seen:${k.slice(5)}`])
+    const rate = Number(v)
+    if (!Number.isFinite(rate) || !(now - seen <= CONSUMER_SILENT_MS)) continue
+    sum = (sum ?? 0) + rate
+  }
+  return sum
+}
 
 export function statsRoutes(ctx: AppContext): FastifyPluginAsyncTypebox {
   return async (app) => {
@@ -14,7 +33,7 @@ export function statsRoutes(ctx: AppContext): FastifyPluginAsyncTypebox {
         schema: {
           summary: 'Global statistics computed by the scheduler',
           description:
-            'The scheduler’s latest global stats document, without accounts that opted out or were deleted since it ran (a top list can then hold fewer than its limit). 503 until it has written one.',
+            'The scheduler’s latest global stats document, without accounts that opted out or were deleted since it ran (a top list can then hold fewer than its limit). Top-list entries carry `handle`, `displayName` and `avatar` when the account’s profile is cached (never fetched for this route: an entry may have its DID alone). 503 until it has written one.',
           tags: ['stats'],
           response: { 200: Type.Object({}, { additionalProperties: true }), 503: Unavailable },
         },
@@ -29,7 +48,7 @@ export function statsRoutes(ctx: AppContext): FastifyPluginAsyncTypebox {
           })
         }
         // JSON written by the scheduler, less the accounts that opted out or left since it ran.
-        const body = await hideFromStats(ctx.redis, ctx.schema, raw)
+        const body = await statsForServing(ctx.redis, ctx.schema, ctx.profiles, raw)
         return reply.type('application/json').send(body as never)
       },
     )
@@ -48,6 +67,10 @@ export function statsRoutes(ctx: AppContext): FastifyPluginAsyncTypebox {
               streamLength: NumOrNull,
               indexerLagEntries: NumOrNull,
               indexerPending: NumOrNull,
+              indexerRate: Type.Union([Type.Number(), Type.Null()], {
+                description:
+                  'Stream entries indexed per second, summed over the indexer consumers that reported in the last minute',
+              }),
               schedulerHeartbeatAgeSeconds: NumOrNull,
               firehoseState: Type.Union([Type.String(), Type.Null()]),
               firehose: Type.Record(Type.String(), Type.Number()),
@@ -57,9 +80,10 @@ export function statsRoutes(ctx: AppContext): FastifyPluginAsyncTypebox {
         },
       },
       async () => {
-        const [state, metrics] = await Promise.all([
+        const [state, metrics, indexer] = await Promise.all([
           readPipelineState(ctx.redis, ctx.schema, ctx.now()),
           ctx.redis.hgetall(ctx.schema.firehoseMetrics),
+          ctx.redis.hgetall(ctx.schema.indexerMetrics),
         ])
         const firehose: Record<string, number> = {}
         for (const [k, v] of Object.entries(metrics)) {
@@ -77,6 +101,7 @@ export function statsRoutes(ctx: AppContext): FastifyPluginAsyncTypebox {
           streamLength: state.stream_length,
           indexerLagEntries: state.indexer_lag_entries,
           indexerPending: state.indexer_pending,
+          indexerRate: indexerRate(indexer, ctx.now()),
           schedulerHeartbeatAgeSeconds: state.scheduler_heartbeat_age_seconds,
           firehoseState:
             typeof metrics.state === 'string' && metrics.state !== ''
