@@ -1,6 +1,7 @@
 import { createBskyClient, createProfileCache } from '@circles/bsky-client'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { indexerRate } from '../src/routes/stats.js'
+import { rememberedPeek } from '../src/stats-privacy.js'
 import { did, type Harness, startHarness } from './helpers.js'
 
 // /v1/stats names the accounts of its top lists from the profile cache (never the AppView), and leaves out
@@ -74,5 +75,35 @@ describe('indexerRate', () => {
     expect(indexerRate(hash, now)).toBe(150)
     expect(indexerRate({ 'rate:old': '9', 'seen:old': String(now - 120_000) }, now)).toBeNull()
     expect(indexerRate({}, now)).toBeNull()
+  })
+})
+
+describe('rememberedPeek', () => {
+  it('reads the same accounts once per ttl, again for other accounts or after a failure', async () => {
+    let reads = 0
+    let fail = false
+    const inner = {
+      peek: async () => {
+        reads++
+        if (fail) throw new Error('redis down (test)')
+        return { profiles: new Map(), missing: new Set<string>(), complete: true }
+      },
+    }
+    let now = 1_000
+    const p = rememberedPeek(inner, 30_000, () => now)
+    await p.peek([did(1), did(2)])
+    await p.peek([did(1), did(2)])
+    expect(reads).toBe(1)
+    await p.peek([did(1)])
+    expect(reads).toBe(2)
+    now += 30_000
+    await p.peek([did(1)])
+    expect(reads).toBe(3)
+    fail = true
+    now += 30_000
+    await expect(p.peek([did(1)])).rejects.toThrow('redis down')
+    fail = false
+    await p.peek([did(1)])
+    expect(reads).toBe(5)
   })
 })

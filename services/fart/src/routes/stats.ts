@@ -1,7 +1,7 @@
 import { type FastifyPluginAsyncTypebox, Type } from '@fastify/type-provider-typebox'
 import type { AppContext } from '../context.js'
 import { readPipelineState } from '../metrics.js'
-import { statsForServing } from '../stats-privacy.js'
+import { rememberedPeek, statsForServing } from '../stats-privacy.js'
 import { Unavailable } from './schemas.js'
 
 const NumOrNull = Type.Union([Type.Number(), Type.Null()])
@@ -26,6 +26,7 @@ export function indexerRate(hash: Record<string, string>, now: number): number |
 }
 
 export function statsRoutes(ctx: AppContext): FastifyPluginAsyncTypebox {
+  const profiles = rememberedPeek(ctx.profiles, 30_000, ctx.now)
   return async (app) => {
     app.get(
       '/v1/stats',
@@ -48,7 +49,7 @@ export function statsRoutes(ctx: AppContext): FastifyPluginAsyncTypebox {
           })
         }
         // JSON written by the scheduler, less the accounts that opted out or left since it ran.
-        const body = await statsForServing(ctx.redis, ctx.schema, ctx.profiles, raw)
+        const body = await statsForServing(ctx.redis, ctx.schema, profiles, raw)
         return reply.type('application/json').send(body as never)
       },
     )
