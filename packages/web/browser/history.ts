@@ -122,12 +122,26 @@ function show(h: History): void {
   }
   status.textContent = `${who}: ${sent.toLocaleString()} sent and ${received.toLocaleString()} received over the last ${h.days} days${h.profilesComplete ? '' : ' (profiles unavailable right now: partners by DID)'}.`
   out.hidden = false
-  const partial = h.history.filter((d) => !d.complete)
   const note = $('partial-note')
-  note.hidden = partial.length === 0
-  note.textContent = `Dashed lines on a shaded background: ${partial.length === 1 ? 'a day' : `${partial.length} days`} the daily roll-up has not folded whole yet (${partial.map((d) => `${d.date}: ${d.foldedHours} of 24 hours`).join(', ')}); their counts will grow.`
+  note.textContent = partialNote(h)
+  note.hidden = note.textContent === ''
+  document.title = `${who} · History · Bluesky interaction circles`
   for (const side of ['sent', 'received'] as const) drawSide(h, side)
   showPartners($('partners'), h.history, h.top)
+}
+
+/** What the dashed lines mean: the days not folded whole, named while there are few. */
+function partialNote(h: History): string {
+  const partial = h.history.filter((d) => !d.complete)
+  if (partial.length === 0) return ''
+  const which =
+    partial.length <= 3
+      ? partial.map((d) => `${d.date}: ${d.foldedHours} of 24 hours`).join(', ')
+      : h.completeThrough === null
+        ? 'the daily roll-up has not run yet'
+        : `every day after ${h.completeThrough}`
+  const days = partial.length === 1 ? 'a day' : `${partial.length} days`
+  return `Dashed lines on a shaded background: ${days} the daily roll-up has not folded whole yet (${which}); their counts will grow.`
 }
 
 function drawSide(h: History, side: 'sent' | 'received'): void {
