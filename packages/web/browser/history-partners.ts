@@ -108,7 +108,7 @@ function byDay(days: readonly Day[], top: number): HTMLElement {
   scroll.className = 'table-scroll'
   scroll.tabIndex = 0
   scroll.setAttribute('role', 'region')
-  scroll.setAttribute('aria-label', 'Top partners by day')
+  scroll.setAttribute('aria-label', 'Table of the top partners by day (scrolls sideways)')
   scroll.append(table)
   return scroll
 }
