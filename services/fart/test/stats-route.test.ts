@@ -1,11 +1,11 @@
 import { createBskyClient, createProfileCache } from '@circles/bsky-client'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { indexerRate } from '../src/routes/stats.js'
-import { rememberedPeek } from '../src/stats-privacy.js'
+import { statsProfiles } from '../src/stats-privacy.js'
 import { did, type Harness, startHarness } from './helpers.js'
 
-// /v1/stats names the accounts of its top lists from the profile cache (never the AppView), and leaves out
-// those that opted out since the scheduler ranked them; /v1/stats/live sums the indexer consumers' rates.
+// /v1/stats names the accounts of its top lists from the profile cache (the AppView only in the background, for
+// the next request), and leaves out those that opted out since the scheduler ranked them; /v1/stats/live sums the indexer consumers' rates.
 
 describe('/v1/stats top lists', () => {
   let h: Harness
@@ -14,7 +14,7 @@ describe('/v1/stats top lists', () => {
   })
   afterEach(() => h.close())
 
-  it('adds cached profile fields, asks no AppView, and drops an opted-out account', async () => {
+  it('adds cached profile fields, fetches the others after answering, and drops an opted-out account', async () => {
     const [X, Y, Z] = [did(901), did(902), did(903)]
     // X is cached (as a circle's lookup would have left it), Y is too but opts out, Z is not cached.
     const cache = createProfileCache({
@@ -55,7 +55,15 @@ describe('/v1/stats top lists', () => {
       subjects: { reply: [z] },
     })
     expect(res.body).not.toContain(Y)
-    expect(h.appview.calls.length).toBe(calls)
+    // Z's profile is asked for after the answer, once, and alone; a later request names it.
+    let named: { handle?: string } | undefined
+    for (let i = 0; i < 50 && !named?.handle; i++) {
+      await new Promise((r) => setTimeout(r, 20))
+      named = (await h.app.inject('/v1/stats')).json().top.subjects.reply[0]
+    }
+    expect(named).toEqual({ did: Z, count: 7, handle: 'z.test' })
+    const asked = h.appview.calls.slice(calls)
+    expect(asked.map((c) => c.params.getAll('actors'))).toEqual([[Z]])
   })
 })
 
@@ -78,19 +86,25 @@ describe('indexerRate', () => {
   })
 })
 
-describe('rememberedPeek', () => {
-  it('reads the same accounts once per ttl, again for other accounts or after a failure', async () => {
+describe('statsProfiles', () => {
+  it('peeks the same accounts once per ttl; warms a set of accounts once, then peeks again', async () => {
     let reads = 0
+    let fetched: string[][] = []
     let fail = false
+    const empty = { profiles: new Map(), missing: new Set<string>(), complete: true }
     const inner = {
       peek: async () => {
         reads++
         if (fail) throw new Error('redis down (test)')
-        return { profiles: new Map(), missing: new Set<string>(), complete: true }
+        return empty
+      },
+      get: async (dids: readonly string[]) => {
+        fetched.push([...dids])
+        return empty
       },
     }
     let now = 1_000
-    const p = rememberedPeek(inner, 30_000, () => now)
+    const p = statsProfiles(inner, 30_000, () => now)
     await p.peek([did(1), did(2)])
     await p.peek([did(1), did(2)])
     expect(reads).toBe(1)
@@ -105,5 +119,15 @@ describe('rememberedPeek', () => {
     fail = false
     await p.peek([did(1)])
     expect(reads).toBe(5)
+    p.warm([did(1)])
+    p.warm([did(1)])
+    await new Promise((r) => setTimeout(r, 0))
+    expect(fetched).toEqual([[did(1)]])
+    // The warmed profiles are read at the next peek, within the ttl.
+    await p.peek([did(1)])
+    expect(reads).toBe(6)
+    fetched = []
+    p.warm([did(1), did(2)])
+    expect(fetched).toEqual([[did(1), did(2)]])
   })
 })

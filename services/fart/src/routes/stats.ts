@@ -1,7 +1,7 @@
 import { type FastifyPluginAsyncTypebox, Type } from '@fastify/type-provider-typebox'
 import type { AppContext } from '../context.js'
 import { readPipelineState } from '../metrics.js'
-import { rememberedPeek, statsForServing } from '../stats-privacy.js'
+import { statsForServing, statsProfiles } from '../stats-privacy.js'
 import { Unavailable } from './schemas.js'
 
 const NumOrNull = Type.Union([Type.Number(), Type.Null()])
@@ -26,7 +26,7 @@ export function indexerRate(hash: Record<string, string>, now: number): number |
 }
 
 export function statsRoutes(ctx: AppContext): FastifyPluginAsyncTypebox {
-  const profiles = rememberedPeek(ctx.profiles, 30_000, ctx.now)
+  const profiles = statsProfiles(ctx.profiles, 30_000, ctx.now, ctx.log)
   return async (app) => {
     app.get(
       '/v1/stats',
@@ -34,7 +34,7 @@ export function statsRoutes(ctx: AppContext): FastifyPluginAsyncTypebox {
         schema: {
           summary: 'Global statistics computed by the scheduler',
           description:
-            'The scheduler’s latest global stats document, without accounts that opted out or were deleted since it ran (a top list can then hold fewer than its limit). Top-list entries carry `handle`, `displayName` and `avatar` when the account’s profile is cached (never fetched for this route: an entry may have its DID alone). 503 until it has written one.',
+            'The scheduler’s latest global stats document, without accounts that opted out or were deleted since it ran (a top list can then hold fewer than its limit). Top-list entries carry `handle`, `displayName` and `avatar` when the account’s profile is cached; an entry may have its DID alone (its profile is then fetched in the background, once per stats run, for the next request). 503 until it has written one.',
           tags: ['stats'],
           response: { 200: Type.Object({}, { additionalProperties: true }), 503: Unavailable },
         },
