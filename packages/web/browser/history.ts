@@ -116,7 +116,12 @@ function show(h: History): void {
   const sent = h.history.reduce((s, d) => s + total(d.sent), 0)
   const received = h.history.reduce((s, d) => s + total(d.received), 0)
   if (sent + received === 0) {
-    status.textContent = `${who}: no interactions recorded over the last ${h.days} days yet.`
+    // The daily history holds only the hours the roll-up has folded; the newest are in the circle.
+    const since =
+      h.completeThrough === null
+        ? 'no day folded whole yet'
+        : `days complete through ${h.completeThrough}`
+    status.textContent = `${who}: no interactions in the daily history of the last ${h.days} days (${since}); the circle shows the last hours live.`
     out.hidden = true
     return
   }

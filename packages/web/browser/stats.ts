@@ -252,19 +252,36 @@ addEventListener('popstate', showTop)
 
 // --- refreshing ------------------------------------------------------------------------------------------
 
+// The service names the accounts it has profiles of and asks for the others after answering: the first
+// time a list lacks names, asking again a few seconds later (not a minute) shows them.
+let askedForNames = false
+
+function lacksNames(): boolean {
+  const kind = chosenKind()
+  return (['authors', 'subjects'] as const).some((side) =>
+    (doc?.top?.[side]?.[kind] ?? []).slice(0, TOP_SHOWN).some((r) => !r.handle),
+  )
+}
+
+function computedAgo(at: number | undefined): string {
+  if (typeof at !== 'number') return ''
+  const min = Math.round((Date.now() - at) / 60_000)
+  return `Computed by the scheduler ${min < 1 ? 'just now' : `${min} min ago`}.`
+}
+
 async function refreshStats(): Promise<void> {
   try {
     doc = await getJson<GlobalStats>('/v1/stats', { cache: 'no-cache' })
-    const at = doc.generatedAtMs
-    status.textContent =
-      typeof at === 'number'
-        ? `Computed ${Math.max(0, Math.round((Date.now() - at) / 60_000))} min ago by the scheduler.`
-        : ''
+    status.textContent = computedAgo(doc.generatedAtMs)
     showHours(doc.hours ?? [])
   } catch (err) {
     status.textContent = explain(err)
   }
   showTop()
+  if (!askedForNames && lacksNames()) {
+    askedForNames = true
+    setTimeout(() => void refreshStats(), 4_000)
+  }
 }
 
 /** Runs `fn` now and every `ms` while the tab is visible; again at once when it becomes visible. */
