@@ -102,7 +102,7 @@ describe.skipIf(!haveChromium('the network and history page test'))(
       return { browser, page, errors }
     }
 
-    it('network: "no stats yet", then the tiles, the hourly chart with its table, and the top lists', async () => {
+    it('network: "no stats yet", unreachable, then the tiles, the hourly chart with its table, and the top lists', async () => {
       const { browser, page, errors } = await open('/stats')
       try {
         await page.waitForFunction(
@@ -110,6 +110,13 @@ describe.skipIf(!haveChromium('the network and history page test'))(
         )
         await page.waitForSelector('#health dd')
         expect(await page.locator('#health > div').count()).toBeGreaterThanOrEqual(6)
+        // The service out of reach: both parts say so (and keep trying).
+        await page.route('**/v1/stats**', (r) => r.abort())
+        await page.reload()
+        await page.waitForFunction(
+          `document.getElementById('status').textContent.includes('unreachable') && document.getElementById('live-status').textContent.includes('unreachable')`,
+        )
+        await page.unroute('**/v1/stats**')
         await h.t.redis.set(h.t.schema.globalStats, JSON.stringify(stats(Date.now())))
         await page.reload()
         await page.waitForSelector('#top-authors li a', { timeout: 15_000 })
@@ -167,7 +174,7 @@ describe.skipIf(!haveChromium('the network and history page test'))(
       }
     })
 
-    it('history: an opted-out account gets the notice, an unknown one says so', async () => {
+    it('history: an opted-out account gets the notice, an unknown or deleted one says so', async () => {
       const { browser, page, errors } = await open('/history?actor=gone.test')
       try {
         await page.waitForFunction(
@@ -179,6 +186,14 @@ describe.skipIf(!haveChromium('the network and history page test'))(
         await page.waitForFunction(
           `document.getElementById('status').textContent.includes('Unknown account')`,
         )
+        // Last in this file: the account stays purged.
+        await h.t.redis.set(h.t.schema.accountPurged(PARTNERS[5] as string), '1')
+        await page.fill('#actor', 'pal6.test')
+        await page.click('button[type=submit]')
+        await page.waitForFunction(
+          `document.getElementById('status').textContent.includes('deleted or is unavailable')`,
+        )
+        expect(await page.isHidden('#circle-link')).toBe(true)
         expect(errors).toEqual([])
       } finally {
         await browser.close()
