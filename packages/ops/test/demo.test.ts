@@ -150,13 +150,12 @@ async function drawPage(url: string): Promise<PageState> {
     await page
       .waitForFunction(`document.getElementById('backfill').hidden`, undefined, { timeout: 30_000 })
       .catch(() => {})
-    // The drawing exactly as the image element shows it: the page fetches it and hands it over as a data:
-    // URL (so that a redraw is never the browser's cached image of the same URL).
-    const state = (await page.evaluate(`(() => {
+    // The drawing exactly as the image element shows it: the page fetches it and hands it over as a blob:
+    // URL (so that a redraw is never the browser's cached image of the same URL); read that blob back.
+    const state = (await page.evaluate(`(async () => {
       const img = document.getElementById('img')
-      const m = /^data:([^;,]+)(;base64)?,(.*)$/s.exec(img.src) || []
-      const bytes = m[2] ? Uint8Array.from(atob(m[3]), (c) => c.charCodeAt(0)) : new TextEncoder().encode(decodeURIComponent(m[3] || ''))
-      const doc = new DOMParser().parseFromString(new TextDecoder().decode(bytes), 'image/svg+xml')
+      const blob = img.src.startsWith('blob:') ? await (await fetch(img.src)).blob() : new Blob([])
+      const doc = new DOMParser().parseFromString(await blob.text(), 'image/svg+xml')
       return {
         status: document.getElementById('status').textContent,
         backfill: document.getElementById('backfill').hidden ? '' : document.getElementById('bf-label').textContent,
@@ -164,7 +163,7 @@ async function drawPage(url: string): Promise<PageState> {
         image: {
           complete: img.complete,
           drawn: img.naturalWidth > 0,
-          svg: (m[1] || '').startsWith('image/svg+xml'),
+          svg: blob.type.startsWith('image/svg+xml'),
         },
         svg: {
           parseError: doc.querySelector('parsererror') !== null || doc.documentElement.nodeName !== 'svg',
