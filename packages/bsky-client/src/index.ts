@@ -16,3 +16,12 @@ export {
   type ProfileCacheOptions,
   type ProfileLookup,
 } from './profile-cache.js'
+export {
+  dropNames,
+  foldName,
+  NAME_MAX_CHARS,
+  type NameHit,
+  nameMembers,
+  searchNames,
+  trimProfileNames,
+} from './profile-names.js'

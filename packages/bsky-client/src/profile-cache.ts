@@ -3,11 +3,14 @@ import { createLogger, type Logger } from '@circles/logging'
 import type { RedisSchema } from '@circles/redis-schema'
 import type { Redis } from 'ioredis'
 import type { BskyClient, Profile } from './client.js'
+import { indexNames, trimProfileNames } from './profile-names.js'
 
 // Profiles live in Redis under `schema.profile(did)` as JSON with a TTL, shared by every API process. The
 // indexer deletes the key on an #identity event, so a handle change shows at the next lookup, not a TTL later.
 // A DID the AppView does not return (deleted, taken down, deactivated) is cached as `{"did","missing":true}`
 // for a shorter time, so it is not asked again on every request but comes back soon if it reappears.
+// Each profile written also writes its handle and display name to the name index (profile-names.ts), which
+// the page's suggestions read without asking the AppView.
 
 export interface ProfileCacheOptions {
   redis: Redis
@@ -17,7 +20,14 @@ export interface ProfileCacheOptions {
   ttlSeconds?: number
   /** TTL of "the AppView does not know this DID". @default 600 */
   missingTtlSeconds?: number
+  /**
+   * Most members the name index keeps (two per profile at most: handle and display name). Its members do
+   * not expire with their profiles, so without a cap it would grow with every account ever looked up (the
+   * network has tens of millions) when the profile TTL is long; ~100 bytes a member. @default 200000
+   */
+  maxNames?: number
   logger?: Logger
+  now?: () => number
 }
 
 export interface ProfileLookup {
@@ -52,6 +62,18 @@ export function createProfileCache(opts: ProfileCacheOptions): ProfileCache {
   const ttl = opts.ttlSeconds ?? 86_400
   const missingTtl = opts.missingTtlSeconds ?? 600
   const log = opts.logger ?? createLogger('bsky-client:profiles')
+  const now = opts.now ?? Date.now
+  const maxNames = opts.maxNames ?? 200_000
+  // The trim runs after a write, at most once a minute per process: a few reads when there is nothing to do.
+  let lastTrim = Number.NEGATIVE_INFINITY
+  function trimSoon(): void {
+    const t = now()
+    if (t - lastTrim < 60_000) return
+    lastTrim = t
+    trimProfileNames(redis, schema, { maxAgeMs: ttl * 1000, maxMembers: maxNames, now: t }).catch(
+      (err: unknown) => log.warn({ err }, 'trimming the profile name index failed'),
+    )
+  }
 
   async function peek(input: readonly string[]): Promise<ProfileLookup> {
     const dids = [...new Set(input)].filter((d) => isValidDid(d))
@@ -84,11 +106,11 @@ export function createProfileCache(opts: ProfileCacheOptions): ProfileCache {
   async function put(list: readonly Profile[]): Promise<void> {
     if (list.length === 0) return
     const pipe = redis.pipeline()
-    for (const p of list) {
-      if (!isValidDid(p.did)) continue
-      pipe.set(schema.profile(p.did), JSON.stringify(p), 'EX', ttl)
-    }
+    const valid = list.filter((p) => isValidDid(p.did))
+    for (const p of valid) pipe.set(schema.profile(p.did), JSON.stringify(p), 'EX', ttl)
+    indexNames(pipe, schema, valid, now())
     await pipe.exec()
+    trimSoon()
   }
 
   async function get(input: readonly string[]): Promise<ProfileLookup> {
@@ -105,17 +127,21 @@ export function createProfileCache(opts: ProfileCacheOptions): ProfileCache {
     }
     const pipe = redis.pipeline()
     const byDid = new Map(fetched.map((p) => [p.did, p]))
+    const found: Profile[] = []
     for (const d of todo) {
       const p = byDid.get(d)
       if (p) {
         cached.profiles.set(d, p)
+        found.push(p)
         pipe.set(schema.profile(d), JSON.stringify(p), 'EX', ttl)
       } else {
         cached.missing.add(d)
         pipe.set(schema.profile(d), JSON.stringify({ did: d, missing: true }), 'EX', missingTtl)
       }
     }
+    indexNames(pipe, schema, found, now())
     await pipe.exec()
+    trimSoon()
     return { profiles: cached.profiles, missing: cached.missing, complete: true }
   }
 

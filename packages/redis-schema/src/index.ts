@@ -160,6 +160,14 @@ export function createSchema(prefix: string) {
     /** Cached AppView profile (JSON, with TTL). The indexer deletes it on an #identity event. */
     profile: (d: string) => `${p}profile:${did(d)}`,
     /**
+     * Sorted set (all scores 0, read by ZRANGEBYLEX) of `h:<handle>\0<did>` and `n:<lowercased display
+     * name>\0<did>`, written beside each cached profile: the page's suggestions while typing. Members may
+     * outlive their profile; readers check it is still cached and still says the same.
+     */
+    profileNames: `${p}profile-names`,
+    /** Sorted set: each `profileNames` member -> ms it was last written, so the oldest can be trimmed. */
+    profileNamesSeen: `${p}profile-names:seen`,
+    /**
      * Set of DIDs that opted out, for any reason below: no circle of their own, never in anyone else's, no
      * stored interactions. Kept equal to the union of the reasons by one script (opt-outs.ts).
      */

@@ -32,6 +32,7 @@ import { createMetrics } from './metrics.js'
 import { createNotifier } from './notify.js'
 import { registerRateLimit } from './rate-limit.js'
 import { requireRedis } from './redis-faults.js'
+import { actorRoutes } from './routes/actors.js'
 import { adminRoutes } from './routes/admin.js'
 import { circleRoutes } from './routes/circles.js'
 import { historyRoutes } from './routes/history.js'
@@ -247,6 +248,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     await needsRedis.register(interactionRoutes(ctx))
     await needsRedis.register(historyRoutes(ctx))
     await needsRedis.register(statsRoutes(ctx))
+    await needsRedis.register(actorRoutes(ctx))
     if (config.adminToken) {
       await needsRedis.register(adminRoutes(ctx, config.adminToken, deps.queueBoard))
     }

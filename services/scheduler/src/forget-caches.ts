@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto'
 import { BACKFILL_QUEUE, backfillJobId, backfillQueueOptions } from '@circles/backfill'
+import { nameMembers } from '@circles/bsky-client'
 import { isValidHandle } from '@circles/core'
 import type { RedisSchema } from '@circles/redis-schema'
 import { Queue } from 'bullmq'
@@ -17,27 +18,33 @@ export interface CacheForgetResult {
    * images and locks.
    */
   keysDeleted: number
-  /** Members removed from the tracked set and from the circle requests. */
+  /** Members removed from the tracked set, the circle requests and the profile name index. */
   listMembers: number
 }
 
 interface CachedProfile {
   handle?: unknown
+  displayName?: unknown
   avatar?: unknown
 }
 
-/** Handles and avatar URLs from the accounts' cached profiles (JSON written by bsky-client). */
+/**
+ * Handles, avatar URLs and name-index members from the accounts' cached profiles (JSON written by
+ * bsky-client). A member whose profile has already expired stays until the index's trim: the suggestions
+ * check each candidate's profile, so it is never shown.
+ */
 async function profileRefs(
   redis: Redis,
   schema: RedisSchema,
   dids: readonly string[],
-): Promise<{ handles: [string, string][]; avatars: string[] }> {
+): Promise<{ handles: [string, string][]; avatars: string[]; names: string[] }> {
   // GETs in one pipeline rather than MGET: profile keys live in different cluster slots.
   const pipe = redis.pipeline()
   for (const d of dids) pipe.get(schema.profile(d))
   const replies = (await pipe.exec()) ?? []
   const handles: [string, string][] = []
   const avatars: string[] = []
+  const names: string[] = []
   dids.forEach((d, i) => {
     const raw = replies[i]?.[1]
     if (typeof raw !== 'string') return
@@ -48,12 +55,19 @@ async function profileRefs(
       return
     }
     if (typeof p.handle === 'string' && isValidHandle(p.handle)) handles.push([p.handle, d])
+    names.push(
+      ...nameMembers({
+        did: d,
+        handle: typeof p.handle === 'string' ? p.handle : undefined,
+        displayName: typeof p.displayName === 'string' ? p.displayName : undefined,
+      }),
+    )
     // The API's avatar cache key: a SHA-1 of the avatar URL (services/fart/src/avatars.ts).
     if (typeof p.avatar === 'string' && p.avatar !== '') {
       avatars.push(schema.avatar(createHash('sha1').update(p.avatar).digest('hex')))
     }
   })
-  return { handles, avatars }
+  return { handles, avatars, names }
 }
 
 /**
@@ -90,7 +104,7 @@ export async function forgetCaches(
 ): Promise<CacheForgetResult> {
   const result: CacheForgetResult = { keysDeleted: 0, listMembers: 0 }
   if (dids.length === 0) return result
-  const { handles, avatars } = await profileRefs(redis, schema, dids)
+  const { handles, avatars, names } = await profileRefs(redis, schema, dids)
   const keys = [
     ...dids.flatMap((d) => [
       schema.snapshot(d),
@@ -110,12 +124,15 @@ export async function forgetCaches(
   }
   pipe.srem(schema.tracked, ...dids)
   pipe.zrem(schema.circleRequests, ...dids)
+  if (names.length > 0) pipe.zrem(schema.profileNames, ...names)
   const replies = (await pipe.exec()) ?? []
   replies.forEach(([err, n], i) => {
     if (err) throw err
     if (i < keys.length + handles.length) result.keysDeleted += n as number
     else result.listMembers += n as number
   })
+  // The members' write times: bookkeeping of the index, not counted as list members of their own.
+  if (names.length > 0) await redis.zrem(schema.profileNamesSeen, ...names)
   result.keysDeleted += await forgetBackfillJobs(redis, schema, dids)
   return result
 }

@@ -145,6 +145,15 @@ describe('forget step', () => {
     await redis.set(schema.profile(X), JSON.stringify({ did: X, handle: 'x.example.com', avatar }))
     await redis.set(schema.profile(Y), JSON.stringify({ did: Y, missing: true }))
     await redis.set(schema.profile(P), JSON.stringify({ did: P, handle: 'p.example.com' }))
+    // The name index the page's suggestions read: X's members go, P's stay.
+    await redis.zadd(schema.profileNames, 0, `h:x.example.com\0${X}`, 0, `h:p.example.com\0${P}`)
+    await redis.zadd(
+      schema.profileNamesSeen,
+      NOW,
+      `h:x.example.com\0${X}`,
+      NOW,
+      `h:p.example.com\0${P}`,
+    )
     await redis.set(schema.handleDid('x.example.com'), X)
     await redis.set(schema.handleDid('y.example.com'), P) // a handle now someone else's: stays
     await redis.set(schema.avatar(createHash('sha1').update(avatar).digest('hex')), 'data:x')
@@ -225,6 +234,8 @@ describe('forget step', () => {
     expect(await redis.get(schema.handleDid('y.example.com'))).toBe(P)
     expect(await redis.smembers(schema.tracked)).toEqual([P])
     expect(await redis.zrange(schema.circleRequests, 0, -1)).toEqual([P])
+    expect(await redis.zrange(schema.profileNames, 0, -1)).toEqual([`h:p.example.com\0${P}`])
+    expect(await redis.zrange(schema.profileNamesSeen, 0, -1)).toEqual([`h:p.example.com\0${P}`])
     expect(await redis.zcard(schema.forgetQueue)).toBe(0)
     expect(Number(await redis.get(schema.optOutsVersion))).toBe(version + 1)
 
