@@ -10,11 +10,13 @@ import {
   setUpTheme,
   writeUrl,
 } from './common.js'
+import { setUpSuggestions } from './suggest.js'
 
 // The circle explorer. Every control is mirrored in the URL (?actor=&window=&direction=&weights=&nolikes=1),
 // so a drawn state can be shared, reloaded and walked with the browser's back button. While the account's
 // history is being read from its repo (a backfill), a progress bar shows it and the page asks again every
-// 2 s, drawing the circle anew once it is done.
+// 2 s, drawing the circle anew once it is done. The drawing is the server's SVG put inline, so each member's
+// disc is a link to that member's circle (followed here with pushState, like the ranked list's links).
 
 interface Member {
   did: string
@@ -47,7 +49,7 @@ const weightsSel = $<HTMLSelectElement>('weights')
 const nolikes = $<HTMLInputElement>('nolikes')
 const status = $('status')
 const out = $('out')
-const img = $<HTMLImageElement>('img')
+const drawingBox = $('drawing')
 const list = $<HTMLOListElement>('list')
 const box = $('backfill')
 const bar = $<HTMLProgressElement>('bf-bar')
@@ -96,7 +98,7 @@ function clear(message: string): void {
   status.textContent = message
   box.hidden = true
   out.hidden = true
-  img.hidden = true
+  drawingBox.hidden = true
   list.replaceChildren()
 }
 
@@ -124,17 +126,33 @@ function explain(err: unknown): string {
   return err.message
 }
 
-// The drawing is fetched rather than named by its URL: a browser shows an image it already has for a URL it
-// saw, and the circle at that URL changes when the backfill ends.
-async function drawImage(url: string, n: number): Promise<void> {
+const SVG_NS = 'http://www.w3.org/2000/svg'
+
+// The drawing is fetched with no-store: the circle at a URL changes when the backfill ends. Its text is
+// parsed as an SVG document and imported node by node, never set as HTML, and it is used only if the root is
+// an <svg> (the page's CSP forbids scripts in it anyway).
+async function drawSvg(url: string, label: string, n: number): Promise<void> {
   const res = await fetch(url, { cache: 'no-store' })
   if (!res.ok) return
-  const blob = await res.blob()
+  const text = await res.text()
   if (n !== drawing) return
-  const old = img.src
-  img.src = URL.createObjectURL(blob)
-  if (old.startsWith('blob:')) URL.revokeObjectURL(old)
-  img.hidden = false
+  const doc = new DOMParser().parseFromString(text, 'image/svg+xml')
+  const root = doc.documentElement
+  if (root.localName !== 'svg' || root.namespaceURI !== SVG_NS) return
+  const svg = document.importNode(root, true)
+  svg.setAttribute('aria-label', label)
+  drawingBox.replaceChildren(svg)
+  drawingBox.hidden = false
+}
+
+/** Follows a member's link in the drawing here, unless the visitor asked for a new tab or window. */
+function followDrawingLink(e: MouseEvent): void {
+  const link = (e.target as Element).closest('a')
+  const href = link?.getAttribute('href')
+  if (!href || e.button !== 0 || e.ctrlKey || e.metaKey || e.shiftKey || e.altKey) return
+  e.preventDefault()
+  history.pushState(null, '', href)
+  void draw(fromUrl())
 }
 
 function showBackfill(b: Backfill, a: string, q: URLSearchParams, n: number): void {
@@ -231,7 +249,7 @@ async function show(body: Circle, a: string, q: URLSearchParams, n: number): Pro
     ),
   )
   list.replaceChildren(...members.map(({ m, ring }) => memberItem(m, ring, max)))
-  img.alt = `Interaction circle of ${who}: ${members
+  const label = `Interaction circle of ${who}: ${members
     .slice(0, 8)
     .map(({ m }) => nameOf(m))
     .join(', ')}`
@@ -240,7 +258,7 @@ async function show(body: Circle, a: string, q: URLSearchParams, n: number): Pro
   $<HTMLAnchorElement>('to-history').href = `/history?actor=${a}`
   out.hidden = members.length === 0
   showBackfill(body.backfill, a, q, n)
-  if (members.length > 0) await drawImage(`/v1/circles/${a}.svg?${q}`, n)
+  if (members.length > 0) await drawSvg(`/v1/circles/${a}.svg?${q}`, label, n)
 }
 
 form.addEventListener('submit', (e) => {
@@ -255,6 +273,8 @@ for (const control of [windowSel, directionSel, weightsSel, nolikes]) {
     void draw(actorInput.value)
   })
 }
+drawingBox.addEventListener('click', followDrawingLink)
+setUpSuggestions(actorInput, 'suggestions')
 addEventListener('popstate', () => void draw(fromUrl()))
 const start = fromUrl()
 if (start) void draw(start)

@@ -61,42 +61,53 @@ export function layout(circle: Circle, size = IMAGE_SIZE): Node[] {
   return nodes
 }
 
-/** @param images avatar URL -> data: URI; a URL missing here is drawn as initials. */
+/**
+ * @param images avatar URL -> data: URI; a URL missing here is drawn as initials.
+ * @param linkQuery when set, each member's disc is a link to the page showing that member's circle with
+ *   this query (the page's own parameters besides `actor`), so a click on the drawing walks the network.
+ */
 export function renderSvg(
   circle: Circle,
   images: ReadonlyMap<string, string>,
   size = IMAGE_SIZE,
+  linkQuery?: URLSearchParams,
 ): string {
   const nodes = layout(circle, size)
   const defs: string[] = []
   const body: string[] = []
   nodes.forEach((n, i) => {
     const f = (v: number) => v.toFixed(1)
-    const title = `<title>${esc(n.handle ?? n.did)}</title>`
+    const name = esc(n.handle ?? n.did)
     const img = n.avatar ? images.get(n.avatar) : undefined
+    const disc = `<circle cx="${f(n.x)}" cy="${f(n.y)}" r="${f(n.r)}" fill="${colourOf(n.did)}"/>`
     if (img) {
       defs.push(
         `<clipPath id="c${i}"><circle cx="${f(n.x)}" cy="${f(n.y)}" r="${f(n.r)}"/></clipPath>`,
       )
-      body.push(
-        `<g>${title}<circle cx="${f(n.x)}" cy="${f(n.y)}" r="${f(n.r)}" fill="${colourOf(n.did)}"/>` +
-          `<image href="${esc(img)}" x="${f(n.x - n.r)}" y="${f(n.y - n.r)}" width="${f(2 * n.r)}" height="${f(2 * n.r)}" clip-path="url(#c${i})" preserveAspectRatio="xMidYMid slice"/></g>`,
-      )
-    } else {
-      body.push(
-        `<g>${title}<circle cx="${f(n.x)}" cy="${f(n.y)}" r="${f(n.r)}" fill="${colourOf(n.did)}"/>` +
-          `<text x="${f(n.x)}" y="${f(n.y + n.r * 0.28)}" font-family="DejaVu Sans, Arial, sans-serif" font-size="${f(n.r * 0.8)}" font-weight="bold" fill="#ffffff" text-anchor="middle">${esc(memberInitials(n))}</text></g>`,
-      )
     }
+    const face = img
+      ? `<image href="${esc(img)}" x="${f(n.x - n.r)}" y="${f(n.y - n.r)}" width="${f(2 * n.r)}" height="${f(2 * n.r)}" clip-path="url(#c${i})" preserveAspectRatio="xMidYMid slice"/>`
+      : `<text x="${f(n.x)}" y="${f(n.y + n.r * 0.28)}" font-family="DejaVu Sans, Arial, sans-serif" font-size="${f(n.r * 0.8)}" font-weight="bold" fill="#ffffff" text-anchor="middle">${esc(memberInitials(n))}</text>`
+    const g = `<g><title>${name}</title>${disc}${face}</g>`
+    // The actor (node 0) is the circle shown: a link to it would go nowhere new.
+    if (i === 0 || !linkQuery) body.push(g)
+    else body.push(`<a href="${esc(memberHref(n.did, linkQuery))}" aria-label="${name}">${g}</a>`)
   })
   const label = esc(circle.actor.handle ?? circle.actor.did)
   return (
-    `<svg xmlns="http://www.w3.org/2000/svg" width="${size}" height="${size}" viewBox="0 0 ${size} ${size}" role="img" aria-label="interaction circle of ${label}">` +
+    // With links inside, not role="img": that would make them presentational, hidden from screen readers.
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${size}" height="${size}" viewBox="0 0 ${size} ${size}" role="${linkQuery ? 'graphics-document' : 'img'}" aria-label="interaction circle of ${label}">` +
     `<rect width="${size}" height="${size}" fill="#16202c"/>` +
     `<defs>${defs.join('')}</defs>${body.join('')}` +
     `<text x="${size - 12}" y="${size - 12}" font-family="DejaVu Sans, Arial, sans-serif" font-size="14" fill="#8899aa" text-anchor="end">${label} · ${esc(circle.window)}</text>` +
     `</svg>`
   )
+}
+
+function memberHref(did: string, query: URLSearchParams): string {
+  const q = new URLSearchParams({ actor: did })
+  for (const [k, v] of query) if (k !== 'actor') q.set(k, v)
+  return `/?${q}`
 }
 
 /** Rasterises off the event loop (resvg's async render runs on the libuv thread pool: ~60-90 ms here). */

@@ -7,7 +7,11 @@ import { did, type Harness, startHarness } from './helpers.js'
 
 // The page at / in a real headless Chromium (Debian's `chromium`, driven by playwright-core): type a handle,
 // submit, and check that the list filled and the circle drew (coloured pixels in the circle's screenshot);
-// and an account whose backfill is under way: a progress bar, then the circle once it is done.
+// an account whose backfill is under way: a progress bar, then the circle once it is done; suggestions while
+// typing; and a member of the drawing followed by mouse and by keyboard to their own circle.
+
+/** The inline drawing is in place. (Browser-side code as strings: this project compiles without the DOM library.) */
+const DRAWN = `(() => { const svg = document.querySelector('#drawing svg'); return svg && !document.getElementById('drawing').hidden })()`
 
 describe.skipIf(!haveChromium('the page test'))('the page in headless Chromium', () => {
   let h: Harness
@@ -51,12 +55,10 @@ describe.skipIf(!haveChromium('the page test'))('the page in headless Chromium',
       await page.click('button[type=submit]')
       await page.waitForSelector('#list li', { timeout: 15_000 })
       // Browser-side code as strings: this project compiles without the DOM library.
-      await page.waitForFunction(
-        `(() => { const img = document.getElementById('img'); return img && !img.hidden && img.complete && img.naturalWidth > 0 })()`,
-      )
+      await page.waitForFunction(DRAWN)
       expect(await page.locator('#list li').count()).toBe(12)
       expect(await page.textContent('#status')).toContain('alice.test')
-      const shot = await page.locator('#img').screenshot()
+      const shot = await page.locator('#drawing svg').screenshot()
       const dir = join(tmpdir(), 'fart-page-test')
       mkdirSync(dir, { recursive: true })
       writeFileSync(join(dir, 'circle.png'), shot)
@@ -119,13 +121,107 @@ describe.skipIf(!haveChromium('the page test'))('the page in headless Chromium',
         timeout: 15_000,
       })
       expect(await page.textContent('#status')).toContain('4 people')
-      await page.waitForFunction(
-        `(() => { const img = document.getElementById('img'); return !img.hidden && img.complete && img.naturalWidth > 0 })()`,
-      )
+      await page.waitForFunction(DRAWN)
       expect(errors).toEqual([])
-      // Nothing but this server (the fake AppView's avatars are not in this circle); blob: is the drawing
-      // fetched from it.
-      for (const u of requests) expect(/^(data|blob):/.test(u) || u.startsWith(base), u).toBe(true)
+      // Nothing but this server (the fake AppView's avatars are not in this circle).
+      for (const u of requests) expect(u.startsWith('data:') || u.startsWith(base), u).toBe(true)
+    } finally {
+      await browser.close()
+    }
+  })
+  it('suggests cached accounts while typing, and not an opted-out one', async () => {
+    // The circle caches alice's partners' profiles, and so their names.
+    expect((await h.app.inject(`/v1/circles/${A}`)).statusCode).toBe(200)
+    const browser = await launch()
+    try {
+      const page = await browser.newPage({ bypassCSP: true })
+      const errors: string[] = []
+      page.on('pageerror', (e) => errors.push(String(e)))
+      await page.goto(`${base}/`)
+      const options = `[...document.querySelectorAll('#suggestions option')].map((o) => o.value)`
+      await page.locator('#actor').pressSequentially('frie')
+      await page.waitForFunction(`${options}.includes('friend1.test')`, null, { timeout: 10_000 })
+      expect(await page.evaluate(options)).toEqual([
+        'friend1.test',
+        'friend10.test',
+        'friend11.test',
+        'friend12.test',
+        'friend2.test',
+        'friend3.test',
+        'friend4.test',
+        'friend5.test',
+      ])
+      await page.fill('#actor', 'friend7')
+      await page.waitForFunction(`${options}.join() === 'friend7.test'`, null, { timeout: 10_000 })
+      // Opted out: the next keystrokes' answer leaves it out.
+      await h.t.redis.sadd(h.t.schema.optOuts, did(207))
+      try {
+        const answered = page.waitForResponse((r) => r.url().includes('q=friend7.'))
+        await page.locator('#actor').pressSequentially('.')
+        expect((await (await answered).json()).actors).toEqual([])
+        await page.waitForFunction(`${options}.length === 0`, null, { timeout: 10_000 })
+      } finally {
+        await h.t.redis.srem(h.t.schema.optOuts, did(207))
+      }
+      expect(errors).toEqual([])
+    } finally {
+      await browser.close()
+    }
+  })
+
+  it('opens a member’s circle from the drawing, by mouse and by keyboard, and keeps the controls', async () => {
+    const browser = await launch()
+    try {
+      const page = await browser.newPage({
+        viewport: { width: 1200, height: 900 },
+        bypassCSP: true,
+      })
+      const errors: string[] = []
+      page.on('pageerror', (e) => errors.push(String(e)))
+      await page.goto(`${base}/?actor=alice.test&window=24h`)
+      await page.waitForFunction(DRAWN, null, { timeout: 15_000 })
+      // Every member is a link named by its handle, the actor in the middle is not.
+      const links = page.locator('#drawing svg a')
+      expect(await links.count()).toBe(12)
+      expect(await page.locator('#drawing svg g > title').count()).toBe(13)
+      const friend3 = page.locator('#drawing a[aria-label="friend3.test"]')
+      expect(await friend3.getAttribute('href')).toBe(
+        `/?actor=${encodeURIComponent(did(203))}&window=24h`,
+      )
+      expect(await page.getAttribute('#drawing svg', 'aria-label')).toContain('alice.test')
+
+      await friend3.click()
+      await page.waitForFunction(
+        `document.getElementById('status').textContent.startsWith('friend3.test:')`,
+      )
+      const url = new URL(page.url())
+      expect(url.searchParams.get('actor')).toBe(did(203))
+      expect(url.searchParams.get('window')).toBe('24h')
+      expect(await page.inputValue('#window')).toBe('24h')
+      await page.waitForFunction(`document.querySelectorAll('#drawing svg a').length === 1`)
+      // Back: alice's circle again, from the URL.
+      await page.goBack()
+      await page.waitForFunction(
+        `document.getElementById('status').textContent.startsWith('alice.test:')`,
+      )
+      await page.waitForFunction(`document.querySelectorAll('#drawing svg a').length === 12`)
+
+      // Keyboard: Tab from the Draw button reaches a member's link, and Enter follows it.
+      await page.focus('button[type=submit]')
+      let focused: string | null = null
+      for (let i = 0; i < 10 && !focused; i++) {
+        await page.keyboard.press('Tab')
+        focused = (await page.evaluate(
+          `document.activeElement && document.activeElement.closest('#drawing a') ? document.activeElement.getAttribute('aria-label') : null`,
+        )) as string | null
+      }
+      expect(focused).toMatch(/^friend\d+\.test$/)
+      await page.keyboard.press('Enter')
+      await page.waitForFunction(
+        `document.getElementById('status').textContent.startsWith(${JSON.stringify(`${focused}:`)})`,
+      )
+      expect(new URL(page.url()).searchParams.get('actor')).toMatch(/^did:plc:/)
+      expect(errors).toEqual([])
     } finally {
       await browser.close()
     }

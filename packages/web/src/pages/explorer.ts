@@ -25,7 +25,7 @@ export const explorerPage: PageShell = {
 <button type="submit">Draw</button></form>
 <p id="status" role="status" aria-live="polite"></p>
 <div id="backfill" aria-live="polite" hidden><label for="bf-bar" id="bf-label"></label> <progress id="bf-bar" max="1"></progress></div>
-<div id="out" hidden><figure id="circle"><img id="img" alt="" width="560" height="560" hidden>
+<div id="out" hidden><figure id="circle"><div id="drawing" hidden></div>
 <figcaption id="downloads"><a id="dl-png" download>Download PNG</a> · <a id="dl-svg" download>Download SVG</a> · <a id="to-history">History</a></figcaption></figure>
 <ol id="list" aria-label="Ranked partners"></ol></div>`,
 }

@@ -27,6 +27,19 @@ function paramsOf(q: Static<typeof CircleQuery>): CircleParams {
   }
 }
 
+/**
+ * The explorer page's parameters for a drawing's query, as the page writes them (defaults left out, `nolikes`
+ * as 1): a member's link in the SVG opens that member's circle drawn the same way.
+ */
+export function pageQuery(q: Static<typeof CircleQuery>): URLSearchParams {
+  const out = new URLSearchParams()
+  if (q.window && q.window !== '48h') out.set('window', q.window)
+  if (q.direction && q.direction !== 'both') out.set('direction', q.direction)
+  if (q.weights) out.set('weights', q.weights)
+  if (q.nolikes) out.set('nolikes', '1')
+  return out
+}
+
 const errors = { 400: ErrorBody, 403: ErrorBody, 404: ErrorBody, 501: ErrorBody, 503: Unavailable }
 
 const JSON_TYPE = 'application/json; charset=utf-8'
@@ -92,13 +105,14 @@ export function circleRoutes(ctx: AppContext): FastifyPluginAsyncTypebox {
   }
   const drawings = new Map<string, Promise<Buffer>>()
   const skipped = skippedWriteLogger(ctx.log, 'drawn circle', ctx.now)
-  async function draw(body: Buffer, format: 'svg' | 'png'): Promise<Buffer> {
+  async function draw(body: Buffer, format: 'svg' | 'png', links: URLSearchParams) {
     const circle = JSON.parse(body.toString()) as Circle
     const urls = [circle.actor, ...circle.rings.flatMap((g) => g.members)]
       .map((m) => m.avatar)
       .filter((u): u is string => typeof u === 'string')
-    const svg = renderSvg(circle, await ctx.avatars.fetch(urls))
-    return format === 'svg' ? Buffer.from(svg) : renderPng(svg)
+    const images = await ctx.avatars.fetch(urls)
+    if (format === 'png') return renderPng(renderSvg(circle, images))
+    return Buffer.from(renderSvg(circle, images, undefined, links))
   }
   return async (app) => {
     app.get(
@@ -180,8 +194,13 @@ export function circleRoutes(ctx: AppContext): FastifyPluginAsyncTypebox {
               .send(r.body as never)
           // A drawing is a request too: it queues the account's backfill as the JSON does (not shown).
           await ctx.backfill.afterRequest(did, r.backfill)
-          // The drawing is keyed by the circle's own bytes: a new circle (or opt-out change) draws anew.
-          const digest = createHash('sha1').update(format).update(r.body).digest('hex')
+          const links = pageQuery(req.query)
+          // The drawing is keyed by the circle's own bytes (a new circle or opt-out change draws anew) and,
+          // for an SVG, by its members' links.
+          const digest = createHash('sha1')
+            .update(format === 'svg' ? `svg?${links}` : format)
+            .update(r.body)
+            .digest('hex')
           const key = ctx.schema.circleImage(did, digest)
           const type = format === 'svg' ? 'image/svg+xml' : 'image/png'
           // An SVG is a document when opened by itself: it gets the page's policy (no scripts, no framing).
@@ -191,7 +210,7 @@ export function circleRoutes(ctx: AppContext): FastifyPluginAsyncTypebox {
           // Concurrent requests for one drawing in this process share it: rendering is the costly part.
           let drawing = drawings.get(key)
           if (!drawing) {
-            drawing = draw(r.body, format)
+            drawing = draw(r.body, format, links)
               .then((out) =>
                 ctx.redis.set(key, out, 'EX', ctx.config.circleCacheTtlSeconds).then(
                   () => out,
