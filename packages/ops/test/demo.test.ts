@@ -72,14 +72,15 @@ describe.skipIf(!haveChromium('the pnpm demo test'))('pnpm demo', () => {
     expect(page.status).toContain(decodeURIComponent(actor as string))
     expect(page.status).toMatch(/: \d+ people over 48h$/)
     expect(page.listed).toBeGreaterThanOrEqual(1)
-    expect(page.image).toEqual({ complete: true, drawn: true, svg: true })
-    // The drawing the page shows, parsed by the browser: the actor's disc and its members' (each a simulated
-    // account's handle). Not compared with the list one for one: the demo caches circles for 10 s only, so
-    // the list and the drawing may come from two computations while the circle grows.
-    expect(page.svg.parseError).toBe(false)
+    // The drawing the page shows, inline: the actor's disc and its members' (each a simulated account's
+    // handle), each member a link to its own circle. Not compared with the list one for one: the demo caches
+    // circles for 10 s only, so the list and the drawing may come from two computations while the circle grows.
+    expect(page.svg.drawn).toBe(true)
     expect(page.svg.titles).toContain(decodeURIComponent(actor as string))
     expect(page.svg.titles.length).toBeGreaterThanOrEqual(2)
     for (const t of page.svg.titles) expect(t).toMatch(/^sim\d+x\w*\.test$/)
+    expect(page.svg.links).toHaveLength(page.svg.titles.length - 1)
+    for (const l of page.svg.links) expect(l).toMatch(/^\/\?actor=did%3A/)
     expect(page.errors).toEqual([])
     // The backfill the first request queued read the local PDS: nothing left to show (not a failure).
     expect(page.backfill, output).toBe('')
@@ -121,8 +122,7 @@ interface PageState {
   /** What the page says of the account's backfill once it settled; '' when there is nothing to say (done). */
   backfill: string
   listed: number
-  image: { complete: boolean; drawn: boolean; svg: boolean }
-  svg: { parseError: boolean; titles: string[] }
+  svg: { drawn: boolean; titles: string[]; links: string[] }
   errors: string[]
 }
 
@@ -142,7 +142,7 @@ async function drawPage(url: string): Promise<PageState> {
     await page.waitForSelector('#list li', { timeout: 30_000 })
     // Browser-side code as strings: this project compiles without the DOM library.
     await page.waitForFunction(
-      `(() => { const img = document.getElementById('img'); return img && !img.hidden && img.complete && img.naturalWidth > 0 })()`,
+      `(() => { const svg = document.querySelector('#drawing svg'); return svg && !document.getElementById('drawing').hidden })()`,
       undefined,
       { timeout: 30_000 },
     )
@@ -150,24 +150,18 @@ async function drawPage(url: string): Promise<PageState> {
     await page
       .waitForFunction(`document.getElementById('backfill').hidden`, undefined, { timeout: 30_000 })
       .catch(() => {})
-    // The drawing exactly as the image element shows it: the page fetches it and hands it over as a blob:
-    // URL (so that a redraw is never the browser's cached image of the same URL); read that blob back.
-    const state = (await page.evaluate(`(async () => {
-      const img = document.getElementById('img')
-      const blob = img.src.startsWith('blob:') ? await (await fetch(img.src)).blob() : new Blob([])
-      const doc = new DOMParser().parseFromString(await blob.text(), 'image/svg+xml')
+    // The drawing as the page shows it: the server's SVG, inline.
+    const state = (await page.evaluate(`(() => {
+      const svg = document.querySelector('#drawing svg')
+      const box = svg.getBoundingClientRect()
       return {
         status: document.getElementById('status').textContent,
         backfill: document.getElementById('backfill').hidden ? '' : document.getElementById('bf-label').textContent,
         listed: document.querySelectorAll('#list li').length,
-        image: {
-          complete: img.complete,
-          drawn: img.naturalWidth > 0,
-          svg: blob.type.startsWith('image/svg+xml'),
-        },
         svg: {
-          parseError: doc.querySelector('parsererror') !== null || doc.documentElement.nodeName !== 'svg',
-          titles: [...doc.querySelectorAll('g > title')].map((t) => t.textContent),
+          drawn: svg.namespaceURI === 'http://www.w3.org/2000/svg' && box.width > 100 && box.height > 100,
+          titles: [...svg.querySelectorAll('g > title')].map((t) => t.textContent),
+          links: [...svg.querySelectorAll('a')].map((a) => a.getAttribute('href')),
         },
       }
     })()`)) as Omit<PageState, 'errors'>

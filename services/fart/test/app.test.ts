@@ -515,7 +515,12 @@ describe('fart API', () => {
   it('serves OpenAPI docs and the page', async () => {
     const spec = (await h.app.inject('/docs/json')).json()
     expect(Object.keys(spec.paths)).toEqual(
-      expect.arrayContaining(['/v1/circles/{actor}', '/v1/interactions/{actor}', '/v1/stats']),
+      expect.arrayContaining([
+        '/v1/circles/{actor}',
+        '/v1/interactions/{actor}',
+        '/v1/stats',
+        '/v1/actors/suggest',
+      ]),
     )
     expect((await h.app.inject('/docs')).statusCode).toBeLessThan(400)
     const page = await h.app.inject('/')

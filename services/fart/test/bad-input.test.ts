@@ -69,6 +69,7 @@ const KEY_SHAPES = [
   /^circle-lock:\{(.+)\}:[0-9a-f]+$/,
   /^circle-img:\{(.+)\}:[0-9a-f]+$/,
   /^profile:(.+)$/,
+  /^profile-names(?::seen)?$/,
   /^handle:(.+)$/,
   /^avatar:[0-9a-f]+$/,
   /^optouts(:version)?$/,
@@ -124,6 +125,13 @@ describe('bad input on every route', () => {
             /window|direction|weights|rings|nolikes|limit|cursor|querystring/,
           )
       }
+    }
+    // The suggestions' prefix: every odd actor and query value is a 400 or an answer, never a 500.
+    for (const q of [...ACTORS, ...QUERIES]) {
+      const url = `/v1/actors/suggest?q=${encodeURIComponent(q)}`
+      const r = await h.app.inject(url)
+      expect([200, 400], url).toContain(r.statusCode)
+      if (r.statusCode === 400) expect(r.json().message, url).toMatch(/\bq\b/)
     }
     // Unknown parameters are ignored, not fatal.
     expect((await h.app.inject(`/v1/circles/${A}?foo=bar`)).statusCode).toBe(200)

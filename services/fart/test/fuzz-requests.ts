@@ -92,6 +92,8 @@ function path(d: Draw): string {
     () => `/v1/circles/${enc(actor(d))}.${pick(['svg', 'png', 'gif', 'svg.png', ''])}`,
     () => `/v1/interactions/${enc(actor(d))}`,
     () =>
+      `/v1/actors/suggest?q=${enc(pick([actor(d), junk(6), 'al', '@A', '']))}&limit=${enc(pick(['8', '0', '21', junk(3)]))}`,
+    () =>
       pick([
         '/v1/stats',
         '/v1/stats/live',
