@@ -274,7 +274,10 @@ for (const control of [windowSel, directionSel, weightsSel, nolikes]) {
   })
 }
 drawingBox.addEventListener('click', followDrawingLink)
-setUpSuggestions(actorInput, 'suggestions')
+setUpSuggestions(actorInput, 'suggestions', () => {
+  syncUrl(true)
+  void draw(actorInput.value)
+})
 addEventListener('popstate', () => void draw(fromUrl()))
 const start = fromUrl()
 if (start) void draw(start)

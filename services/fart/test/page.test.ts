@@ -153,6 +153,18 @@ describe.skipIf(!haveChromium('the page test'))('the page in headless Chromium',
       ])
       await page.fill('#actor', 'friend7')
       await page.waitForFunction(`${options}.join() === 'friend7.test'`, null, { timeout: 10_000 })
+      // Picking it (the browser puts the option in as one replacement) draws its circle.
+      await page.evaluate(`(() => {
+        const input = document.getElementById('actor')
+        input.value = 'friend7.test'
+        input.dispatchEvent(new InputEvent('input', { inputType: 'insertReplacementText', bubbles: true }))
+      })()`)
+      await page.waitForFunction(
+        `document.getElementById('status').textContent.startsWith('friend7.test:')`,
+      )
+      expect(new URL(page.url()).searchParams.get('actor')).toBe('friend7.test')
+      await page.fill('#actor', 'friend7')
+      await page.waitForFunction(`${options}.join() === 'friend7.test'`, null, { timeout: 10_000 })
       // Opted out: the next keystrokes' answer leaves it out.
       await h.t.redis.sadd(h.t.schema.optOuts, did(207))
       try {
