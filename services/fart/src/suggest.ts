@@ -1,4 +1,5 @@
 import { dropNames, foldName, NAME_MAX_CHARS, searchNames } from '@circles/bsky-client'
+import { isValidDid } from '@circles/core'
 import { hiddenAccounts } from '@circles/interaction-index'
 import type { AppContext } from './context.js'
 import { ParamError } from './params.js'
@@ -42,8 +43,9 @@ export async function suggestActors(
   const prefix = suggestPrefix(q)
   // Read more than asked: some candidates fall to the checks below.
   const hits = await searchNames(ctx.redis, ctx.schema, prefix, limit * 3)
-  const dids = [...new Set(hits.map((h) => h.did))]
-  if (dids.length === 0) return []
+  if (hits.length === 0) return []
+  // Members are written for valid DIDs only; checked again before any becomes a key (a bad one is stale).
+  const dids = [...new Set(hits.map((h) => h.did))].filter((d) => isValidDid(d))
   const [hidden, lookup] = await Promise.all([
     hiddenAccounts(ctx.redis, ctx.schema, dids),
     ctx.profiles.peek(dids),

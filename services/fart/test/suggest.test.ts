@@ -64,6 +64,10 @@ describe('GET /v1/actors/suggest', () => {
     expect(members.some((m) => m.startsWith('h:alfred.test'))).toBe(true)
     await h.t.redis.srem(h.t.schema.optOuts, OPTED)
     expect(await handles('alf')).toEqual(['alfred.test'])
+    // A member that names no valid DID (never written so) is dropped, not made into a key.
+    await h.t.redis.zadd(h.t.schema.profileNames, 0, 'h:alz.test\0did:nope')
+    expect(await handles('alz')).toEqual([])
+    expect(await h.t.redis.zscore(h.t.schema.profileNames, 'h:alz.test\0did:nope')).toBeNull()
   })
 
   it('answers 400 with a message for a bad q or limit', async () => {
