@@ -77,3 +77,21 @@ export function nameOf(a: { did: string; handle?: string; displayName?: string }
 
 export type Counts = { like: number; repost: number; reply: number; quote: number }
 export const KINDS = ['reply', 'quote', 'repost', 'like'] as const
+
+let marked = false
+
+/**
+ * Marks the page's first content as drawn: `data-ready` on <html> gets the milliseconds from navigation
+ * start to the frame that paints it, once the page's eager images are decoded. The web tests wait for it
+ * and `pnpm bench:web` reads it as the page's first render. Later calls do nothing.
+ */
+export function markReady(): void {
+  if (marked) return
+  marked = true
+  const images = [...document.images].filter((i) => !i.hidden && i.loading !== 'lazy' && i.src)
+  void Promise.all(images.map((i) => i.decode().catch(() => {}))).then(() =>
+    requestAnimationFrame(() => {
+      document.documentElement.dataset.ready = String(Math.round(performance.now()))
+    }),
+  )
+}

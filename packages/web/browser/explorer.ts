@@ -5,6 +5,7 @@ import {
   cleanActor,
   getJson,
   KINDS,
+  markReady,
   nameOf,
   readUrl,
   setUpTheme,
@@ -259,6 +260,7 @@ async function show(body: Circle, a: string, q: URLSearchParams, n: number): Pro
   out.hidden = members.length === 0
   showBackfill(body.backfill, a, q, n)
   if (members.length > 0) await drawSvg(`/v1/circles/${a}.svg?${q}`, label, n)
+  markReady()
 }
 
 form.addEventListener('submit', (e) => {

@@ -6,6 +6,7 @@ import {
   cleanActor,
   getJson,
   KINDS,
+  markReady,
   nameOf,
   readUrl,
   setUpTheme,
@@ -93,7 +94,10 @@ function clear(message: string): void {
 
 async function load(actor: string): Promise<void> {
   const n = ++loading
-  if (!actor) return clear('')
+  if (!actor) {
+    clear('')
+    return markReady()
+  }
   clear('Loading…')
   try {
     const h = await getJson<History>(
@@ -103,6 +107,7 @@ async function load(actor: string): Promise<void> {
   } catch (err) {
     if (n === loading) clear(explain(err))
   }
+  if (n === loading) markReady()
 }
 
 const total = (c: Counts) => KINDS.reduce((s, k) => s + c[k], 0)

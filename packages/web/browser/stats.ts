@@ -1,5 +1,15 @@
 import { type Chart, lineChart, srTable } from './chart.js'
-import { $, ApiError, getJson, KINDS, nameOf, readUrl, setUpTheme, writeUrl } from './common.js'
+import {
+  $,
+  ApiError,
+  getJson,
+  KINDS,
+  markReady,
+  nameOf,
+  readUrl,
+  setUpTheme,
+  writeUrl,
+} from './common.js'
 
 // The network page: the scheduler's stats document (top accounts per kind over 24 h, interactions per hour
 // over 48 h), fetched again every minute, and the pipeline's live state every 5 s. Both stop while the tab
@@ -278,6 +288,7 @@ async function refreshStats(): Promise<void> {
     status.textContent = explain(err)
   }
   showTop()
+  markReady()
   if (!askedForNames && lacksNames()) {
     askedForNames = true
     setTimeout(() => void refreshStats(), 4_000)

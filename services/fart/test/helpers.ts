@@ -85,9 +85,17 @@ async function privateTestRedis(url: string, commandTimeout?: number): Promise<T
   }
 }
 
+export interface HarnessOptions {
+  longWindows?: boolean
+  redisUrl?: string
+  backfill?: boolean
+  /** Adds routes to the app before it is ready (a benchmark's baseline page). */
+  routes?: (app: FastifyInstance) => void
+}
+
 export async function startHarness(
   env: Record<string, string> = {},
-  opts: { longWindows?: boolean; redisUrl?: string; backfill?: boolean } = {},
+  opts: HarnessOptions = {},
 ): Promise<Harness> {
   // API_REDIS_TIMEOUT_MS reaches the private connection as it reaches the service's (apiRedisOptions).
   const timeout =
@@ -125,6 +133,7 @@ export async function startHarness(
     longWindows,
     backfillQueue,
   })
+  opts.routes?.(app)
   await app.ready()
   return {
     t,
