@@ -49,6 +49,7 @@ export function renderPage(shell: PageShell, assets: WebAssets, serviceDid: stri
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
 <title>${escapeHtml(shell.title)} · Bluesky interaction circles</title>
 <meta name="color-scheme" content="dark light">
+<link rel="icon" href="data:,">
 <link rel="stylesheet" href="${assets.css.path}">
 <script src="${assets.scripts[shell.page].path}" type="module"></script></head>
 <body><a class="skip" href="#main">Skip to content</a>

@@ -34,6 +34,7 @@ import { registerRateLimit } from './rate-limit.js'
 import { requireRedis } from './redis-faults.js'
 import { actorRoutes } from './routes/actors.js'
 import { adminRoutes } from './routes/admin.js'
+import { avatarRoutes } from './routes/avatars.js'
 import { circleRoutes } from './routes/circles.js'
 import { historyRoutes } from './routes/history.js'
 import { interactionRoutes } from './routes/interactions.js'
@@ -249,6 +250,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     await needsRedis.register(historyRoutes(ctx))
     await needsRedis.register(statsRoutes(ctx))
     await needsRedis.register(actorRoutes(ctx))
+    await needsRedis.register(avatarRoutes(ctx))
     if (config.adminToken) {
       await needsRedis.register(adminRoutes(ctx, config.adminToken, deps.queueBoard))
     }

@@ -91,6 +91,7 @@ function path(d: Draw): string {
     () => `/v1/circles/${enc(actor(d))}`,
     () => `/v1/circles/${enc(actor(d))}.${pick(['svg', 'png', 'gif', 'svg.png', ''])}`,
     () => `/v1/interactions/${enc(actor(d))}`,
+    () => `/v1/avatars/${enc(actor(d))}`,
     () =>
       `/v1/actors/suggest?q=${enc(pick([actor(d), junk(6), 'al', '@A', '']))}&limit=${enc(pick(['8', '0', '21', junk(3)]))}`,
     () =>

@@ -36,6 +36,7 @@ function redisRoutes(): { method: 'GET' | 'PUT'; url: string; headers?: Record<s
     { method: 'GET', url: '/v1/stats' },
     { method: 'GET', url: '/v1/stats/live' },
     { method: 'GET', url: '/v1/actors/suggest?q=al' },
+    { method: 'GET', url: `/v1/avatars/${A}` },
     { method: 'GET', url: '/admin/opt-outs', headers: auth },
     { method: 'PUT', url: `/admin/tracked/${A}`, headers: auth },
   ]
@@ -99,6 +100,7 @@ describe('the API when Redis is in trouble', () => {
       ['/v1/stats', 'get'],
       ['/v1/stats/live', 'get'],
       ['/v1/actors/suggest', 'get'],
+      ['/v1/avatars/{did}', 'get'],
       ['/admin/opt-outs', 'get'],
       ['/admin/opt-outs/{did}', 'put'],
       ['/admin/tracked/{did}', 'delete'],
