@@ -1,0 +1,87 @@
+import { haveChromium } from '@circles/testkit'
+import type { Browser } from 'playwright-core'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { launchBrowser, ready, visit, where } from './browser.js'
+import { CENTRE, PARTNER, startWorld, type World } from './world.js'
+
+// A visitor's walk: the centre's circle, a click on its strongest partner in the ranked list, that partner's
+// circle, its history through the "History" link, and back again with the browser's back button.
+
+describe.skipIf(!haveChromium('the web suite (navigation)'))('navigation', () => {
+  let world: World
+  let browser: Browser
+
+  beforeAll(async () => {
+    ;[world, browser] = await Promise.all([startWorld(), launchBrowser()])
+  })
+  afterAll(async () => {
+    await browser?.close()
+    await world?.h.close()
+  })
+
+  it('explorer -> partner -> its circle -> its history, and back', async () => {
+    const v = await visit(browser, `${world.base}/?actor=${CENTRE.handle}`)
+    const { page } = v
+    try {
+      await ready(page)
+      expect(await page.textContent('#status')).toContain(`${CENTRE.handle}: 9 people`)
+      const first = page.locator('#list li a').first()
+      expect(await first.textContent()).toBe(PARTNER.name)
+
+      await first.click()
+      await page.waitForFunction(
+        `document.getElementById('status').textContent.startsWith(${JSON.stringify(`${PARTNER.handle}:`)})`,
+      )
+      expect(where(page)).toBe(`/?actor=${PARTNER.handle}`)
+      const names = await page.locator('#list li a').allTextContents()
+      // The partner's own circle: the centre and the four it talks with.
+      expect(names).toHaveLength(5)
+      expect(names).toContain(CENTRE.name)
+      expect(await page.textContent('#status')).toContain('5 people')
+
+      await page.click('#to-history')
+      await page.waitForURL(/\/history\?/)
+      await ready(page)
+      expect(where(page)).toBe(`/history?actor=${PARTNER.handle}`)
+      expect(await page.textContent('#status')).toContain(`${PARTNER.handle}:`)
+      await page.waitForSelector('#chart-sent canvas')
+      expect(await page.locator('.ranks tbody tr').count()).toBe(30)
+      expect(await page.getAttribute('#to-circle', 'href')).toBe(`/?actor=${PARTNER.handle}`)
+
+      // Back: the partner's circle (a page of its own in the history), then the centre's (pushState).
+      await page.goBack()
+      await page.waitForFunction(
+        `document.getElementById('status').textContent.startsWith(${JSON.stringify(`${PARTNER.handle}:`)})`,
+      )
+      await page.goBack()
+      await page.waitForFunction(
+        `document.getElementById('status').textContent.startsWith(${JSON.stringify(`${CENTRE.handle}:`)})`,
+      )
+      expect(where(page)).toBe(`/?actor=${CENTRE.handle}`)
+      expect(v.errors).toEqual([])
+      expect(v.failed).toEqual([])
+    } finally {
+      await v.close()
+    }
+  })
+
+  it('the site navigation reaches every page, the current one marked', async () => {
+    const v = await visit(browser, `${world.base}/stats`)
+    const { page } = v
+    try {
+      await ready(page)
+      for (const [label, path] of [
+        ['History', '/history'],
+        ['Circles', '/'],
+        ['Network', '/stats'],
+      ] as const) {
+        await page.click(`nav[aria-label=Site] a:has-text("${label}")`)
+        await page.waitForURL((u) => u.pathname === path)
+        expect(await page.getAttribute('nav a[aria-current=page]', 'href')).toBe(path)
+      }
+      expect(v.errors).toEqual([])
+    } finally {
+      await v.close()
+    }
+  })
+})
