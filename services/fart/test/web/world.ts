@@ -32,6 +32,13 @@ export const PARTNER = sim(1)
 /** An account that opted out after interacting with the centre. */
 export const OPTED_OUT = sim(12)
 
+/** Each page as the suite opens it: name, path, and a selector of what its first content draws. */
+export const PAGES = [
+  ['explorer', `/?actor=${CENTRE.handle}`, '#list li'],
+  ['network', '/stats', '#top-authors li a'],
+  ['history', `/history?actor=${CENTRE.handle}`, '#chart-sent canvas'],
+] as const
+
 const KINDS: InteractionKind[] = ['reply', 'quote', 'repost', 'like']
 /** Days of history written for the centre and its partner. */
 export const HISTORY_DAYS = 30
