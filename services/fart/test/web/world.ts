@@ -73,7 +73,10 @@ async function writeBlob(
   await h.t.redis.hset(h.t.schema.longTerm(owner, side), String(day), encodeDayBlob(0, records))
 }
 
-/** HISTORY_DAYS days for `owner` with partners taking turns at the top; the newest two days partial. */
+/**
+ * HISTORY_DAYS days for `owner` with partners taking turns at the top (the opted-out account, if among them,
+ * first every day: the route must leave it out); the newest two days partial.
+ */
 async function seedHistory(h: Harness, owner: Sim, partners: readonly Sim[]): Promise<void> {
   const today = Math.floor(Date.now() / DAY_MS)
   for (let back = 0; back < HISTORY_DAYS; back++) {
@@ -81,7 +84,7 @@ async function seedHistory(h: Harness, owner: Sim, partners: readonly Sim[]): Pr
       partners.map((p, i): [string, InteractionKind, number] => [
         p.did,
         KINDS[(i + shift) % 4] as InteractionKind,
-        1 + ((i * 7 + back * 3 + shift) % 11),
+        1 + ((i * 7 + back * 3 + shift) % 11) + (p === OPTED_OUT ? 30 : 0),
       ])
     await writeBlob(h, owner.did, 's', today - back, rows(0))
     await writeBlob(h, owner.did, 'r', today - back, rows(1))
@@ -138,7 +141,7 @@ export async function startWorld(options: HarnessOptions = {}): Promise<World> {
     })
   }
   await seedCircles(h)
-  await seedHistory(h, CENTRE, SIMS.slice(1, 10))
+  await seedHistory(h, CENTRE, [...SIMS.slice(1, 10), OPTED_OUT])
   await seedHistory(h, PARTNER, SIMS.slice(5, 10))
   await h.t.redis.set(
     h.t.schema.rollupCursor,
