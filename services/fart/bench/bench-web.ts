@@ -44,13 +44,11 @@ async function load(browser: Browser, url: string, marker: boolean): Promise<Loa
     page.on('response', (r) => {
       if (r.request().resourceType() !== 'script') return
       pending.push(
-        r
-          .body()
-          .then((b) => ({
-            url: r.url(),
-            bytes: b.length,
-            gzipBytes: gzipSync(b, { level: 9 }).length,
-          })),
+        r.body().then((b) => ({
+          url: r.url(),
+          bytes: b.length,
+          gzipBytes: gzipSync(b, { level: 9 }).length,
+        })),
       )
     })
     await page.goto(url, { waitUntil: 'commit' })
