@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process'
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
@@ -37,6 +38,23 @@ export interface ShotResult {
 
 export class ScreenshotMismatch extends Error {
   override name = 'ScreenshotMismatch'
+}
+
+/**
+ * The font the pages' `system-ui, sans-serif` comes to, for the mismatch message: the stored pictures were
+ * drawn with DejaVu Sans (Debian's fonts-dejavu-core, which Chromium's fontconfig brings), and another font
+ * moves every line of text.
+ */
+function sansSerif(): string {
+  try {
+    return execFileSync('fc-match', ['sans-serif'], { encoding: 'utf8', timeout: 5000 }).trim()
+  } catch {
+    return 'unknown (no fc-match)'
+  }
+}
+
+function mismatch(what: string): ScreenshotMismatch {
+  return new ScreenshotMismatch(`${what} (sans-serif here: ${sansSerif()})`)
 }
 
 /**
@@ -86,7 +104,7 @@ export async function matchScreenshot(
   const actualPath = join(FAILED_DIR, `${name}.actual.png`)
   if (!existsSync(stored)) {
     writeFileSync(actualPath, shot)
-    throw new ScreenshotMismatch(
+    throw mismatch(
       `no stored screenshot ${stored}: the page as drawn now is ${actualPath}; pnpm test:web:update records it`,
     )
   }
@@ -94,7 +112,7 @@ export async function matchScreenshot(
   const got = PNG.sync.read(shot)
   if (want.width !== got.width || want.height !== got.height) {
     writeFileSync(actualPath, shot)
-    throw new ScreenshotMismatch(
+    throw mismatch(
       `${name}: ${got.width}x${got.height} drawn, ${want.width}x${want.height} stored (${stored}); actual: ${actualPath}`,
     )
   }
@@ -105,7 +123,7 @@ export async function matchScreenshot(
     const diffPath = join(FAILED_DIR, `${name}.diff.png`)
     writeFileSync(actualPath, shot)
     writeFileSync(diffPath, PNG.sync.write(diff))
-    throw new ScreenshotMismatch(
+    throw mismatch(
       `${name}: ${(differing * 100).toFixed(2)}% of the pixels differ (at most ${MAX_DIFFERING * 100}%) from ${stored}; actual: ${actualPath}, diff: ${diffPath}`,
     )
   }
