@@ -155,8 +155,26 @@ export async function startWorld(options: HarnessOptions = {}): Promise<World> {
   await h.t.redis.set(h.t.schema.globalStats, JSON.stringify(statsDocument(Date.now())))
   await h.t.redis.sadd(h.t.schema.optOuts, OPTED_OUT.did)
   await warmStats(h.app)
+  await warmCircles(h.app)
   const base = await h.app.listen({ host: '127.0.0.1', port: 0 })
   return { h, base }
+}
+
+/**
+ * The profiles and avatars the pages show, in the cache before a browser asks: a page waits at most
+ * APPVIEW_TIMEOUT_MS (1 s here) for the AppView and then shows DIDs and initials, which a loaded machine
+ * could make a test see instead of names.
+ */
+async function warmCircles(app: FastifyInstance): Promise<void> {
+  for (const who of [CENTRE, PARTNER]) {
+    const complete = await pollUntil(
+      async () => (await app.inject(`/v1/circles/${who.did}`)).json().profilesComplete as boolean,
+      (ok) => ok,
+      { timeoutMs: 10_000 },
+    )
+    if (!complete) throw new Error(`the circle of ${who.handle} lacked profiles for 10 s`)
+    await app.inject(`/v1/circles/${who.did}.svg`)
+  }
 }
 
 /** The stats route names top-list accounts after answering; ask until it does, as a second visitor would. */
