@@ -2,7 +2,7 @@ import { haveChromium } from '@circles/testkit'
 import type { Browser, Page } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { launchBrowser, ready, shown, type Visit, visit } from './browser.js'
-import { CENTRE, startWorld, type World } from './world.js'
+import { CENTRE, HISTORY_DAYS, startWorld, type World } from './world.js'
 
 // Each control changes the URL (so the state can be shared) and what the page shows: the explorer's window,
 // direction, "no likes" and weights change the drawing or the ranked list; the history's days change the
@@ -96,7 +96,7 @@ describe.skipIf(!haveChromium('the web suite (controls)'))('controls', () => {
     const v = await open(`/history?actor=${CENTRE.handle}`)
     const { page } = v
     try {
-      expect(await page.locator('.ranks tbody tr').count()).toBe(30)
+      expect(await page.locator('.ranks tbody tr').count()).toBe(HISTORY_DAYS)
       const what = ['.ranks tbody', '#table-sent']
       let { q } = await changes(page, what, () => page.selectOption('#days', '7'))
       expect(q.get('days')).toBe('7')

@@ -2,7 +2,7 @@ import { haveChromium } from '@circles/testkit'
 import type { Browser } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { launchBrowser, ready, visit, where } from './browser.js'
-import { CENTRE, PARTNER, startWorld, type World } from './world.js'
+import { CENTRE, HISTORY_DAYS, PARTNER, startWorld, type World } from './world.js'
 
 // A visitor's walk: the centre's circle, a click on its strongest partner in the ranked list, that partner's
 // circle, its history through the "History" link, and back again with the browser's back button.
@@ -45,7 +45,7 @@ describe.skipIf(!haveChromium('the web suite (navigation)'))('navigation', () =>
       expect(where(page)).toBe(`/history?actor=${PARTNER.handle}`)
       expect(await page.textContent('#status')).toContain(`${PARTNER.handle}:`)
       await page.waitForSelector('#chart-sent canvas')
-      expect(await page.locator('.ranks tbody tr').count()).toBe(30)
+      expect(await page.locator('.ranks tbody tr').count()).toBe(HISTORY_DAYS)
       expect(await page.getAttribute('#to-circle', 'href')).toBe(`/?actor=${PARTNER.handle}`)
 
       // Back: the partner's circle (a page of its own in the history), then the centre's (pushState).
