@@ -35,10 +35,12 @@ describe('renderSvg', () => {
       new URLSearchParams({ window: '24h', nolikes: '1' }),
     )
     expect(svg).toContain(
-      `<a href="/?actor=${encodeURIComponent(B)}&#38;window=24h&#38;nolikes=1" aria-label="bob.test"><g><title>bob.test</title>`,
+      `<a href="/?actor=${encodeURIComponent(B)}&#38;window=24h&#38;nolikes=1"><g><title>bob.test</title>`,
     )
     // No handle: the DID names the link.
-    expect(svg).toContain(`aria-label="${C}"`)
+    expect(svg).toContain(`<g><title>${C}</title>`)
+    // The initials are no part of the name.
+    expect(svg).toMatch(/<text [^>]*aria-hidden="true">BO<\/text>/)
     expect(svg.match(/<a /g)).toHaveLength(2)
     expect(svg).toContain('<g><title>alice.test</title>')
     // With links inside, the root is not role="img" (which would hide them from screen readers).
