@@ -8,6 +8,7 @@ import type { LongTermSide } from '@circles/redis-schema'
 import { CHROMIUM_ARGS, CHROMIUM_PATH, haveChromium } from '@circles/testkit'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { did, type Harness, startHarness } from './helpers.js'
+import { wavyHours } from './web/world.js'
 
 // The network and history pages in a real headless Chromium: each fills its charts, tables and lists from
 // the API, shows its empty and refused states, and throws no script error. Screenshots land in
@@ -51,19 +52,7 @@ async function seedHistory(h: Harness, today: number) {
 }
 
 function stats(now: number) {
-  const hourNow = Math.floor(now / HOUR_MS)
-  const hours = Array.from({ length: 48 }, (_, i) => {
-    const hour = hourNow - 47 + i
-    const wave = 1 + Math.sin(i / 4)
-    return {
-      hour,
-      start: new Date(hour * HOUR_MS).toISOString(),
-      like: Math.round(900 * wave),
-      repost: Math.round(200 * wave),
-      reply: Math.round(150 * wave) + i,
-      quote: Math.round(40 * wave),
-    }
-  })
+  const hours = wavyHours(Math.floor(now / HOUR_MS) - 47)
   const ranked = [A, OUT, ...PARTNERS].map((d, i) => ({ did: d, count: 500 - i * 40 }))
   const side = Object.fromEntries(['all', ...KINDS].map((k) => [k, ranked]))
   return { version: 1, generatedAtMs: now - 60_000, hours, top: { authors: side, subjects: side } }

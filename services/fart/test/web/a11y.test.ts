@@ -1,9 +1,9 @@
 import AxeBuilder from '@axe-core/playwright'
 import { haveChromium } from '@circles/testkit'
-import type { Browser } from 'playwright-core'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { launchBrowser, ready, type Scheme, visit } from './browser.js'
-import { PAGES, startWorld, type World } from './world.js'
+import { describe, expect, it } from 'vitest'
+import { ready, type Scheme } from './browser.js'
+import { webSuite } from './suite.js'
+import { PAGES } from './world.js'
 
 // axe-core on every page, drawn, in the dark and the light theme (the system's preference, as a first-time
 // visitor brings it): no serious or critical violation of WCAG 2.1 A/AA. Minor and moderate ones are
@@ -12,16 +12,7 @@ import { PAGES, startWorld, type World } from './world.js'
 const SCHEMES: Scheme[] = ['dark', 'light']
 
 describe.skipIf(!haveChromium('the web suite (accessibility)'))('accessibility (axe)', () => {
-  let world: World
-  let browser: Browser
-
-  beforeAll(async () => {
-    ;[world, browser] = await Promise.all([startWorld(), launchBrowser()])
-  })
-  afterAll(async () => {
-    await browser?.close()
-    await world?.h.close()
-  })
+  const web = webSuite()
 
   // What the keyboard must reach in each page's main part by Tab alone, after the skip link took it there.
   const CONTROLS: Record<(typeof PAGES)[number][0], string[]> = {
@@ -41,7 +32,7 @@ describe.skipIf(!haveChromium('the web suite (accessibility)'))('accessibility (
 
   for (const [name, path] of PAGES) {
     it(`${name}: the keyboard reaches every control, each focus shown`, async () => {
-      const v = await visit(browser, `${world.base}${path}`)
+      const v = await web.open(path)
       const { page } = v
       try {
         await ready(page)
@@ -70,7 +61,7 @@ describe.skipIf(!haveChromium('the web suite (accessibility)'))('accessibility (
 
     for (const scheme of SCHEMES) {
       it(`${name}, ${scheme} theme`, async () => {
-        const v = await visit(browser, `${world.base}${path}`, { scheme })
+        const v = await web.open(path, { scheme })
         try {
           await ready(v.page)
           expect(await v.page.getAttribute('html', 'data-theme')).toBe(scheme)

@@ -1,27 +1,19 @@
 import { haveChromium } from '@circles/testkit'
-import type { Browser, Page } from 'playwright-core'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { launchBrowser, ready, shown, type Visit, visit } from './browser.js'
-import { CENTRE, HISTORY_DAYS, startWorld, type World } from './world.js'
+import type { Page } from 'playwright-core'
+import { describe, expect, it } from 'vitest'
+import { ready, shown, type Visit } from './browser.js'
+import { webSuite } from './suite.js'
+import { CENTRE, HISTORY_DAYS } from './world.js'
 
 // Each control changes the URL (so the state can be shared) and what the page shows: the explorer's window,
 // direction, "no likes" and weights change the drawing or the ranked list; the history's days change the
 // charts' span; the network's kind changes the top lists; the theme switch changes the colours.
 
 describe.skipIf(!haveChromium('the web suite (controls)'))('controls', () => {
-  let world: World
-  let browser: Browser
-
-  beforeAll(async () => {
-    ;[world, browser] = await Promise.all([startWorld(), launchBrowser()])
-  })
-  afterAll(async () => {
-    await browser?.close()
-    await world?.h.close()
-  })
+  const web = webSuite()
 
   async function open(path: string): Promise<Visit> {
-    const v = await visit(browser, `${world.base}${path}`)
+    const v = await web.open(path)
     await ready(v.page)
     return v
   }

@@ -1,26 +1,17 @@
 import { haveChromium } from '@circles/testkit'
-import type { Browser } from 'playwright-core'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { launchBrowser, ready, visit, where } from './browser.js'
-import { CENTRE, HISTORY_DAYS, PARTNER, startWorld, type World } from './world.js'
+import { describe, expect, it } from 'vitest'
+import { ready, where } from './browser.js'
+import { webSuite } from './suite.js'
+import { CENTRE, HISTORY_DAYS, PARTNER } from './world.js'
 
 // A visitor's walk: the centre's circle, a click on its strongest partner in the ranked list, that partner's
 // circle, its history through the "History" link, and back again with the browser's back button.
 
 describe.skipIf(!haveChromium('the web suite (navigation)'))('navigation', () => {
-  let world: World
-  let browser: Browser
-
-  beforeAll(async () => {
-    ;[world, browser] = await Promise.all([startWorld(), launchBrowser()])
-  })
-  afterAll(async () => {
-    await browser?.close()
-    await world?.h.close()
-  })
+  const web = webSuite()
 
   it('explorer -> partner -> its circle -> its history, and back', async () => {
-    const v = await visit(browser, `${world.base}/?actor=${CENTRE.handle}`)
+    const v = await web.open(`/?actor=${CENTRE.handle}`)
     const { page } = v
     try {
       await ready(page)
@@ -66,7 +57,7 @@ describe.skipIf(!haveChromium('the web suite (navigation)'))('navigation', () =>
   })
 
   it('the site navigation reaches every page, the current one marked', async () => {
-    const v = await visit(browser, `${world.base}/stats`)
+    const v = await web.open(`/stats`)
     const { page } = v
     try {
       await ready(page)

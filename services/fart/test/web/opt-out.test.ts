@@ -1,29 +1,20 @@
 import { haveChromium } from '@circles/testkit'
-import type { Browser } from 'playwright-core'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { launchBrowser, ready, visit } from './browser.js'
-import { CENTRE, OPTED_OUT, PARTNER, startWorld, type World } from './world.js'
+import { describe, expect, it } from 'vitest'
+import { ready } from './browser.js'
+import { webSuite } from './suite.js'
+import { CENTRE, OPTED_OUT, PARTNER } from './world.js'
 
 // An account that opted out after interacting with the centre (it is in the centre's live index and ranked
 // first in every list of the stats document): the notice on its circle and its history, and its name
 // nowhere else.
 
 describe.skipIf(!haveChromium('the web suite (opt-out)'))('an opted-out account', () => {
-  let world: World
-  let browser: Browser
-
-  beforeAll(async () => {
-    ;[world, browser] = await Promise.all([startWorld(), launchBrowser()])
-  })
-  afterAll(async () => {
-    await browser?.close()
-    await world?.h.close()
-  })
+  const web = webSuite()
 
   /** The API's refusal is the only failed request and the only console line (Chromium logs every 4xx). */
   function onlyRefusal(v: { errors: string[]; failed: string[] }, api: string) {
     expect(v.failed).toHaveLength(1)
-    expect(v.failed[0]).toMatch(new RegExp(`^403 ${world.base}${api}[?]`))
+    expect(v.failed[0]).toMatch(new RegExp(`^403 ${web.base()}${api}[?]`))
     expect(v.errors).toHaveLength(1)
     expect(v.errors[0]).toContain('status of 403')
   }
@@ -33,7 +24,7 @@ describe.skipIf(!haveChromium('the web suite (opt-out)'))('an opted-out account'
     ['history', `/history?actor=${OPTED_OUT.handle}`, `/v1/accounts/${OPTED_OUT.handle}/history`],
   ] as const) {
     it(`${page}: the opt-out notice, nothing drawn`, async () => {
-      const v = await visit(browser, `${world.base}${path}`)
+      const v = await web.open(path)
       try {
         await v.page.waitForFunction(
           `document.getElementById('status').textContent.includes('opted out')`,
@@ -50,7 +41,7 @@ describe.skipIf(!haveChromium('the web suite (opt-out)'))('an opted-out account'
   }
 
   it('network: absent from every top list of every kind', async () => {
-    const v = await visit(browser, `${world.base}/stats`)
+    const v = await web.open(`/stats`)
     const { page } = v
     try {
       await ready(page)
@@ -74,7 +65,7 @@ describe.skipIf(!haveChromium('the web suite (opt-out)'))('an opted-out account'
 
   it('absent from the circle and the history of an account it interacted with', async () => {
     for (const path of [`/?actor=${CENTRE.handle}`, `/history?actor=${CENTRE.handle}`]) {
-      const v = await visit(browser, `${world.base}${path}`)
+      const v = await web.open(path)
       try {
         await ready(v.page)
         const text = (await v.page.locator('main').textContent()) ?? ''

@@ -1,23 +1,14 @@
 import { haveChromium } from '@circles/testkit'
-import type { Browser } from 'playwright-core'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { DESKTOP, launchBrowser, PHONE, ready, visit } from './browser.js'
-import { PAGES, startWorld, type World } from './world.js'
+import { describe, expect, it } from 'vitest'
+import { DESKTOP, PHONE, ready } from './browser.js'
+import { webSuite } from './suite.js'
+import { PAGES } from './world.js'
 
 // Every page on the demo-shaped data as a visitor first opens it, at desktop and phone width: drawn, with
 // no console or script error, no request that failed or was refused, and nothing wider than the screen.
 
 describe.skipIf(!haveChromium('the web suite (render)'))('every page renders cleanly', () => {
-  let world: World
-  let browser: Browser
-
-  beforeAll(async () => {
-    ;[world, browser] = await Promise.all([startWorld(), launchBrowser()])
-  })
-  afterAll(async () => {
-    await browser?.close()
-    await world?.h.close()
-  })
+  const web = webSuite()
 
   for (const [name, path, content] of PAGES) {
     for (const [width, viewport] of [
@@ -25,7 +16,7 @@ describe.skipIf(!haveChromium('the web suite (render)'))('every page renders cle
       ['phone', PHONE],
     ] as const) {
       it(`${name} at ${width} width`, async () => {
-        const v = await visit(browser, `${world.base}${path}`, { viewport })
+        const v = await web.open(path, { viewport })
         try {
           await ready(v.page)
           expect(await v.page.locator(content).count()).toBeGreaterThan(0)

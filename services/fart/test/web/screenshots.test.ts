@@ -1,9 +1,9 @@
 import { haveChromium } from '@circles/testkit'
-import type { Browser } from 'playwright-core'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { DESKTOP, launchBrowser, PHONE, ready, type Scheme, visit } from './browser.js'
+import { describe, expect, it } from 'vitest'
+import { DESKTOP, PHONE, ready, type Scheme } from './browser.js'
 import { MAX_DIFFERING, matchScreenshot, type ShotOptions } from './screenshots.js'
-import { PAGES, startWorld, type World } from './world.js'
+import { webSuite } from './suite.js'
+import { PAGES } from './world.js'
 
 // Every page drawn at desktop (1280x800) and phone (390x844) width in the dark theme, and at desktop width
 // in the light one, compared with __screenshots__/<page>-<width>-<theme>.png (see screenshots.ts; record them
@@ -25,21 +25,12 @@ const CASES = [
 ] as const satisfies readonly (readonly [string, { width: number; height: number }, Scheme])[]
 
 describe.skipIf(!haveChromium('the web suite (screenshots)'))('screenshots', () => {
-  let world: World
-  let browser: Browser
-
-  beforeAll(async () => {
-    ;[world, browser] = await Promise.all([startWorld(), launchBrowser()])
-  })
-  afterAll(async () => {
-    await browser?.close()
-    await world?.h.close()
-  })
+  const web = webSuite()
 
   for (const [name, path, content] of PAGES) {
     for (const [width, viewport, scheme] of CASES) {
       it(`${name} at ${width} width, ${scheme}`, async () => {
-        const v = await visit(browser, `${world.base}${path}`, { viewport, scheme })
+        const v = await web.open(path, { viewport, scheme })
         try {
           await ready(v.page)
           await v.page.waitForSelector(content)

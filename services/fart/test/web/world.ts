@@ -93,10 +93,10 @@ async function seedHistory(h: Harness, owner: Sim, partners: readonly Sim[]): Pr
 }
 
 /** The scheduler's stats document: 48 hours ending at the last UTC midnight, so hour ticks fall alike daily. */
-export function statsDocument(now: number) {
-  const end = Math.floor(now / DAY_MS) * 24
-  const hours = Array.from({ length: 48 }, (_, i) => {
-    const hour = end - 48 + i
+/** 48 hours of the stats document from `first` (an hour number): a wave, so a chart has a shape. */
+export function wavyHours(first: number) {
+  return Array.from({ length: 48 }, (_, i) => {
+    const hour = first + i
     const wave = 1 + Math.sin(i / 4)
     return {
       hour,
@@ -107,6 +107,10 @@ export function statsDocument(now: number) {
       quote: Math.round(40 * wave),
     }
   })
+}
+
+export function statsDocument(now: number) {
+  const hours = wavyHours(Math.floor(now / DAY_MS) * 24 - 48)
   // The opted-out account ranks first in every list: the route must drop it.
   const ranked = (shift: number) =>
     [OPTED_OUT, ...SIMS.slice(shift % 12, 12), ...SIMS.slice(0, shift % 12)].map((s, i) => ({
