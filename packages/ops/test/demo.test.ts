@@ -82,6 +82,11 @@ describe.skipIf(!haveChromium('the pnpm demo test'))('pnpm demo', () => {
     expect(page.svg.links).toHaveLength(page.svg.titles.length - 1)
     for (const l of page.svg.links) expect(l).toMatch(/^\/\?actor=did%3A/)
     expect(page.errors).toEqual([])
+    // The other pages render on the same data with no script or console error.
+    expect(page.others).toEqual({
+      [`/history?actor=${actor}`]: { heading: 'Account history', errors: [] },
+      '/stats': { heading: 'The network', errors: [] },
+    })
     // The backfill the first request queued read the local PDS: nothing left to show (not a failure).
     expect(page.backfill, output).toBe('')
 
@@ -124,6 +129,30 @@ interface PageState {
   listed: number
   svg: { drawn: boolean; titles: string[]; links: string[] }
   errors: string[]
+  /** The history and network pages on the demo's data: their heading once drawn, and any error. */
+  others: Record<string, { heading: string; errors: string[] }>
+}
+
+/** Opens one more page and waits for its first content (every page marks it: data-ready on <html>). */
+async function renderOther(
+  browser: import('playwright-core').Browser,
+  url: string,
+): Promise<{ heading: string; errors: string[] }> {
+  const page = await browser.newPage({ viewport: { width: 1200, height: 900 }, bypassCSP: true })
+  const errors: string[] = []
+  page.on('pageerror', (e) => errors.push(String(e)))
+  page.on('console', (m) => {
+    if (m.type() === 'error') errors.push(`console: ${m.text()}`)
+  })
+  try {
+    await page.goto(url)
+    await page.waitForFunction('document.documentElement.dataset.ready !== undefined', undefined, {
+      timeout: 30_000,
+    })
+    return { heading: (await page.textContent('h1')) ?? '', errors }
+  } finally {
+    await page.close()
+  }
 }
 
 /** Opens the printed URL (the page draws the circle of `?actor=` by itself) and reads what it shows. */
@@ -164,8 +193,14 @@ async function drawPage(url: string): Promise<PageState> {
           links: [...svg.querySelectorAll('a')].map((a) => a.getAttribute('href')),
         },
       }
-    })()`)) as Omit<PageState, 'errors'>
-    return { ...state, errors }
+    })()`)) as Omit<PageState, 'errors' | 'others'>
+    const origin = new URL(url).origin
+    const actor = new URL(url).searchParams.get('actor') as string
+    const others: PageState['others'] = {}
+    for (const path of [`/history?actor=${encodeURIComponent(actor)}`, '/stats']) {
+      others[path] = await renderOther(browser, `${origin}${path}`)
+    }
+    return { ...state, errors, others }
   } finally {
     await browser.close()
   }
