@@ -7,6 +7,8 @@
 -- per day: day (3 bytes, big-endian), length (1 byte), that many bytes of records (no mark byte); absent
 -- or empty = none. One argument rather than a pair per day: the per-argument cost, on both sides, was
 -- most of a backfill's day writes.
+-- KEYS[2] = the account's `lt-version` key   ARGV[4] = the run's token, set there when a blob changed: a
+-- replacement can keep a blob's length, and the API's history memo tells days apart by lengths and this.
 local key, src, packed = KEYS[1], ARGV[1], ARGV[3] or ''
 
 local function strip(blob)
@@ -65,5 +67,19 @@ call('HDEL', del)
 local expire = tonumber(ARGV[2])
 if expire > 0 and redis.call('EXISTS', key) == 1 and redis.call('PEXPIRETIME', key) < expire then
   redis.call('PEXPIREAT', key, expire)
+end
+
+-- The token outlives the hash (its expiry too only moves later): were it to expire first, a reader would
+-- take the hash for one no backfill ever changed. Stripping alone only shortens blobs: an absent token
+-- stays absent then.
+if #set > 0 or #del > 0 then
+  local version, token = KEYS[2], ARGV[4]
+  if expire > 0 then
+    redis.call('SET', version, token, 'KEEPTTL')
+    redis.call('PEXPIREAT', version, expire, 'NX')
+    redis.call('PEXPIREAT', version, expire, 'GT')
+  else
+    redis.call('SET', version, token, 'XX', 'KEEPTTL')
+  end
 end
 return 1

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto'
 import { DAY_MS } from '@circles/core'
 import { DidCache, didId, rememberDids, resolveIds } from '@circles/interaction-index'
 import {
@@ -21,7 +22,9 @@ import type { DayCounts, DayRows } from './day-counts.js'
 // Order: the DID table entries first (every id a blob holds must resolve: the roll-up's fold does the same,
 // with the same epoch check against a table sweep reclaiming an entry in between), then `bs` (it names the
 // partners, so a rerun finds the `br` hashes of partners the repo no longer has and strips them), then
-// the `br` hashes.
+// the `br` hashes. Each write also sets the account's `lt-version` token (a new one per run), after its blobs:
+// readers that remember a day by its blob lengths (the API's history memo) learn of a replacement of the
+// same length from it.
 
 const RECEIVED_LUA = luaSource(import.meta.url, 'backfill-received')
 const PIPELINE = 1000
@@ -34,7 +37,7 @@ type WithScript = Redis & {
 function withScript(redis: Redis): WithScript {
   const r = redis as WithScript
   if (typeof r.backfillReceived !== 'function') {
-    redis.defineCommand('backfillReceived', { numberOfKeys: 1, lua: RECEIVED_LUA })
+    redis.defineCommand('backfillReceived', { numberOfKeys: 2, lua: RECEIVED_LUA })
   }
   return r
 }
@@ -180,16 +183,27 @@ export async function writeDayBlobs(
   const names = [did, ...partners]
   await rememberDids(redis, schema, names)
 
+  const token = randomBytes(8).toString('hex')
   const sent = redis.multi().del(sentKey)
+  const version = schema.longTermVersion(did)
   if (byDay.size > 0) {
     const fields: (string | Buffer)[] = []
     for (const [day, blob] of byDay) fields.push(String(day), blob)
-    sent.hset(sentKey, ...fields)
-    sent.pexpireat(sentKey, expireAt(Math.max(...byDay.keys()), opts.retentionDays))
+    const expire = expireAt(Math.max(...byDay.keys()), opts.retentionDays)
+    sent.hset(sentKey, ...fields).pexpireat(sentKey, expire)
+    // As lua/backfill-received.lua: the token's expiry only moves later, so it outlives both hashes.
+    sent
+      .set(version, token, 'KEEPTTL')
+      .pexpireat(version, expire, 'NX')
+      .pexpireat(version, expire, 'GT')
+  } else {
+    // Only deleted: the blobs' lengths tell that already; an absent token stays absent.
+    sent.set(version, token, 'KEEPTTL', 'XX')
   }
   await exec(sent)
 
-  await writeReceived(withScript(redis), schema, source, rows, goneDids, opts.retentionDays)
+  const r = withScript(redis)
+  await writeReceived(r, schema, { source, token }, rows, goneDids, opts.retentionDays)
   // A table sweep that reclaimed an entry between the names and the blobs moved the epoch: write them again.
   if ((await redis.get(schema.didTableEpoch)) !== epoch) await rememberDids(redis, schema, names)
   return { days: byDay.size, partners: partners.length, stripped: goneDids.length }
@@ -202,7 +216,7 @@ export async function writeDayBlobs(
 async function writeReceived(
   r: WithScript,
   schema: RedisSchema,
-  source: Buffer,
+  { source, token }: { source: Buffer; token: string },
   rows: DayRows,
   goneDids: string[],
   retentionDays: number,
@@ -224,12 +238,15 @@ async function writeReceived(
     while (to < rows.length && rows.partner[to] === p) to++
     const [packed, newest] = receivedPacked(rows, from, to, source)
     const expire = String(expireAt(newest, retentionDays))
-    pipe.backfillReceived(schema.longTerm(rows.names[p] as string, 'br'), source, expire, packed)
+    const name = rows.names[p] as string
+    const keys = [schema.longTerm(name, 'br'), schema.longTermVersion(name)] as const
+    pipe.backfillReceived(...keys, source, expire, packed, token)
     await flush(false)
     from = to
   }
   for (const partner of goneDids) {
-    pipe.backfillReceived(schema.longTerm(partner, 'br'), source, '0')
+    const keys = [schema.longTerm(partner, 'br'), schema.longTermVersion(partner)] as const
+    pipe.backfillReceived(...keys, source, '0', '', token)
     await flush(false)
   }
   await flush(true)

@@ -265,6 +265,12 @@ export function createSchema(prefix: string) {
     longTerm: (d: string, dir: LongTermSide) => `${p}lt:{${did(d)}}:${dir}`,
     /** Pattern matching every long-term aggregate key (for the pruning scan). */
     longTermPattern: `${p}lt:*`,
+    /**
+     * A token that changes on every backfill write to the account's `bs` or `br` hash (a replacement can keep
+     * a blob's length, so readers that remember a day's sum by its blob lengths need it too); it expires no
+     * earlier than either hash. Outside `longTermPattern`: it is no hash of day blobs.
+     */
+    longTermVersion: (d: string) => `${p}lt-version:{${did(d)}}`,
     /** Daily snapshots of one tracked account: hash day -> JSON counts sent and received by kind. */
     snapshot: (d: string) => `${p}snap:{${did(d)}}`,
     /** Pattern matching every snapshot key (for the pruning scan). */

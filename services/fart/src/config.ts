@@ -34,6 +34,7 @@ const NAMES = [
   'PARTIAL_CACHE_TTL_SECONDS',
   'CIRCLE_LOCK_MS',
   'LOCAL_CACHE_MS',
+  'HISTORY_MEMO_DAYS',
   'PROFILE_TTL_SECONDS',
   'HANDLE_TTL_SECONDS',
   'APPVIEW_URL',
@@ -84,6 +85,11 @@ export interface FartConfig extends RedisConfig {
   circleLockMs: number
   /** In-process copy of served circles, served at most this long after Redis confirmed it (bounds how late a purge shows). 0 disables. @default 1000 */
   localCacheMs: number
+  /**
+   * Complete days of account histories remembered in this process (history-memo.ts), ~1.5 KB each; 0
+   * disables. @default 10000
+   */
+  historyMemoDays: number
   /** @default 86400 */
   profileTtlSeconds: number
   /** Handle -> DID cache TTL in Redis (a handle that moves to another account is followed after this). @default 600 */
@@ -234,6 +240,7 @@ export function toConfig(env: FartEnv): FartConfig {
     partialCacheTtlSeconds: envInt(env, 'PARTIAL_CACHE_TTL_SECONDS', 30, { min: 1, max: 3600 }),
     circleLockMs: envInt(env, 'CIRCLE_LOCK_MS', 10_000, { min: 100, max: 120_000 }),
     localCacheMs: envInt(env, 'LOCAL_CACHE_MS', 1000, { min: 0, max: 60_000 }),
+    historyMemoDays: envInt(env, 'HISTORY_MEMO_DAYS', 10_000, { min: 0, max: 1_000_000 }),
     profileTtlSeconds: envInt(env, 'PROFILE_TTL_SECONDS', 86_400, { min: 1 }),
     handleTtlSeconds: envInt(env, 'HANDLE_TTL_SECONDS', 600, { min: 1 }),
     appviewUrl: envUrl(env, 'APPVIEW_URL', 'https://public.api.bsky.app', ['http:', 'https:']),

@@ -2,16 +2,16 @@ import type { Profile, ProfileCache } from '@circles/bsky-client'
 import { DAY_MS } from '@circles/core'
 import { DidCache, hiddenAccounts, type KindCounts, resolveIds } from '@circles/interaction-index'
 import { LONG_TERM_SIDES, type LongTermSide, type RedisSchema } from '@circles/redis-schema'
-import type { Redis } from 'ioredis'
+import type { ChainableCommander, Redis } from 'ioredis'
 import { withProfile } from './circle-compute.js'
+import { type DayTally, dateOfDay, type TalliedPartner, tallyDay } from './history-days.js'
 import {
-  type DayTally,
-  dateOfDay,
-  partnerAt,
-  type TalliedPartner,
-  tallyDay,
-  topSlots,
-} from './history-days.js'
+  type DaySummary,
+  type HistoryMemo,
+  summarise,
+  summaryTop,
+  tallyTop,
+} from './history-memo.js'
 
 // An account's history, day by day, from the long-term day blobs: all four sides, as the long windows
 // add them (long-term's long-window.ts). The day blobs are the source, not the scheduler's snapshots:
@@ -62,6 +62,8 @@ export interface HistoryDeps {
   now: () => number
   /** Id -> DID, shared by requests. */
   cache?: DidCache
+  /** Complete days' summaries, shared by requests (history-memo.ts); none: every day is read. */
+  memo?: HistoryMemo
 }
 
 /** The account's history, or 'gone' when the AppView says it no longer exists (as circles answer 404). */
@@ -76,39 +78,107 @@ export function foldedHours(day: number, cursor: number | null): number {
 /** The sides the roll-up writes (read up to the cursor's day); the backfill's are read on every day. */
 const ROLLED_UP: ReadonlySet<LongTermSide> = new Set(['s', 'r'])
 
-interface Blobs {
-  cursor: number | null
-  tallies: DayTally[]
+/** One day of a request: its summary from the memo, or its tally (read this request), or both. */
+interface Day {
+  day: number
+  summary?: DaySummary
+  tally?: DayTally
 }
 
-/**
- * Every side's blobs of the days, with the roll-up cursor, in one round trip. The roll-up's sides count
- * only up to the cursor's day, as the long windows read them; the backfill's on every day.
- */
-async function readBlobs(deps: HistoryDeps, did: string, days: number[]): Promise<Blobs> {
-  const { redis, schema } = deps
-  const fields = days.map(String)
-  const pipe = redis.pipeline().get(schema.rollupCursor)
-  for (const side of LONG_TERM_SIDES) pipe.hmgetBuffer(schema.longTerm(did, side), ...fields)
-  const res = (await pipe.exec()) ?? []
-  const replies = res.map(([err, v]) => {
+function rolledToOf(cursor: number | null): number {
+  return cursor === null ? Number.NEGATIVE_INFINITY : Math.floor(cursor / 24)
+}
+
+function cursorOf(raw: string | null): number | null {
+  const n = raw === null ? Number.NaN : Number(raw)
+  return Number.isSafeInteger(n) ? n : null
+}
+
+/** Replies of a pipeline; the first error is thrown. */
+async function replies(pipe: ChainableCommander): Promise<unknown[]> {
+  return ((await pipe.exec()) ?? []).map(([err, v]) => {
     if (err) throw err
     return v
   })
-  const raw = replies[0] as string | null
-  const n = raw === null ? Number.NaN : Number(raw)
-  const cursor = Number.isSafeInteger(n) ? n : null
-  const rolledTo = cursor === null ? Number.NEGATIVE_INFINITY : Math.floor(cursor / 24)
+}
+
+/**
+ * The days' blobs, tallied, in one round trip (with the roll-up cursor first unless `known`). The roll-up's
+ * sides count only up to the cursor's day, as the long windows read them; the backfill's on every day.
+ */
+async function readTallies(
+  deps: HistoryDeps,
+  did: string,
+  days: number[],
+  known?: { cursor: number | null },
+): Promise<{ cursor: number | null; tallies: DayTally[] }> {
+  const { redis, schema } = deps
+  const fields = days.map(String)
+  const pipe = redis.pipeline()
+  if (!known) pipe.get(schema.rollupCursor)
+  for (const side of LONG_TERM_SIDES) pipe.hmgetBuffer(schema.longTerm(did, side), ...fields)
+  const res = await replies(pipe)
+  const cursor = known ? known.cursor : cursorOf(res.shift() as string | null)
+  const rolledTo = rolledToOf(cursor)
   const tallies = days.map((day, j) => {
     const blobs: [LongTermSide, Buffer][] = []
     LONG_TERM_SIDES.forEach((side, i) => {
-      const blob = (replies[i + 1] as (Buffer | null)[])[j]
+      const blob = (res[i] as (Buffer | null)[])[j]
       if (!blob || (ROLLED_UP.has(side) && day > rolledTo)) return
       blobs.push([side, blob])
     })
     return tallyDay(day, blobs)
   })
   return { cursor, tallies }
+}
+
+/**
+ * The days through the memo: one round trip for the cursor, the backfill token and every blob's length
+ * (HSTRLEN: 360 small replies for 90 days, ~0.1 KB of the ~4 MB the blobs are), a second one for the blobs of
+ * the days it lacks (the partial ones, and complete ones not seen under this version). The token and
+ * lengths are read before the blobs: a write in between leaves newer blobs under an older version, which
+ * the next request finds stale, never the other way round.
+ */
+async function readDays(
+  deps: HistoryDeps,
+  memo: HistoryMemo,
+  did: string,
+  days: number[],
+): Promise<{ cursor: number | null; days: Day[] }> {
+  const { redis, schema } = deps
+  const pipe = redis.pipeline().get(schema.rollupCursor).get(schema.longTermVersion(did))
+  for (const side of LONG_TERM_SIDES) {
+    const key = schema.longTerm(did, side)
+    for (const day of days) pipe.hstrlen(key, String(day))
+  }
+  const res = await replies(pipe)
+  const cursor = cursorOf(res[0] as string | null)
+  const token = (res[1] as string | null) ?? ''
+  const n = days.length
+  const versions = days.map((_, j) =>
+    [token, ...LONG_TERM_SIDES.map((_s, i) => res[2 + i * n + j] as number)].join(' '),
+  )
+  const complete = (day: number) => foldedHours(day, cursor) === 24
+  const out: Day[] = days.map((day, j) => {
+    const summary = complete(day) ? memo.get(did, day, versions[j] as string) : undefined
+    return summary ? { day, summary } : { day }
+  })
+  const missing = [...out.keys()].filter((j) => !out[j]?.summary)
+  if (missing.length === 0) return { cursor, days: out }
+  const read = await readTallies(
+    deps,
+    did,
+    missing.map((j) => days[j] as number),
+    { cursor },
+  )
+  missing.forEach((j, i) => {
+    const d = out[j] as Day
+    d.tally = read.tallies[i] as DayTally
+    if (!complete(d.day)) return
+    d.summary = summarise(d.tally)
+    memo.set(did, d.day, versions[j] as string, d.summary)
+  })
+  return { cursor, days: out }
 }
 
 interface Verdicts {
@@ -150,12 +220,13 @@ async function judge(
 /**
  * Each day's top `top` partners that may be shown. Rounds: pick each day's top among those not rejected,
  * judge the ids not judged yet, again until every pick is shown (a hidden partner is replaced by the
- * next one down). Usually one round; a further one looks up only the ids that moved up into a pick.
+ * next one down). Usually one round; a further one looks up only the ids that moved up into a pick. A
+ * remembered day whose candidates ran out is read and tallied for the next round.
  */
 async function pickPartners(
   deps: HistoryDeps & { cache: DidCache },
   did: string,
-  tallies: DayTally[],
+  r: { cursor: number | null; days: Day[] },
   top: number,
 ): Promise<{ picks: TalliedPartner[][]; v: Verdicts }> {
   const v: Verdicts = {
@@ -167,17 +238,27 @@ async function pickPartners(
   }
   let first = true
   for (;;) {
-    const slots = tallies.map((t) => topSlots(t, top, v.rejected))
-    const unjudged = new Set<string>()
-    slots.forEach((list, i) => {
-      for (const s of list) {
-        const id = tallies[i]!.idOf(s)
-        if (!v.shown.has(id)) unjudged.add(id)
-      }
-    })
-    if (unjudged.size === 0 && !first) {
-      return { picks: slots.map((list, i) => list.map((s) => partnerAt(tallies[i]!, s))), v }
+    const picks = r.days.map((d) =>
+      d.tally
+        ? tallyTop(d.tally, top, v.rejected)
+        : summaryTop(d.summary as DaySummary, top, v.rejected),
+    )
+    const short = r.days.filter((_, i) => picks[i] === null)
+    if (short.length > 0) {
+      const read = await readTallies(
+        deps,
+        did,
+        short.map((d) => d.day),
+        r,
+      )
+      short.forEach((d, i) => {
+        d.tally = read.tallies[i]
+      })
+      continue
     }
+    const unjudged = new Set<string>()
+    for (const list of picks) for (const p of list ?? []) if (!v.shown.has(p.id)) unjudged.add(p.id)
+    if (unjudged.size === 0 && !first) return { picks: picks as TalliedPartner[][], v }
     await judge(deps, did, [...unjudged], v, first)
     if (v.actorGone) return { picks: [], v }
     first = false
@@ -196,9 +277,15 @@ export async function readHistory(
 ): Promise<HistoryResult> {
   const today = Math.floor(deps.now() / DAY_MS)
   const days = Array.from({ length: opts.days }, (_, i) => today - opts.days + 1 + i)
-  const { cursor, tallies } = await readBlobs(deps, did, days)
+  const read = deps.memo
+    ? await readDays(deps, deps.memo, did, days)
+    : await readTallies(deps, did, days).then(({ cursor, tallies }) => ({
+        cursor,
+        days: tallies.map((tally): Day => ({ day: tally.day, tally })),
+      }))
+  const { cursor } = read
   const withCache = { ...deps, cache: deps.cache ?? new DidCache(10_000) }
-  const { picks, v } = await pickPartners(withCache, did, tallies, opts.top)
+  const { picks, v } = await pickPartners(withCache, did, read, opts.top)
   if (v.actorGone) return 'gone'
   const self = v.profiles.get(did)
   const lastComplete = cursor === null ? null : Math.floor((cursor + 1) / 24) - 1
@@ -210,10 +297,11 @@ export async function readHistory(
     top: opts.top,
     completeThrough: lastComplete === null ? null : dateOfDay(lastComplete),
     profilesComplete: v.complete,
-    history: tallies.map((t, i) => {
-      const folded = foldedHours(t.day, cursor)
+    history: read.days.map((d, i) => {
+      const folded = foldedHours(d.day, cursor)
+      const t = (d.summary ?? d.tally) as DaySummary | DayTally
       return {
-        date: dateOfDay(t.day),
+        date: dateOfDay(d.day),
         complete: folded === 24,
         foldedHours: folded,
         sent: t.sent,

@@ -4,6 +4,7 @@ import type { FastifyReply } from 'fastify'
 import { etagOf, GONE_BODY, hiddenActorAnswer } from '../circle-entry.js'
 import type { AppContext } from '../context.js'
 import { readHistory } from '../history.js'
+import { createHistoryMemo } from '../history-memo.js'
 import { etagMatches } from './circles.js'
 import { ActorParams, ErrorBody, HistoryBody, HistoryQuery, Unavailable } from './schemas.js'
 
@@ -12,7 +13,16 @@ const JSON_TYPE = 'application/json; charset=utf-8'
 export function historyRoutes(ctx: AppContext): FastifyPluginAsyncTypebox {
   // Id -> DID lasts as long as the id is in a day blob: shared by every request of this process.
   const cache = new DidCache(100_000)
-  const deps = { redis: ctx.redis, schema: ctx.schema, profiles: ctx.profiles, now: ctx.now, cache }
+  const days = ctx.config.historyMemoDays
+  const memo = days > 0 ? createHistoryMemo(days) : undefined
+  const deps = {
+    redis: ctx.redis,
+    schema: ctx.schema,
+    profiles: ctx.profiles,
+    now: ctx.now,
+    cache,
+    memo,
+  }
   return async (app) => {
     app.get(
       '/v1/accounts/:actor/history',
