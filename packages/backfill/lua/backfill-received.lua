@@ -7,8 +7,9 @@
 -- per day: day (3 bytes, big-endian), length (1 byte), that many bytes of records (no mark byte); absent
 -- or empty = none. One argument rather than a pair per day: the per-argument cost, on both sides, was
 -- most of a backfill's day writes.
--- KEYS[2] = the account's `lt-version` key   ARGV[4] = the run's token, set there when a blob changed: a
--- replacement can keep a blob's length, and the API's history memo tells days apart by lengths and this.
+-- KEYS[2] = the account's `lt-version` hash   ARGV[4] = the run's token, set there for each day whose blob
+-- this writes: a replacement can keep a blob's length, and the API's history memo knows a day by its blobs'
+-- lengths and this token.
 local key, src, packed = KEYS[1], ARGV[1], ARGV[3] or ''
 
 local function strip(blob)
@@ -26,9 +27,9 @@ local function strip(blob)
 end
 
 -- unpack() of a long list would overflow Lua's C stack: a few hundred arguments a call.
-local function call(cmd, list)
+local function call(cmd, k, list)
   for i = 1, #list, 512 do
-    redis.call(cmd, key, unpack(list, i, math.min(i + 511, #list)))
+    redis.call(cmd, k, unpack(list, i, math.min(i + 511, #list)))
   end
 end
 
@@ -61,25 +62,25 @@ for day, new in pairs(add) do
   set[#set + 1] = '\0' .. new
 end
 -- HSET first: a hash whose old days all go while new ones come keeps its expiry (it only moves later).
-call('HSET', set)
-call('HDEL', del)
+call('HSET', key, set)
+call('HDEL', key, del)
 
 local expire = tonumber(ARGV[2])
 if expire > 0 and redis.call('EXISTS', key) == 1 and redis.call('PEXPIRETIME', key) < expire then
   redis.call('PEXPIREAT', key, expire)
 end
 
--- The token outlives the hash (its expiry too only moves later): were it to expire first, a reader would
--- take the hash for one no backfill ever changed. Stripping alone only shortens blobs: an absent token
--- stays absent then.
-if #set > 0 or #del > 0 then
-  local version, token = KEYS[2], ARGV[4]
-  if expire > 0 then
-    redis.call('SET', version, token, 'KEEPTTL')
-    redis.call('PEXPIREAT', version, expire, 'NX')
-    redis.call('PEXPIREAT', version, expire, 'GT')
-  else
-    redis.call('SET', version, token, 'XX', 'KEEPTTL')
+-- Tokens for the days given records (stripping alone only shortens or deletes blobs: their lengths tell).
+-- No field is ever removed, and the tokens outlive the blobs (their expiry too only moves later): were a
+-- day's token to go first, the day could look like one no backfill had changed since a reader last saw it.
+if #set > 0 and expire > 0 then
+  local version, tokens = KEYS[2], {}
+  for i = 1, #set, 2 do
+    tokens[#tokens + 1] = set[i]
+    tokens[#tokens + 1] = ARGV[4]
   end
+  call('HSET', version, tokens)
+  local at = redis.call('PEXPIRETIME', version)
+  if at == -1 or at < expire then redis.call('PEXPIREAT', version, expire) end
 end
 return 1

@@ -22,9 +22,9 @@ import type { DayCounts, DayRows } from './day-counts.js'
 // Order: the DID table entries first (every id a blob holds must resolve: the roll-up's fold does the same,
 // with the same epoch check against a table sweep reclaiming an entry in between), then `bs` (it names the
 // partners, so a rerun finds the `br` hashes of partners the repo no longer has and strips them), then
-// the `br` hashes. Each write also sets the account's `lt-version` token (a new one per run), after its blobs:
-// readers that remember a day by its blob lengths (the API's history memo) learn of a replacement of the
-// same length from it.
+// the `br` hashes. Each day written also gets a new token in the account's `lt-version` hash (one per run),
+// in the same MULTI or script as its blob: readers that know a day by its blobs' lengths (the API's history
+// memo) learn of a replacement of the same length from it.
 
 const RECEIVED_LUA = luaSource(import.meta.url, 'backfill-received')
 const PIPELINE = 1000
@@ -185,20 +185,22 @@ export async function writeDayBlobs(
 
   const token = randomBytes(8).toString('hex')
   const sent = redis.multi().del(sentKey)
-  const version = schema.longTermVersion(did)
   if (byDay.size > 0) {
     const fields: (string | Buffer)[] = []
-    for (const [day, blob] of byDay) fields.push(String(day), blob)
+    const tokens: string[] = []
+    for (const [day, blob] of byDay) {
+      fields.push(String(day), blob)
+      tokens.push(String(day), token)
+    }
     const expire = expireAt(Math.max(...byDay.keys()), opts.retentionDays)
     sent.hset(sentKey, ...fields).pexpireat(sentKey, expire)
-    // As lua/backfill-received.lua: the token's expiry only moves later, so it outlives both hashes.
+    // As lua/backfill-received.lua: the tokens' expiry only moves later, so they outlive both hashes
+    // (NX gives a new hash one, GT moves an older one later).
+    const version = schema.longTermVersion(did)
     sent
-      .set(version, token, 'KEEPTTL')
+      .hset(version, ...tokens)
       .pexpireat(version, expire, 'NX')
       .pexpireat(version, expire, 'GT')
-  } else {
-    // Only deleted: the blobs' lengths tell that already; an absent token stays absent.
-    sent.set(version, token, 'KEEPTTL', 'XX')
   }
   await exec(sent)
 

@@ -83,6 +83,33 @@ describe('foldRepo: the day blobs', () => {
     )
   })
 
+  it('gives each day it writes a new token, which outlives the blobs', async () => {
+    const tokens = (d: string) => tr.redis.hgetall(tr.schema.longTermVersion(d))
+    const lengths = (d: string, side: 'bs' | 'br') =>
+      tr.redis.hstrlen(tr.schema.longTerm(d, side), String(days(3)))
+    await foldRepo(deps, A, history)
+    const before = { a: await tokens(A), b: await tokens(B), len: await lengths(A, 'bs') }
+    expect(Object.keys(before.a).sort()).toEqual([days(20), days(10), days(3)].map(String))
+    expect(Object.keys(before.b).sort()).toEqual([days(10), days(3)].map(String))
+    // A third like of B that day: the same bytes but one count, so the same lengths; new tokens.
+    await foldRepo(deps, A, [...history, like(B, now - 3 * DAY_MS + 1000)])
+    expect(await lengths(A, 'bs')).toBe(before.len)
+    expect(await lengths(B, 'br')).toBe(before.len)
+    const after = { a: await tokens(A), b: await tokens(B) }
+    expect(after.a[days(3)]).not.toBe(before.a[days(3)])
+    expect(after.b[days(3)]).not.toBe(before.b[days(3)])
+    for (const d of [A, B]) {
+      const side = d === A ? 'bs' : 'br'
+      const blobs = await tr.redis.pexpiretime(tr.schema.longTerm(d, side))
+      expect(await tr.redis.pexpiretime(tr.schema.longTermVersion(d))).toBeGreaterThanOrEqual(blobs)
+    }
+    // A partner only stripped (A no longer names C): its blobs shrink, which tells; no token is set.
+    const c = await tokens(C)
+    await foldRepo(deps, A, history.slice(0, 3))
+    expect(await tr.redis.exists(tr.schema.longTerm(C, 'br'))).toBe(0)
+    expect(await tokens(C)).toEqual(c)
+  })
+
   it('leaves out hidden partners, refuses a hidden account, and skips what the stream covered', async () => {
     await tr.redis.sadd(tr.schema.optOuts, C)
     const r = await foldRepo(deps, A, history)

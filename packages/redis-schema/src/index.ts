@@ -266,9 +266,10 @@ export function createSchema(prefix: string) {
     /** Pattern matching every long-term aggregate key (for the pruning scan). */
     longTermPattern: `${p}lt:*`,
     /**
-     * A token that changes on every backfill write to the account's `bs` or `br` hash (a replacement can keep
-     * a blob's length, so readers that remember a day's sum by its blob lengths need it too); it expires no
-     * earlier than either hash. Outside `longTermPattern`: it is no hash of day blobs.
+     * Hash day -> a token that changes whenever a backfill writes that day of the account's `bs` or `br` hash
+     * (a replacement can keep a blob's length, so readers that remember a day by its blobs' lengths need
+     * it too). Fields are never removed: the key expires no earlier than either hash, and takes them along.
+     * Outside `longTermPattern`: it is no hash of day blobs.
      */
     longTermVersion: (d: string) => `${p}lt-version:{${did(d)}}`,
     /** Daily snapshots of one tracked account: hash day -> JSON counts sent and received by kind. */

@@ -4,9 +4,9 @@ import { type DayTally, partnerAt, type TalliedPartner, topSlots } from './histo
 // Complete days of an account's history, remembered in this process: their totals and best partners.
 // A 90-day request of a heavy account decoded ~4 MB of day blobs (p99 ~100 ms, BENCHMARKS.md); all but the
 // newest two or three of those days are complete, and a complete day's blobs change only by a backfill
-// (its token, `lt-version`, changes then) or by losing records (a forgotten partner, the retention prune:
-// shorter blobs). So a day is known by (account, day, token, its four blobs' lengths), read in one round
-// trip instead of the blobs. Kept here rather than as a summary in Redis: every writer (roll-up, backfill,
+// (the day's token in `lt-version` changes then) or by losing records (a forgotten partner, the retention
+// prune: shorter blobs). So a day is known by (account, day, token, its four blobs' lengths), read in one
+// round trip instead of the blobs. Kept here rather than as a summary in Redis: every writer (roll-up, backfill,
 // forget, prune) would have to keep one up to date, while a length and a token are what they write anyway.
 // Partners are kept by id, never with their profiles or verdicts: who may be shown (opted out, deleted,
 // hidden) and their handles are decided at read time as without the memo. Partial days are never kept.

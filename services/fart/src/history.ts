@@ -133,7 +133,7 @@ async function readTallies(
 }
 
 /**
- * The days through the memo: one round trip for the cursor, the backfill token and every blob's length
+ * The days through the memo: one round trip for the cursor, the backfill's tokens and every blob's length
  * (HSTRLEN: 360 small replies for 90 days, ~0.1 KB of the ~4 MB the blobs are), a second one for the blobs of
  * the days it lacks (the partial ones, and complete ones not seen under this version). The token and
  * lengths are read before the blobs: a write in between leaves newer blobs under an older version, which
@@ -146,17 +146,21 @@ async function readDays(
   days: number[],
 ): Promise<{ cursor: number | null; days: Day[] }> {
   const { redis, schema } = deps
-  const pipe = redis.pipeline().get(schema.rollupCursor).get(schema.longTermVersion(did))
+  const fields = days.map(String)
+  const pipe = redis
+    .pipeline()
+    .get(schema.rollupCursor)
+    .hmget(schema.longTermVersion(did), ...fields)
   for (const side of LONG_TERM_SIDES) {
     const key = schema.longTerm(did, side)
-    for (const day of days) pipe.hstrlen(key, String(day))
+    for (const f of fields) pipe.hstrlen(key, f)
   }
   const res = await replies(pipe)
   const cursor = cursorOf(res[0] as string | null)
-  const token = (res[1] as string | null) ?? ''
+  const tokens = res[1] as (string | null)[]
   const n = days.length
   const versions = days.map((_, j) =>
-    [token, ...LONG_TERM_SIDES.map((_s, i) => res[2 + i * n + j] as number)].join(' '),
+    [tokens[j] ?? '', ...LONG_TERM_SIDES.map((_s, i) => res[2 + i * n + j] as number)].join(' '),
   )
   const complete = (day: number) => foldedHours(day, cursor) === 24
   const out: Day[] = days.map((day, j) => {
