@@ -2,6 +2,7 @@ import type { Profile, ProfileCache } from '@circles/bsky-client'
 import { DAY_MS } from '@circles/core'
 import { DidCache, hiddenAccounts, type KindCounts, resolveIds } from '@circles/interaction-index'
 import { LONG_TERM_SIDES, type LongTermSide, type RedisSchema } from '@circles/redis-schema'
+import { luaSource } from '@circles/redis-wire'
 import type { ChainableCommander, Redis } from 'ioredis'
 import { withProfile } from './circle-compute.js'
 import { type DayTally, dateOfDay, type TalliedPartner, tallyDay } from './history-days.js'
@@ -78,6 +79,18 @@ export function foldedHours(day: number, cursor: number | null): number {
 /** The sides the roll-up writes (read up to the cursor's day); the backfill's are read on every day. */
 const ROLLED_UP: ReadonlySet<LongTermSide> = new Set(['s', 'r'])
 
+const DAY_VERSIONS = luaSource(import.meta.url, 'day-versions')
+
+type VersionsPipeline = ChainableCommander & { dayVersions(...args: string[]): ChainableCommander }
+
+/** A pipeline with lua/day-versions.lua as a command (a pipeline loads it when Redis lacks it). */
+function versionsPipeline(redis: Redis): VersionsPipeline {
+  if (!('dayVersions' in redis)) {
+    redis.defineCommand('dayVersions', { numberOfKeys: 5, lua: DAY_VERSIONS })
+  }
+  return redis.pipeline() as VersionsPipeline
+}
+
 /** One day of a request: its summary from the memo, or its tally (read this request), or both. */
 interface Day {
   day: number
@@ -114,17 +127,27 @@ async function readTallies(
 ): Promise<{ cursor: number | null; tallies: DayTally[] }> {
   const { redis, schema } = deps
   const fields = days.map(String)
+  // With the cursor known, the roll-up's sides are not even asked for days past its day (the newest ones).
+  const folded = known
+    ? fields.filter((_, j) => (days[j] as number) <= rolledToOf(known.cursor))
+    : fields
   const pipe = redis.pipeline()
   if (!known) pipe.get(schema.rollupCursor)
-  for (const side of LONG_TERM_SIDES) pipe.hmgetBuffer(schema.longTerm(did, side), ...fields)
+  for (const side of LONG_TERM_SIDES) {
+    const asked = ROLLED_UP.has(side) ? folded : fields
+    if (asked.length > 0) pipe.hmgetBuffer(schema.longTerm(did, side), ...asked)
+    else pipe.echo('')
+  }
   const res = await replies(pipe)
   const cursor = known ? known.cursor : cursorOf(res.shift() as string | null)
   const rolledTo = rolledToOf(cursor)
   const tallies = days.map((day, j) => {
     const blobs: [LongTermSide, Buffer][] = []
     LONG_TERM_SIDES.forEach((side, i) => {
+      if (ROLLED_UP.has(side) && day > rolledTo) return
+      // The roll-up's sides hold the first `folded.length` days only (days are in increasing order).
       const blob = (res[i] as (Buffer | null)[])[j]
-      if (!blob || (ROLLED_UP.has(side) && day > rolledTo)) return
+      if (!blob) return
       blobs.push([side, blob])
     })
     return tallyDay(day, blobs)
@@ -134,7 +157,7 @@ async function readTallies(
 
 /**
  * The days through the memo: one round trip for the cursor, the backfill's tokens and every blob's length
- * (HSTRLEN: 360 small replies for 90 days, ~0.1 KB of the ~4 MB the blobs are), a second one for the blobs of
+ * (lua/day-versions.lua: ~2 KB for 90 days, of the ~4 MB the blobs are), a second one for the blobs of
  * the days it lacks (the partial ones, and complete ones not seen under this version). The token and
  * lengths are read before the blobs: a write in between leaves newer blobs under an older version, which
  * the next request finds stale, never the other way round.
@@ -146,22 +169,16 @@ async function readDays(
   days: number[],
 ): Promise<{ cursor: number | null; days: Day[] }> {
   const { redis, schema } = deps
-  const fields = days.map(String)
-  const pipe = redis
-    .pipeline()
-    .get(schema.rollupCursor)
-    .hmget(schema.longTermVersion(did), ...fields)
-  for (const side of LONG_TERM_SIDES) {
-    const key = schema.longTerm(did, side)
-    for (const f of fields) pipe.hstrlen(key, f)
-  }
+  const keys = [
+    ...LONG_TERM_SIDES.map((side) => schema.longTerm(did, side)),
+    schema.longTermVersion(did),
+  ]
+  const pipe = versionsPipeline(redis)
+  pipe.get(schema.rollupCursor)
+  pipe.dayVersions(...keys, ...days.map(String))
   const res = await replies(pipe)
   const cursor = cursorOf(res[0] as string | null)
-  const tokens = res[1] as (string | null)[]
-  const n = days.length
-  const versions = days.map((_, j) =>
-    [tokens[j] ?? '', ...LONG_TERM_SIDES.map((_s, i) => res[2 + i * n + j] as number)].join(' '),
-  )
+  const versions = res[1] as string[]
   const complete = (day: number) => foldedHours(day, cursor) === 24
   const out: Day[] = days.map((day, j) => {
     const summary = complete(day) ? memo.get(did, day, versions[j] as string) : undefined
