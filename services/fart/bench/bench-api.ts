@@ -7,6 +7,9 @@
 //   cached         many connections on already-cached circles (the heaviest users and random ones)
 //   uncached heavy the heaviest user, a new weights variant on every request, so each one computes
 //   uncached random random active users, a new variant each time
+//   history        GET /v1/accounts/:actor/history?days=90 of a very heavy account (history-account.ts:
+//                  2,000 partners a day both ways, 450k records), one request at a time; its baseline is
+//                  the same on an API without the memo of complete days (HISTORY_MEMO_DAYS=0)
 // The API's CPU time per request (from /proc) is printed next to each rate: it is what noise on a shared
 // machine disturbs least. BENCH_CPU_PROF=<dir> writes a V8 CPU profile of the API child there.
 // Progress lines first, one JSON line last.
@@ -28,6 +31,8 @@ import { freePort, startRedisServer } from '@circles/testkit'
 import { createWorkloadRandom } from '@circles/testkit/workload'
 import autocannon from 'autocannon'
 import { Redis } from 'ioredis'
+import { historyRun } from './api-history.js'
+import { seedHeavyHistory } from './history-account.js'
 
 const N = Number(process.env.BENCH_INTERACTIONS ?? 1_000_000)
 const POPULATION = Number(process.env.BENCH_POPULATION ?? 100_000)
@@ -35,6 +40,7 @@ const ZIPF_S = Number(process.env.BENCH_ZIPF_S ?? 1)
 const CACHED_SECONDS = Number(process.env.BENCH_CACHED_SECONDS ?? 10)
 const HEAVY_REQUESTS = Number(process.env.BENCH_HEAVY_REQUESTS ?? 200)
 const RANDOM_REQUESTS = Number(process.env.BENCH_RANDOM_REQUESTS ?? 1000)
+const HISTORY_REQUESTS = Number(process.env.BENCH_HISTORY_REQUESTS ?? 200)
 const PREFIX = 'circles:'
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 16)
 const WARMUP_SECONDS = Number(process.env.BENCH_WARMUP_SECONDS ?? 2)
@@ -390,6 +396,10 @@ async function main() {
       )
     })
     await pipe.exec()
+    const history = await seedHeavyHistory(redis, schema)
+    progress(
+      `history account ${history.actor}: ${history.days} days, ${history.records} records, ${(history.blobBytes / 1e6).toFixed(1)} MB of day blobs`,
+    )
 
     const ranked = [...touches.entries()].sort((a, b) => b[1] - a[1])
     const heaviest = ranked[0]![0]
@@ -474,6 +484,15 @@ async function main() {
       `uncached random: p50 ${random.p50} ms, p99 ${random.p99} ms, ${random.rps} req/s, API CPU ${random.apiCpuUs} us/req, errors ${random.errors}, non-2xx ${random.non2xx}`,
     )
 
+    const historyOpts = { days: history.days, requests: HISTORY_REQUESTS }
+    const hist = await historyRun(base, history.actor, {
+      ...historyOpts,
+      cpu: () => cpuSeconds(pid),
+    })
+    progress(
+      `history ${history.days} days: first ${hist.firstMs} ms, then p50 ${hist.p50Ms} ms, p99 ${hist.p99Ms} ms, API CPU ${hist.apiCpuMs} ms/req`,
+    )
+
     // Baseline 2: /healthz on the same server, connections and duration: the framework's floor for a
     // cached circle on this core (same plugins and hooks, a constant body).
     await hammer(base, ['/healthz'], { connections: CONNECTIONS, duration: WARMUP_SECONDS, wrk })
@@ -512,7 +531,19 @@ async function main() {
         `uncached heavy p50 / reader p50 ${(heavy.p50 / Math.max(0.1, readerP50)).toFixed(2)}`,
     )
 
-    // The same cached load through the Redis-backed rate limiter (a limit no one reaches), on a second API
+    // The history baseline: an API process without the memo (every day's blobs read on every request).
+    await stopApi(api)
+    const plain = await startApi(pin, redisServer.url, { HISTORY_MEMO_DAYS: '0' })
+    api = plain.proc
+    const noMemo = await historyRun(plain.base, history.actor, {
+      ...historyOpts,
+      cpu: () => cpuSeconds(plain.proc.pid),
+    })
+    progress(
+      `history baseline, no memo: p50 ${noMemo.p50Ms} ms, p99 ${noMemo.p99Ms} ms, API CPU ${noMemo.apiCpuMs} ms/req`,
+    )
+
+    // The same cached load through the Redis-backed rate limiter (a limit no one reaches), on a third API
     // process: what the limiter costs per request.
     await stopApi(api)
     let limited = none
@@ -559,6 +590,14 @@ async function main() {
         healthz_api_cpu_us: floor.apiCpuUs,
         cached_ratelimited_rps: limited.rps,
         cached_ratelimited_p99_ms: limited.p99,
+        history_days: history.days,
+        history_first_ms: hist.firstMs,
+        history_p50_ms: hist.p50Ms,
+        history_p99_ms: hist.p99Ms,
+        history_api_cpu_ms: hist.apiCpuMs,
+        history_nomemo_p50_ms: noMemo.p50Ms,
+        history_nomemo_p99_ms: noMemo.p99Ms,
+        history_nomemo_api_cpu_ms: noMemo.apiCpuMs,
         pinned: pin.length > 0,
         load_generator: wrk ? 'wrk' : 'autocannon',
       })}\n`,

@@ -7,12 +7,10 @@
 // for any account asked twice. Also times what a snapshot read costs (one HGETALL of the day totals), for
 // comparison. Progress lines first, one JSON line last.
 import { DAY_MS } from '@circles/core'
-import { encodeDayBlob, kindIndex, packDid } from '@circles/long-term'
 import { createTestRedis } from '@circles/testkit'
 import { buildApp } from '../src/app.js'
 import { toConfig } from '../src/config.js'
 import { createIndex } from '../src/wiring.js'
-import { did } from '../test/helpers.js'
 import { quantile, seedHeavyHistory } from './history-account.js'
 
 const REQUESTS = Number(process.env.BENCH_REQUESTS ?? 200)
@@ -84,16 +82,11 @@ async function main(): Promise<void> {
   log(
     `memo: first request ${first.ms.toFixed(1)} ms, then p50 ${memo.p50Ms} ms, p99 ${memo.p99Ms} ms, CPU ${memo.cpuMsPerRequest} ms a request`,
   )
-  // A backfill of a partner rewrites one complete day's `br` blob (its token changes): that day is read again.
+  // A partner's backfill rewrites one complete day's `br` blob and so its token: that day is read again.
   const day = Math.floor(Date.now() / DAY_MS) - 10
-  const partner = did(999_999)
   await t.redis.hset(t.schema.longTermVersion(seeded.actor), String(day), 'bench')
   const rewritten = await once(app)
   log(`after one day's backfill: ${rewritten.ms.toFixed(1)} ms`)
-  void encodeDayBlob
-  void kindIndex
-  void packDid
-  void partner
   await app.close()
 
   const snap: number[] = []

@@ -1,7 +1,13 @@
 import { BACKFILL_QUEUE, type BackfillJobData, backfillQueueOptions } from '@circles/backfill'
 import { type InteractionKind, type StreamEvent, tidFromMs } from '@circles/core'
-import { createIndexReader, createIndexWriter, type IndexWriter } from '@circles/interaction-index'
-import { createSchema } from '@circles/redis-schema'
+import {
+  createIndexReader,
+  createIndexWriter,
+  type IndexWriter,
+  rememberDids,
+} from '@circles/interaction-index'
+import { encodeDayBlob, kindIndex, packDid } from '@circles/long-term'
+import { createSchema, type LongTermSide } from '@circles/redis-schema'
 import { createTestRedis, type TestRedis } from '@circles/testkit'
 import { Queue } from 'bullmq'
 import type { FastifyInstance } from 'fastify'
@@ -184,4 +190,24 @@ export function buildSecondApp(h: Harness, deps: Partial<AppDeps> = {}): Promise
     index: h.index,
     ...deps,
   })
+}
+
+/** Rows of a day blob: partner, kind, count. */
+export type DayRows = [partner: string, kind: InteractionKind, count: number][]
+
+/** Writes `owner`'s day blob of `side` with the long-term encoder, as a roll-up or a backfill writes one. */
+export async function writeDayBlob(
+  h: Harness,
+  owner: string,
+  side: LongTermSide,
+  day: number,
+  rows: DayRows,
+): Promise<void> {
+  const records = rows.map(([p, kind, count]) => ({
+    kind: kindIndex(kind),
+    partner: packDid(p),
+    count,
+  }))
+  await h.t.redis.hset(h.t.schema.longTerm(owner, side), String(day), encodeDayBlob(0, records))
+  await rememberDids(h.t.redis, h.t.schema, [owner, ...rows.map(([p]) => p)])
 }

@@ -1,12 +1,10 @@
 import { DAY_MS, type InteractionKind } from '@circles/core'
-import { rememberDids } from '@circles/interaction-index'
-import { encodeDayBlob, kindIndex, packDid } from '@circles/long-term'
 import type { LongTermSide } from '@circles/redis-schema'
 import { prng } from '@circles/testkit'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import type { History } from '../src/history.js'
 import type { KindCounts } from '../src/params.js'
-import { counts, did, type Harness, startHarness } from './helpers.js'
+import { counts, type DayRows, did, type Harness, startHarness, writeDayBlob } from './helpers.js'
 
 // The history route over day blobs written with the long-term package's encoder (as a roll-up or a
 // backfill writes them), against the real Redis. Days are anchored on today, never a calendar date.
@@ -17,16 +15,10 @@ const P2 = did(202)
 const P3 = did(203)
 const P4 = did(204)
 
-type Rows = [partner: string, kind: InteractionKind, count: number][]
+type Rows = DayRows
 
-async function writeBlob(h: Harness, side: LongTermSide, day: number, rows: Rows, owner = A) {
-  const records = rows.map(([p, kind, count]) => ({
-    kind: kindIndex(kind),
-    partner: packDid(p),
-    count,
-  }))
-  await h.t.redis.hset(h.t.schema.longTerm(owner, side), String(day), encodeDayBlob(0, records))
-  await rememberDids(h.t.redis, h.t.schema, [owner, ...rows.map(([p]) => p)])
+function writeBlob(h: Harness, side: LongTermSide, day: number, rows: Rows, owner = A) {
+  return writeDayBlob(h, owner, side, day, rows)
 }
 
 function dateOf(day: number): string {
