@@ -280,8 +280,11 @@ async function pickPartners(
     const unjudged = new Set<string>()
     for (const list of picks) for (const p of list ?? []) if (!v.shown.has(p.id)) unjudged.add(p.id)
     if (unjudged.size === 0 && !first) return { picks: picks as TalliedPartner[][], v }
+    const rejected = v.rejected.size
     await judge(deps, did, [...unjudged], v, first)
     if (v.actorGone) return { picks: [], v }
+    // Nobody picked was rejected: the picks stand (another round would pick the same).
+    if (v.rejected.size === rejected) return { picks: picks as TalliedPartner[][], v }
     first = false
   }
 }
