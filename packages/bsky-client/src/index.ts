@@ -11,6 +11,7 @@ export {
   retryDelayFromHeaders,
 } from './client.js'
 export {
+  cachedProfile,
   createProfileCache,
   type ProfileCache,
   type ProfileCacheOptions,

@@ -57,6 +57,23 @@ interface Cached {
   missing?: true
 }
 
+/**
+ * What the cache holds for `did`, from the value of its key (a string, or the bytes of one): its profile,
+ * 'missing' (the AppView has none), or null when there is nothing usable (ask the AppView). For a caller
+ * that reads the keys itself (the API's history reads hundreds at once on a connection of its own).
+ */
+export function cachedProfile(did: string, raw: unknown): Profile | 'missing' | null {
+  const text = Buffer.isBuffer(raw) ? raw.toString() : raw
+  if (typeof text !== 'string') return null
+  try {
+    const v = JSON.parse(text) as Cached
+    if (v.missing) return 'missing'
+    return typeof v.handle === 'string' ? ({ ...v, did } as Profile) : null
+  } catch {
+    return null
+  }
+}
+
 export function createProfileCache(opts: ProfileCacheOptions): ProfileCache {
   const { redis, schema, client } = opts
   const ttl = opts.ttlSeconds ?? 86_400
@@ -87,18 +104,10 @@ export function createProfileCache(opts: ProfileCacheOptions): ProfileCache {
     let complete = true
     dids.forEach((d, i) => {
       const [err, raw] = results[i] ?? [null, null]
-      if (err || typeof raw !== 'string') {
-        complete = false
-        return
-      }
-      try {
-        const v = JSON.parse(raw) as Cached
-        if (v.missing) missing.add(d)
-        else if (typeof v.handle === 'string') profiles.set(d, { ...v, did: d } as Profile)
-        else complete = false
-      } catch {
-        complete = false
-      }
+      const found = err ? null : cachedProfile(d, raw)
+      if (found === 'missing') missing.add(d)
+      else if (found) profiles.set(d, found)
+      else complete = false
     })
     return { profiles, missing, complete }
   }

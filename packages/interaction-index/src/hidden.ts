@@ -23,22 +23,48 @@ export async function hiddenAccounts(
   const out = new Set<string>()
   for (let i = 0; i < dids.length; i += CHUNK) {
     const chunk = dids.slice(i, i + CHUNK)
-    const pipe = redis.pipeline().smismember(schema.optOuts, ...chunk)
-    if (queued) pipe.zmscore(schema.forgetQueue, ...chunk)
-    // One EXISTS per account: the marks live in their accounts' slots.
-    for (const d of chunk) pipe.exists(schema.accountPurged(d))
+    const pipe = redis.pipeline()
+    for (const [name, ...args] of hiddenCommands(schema, chunk, { queued }))
+      pipe.call(name, ...args)
     const res = await pipe.exec()
     if (res === null) throw new Error('Connection is closed.')
     const replies = res.map(([err, v]) => {
       if (err) throw err
       return v
     })
-    const optedOut = replies.shift() as number[]
-    const inQueue = queued ? (replies.shift() as (string | null)[]) : []
-    const marked = replies as number[]
-    chunk.forEach((d, j) => {
-      if (optedOut[j] === 1 || (queued && inQueue[j] !== null) || marked[j] === 1) out.add(d)
-    })
+    for (const d of hiddenFromReplies(chunk, replies, { queued })) out.add(d)
   }
+  return out
+}
+
+/**
+ * The commands `hiddenAccounts` sends about `dids`, for a caller that sends them itself (the API's history
+ * asks about hundreds of partners at once on a connection of its own); `hiddenFromReplies` reads the replies.
+ */
+export function hiddenCommands(
+  schema: RedisSchema,
+  dids: readonly string[],
+  { queued = true }: { queued?: boolean } = {},
+): [string, ...string[]][] {
+  const out: [string, ...string[]][] = [['SMISMEMBER', schema.optOuts, ...dids]]
+  if (queued) out.push(['ZMSCORE', schema.forgetQueue, ...dids])
+  // One EXISTS per account: the marks live in their accounts' slots.
+  for (const d of dids) out.push(['EXISTS', schema.accountPurged(d)])
+  return out
+}
+
+/** The hidden ones of `dids` from the replies to `hiddenCommands(schema, dids, opts)`, in order. */
+export function hiddenFromReplies(
+  dids: readonly string[],
+  replies: readonly unknown[],
+  { queued = true }: { queued?: boolean } = {},
+): Set<string> {
+  const out = new Set<string>()
+  const optedOut = replies[0] as number[]
+  const inQueue = queued ? (replies[1] as unknown[]) : []
+  const marked = replies.slice(queued ? 2 : 1) as number[]
+  dids.forEach((d, j) => {
+    if (optedOut[j] === 1 || (queued && inQueue[j] !== null) || marked[j] === 1) out.add(d)
+  })
   return out
 }

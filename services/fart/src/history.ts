@@ -1,8 +1,14 @@
-import type { Profile, ProfileCache } from '@circles/bsky-client'
+import { cachedProfile, type Profile, type ProfileCache } from '@circles/bsky-client'
 import { DAY_MS } from '@circles/core'
-import { DidCache, hiddenAccounts, type KindCounts, resolveIds } from '@circles/interaction-index'
+import {
+  DidCache,
+  hiddenCommands,
+  hiddenFromReplies,
+  type KindCounts,
+  resolveIds,
+} from '@circles/interaction-index'
 import { LONG_TERM_SIDES, type LongTermSide, type RedisSchema } from '@circles/redis-schema'
-import { luaSource } from '@circles/redis-wire'
+import { Frame, luaSource, type Wire } from '@circles/redis-wire'
 import type { ChainableCommander, Redis } from 'ioredis'
 import { withProfile } from './circle-compute.js'
 import { type DayTally, dateOfDay, type TalliedPartner, tallyDay } from './history-days.js'
@@ -65,6 +71,8 @@ export interface HistoryDeps {
   cache?: DidCache
   /** Complete days' summaries, shared by requests (history-memo.ts); none: every day is read. */
   memo?: HistoryMemo
+  /** The connection the partners' checks go on (`judge`), to the same Redis as `redis`. */
+  wire: Wire
 }
 
 /** The account's history, or 'gone' when the AppView says it no longer exists (as circles answer 404). */
@@ -215,8 +223,10 @@ interface Verdicts {
  * Decides on `ids`: shown, or rejected when the DID table does not know them, they are the actor, opted
  * out, deleted or queued to be forgotten (`hiddenAccounts`), or the AppView has no profile for them (as
  * circles drop them). The actor's own profile comes in the first lookup. The hidden check and the profile
- * cache are read at once (a request of a heavy account asks both about hundreds of partners: one round
- * trip less); only profiles the cache lacks of partners not hidden are asked of the AppView.
+ * cache are read in one frame on the history's own connection (`deps.wire`): a heavy account's request
+ * asks both about hundreds of partners, ~900 commands, which through ioredis (a Command, a promise and a
+ * timer each) were most of a remembered request's CPU (BENCHMARKS.md, "API history route"). Only
+ * profiles the cache lacks, of partners not hidden, are asked of the AppView (the profile cache's `get`).
  */
 async function judge(
   deps: HistoryDeps & { cache: DidCache },
@@ -228,11 +238,21 @@ async function judge(
   const dids = await resolveIds(deps.redis, deps.schema, ids, deps.cache)
   const named = [...new Set([...dids.values()])].filter((d) => d !== did)
   const wanted = withActor ? [did, ...named] : named
-  const [hidden, cached] = await Promise.all([
-    named.length > 0 ? hiddenAccounts(deps.redis, deps.schema, named) : new Set<string>(),
-    deps.profiles.peek(wanted),
-  ])
-  const { profiles, missing } = cached
+  const frame = new Frame()
+  const checks = named.length > 0 ? hiddenCommands(deps.schema, named) : []
+  for (const c of checks) frame.call(...c)
+  for (const d of wanted) frame.call('GET', deps.schema.profile(d))
+  const replies = await deps.wire.send(frame)
+  const failed = replies.find((r) => r instanceof Error)
+  if (failed) throw failed
+  const hidden = checks.length > 0 ? hiddenFromReplies(named, replies) : new Set<string>()
+  const profiles = new Map<string, Profile>()
+  const missing = new Set<string>()
+  wanted.forEach((d, i) => {
+    const found = cachedProfile(d, replies[checks.length + i])
+    if (found === 'missing') missing.add(d)
+    else if (found) profiles.set(d, found)
+  })
   const todo = wanted.filter((d) => !hidden.has(d) && !profiles.has(d) && !missing.has(d))
   if (todo.length > 0) {
     const fetched = await deps.profiles.get(todo)
@@ -241,10 +261,7 @@ async function judge(
     for (const d of fetched.missing) missing.add(d)
   }
   if (withActor && missing.has(did)) v.actorGone = true
-  for (const d of wanted) {
-    const p = profiles.get(d)
-    if (p && !hidden.has(d)) v.profiles.set(d, p)
-  }
+  for (const [d, p] of profiles) if (!hidden.has(d)) v.profiles.set(d, p)
   for (const id of ids) {
     const d = dids.get(id)
     if (d === undefined || d === did || hidden.has(d) || missing.has(d)) v.rejected.add(id)

@@ -1,4 +1,5 @@
 import { DidCache } from '@circles/interaction-index'
+import { Wire } from '@circles/redis-wire'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { FastifyReply } from 'fastify'
 import { etagOf, GONE_BODY, hiddenActorAnswer } from '../circle-entry.js'
@@ -15,15 +16,12 @@ export function historyRoutes(ctx: AppContext): FastifyPluginAsyncTypebox {
   const cache = new DidCache(100_000)
   const days = ctx.config.historyMemoDays
   const memo = days > 0 ? createHistoryMemo(days) : undefined
-  const deps = {
-    redis: ctx.redis,
-    schema: ctx.schema,
-    profiles: ctx.profiles,
-    now: ctx.now,
-    cache,
-    memo,
-  }
   return async (app) => {
+    // The partners' checks in one frame each (history.ts, `judge`); its reply timeout is the API's.
+    const wire = new Wire({ ...ctx.redis.options, commandTimeout: ctx.config.redisTimeoutMs })
+    app.addHook('onClose', () => wire.close())
+    const { redis, schema, profiles, now } = ctx
+    const deps = { redis, schema, profiles, now, cache, memo, wire }
     app.get(
       '/v1/accounts/:actor/history',
       {
