@@ -1,3 +1,5 @@
+import { Frame, Wire, WireError } from '@circles/redis-wire'
+import { freePort } from '@circles/testkit'
 import { ReplyError } from 'ioredis'
 import { describe, expect, it } from 'vitest'
 import { pipelineValues, redisFault, unavailableBody } from './redis-faults.js'
@@ -51,6 +53,16 @@ describe('redisFault', () => {
     for (const err of [new Error('boom'), new TypeError('x is undefined'), 'string', null]) {
       expect(redisFault(err)).toBeNull()
     }
+  })
+
+  it('counts a redis-wire connection that cannot reach Redis as unavailable', async () => {
+    const wire = new Wire({ port: await freePort(), connectTimeout: 1000 })
+    const frame = new Frame()
+    frame.call('PING')
+    const err = await wire.send(frame).catch((e: unknown) => e)
+    await wire.close()
+    expect(err).toBeInstanceOf(WireError)
+    expect(redisFault(err)).toBe('unavailable')
   })
 
   it('says what is wrong without the reply text', () => {

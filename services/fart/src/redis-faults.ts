@@ -48,6 +48,8 @@ export function redisFault(err: unknown): RedisFault | null {
       return null
     }
     if (e.name === 'MaxRetriesPerRequestError' || CONNECTION.test(e.message)) return 'unavailable'
+    // redis-wire's connections (the history's partner checks): lost, refused, or no answer in time.
+    if (e.name === 'WireError') return 'unavailable'
     const sys = (e as { code?: unknown }).code
     if (typeof sys === 'string' && SOCKET_CODES.has(sys)) return 'unavailable'
   }
