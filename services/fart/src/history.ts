@@ -236,7 +236,9 @@ async function judge(
   withActor: boolean,
 ): Promise<void> {
   const dids = await resolveIds(deps.redis, deps.schema, ids, deps.cache)
-  const named = [...new Set([...dids.values()])].filter((d) => d !== did)
+  // Distinct ids name distinct DIDs (an id is the start of the DID's hash).
+  const named: string[] = []
+  for (const d of dids.values()) if (d !== did) named.push(d)
   const wanted = withActor ? [did, ...named] : named
   const frame = new Frame()
   const checks = named.length > 0 ? hiddenCommands(deps.schema, named) : []
@@ -246,22 +248,22 @@ async function judge(
   const failed = replies.find((r) => r instanceof Error)
   if (failed) throw failed
   const hidden = checks.length > 0 ? hiddenFromReplies(named, replies) : new Set<string>()
-  const profiles = new Map<string, Profile>()
   const missing = new Set<string>()
+  const todo: string[] = []
   wanted.forEach((d, i) => {
+    if (hidden.has(d)) return
     const found = cachedProfile(d, replies[checks.length + i])
     if (found === 'missing') missing.add(d)
-    else if (found) profiles.set(d, found)
+    else if (found) v.profiles.set(d, found)
+    else todo.push(d)
   })
-  const todo = wanted.filter((d) => !hidden.has(d) && !profiles.has(d) && !missing.has(d))
   if (todo.length > 0) {
     const fetched = await deps.profiles.get(todo)
     if (!fetched.complete) v.complete = false
-    for (const [d, p] of fetched.profiles) profiles.set(d, p)
+    for (const [d, p] of fetched.profiles) v.profiles.set(d, p)
     for (const d of fetched.missing) missing.add(d)
   }
   if (withActor && missing.has(did)) v.actorGone = true
-  for (const [d, p] of profiles) if (!hidden.has(d)) v.profiles.set(d, p)
   for (const id of ids) {
     const d = dids.get(id)
     if (d === undefined || d === did || hidden.has(d) || missing.has(d)) v.rejected.add(id)
