@@ -68,7 +68,10 @@ export function cachedProfile(did: string, raw: unknown): Profile | 'missing' | 
   try {
     const v = JSON.parse(text) as Cached
     if (v.missing) return 'missing'
-    return typeof v.handle === 'string' ? ({ ...v, did } as Profile) : null
+    if (typeof v.handle !== 'string') return null
+    // The key's DID, whatever the value says (a parsed object of our own: no copy needed).
+    v.did = did
+    return v as Profile
   } catch {
     return null
   }

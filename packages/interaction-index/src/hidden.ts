@@ -24,8 +24,7 @@ export async function hiddenAccounts(
   for (let i = 0; i < dids.length; i += CHUNK) {
     const chunk = dids.slice(i, i + CHUNK)
     const pipe = redis.pipeline()
-    for (const [name, ...args] of hiddenCommands(schema, chunk, { queued }))
-      pipe.call(name, ...args)
+    hiddenChecks(pipe, schema, chunk, { queued })
     const res = await pipe.exec()
     if (res === null) throw new Error('Connection is closed.')
     const replies = res.map(([err, v]) => {
@@ -37,23 +36,30 @@ export async function hiddenAccounts(
   return out
 }
 
+/** Where commands are written: an ioredis pipeline, or a redis-wire Frame. */
+export interface CommandSink {
+  call(...args: string[]): unknown
+}
+
 /**
- * The commands `hiddenAccounts` sends about `dids`, for a caller that sends them itself (the API's history
- * asks about hundreds of partners at once on a connection of its own); `hiddenFromReplies` reads the replies.
+ * Writes the commands `hiddenAccounts` sends about `dids` into `sink` (for a caller that sends them itself:
+ * the API's history asks about hundreds of partners at once in one frame); `hiddenFromReplies` reads the
+ * replies. Returns how many commands it wrote.
  */
-export function hiddenCommands(
+export function hiddenChecks(
+  sink: CommandSink,
   schema: RedisSchema,
   dids: readonly string[],
   { queued = true }: { queued?: boolean } = {},
-): [string, ...string[]][] {
-  const out: [string, ...string[]][] = [['SMISMEMBER', schema.optOuts, ...dids]]
-  if (queued) out.push(['ZMSCORE', schema.forgetQueue, ...dids])
+): number {
+  sink.call('SMISMEMBER', schema.optOuts, ...dids)
+  if (queued) sink.call('ZMSCORE', schema.forgetQueue, ...dids)
   // One EXISTS per account: the marks live in their accounts' slots.
-  for (const d of dids) out.push(['EXISTS', schema.accountPurged(d)])
-  return out
+  for (const d of dids) sink.call('EXISTS', schema.accountPurged(d))
+  return (queued ? 2 : 1) + dids.length
 }
 
-/** The hidden ones of `dids` from the replies to `hiddenCommands(schema, dids, opts)`, in order. */
+/** The hidden ones of `dids` from the replies to `hiddenChecks(sink, schema, dids, opts)`, in order. */
 export function hiddenFromReplies(
   dids: readonly string[],
   replies: readonly unknown[],

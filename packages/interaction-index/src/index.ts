@@ -4,7 +4,12 @@ export { accountLogKeys, MAX_ROLLUP_GRACE_HOURS } from './account-keys.js'
 export { DidCache } from './did-cache.js'
 export { didTableEntries, rememberDids, resolveIds } from './did-table.js'
 // Who the scheduler's outputs and the API's stats leave out (opted out, purged, queued to be forgotten).
-export { hiddenAccounts, hiddenCommands, hiddenFromReplies } from './hidden.js'
+export {
+  type CommandSink,
+  hiddenAccounts,
+  hiddenChecks,
+  hiddenFromReplies,
+} from './hidden.js'
 export {
   CODE_KINDS,
   DEFAULT_ROLLUP_GRACE_HOURS,

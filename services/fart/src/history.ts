@@ -2,7 +2,7 @@ import { cachedProfile, type Profile, type ProfileCache } from '@circles/bsky-cl
 import { DAY_MS } from '@circles/core'
 import {
   DidCache,
-  hiddenCommands,
+  hiddenChecks,
   hiddenFromReplies,
   type KindCounts,
   resolveIds,
@@ -241,18 +241,17 @@ async function judge(
   for (const d of dids.values()) if (d !== did) named.push(d)
   const wanted = withActor ? [did, ...named] : named
   const frame = new Frame()
-  const checks = named.length > 0 ? hiddenCommands(deps.schema, named) : []
-  for (const c of checks) frame.call(...c)
+  const checks = named.length > 0 ? hiddenChecks(frame, deps.schema, named) : 0
   for (const d of wanted) frame.call('GET', deps.schema.profile(d))
   const replies = await deps.wire.send(frame)
   const failed = replies.find((r) => r instanceof Error)
   if (failed) throw failed
-  const hidden = checks.length > 0 ? hiddenFromReplies(named, replies) : new Set<string>()
+  const hidden = checks > 0 ? hiddenFromReplies(named, replies) : new Set<string>()
   const missing = new Set<string>()
   const todo: string[] = []
   wanted.forEach((d, i) => {
     if (hidden.has(d)) return
-    const found = cachedProfile(d, replies[checks.length + i])
+    const found = cachedProfile(d, replies[checks + i])
     if (found === 'missing') missing.add(d)
     else if (found) v.profiles.set(d, found)
     else todo.push(d)
