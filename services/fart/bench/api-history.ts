@@ -1,13 +1,18 @@
 // bench:api's history case: GET /v1/accounts/:actor/history?days=90 of the heavy account of history-account.ts,
 // one request at a time over HTTP to the API child, as a page would ask, from a small client process of its
 // own (history-client.ts says why). The first request of the API process (no day remembered yet) apart, then
-// unmeasured warm-up, then the measured requests; the API's CPU time is read around the measured ones.
+// BENCH_HISTORY_WARMUP unmeasured requests, then the measured ones; the API's CPU time is read around the measured ones.
 import { spawn } from 'node:child_process'
 import { dirname, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { quantile } from './history-account.js'
 
 const CLIENT = resolve(dirname(fileURLToPath(import.meta.url)), 'history-client.js')
+/**
+ * Unmeasured requests first: as for the uncached circles (bench-api.ts), a fresh API process compiles the
+ * route's once-a-request functions over its first few hundred requests, on the core it answers on.
+ */
+const WARMUP = Number(process.env.BENCH_HISTORY_WARMUP ?? 200)
 
 export interface HistoryRun {
   firstMs: number
@@ -23,7 +28,7 @@ export async function historyRun(
   opts: { days: number; requests: number; cpu: () => number },
 ): Promise<HistoryRun> {
   const url = `${base}/v1/accounts/${actor}/history?days=${opts.days}`
-  const child = spawn(process.execPath, [CLIENT, url, String(opts.requests)], {
+  const child = spawn(process.execPath, [CLIENT, url, String(opts.requests), String(WARMUP)], {
     stdio: ['ignore', 'pipe', 'inherit'],
   })
   let cpu0 = Number.NaN
