@@ -2,12 +2,9 @@ import { mkdirSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { DAY_MS, HOUR_MS, type InteractionKind } from '@circles/core'
-import { rememberDids } from '@circles/interaction-index'
-import { encodeDayBlob, kindIndex, packDid } from '@circles/long-term'
-import type { LongTermSide } from '@circles/redis-schema'
 import { CHROMIUM_ARGS, CHROMIUM_PATH, haveChromium } from '@circles/testkit'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { did, type Harness, startHarness } from './helpers.js'
+import { did, type Harness, startHarness, writeDayBlob } from './helpers.js'
 import { wavyHours } from './web/world.js'
 
 // The network and history pages in a real headless Chromium: each fills its charts, tables and lists from
@@ -20,21 +17,6 @@ const PARTNERS = [did(301), did(302), did(303), did(304), did(305), did(306)]
 const KINDS: InteractionKind[] = ['reply', 'quote', 'repost', 'like']
 const shots = join(tmpdir(), 'fart-pages-test')
 
-async function writeBlob(
-  h: Harness,
-  side: LongTermSide,
-  day: number,
-  rows: [string, InteractionKind, number][],
-) {
-  const records = rows.map(([p, kind, count]) => ({
-    kind: kindIndex(kind),
-    partner: packDid(p),
-    count,
-  }))
-  await h.t.redis.hset(h.t.schema.longTerm(A, side), String(day), encodeDayBlob(0, records))
-  await rememberDids(h.t.redis, h.t.schema, [A, ...rows.map(([p]) => p)])
-}
-
 /** 30 days of A's history: partners take turns at the top; the last two days are partial. */
 async function seedHistory(h: Harness, today: number) {
   await h.t.redis.set(h.t.schema.rollupCursor, String((today - 1) * 24 + 5))
@@ -46,8 +28,8 @@ async function seedHistory(h: Harness, today: number) {
         KINDS[(i + shift) % 4] as InteractionKind,
         1 + ((i * 7 + back * 3 + shift) % 11),
       ])
-    await writeBlob(h, 's', day, rows(0))
-    await writeBlob(h, 'r', day, rows(1))
+    await writeDayBlob(h, A, 's', day, rows(0))
+    await writeDayBlob(h, A, 'r', day, rows(1))
   }
 }
 

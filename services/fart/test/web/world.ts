@@ -1,10 +1,8 @@
 import { DAY_MS, HOUR_MS, type InteractionKind } from '@circles/core'
 import { rememberDids } from '@circles/interaction-index'
-import { encodeDayBlob, kindIndex, packDid } from '@circles/long-term'
-import type { LongTermSide } from '@circles/redis-schema'
 import { pollUntil } from '@circles/testkit'
 import type { FastifyInstance } from 'fastify'
-import { did, type Harness, type HarnessOptions, startHarness } from '../helpers.js'
+import { did, type Harness, type HarnessOptions, startHarness, writeDayBlob } from '../helpers.js'
 
 // The web suite's data: a small network shaped like `pnpm demo`'s (simN accounts named as its local PDS names
 // them, "Simulated N"), written into a private key prefix with the real index writer and day-blob encoder.
@@ -58,21 +56,6 @@ async function seedCircles(h: Harness): Promise<void> {
   await h.link(OPTED_OUT.did, CENTRE.did, { like: 30 })
 }
 
-async function writeBlob(
-  h: Harness,
-  owner: string,
-  side: LongTermSide,
-  day: number,
-  rows: [string, InteractionKind, number][],
-): Promise<void> {
-  const records = rows.map(([p, kind, count]) => ({
-    kind: kindIndex(kind),
-    partner: packDid(p),
-    count,
-  }))
-  await h.t.redis.hset(h.t.schema.longTerm(owner, side), String(day), encodeDayBlob(0, records))
-}
-
 /**
  * HISTORY_DAYS days for `owner` with partners taking turns at the top (the opted-out account, if among them,
  * first every day: the route must leave it out); the newest two days partial.
@@ -86,8 +69,8 @@ async function seedHistory(h: Harness, owner: Sim, partners: readonly Sim[]): Pr
         KINDS[(i + shift) % 4] as InteractionKind,
         1 + ((i * 7 + back * 3 + shift) % 11) + (p === OPTED_OUT ? 30 : 0),
       ])
-    await writeBlob(h, owner.did, 's', today - back, rows(0))
-    await writeBlob(h, owner.did, 'r', today - back, rows(1))
+    await writeDayBlob(h, owner.did, 's', today - back, rows(0))
+    await writeDayBlob(h, owner.did, 'r', today - back, rows(1))
   }
   await rememberDids(h.t.redis, h.t.schema, [owner.did, ...partners.map((p) => p.did)])
 }
