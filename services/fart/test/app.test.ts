@@ -466,6 +466,10 @@ describe('fart API', () => {
       expect(r.statusCode, url).toBe(200)
       expect(r.headers['content-type'], url).toMatch(/text\/html|image\/svg/)
       expect(r.headers['content-security-policy'], url).toContain("script-src 'self'")
+      // The pages load no image from elsewhere (/docs is swagger-ui's, with a policy of its own).
+      if (url !== '/docs') {
+        expect(r.headers['content-security-policy'], url).toContain("img-src 'self' data:;")
+      }
       expect(r.headers['x-frame-options'], url).toBe('SAMEORIGIN')
       expect(r.headers['x-content-type-options'], url).toBe('nosniff')
     }
