@@ -8,8 +8,8 @@
 // JSON line last; the exit code is 1 when a budget is missed.
 import { loadavg } from 'node:os'
 import { gzipSync } from 'node:zlib'
-import { CHROMIUM_ARGS, CHROMIUM_PATH } from '@circles/testkit'
-import { type Browser, chromium } from 'playwright-core'
+import type { Browser } from 'playwright-core'
+import { launchBrowser } from '../test/web/browser.js'
 import { PAGES, startWorld } from '../test/web/world.js'
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 20)
@@ -69,7 +69,7 @@ async function main(): Promise<void> {
     routes: (app) =>
       app.get(EMPTY, async (_req, reply) => reply.type('text/html').send(EMPTY_HTML)),
   })
-  const browser = await chromium.launch({ executablePath: CHROMIUM_PATH, args: CHROMIUM_ARGS })
+  const browser = await launchBrowser()
   const targets = [
     { name: 'baseline', path: EMPTY, marker: false },
     ...PAGES.map(([name, path]) => ({ name, path, marker: true })),

@@ -1,9 +1,10 @@
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { CHROMIUM_ARGS, CHROMIUM_PATH, haveChromium } from '@circles/testkit'
+import { haveChromium } from '@circles/testkit'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { did, type Harness, startHarness } from './helpers.js'
+import { launchBrowser } from './web/browser.js'
 
 // The page at / in a real headless Chromium (Debian's `chromium`, driven by playwright-core): type a handle,
 // submit, and check that the list filled and the circle drew (coloured pixels in the circle's screenshot);
@@ -32,13 +33,8 @@ describe.skipIf(!haveChromium('the page test'))('the page in headless Chromium',
   })
   afterAll(() => h?.close())
 
-  async function launch() {
-    const { chromium } = await import('playwright-core')
-    return chromium.launch({ executablePath: CHROMIUM_PATH, args: CHROMIUM_ARGS })
-  }
-
   it('draws the circle and the list for a typed handle', async () => {
-    const browser = await launch()
+    const browser = await launchBrowser()
     try {
       // The page's CSP forbids eval, and Playwright polls string predicates with eval inside the page
       // (only its first check runs outside): without bypassCSP the test failed whenever the image was slow.
@@ -92,7 +88,7 @@ describe.skipIf(!haveChromium('the page test'))('the page in headless Chromium',
     // Queued, with nothing known of the account yet: what a first request of a new account finds.
     const key = h.t.schema.backfillAccount(B)
     await h.t.redis.hset(key, { state: 'queued', at: Date.now() })
-    const browser = await launch()
+    const browser = await launchBrowser()
     try {
       const page = await browser.newPage({ bypassCSP: true })
       const errors: string[] = []
@@ -132,7 +128,7 @@ describe.skipIf(!haveChromium('the page test'))('the page in headless Chromium',
   it('suggests cached accounts while typing, and not an opted-out one', async () => {
     // The circle caches alice's partners' profiles, and so their names.
     expect((await h.app.inject(`/v1/circles/${A}`)).statusCode).toBe(200)
-    const browser = await launch()
+    const browser = await launchBrowser()
     try {
       const page = await browser.newPage({ bypassCSP: true })
       const errors: string[] = []
@@ -182,7 +178,7 @@ describe.skipIf(!haveChromium('the page test'))('the page in headless Chromium',
   })
 
   it('opens a member’s circle from the drawing, by mouse and by keyboard, and keeps the controls', async () => {
-    const browser = await launch()
+    const browser = await launchBrowser()
     try {
       const page = await browser.newPage({
         viewport: { width: 1200, height: 900 },

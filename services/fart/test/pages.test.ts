@@ -2,9 +2,10 @@ import { mkdirSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { DAY_MS, HOUR_MS, type InteractionKind } from '@circles/core'
-import { CHROMIUM_ARGS, CHROMIUM_PATH, haveChromium } from '@circles/testkit'
+import { haveChromium } from '@circles/testkit'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { did, type Harness, startHarness, writeDayBlob } from './helpers.js'
+import { launchBrowser } from './web/browser.js'
 import { wavyHours } from './web/world.js'
 
 // The network and history pages in a real headless Chromium: each fills its charts, tables and lists from
@@ -63,8 +64,7 @@ describe.skipIf(!haveChromium('the network and history page test'))(
     afterAll(() => h?.close())
 
     async function open(path: string, width = 1200) {
-      const { chromium } = await import('playwright-core')
-      const browser = await chromium.launch({ executablePath: CHROMIUM_PATH, args: CHROMIUM_ARGS })
+      const browser = await launchBrowser()
       // bypassCSP: Playwright's waitForFunction polls with eval, which the page's CSP forbids.
       const page = await browser.newPage({ viewport: { width, height: 900 }, bypassCSP: true })
       const errors: string[] = []
