@@ -43,8 +43,7 @@ describe.skipIf(!haveChromium('the page test'))('the page in headless Chromium',
         bypassCSP: true,
       })
       const errors: string[] = []
-      // Script errors only: console noise (no favicon; the fake AppView's http: avatars in the list, which
-      // the page's CSP rightly blocks, as real ones are https:) says nothing about the page.
+      // Script errors only here: the web suite (test/web) checks every page's console and failed requests.
       page.on('pageerror', (e) => errors.push(String(e)))
       await page.goto(`${base}/`)
       await page.fill('#actor', 'alice.test')
