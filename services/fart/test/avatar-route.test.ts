@@ -39,7 +39,7 @@ describe('GET /v1/avatars/:did', () => {
     for (const d of [WITHOUT, UNCACHED, OUT]) {
       const res = await h.app.inject(`/v1/avatars/${encodeURIComponent(d)}`)
       expect(res.statusCode, d).toBe(404)
-      expect(res.json().error).toBe('NotFound')
+      expect(res.json().error).toBe('Not Found')
     }
     expect(h.appview.calls.length).toBe(calls)
   })
@@ -48,6 +48,8 @@ describe('GET /v1/avatars/:did', () => {
     for (const bad of ['did:plc:UPPER-case-nope', 'alice.test%2F..', 'did:nope:x'.repeat(3)]) {
       const res = await h.app.inject(`/v1/avatars/${bad}`)
       expect(res.statusCode, bad).toBe(400)
+      // The same names as every other route's errors (the shared handler's HTTP status texts).
+      expect(res.json().error, bad).toBe('Bad Request')
     }
   })
 })

@@ -28,10 +28,10 @@ export function avatarRoutes(ctx: AppContext): FastifyPluginAsyncTypebox {
       async (req, reply) => {
         const { did } = req.params
         const none = (message: string) =>
-          reply.code(404).send({ statusCode: 404, error: 'NotFound', message })
+          reply.code(404).send({ statusCode: 404, error: 'Not Found', message })
         if (!isValidDid(did)) {
           const message = `not a DID: ${(did as string).slice(0, 64)}`
-          return reply.code(400).send({ statusCode: 400, error: 'InvalidRequest', message })
+          return reply.code(400).send({ statusCode: 400, error: 'Bad Request', message })
         }
         if (await hiddenActorAnswer(ctx.redis, ctx.schema, did)) return none('no avatar')
         const url = (await ctx.profiles.peek([did])).profiles.get(did)?.avatar
