@@ -146,8 +146,8 @@ async function drawSvg(url: string, label: string, n: number): Promise<void> {
   drawingBox.hidden = false
 }
 
-/** Follows a member's link in the drawing here, unless the visitor asked for a new tab or window. */
-function followDrawingLink(e: MouseEvent): void {
+/** Follows a member's link (drawing or list) here, unless the visitor asked for a new tab or window. */
+function followMemberLink(e: MouseEvent): void {
   const link = (e.target as Element).closest('a')
   const href = link?.getAttribute('href')
   if (!href || e.button !== 0 || e.ctrlKey || e.metaKey || e.shiftKey || e.altKey) return
@@ -223,12 +223,6 @@ function memberItem(m: Member, ring: number, max: number): HTMLLIElement {
   u.set('actor', m.handle ?? m.did)
   link.href = `/?${u}`
   link.textContent = nameOf(m)
-  link.addEventListener('click', (e) => {
-    e.preventDefault()
-    actorInput.value = m.handle ?? m.did
-    syncUrl(true)
-    void draw(actorInput.value)
-  })
   const meta = document.createElement('span')
   meta.className = 'muted'
   meta.textContent = ` ring ${ring} · score ${m.score}`
@@ -275,7 +269,8 @@ for (const control of [windowSel, directionSel, weightsSel, nolikes]) {
     void draw(actorInput.value)
   })
 }
-drawingBox.addEventListener('click', followDrawingLink)
+drawingBox.addEventListener('click', followMemberLink)
+list.addEventListener('click', followMemberLink)
 setUpSuggestions(actorInput, 'suggestions', () => {
   syncUrl(true)
   void draw(actorInput.value)

@@ -56,6 +56,30 @@ describe.skipIf(!haveChromium('the web suite (navigation)'))('navigation', () =>
     }
   })
 
+  it('a ctrl-click on a member (list or drawing) opens it in a new tab and leaves this page as it is', async () => {
+    const v = await web.open(`/?actor=${CENTRE.handle}`)
+    const { page, context } = v
+    try {
+      await ready(page)
+      for (const member of ['#list li a', '#drawing svg a']) {
+        const opened = context.waitForEvent('page')
+        await page
+          .locator(member)
+          .first()
+          .click({ modifiers: ['Control'] })
+        const tab = await opened
+        await tab.waitForLoadState()
+        expect(new URL(tab.url()).searchParams.get('actor'), member).not.toBe(CENTRE.handle)
+        await tab.close()
+        expect(where(page), member).toBe(`/?actor=${CENTRE.handle}`)
+        expect(await page.textContent('#status')).toContain(`${CENTRE.handle}: 9 people`)
+      }
+      expect(v.errors).toEqual([])
+    } finally {
+      await v.close()
+    }
+  })
+
   it('the site navigation reaches every page, the current one marked', async () => {
     const v = await web.open(`/stats`)
     const { page } = v
