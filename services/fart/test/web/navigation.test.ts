@@ -1,4 +1,5 @@
 import { haveChromium } from '@circles/testkit'
+import type { Page } from 'playwright-core'
 import { describe, expect, it } from 'vitest'
 import { ready, where } from './browser.js'
 import { webSuite } from './suite.js'
@@ -6,6 +7,13 @@ import { CENTRE, HISTORY_DAYS, PARTNER } from './world.js'
 
 // A visitor's walk: the centre's circle, a click on its strongest partner in the ranked list, that partner's
 // circle, its history through the "History" link, and back again with the browser's back button.
+
+/** Waits until the inline drawing is `handle`'s circle (the page marks itself ready once, at its first draw). */
+function drawnFor(page: Page, handle: string): Promise<unknown> {
+  return page.waitForSelector(`#drawing svg[aria-label^="Interaction circle of ${handle}:"]`, {
+    state: 'attached',
+  })
+}
 
 describe.skipIf(!haveChromium('the web suite (navigation)'))('navigation', () => {
   const web = webSuite()
@@ -23,6 +31,8 @@ describe.skipIf(!haveChromium('the web suite (navigation)'))('navigation', () =>
       await page.waitForFunction(
         `document.getElementById('status').textContent.startsWith(${JSON.stringify(`${PARTNER.handle}:`)})`,
       )
+      // Its drawing arrives after the status line: leaving before it would abort that request.
+      await drawnFor(page, PARTNER.handle)
       expect(where(page)).toBe(`/?actor=${PARTNER.handle}`)
       const names = await page.locator('#list li a').allTextContents()
       // The partner's own circle: the centre and the four it talks with.
@@ -48,6 +58,7 @@ describe.skipIf(!haveChromium('the web suite (navigation)'))('navigation', () =>
       await page.waitForFunction(
         `document.getElementById('status').textContent.startsWith(${JSON.stringify(`${CENTRE.handle}:`)})`,
       )
+      await drawnFor(page, CENTRE.handle)
       expect(where(page)).toBe(`/?actor=${CENTRE.handle}`)
       expect(v.errors).toEqual([])
       expect(v.failed).toEqual([])
