@@ -143,3 +143,31 @@ export type LogLevel = (typeof LOG_LEVELS)[number]
 export function logLevel(env: { LOG_LEVEL?: string }): LogLevel {
   return envEnum(env, 'LOG_LEVEL', 'info', LOG_LEVELS)
 }
+
+/** Where a process serves its Prometheus `/metrics` (packages/metrics); `port` null: not served. */
+export interface MetricsConfig {
+  /** @default the service's own port (firehose 9101, scheduler 9102, indexer 9110 + NODE_APP_INSTANCE); 0: off */
+  metricsPort: number | null
+  /** @default 127.0.0.1 (loopback: metrics are for the operator's Prometheus, not the world) */
+  metricsHost: string
+}
+
+/** The variables `metricsConfig` reads: a service's `readEnv` picks them with its own. */
+export const METRICS_ENV = ['METRICS_PORT', 'METRICS_HOST'] as const
+
+/**
+ * METRICS_PORT / METRICS_HOST with the service's default port. `instance` (PM2's NODE_APP_INSTANCE) is
+ * added to the default only: several indexers on one host each get a port of their own, while an explicit
+ * METRICS_PORT is taken as given (one per process, as the operator set it).
+ */
+export function metricsConfig(
+  env: Partial<Record<(typeof METRICS_ENV)[number], string>>,
+  defaultPort: number,
+  instance = 0,
+): MetricsConfig {
+  const port = envInt(env, 'METRICS_PORT', defaultPort + instance, { min: 0, max: 65_535 })
+  return {
+    metricsPort: port === 0 ? null : port,
+    metricsHost: envString(env, 'METRICS_HOST', '127.0.0.1'),
+  }
+}

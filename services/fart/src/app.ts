@@ -66,6 +66,11 @@ export interface AppDeps {
    */
   backfillQueue?: Queue<BackfillJobData>
   now?: () => number
+  /**
+   * /metrics carries the process's own metrics too (CPU, memory, event loop, GC): for the one app a
+   * process serves, not for every app a test builds. @default false
+   */
+  processMetrics?: boolean
 }
 
 /** The whole HTTP app, ready for `inject()` or `listen()`. */
@@ -73,7 +78,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const { config, redis, schema } = deps
   const now = deps.now ?? Date.now
   const log = createLogger('fart')
-  const metrics = createMetrics(redis, schema)
+  const metrics = createMetrics(redis, schema, deps.processMetrics)
   const bsky =
     deps.bsky ??
     createBskyClient({

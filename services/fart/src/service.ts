@@ -84,6 +84,7 @@ export function createFartService(config: FartConfig, deps: FartDeps = {}): Fart
             ? { connection: queueRedis }
             : undefined,
         backfillQueue,
+        processMetrics: true,
       })
       const url = await app.listen({ host: config.host, port: config.port })
       log.info(

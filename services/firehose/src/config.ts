@@ -7,6 +7,9 @@ import {
   envUrl,
   type LogLevel,
   logLevel,
+  METRICS_ENV,
+  type MetricsConfig,
+  metricsConfig,
   pickEnv,
   REDIS_ENV,
   type RedisConfig,
@@ -16,6 +19,7 @@ import { isValidDid } from '@circles/core'
 
 const NAMES = [
   ...REDIS_ENV,
+  ...METRICS_ENV,
   'LOG_LEVEL',
   'RELAY_URL',
   'FIREHOSE_CURSOR',
@@ -39,7 +43,7 @@ const NAMES = [
 /** Raw, unvalidated settings as they come from the environment (only the names this service reads). */
 export type FirehoseEnv = Partial<Record<(typeof NAMES)[number], string>>
 
-export interface FirehoseConfig extends RedisConfig {
+export interface FirehoseConfig extends RedisConfig, MetricsConfig {
   /** Relay (or PDS) base URL; the service appends `/xrpc/com.atproto.sync.subscribeRepos`.
    * @default wss://bsky.network */
   relayUrl: string
@@ -99,6 +103,7 @@ export function toConfig(env: FirehoseEnv): FirehoseConfig {
   }
   const config: FirehoseConfig = {
     ...redisConfig(env),
+    ...metricsConfig(env, 9101),
     relayUrl: envUrl(env, 'RELAY_URL', 'wss://bsky.network', ['wss:', 'ws:']).replace(/\/+$/, ''),
     startCursor,
     batchFrames: envInt(env, 'FIREHOSE_BATCH_FRAMES', 1000, { min: 1, max: 100_000 }),

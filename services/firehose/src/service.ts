@@ -1,10 +1,12 @@
 import { createLogger, logConnectionErrors } from '@circles/logging'
+import { type MetricsServer, startMetricsServer } from '@circles/metrics'
 import { createSchema } from '@circles/redis-schema'
 import { Redis } from 'ioredis'
 import type { FirehoseConfig } from './config.js'
 import { CursorMemory } from './cursor-memory.js'
 import type { FrameResult } from './frame-result.js'
 import { bump, countFrame, type Gauges, MetricsReporter, newCounters } from './metrics.js'
+import { createFirehoseRegistry } from './prometheus.js'
 import { publishBatch } from './publisher.js'
 import { RelaySession, type SessionEnd } from './relay-session.js'
 import { ensureGroup, readLag, trimRead } from './stream-lag.js'
@@ -67,6 +69,7 @@ export function createFirehoseService(
     config.refillHours * 3_600_000,
   )
   let checkpointTimer: NodeJS.Timeout | null = null
+  let prometheus: MetricsServer | null = null
   const subscribeUrl = `${config.relayUrl}/xrpc/com.atproto.sync.subscribeRepos`
 
   let started = false
@@ -370,6 +373,12 @@ export function createFirehoseService(
       await checkLag()
       lagTimer = setInterval(() => void runLagCheck(), config.lagCheckMs)
       metrics.start(config.metricsIntervalMs)
+      prometheus = await startMetricsServer({
+        registry: createFirehoseRegistry(counters, gauges),
+        port: config.metricsPort,
+        host: config.metricsHost,
+        log,
+      })
       if (config.checkpointFile) {
         checkpointTimer = setInterval(flushCheckpoint, config.checkpointIntervalMs)
         checkpointTimer.unref()
@@ -407,6 +416,7 @@ export function createFirehoseService(
             .report()
             .catch((err) => log.warn({ err }, 'could not store the final firehose metrics'))
         }
+        await prometheus?.close()
         if (ownsRedis) {
           await redis.quit().catch(() => redis.disconnect())
         }

@@ -32,6 +32,8 @@ export interface BatchDeps {
   counters: IndexerCounters
   faults: FaultHandler
   log: Logger
+  /** Seconds from a batch's read to its acknowledgement (the /metrics histogram). */
+  onBatchDone?: (seconds: number) => void
 }
 
 type WriteOutcome =
@@ -46,6 +48,7 @@ export function createBatchApplier(d: BatchDeps): (entries: RawEntry[]) => Promi
 
   async function applyEntries(entries: RawEntry[]): Promise<void> {
     if (entries.length === 0) return
+    const started = performance.now()
     const batch = decodeEntries(entries)
     counters.badLines += batch.badLines
     counters.badEntries += batch.badEntries
@@ -90,6 +93,7 @@ export function createBatchApplier(d: BatchDeps): (entries: RawEntry[]) => Promi
     counters.entries += entries.length
     counters.events += batch.events.length
     counters.batches++
+    d.onBatchDone?.((performance.now() - started) / 1000)
   }
 
   function noteAck(batch: DecodedBatch, letters: PoisonEntry[], acked: number): void {

@@ -7,6 +7,9 @@ import {
   envString,
   type LogLevel,
   logLevel,
+  METRICS_ENV,
+  type MetricsConfig,
+  metricsConfig,
   pickEnv,
   REDIS_ENV,
   type RedisConfig,
@@ -15,6 +18,7 @@ import {
 
 const NAMES = [
   ...REDIS_ENV,
+  ...METRICS_ENV,
   'LOG_LEVEL',
   'NODE_APP_INSTANCE',
   'INDEXER_CONSUMER',
@@ -36,7 +40,7 @@ const NAMES = [
 /** Raw, unvalidated settings as they come from the environment (only the names this service reads). */
 export type IndexerEnv = Partial<Record<(typeof NAMES)[number], string>>
 
-export interface IndexerConfig extends RedisConfig {
+export interface IndexerConfig extends RedisConfig, MetricsConfig {
   /**
    * Consumer name in the group; unique per process. Stable across restarts under PM2, so that a restarted
    * process takes back its own pending entries. @default `<hostname>-<NODE_APP_INSTANCE>` under PM2,
@@ -81,11 +85,14 @@ export interface IndexerConfig extends RedisConfig {
 }
 
 /** PM2 sets NODE_APP_INSTANCE (0, 1, ...) per process of an app: the same number after a restart. */
-function defaultConsumer(env: IndexerEnv): string {
+function appInstance(env: IndexerEnv): number | null {
   const instance = env.NODE_APP_INSTANCE
-  return instance !== undefined && /^\d+$/.test(instance)
-    ? `${hostname()}-${instance}`
-    : `${hostname()}-${process.pid}`
+  return instance !== undefined && /^\d+$/.test(instance) ? Number(instance) : null
+}
+
+function defaultConsumer(env: IndexerEnv): string {
+  const instance = appInstance(env)
+  return instance !== null ? `${hostname()}-${instance}` : `${hostname()}-${process.pid}`
 }
 
 export function readEnv(env: Env = process.env): IndexerEnv {
@@ -96,6 +103,8 @@ export function readEnv(env: Env = process.env): IndexerEnv {
 export function toConfig(env: IndexerEnv): IndexerConfig {
   const config: IndexerConfig = {
     ...redisConfig(env),
+    // One port per PM2 instance, counting up from 9110 (room for ten before anything else's).
+    ...metricsConfig(env, 9110, appInstance(env) ?? 0),
     consumer: envString(env, 'INDEXER_CONSUMER', defaultConsumer(env)),
     consumerPruneIdleMs: envInt(env, 'INDEXER_PRUNE_IDLE_MS', 3_600_000, {
       min: 1,

@@ -1,5 +1,6 @@
 import { createIndexWriter, ensureRedisSettings, LiveSinceMark } from '@circles/interaction-index'
 import { createLogger, logConnectionErrors } from '@circles/logging'
+import { type MetricsServer, startMetricsServer } from '@circles/metrics'
 import { createSchema } from '@circles/redis-schema'
 import { Redis } from 'ioredis'
 import { type BackoffState, createFaultHandler } from './backoff.js'
@@ -14,6 +15,7 @@ import {
   type IndexerCounters,
 } from './metrics.js'
 import { createOptOutSync, type OptOutTicker, tickOptOuts } from './opt-out-sync.js'
+import { createIndexerRegistry } from './prometheus.js'
 import { identityStaleKeys } from './stale-caches.js'
 
 export interface IndexerDeps {
@@ -78,6 +80,8 @@ export function createIndexerService(
     recreateGroup: () => group.recreate(),
     log,
   })
+  const prom = createIndexerRegistry({ counters, backoff: () => faults.state(), control, schema })
+  const noLabels: string[] = []
   const applyEntries = createBatchApplier({
     writer,
     liveSince,
@@ -87,6 +91,7 @@ export function createIndexerService(
     counters,
     faults,
     log,
+    onBatchDone: (seconds) => prom.batchDuration.observe(noLabels, seconds),
   })
   const publishMetrics = createMetricsPublisher({
     control,
@@ -106,6 +111,7 @@ export function createIndexerService(
   let running = false
   let loop: Promise<void> | null = null
   let metricsTimer: NodeJS.Timeout | null = null
+  let prometheus: MetricsServer | null = null
   let optOutTicker: OptOutTicker | null = null
   let closing: Promise<void> | null = null
 
@@ -144,6 +150,12 @@ export function createIndexerService(
       metricsTimer = setInterval(() => void publishMetrics(), config.metricsIntervalMs)
       metricsTimer.unref()
       optOutTicker = tickOptOuts(optOuts, config.optOutSyncMs, log)
+      prometheus = await startMetricsServer({
+        registry: prom.registry,
+        port: config.metricsPort,
+        host: config.metricsHost,
+        log,
+      })
       log.info(
         {
           consumer: me,
@@ -167,6 +179,7 @@ export function createIndexerService(
         await loop?.catch((err) => errors.push(err))
         await optOutsStopped
         if (loop) await publishMetrics().catch((err) => errors.push(err))
+        await prometheus?.close()
         await writer.close().catch((err) => errors.push(err))
         for (const c of [reads, redis, control]) {
           await c.quit().catch(() => c.disconnect())

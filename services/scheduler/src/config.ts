@@ -4,6 +4,9 @@ import {
   envInt,
   type LogLevel,
   logLevel,
+  METRICS_ENV,
+  type MetricsConfig,
+  metricsConfig,
   pickEnv,
   REDIS_ENV,
   type RedisConfig,
@@ -13,6 +16,7 @@ import {
 const NAMES = [
   ...REDIS_ENV,
   ...BACKFILL_ENV,
+  ...METRICS_ENV,
   'LOG_LEVEL',
   'LIVE_WINDOW_HOURS',
   'ROLLUP_RETENTION_DAYS',
@@ -31,7 +35,7 @@ const NAMES = [
 /** Raw, unvalidated settings as they come from the environment (only the names this service reads). */
 export type SchedulerEnv = Partial<Record<(typeof NAMES)[number], string>>
 
-export interface SchedulerConfig extends RedisConfig {
+export interface SchedulerConfig extends RedisConfig, MetricsConfig {
   logLevel: LogLevel
   /** Hours the live index keeps; an hour is rolled up once its end is this far in the past. @default 48 */
   liveWindowHours: number
@@ -69,6 +73,7 @@ export function readEnv(env: Env = process.env): SchedulerEnv {
 export function toConfig(env: SchedulerEnv): SchedulerConfig {
   return {
     ...redisConfig(env),
+    ...metricsConfig(env, 9102),
     logLevel: logLevel(env),
     liveWindowHours: envInt(env, 'LIVE_WINDOW_HOURS', 48, { min: 1, max: 24 * 30 }),
     retentionDays: envInt(env, 'ROLLUP_RETENTION_DAYS', 90, { min: 1, max: 3650 }),

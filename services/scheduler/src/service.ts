@@ -1,6 +1,7 @@
 import { createLogger, logConnectionErrors } from '@circles/logging'
+import { type MetricsServer, startMetricsServer } from '@circles/metrics'
 import { createSchema, JOB_KINDS, type JobKind, type RedisSchema } from '@circles/redis-schema'
-import { type ConnectionOptions, type JobsOptions, Queue, Worker } from 'bullmq'
+import { type ConnectionOptions, type Job, type JobsOptions, Queue, Worker } from 'bullmq'
 import { Redis, type RedisOptions } from 'ioredis'
 import { type BackfillWorker, startBackfillWorker } from './backfill-worker.js'
 import type { SchedulerConfig } from './config.js'
@@ -8,6 +9,7 @@ import { createFence, createRollupFence, FencedOutError } from './fence.js'
 import { createLiveHours } from './live-index.js'
 import type { LiveHours } from './live-source.js'
 import { acquireLock, type Lock, LockLostError } from './lock.js'
+import { createSchedulerRegistry } from './prometheus.js'
 import { runPrune } from './prune.js'
 import { runRollup } from './rollup.js'
 import { runSnapshots } from './snapshots.js'
@@ -79,6 +81,11 @@ async function disconnect(c: Redis): Promise<void> {
   else c.disconnect()
 }
 
+/** A finished job's run time, from BullMQ's own stamps (null when one is missing). */
+function jobSeconds(job: Job): number | null {
+  return job.processedOn && job.finishedOn ? (job.finishedOn - job.processedOn) / 1000 : null
+}
+
 function everyMs(config: SchedulerConfig, kind: JobKind): number {
   switch (kind) {
     case 'rollup':
@@ -117,6 +124,15 @@ export function createSchedulerService(
   const statsCache = new StatsCache()
   let heartbeat: NodeJS.Timeout | undefined
   let closing: Promise<void> | undefined
+  let prometheus: MetricsServer | undefined
+  const prom = createSchedulerRegistry({
+    redis,
+    schema,
+    live,
+    liveWindowHours: config.liveWindowHours,
+    queues,
+    now,
+  })
 
   const jobOptions: JobsOptions = {
     attempts: config.attempts,
@@ -258,9 +274,11 @@ export function createSchedulerService(
           prefix: schema.bullPrefix,
           concurrency: 1,
         })
-        worker.on('failed', (job, err) =>
-          log.error({ err, job: kind, attempts: job?.attemptsMade }, 'job failed'),
-        )
+        worker.on('completed', (job) => prom.jobDone(kind, jobSeconds(job), false))
+        worker.on('failed', (job, err) => {
+          prom.jobDone(kind, job ? jobSeconds(job) : null, true)
+          log.error({ err, job: kind, attempts: job?.attemptsMade }, 'job failed')
+        })
         worker.on('error', (err) => log.error({ err, job: kind }, 'worker error'))
         workers.push(worker)
       }
@@ -283,6 +301,13 @@ export function createSchedulerService(
         beat().catch((err) => log.warn({ err }, 'heartbeat failed'))
       }, config.heartbeatMs)
       heartbeat.unref()
+      prometheus = await startMetricsServer({
+        registry: prom.registry,
+        port: config.metricsPort,
+        host: config.metricsHost,
+        log,
+        extra: prom.queueMetrics,
+      })
       log.info(
         {
           queues: JOB_KINDS.map((k) => schema.queues[k]),
@@ -302,6 +327,7 @@ export function createSchedulerService(
           // Workers first: close() waits for a running job to finish, so no roll-up stops half-way.
           ...workers.map((w) => () => w.close()),
           async () => backfill?.close(),
+          async () => prometheus?.close(),
           ...Object.values(queues).map((q) => () => q.close()),
           () => redis.del(schema.schedulerHeartbeat),
           () => disconnect(redis),
