@@ -3,6 +3,7 @@ import { envBool, envInt, envUrl, redisConfig } from '@circles/config'
 import { createSchema } from '@circles/redis-schema'
 import { Redis } from 'ioredis'
 import { DEFAULT_THRESHOLDS, type DoctorThresholds, formatChecks, runDoctor } from './doctor.js'
+import { metricsTargets } from './doctor-metrics.js'
 import { mergeEnv, readEnvFile } from './env-file.js'
 import { repoRoot } from './paths.js'
 
@@ -57,6 +58,7 @@ export async function main(argv = process.argv.slice(2)): Promise<number> {
       relayUrl: skipRelay ? undefined : relayUrl,
       relayTimeoutMs,
       thresholds,
+      metricsTargets: metricsTargets(env),
     })
     console.log(formatChecks(checks))
     console.log(ok ? 'All checks passed.' : 'Some checks failed: see FAIL above.')

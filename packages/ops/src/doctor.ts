@@ -4,6 +4,7 @@ import { fieldMap, parseConsumers, parseGroups } from '@circles/stream-info'
 import type { Redis } from 'ioredis'
 import { WebSocket } from 'ws'
 import { checkBackfill } from './doctor-backfill.js'
+import { checkMetrics, type MetricsTarget } from './doctor-metrics.js'
 
 // `pnpm doctor`: what is wrong, in plain words. Each check returns ok / warn / fail with one sentence a
 // newcomer can act on; any fail makes the command exit non-zero.
@@ -531,6 +532,8 @@ export interface DoctorOptions {
   relayUrl?: string
   relayTimeoutMs?: number
   thresholds?: DoctorThresholds
+  /** Each service's /metrics (doctor-metrics.ts), read when it answers; none read when undefined. */
+  metricsTargets?: MetricsTarget[]
 }
 
 export async function runDoctor(opts: DoctorOptions): Promise<{ ok: boolean; checks: Check[] }> {
@@ -552,6 +555,7 @@ export async function runDoctor(opts: DoctorOptions): Promise<{ ok: boolean; che
   await guard('dead letters', () => checkDeadLetters(opts.redis, opts.schema))
   await guard('scheduler heartbeat', () => checkSchedulerHeartbeat(opts.redis, opts.schema, t))
   await guard('backfill', () => checkBackfill(opts.redis, opts.schema))
+  if (opts.metricsTargets) await guard('metrics', () => checkMetrics(opts.metricsTargets ?? []))
   if (relay) await guard('relay', () => relay)
   return { ok: checks.every((c) => c.status !== 'fail'), checks }
 }
