@@ -26,19 +26,35 @@ export function scrapeCounter(m: Named, read: Read<number>): void {
   })
 }
 
-/** A counter by one label, read at scrape time as `{ labelValue: total }`. */
-export function scrapeCounters(m: Named & { label: string }, read: Read<Record<string, number>>) {
-  new Counter({
+type Labelled = Named & { label: string }
+
+/** The options of a metric by one label whose values `read` gives at scrape time, put by `put`. */
+function labelled<M extends { reset(): void }>(
+  m: Labelled,
+  read: Read<Record<string, number>>,
+  put: (metric: M, labels: Record<string, string>, v: number) => void,
+) {
+  return {
     name: m.name,
     help: m.help,
     labelNames: [m.label],
     registers: [m.registry],
-    async collect() {
+    async collect(this: M) {
       const values = await read()
       this.reset()
-      for (const [k, v] of Object.entries(values)) this.inc({ [m.label]: k }, Math.max(0, v))
+      for (const [k, v] of Object.entries(values)) put(this, { [m.label]: k }, v)
     },
-  })
+  }
+}
+
+/** A counter by one label, read at scrape time as `{ labelValue: total }`. */
+export function scrapeCounters(m: Labelled, read: Read<Record<string, number>>): void {
+  new Counter(labelled<Counter>(m, read, (c, labels, v) => c.inc(labels, Math.max(0, v))))
+}
+
+/** A gauge by one label, read at scrape time as `{ labelValue: value }`. */
+export function scrapeGauges(m: Labelled, read: Read<Record<string, number>>): void {
+  new Gauge(labelled<Gauge>(m, read, (g, labels, v) => g.set(labels, v)))
 }
 
 /** A gauge read at scrape time; null (not known yet) is exposed as NaN, which no alert mistakes for 0. */
@@ -49,21 +65,6 @@ export function scrapeGauge(m: Named, read: Read<number | null>): void {
     registers: [m.registry],
     async collect() {
       this.set((await read()) ?? Number.NaN)
-    },
-  })
-}
-
-/** A gauge by one label, read at scrape time as `{ labelValue: value }`. */
-export function scrapeGauges(m: Named & { label: string }, read: Read<Record<string, number>>) {
-  new Gauge({
-    name: m.name,
-    help: m.help,
-    labelNames: [m.label],
-    registers: [m.registry],
-    async collect() {
-      const values = await read()
-      this.reset()
-      for (const [k, v] of Object.entries(values)) this.set({ [m.label]: k }, v)
     },
   })
 }
