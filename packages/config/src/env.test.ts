@@ -1,5 +1,13 @@
 import { describe, expect, it } from 'vitest'
-import { ConfigError, envInt, pickEnv, REDIS_ENV, redisConfig } from './index.js'
+import {
+  ConfigError,
+  envInt,
+  METRICS_ENV,
+  metricsConfig,
+  pickEnv,
+  REDIS_ENV,
+  redisConfig,
+} from './index.js'
 
 describe('pickEnv', () => {
   it('keeps only the named variables that are set, as they are', () => {
@@ -16,5 +24,16 @@ describe('pickEnv', () => {
     const raw = pickEnv({ PORT: 'eighty' }, ['PORT'])
     expect(() => envInt(raw, 'PORT', 8080)).toThrow(ConfigError)
     expect(() => envInt(raw, 'PORT', 8080)).toThrow(/^PORT must be an integer/)
+  })
+})
+
+describe('metricsConfig', () => {
+  it("gives the service's port (plus the instance) on loopback; METRICS_PORT as set; 0 turns it off", () => {
+    expect(metricsConfig({}, 9110, 2)).toEqual({ metricsPort: 9112, metricsHost: '127.0.0.1' })
+    const set = pickEnv({ METRICS_PORT: '9200', METRICS_HOST: '0.0.0.0' }, METRICS_ENV)
+    // An explicit port is the operator's, one per process: no instance added.
+    expect(metricsConfig(set, 9110, 2)).toEqual({ metricsPort: 9200, metricsHost: '0.0.0.0' })
+    expect(metricsConfig({ METRICS_PORT: '0' }, 9101).metricsPort).toBeNull()
+    expect(() => metricsConfig({ METRICS_PORT: '70000' }, 9101)).toThrow(/^METRICS_PORT must be/)
   })
 })
