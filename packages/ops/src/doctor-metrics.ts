@@ -47,6 +47,12 @@ function value(samples: Sample[], name: string, labels: Record<string, string> =
   return seen ? sum : Number.NaN
 }
 
+/** A counter's total: 0 when the family has no series yet (nothing counted). */
+function total(samples: Sample[], name: string, labels?: Record<string, string>): number {
+  const v = value(samples, name, labels)
+  return Number.isNaN(v) ? 0 : v
+}
+
 function n(x: number, digits = 0): string {
   return Number.isFinite(x) ? x.toFixed(digits) : '?'
 }
@@ -64,34 +70,34 @@ export function summarize(service: MetricsService, s: Sample[]): Omit<Check, 'na
       const lag = value(s, 'circles_firehose_relay_lag_seconds')
       return {
         status: 'ok',
-        message: `${state ?? '?'}, cursor ${n(value(s, 'circles_firehose_cursor'))}, ${n(lag, 1)} s behind the relay, ${n(value(s, 'circles_firehose_commits_total'))} commits read, stream lag ${n(value(s, 'circles_firehose_stream_lag_entries'))} entries`,
+        message: `${state ?? '?'}, cursor ${n(value(s, 'circles_firehose_cursor'))}, ${n(lag, 1)} s behind the relay, ${n(total(s, 'circles_firehose_commits_total'))} commits read, stream lag ${n(value(s, 'circles_firehose_stream_lag_entries'))} entries`,
       }
     }
     case 'indexer': {
-      const batches = value(s, 'circles_indexer_batch_duration_seconds_count')
-      const mean = (1000 * value(s, 'circles_indexer_batch_duration_seconds_sum')) / batches
+      const batches = total(s, 'circles_indexer_batch_duration_seconds_count')
+      const mean = (1000 * total(s, 'circles_indexer_batch_duration_seconds_sum')) / batches
       return {
         status: value(s, 'circles_indexer_backing_off') === 1 ? 'warn' : 'ok',
-        message: `${n(value(s, 'circles_indexer_events_total'))} events applied in ${n(batches)} batches (mean ${n(mean, 1)} ms), group lag ${n(value(s, 'circles_indexer_group_lag_entries'))}, pending ${n(value(s, 'circles_indexer_group_pending_entries'))}${value(s, 'circles_indexer_backing_off') === 1 ? ', backing off (Redis refuses work)' : ''}`,
+        message: `${n(total(s, 'circles_indexer_events_total'))} events applied in ${n(batches)} batches (mean ${n(mean, 1)} ms), group lag ${n(value(s, 'circles_indexer_group_lag_entries'))}, pending ${n(value(s, 'circles_indexer_group_pending_entries'))}${value(s, 'circles_indexer_backing_off') === 1 ? ', backing off (Redis refuses work)' : ''}`,
       }
     }
     case 'scheduler': {
-      const failed = value(s, 'circles_scheduler_jobs_failed_total')
+      const failed = total(s, 'circles_scheduler_jobs_failed_total')
       const late = value(s, 'circles_scheduler_rollup_lateness_seconds')
       const perInteraction = value(s, 'circles_redis_bytes_per_interaction')
       const max = value(s, 'circles_redis_maxmemory_bytes')
       const warn = failed > 0 || late > ROLLUP_LATE_WARN_S
       return {
         status: warn ? 'warn' : 'ok',
-        message: `${n(value(s, 'circles_scheduler_jobs_completed_total'))} jobs done, ${n(failed)} attempts failed${failed > 0 ? ' (see its log)' : ''}; roll-up ${n(late)} s late${late > ROLLUP_LATE_WARN_S ? ' (is its job failing?)' : ''}; Redis ${mb(value(s, 'circles_redis_used_memory_bytes'))} used of ${max === 0 ? 'no limit' : mb(max)}, ${n(perInteraction)} B per interaction`,
+        message: `${n(total(s, 'circles_scheduler_jobs_completed_total'))} jobs done, ${n(failed)} attempts failed${failed > 0 ? ' (see its log)' : ''}; roll-up ${n(late)} s late${late > ROLLUP_LATE_WARN_S ? ' (is its job failing?)' : ''}; Redis ${mb(value(s, 'circles_redis_used_memory_bytes'))} used of ${max === 0 ? 'no limit' : mb(max)}, ${Number.isFinite(perInteraction) ? `${n(perInteraction)} B per interaction` : 'bytes per interaction not known yet (no stats run over indexed hours)'}`,
       }
     }
     case 'fart': {
-      const hits = value(s, 'fart_circle_cache_total', { outcome: 'hit' })
-      const all = value(s, 'fart_circle_cache_total')
+      const hits = total(s, 'fart_circle_cache_total', { outcome: 'hit' })
+      const all = total(s, 'fart_circle_cache_total')
       return {
         status: 'ok',
-        message: `${n(value(s, 'fart_http_request_duration_seconds_count'))} requests, circle cache hits ${all > 0 ? `${n((100 * hits) / all)} %` : '-'}`,
+        message: `${n(total(s, 'fart_http_request_duration_seconds_count'))} requests, circle cache hits ${all > 0 ? `${n((100 * hits) / all)} %` : '-'}`,
       }
     }
   }
