@@ -173,6 +173,24 @@ describe('monitoring files', () => {
       // Synthetic series: each alert fires where it should (and only there), with its texts.
       const unit = promtool('test', 'rules', 'ops/prometheus/alerts.test.yml')
       expect(unit.status, unit.output).toBe(0)
+      // Every panel's query is valid PromQL: as recording rules, promtool parses them.
+      const dash = JSON.parse(read('ops/grafana/dashboards/bsky-circles.json'))
+      const record = (dash.panels as Panel[]).flatMap((p) =>
+        (p.targets ?? []).map((t) => ({
+          record: `dashboard:panel${p.id}:${t.refId}`,
+          expr: t.expr,
+        })),
+      )
+      const dir = mkdtempSync(join(tmpdir(), 'dashboard-rules-'))
+      try {
+        const file = join(dir, 'panels.yml')
+        writeFileSync(file, stringify({ groups: [{ name: 'dashboard', rules: record }] }))
+        const panels = promtool('check', 'rules', file)
+        expect(panels.status, panels.output).toBe(0)
+        expect(panels.output).toContain(`${record.length} rules found`)
+      } finally {
+        rmSync(dir, { recursive: true, force: true })
+      }
     },
   )
 })
