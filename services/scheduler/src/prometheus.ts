@@ -137,8 +137,9 @@ export function createSchedulerRegistry(d: SchedulerRegistryDeps): SchedulerRegi
   return {
     registry,
     async queueMetrics() {
+      // Without Redis there are no queue figures, but the rest of the page (process, jobs run) still is.
       const pages = await Promise.all(
-        Object.values(d.queues).map((q) => q.exportPrometheusMetrics()),
+        Object.values(d.queues).map((q) => q.exportPrometheusMetrics().catch(() => '')),
       )
       return mergeExposition(pages)
     },
