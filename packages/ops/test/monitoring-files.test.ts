@@ -2,6 +2,7 @@ import { spawnSync } from 'node:child_process'
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { havePromtool } from '@circles/testkit'
 import { describe, expect, it } from 'vitest'
 import { parse, stringify } from 'yaml'
 import { metricsTargets } from '../src/doctor-metrics.js'
@@ -30,7 +31,7 @@ interface Panel {
   targets?: { refId: string; expr: string; datasource?: { uid: string } }[]
 }
 
-const havePromtool = spawnSync('promtool', ['--version']).status === 0
+const withPromtool = havePromtool('the monitoring files test (promtool)')
 
 function promtool(...args: string[]): { status: number | null; output: string } {
   const r = spawnSync('promtool', args, { cwd: ROOT, encoding: 'utf8' })
@@ -163,7 +164,7 @@ describe('monitoring files', () => {
     }
   })
 
-  it.runIf(havePromtool)(
+  it.runIf(withPromtool)(
     'promtool accepts the scrape config and the rules, and the rules fire as meant',
     () => {
       const config = promtool('check', 'config', 'ops/prometheus/prometheus.yml')

@@ -29,6 +29,7 @@ export {
   CHROMIUM_PATH,
   haveChromium,
   havePostgres,
+  havePromtool,
   MissingPartError,
   needPart,
   type Part,

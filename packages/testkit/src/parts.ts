@@ -1,7 +1,8 @@
+import { spawnSync } from 'node:child_process'
 import { appendFileSync, existsSync } from 'node:fs'
 import { connect } from 'node:net'
 
-// Parts of the machine some tests need (Chromium, Postgres). Without one, a local run skips those tests
+// Parts of the machine some tests need (Chromium, Postgres, promtool). Without one, a local run skips those tests
 // and names, once it ends, what was skipped and the command that installs it (the global setup below);
 // under CI=true a missing part fails the run instead, so a green CI never hides a skipped test.
 
@@ -59,6 +60,15 @@ export function haveChromium(tests: string): boolean {
   return needPart(existsSync(CHROMIUM_PATH), {
     what: `Chromium at ${CHROMIUM_PATH}`,
     install: 'apt-get install -y chromium (or CHROMIUM_PATH=/path/to/chromium)',
+    tests,
+  })
+}
+
+/** Whether Prometheus's `promtool` runs (Debian's `prometheus` package ships it). */
+export function havePromtool(tests: string): boolean {
+  return needPart(spawnSync('promtool', ['--version']).status === 0, {
+    what: 'promtool',
+    install: 'apt-get install -y --no-install-recommends prometheus',
     tests,
   })
 }
