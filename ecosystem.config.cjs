@@ -25,6 +25,10 @@ const checkpointFile =
   join(dataDir, 'firehose-checkpoint.json')
 const listsFile =
   process.env.API_LISTS_FILE ?? fileEnv.API_LISTS_FILE ?? join(dataDir, 'api-lists.json')
+// The bot (services/bot) runs only with its credentials: without them it would stop at start anyway.
+const botCredentials = ['BOT_IDENTIFIER', 'BOT_APP_PASSWORD'].every(
+  (n) => process.env[n] ?? fileEnv[n],
+)
 
 /** Settings every service shares. */
 const common = {
@@ -70,5 +74,7 @@ module.exports = {
       node_args: [...nodeArgs, '--single-threaded-gc', '--max-semi-space-size=2'],
       env: { ...common.env, API_LISTS_FILE: listsFile },
     }),
+    // Exit code 78 is a refused login (wrong BOT_IDENTIFIER/BOT_APP_PASSWORD): not restarted, no retry storm.
+    ...(botCredentials ? [app('bot', { stop_exit_codes: [78] })] : []),
   ],
 }

@@ -72,6 +72,14 @@ describe('runService', () => {
     expect(process.exitCode).toBe(1)
   })
 
+  it("exits with the start error's own exitCode when it names one (a refused login: 78)", async () => {
+    const refused = Object.assign(new Error('login refused'), { exitCode: 78 })
+    const { s, calls } = service({ start: () => Promise.reject(refused) })
+    await runService(log, () => s)
+    expect(calls).toEqual({ start: 1, close: 1 })
+    expect(process.exitCode).toBe(78)
+  })
+
   it('sets exit code 1 when close fails after a signal', async () => {
     const { s } = service({ close: () => Promise.reject(new Error('stuck')) })
     await runService(log, () => s)

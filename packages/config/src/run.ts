@@ -37,7 +37,9 @@ export async function runService(log: RunLog, create: () => RunnableService): Pr
     await service.start()
   } catch (err) {
     log.fatal({ err }, 'failed to start')
-    process.exitCode = 1
+    // An error may name its own code, for a supervisor told not to restart after it (a refused login).
+    const code = (err as { exitCode?: unknown } | null)?.exitCode
+    process.exitCode = typeof code === 'number' && Number.isInteger(code) && code > 0 ? code : 1
     await service.close().catch((closeErr: unknown) => log.error({ err: closeErr }, 'close failed'))
   }
 }

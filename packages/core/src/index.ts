@@ -35,6 +35,13 @@ export {
   type StreamEvent,
 } from './interaction.js'
 export {
+  decodeMention,
+  encodeMention,
+  MAX_MENTION_TEXT,
+  type MentionEvent,
+  mentionOf,
+} from './mention.js'
+export {
   BLOCK,
   type BlockEvent,
   interpretPrivacyOp,
@@ -54,6 +61,7 @@ export {
   isValidRkey,
   isValidTid,
   parseAtUri,
+  tidFromMicros,
   tidFromMs,
   tidTimestampMs,
 } from './syntax.js'

@@ -46,7 +46,12 @@ export function tidTimestampMs(tid: string): number {
 
 /** Encodes a TID for a time in ms (clock id 0): used by tests and generators. */
 export function tidFromMs(ms: number, clockId = 0): string {
-  let n = BigInt(Math.floor(ms)) * 1000n
+  return tidFromMicros(Math.floor(ms) * 1000, clockId)
+}
+
+/** A TID of a time in microseconds (a safe integer), for callers that pick the sub-millisecond part. */
+export function tidFromMicros(micros: number, clockId = 0): string {
+  let n = BigInt(Math.floor(micros))
   n = (n << 10n) | BigInt(clockId & 1023)
   let out = ''
   for (let i = 0; i < 13; i++) {

@@ -311,5 +311,28 @@ export function createSchema(prefix: string) {
     /** Pub/sub channel: the opt-out set changed, so API processes drop their in-process circle copies. */
     optOutsChannel: `${p}optouts:changed`,
     // (api keys go here)
+
+    // --- bot (services/bot) ------------------------------------------------------------------------
+    /** The bot's consumer group on `eventStream` (it reads the mention lines, `m`, and skips the rest). */
+    botGroup: 'bot',
+    /**
+     * The bot account's session (AES-256-GCM sealed JSON: tokens and their expiry), with the refresh token's
+     * expiry as TTL. One per bot account, shared by every bot process.
+     */
+    botSession: (d: string) => `${p}bot:{${did(d)}}:session`,
+    /** Who may log in or refresh the session now (SET NX PX with a random token): one process, others wait. */
+    botSessionLock: (d: string) => `${p}bot:{${did(d)}}:session-lock`,
+    /**
+     * One mention's reply state (hash: state intent|posted|done|refused, rkey, reason, at), keyed by a hex
+     * digest of the mention's AT-URI and kept for a few days: written before the PDS write, so a restart
+     * retries the same rkey instead of answering twice.
+     */
+    botReply: (digest: string) => `${p}bot:reply:${hex(digest)}`,
+    /** Replies to one author in one fixed window (window number = ms / window length), with TTL. */
+    botAuthorRate: (d: string, window: number) => `${p}bot:rate:{${did(d)}}:${int(window)}`,
+    /** Replies by the bot in one fixed window, with TTL. */
+    botGlobalRate: (window: number) => `${p}bot:rate:all:${int(window)}`,
+    /** Hash of bot counters: mentions seen, replies posted, refused by reason, session logins/refreshes. */
+    botMetrics: `${p}bot:metrics`,
   }
 }

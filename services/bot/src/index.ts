@@ -1,0 +1,6 @@
+export { type CircleAnswer, fetchCircle } from './circle-api.js'
+export { type Command, parseCommand } from './command.js'
+export { type BotConfig, type BotEnv, readEnv, toConfig } from './config.js'
+export { type BotCounters, emptyCounters } from './metrics.js'
+export { type BotDeps, type BotService, createBotService } from './service.js'
+export { EXIT_LOGIN_REFUSED, LoginRefusedError } from './session.js'
