@@ -347,6 +347,16 @@ function compile(spec: Spec): CompiledSpec {
 
 const RECORD = compile(RECORD_SPEC)
 
+/**
+ * A post while a bot is configured: also its facets (who it mentions) and both reply refs with their CIDs
+ * (the bot's reply names them), core/mention.ts. Kept apart, so that without a bot no post pays for facets.
+ */
+const POST_FOR_BOT = compile({
+  ...RECORD_SPEC,
+  reply: { parent: { uri: true, cid: true }, root: { uri: true, cid: true } },
+  facets: true,
+})
+
 /** One whole item at `pos`, through the generic decoder (text strings directly). */
 function whole(): unknown {
   const start = pos
@@ -394,10 +404,10 @@ function projected(spec: CompiledSpec, depth: number): unknown {
  * reply.parent.uri, embed.$type/record, text): what `interpretOp` sees is the same as from a full
  * decode, without building facets, langs, createdAt, CIDs or image embeds. Throws on malformed CBOR.
  */
-export function decodeRecord(bytes: Uint8Array): unknown {
+export function decodeRecord(bytes: Uint8Array, forBot = false): unknown {
   buf = bytes
   pos = 0
-  const value = projected(RECORD, 0)
+  const value = projected(forBot ? POST_FOR_BOT : RECORD, 0)
   if (pos !== buf.length) fail('excess bytes after the record')
   return value
 }

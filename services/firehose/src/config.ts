@@ -38,6 +38,7 @@ const NAMES = [
   'FIREHOSE_CHECKPOINT_MS',
   'FIREHOSE_REFILL_HOURS',
   'SERVICE_DID',
+  'BOT_DID',
 ] as const
 
 /** Raw, unvalidated settings as they come from the environment (only the names this service reads). */
@@ -87,6 +88,8 @@ export interface FirehoseConfig extends RedisConfig, MetricsConfig {
    * blocks are not read (the profile self-label still works).
    */
   serviceDid: string | null
+  /** The circles bot's account (BOT_DID): posts mentioning it, and its own, are published for it. */
+  botDid: string | null
   logLevel: LogLevel
 }
 
@@ -121,6 +124,7 @@ export function toConfig(env: FirehoseEnv): FirehoseConfig {
     checkpointIntervalMs: envInt(env, 'FIREHOSE_CHECKPOINT_MS', 5000, { min: 100, max: 3_600_000 }),
     refillHours: envInt(env, 'FIREHOSE_REFILL_HOURS', 49, { min: 0, max: 72 }),
     serviceDid: envChecked(env, 'SERVICE_DID', isValidDid, 'a DID (did:plc:… or did:web:…)'),
+    botDid: envChecked(env, 'BOT_DID', isValidDid, 'a DID (did:plc:… or did:web:…)'),
     logLevel: logLevel(env),
   }
   if (config.resumeLag >= config.maxLag) {

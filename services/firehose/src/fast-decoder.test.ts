@@ -255,3 +255,44 @@ describe('opt-out records: blocks of the service account and profile self-labels
     expect(comparable(fast)).toEqual(comparable(await decodeFrameStock(f, NOW, opts)))
   })
 })
+
+describe('posts for the bot (BOT_DID)', () => {
+  const BOT = didOf(9)
+  const mention = (did: string) => ({
+    index: { byteStart: 0, byteEnd: 4 },
+    features: [{ $type: 'app.bsky.richtext.facet#mention', did }],
+  })
+  const frame = () =>
+    commitFrame(11, A, [
+      {
+        action: 'create',
+        path: `app.bsky.feed.post/${TID}`,
+        record: { ...post({ text: '@bot circle 30d', replyTo: B }), facets: [mention(BOT)] },
+      },
+      { action: 'create', path: 'app.bsky.feed.post/3l2xyzabcde23', record: post({ text: 'x' }) },
+      {
+        action: 'create',
+        path: 'app.bsky.feed.post/3l2xyzabcde24',
+        record: { ...post({ text: 'y' }), facets: [{ features: 'not a list' }] },
+      },
+    ])
+
+  it('publishes a mention with its CID and thread root, as the stock path does', () => {
+    const f = frame()
+    const fast = decodeFrame(f, NOW, { serviceDid: null, botDid: BOT })
+    expect(fast.mentions).toHaveLength(1)
+    const m = fast.mentions?.[0]
+    expect(m).toMatchObject({ author: A, rkey: TID, text: '@bot circle 30d', parent: m?.root?.uri })
+    expect(m?.cid).toMatch(/^bafyrei[a-z2-7]{52}$/)
+    expect(m?.root?.uri).toBe(`at://${B}/app.bsky.feed.post/3l2aaaaaaaa22`)
+    // the interaction (a reply to B) is published as before
+    expect(fast.events.map((e) => e.type)).toEqual(['create'])
+    return decodeFrameStock(f, NOW, { serviceDid: null, botDid: BOT }).then((stock) => {
+      expect(stock.mentions).toEqual(fast.mentions)
+    })
+  })
+
+  it('publishes nothing for the bot when no bot is configured', () => {
+    expect(decodeFrame(frame(), NOW).mentions).toBeNull()
+  })
+})

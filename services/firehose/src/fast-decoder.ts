@@ -1,4 +1,4 @@
-import { decodeFirst } from '@atcute/cbor'
+import { CidLinkWrapper, decodeFirst } from '@atcute/cbor'
 import { BLOCK, PROFILE } from '@circles/core'
 import {
   decodeRecord,
@@ -119,11 +119,21 @@ const COLLECTIONS = [
 ].map((c) => encoder.encode(c))
 const PROFILE_PREFIX = encoder.encode(`${PROFILE}/`)
 
+const POST_PREFIX = encoder.encode('app.bsky.feed.post/')
+
+function hasPrefix(path: Uint8Array, prefix: Uint8Array): boolean {
+  if (path.length < prefix.length) return false
+  for (let i = 0; i < prefix.length; i++) if (path[i] !== prefix[i]) return false
+  return true
+}
+
+function isPost(path: Uint8Array): boolean {
+  return hasPrefix(path, POST_PREFIX)
+}
+
 /** Is the op's path in the profile collection? (An update of a profile can change its labels.) */
 function isProfile(path: Uint8Array): boolean {
-  if (path.length < PROFILE_PREFIX.length) return false
-  for (let i = 0; i < PROFILE_PREFIX.length; i++) if (path[i] !== PROFILE_PREFIX[i]) return false
-  return true
+  return hasPrefix(path, PROFILE_PREFIX)
 }
 
 /** Is the path's collection (the bytes before its first '/') one that can yield events? */
@@ -174,6 +184,10 @@ function commitResult(body: ScannedCommit, commitTime: number, opts: DecodeOptio
     if (op.action === 'create' || op.action === 'update') {
       // Stock drops a create/update whose CID is missing or whose block is not in the CAR.
       if (op.cid === null) continue
+      // The bot reads its mentions' CIDs (reply refs); text only for posts, only while a bot is set.
+      if (opts.botDid && op.action === 'create' && isPost(op.path)) {
+        k.cid = new CidLinkWrapper(op.cid).$link
+      }
       wantedOps ??= []
       wantedCids ??= []
       wantedOps.push(k)
@@ -202,7 +216,7 @@ function commitResult(body: ScannedCommit, commitTime: number, opts: DecodeOptio
       // profile's update may add or remove its opt-out label.
       if (op.action !== 'create' && !op.profile) continue
       try {
-        op.record = decodeRecord(bytes)
+        op.record = decodeRecord(bytes, op.cid !== undefined)
       } catch {
         skip(result, 'malformed_record')
         op.drop = true

@@ -3,6 +3,8 @@ import {
   interpretPrivacyOp,
   isInteractionCollection,
   isPrivacyCollection,
+  type MentionEvent,
+  mentionOf,
   type RejectReason,
   type StreamEvent,
   toAccountEvent,
@@ -40,6 +42,8 @@ export interface FrameResult {
   /** The frame's seq; null for frames without one (#info, error frames, malformed frames). */
   seq: number | null
   events: StreamEvent[]
+  /** Posts mentioning the bot (BOT_DID) or written by it (core/mention.ts); null when none (the usual case). */
+  mentions: MentionEvent[] | null
   /** Interaction create events among `events`. */
   interactions: number
   /** Interactions dropped because author and subject are the same account. */
@@ -55,7 +59,7 @@ export interface FrameResult {
 }
 
 export function emptyResult(kind: FrameKind, seq: number | null): FrameResult {
-  return { kind, seq, events: [], interactions: 0, self: 0, skipped: null }
+  return { kind, seq, events: [], mentions: null, interactions: 0, self: 0, skipped: null }
 }
 
 export function malformed(seq: number | null = null): FrameResult {
@@ -119,15 +123,19 @@ function isoUtcMs(s: string): number | null {
 export interface DecodeOptions {
   /** The service's own account (SERVICE_DID): a block of it is an opt-out. null: blocks are not read. */
   serviceDid: string | null
+  /** The circles bot's account (BOT_DID): posts that mention it, and its own, go to the bot. null: none. */
+  botDid?: string | null
 }
 
-export const NO_OPTIONS: DecodeOptions = Object.freeze({ serviceDid: null })
+export const NO_OPTIONS: DecodeOptions = Object.freeze({ serviceDid: null, botDid: null })
 
 /** A commit op reduced to what the interaction model needs; the record is already decoded (or absent). */
 export interface PlainOp {
   action: unknown
   path: unknown
   record?: unknown
+  /** The record's CID (text), given for post creates while a bot is configured (`DecodeOptions.botDid`). */
+  cid?: string
 }
 
 /** Splits `collection/rkey`; a path without a slash gets an empty rkey, which core rejects. */
@@ -135,6 +143,8 @@ export function splitPath(path: string): [string, string] {
   const i = path.indexOf('/')
   return i < 0 ? [path, ''] : [path.slice(0, i), path.slice(i + 1)]
 }
+
+const POST = 'app.bsky.feed.post'
 
 /** Adds one op's events to `result`. Shared by the fast and the stock decoder so both map identically. */
 export function addOp(
@@ -166,6 +176,11 @@ export function addOp(
   }
   if (!isInteractionCollection(collection)) return
   const r = interpretOp(repoOp)
+  if (opts.botDid && op.cid !== undefined && op.action === 'create' && collection === POST) {
+    const post = { author: repoOp.repo, rkey, cid: op.cid, record: op.record, time: commitTime }
+    const m = mentionOf(post, opts.botDid)
+    if (m !== null) (result.mentions ??= []).push(m)
+  }
   if (r.rejected !== undefined) skip(result, r.rejected)
   result.self += r.self
   for (const e of r.events) {

@@ -1,4 +1,4 @@
-import { encodeEvents, type StreamEvent } from '@circles/core'
+import { encodeEvents, encodeMention, type MentionEvent, type StreamEvent } from '@circles/core'
 import type { RedisSchema } from '@circles/redis-schema'
 import { luaSource } from '@circles/redis-wire'
 import type { Redis } from 'ioredis'
@@ -10,6 +10,11 @@ export class PublishError extends Error {
 /** Events of consecutive frames and the seq of the last of them. */
 export interface Batch {
   events: StreamEvent[]
+  /**
+   * Posts for the bot (core/mention.ts): entries of their own, field `m`, in the same MULTI, so they are
+   * published exactly once like the events. The indexer skips them; the `bot` group reads only them.
+   */
+  mentions?: MentionEvent[]
   /** Seq of the last frame in the batch; the cursor after the batch is written. */
   seq: number
   /** Frames in the batch (for metrics). */
@@ -54,6 +59,15 @@ export async function publishBatch(
   for (let i = 0; i < batch.events.length; i += opts.eventsPerEntry) {
     const value = encodeEvents(batch.events.slice(i, i + opts.eventsPerEntry))
     multi.xadd(schema.eventStream, 'MAXLEN', '~', opts.maxLen, '*', 'e', value)
+    entries++
+  }
+  const mentions = batch.mentions ?? []
+  for (let i = 0; i < mentions.length; i += opts.eventsPerEntry) {
+    const value = mentions
+      .slice(i, i + opts.eventsPerEntry)
+      .map(encodeMention)
+      .join('\n')
+    multi.xadd(schema.eventStream, 'MAXLEN', '~', opts.maxLen, '*', 'm', value)
     entries++
   }
   // Last, so that a runtime error in an XADD (which MULTI does not roll back) is seen before trusting it.

@@ -59,7 +59,7 @@ export interface SessionOptions {
 const PENDING_BATCHES = 4
 
 function emptyBatch(): Batch {
-  return { events: [], seq: -1, frames: 0, time: 0 }
+  return { events: [], mentions: [], seq: -1, frames: 0, time: 0 }
 }
 
 /**
@@ -161,6 +161,7 @@ export class RelaySession {
     batch.time = result.time ?? now
     batch.frames++
     for (const e of result.events) batch.events.push(e)
+    if (result.mentions !== null) batch.mentions?.push(...result.mentions)
     if (batch.frames >= this.opts.batchFrames) this.flush()
     else if (this.flushTimer === null) {
       this.flushTimer = setTimeout(() => this.flush(), this.opts.flushIntervalMs)

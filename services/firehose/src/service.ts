@@ -313,7 +313,7 @@ export function createFirehoseService(
         batchFrames: config.batchFrames,
         flushIntervalMs: config.flushIntervalMs,
         stallTimeoutMs: config.stallTimeoutMs,
-        decode: { serviceDid: config.serviceDid },
+        decode: { serviceDid: config.serviceDid, botDid: config.botDid },
         publish: async (batch) => {
           const entries = await publishBatch(redis, schema, batch, config, after)
           after = String(batch.seq)

@@ -56,6 +56,7 @@ export async function decodeFrameStock(
             action: op.action,
             path: op.path,
             record: op.record,
+            cid: opts.botDid ? linkOf(op.cid) : undefined,
           },
           opts,
         )
@@ -73,4 +74,9 @@ export async function decodeFrameStock(
     default:
       return emptyResult('unknown', seqOf(message.seq))
   }
+}
+
+/** The CID as the stock client gives it (its `$link` text). */
+function linkOf(cid: unknown): string | undefined {
+  return typeof cid === 'string' ? cid : undefined
 }

@@ -43,6 +43,14 @@ describe('decodeEntries', () => {
     expect(batch.lost).toEqual([])
   })
 
+  it("skips the bot's mention entries (field m) without counting them bad, and acknowledges them", () => {
+    const b = (s: string) => Buffer.from(s)
+    const batch = decodeEntries([[b('5-0'), [b('m'), b('any\tmention\tline')]]])
+    expect(batch.ids.map(String)).toEqual(['5-0'])
+    expect(batch.events.length).toBe(0)
+    expect(batch).toMatchObject({ badLines: 0, badEntries: 0, poison: [], lost: [] })
+  })
+
   it('lists entries deleted while pending as lost, and decodes the rest', () => {
     const b = (s: string) => Buffer.from(s)
     const line = encodeEvents([{ type: 'identity', did: A, handle: null, time: 5 }])

@@ -29,6 +29,7 @@ export interface DecodedBatch {
 }
 
 const E = 0x65
+const M = 0x6d
 const NL = 10
 
 /**
@@ -55,10 +56,14 @@ export function decodeEntries(entries: readonly RawEntry[]): DecodedBatch {
       return
     }
     let value: Buffer | undefined
+    let mentions = false
     for (let i = 0; i + 1 < fields.length; i += 2) {
       const f = fields[i] as Buffer
       if (f.length === 1 && f[0] === E) value = fields[i + 1]
+      else if (f.length === 1 && f[0] === M) mentions = true
     }
+    // The bot's entries (posts mentioning it, core/mention.ts): nothing for the index; acknowledged.
+    if (value === undefined && mentions) return
     if (value === undefined) {
       badEntries++
       poison.push({ id, fields, error: 'entry has no `e` field' })
