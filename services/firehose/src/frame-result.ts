@@ -179,7 +179,10 @@ export function addOp(
   if (opts.botDid && op.cid !== undefined && op.action === 'create' && collection === POST) {
     const post = { author: repoOp.repo, rkey, cid: op.cid, record: op.record, time: commitTime }
     const m = mentionOf(post, opts.botDid)
-    if (m !== null) (result.mentions ??= []).push(m)
+    if (m !== null) {
+      result.mentions ??= []
+      result.mentions.push(m)
+    }
   }
   if (r.rejected !== undefined) skip(result, r.rejected)
   result.self += r.self
