@@ -1,3 +1,4 @@
+export { type DemoAppView, type DemoProfile, startDemoAppView } from './demo-appview.js'
 export {
   type Check,
   checkDeadLetters,

@@ -22,7 +22,8 @@ import type { Session } from './session.js'
 // Exactly one reply per mention, across crashes: the state of each mention's reply lives in Redis under
 // its URI's digest. `intent` (with the reply's rkey) is written BEFORE the PDS write; the write uses that
 // rkey, so after a crash anywhere the retry either finds the record (written, not yet marked) or writes it
-// with the same rkey; a createRecord that collides with one already there fails, and is taken as done.
+// with the same rkey; a createRecord that collides with one already there fails, and the record found
+// then is taken as the reply.
 // `posted` after the write; `done` when the bot's own post comes back on the firehose (confirm()).
 
 /** Reply states are kept this long: a mention replayed later than this is too old to answer anyway. */
@@ -51,11 +52,6 @@ export interface Replier {
 
 export function mentionUri(m: Pick<MentionEvent, 'author' | 'rkey'>): string {
   return `at://${m.author}/${POST}/${m.rkey}`
-}
-
-/** Whether createRecord failed because a record with that rkey is already there. */
-function isAlreadyThere(err: unknown): boolean {
-  return err instanceof XrpcError && err.status === 400 && /already exists/i.test(err.message)
 }
 
 export function createReplier(deps: ReplierDeps): Replier {
@@ -111,7 +107,9 @@ export function createReplier(deps: ReplierDeps): Replier {
         const record = replyRecord({ ...parts, image }, new Date(now()))
         return await pds.createRecord(token, { repo: botDid, collection: POST, rkey, record })
       } catch (err) {
-        if (isAlreadyThere(err)) return null
+        // A record with this rkey may be there already (a retry): the PDS refuses the second create
+        // (0.4.x with a 500, its unique constraint), so ask it rather than read the error.
+        if (await pds.getRecord(botDid, POST, rkey).catch(() => null)) return null
         const expired =
           err instanceof XrpcError && (err.status === 401 || err.error === 'ExpiredToken')
         if (!expired || attempt > 0) throw err

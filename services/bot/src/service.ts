@@ -86,7 +86,8 @@ export function createBotService(config: BotConfig, deps: BotDeps = {}): BotServ
           if (m.parent !== null) await replier.confirm(m.parent, m.rkey)
           return
         }
-        await replier.handle(m)
+        const outcome = await replier.handle(m)
+        log.debug({ author: m.author, rkey: m.rkey, outcome }, 'mention handled')
       },
     })
     reader.start()

@@ -105,8 +105,10 @@ export async function readLag(redis: Redis, schema: RedisSchema): Promise<LagRea
  * Trims entries the indexer group has read and acknowledged: everything below its oldest pending entry,
  * or up to its last-delivered id when nothing is pending. Exactly, not `~`: an applied entry is a copy of
  * events the index may since have purged (a deleted or opted-out account), and a quiet stream would keep up
- * to a node of them (100 entries) indefinitely. Once a lag check, so the cost is small. Returns the number
- * of entries removed.
+ * to a node of them (100 entries) indefinitely. Once a lag check, so the cost is small. Where the bot's
+ * group exists (services/bot), nothing it has not acknowledged is trimmed either: a bot that is down or
+ * slow finds its mentions when it comes back (the stream's MAXLEN still bounds how many). Returns the
+ * number of entries removed.
  */
 export async function trimRead(
   redis: Redis,
@@ -114,11 +116,41 @@ export async function trimRead(
   lastDeliveredId: string,
 ): Promise<number> {
   if (lastDeliveredId === '0-0') return 0
-  const summary = (await redis.xpending(schema.eventStream, schema.indexerGroup)) as unknown[]
+  let threshold = await keepFrom(redis, schema, schema.indexerGroup, lastDeliveredId)
+  const bot = await botDelivered(redis, schema)
+  if (bot !== null) {
+    if (bot === '0-0') return 0
+    const botThreshold = await keepFrom(redis, schema, schema.botGroup, bot)
+    if (compareIds(botThreshold, threshold) < 0) threshold = botThreshold
+  }
+  return (await redis.xtrim(schema.eventStream, 'MINID', threshold)) as number
+}
+
+/** The first id a group still needs: its oldest pending entry, else the one after its last delivered. */
+async function keepFrom(
+  redis: Redis,
+  schema: RedisSchema,
+  group: string,
+  lastDeliveredId: string,
+): Promise<string> {
+  const summary = (await redis.xpending(schema.eventStream, group)) as unknown[]
   const pending = num(summary[0]) ?? 0
   const oldestPending = pending > 0 && typeof summary[1] === 'string' ? summary[1] : null
-  const threshold = oldestPending ?? nextId(lastDeliveredId)
-  return (await redis.xtrim(schema.eventStream, 'MINID', threshold)) as number
+  return oldestPending ?? nextId(lastDeliveredId)
+}
+
+/** The bot group's last-delivered id, or null when there is no bot group. */
+async function botDelivered(redis: Redis, schema: RedisSchema): Promise<string | null> {
+  const groups = parseGroups(await redis.xinfo('GROUPS', schema.eventStream))
+  return groups.find((g) => g.name === schema.botGroup)?.lastDeliveredId ?? null
+}
+
+function compareIds(a: string, b: string): number {
+  const [am, as] = a.split('-').map((x) => BigInt(x))
+  const [bm, bs] = b.split('-').map((x) => BigInt(x))
+  if (am !== bm) return (am as bigint) < (bm as bigint) ? -1 : 1
+  if (as === bs) return 0
+  return (as as bigint) < (bs as bigint) ? -1 : 1
 }
 
 /** The stream id right after `id` (`ms-seq`): MINID keeps ids at or above it. */

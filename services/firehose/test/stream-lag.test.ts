@@ -81,4 +81,32 @@ describe('indexer lag', () => {
     const after = (await t.redis.xrange(t.schema.eventStream, '-', '+')).map(([id]) => id)
     expect(after).toEqual(ids.slice(250))
   })
+
+  it("keeps what the bot's group has not acknowledged, pending or unread", async () => {
+    await ensureGroup(t.redis, t.schema)
+    const ids = await add(100)
+    await t.redis.xgroup('CREATE', t.schema.eventStream, t.schema.botGroup, '0')
+    const read = await readGroup(100)
+    await t.redis.xack(t.schema.eventStream, t.schema.indexerGroup, ...read)
+    const { lastDeliveredId } = await readLag(t.redis, t.schema)
+    // The bot read nothing yet: nothing goes.
+    await trimRead(t.redis, t.schema, lastDeliveredId as string)
+    expect(await t.redis.xlen(t.schema.eventStream)).toBe(100)
+    // The bot read 60, acknowledged 40: the 40 go, its 20 pending and 40 unread stay.
+    const botRead = (await t.redis.xreadgroup(
+      'GROUP',
+      t.schema.botGroup,
+      'b',
+      'COUNT',
+      60,
+      'STREAMS',
+      t.schema.eventStream,
+      '>',
+    )) as [string, [string, string[]][]][]
+    const botIds = (botRead[0]?.[1] ?? []).map(([id]) => id)
+    await t.redis.xack(t.schema.eventStream, t.schema.botGroup, ...botIds.slice(0, 40))
+    await trimRead(t.redis, t.schema, lastDeliveredId as string)
+    const left = (await t.redis.xrange(t.schema.eventStream, '-', '+')).map(([id]) => id)
+    expect(left).toEqual(ids.slice(40))
+  })
 })
