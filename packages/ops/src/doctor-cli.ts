@@ -1,5 +1,6 @@
 import { resolve } from 'node:path'
-import { envBool, envInt, envUrl, redisConfig } from '@circles/config'
+import { envBool, envChecked, envInt, envUrl, redisConfig } from '@circles/config'
+import { isValidDid } from '@circles/core'
 import { createSchema } from '@circles/redis-schema'
 import { Redis } from 'ioredis'
 import { DEFAULT_THRESHOLDS, type DoctorThresholds, formatChecks, runDoctor } from './doctor.js'
@@ -20,6 +21,7 @@ export async function main(argv = process.argv.slice(2)): Promise<number> {
     'https:',
     'http:',
   ])
+  const botDid = envChecked(env, 'BOT_DID', isValidDid, 'a DID') ?? undefined
   const relayTimeoutMs = envInt(env, 'DOCTOR_RELAY_TIMEOUT_MS', 5000, { min: 100, max: 60_000 })
   // The services' own settings set the bars: the firehose pauses at FIREHOSE_MAX_LAG unread entries, and
   // the scheduler's heartbeat key lives three heartbeats.
@@ -59,6 +61,7 @@ export async function main(argv = process.argv.slice(2)): Promise<number> {
       relayTimeoutMs,
       thresholds,
       metricsTargets: metricsTargets(env),
+      botDid,
     })
     console.log(formatChecks(checks))
     console.log(ok ? 'All checks passed.' : 'Some checks failed: see FAIL above.')

@@ -5,6 +5,7 @@ import type { Redis } from 'ioredis'
 import { WebSocket } from 'ws'
 import { checkBackfill } from './doctor-backfill.js'
 import { checkMetrics, type MetricsTarget } from './doctor-metrics.js'
+import { checkBot } from './doctor-bot.js'
 
 // `pnpm doctor`: what is wrong, in plain words. Each check returns ok / warn / fail with one sentence a
 // newcomer can act on; any fail makes the command exit non-zero.
@@ -534,6 +535,8 @@ export interface DoctorOptions {
   thresholds?: DoctorThresholds
   /** Each service's /metrics (doctor-metrics.ts), read when it answers; none read when undefined. */
   metricsTargets?: MetricsTarget[]
+  /** The bot's account (BOT_DID): its login and group are checked; undefined: no bot. */
+  botDid?: string
 }
 
 export async function runDoctor(opts: DoctorOptions): Promise<{ ok: boolean; checks: Check[] }> {
@@ -556,6 +559,8 @@ export async function runDoctor(opts: DoctorOptions): Promise<{ ok: boolean; che
   await guard('scheduler heartbeat', () => checkSchedulerHeartbeat(opts.redis, opts.schema, t))
   await guard('backfill', () => checkBackfill(opts.redis, opts.schema))
   if (opts.metricsTargets) await guard('metrics', () => checkMetrics(opts.metricsTargets ?? []))
+  const botDid = opts.botDid
+  if (botDid) await guard('bot', () => checkBot(opts.redis, opts.schema, botDid))
   if (relay) await guard('relay', () => relay)
   return { ok: checks.every((c) => c.status !== 'fail'), checks }
 }
