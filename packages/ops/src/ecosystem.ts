@@ -12,6 +12,7 @@ interface Pm2App {
   kill_timeout?: number
   node_args?: string | string[]
   env?: Record<string, string | number | boolean>
+  stop_exit_codes?: number[]
 }
 
 export function loadEcosystemApps(root: string): AppSpec[] {
@@ -26,6 +27,7 @@ export function loadEcosystemApps(root: string): AppSpec[] {
     killTimeoutMs: app.kill_timeout,
     nodeArgs: nodeArgsOf(app),
     env: Object.fromEntries(Object.entries(app.env ?? {}).map(([k, v]) => [k, String(v)])),
+    stopExitCodes: app.stop_exit_codes,
   }))
 }
 

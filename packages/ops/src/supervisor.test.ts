@@ -88,6 +88,29 @@ describe('supervisor', () => {
     await sup.stop()
   })
 
+  it('does not restart an app after an exit code it declares final (stop_exit_codes)', async () => {
+    const dir = tempDir('sup')
+    const refused = script(dir, 'refused', `console.log('login refused'); process.exitCode = 78`)
+    const lines: string[] = []
+    let gaveUp = ''
+    const sup = createSupervisor([{ name: 'b', script: refused, stopExitCodes: [78] }], {
+      cwd: dir,
+      env: {},
+      logDir: dir,
+      print: (l) => lines.push(l),
+      restartDelayMs: 10,
+      maxStartCrashes: 3,
+      onGiveUp: (label, reason) => {
+        gaveUp = `${label}: ${reason}`
+      },
+    })
+    sup.start()
+    await until(() => gaveUp !== '')
+    expect(lines.filter((l) => l.includes('restarting in'))).toEqual([])
+    expect(gaveUp).toMatch(/^b: exited with code 78; its last lines:\nlogin refused/)
+    await sup.stop()
+  })
+
   it('kills an app that ignores SIGTERM after its kill timeout', async () => {
     const dir = tempDir('sup')
     const stubborn = script(

@@ -19,6 +19,8 @@ export interface AppSpec {
   /** Node flags before the script (the ecosystem file's `node_args`). */
   nodeArgs?: string[]
   env?: Record<string, string>
+  /** Exit codes after which the app is not restarted (the ecosystem file's `stop_exit_codes`). */
+  stopExitCodes?: number[]
 }
 
 export interface SupervisorOptions {
@@ -134,6 +136,12 @@ export function createSupervisor(apps: AppSpec[], opts: SupervisorOptions): Supe
     const uptime = Date.now() - inst.startedAt
     inst.startCrashes = uptime < minUptime ? inst.startCrashes + 1 : 1
     const how = signal ? `was killed by ${signal}` : `exited with code ${code}`
+    // An exit the app declares final (the bot's refused login): restarting would only repeat it.
+    if (code !== null && inst.app.stopExitCodes?.includes(code)) {
+      say(`${inst.label} ${how}, which it declares final: not restarted`)
+      opts.onGiveUp?.(inst.label, `${how}; its last lines:\n${inst.lastLines.join('\n')}`)
+      return
+    }
     if (inst.startCrashes >= maxStartCrashes) {
       say(
         `${inst.label} ${how}, ${inst.startCrashes} times in a row within ${minUptime} ms of starting`,
