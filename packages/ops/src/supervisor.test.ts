@@ -30,6 +30,26 @@ const until = async (cond: () => boolean, ms = 5000) => {
   }
 }
 
+/** Runs one app under a supervisor that restarts fast and gives up after 3 quick crashes, until it gives up. */
+async function untilGivenUp(dir: string, app: AppSpec) {
+  const lines: string[] = []
+  let reason = ''
+  const sup = createSupervisor([app], {
+    cwd: dir,
+    env: {},
+    logDir: dir,
+    print: (l) => lines.push(l),
+    restartDelayMs: 10,
+    maxStartCrashes: 3,
+    onGiveUp: (label, why) => {
+      reason = `${label}: ${why}`
+    },
+  })
+  sup.start()
+  await until(() => reason !== '')
+  return { sup, lines, gaveUp: reason }
+}
+
 describe('supervisor', () => {
   it('runs instances with NODE_APP_INSTANCE, stops them gracefully on SIGTERM', async () => {
     const dir = tempDir('sup')
@@ -65,21 +85,7 @@ describe('supervisor', () => {
   it('restarts a crashing app with growing delays, then gives up', async () => {
     const dir = tempDir('sup')
     const crasher = script(dir, 'crash', `console.log('boom'); process.exitCode = 3`)
-    const lines: string[] = []
-    let gaveUp = ''
-    const sup = createSupervisor([{ name: 'c', script: crasher }], {
-      cwd: dir,
-      env: {},
-      logDir: dir,
-      print: (l) => lines.push(l),
-      restartDelayMs: 10,
-      maxStartCrashes: 3,
-      onGiveUp: (label, reason) => {
-        gaveUp = `${label}: ${reason}`
-      },
-    })
-    sup.start()
-    await until(() => gaveUp !== '')
+    const { sup, lines, gaveUp } = await untilGivenUp(dir, { name: 'c', script: crasher })
     expect(lines.filter((l) => l.includes('restarting in'))).toEqual([
       expect.stringContaining('c exited with code 3; restarting in 10 ms'),
       expect.stringContaining('c exited with code 3; restarting in 20 ms'),
@@ -91,21 +97,11 @@ describe('supervisor', () => {
   it('does not restart an app after an exit code it declares final (stop_exit_codes)', async () => {
     const dir = tempDir('sup')
     const refused = script(dir, 'refused', `console.log('login refused'); process.exitCode = 78`)
-    const lines: string[] = []
-    let gaveUp = ''
-    const sup = createSupervisor([{ name: 'b', script: refused, stopExitCodes: [78] }], {
-      cwd: dir,
-      env: {},
-      logDir: dir,
-      print: (l) => lines.push(l),
-      restartDelayMs: 10,
-      maxStartCrashes: 3,
-      onGiveUp: (label, reason) => {
-        gaveUp = `${label}: ${reason}`
-      },
+    const { sup, lines, gaveUp } = await untilGivenUp(dir, {
+      name: 'b',
+      script: refused,
+      stopExitCodes: [78],
     })
-    sup.start()
-    await until(() => gaveUp !== '')
     expect(lines.filter((l) => l.includes('restarting in'))).toEqual([])
     expect(gaveUp).toMatch(/^b: exited with code 78; its last lines:\nlogin refused/)
     await sup.stop()

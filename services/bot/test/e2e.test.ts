@@ -231,60 +231,54 @@ describe('exactly one reply across kill -9', () => {
     await service.close()
   })
 
-  it('died after recording the intent, before the write: the restart writes it once', async () => {
-    const a = await account()
-    const post = await mention(a, w.bot, 'hello')
+  /**
+   * A mention a bot took (pending for consumer k1) and recorded its intent for, then died; `dead` does
+   * what else it did before dying. Restarts k1 and returns the replies once it is done, and the rkey.
+   */
+  async function restartAfter(
+    dead: (m: MentionEvent, rkey: string) => Promise<void>,
+  ): Promise<{ got: Reply[]; rkey: string }> {
+    const post = await mention(await account(), w.bot, 'hello')
     const m = await takenBy('k1', post)
     const uri = mentionUri(m)
     const rkey = replyRkey(uri, m.time)
     await w.t.redis.hset(w.t.schema.botReply(mentionDigest(uri)), { state: 'intent', rkey })
+    await dead(m, rkey)
     const child = botChild('k1')
     try {
-      const got = await settledReplies(uri, 'done', child)
-      expect(got.map((r) => r.uri)).toEqual([`at://${w.bot.did}/app.bsky.feed.post/${rkey}`])
+      return { got: await settledReplies(uri, 'done', child), rkey }
     } finally {
       await stopChild(child, 'SIGTERM')
     }
+  }
+
+  it('died after recording the intent, before the write: the restart writes it once', async () => {
+    const { got, rkey } = await restartAfter(async () => {})
+    expect(got.map((r) => r.uri)).toEqual([`at://${w.bot.did}/app.bsky.feed.post/${rkey}`])
   }, 120_000)
 
   it('died between the write and its confirmation: the restart finds it and writes nothing', async () => {
-    const a = await account()
-    const post = await mention(a, w.bot, 'hello')
-    const m = await takenBy('k1', post)
-    const uri = mentionUri(m)
-    const rkey = replyRkey(uri, m.time)
-    await w.t.redis.hset(w.t.schema.botReply(mentionDigest(uri)), { state: 'intent', rkey })
-    // what the dead bot wrote
-    const ref = { uri, cid: m.cid }
-    const record = {
-      $type: 'app.bsky.feed.post',
-      text: HELP_TEXT,
-      createdAt: new Date().toISOString(),
-      reply: { root: ref, parent: ref },
-    }
-    await w.bot.agent.com.atproto.repo.createRecord({
-      repo: w.bot.did,
-      collection: 'app.bsky.feed.post',
-      rkey,
-      record,
-    })
-    // A second write with the same rkey fails (the replier then finds the record).
-    const session = await new PdsClient(w.pds.url).createSession(w.bot.handle, w.appPassword)
-    await expect(
-      new PdsClient(w.pds.url).createRecord(session.accessJwt, {
+    const { got, rkey } = await restartAfter(async (m, rkey) => {
+      // what the dead bot wrote
+      const ref = { uri: mentionUri(m), cid: m.cid }
+      const write = {
         repo: w.bot.did,
         collection: 'app.bsky.feed.post',
         rkey,
-        record,
-      }),
-    ).rejects.toThrow(/createRecord/)
-    const child = botChild('k1')
-    try {
-      const got = await settledReplies(uri, 'done', child)
-      expect(got.map((r) => r.uri)).toEqual([`at://${w.bot.did}/app.bsky.feed.post/${rkey}`])
-    } finally {
-      await stopChild(child, 'SIGTERM')
-    }
+        record: {
+          $type: 'app.bsky.feed.post',
+          text: HELP_TEXT,
+          createdAt: new Date().toISOString(),
+          reply: { root: ref, parent: ref },
+        },
+      }
+      await w.bot.agent.com.atproto.repo.createRecord(write)
+      // A second write with the same rkey fails (the replier then finds the record).
+      const pds = new PdsClient(w.pds.url)
+      const session = await pds.createSession(w.bot.handle, w.appPassword)
+      await expect(pds.createRecord(session.accessJwt, write)).rejects.toThrow(/createRecord/)
+    })
+    expect(got.map((r) => r.uri)).toEqual([`at://${w.bot.did}/app.bsky.feed.post/${rkey}`])
   }, 120_000)
 
   it('kill -9 as soon as the intent is recorded, then a restart: one reply each time', async () => {
