@@ -1,4 +1,4 @@
-// PM2 apps for the four services (built JavaScript: run `pnpm build` first).
+// PM2 apps for the four services, and the bot when its credentials are set (built JavaScript: run `pnpm build` first).
 //   pnpm exec pm2 start ecosystem.config.cjs     start (or reload) all four as daemons
 //   pnpm exec pm2 ls | logs | reload all | stop all | delete all
 // `pnpm start` runs these same apps in the foreground (packages/ops reads this file), so keep it the one list.
