@@ -7,7 +7,7 @@ import { createMentionReader, ensureGroup } from './mention-reader.js'
 import { type BotCounters, createMetricsPublisher, emptyCounters } from './metrics.js'
 import { PdsClient } from './pds-client.js'
 import { createReplier } from './replier.js'
-import { createSession } from './session.js'
+import { createSession, EXIT_LOGIN_REFUSED, LoginRefusedError } from './session.js'
 
 export interface BotDeps {
   /** Clock (tests move it). @default Date.now */
@@ -86,8 +86,18 @@ export function createBotService(config: BotConfig, deps: BotDeps = {}): BotServ
           if (m.parent !== null) await replier.confirm(m.parent, m.rkey)
           return
         }
-        const outcome = await replier.handle(m)
-        log.debug({ author: m.author, rkey: m.rkey, outcome }, 'mention handled')
+        try {
+          const outcome = await replier.handle(m)
+          log.debug({ author: m.author, rkey: m.rkey, outcome }, 'mention handled')
+        } catch (err) {
+          // The app password was revoked while running: retrying would only repeat the refused login.
+          if (err instanceof LoginRefusedError) {
+            log.fatal({ err }, 'login refused: the bot stops')
+            process.exitCode = EXIT_LOGIN_REFUSED
+            void close()
+          }
+          throw err
+        }
       },
     })
     reader.start()

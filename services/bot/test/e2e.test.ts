@@ -1,14 +1,25 @@
 import { decodeMention, type MentionEvent } from '@circles/core'
+import { createLogger } from '@circles/logging'
 import { pollUntil } from '@circles/testkit'
 import type { PdsAccount, RecordRef } from '@circles/testkit/pds'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { HELP_TEXT, OPTED_OUT_TEXT } from '../src/command.js'
 import { readEnv, toConfig } from '../src/config.js'
+import { emptyCounters } from '../src/metrics.js'
 import { PdsClient } from '../src/pds-client.js'
 import { mentionUri } from '../src/replier.js'
 import { mentionDigest, replyRkey } from '../src/reply.js'
 import { type BotService, createBotService } from '../src/service.js'
-import { ADMIN_TOKEN, type Child, mention, startWorld, stopChild, type World } from './world.js'
+import { createSession } from '../src/session.js'
+import {
+  ADMIN_TOKEN,
+  type Child,
+  mention,
+  SESSION_KEY,
+  startWorld,
+  stopChild,
+  type World,
+} from './world.js'
 
 // The bot against the real pipeline (world.ts): mentions posted on a local PDS reach it through the built
 // firehose, the circle comes from the built API, and the replies are read back from the bot's repo.
@@ -315,5 +326,38 @@ describe('exactly one reply across kill -9', () => {
     const out = child.output.join('')
     expect(out).toMatch(/refused BOT_IDENTIFIER\/BOT_APP_PASSWORD/)
     expect(out).not.toContain('wrong-password-1234')
+  })
+
+  // Last: it revokes the bot's app password.
+  it('an app password revoked while running: the bot stops with exit code 78, no retries', async () => {
+    const child = botChild('k3')
+    await pollUntil(
+      async () => child.output.join(''),
+      (out) => out.includes('bot started'),
+    )
+    await w.bot.agent.com.atproto.server.revokeAppPassword({ name: 'circles-bot' })
+    // The stored access token is stale (as after its expiry): the next write must refresh, and cannot.
+    const session = createSession({
+      redis: w.t.redis,
+      schema: w.t.schema,
+      pds: new PdsClient(w.pds.url),
+      account: {
+        did: w.bot.did,
+        identifier: w.bot.handle,
+        password: w.appPassword,
+        sessionKey: Buffer.from(SESSION_KEY, 'hex'),
+      },
+      counters: emptyCounters(),
+      log: createLogger('bot:test'),
+    })
+    const stored = await session.read()
+    await session.refused(stored?.accessJwt ?? '')
+    await mention(await account(), w.bot, 'hello')
+    const code = await new Promise<number | null>((r) => child.proc.once('exit', (c) => r(c)))
+    expect(code).toBe(78)
+    const out = child.output.join('')
+    expect(out).toMatch(/login refused: the bot stops/)
+    // one failed mention, no retry of it (each retry would be another refused login)
+    expect(out.match(/answering a mention failed/g)?.length).toBe(1)
   })
 })
