@@ -4,8 +4,8 @@ import { fieldMap, parseConsumers, parseGroups } from '@circles/stream-info'
 import type { Redis } from 'ioredis'
 import { WebSocket } from 'ws'
 import { checkBackfill } from './doctor-backfill.js'
-import { checkMetrics, type MetricsTarget } from './doctor-metrics.js'
 import { checkBot } from './doctor-bot.js'
+import { checkMetrics, type MetricsTarget } from './doctor-metrics.js'
 
 // `pnpm doctor`: what is wrong, in plain words. Each check returns ok / warn / fail with one sentence a
 // newcomer can act on; any fail makes the command exit non-zero.
