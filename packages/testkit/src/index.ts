@@ -45,6 +45,13 @@ export {
   type TestRedis,
 } from './redis.js'
 export {
+  type ClusterNode,
+  haveRedisCli,
+  type PrivateRedisCluster,
+  type RedisClusterOptions,
+  startRedisCluster,
+} from './redis-cluster.js'
+export {
   type PrivateRedis,
   type RollbackRedis,
   startRedisServer,
