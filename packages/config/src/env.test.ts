@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import {
   ConfigError,
+  clusterSeeds,
   envInt,
   METRICS_ENV,
   metricsConfig,
@@ -17,7 +18,11 @@ describe('pickEnv', () => {
     expect(raw).toEqual({ REDIS_URL: 'redis://db:6379', PORT: ' 80 ', EMPTY: '' })
     expect(envInt(raw, 'PORT', 8080)).toBe(80)
     expect(envInt(raw, 'EMPTY', 7)).toBe(7)
-    expect(redisConfig(raw)).toEqual({ redisUrl: 'redis://db:6379', redisPrefix: 'circles:' })
+    expect(redisConfig(raw)).toEqual({
+      redisUrl: 'redis://db:6379',
+      redisPrefix: 'circles:',
+      redisClusterNodes: null,
+    })
   })
 
   it('leaves validation to the helpers, which name the variable', () => {
@@ -35,5 +40,27 @@ describe('metricsConfig', () => {
     expect(metricsConfig(set, 9110, 2)).toEqual({ metricsPort: 9200, metricsHost: '0.0.0.0' })
     expect(metricsConfig({ METRICS_PORT: '0' }, 9101).metricsPort).toBeNull()
     expect(() => metricsConfig({ METRICS_PORT: '70000' }, 9101)).toThrow(/^METRICS_PORT must be/)
+  })
+})
+
+describe('REDIS_CLUSTER_NODES', () => {
+  it('reads host:port seeds, IPv6 in brackets', () => {
+    const raw = pickEnv(
+      { REDIS_CLUSTER_NODES: ' 10.0.0.1:7000, redis-b:7001,[::1]:7002 ' },
+      REDIS_ENV,
+    )
+    expect(redisConfig(raw).redisClusterNodes).toEqual([
+      { host: '10.0.0.1', port: 7000 },
+      { host: 'redis-b', port: 7001 },
+      { host: '::1', port: 7002 },
+    ])
+    expect(redisConfig({ REDIS_CLUSTER_NODES: '' }).redisClusterNodes).toBeNull()
+  })
+
+  it('refuses what is not host:port, naming the variable and the item', () => {
+    for (const bad of ['10.0.0.1', 'a:0', 'a:70000', 'a:7000,', 'redis://a:7000', 'a b:1']) {
+      expect(() => clusterSeeds(bad)).toThrow(ConfigError)
+      expect(() => clusterSeeds(bad)).toThrow(/^REDIS_CLUSTER_NODES must be host:port/)
+    }
   })
 })

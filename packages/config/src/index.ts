@@ -115,22 +115,49 @@ export function envEnum<T extends string, E extends Env = Env>(
   return v as T
 }
 
+/** One node of a Redis Cluster to start from (the client learns the others from it). */
+export interface ClusterSeed {
+  host: string
+  port: number
+}
+
 /** Settings every service shares: where Redis is and which key prefix to use. */
 export interface RedisConfig {
   /** @default redis://127.0.0.1:6379 */
   redisUrl: string
   /** @default circles: */
   redisPrefix: string
+  /**
+   * Nodes of a Redis Cluster (REDIS_CLUSTER_NODES): set, every connection is a cluster client started from
+   * them, and REDIS_URL gives only the credentials and TLS of every node. @default null: one Redis
+   */
+  redisClusterNodes: readonly ClusterSeed[] | null
 }
 
 /** The variables `redisConfig` reads: a service's `readEnv` picks them with its own. */
-export const REDIS_ENV = ['REDIS_URL', 'REDIS_PREFIX'] as const
+export const REDIS_ENV = ['REDIS_URL', 'REDIS_PREFIX', 'REDIS_CLUSTER_NODES'] as const
 
 export function redisConfig(env: Partial<Record<(typeof REDIS_ENV)[number], string>>): RedisConfig {
   return {
     redisUrl: envUrl(env, 'REDIS_URL', 'redis://127.0.0.1:6379', ['redis:', 'rediss:']),
     redisPrefix: envString(env, 'REDIS_PREFIX', 'circles:'),
+    redisClusterNodes: clusterSeeds(envOptional(env, 'REDIS_CLUSTER_NODES')),
   }
+}
+
+/** `host:port,host:port,...` (an IPv6 host in brackets) -> seeds; null when unset. */
+export function clusterSeeds(value: string | undefined): ClusterSeed[] | null {
+  if (value === undefined) return null
+  return value.split(',').map((item) => {
+    const m = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/.exec(item.trim())
+    const port = Number(m?.[2])
+    if (!m || port < 1 || port > 65535) {
+      throw new ConfigError(
+        `REDIS_CLUSTER_NODES must be host:port,host:port,..., got ${JSON.stringify(item.trim())}`,
+      )
+    }
+    return { host: (m[1] as string).replace(/^\[|\]$/g, ''), port }
+  })
 }
 
 export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const

@@ -12,7 +12,7 @@ import { envUrl, pickEnv, REDIS_ENV, redisConfig } from '@circles/config'
 import { isValidDid, isValidHandle } from '@circles/core'
 import { createIndexWriter } from '@circles/interaction-index'
 import { createSchema } from '@circles/redis-schema'
-import { Redis } from 'ioredis'
+import { connectRedis } from '@circles/redis-wire'
 import { mergeEnv, readEnvFile } from './env-file.js'
 import { repoRoot } from './paths.js'
 
@@ -78,11 +78,11 @@ export async function main(argv = process.argv.slice(2)): Promise<number> {
     ...BACKFILL_ENV,
     'APPVIEW_URL',
   ])
-  const { redisUrl, redisPrefix } = redisConfig(env)
+  const target = redisConfig(env)
   const config = backfillConfig(env)
   const appviewUrl = envUrl(env, 'APPVIEW_URL', 'https://public.api.bsky.app', ['https:', 'http:'])
-  const schema = createSchema(redisPrefix)
-  const redis = new Redis(redisUrl, { maxRetriesPerRequest: 3 })
+  const schema = createSchema(target.redisPrefix)
+  const redis = connectRedis(target, { maxRetriesPerRequest: 3 })
   const writer = createIndexWriter(redis, schema, { rollupGraceHours: config.rollupGraceHours })
   const deps = { redis, schema, writer, open: repoOpener(config.source) }
   const tty = process.stderr.isTTY === true

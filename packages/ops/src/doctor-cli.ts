@@ -2,7 +2,7 @@ import { resolve } from 'node:path'
 import { envBool, envChecked, envInt, envUrl, redisConfig } from '@circles/config'
 import { isValidDid } from '@circles/core'
 import { createSchema } from '@circles/redis-schema'
-import { Redis } from 'ioredis'
+import { connectRedis } from '@circles/redis-wire'
 import { DEFAULT_THRESHOLDS, type DoctorThresholds, formatChecks, runDoctor } from './doctor.js'
 import { metricsTargets } from './doctor-metrics.js'
 import { mergeEnv, readEnvFile } from './env-file.js'
@@ -13,7 +13,8 @@ import { repoRoot } from './paths.js'
 
 export async function main(argv = process.argv.slice(2)): Promise<number> {
   const env = mergeEnv(readEnvFile(resolve(repoRoot(), '.env')))
-  const { redisUrl, redisPrefix } = redisConfig(env)
+  const target = redisConfig(env)
+  const { redisUrl, redisPrefix } = target
   const skipRelay = argv.includes('--skip-relay') || !envBool(env, 'DOCTOR_CHECK_RELAY', true)
   const relayUrl = envUrl(env, 'RELAY_URL', 'wss://bsky.network', [
     'wss:',
@@ -33,7 +34,7 @@ export async function main(argv = process.argv.slice(2)): Promise<number> {
     indexerMaxSilenceMs: 3 * envInt(env, 'INDEXER_METRICS_MS', 10_000, { min: 100 }),
   }
 
-  const redis = new Redis(redisUrl, {
+  const redis = connectRedis(target, {
     lazyConnect: true,
     connectTimeout: 3000,
     maxRetriesPerRequest: 1,

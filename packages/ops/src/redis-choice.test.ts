@@ -33,6 +33,7 @@ describe('chooseRedis', () => {
       },
     )
     expect(choice.kind).toBe('private')
+    if (choice.kind !== 'private') return
     expect(choice.url).toBe(`redis://127.0.0.1:${port}`)
     expect(told).toBe(port)
     const r = new Redis(choice.url)
@@ -41,7 +42,7 @@ describe('chooseRedis', () => {
     expect(await r.config('GET', 'maxmemory-policy')).toEqual(['maxmemory-policy', 'noeviction'])
     r.disconnect()
     expect(existsSync(join(d, 'logs/redis.log'))).toBe(true)
-    if (choice.kind === 'private') await choice.redis.stop()
+    await choice.redis.stop()
   })
 
   it('a Redis on the port: uses it and starts nothing', async () => {
@@ -95,6 +96,30 @@ describe('chooseRedis', () => {
       expect((err as Error).message).toMatch(/REDIS_URL/)
     } finally {
       process.env.PATH = oldPath
+    }
+  })
+
+  it('REDIS_CLUSTER_NODES: uses the cluster when one of its nodes answers, and never starts a Redis', async () => {
+    const d = dir()
+    const [dead, live] = [await freePort(), await freePort()]
+    const node = await startPrivateRedis({
+      port: live,
+      dataDir: join(d, 'node'),
+      logFile: join(d, 'node.log'),
+    })
+    try {
+      const seeds = `127.0.0.1:${dead},127.0.0.1:${live}`
+      const opts = { dataDir: join(d, 'data'), logFile: join(d, 'logs/redis.log') }
+      expect(await chooseRedis({ REDIS_CLUSTER_NODES: seeds }, opts)).toEqual({
+        kind: 'cluster',
+        seeds,
+      })
+      await expect(chooseRedis({ REDIS_CLUSTER_NODES: `127.0.0.1:${dead}` }, opts)).rejects.toThrow(
+        RedisUnreachableError,
+      )
+      expect(existsSync(join(d, 'data'))).toBe(false)
+    } finally {
+      await node.stop()
     }
   })
 })

@@ -1,8 +1,9 @@
-import { envInt, envOptional } from '@circles/config'
+import { clusterSeeds, envInt, envOptional } from '@circles/config'
 import { redisAnswers } from '@circles/redis-server'
 import { type PrivateRedis, startPrivateRedis } from './private-redis.js'
 
-// Which Redis `pnpm start` uses: REDIS_URL when set (it must answer); else whatever answers on
+// Which Redis `pnpm start` uses: the Redis Cluster of REDIS_CLUSTER_NODES when set (a node must answer);
+// REDIS_URL when set (it must answer); else whatever answers on
 // 127.0.0.1:REDIS_PORT; else a private redis-server it starts there, with its data under dataDir.
 
 export class RedisUnreachableError extends Error {
@@ -10,6 +11,7 @@ export class RedisUnreachableError extends Error {
 }
 
 export type RedisChoice =
+  | { kind: 'cluster'; seeds: string }
   | { kind: 'given'; url: string }
   | { kind: 'running'; url: string }
   | { kind: 'private'; url: string; redis: PrivateRedis }
@@ -27,6 +29,16 @@ export async function chooseRedis(
   env: Record<string, string | undefined>,
   opts: ChooseRedisOptions,
 ): Promise<RedisChoice> {
+  const seeds = clusterSeeds(envOptional(env, 'REDIS_CLUSTER_NODES'))
+  if (seeds) {
+    // One node that answers is enough: the services' cluster clients learn the others from it.
+    for (const s of seeds)
+      if (await redisAnswers(s.host, s.port, 3000))
+        return { kind: 'cluster', seeds: envOptional(env, 'REDIS_CLUSTER_NODES') as string }
+    throw new RedisUnreachableError(
+      'REDIS_CLUSTER_NODES is set, but none of its nodes answers. Start the cluster, or unset REDIS_CLUSTER_NODES to use one Redis.',
+    )
+  }
   const given = envOptional(env, 'REDIS_URL')
   if (given) {
     const u = new URL(given)

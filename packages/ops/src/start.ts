@@ -1,8 +1,8 @@
 import { existsSync } from 'node:fs'
 import { relative, resolve } from 'node:path'
-import { envEnum, envOptional } from '@circles/config'
+import { envEnum, envOptional, type RedisConfig, redisConfig } from '@circles/config'
 import { RedisStartError } from '@circles/redis-server'
-import { Redis } from 'ioredis'
+import { connectRedis } from '@circles/redis-wire'
 import { checkRedisServer, formatChecks } from './doctor.js'
 import { loadEcosystemApps } from './ecosystem.js'
 import { mergeEnv, readEnvFile } from './env-file.js'
@@ -53,14 +53,17 @@ export async function main(): Promise<number> {
         onRedisLost?.()
       },
     })
-    const where = new URL(choice.url).host
+    if (choice.kind === 'cluster')
+      say(`using the Redis Cluster at ${choice.seeds} (REDIS_CLUSTER_NODES)`)
+    const where = choice.kind === 'cluster' ? '' : new URL(choice.url).host
     if (choice.kind === 'given') say(`using Redis at ${where} (REDIS_URL)`)
     if (choice.kind === 'running') say(`using the Redis already answering on ${where}`)
     if (choice.kind === 'private') {
       redis = choice.redis
       say(`private Redis ready on ${where} (pid ${redis.pid}, log ${rel(root, logDir)}/redis.log)`)
     }
-    env.REDIS_URL = choice.url
+    // a cluster's REDIS_URL (credentials, TLS) stays as given
+    if (choice.kind !== 'cluster') env.REDIS_URL = choice.url
   } catch (err) {
     if (
       err instanceof RedisNotFoundError ||
@@ -72,7 +75,7 @@ export async function main(): Promise<number> {
     }
     throw err
   }
-  await warnAboutRedis(env.REDIS_URL as string)
+  await warnAboutRedis(redisConfig(env))
 
   const apps = loadEcosystemApps(root)
   const missing = apps.filter((a) => !existsSync(a.script))
@@ -151,8 +154,8 @@ export async function main(): Promise<number> {
 }
 
 /** The Redis checks of `pnpm doctor`, printed as warnings: start anyway, but say what is risky. */
-async function warnAboutRedis(url: string) {
-  const client = new Redis(url, {
+async function warnAboutRedis(target: RedisConfig) {
+  const client = connectRedis(target, {
     lazyConnect: true,
     maxRetriesPerRequest: 1,
     retryStrategy: () => null,

@@ -2,6 +2,13 @@
 // connection of their own (`Wire`) with one promise for all their replies, and Redis Cluster's key slot
 // (`keySlot`), by which callers group commands (and, later, route them to a cluster node). Also the one
 // loader of the repo's Lua scripts (`luaSource`), whose errors name their file and line (`withLuaSource`).
+export {
+  connectRedis,
+  isCluster,
+  primaries,
+  type RedisTarget,
+  redisOptions,
+} from './client.js'
 export { encodeBulks, Frame } from './frame.js'
 export { luaErrorSource, luaSource, nameLuaFunction, withLuaSource } from './lua.js'
 export { keySlot } from './slot.js'

@@ -1,9 +1,10 @@
 import { BACKFILL_QUEUE, type BackfillJobData, backfillQueueOptions } from '@circles/backfill'
 import { createLogger, logConnectionErrors } from '@circles/logging'
 import { createSchema, type RedisSchema } from '@circles/redis-schema'
+import { connectRedis } from '@circles/redis-wire'
 import { Queue } from 'bullmq'
 import type { FastifyInstance } from 'fastify'
-import { Redis, type RedisOptions } from 'ioredis'
+import type { Redis, RedisOptions } from 'ioredis'
 import { buildApp } from './app.js'
 import type { FartConfig } from './config.js'
 import { createDurableLists, type DurableLists } from './durable-lists.js'
@@ -47,7 +48,7 @@ export function createFartService(config: FartConfig, deps: FartDeps = {}): Fart
 
   return {
     async start() {
-      redis = new Redis(config.redisUrl, apiRedisOptions(config))
+      redis = connectRedis(config, apiRedisOptions(config))
       logConnectionErrors(redis, log)
       await redis.connect()
       if (config.listsFile) {
@@ -59,7 +60,7 @@ export function createFartService(config: FartConfig, deps: FartDeps = {}): Fart
       const backfills = config.backfillOnRequest || config.adminToken !== undefined
       if (backfills || (config.adminToken && deps.queueView !== false)) {
         // A producer-side connection: fail fast rather than queue commands while Redis is away.
-        queueRedis = new Redis(config.redisUrl, {
+        queueRedis = connectRedis(config, {
           enableOfflineQueue: false,
           maxRetriesPerRequest: 1,
         })

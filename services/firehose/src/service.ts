@@ -1,7 +1,8 @@
 import { createLogger, logConnectionErrors } from '@circles/logging'
 import { type MetricsServer, startMetricsServer } from '@circles/metrics'
 import { createSchema } from '@circles/redis-schema'
-import { Redis } from 'ioredis'
+import { connectRedis } from '@circles/redis-wire'
+import type { Redis } from 'ioredis'
 import type { FirehoseConfig } from './config.js'
 import { CursorMemory } from './cursor-memory.js'
 import type { FrameResult } from './frame-result.js'
@@ -44,7 +45,7 @@ export function createFirehoseService(
   // next one restarts from the stored cursor.
   const redis =
     deps.redis ??
-    new Redis(config.redisUrl, {
+    connectRedis(config, {
       lazyConnect: true,
       enableOfflineQueue: false,
       maxRetriesPerRequest: 1,

@@ -2,7 +2,7 @@ import { createIndexWriter, ensureRedisSettings, LiveSinceMark } from '@circles/
 import { createLogger, logConnectionErrors } from '@circles/logging'
 import { type MetricsServer, startMetricsServer } from '@circles/metrics'
 import { createSchema } from '@circles/redis-schema'
-import { Redis } from 'ioredis'
+import { connectRedis } from '@circles/redis-wire'
 import { type BackoffState, createFaultHandler } from './backoff.js'
 import { createBatchApplier } from './batch.js'
 import type { IndexerConfig } from './config.js'
@@ -45,9 +45,9 @@ export function createIndexerService(
   const me = config.consumer
   // `reads` carries XREADGROUP (it may block), `redis` the acknowledgements, claims and the writer's reads
   // (its writes go on a connection of its own), `control` the metrics: a blocked read delays none of them.
-  const reads = new Redis(config.redisUrl, { lazyConnect: true, maxRetriesPerRequest: null })
-  const redis = new Redis(config.redisUrl, { lazyConnect: true, maxRetriesPerRequest: null })
-  const control = new Redis(config.redisUrl, { lazyConnect: true, maxRetriesPerRequest: 3 })
+  const reads = connectRedis(config, { lazyConnect: true, maxRetriesPerRequest: null })
+  const redis = connectRedis(config, { lazyConnect: true, maxRetriesPerRequest: null })
+  const control = connectRedis(config, { lazyConnect: true, maxRetriesPerRequest: 3 })
   logConnectionErrors(reads, log, 'Redis connection (stream reads)')
   logConnectionErrors(redis, log)
   logConnectionErrors(control, log, 'Redis connection (metrics)')

@@ -11,9 +11,10 @@ import {
 import { createIndexWriter } from '@circles/interaction-index'
 import { createLogger, logConnectionErrors } from '@circles/logging'
 import type { RedisSchema } from '@circles/redis-schema'
+import { connectRedis, type RedisTarget } from '@circles/redis-wire'
 import { RateLimitedError } from '@circles/repo-source'
 import { DelayedError, type Job, UnrecoverableError, Worker } from 'bullmq'
-import { Redis, type RedisOptions } from 'ioredis'
+import type { BullConnections } from './bull-connection.js'
 
 // The `backfill` queue's worker, in the scheduler (the process that runs the system's BullMQ work). One
 // job = one account (packages/backfill, account.ts). A failure a retry cannot change (a refused repo, an
@@ -25,8 +26,8 @@ export interface BackfillWorker {
 }
 
 export interface BackfillWorkerOptions {
-  redisUrl: string
-  connection: RedisOptions
+  target: RedisTarget
+  bull: BullConnections
   schema: RedisSchema
   config: BackfillConfig
   retentionDays: number
@@ -36,7 +37,7 @@ export interface BackfillWorkerOptions {
 export async function startBackfillWorker(o: BackfillWorkerOptions): Promise<BackfillWorker> {
   const log = createLogger('scheduler:backfill')
   // Its own connection: a large fold's pipelines do not queue the scheduler's job commands behind them.
-  const redis = new Redis(o.redisUrl, { maxRetriesPerRequest: 3 })
+  const redis = connectRedis(o.target, { maxRetriesPerRequest: 3 })
   logConnectionErrors(redis, log, 'Redis connection (backfill)')
   const writer = createIndexWriter(redis, o.schema, {
     now: o.now,
@@ -78,7 +79,7 @@ export async function startBackfillWorker(o: BackfillWorkerOptions): Promise<Bac
   }
 
   const worker = new Worker<BackfillJobData>(BACKFILL_QUEUE, processJob, {
-    connection: { ...o.connection, maxRetriesPerRequest: null },
+    connection: o.bull.connection({ maxRetriesPerRequest: null }),
     prefix: o.schema.bullPrefix,
     concurrency: o.config.concurrency,
     // Equal, as BullMQ's defaults are: a dead worker's job is found within one check of its lock lapsing.

@@ -1,9 +1,11 @@
 import { createLogger, logConnectionErrors } from '@circles/logging'
 import { type MetricsServer, startMetricsServer } from '@circles/metrics'
 import { createSchema, JOB_KINDS, type JobKind, type RedisSchema } from '@circles/redis-schema'
+import { connectRedis, type RedisTarget } from '@circles/redis-wire'
 import { type ConnectionOptions, type Job, type JobsOptions, Queue, Worker } from 'bullmq'
-import { Redis, type RedisOptions } from 'ioredis'
+import type { Redis } from 'ioredis'
 import { type BackfillWorker, startBackfillWorker } from './backfill-worker.js'
+import { bullConnections } from './bull-connection.js'
 import type { SchedulerConfig } from './config.js'
 import { createFence, createRollupFence, FencedOutError } from './fence.js'
 import { createLiveHours } from './live-index.js'
@@ -52,26 +54,15 @@ export function createSchedulerQueues(
   return out
 }
 
-/** ioredis options from a redis:// or rediss:// URL. */
-export function redisOptions(url: string): RedisOptions {
-  const u = new URL(url)
-  const db = u.pathname.length > 1 ? Number(u.pathname.slice(1)) : 0
-  return {
-    host: u.hostname,
-    port: u.port ? Number(u.port) : 6379,
-    ...(u.username ? { username: decodeURIComponent(u.username) } : {}),
-    ...(u.password ? { password: decodeURIComponent(u.password) } : {}),
-    ...(Number.isInteger(db) && db > 0 ? { db } : {}),
-    ...(u.protocol === 'rediss:' ? { tls: {} } : {}),
-  }
-}
-
 /**
  * The live index on a connection of its own: roll-up scans and job commands do not queue behind each
  * other.
  */
-function ownLiveHours(url: string, schema: RedisSchema): { live: LiveHours; close(): void } {
-  const redis = new Redis(url, { maxRetriesPerRequest: 3 })
+function ownLiveHours(
+  target: RedisTarget,
+  schema: RedisSchema,
+): { live: LiveHours; close(): void } {
+  const redis = connectRedis(target, { maxRetriesPerRequest: 3 })
   logConnectionErrors(redis, createLogger('scheduler:index'), 'Redis connection (index reads)')
   return { live: createLiveHours(redis, schema), close: () => redis.disconnect() }
 }
@@ -107,16 +98,14 @@ export function createSchedulerService(
   const schema = createSchema(config.redisPrefix)
   const { live, close: closeLive } = deps.live
     ? { live: deps.live, close: () => {} }
-    : ownLiveHours(config.redisUrl, schema)
+    : ownLiveHours(config, schema)
   const now = deps.now ?? Date.now
   const lockTtlMs = deps.lockTtlMs ?? 60_000
   // Jobs and locks: commands may wait for a reconnect. Queues fail fast (producers); workers must use
   // maxRetriesPerRequest: null (BullMQ blocks on this connection and handles reconnects itself).
-  const redis = new Redis(config.redisUrl, { lazyConnect: true, maxRetriesPerRequest: 3 })
+  const redis = connectRedis(config, { lazyConnect: true, maxRetriesPerRequest: 3 })
   logConnectionErrors(redis, log)
-  // BullMQ gets connection options, not clients: each queue and worker then owns (and closes) its own
-  // connections, and nothing is left pending on a client closed under it.
-  const bullConnection = redisOptions(config.redisUrl)
+  const bull = bullConnections(config)
   const queues = {} as Record<JobKind, Queue>
   const workers: Worker[] = []
   let backfill: BackfillWorker | undefined
@@ -265,12 +254,12 @@ export function createSchedulerService(
       // Schedules first, workers after: a worker may start a job at once, and the logs read in order.
       Object.assign(
         queues,
-        createSchedulerQueues({ ...bullConnection, enableOfflineQueue: false }, schema),
+        createSchedulerQueues(bull.connection({ enableOfflineQueue: false }), schema),
       )
       await schedule()
       for (const kind of JOB_KINDS) {
         const worker = new Worker(schema.queues[kind], async () => runLocked(kind), {
-          connection: { ...bullConnection, maxRetriesPerRequest: null },
+          connection: bull.connection({ maxRetriesPerRequest: null }),
           prefix: schema.bullPrefix,
           concurrency: 1,
         })
@@ -288,8 +277,8 @@ export function createSchedulerService(
       await Promise.all(workers.map((w) => w.waitUntilReady()))
       if (config.backfill.enabled) {
         backfill = await startBackfillWorker({
-          redisUrl: config.redisUrl,
-          connection: bullConnection,
+          target: config,
+          bull,
           schema,
           config: config.backfill,
           retentionDays: config.retentionDays,
@@ -329,6 +318,7 @@ export function createSchedulerService(
           async () => backfill?.close(),
           async () => prometheus?.close(),
           ...Object.values(queues).map((q) => () => q.close()),
+          async () => bull.close(),
           () => redis.del(schema.schedulerHeartbeat),
           () => disconnect(redis),
           async () => closeLive(),

@@ -1,0 +1,60 @@
+import { Cluster, Redis, type RedisOptions } from 'ioredis'
+
+// The one place a service's ioredis client is made: one Redis (REDIS_URL), or a Redis Cluster client
+// (REDIS_CLUSTER_NODES) with the same options on every node. The callers keep one code path: ioredis's
+// Cluster has the command API of Redis, and routes each command to the node of its key's slot.
+
+/** Where Redis is: what `redisConfig` (@circles/config) reads. */
+export interface RedisTarget {
+  redisUrl: string
+  /** Seeds of a Redis Cluster; null for one Redis. */
+  redisClusterNodes: readonly { host: string; port: number }[] | null
+}
+
+/** ioredis options from a redis:// or rediss:// URL (its host, port, credentials, database, TLS). */
+export function redisOptions(url: string): RedisOptions {
+  const u = new URL(url)
+  const db = u.pathname.length > 1 ? Number(u.pathname.slice(1)) : 0
+  return {
+    host: u.hostname,
+    port: Number(u.port || 6379),
+    ...(u.username ? { username: decodeURIComponent(u.username) } : {}),
+    ...(u.password ? { password: decodeURIComponent(u.password) } : {}),
+    ...(Number.isInteger(db) && db > 0 ? { db } : {}),
+    ...(u.protocol === 'rediss:' ? { tls: {} } : {}),
+  }
+}
+
+/**
+ * A client of `target` with `options`. For a cluster it is an ioredis `Cluster`, typed as `Redis` so that
+ * the modules that take a client stay as they are; the few that reach past the command API (the index
+ * writer's own connections, scans, FUNCTION LOAD) ask `isCluster` and go to every primary (`primaries`).
+ */
+export function connectRedis(target: RedisTarget, options: RedisOptions = {}): Redis {
+  if (!target.redisClusterNodes) return new Redis(target.redisUrl, options)
+  // A cluster has no databases: only the URL's credentials and TLS apply, to every node.
+  const { host: _host, port: _port, db: _db, ...auth } = redisOptions(target.redisUrl)
+  const { lazyConnect, enableOfflineQueue, ...node } = options
+  const cluster = new Cluster(
+    target.redisClusterNodes.map((n) => ({ host: n.host, port: n.port })),
+    {
+      lazyConnect,
+      enableOfflineQueue,
+      redisOptions: { ...auth, ...node },
+      // after a failover the slots move: ask again soon rather than fail the command
+      retryDelayOnFailover: 200,
+      retryDelayOnClusterDown: 200,
+    },
+  )
+  return cluster as unknown as Redis
+}
+
+/** Whether `redis` is a cluster client (made by `connectRedis` from REDIS_CLUSTER_NODES). */
+export function isCluster(redis: Redis | Cluster): redis is Cluster {
+  return redis.isCluster
+}
+
+/** The connections to every primary of a cluster client; the client itself for one Redis. */
+export function primaries(redis: Redis | Cluster): Redis[] {
+  return isCluster(redis) ? redis.nodes('master') : [redis]
+}
