@@ -1,4 +1,5 @@
 import type { RedisSchema } from '@circles/redis-schema'
+import { pipelineFor } from '@circles/redis-wire'
 import type { Redis } from 'ioredis'
 import type { DidCache } from './did-cache.js'
 import { didId, didTableBucket, packDidText, unpackDidText } from './layout.js'
@@ -35,7 +36,7 @@ export async function resolveIds(
     if (!list.includes(key)) list.push(key)
   }
   if (missing.size === 0) return out
-  const pipe = redis.pipeline()
+  const pipe = pipelineFor(redis)
   const buckets = [...missing.entries()]
   for (const [bucket, list] of buckets) {
     pipe.hmget(schema.didTable(bucket), ...list.map((k) => Buffer.from(k, 'latin1')))
@@ -78,12 +79,12 @@ export async function rememberDids(
   schema: RedisSchema,
   dids: Iterable<string>,
 ): Promise<void> {
-  let pipe = redis.pipeline()
+  let pipe = pipelineFor(redis)
   for (const [bucket, list] of didTableEntries(dids)) {
     pipe.hset(schema.didTable(bucket), ...list)
     if (pipe.length >= 1000) {
       for (const [err] of (await pipe.exec()) ?? []) if (err) throw err
-      pipe = redis.pipeline()
+      pipe = pipelineFor(redis)
     }
   }
   for (const [err] of (await pipe.exec()) ?? []) if (err) throw err

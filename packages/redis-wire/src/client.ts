@@ -1,4 +1,4 @@
-import { Cluster, Redis, type RedisOptions } from 'ioredis'
+import { type ChainableCommander, Cluster, Redis, type RedisOptions } from 'ioredis'
 
 // The one place a service's ioredis client is made: one Redis (REDIS_URL), or a Redis Cluster client
 // (REDIS_CLUSTER_NODES) with the same options on every node. The callers keep one code path: ioredis's
@@ -41,6 +41,8 @@ export function connectRedis(target: RedisTarget, options: RedisOptions = {}): R
       lazyConnect,
       enableOfflineQueue,
       redisOptions: { ...auth, ...node },
+      // commands of one tick go to each node as one pipeline (what `pipelineFor` relies on)
+      enableAutoPipelining: true,
       // after a failover the slots move: ask again soon rather than fail the command
       retryDelayOnFailover: 200,
       retryDelayOnClusterDown: 200,
@@ -57,4 +59,34 @@ export function isCluster(redis: Redis | Cluster): redis is Cluster {
 /** The connections to every primary of a cluster client; the client itself for one Redis. */
 export function primaries(redis: Redis | Cluster): Redis[] {
   return isCluster(redis) ? redis.nodes('master') : [redis]
+}
+
+/**
+ * `redis.pipeline()`; on a cluster, where ioredis refuses a pipeline whose keys live on several nodes, an
+ * object with the same API whose `exec()` sends each command on its own, in the same tick (the cluster
+ * client pipelines them per node: one round trip per node), and answers as a pipeline does. Commands of
+ * one slot keep their order (one connection per node); nothing is atomic, as in a pipeline.
+ */
+export function pipelineFor(redis: Redis): ChainableCommander {
+  if (!isCluster(redis)) return redis.pipeline()
+  const calls: [string, unknown[]][] = []
+  const client = redis as unknown as Record<string, (...args: unknown[]) => Promise<unknown>>
+  const run = ([name, args]: [string, unknown[]]) =>
+    (client[name] as (...args: unknown[]) => Promise<unknown>).apply(redis, args).then(
+      (reply) => [null, reply] as [null, unknown],
+      (err: Error) => [err, null] as [Error, null],
+    )
+  const spread: ChainableCommander = new Proxy({} as ChainableCommander, {
+    get(_, prop) {
+      if (prop === 'length') return calls.length
+      if (prop === 'exec') return () => Promise.all(calls.map(run))
+      // not a thenable: `await pipe` must not call exec
+      if (typeof prop !== 'string' || prop === 'then') return undefined
+      return (...args: unknown[]) => {
+        calls.push([prop, args])
+        return spread
+      }
+    },
+  })
+  return spread
 }

@@ -5,11 +5,13 @@
 export {
   connectRedis,
   isCluster,
+  pipelineFor,
   primaries,
   type RedisTarget,
   redisOptions,
 } from './client.js'
+export { ClusterWire, commandsOf, type FrameSender, wireFor } from './cluster-wire.js'
 export { encodeBulks, Frame } from './frame.js'
 export { luaErrorSource, luaSource, nameLuaFunction, withLuaSource } from './lua.js'
-export { keySlot } from './slot.js'
+export { keySlot, keySlotOf } from './slot.js'
 export { DEFAULT_REPLY_TIMEOUT_MS, Wire, WireError, type WireOptions } from './wire.js'

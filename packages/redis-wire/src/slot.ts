@@ -9,18 +9,24 @@ for (let i = 0; i < 256; i++) {
 
 /** The cluster slot of a key: only the part inside the first non-empty `{...}` counts, as in Redis. */
 export function keySlot(key: string): number {
-  let from = 0
-  let to = key.length
-  const open = key.indexOf('{')
-  if (open >= 0) {
-    const close = key.indexOf('}', open + 1)
-    if (close > open + 1) {
+  const bytes = Buffer.from(key)
+  return keySlotOf(bytes, 0, bytes.length)
+}
+
+/** `keySlot` of the key in `buf` from `start` to `end` (a key inside a RESP frame, not copied out). */
+export function keySlotOf(buf: Uint8Array, start: number, end: number): number {
+  let from = start
+  let to = end
+  const open = buf.indexOf(0x7b, start)
+  if (open >= 0 && open < end) {
+    const close = buf.indexOf(0x7d, open + 1)
+    if (close > open + 1 && close < end) {
       from = open + 1
       to = close
     }
   }
-  const bytes = Buffer.from(key.slice(from, to))
   let crc = 0
-  for (const b of bytes) crc = ((crc << 8) & 0xffff) ^ (TABLE[(crc >> 8) ^ b] as number)
+  for (let i = from; i < to; i++)
+    crc = ((crc << 8) & 0xffff) ^ (TABLE[(crc >> 8) ^ (buf[i] as number)] as number)
   return crc & 16383
 }

@@ -54,6 +54,8 @@ export const DEFAULT_REPLY_TIMEOUT_MS = 60_000
  * replies are due rejects every frame in flight with a WireError.
  */
 export class Wire {
+  /** One server: every command in frame order (FrameSender). */
+  readonly routed = false
   private socket: Socket | null = null
   /** Frames written, waiting for replies (oldest first). */
   private inflight: Pending[] = []

@@ -51,6 +51,7 @@ export {
   type RedisClusterOptions,
   startRedisCluster,
 } from './redis-cluster.js'
+export { dumpByPrefix } from './redis-dump.js'
 export {
   type PrivateRedis,
   type RollbackRedis,

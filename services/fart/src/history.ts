@@ -8,7 +8,7 @@ import {
   resolveIds,
 } from '@circles/interaction-index'
 import { LONG_TERM_SIDES, type LongTermSide, type RedisSchema } from '@circles/redis-schema'
-import { Frame, luaSource, type Wire } from '@circles/redis-wire'
+import { Frame, type FrameSender, luaSource } from '@circles/redis-wire'
 import type { ChainableCommander, Redis } from 'ioredis'
 import { withProfile } from './circle-compute.js'
 import { type DayTally, dateOfDay, type TalliedPartner, tallyDay } from './history-days.js'
@@ -72,7 +72,7 @@ export interface HistoryDeps {
   /** Complete days' summaries, shared by requests (history-memo.ts); none: every day is read. */
   memo?: HistoryMemo
   /** The connection the partners' checks go on (`judge`), to the same Redis as `redis`. */
-  wire: Wire
+  wire: FrameSender
 }
 
 /** The account's history, or 'gone' when the AppView says it no longer exists (as circles answer 404). */

@@ -1,6 +1,6 @@
 import type { IdentityEvent } from '@circles/core'
 import type { RedisSchema } from '@circles/redis-schema'
-import { Wire } from '@circles/redis-wire'
+import { type FrameSender, wireFor } from '@circles/redis-wire'
 import type { Redis } from 'ioredis'
 import { DidCache } from '../did-cache.js'
 import { DEFAULT_ROLLUP_GRACE_HOURS, keepSeconds, RECORD_SIZE, WINDOW_HOURS } from '../layout.js'
@@ -31,8 +31,8 @@ export class WriterContext {
    * batch after (BENCHMARKS.md, "Measurements the code relies on"). C's operations are idempotent revokes of exact
    * records: their order against other batches' appends changes nothing.
    */
-  readonly wire: Wire
-  readonly lane: Wire
+  readonly wire: FrameSender
+  readonly lane: FrameSender
   readonly cache = new DidCache()
   readonly accounts: Accounts
   readonly opsPool: AccountOps[] = []
@@ -85,8 +85,8 @@ export class WriterContext {
     this.keep = keepSeconds(graceHours)
     this.keepHours = WINDOW_HOURS + graceHours
     this.accounts = new Accounts(schema, this.cache)
-    this.wire = new Wire(redis.options, this.connectionLost)
-    this.lane = new Wire(redis.options, this.connectionLost)
+    this.wire = wireFor(redis, this.connectionLost)
+    this.lane = wireFor(redis, this.connectionLost)
     this.cursor = new RollupCursor(redis, schema, this.keep)
     this.order = new CallOrder(this.cursor, this.now)
   }

@@ -1,4 +1,4 @@
-import { encodeBulks, Frame, type Wire, withLuaSource } from '@circles/redis-wire'
+import { encodeBulks, Frame, type FrameSender, withLuaSource } from '@circles/redis-wire'
 import { RECORD_SIZE } from '../layout.js'
 import { INDEX_LIBRARY_CODE, isLibraryMissing } from '../scripts.js'
 import type { WriterContext } from './context.js'
@@ -20,7 +20,7 @@ export type OnResult = (ref: number, code: number, deleted: Buffer[] | null) => 
 export function sendPhase(
   ctx: WriterContext,
   phase: Phase,
-  via: Wire,
+  via: FrameSender,
   nowMs: number,
   side: SideCommand[] = [],
   onResult?: OnResult,
@@ -43,18 +43,30 @@ export function sendPhase(
   const refs: number[] = []
   const ends: number[] = []
   writeCalls(phase, ctx.schema, frame, args, ctx.appendSections, refs, ends)
-  if (onEpoch) frame.call('GET', ctx.schema.didTableEpoch)
+  // On a cluster the epoch lives on another node than most appends: read it after their replies.
+  const epochInFrame = onEpoch !== undefined && !via.routed
+  if (epochInFrame) frame.call('GET', ctx.schema.didTableEpoch)
   // The accounts keep only the phase being built: a phase sent must not stay reachable from them.
   phase.recycle()
-  return via.send(frame).then((results) => {
+  const sent = via.send(frame).then((results) => {
     for (const r of results) {
       if (!(r instanceof Error)) continue
       if (isLibraryMissing(r)) ctx.loadLibrary = true
       throw withLuaSource(r)
     }
-    if (onEpoch) onEpoch(String(results[before + ends.length] ?? '0'))
+    if (epochInFrame) onEpoch(String(results[before + ends.length] ?? '0'))
     if (onResult) readResults(results, before, refs, ends, onResult)
   })
+  return onEpoch && !epochInFrame ? sent.then(() => readEpoch(ctx, via, onEpoch)) : sent
+}
+
+/** The DID table epoch, read on its own after a phase's replies (see table-memo.ts for why after). */
+async function readEpoch(ctx: WriterContext, via: FrameSender, onEpoch: (epoch: string) => void) {
+  const frame = new Frame(128)
+  frame.call('GET', ctx.schema.didTableEpoch)
+  const [epoch] = await via.send(frame)
+  if (epoch instanceof Error) throw epoch
+  onEpoch(String(epoch ?? '0'))
 }
 
 /** Hands each operation's outcome in the replies of a phase's script calls (from `before` on) to `onResult`. */

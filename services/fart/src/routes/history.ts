@@ -1,5 +1,5 @@
 import { DidCache } from '@circles/interaction-index'
-import { Wire } from '@circles/redis-wire'
+import { wireFor } from '@circles/redis-wire'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { FastifyReply } from 'fastify'
 import { etagOf, GONE_BODY, hiddenActorAnswer } from '../circle-entry.js'
@@ -18,7 +18,7 @@ export function historyRoutes(ctx: AppContext): FastifyPluginAsyncTypebox {
   const memo = days > 0 ? createHistoryMemo(days) : undefined
   return async (app) => {
     // The partners' checks in one frame each (history.ts, `judge`); its reply timeout is the API's.
-    const wire = new Wire({ ...ctx.redis.options, commandTimeout: ctx.config.redisTimeoutMs })
+    const wire = wireFor(ctx.redis, undefined, { commandTimeout: ctx.config.redisTimeoutMs })
     app.addHook('onClose', () => wire.close())
     const { redis, schema, profiles, now } = ctx
     const deps = { redis, schema, profiles, now, cache, memo, wire }
