@@ -15,13 +15,13 @@ export async function dumpByPrefix(
     do {
       const [next, keys] = await node.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000)
       cursor = next
-      for (const key of keys) out.set(key.slice(prefix.length), await valueOf(node, key))
+      for (const key of keys) out.set(key.slice(prefix.length), await keyValue(node, key))
     } while (cursor !== '0')
   }
   return new Map([...out].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
 }
 
-async function valueOf(node: Redis, key: string): Promise<string> {
+async function keyValue(node: Redis, key: string): Promise<string> {
   const type = await node.type(key)
   const hex = (b: Buffer) => b.toString('hex')
   switch (type) {
