@@ -90,3 +90,23 @@ export function pipelineFor(redis: Redis): ChainableCommander {
   })
   return spread
 }
+
+/**
+ * The keys matching `pattern`, page by page, each page with the connection of the node that holds it: one
+ * SCAN walk per primary on a cluster (a SCAN sees one node's keys), the one walk on one Redis. Commands on
+ * a page's keys may go in one pipeline on its `node`: they all live there.
+ */
+export async function* scanPrimaries(
+  redis: Redis,
+  pattern: string,
+  count = 1000,
+): AsyncGenerator<{ node: Redis; keys: string[] }> {
+  for (const node of primaries(redis)) {
+    let cursor = '0'
+    do {
+      const [next, keys] = await node.scan(cursor, 'MATCH', pattern, 'COUNT', count)
+      cursor = next
+      yield { node, keys }
+    } while (cursor !== '0')
+  }
+}

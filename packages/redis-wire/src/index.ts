@@ -9,6 +9,7 @@ export {
   primaries,
   type RedisTarget,
   redisOptions,
+  scanPrimaries,
 } from './client.js'
 export { ClusterWire, commandsOf, type FrameSender, wireFor } from './cluster-wire.js'
 export { encodeBulks, Frame } from './frame.js'

@@ -3,6 +3,7 @@ import { BACKFILL_QUEUE, backfillJobId, backfillQueueOptions } from '@circles/ba
 import { nameMembers } from '@circles/bsky-client'
 import { isValidHandle } from '@circles/core'
 import type { RedisSchema } from '@circles/redis-schema'
+import { scanPrimaries } from '@circles/redis-wire'
 import { Queue } from 'bullmq'
 import type { Redis } from 'ioredis'
 import { type RollupPipeline, withRollupScripts } from './fence.js'
@@ -82,16 +83,13 @@ async function circleKeys(
 ): Promise<string[]> {
   const prefixes = new Set(dids.flatMap((d) => schema.circleCachePrefixes(d)))
   const out: string[] = []
-  let cursor = '0'
-  do {
-    const [next, page] = await redis.scan(cursor, 'MATCH', schema.circleCachePattern, 'COUNT', 1000)
-    cursor = next
+  for await (const { keys: page } of scanPrimaries(redis, schema.circleCachePattern)) {
     for (const key of page) {
       const close = key.indexOf('}:')
       if (close > 0 && prefixes.has(key.slice(0, close + 2))) out.push(key)
     }
     await onPage?.()
-  } while (cursor !== '0')
+  }
   return out
 }
 

@@ -1,5 +1,6 @@
 import { DAY_MS } from '@circles/core'
 import type { RedisSchema } from '@circles/redis-schema'
+import { scanPrimaries } from '@circles/redis-wire'
 import type { Redis } from 'ioredis'
 import { sweepDidTable, type TableSweepOptions, type TableSweepResult } from './table-sweep.js'
 
@@ -38,18 +39,15 @@ async function pruneDayFields(
   oldestDay: number,
   onPage?: () => Promise<void>,
 ): Promise<{ keys: number; fields: number }> {
-  let cursor = '0'
   let keys = 0
   let fields = 0
-  do {
-    const [next, page] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1000)
-    cursor = next
+  for await (const { node, keys: page } of scanPrimaries(redis, pattern)) {
     if (page.length === 0) continue
     keys += page.length
-    const read = redis.pipeline()
+    const read = node.pipeline()
     for (const key of page) read.hkeys(key)
     const replies = (await read.exec()) ?? []
-    const del = redis.pipeline()
+    const del = node.pipeline()
     let n = 0
     replies.forEach(([err, names], i) => {
       if (err) return
@@ -62,7 +60,7 @@ async function pruneDayFields(
     if (n > 0) await del.exec()
     fields += n
     await onPage?.()
-  } while (cursor !== '0')
+  }
   return { keys, fields }
 }
 

@@ -1,0 +1,63 @@
+import { DAY_MS } from '@circles/core'
+import { createSchema } from '@circles/redis-schema'
+import { connectRedis, primaries } from '@circles/redis-wire'
+import { haveRedisCli, type PrivateRedisCluster, prng, startRedisCluster } from '@circles/testkit'
+import type { Redis } from 'ioredis'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { runPrune } from '../src/prune.js'
+
+// The prune's SCAN on a Redis Cluster: a SCAN sees one node's keys, so the prune walks every primary;
+// each page's commands go in a pipeline on the node that holds its keys (no cross-node pipeline).
+
+describe.runIf(haveRedisCli('the prune cluster test'))('prune on a Redis Cluster', () => {
+  let cluster: PrivateRedisCluster
+  let redis: Redis
+  beforeAll(async () => {
+    cluster = await startRedisCluster({ replicas: 0 })
+    redis = connectRedis({
+      redisUrl: 'redis://127.0.0.1:6379',
+      redisClusterNodes: cluster.nodes.map((n) => ({ host: '127.0.0.1', port: n.port })),
+    })
+  })
+  afterAll(async () => {
+    redis?.disconnect()
+    await cluster?.stop()
+  })
+
+  it('prunes old day fields of the keys on every primary', async () => {
+    const schema = createSchema(`prune-cluster-${process.pid}:`)
+    const rand = prng(3)
+    const did = () =>
+      `did:plc:${Array.from({ length: 24 }, () => 'abcdefgh'[Math.floor(rand() * 8)]).join('')}`
+    const now = Date.now()
+    const today = Math.floor(now / DAY_MS)
+    const dids = Array.from({ length: 60 }, did)
+    for (const d of dids) {
+      await redis.hset(
+        schema.longTerm(d, 'i'),
+        String(today - 200),
+        'old',
+        String(today - 1),
+        'new',
+      )
+      await redis.hset(schema.snapshot(d), String(today - 400), 'old', String(today), 'new')
+    }
+    const holding = await Promise.all(primaries(redis).map((n) => n.dbsize()))
+    expect(holding.filter((n) => n > 0)).toHaveLength(3)
+    const result = await runPrune(redis, schema, {
+      now,
+      retentionDays: 90,
+      snapshotRetentionDays: 365,
+    })
+    expect(result).toMatchObject({
+      longTermKeys: 60,
+      longTermFields: 60,
+      snapshotKeys: 60,
+      snapshotFields: 60,
+    })
+    for (const d of dids) {
+      expect(await redis.hkeys(schema.longTerm(d, 'i'))).toEqual([String(today - 1)])
+      expect(await redis.hkeys(schema.snapshot(d))).toEqual([String(today)])
+    }
+  })
+})
