@@ -34,7 +34,7 @@ describe.runIf(haveRedisCli('the prune cluster test'))('prune on a Redis Cluster
     const dids = Array.from({ length: 60 }, did)
     for (const d of dids) {
       await redis.hset(
-        schema.longTerm(d, 'i'),
+        schema.longTerm(d, 's'),
         String(today - 200),
         'old',
         String(today - 1),
@@ -56,7 +56,7 @@ describe.runIf(haveRedisCli('the prune cluster test'))('prune on a Redis Cluster
       snapshotFields: 60,
     })
     for (const d of dids) {
-      expect(await redis.hkeys(schema.longTerm(d, 'i'))).toEqual([String(today - 1)])
+      expect(await redis.hkeys(schema.longTerm(d, 's'))).toEqual([String(today - 1)])
       expect(await redis.hkeys(schema.snapshot(d))).toEqual([String(today)])
     }
   })
