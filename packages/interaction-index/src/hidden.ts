@@ -1,4 +1,5 @@
 import type { RedisSchema } from '@circles/redis-schema'
+import { pipelineFor } from '@circles/redis-wire'
 import type { Redis } from 'ioredis'
 
 /** Accounts asked about per pipeline. */
@@ -23,7 +24,7 @@ export async function hiddenAccounts(
   const out = new Set<string>()
   for (let i = 0; i < dids.length; i += CHUNK) {
     const chunk = dids.slice(i, i + CHUNK)
-    const pipe = redis.pipeline()
+    const pipe = pipelineFor(redis)
     hiddenChecks(pipe, schema, chunk, { queued })
     const res = await pipe.exec()
     if (res === null) throw new Error('Connection is closed.')

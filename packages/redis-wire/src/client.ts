@@ -41,8 +41,7 @@ export function connectRedis(target: RedisTarget, options: RedisOptions = {}): R
       lazyConnect,
       enableOfflineQueue,
       redisOptions: { ...auth, ...node },
-      // commands of one tick go to each node as one pipeline (what `pipelineFor` relies on)
-      enableAutoPipelining: true,
+      // not enableAutoPipelining: with it, ioredis 5.11 sends call()/callBuffer() without the command name
       // after a failover the slots move: ask again soon rather than fail the command
       retryDelayOnFailover: 200,
       retryDelayOnClusterDown: 200,
@@ -63,9 +62,9 @@ export function primaries(redis: Redis | Cluster): Redis[] {
 
 /**
  * `redis.pipeline()`; on a cluster, where ioredis refuses a pipeline whose keys live on several nodes, an
- * object with the same API whose `exec()` sends each command on its own, in the same tick (the cluster
- * client pipelines them per node: one round trip per node), and answers as a pipeline does. Commands of
- * one slot keep their order (one connection per node); nothing is atomic, as in a pipeline.
+ * object with the same API whose `exec()` sends each command on its own, all at once (in flight together on
+ * each node's connection: about one round trip), and answers as a pipeline does. Commands of one slot keep
+ * their order (one connection per node); nothing is atomic, as in a pipeline.
  */
 export function pipelineFor(redis: Redis): ChainableCommander {
   if (!isCluster(redis)) return redis.pipeline()

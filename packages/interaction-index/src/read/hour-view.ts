@@ -1,4 +1,5 @@
 import type { InteractionKind } from '@circles/core'
+import { pipelineFor } from '@circles/redis-wire'
 import { resolveIds } from '../did-table.js'
 import {
   CODE_DELETED,
@@ -37,7 +38,7 @@ export function createHourView(ctx: ReaderContext): HourView {
   const { redis, schema } = ctx
   return {
     async scanHour(hour, onBatch) {
-      const pipe = redis.pipeline()
+      const pipe = pipelineFor(redis)
       for (let s = 0; s < HOUR_AUTHOR_SHARDS; s++) pipe.smembers(schema.hourAuthors(hour, s))
       const sets = (await pipe.exec()) ?? []
       const authorKeys: string[] = []
@@ -58,7 +59,7 @@ export function createHourView(ctx: ReaderContext): HourView {
 
     async dropHour(hour) {
       // One UNLINK per shard: the shards live in different cluster slots.
-      const pipe = redis.pipeline()
+      const pipe = pipelineFor(redis)
       for (let s = 0; s < HOUR_AUTHOR_SHARDS; s++) pipe.unlink(schema.hourAuthors(hour, s))
       await pipe.srem(schema.indexHours, hour).exec()
     },
@@ -76,7 +77,7 @@ async function scanAuthors(
     const did = authors.get(k)
     return did === undefined ? [] : [did]
   })
-  const p = redis.pipeline()
+  const p = pipelineFor(redis)
   for (const did of list) p.mgetBuffer(schema.accountLog(did), schema.accountHourLog(did, hour))
   const res = (await p.exec()) ?? []
   // per author: subject id (8 latin1 characters) + kind digit -> count

@@ -1,0 +1,157 @@
+import { type ChildProcess, spawn } from 'node:child_process'
+import { once } from 'node:events'
+import { dirname, resolve } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { createSchema, type RedisSchema } from '@circles/redis-schema'
+import { connectRedis, type RedisTarget } from '@circles/redis-wire'
+import {
+  type CorpusFrame,
+  haveRedisCli,
+  type PrivateRedis,
+  type PrivateRedisCluster,
+  startRedisCluster,
+  startRedisServer,
+  startReplayServer,
+  synthesizeFrames,
+} from '@circles/testkit'
+import type { Redis } from 'ioredis'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { answerDiff, everyAnswer, groupCounts, waitUntil } from './helpers.js'
+
+// The proof that the whole ingest runs on a Redis Cluster: the real firehose and two indexers (built
+// main.js, as PM2 runs them) over the same replayed corpus, once on one Redis and once on a 3-primary,
+// 3-replica cluster (REDIS_CLUSTER_NODES). Every account's partners, both directions, every window the
+// reader serves, and every hour's roll-up rows must be identical; and no service may have met a
+// cross-slot error (CROSSSLOT from Redis, or ioredis refusing a pipeline that spans nodes) on the way.
+
+const HERE = dirname(fileURLToPath(import.meta.url))
+const FIREHOSE_MAIN = resolve(HERE, '../../firehose/dist/src/main.js')
+const INDEXER_MAIN = resolve(HERE, '../dist/src/main.js')
+const PREFIX = 'cluster-proof:'
+const CROSS_SLOT = /CROSSSLOT|same slots allocation group|MOVED|ASK /
+
+const frames: CorpusFrame[] = []
+const dids: string[] = []
+let last = 0
+let cluster: PrivateRedisCluster | undefined
+let single: PrivateRedis | undefined
+
+beforeAll(async () => {
+  const gen = synthesizeFrames({ commits: 3000, repos: 120, seed: 23, onRepo: (d) => dids.push(d) })
+  for await (const f of gen) frames.push(f)
+  last = frames.at(-1)?.seq as number
+}, 120_000)
+
+afterAll(async () => {
+  await cluster?.stop()
+  await single?.stop()
+})
+
+function run(main: string, env: Record<string, string>, log: string[]): ChildProcess {
+  const child = spawn(process.execPath, [main], {
+    env: { ...process.env, LOG_LEVEL: 'warn', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  const keep = (d: Buffer) => log.push(d.toString())
+  child.stdout?.on('data', keep)
+  child.stderr?.on('data', keep)
+  return child
+}
+
+async function stop(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return
+  const exited = once(child, 'exit')
+  child.kill('SIGTERM')
+  await exited
+}
+
+/** Runs the firehose and two indexers over the frames into `target` until all is indexed; its answers. */
+async function runPipeline(target: RedisTarget, env: Record<string, string>) {
+  const relay = await startReplayServer(frames)
+  const redis = connectRedis(target, { maxRetriesPerRequest: 1 })
+  redis.on('error', () => {})
+  const schema = createSchema(PREFIX)
+  const log: string[] = []
+  const common = {
+    ...env,
+    REDIS_PREFIX: PREFIX,
+    RELAY_URL: relay.url,
+    FIREHOSE_CURSOR: '0',
+    FIREHOSE_BATCH_FRAMES: '50',
+    INDEXER_BATCH_ENTRIES: '5',
+  }
+  const children = [
+    run(FIREHOSE_MAIN, common, log),
+    run(INDEXER_MAIN, { ...common, INDEXER_CONSUMER: 'proof-1' }, log),
+    run(INDEXER_MAIN, { ...common, INDEXER_CONSUMER: 'proof-2' }, log),
+  ]
+  try {
+    await waitUntil('every frame published', async () => (await cursor(redis, schema)) === last)
+    await waitUntil('every entry indexed', async () => {
+      const { lag, pending } = await groupCounts(redis, schema.eventStream, schema.indexerGroup)
+      return lag === 0 && pending === 0
+    })
+    await Promise.all(children.map(stop))
+    const answers = await everyWindow(redis, schema)
+    return { answers, log: log.join('') }
+  } catch (err) {
+    // what the services said is the only clue to why they did not finish
+    throw new Error(`${(err as Error).message}; the services logged:\n${log.join('').slice(-3000)}`)
+  } finally {
+    await Promise.all(children.map(stop))
+    redis.disconnect()
+    await relay.close()
+  }
+}
+
+async function cursor(redis: Redis, schema: RedisSchema): Promise<number> {
+  return Number((await redis.get(schema.firehoseCursor)) ?? 0)
+}
+
+/** `everyAnswer` (partners both ways over 48 h, every hour's roll-up rows) plus the shorter windows. */
+async function everyWindow(redis: Redis, schema: RedisSchema) {
+  const { partners, hours } = await everyAnswer(redis, schema, dids)
+  const { createIndexReader } = await import('@circles/interaction-index')
+  const reader = createIndexReader(redis, schema)
+  const windows: Record<string, unknown> = {}
+  for (const windowHours of [1, 6, 24]) {
+    for (const did of dids) {
+      for (const direction of ['sent', 'received'] as const) {
+        windows[`${did} ${direction} ${windowHours}h`] = await reader.topPartners({
+          did,
+          direction,
+          windowHours,
+          weights: { like: 1, repost: 1, reply: 1, quote: 1 },
+          limit: 10_000,
+        })
+      }
+    }
+  }
+  return { partners, hours, windows }
+}
+
+describe.runIf(haveRedisCli('the cluster pipeline proof'))(
+  'the pipeline on a Redis Cluster',
+  () => {
+    it('answers exactly as on one Redis, with no cross-slot error anywhere', async () => {
+      single = await startRedisServer()
+      const one = await runPipeline(
+        { redisUrl: single.url, redisClusterNodes: null },
+        { REDIS_URL: single.url },
+      )
+      cluster = await startRedisCluster()
+      const seeds = cluster.nodes.map((n) => ({ host: '127.0.0.1', port: n.port }))
+      const spread = await runPipeline(
+        { redisUrl: 'redis://127.0.0.1:6379', redisClusterNodes: seeds },
+        { REDIS_CLUSTER_NODES: cluster.seeds },
+      )
+      expect(spread.log.match(CROSS_SLOT)?.[0] ?? null, spread.log.slice(0, 4000)).toBeNull()
+      const busy = Object.values(one.answers.partners).filter((p) => (p as unknown[]).length > 0)
+      expect(busy.length).toBeGreaterThan(50)
+      expect(Object.keys(one.answers.hours).length).toBeGreaterThan(0)
+      expect(answerDiff(spread.answers, one.answers)).toEqual([])
+      expect(spread.answers.windows).toEqual(one.answers.windows)
+      expect(spread.answers).toEqual(one.answers)
+    }, 300_000)
+  },
+)
