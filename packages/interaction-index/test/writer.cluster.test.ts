@@ -61,10 +61,7 @@ describe.runIf(haveRedisCli('the index writer cluster test'))('index writer on a
   let single: TestRedis
   beforeAll(async () => {
     cluster = await startRedisCluster()
-    redis = connectRedis({
-      redisUrl: 'redis://127.0.0.1:6379',
-      redisClusterNodes: cluster.nodes.map((n) => ({ host: '127.0.0.1', port: n.port })),
-    })
+    redis = connectRedis(cluster.target)
     single = await createTestRedis('writer-cluster')
   })
   afterAll(async () => {

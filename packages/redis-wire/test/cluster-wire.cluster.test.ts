@@ -12,10 +12,7 @@ describe.runIf(haveRedisCli('the ClusterWire test'))('ClusterWire', () => {
   let wire: ClusterWire
   beforeAll(async () => {
     cluster = await startRedisCluster({ replicas: 0 })
-    redis = connectRedis({
-      redisUrl: 'redis://127.0.0.1:6379',
-      redisClusterNodes: cluster.nodes.map((n) => ({ host: '127.0.0.1', port: n.port })),
-    })
+    redis = connectRedis(cluster.target)
     wire = wireFor(redis) as ClusterWire
   })
   afterAll(async () => {

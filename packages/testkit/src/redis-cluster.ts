@@ -36,6 +36,8 @@ export interface PrivateRedisCluster {
   nodes: ClusterNode[]
   /** `host:port,...` of every node: the value of REDIS_CLUSTER_NODES. */
   seeds: string
+  /** Where the cluster is, as `connectRedis` (@circles/redis-wire) takes it (REDIS_URL unused). */
+  target: { redisUrl: string; redisClusterNodes: { host: string; port: number }[] }
   /** The nodes that are primaries now (a failover changes them), by CLUSTER NODES of a live node. */
   primaries(): Promise<ClusterNode[]>
   /** The node at `port`. */
@@ -111,6 +113,10 @@ function handle(nodes: ClusterNode[], stop: () => Promise<void>): PrivateRedisCl
   return {
     nodes,
     seeds: nodes.map((n) => n.address).join(','),
+    target: {
+      redisUrl: 'redis://127.0.0.1:6379',
+      redisClusterNodes: nodes.map((n) => ({ host: '127.0.0.1', port: n.port })),
+    },
     node(port) {
       const n = nodes.find((x) => x.port === port)
       if (!n) throw new Error(`no cluster node on port ${port}`)

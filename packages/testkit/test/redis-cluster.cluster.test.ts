@@ -33,7 +33,7 @@ describe.runIf(haveRedisCli('the Redis Cluster harness test'))('startRedisCluste
   })
 
   it('spreads keys over the primaries: a cluster client reads back what it wrote', async () => {
-    const client = new Cluster(cluster.seeds.split(',').map((a) => a))
+    const client = new Cluster(cluster.target.redisClusterNodes)
     try {
       const keys = Array.from({ length: 60 }, (_, i) => `harness-test:${i}`)
       for (const k of keys) await client.set(k, k)

@@ -1,4 +1,6 @@
 import { createHash } from 'node:crypto'
+import { dirname, resolve } from 'node:path'
+import { fileURLToPath } from 'node:url'
 import type {
   AccountEvent,
   InteractionCreate,
@@ -15,6 +17,11 @@ import { prng } from '@circles/testkit'
 import type { Redis } from 'ioredis'
 
 const B32 = 'abcdefghijklmnopqrstuvwxyz234567'
+
+const HERE = dirname(fileURLToPath(import.meta.url))
+/** The built services, run as processes (as PM2 runs them) by the tests that kill or restart things. */
+export const FIREHOSE_MAIN = resolve(HERE, '../../firehose/dist/src/main.js')
+export const INDEXER_MAIN = resolve(HERE, '../dist/src/main.js')
 
 /** A valid did:plc derived from a name, so tests read well and stay deterministic. */
 export function plc(name: string): string {

@@ -1,7 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process'
 import { once } from 'node:events'
-import { dirname, resolve } from 'node:path'
-import { fileURLToPath } from 'node:url'
 import { createSchema, type RedisSchema } from '@circles/redis-schema'
 import { connectRedis, type RedisTarget } from '@circles/redis-wire'
 import {
@@ -16,7 +14,14 @@ import {
 } from '@circles/testkit'
 import type { Redis } from 'ioredis'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { answerDiff, everyAnswer, groupCounts, waitUntil } from './helpers.js'
+import {
+  answerDiff,
+  everyAnswer,
+  FIREHOSE_MAIN,
+  groupCounts,
+  INDEXER_MAIN,
+  waitUntil,
+} from './helpers.js'
 
 // The proof that the whole ingest runs on a Redis Cluster: the real firehose and two indexers (built
 // main.js, as PM2 runs them) over the same replayed corpus, once on one Redis and once on a 3-primary,
@@ -24,9 +29,6 @@ import { answerDiff, everyAnswer, groupCounts, waitUntil } from './helpers.js'
 // reader serves, and every hour's roll-up rows must be identical; and no service may have met a
 // cross-slot error (CROSSSLOT from Redis, or ioredis refusing a pipeline that spans nodes) on the way.
 
-const HERE = dirname(fileURLToPath(import.meta.url))
-const FIREHOSE_MAIN = resolve(HERE, '../../firehose/dist/src/main.js')
-const INDEXER_MAIN = resolve(HERE, '../dist/src/main.js')
 const PREFIX = 'cluster-proof:'
 const CROSS_SLOT = /CROSSSLOT|same slots allocation group|MOVED|ASK /
 

@@ -2,8 +2,7 @@ import { type ChildProcess, spawn } from 'node:child_process'
 import { once } from 'node:events'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
-import { dirname, join, resolve } from 'node:path'
-import { fileURLToPath } from 'node:url'
+import { join } from 'node:path'
 import { encodeEvents, type StreamEvent } from '@circles/core'
 import { createIndexWriter } from '@circles/interaction-index'
 import { privateRedisArgs } from '@circles/ops'
@@ -25,7 +24,9 @@ import {
   canonicalExport,
   create,
   everyAnswer,
+  FIREHOSE_MAIN,
   groupCounts,
+  INDEXER_MAIN,
   indexPart,
   plc,
   waitDrained,
@@ -39,9 +40,6 @@ import {
 // hour's roll-up rows) must equal that of an uninterrupted run over the same frames, with as many records
 // held. A service that exits on its own is started again after 200 ms, as PM2 would.
 
-const HERE = dirname(fileURLToPath(import.meta.url))
-const FIREHOSE_MAIN = resolve(HERE, '../../firehose/dist/src/main.js')
-const INDEXER_MAIN = resolve(HERE, '../dist/src/main.js')
 const PREFIX = 'restart:'
 
 const frames: CorpusFrame[] = []

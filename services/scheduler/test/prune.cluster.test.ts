@@ -14,10 +14,7 @@ describe.runIf(haveRedisCli('the prune cluster test'))('prune on a Redis Cluster
   let redis: Redis
   beforeAll(async () => {
     cluster = await startRedisCluster({ replicas: 0 })
-    redis = connectRedis({
-      redisUrl: 'redis://127.0.0.1:6379',
-      redisClusterNodes: cluster.nodes.map((n) => ({ host: '127.0.0.1', port: n.port })),
-    })
+    redis = connectRedis(cluster.target)
   })
   afterAll(async () => {
     redis?.disconnect()

@@ -15,13 +15,12 @@ describe.runIf(haveRedisCli('the scheduler cluster test'))('scheduler on a Redis
   let redis: Redis
   beforeAll(async () => {
     cluster = await startRedisCluster()
-    redis = connectRedis({ redisUrl: 'redis://127.0.0.1:6379', redisClusterNodes: seeds() })
+    redis = connectRedis(cluster.target)
   })
   afterAll(async () => {
     redis?.disconnect()
     await cluster?.stop()
   })
-  const seeds = () => cluster.nodes.map((n) => ({ host: '127.0.0.1', port: n.port }))
 
   it('schedules and runs its jobs through BullMQ on cluster clients, then stops cleanly', async () => {
     const prefix = `sched-cluster-${process.pid}:`
