@@ -163,6 +163,10 @@ async function clusterSays(nodes: ClusterNode[]): Promise<string> {
       })
       const healthy = replicas.length + mine.split(',').length
       if (healthy !== nodes.length) return `${n.address} sees ${healthy} of ${nodes.length} nodes`
+      // a replica that never synced refuses to take over its primary's slots ("data too old")
+      const replication = String(await r.info('replication'))
+      if (replication.includes('role:slave') && !replication.includes('master_link_status:up'))
+        return `${n.address} has not synced with its primary yet`
       primaries = mine
       return ''
     }).catch((err: Error) => `${n.address}: ${err.message}`)

@@ -1,7 +1,7 @@
 import { type ChildProcess, spawn } from 'node:child_process'
 import { once } from 'node:events'
 import { createSchema, type RedisSchema } from '@circles/redis-schema'
-import { connectRedis, type RedisTarget } from '@circles/redis-wire'
+import { connectRedis, keySlot, type RedisTarget } from '@circles/redis-wire'
 import {
   type CorpusFrame,
   haveRedisCli,
@@ -20,6 +20,7 @@ import {
   FIREHOSE_MAIN,
   groupCounts,
   INDEXER_MAIN,
+  tally,
   waitUntil,
 } from './helpers.js'
 
@@ -67,8 +68,15 @@ async function stop(child: ChildProcess): Promise<void> {
   await exited
 }
 
-/** Runs the firehose and two indexers over the frames into `target` until all is indexed; its answers. */
-async function runPipeline(target: RedisTarget, env: Record<string, string>) {
+/**
+ * Runs the firehose and two indexers over the frames into `target` until all is indexed, calling `during`
+ * while they run; returns the answers and what the services logged.
+ */
+async function runPipeline(
+  target: RedisTarget,
+  env: Record<string, string>,
+  during: (redis: Redis, schema: RedisSchema) => Promise<void> = async () => {},
+) {
   const relay = await startReplayServer(frames)
   const redis = connectRedis(target, { maxRetriesPerRequest: 1 })
   redis.on('error', () => {})
@@ -88,6 +96,7 @@ async function runPipeline(target: RedisTarget, env: Record<string, string>) {
     run(INDEXER_MAIN, { ...common, INDEXER_CONSUMER: 'proof-2' }, log),
   ]
   try {
+    await during(redis, schema)
     await waitUntil('every frame published', async () => (await cursor(redis, schema)) === last)
     await waitUntil('every entry indexed', async () => {
       const { lag, pending } = await groupCounts(redis, schema.eventStream, schema.indexerGroup)
@@ -95,7 +104,8 @@ async function runPipeline(target: RedisTarget, env: Record<string, string>) {
     })
     await Promise.all(children.map(stop))
     const answers = await everyWindow(redis, schema)
-    return { answers, log: log.join('') }
+    const exits = children.map((c) => c.exitCode).filter((code) => code !== 0)
+    return { answers, log: log.join(''), exits }
   } catch (err) {
     // what the services said is the only clue to why they did not finish
     throw new Error(`${(err as Error).message}; the services logged:\n${log.join('').slice(-3000)}`)
@@ -155,5 +165,47 @@ describe.runIf(haveRedisCli('the cluster pipeline proof'))(
       expect(spread.answers.windows).toEqual(one.answers.windows)
       expect(spread.answers).toEqual(one.answers)
     }, 300_000)
+
+    it('rides out a primary killed (kill -9) mid-run and its replica promoted, with no restart', async () => {
+      single ??= await startRedisServer()
+      await cluster?.stop()
+      cluster = await startRedisCluster()
+      const c = cluster
+      const one = await runPipeline(
+        { redisUrl: single.url, redisClusterNodes: null },
+        { REDIS_URL: single.url },
+      )
+      let killed = 0
+      const spread = await runPipeline(
+        c.target,
+        { REDIS_CLUSTER_NODES: c.seeds },
+        async (redis, schema) => {
+          await waitUntil('a third published', async () => (await cursor(redis, schema)) > last / 3)
+          // the primary of the stream's slot: the firehose, both indexers and part of the index lose it
+          const owner = await primaryOf(c, keySlot(schema.eventStream))
+          killed = owner.port
+          await owner.server.crash()
+          await c.waitOk(30_000)
+        },
+      )
+      expect(killed).toBeGreaterThan(0)
+      expect(spread.exits).toEqual([])
+      const measured = tally(spread.answers, one.answers)
+      console.log(`failover: killed primary :${killed}; ${JSON.stringify(measured)}`)
+      expect(measured.held).toBeGreaterThan(0)
+      expect(answerDiff(spread.answers, one.answers)).toEqual([])
+    }, 300_000)
   },
 )
+
+/** The primary that serves `slot` now. */
+async function primaryOf(c: PrivateRedisCluster, slot: number) {
+  const probe = connectRedis(c.target)
+  try {
+    const ranges = (await probe.call('CLUSTER', 'SLOTS')) as [number, number, [string, number]][]
+    const range = ranges.find(([from, to]) => slot >= from && slot <= to)
+    return c.node(range?.[2][1] as number)
+  } finally {
+    probe.disconnect()
+  }
+}
