@@ -1,7 +1,7 @@
 import { createLogger, logConnectionErrors } from '@circles/logging'
 import { createSchema } from '@circles/redis-schema'
+import { connectRedis } from '@circles/redis-wire'
 import { resolvePds } from '@circles/repo-source'
-import { Redis } from 'ioredis'
 import type { BotConfig } from './config.js'
 import { createMentionReader, ensureGroup } from './mention-reader.js'
 import { type BotCounters, createMetricsPublisher, emptyCounters } from './metrics.js'
@@ -41,8 +41,8 @@ export function createBotService(config: BotConfig, deps: BotDeps = {}): BotServ
   }
   const schema = createSchema(config.redisPrefix)
   // `reads` carries the blocking XREADGROUP, `redis` everything else: a blocked read delays no reply.
-  const reads = new Redis(config.redisUrl, { lazyConnect: true, maxRetriesPerRequest: null })
-  const redis = new Redis(config.redisUrl, { lazyConnect: true, maxRetriesPerRequest: 3 })
+  const reads = connectRedis(config, { lazyConnect: true, maxRetriesPerRequest: null })
+  const redis = connectRedis(config, { lazyConnect: true, maxRetriesPerRequest: 3 })
   logConnectionErrors(reads, log, 'Redis connection (stream reads)')
   logConnectionErrors(redis, log)
   const publish = createMetricsPublisher({ redis, schema, counters, log })
