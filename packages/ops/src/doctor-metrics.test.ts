@@ -64,5 +64,10 @@ describe('the doctor reads /metrics', () => {
       'http://127.0.0.1:9102/metrics',
       'http://127.0.0.1:8081/metrics',
     ])
+    // The bot's page only where the bot runs.
+    const withBot = metricsTargets({ BOT_DID: 'did:plc:abcdefghijklmnopqrstuvwx' })
+    expect(withBot.map((t) => `${t.service} ${t.url}`)).toContain(
+      'bot http://127.0.0.1:9103/metrics',
+    )
   })
 })

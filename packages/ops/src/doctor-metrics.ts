@@ -5,7 +5,7 @@ import type { Check } from './doctor.js'
 // and summed up in a sentence. A port that does not answer is no failure here (the Redis-side checks say
 // whether a service runs; METRICS_PORT=0 turns an endpoint off): the last line lists them.
 
-export type MetricsService = 'firehose' | 'indexer' | 'scheduler' | 'fart'
+export type MetricsService = 'firehose' | 'indexer' | 'scheduler' | 'bot' | 'fart'
 
 export interface MetricsTarget {
   service: MetricsService
@@ -31,6 +31,8 @@ export function metricsTargets(env: Record<string, string | undefined>): Metrics
       url: `http://${host}:${9110 + i}/metrics`,
     })),
     { service: 'scheduler', url: `http://${host}:9102/metrics` },
+    // The bot runs only where its account is set (BOT_DID).
+    ...(env.BOT_DID ? [{ service: 'bot' as const, url: `http://${host}:9103/metrics` }] : []),
     { service: 'fart', url: `http://${local(env.HOST)}:${env.PORT || 8080}/metrics` },
   ]
 }
@@ -92,6 +94,11 @@ export function summarize(service: MetricsService, s: Sample[]): Omit<Check, 'na
         message: `${n(total(s, 'circles_scheduler_jobs_completed_total'))} jobs done, ${n(failed)} attempts failed${failed > 0 ? ' (see its log)' : ''}; roll-up ${n(late)} s late${late > ROLLUP_LATE_WARN_S ? ' (is its job failing?)' : ''}; Redis ${mb(value(s, 'circles_redis_used_memory_bytes'))} used of ${max === 0 ? 'no limit' : mb(max)}, ${Number.isFinite(perInteraction) ? `${n(perInteraction)} B per interaction` : 'bytes per interaction not known yet (no stats run over indexed hours)'}`,
       }
     }
+    case 'bot':
+      return {
+        status: 'ok',
+        message: `${n(total(s, 'circles_bot_mentions_total'))} mentions read, ${n(total(s, 'circles_bot_replies_posted_total'))} replies posted, ${n(total(s, 'circles_bot_refused_total'))} answered without a circle, ${n(total(s, 'circles_bot_failures_total'))} failures, ${n(total(s, 'circles_bot_session_refreshes_total'))} session refreshes`,
+      }
     case 'fart': {
       const hits = total(s, 'fart_circle_cache_total', { outcome: 'hit' })
       const all = total(s, 'fart_circle_cache_total')

@@ -3,17 +3,21 @@ import { once } from 'node:events'
 import { join } from 'node:path'
 import type { CorpusFrame } from '@circles/testkit'
 import {
+  documentedMetrics,
   freePort,
+  namesOf,
+  type Page,
   type PrivateRedis,
   pollUntil,
   type ReplayServer,
+  type Service,
+  scrape,
   startRedisServer,
   startReplayServer,
   synthesizeFrames,
 } from '@circles/testkit'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { repoRoot } from '../src/paths.js'
-import { documentedMetrics, namesOf, type Page, type Service, scrape } from './metrics-table.js'
 
 // The four built services as separate processes on a private Redis, the firehose reading a synthetic corpus
 // from a loopback relay in two halves: each /metrics must serve every name docs/metrics.md gives it (and no

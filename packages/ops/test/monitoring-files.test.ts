@@ -2,12 +2,11 @@ import { spawnSync } from 'node:child_process'
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { havePromtool } from '@circles/testkit'
+import { documentedMetrics, havePromtool, metricOf, seriesIn } from '@circles/testkit'
 import { describe, expect, it } from 'vitest'
 import { parse, stringify } from 'yaml'
 import { metricsTargets } from '../src/doctor-metrics.js'
 import { repoRoot } from '../src/paths.js'
-import { documentedMetrics, metricOf, seriesIn } from './metrics-table.js'
 
 // The monitoring files (ops/, the compose profile) against the one table of metric names: a dashboard
 // panel or an alert that reads a name no service serves would show nothing, silently. promtool, when
@@ -43,7 +42,7 @@ describe('monitoring files', () => {
     expect(TABLE.length).toBeGreaterThan(50)
     expect(new Set(TABLE.map((r) => r.name)).size).toBe(TABLE.length)
     for (const r of TABLE) {
-      expect(['firehose', 'indexer', 'scheduler', 'fart', 'all']).toContain(r.service)
+      expect(['firehose', 'indexer', 'scheduler', 'bot', 'fart', 'all']).toContain(r.service)
       expect(['counter', 'gauge', 'histogram']).toContain(r.type)
     }
   })

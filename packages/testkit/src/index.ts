@@ -25,6 +25,16 @@ export {
   weightedScore,
 } from './ledger.js'
 export {
+  type DocumentedMetric,
+  documentedMetrics,
+  metricOf,
+  namesOf,
+  Page,
+  type Service,
+  scrape,
+  seriesIn,
+} from './metrics-table.js'
+export {
   CHROMIUM_ARGS,
   CHROMIUM_PATH,
   haveChromium,

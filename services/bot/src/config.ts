@@ -10,6 +10,9 @@ import {
   envUrl,
   type LogLevel,
   logLevel,
+  METRICS_ENV,
+  type MetricsConfig,
+  metricsConfig,
   pickEnv,
   REDIS_ENV,
   type RedisConfig,
@@ -36,6 +39,7 @@ const NAMES = [
   'BOT_GLOBAL_LIMIT',
   'BOT_GLOBAL_WINDOW_MS',
   'BOT_METRICS_MS',
+  ...METRICS_ENV,
 ] as const
 
 /** Raw, unvalidated settings as they come from the environment (only the names this service reads). */
@@ -53,7 +57,7 @@ export interface BotAccount {
   sessionKey: Buffer
 }
 
-export interface BotConfig extends RedisConfig {
+export interface BotConfig extends RedisConfig, MetricsConfig {
   logLevel: LogLevel
   /** false: the process starts, logs that it is disabled, and does nothing. @default true */
   enabled: boolean
@@ -133,6 +137,8 @@ export function toConfig(env: BotEnv): BotConfig {
     globalLimit: envInt(env, 'BOT_GLOBAL_LIMIT', 30, { min: 1, max: 100_000 }),
     globalWindowMs: envInt(env, 'BOT_GLOBAL_WINDOW_MS', 60_000, { min: 1000, max: 86_400_000 }),
     metricsIntervalMs: envInt(env, 'BOT_METRICS_MS', 10_000, { min: 100, max: 3_600_000 }),
+    // Prometheus (docs/metrics.md): the firehose 9101, the scheduler 9102, the bot 9103.
+    ...metricsConfig(env, 9103),
   }
   if (!/^[\w.:@-]{1,128}$/.test(config.consumer)) {
     throw new ConfigError(

@@ -1,4 +1,5 @@
 import { createLogger, logConnectionErrors } from '@circles/logging'
+import { type MetricsServer, startMetricsServer } from '@circles/metrics'
 import { createSchema } from '@circles/redis-schema'
 import { connectRedis } from '@circles/redis-wire'
 import { resolvePds } from '@circles/repo-source'
@@ -6,6 +7,7 @@ import type { BotConfig } from './config.js'
 import { createMentionReader, ensureGroup } from './mention-reader.js'
 import { type BotCounters, createMetricsPublisher, emptyCounters } from './metrics.js'
 import { PdsClient } from './pds-client.js'
+import { createBotRegistry } from './prometheus.js'
 import { createReplier } from './replier.js'
 import { createSession, EXIT_LOGIN_REFUSED, LoginRefusedError } from './session.js'
 
@@ -48,6 +50,7 @@ export function createBotService(config: BotConfig, deps: BotDeps = {}): BotServ
   const publish = createMetricsPublisher({ redis, schema, counters, log })
   let reader: ReturnType<typeof createMentionReader> | null = null
   let timer: NodeJS.Timeout | null = null
+  let prometheus: MetricsServer | null = null
   let closing: Promise<void> | null = null
 
   async function start(): Promise<void> {
@@ -103,6 +106,12 @@ export function createBotService(config: BotConfig, deps: BotDeps = {}): BotServ
     reader.start()
     timer = setInterval(() => void publish(), config.metricsIntervalMs)
     timer.unref()
+    prometheus = await startMetricsServer({
+      registry: createBotRegistry(counters),
+      port: config.metricsPort,
+      host: config.metricsHost,
+      log,
+    })
     log.info({ did: account.did, pds: pdsUrl, consumer: config.consumer }, 'bot started')
   }
 
@@ -113,6 +122,7 @@ export function createBotService(config: BotConfig, deps: BotDeps = {}): BotServ
       reads.disconnect()
       await reader?.stop().catch((err: unknown) => log.error({ err }, 'stopping the reader failed'))
       await publish().catch(() => undefined)
+      await prometheus?.close()
       await redis.quit().catch(() => redis.disconnect())
     })()
     return closing

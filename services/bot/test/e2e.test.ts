@@ -1,6 +1,6 @@
 import { decodeMention, type MentionEvent } from '@circles/core'
 import { createLogger } from '@circles/logging'
-import { pollUntil } from '@circles/testkit'
+import { documentedMetrics, freePort, namesOf, pollUntil, scrape } from '@circles/testkit'
 import type { PdsAccount, RecordRef } from '@circles/testkit/pds'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { HELP_TEXT, OPTED_OUT_TEXT } from '../src/command.js'
@@ -44,6 +44,7 @@ interface Reply {
 
 let w: World
 let service: BotService
+let metricsPort: number
 
 async function replies(): Promise<Reply[]> {
   const out: Reply[] = []
@@ -108,7 +109,10 @@ async function onStream(post: RecordRef): Promise<MentionEvent> {
 
 beforeAll(async () => {
   w = await startWorld()
-  const config = toConfig(readEnv(w.botEnv({ BOT_CONSUMER: 'in-process' })))
+  metricsPort = await freePort()
+  const config = toConfig(
+    readEnv(w.botEnv({ BOT_CONSUMER: 'in-process', METRICS_PORT: String(metricsPort) })),
+  )
   service = createBotService(config, { retryMs: 200 })
   await service.start()
 }, 180_000)
@@ -147,6 +151,14 @@ describe('the circles bot on a real PDS and pipeline', () => {
     expect(at(w.bob)).toBeLessThan(at(w.carol))
     expect(at(w.carol)).toBeLessThan(at(w.dave))
     expect(service.counters()).toMatchObject({ repliesPosted: 1, repliesConfirmed: 1 })
+    // Its /metrics serves every name docs/metrics.md gives the bot, and no other of ours; the counts move.
+    const page = await scrape(`http://127.0.0.1:${metricsPort}/metrics`)
+    const names = namesOf(documentedMetrics(), 'bot')
+    expect(names.filter((n) => !page.declared.has(n))).toEqual([])
+    const ours = [...page.declared.keys()].filter((n) => n.startsWith('circles_'))
+    expect(ours.filter((n) => !names.includes(n))).toEqual([])
+    expect(page.value('circles_bot_replies_posted_total')).toBeGreaterThanOrEqual(1)
+    expect(page.value('circles_bot_mentions_total')).toBeGreaterThanOrEqual(1)
   })
 
   it('answers other words and other languages with the help text; a quote of a mention is no mention', async () => {

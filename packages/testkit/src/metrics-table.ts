@@ -1,11 +1,22 @@
-import { readFileSync } from 'node:fs'
-import { join } from 'node:path'
+import { existsSync, readFileSync } from 'node:fs'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
 import { declaredMetrics, parseExposition, type Sample } from '@circles/metrics'
-import { repoRoot } from '../src/paths.js'
 
 // The documented metrics (docs/metrics.md, the one table) and what tests read off a /metrics page.
 
-export type Service = 'firehose' | 'indexer' | 'scheduler' | 'fart'
+export type Service = 'firehose' | 'indexer' | 'scheduler' | 'fart' | 'bot'
+
+/** The repository's root: the nearest folder above this file with the workspace file (from src or dist). */
+function repoRoot(): string {
+  let dir = dirname(fileURLToPath(import.meta.url))
+  while (!existsSync(join(dir, 'pnpm-workspace.yaml'))) {
+    const up = dirname(dir)
+    if (up === dir) throw new Error('metrics-table: no pnpm-workspace.yaml above this file')
+    dir = up
+  }
+  return dir
+}
 
 export interface DocumentedMetric {
   name: string
