@@ -1,6 +1,6 @@
-import { randomBytes } from 'node:crypto'
+import { createHash, randomBytes } from 'node:crypto'
 import { DAY_MS } from '@circles/core'
-import { DidCache, didId, rememberDids, resolveIds } from '@circles/interaction-index'
+import { DidCache, didId, resolveIds } from '@circles/interaction-index'
 import {
   encodeDayBlob,
   encodeDayBlobRows,
@@ -10,9 +10,10 @@ import {
   recordSize,
 } from '@circles/long-term'
 import type { RedisSchema } from '@circles/redis-schema'
-import { luaSource, withLuaSource } from '@circles/redis-wire'
+import { Frame, luaSource, type Wire, withLuaSource } from '@circles/redis-wire'
 import type { ChainableCommander, Redis } from 'ioredis'
 import type { DayCounts, DayRows } from './day-counts.js'
+import { rememberIn, sendFrame } from './wire-calls.js'
 
 // The backfilled day blobs of one source repo: the account's own `bs` hash (only its own repo writes it:
 // replaced whole, in one MULTI) and one `br` hash per partner (many sources write those: each call replaces
@@ -27,20 +28,10 @@ import type { DayCounts, DayRows } from './day-counts.js'
 // memo) learn of a replacement of the same length from it.
 
 const RECEIVED_LUA = luaSource(import.meta.url, 'backfill-received')
-const PIPELINE = 1000
+const RECEIVED_SHA = createHash('sha1').update(RECEIVED_LUA).digest('hex')
+/** Script calls per frame, and frames in flight at once: Redis runs one while the next is built. */
+const PER_FRAME = 1000
 const IN_FLIGHT = 3
-
-type WithScript = Redis & {
-  backfillReceived(key: string, ...args: (string | number | Buffer)[]): Promise<number>
-}
-
-function withScript(redis: Redis): WithScript {
-  const r = redis as WithScript
-  if (typeof r.backfillReceived !== 'function') {
-    redis.defineCommand('backfillReceived', { numberOfKeys: 2, lua: RECEIVED_LUA })
-  }
-  return r
-}
 
 export interface DayWriteResult {
   /** Day fields of the account's `bs` hash, partners whose `br` got records, partners stripped only. */
@@ -151,8 +142,18 @@ async function exec(pipe: ChainableCommander): Promise<void> {
   for (const [err] of (await pipe.exec()) ?? []) if (err) throw withLuaSource(err)
 }
 
+/** An epoch reply (a Buffer from the wire, or null) as `redis.get` would give it. */
+function epochOf(reply: unknown): string | null {
+  return reply === null || reply === undefined ? null : String(reply)
+}
+
+/**
+ * Writes one source repo's day blobs (see above). The bulk of the commands (DID table entries, the
+ * partners' script calls) go on `wire`, the `bs` MULTI through `redis`; each step awaits the one before.
+ */
 export async function writeDayBlobs(
   redis: Redis,
+  wire: Wire,
   schema: RedisSchema,
   did: string,
   days: DayCounts,
@@ -179,9 +180,11 @@ export async function writeDayBlobs(
     ...(await resolveIds(redis, schema, gone, new DidCache(gone.length + 1))).values(),
   ]
 
-  const epoch = await redis.get(schema.didTableEpoch)
   const names = [did, ...partners]
-  await rememberDids(redis, schema, names)
+  const remember = new Frame(4096 + 128 * names.length)
+  remember.call('GET', schema.didTableEpoch)
+  rememberIn(remember, schema, names)
+  const epoch = epochOf((await sendFrame(wire, remember))[0])
 
   const token = randomBytes(8).toString('hex')
   const sent = redis.multi().del(sentKey)
@@ -204,34 +207,46 @@ export async function writeDayBlobs(
   }
   await exec(sent)
 
-  const r = withScript(redis)
-  await writeReceived(r, schema, { source, token }, rows, goneDids, opts.retentionDays)
+  await writeReceived(wire, schema, { source, token }, rows, goneDids, opts.retentionDays)
   // A table sweep that reclaimed an entry between the names and the blobs moved the epoch: write them again.
-  if ((await redis.get(schema.didTableEpoch)) !== epoch) await rememberDids(redis, schema, names)
+  const check = new Frame(256)
+  check.call('GET', schema.didTableEpoch)
+  if (epochOf((await sendFrame(wire, check))[0]) !== epoch) {
+    const again = new Frame(4096 + 128 * names.length)
+    rememberIn(again, schema, names)
+    await sendFrame(wire, again)
+  }
   return { days: byDay.size, partners: partners.length, stripped: goneDids.length }
 }
 
 /**
  * Every partner's `br` share of the source, one script call each (each key its own slot: cluster-safe),
- * in pipelines of which a few are in flight at once: Redis runs one while the next is built.
+ * in frames of which a few are in flight at once: Redis runs one while the next is built. The first
+ * frame loads the script (a no-op when Redis has it), so the calls after it find it.
  */
 async function writeReceived(
-  r: WithScript,
+  wire: Wire,
   schema: RedisSchema,
   { source, token }: { source: Buffer; token: string },
   rows: DayRows,
   goneDids: string[],
   retentionDays: number,
 ): Promise<void> {
-  const inFlight: Promise<void>[] = []
-  let pipe = r.pipeline() as unknown as WithScript & ChainableCommander
-  const flush = async (force: boolean) => {
-    if ((pipe.length < PIPELINE && !force) || pipe.length === 0) return
-    const sent = exec(pipe)
+  const inFlight: Promise<unknown[]>[] = []
+  let frame = new Frame(1 << 18)
+  frame.call('SCRIPT', 'LOAD', RECEIVED_LUA)
+  const send = () => {
+    const sent = sendFrame(wire, frame)
     // Waited for below; until then a failure must not count as unhandled.
     sent.catch(() => {})
     inFlight.push(sent)
-    pipe = r.pipeline() as unknown as WithScript & ChainableCommander
+    frame = new Frame(1 << 18)
+  }
+  const call = async (name: string, expire: string, packed: Buffer | string) => {
+    const keys = [schema.longTerm(name, 'br'), schema.longTermVersion(name)] as const
+    frame.call('EVALSHA', RECEIVED_SHA, 2, ...keys, source, expire, packed, token)
+    if (frame.commands < PER_FRAME) return
+    send()
     if (inFlight.length >= IN_FLIGHT) await inFlight.shift()
   }
   for (let from = 0; from < rows.length; ) {
@@ -239,19 +254,11 @@ async function writeReceived(
     let to = from + 1
     while (to < rows.length && rows.partner[to] === p) to++
     const [packed, newest] = receivedPacked(rows, from, to, source)
-    const expire = String(expireAt(newest, retentionDays))
-    const name = rows.names[p] as string
-    const keys = [schema.longTerm(name, 'br'), schema.longTermVersion(name)] as const
-    pipe.backfillReceived(...keys, source, expire, packed, token)
-    await flush(false)
+    await call(rows.names[p] as string, String(expireAt(newest, retentionDays)), packed)
     from = to
   }
-  for (const partner of goneDids) {
-    const keys = [schema.longTerm(partner, 'br'), schema.longTermVersion(partner)] as const
-    pipe.backfillReceived(...keys, source, '0', '', token)
-    await flush(false)
-  }
-  await flush(true)
+  for (const partner of goneDids) await call(partner, '0', '')
+  send()
   // (On a failure above, what is still in flight finishes on its own: the writes are replacements, a
   // rerun makes them again.)
   for (const sent of inFlight) await sent

@@ -2,15 +2,16 @@ import type { InteractionCreate } from '@circles/core'
 import {
   type ApplyStats,
   emptyStats,
-  hiddenAccounts,
   type IndexWriter,
   readLiveSince,
 } from '@circles/interaction-index'
 import type { RedisSchema } from '@circles/redis-schema'
+import { Wire } from '@circles/redis-wire'
 import type { InteractionRecord } from '@circles/repo-source'
 import type { Redis } from 'ioredis'
 import { type Classified, classifyRecords, type RepoRecord } from './classify.js'
 import { type DayWriteResult, writeDayBlobs } from './day-writes.js'
+import { hiddenOn } from './wire-calls.js'
 
 // One repo folded into the index: its records sorted (classify.ts), the recent ones written through the
 // indexer's own writer, the older ones into the backfilled day blobs (day-writes.ts). Nobody hidden is
@@ -78,40 +79,48 @@ export async function foldRepo(
 ): Promise<FoldResult> {
   const { redis, schema } = deps
   const retentionDays = deps.retentionDays ?? 90
-  const [hiddenSelf, liveSince] = await Promise.all([
-    hiddenAccounts(redis, schema, [did]),
-    readLiveSince(redis, schema),
-  ])
-  if (hiddenSelf.size > 0) {
-    throw new BackfillRefused('hidden', `${did} opted out or was deleted: nothing is backfilled`)
-  }
-  const c = classifyRecords(records, {
-    did,
-    now: (deps.now ?? Date.now)(),
-    liveSince,
-    retentionDays,
-  })
-  if (opts.partial) c.days.clear()
-  // The two shares touch different keys (the live index, the day blobs): written at once, each one's
-  // round trips overlap the other's work.
-  const [live, [day, hiddenPartners]] = await Promise.all([
-    applyLive(deps.writer, c.live),
-    writeDays(deps, did, c.days, retentionDays, opts.partial === true),
-  ])
-  await requeueHidden(deps, [did, ...c.days.keys()])
-  const { live: liveList, days: _days, ...counts } = c
-  return {
-    ...counts,
-    liveEvents: liveList.length,
-    live,
-    day,
-    hiddenPartners,
+  // The day share's bulk commands go on a connection of the fold's own (wire-calls.ts); the first check
+  // opens it before the records are sorted.
+  const wire = new Wire(redis.options)
+  try {
+    const [hiddenSelf, liveSince] = await Promise.all([
+      hiddenOn(wire, schema, [did]),
+      readLiveSince(redis, schema),
+    ])
+    if (hiddenSelf.size > 0) {
+      throw new BackfillRefused('hidden', `${did} opted out or was deleted: nothing is backfilled`)
+    }
+    const c = classifyRecords(records, {
+      did,
+      now: (deps.now ?? Date.now)(),
+      liveSince,
+      retentionDays,
+    })
+    if (opts.partial) c.days.clear()
+    // The two shares touch different keys (the live index, the day blobs): written at once, each one's
+    // round trips overlap the other's work.
+    const [live, [day, hiddenPartners]] = await Promise.all([
+      applyLive(deps.writer, c.live),
+      writeDays(deps, wire, did, c.days, retentionDays, opts.partial === true),
+    ])
+    await requeueHidden(deps, wire, [did, ...c.days.keys()])
+    const { live: liveList, days: _days, ...counts } = c
+    return {
+      ...counts,
+      liveEvents: liveList.length,
+      live,
+      day,
+      hiddenPartners,
+    }
+  } finally {
+    await wire.close()
   }
 }
 
 /** The day blobs of the partners not hidden; and the creates left out for the hidden ones. */
 async function writeDays(
   deps: FoldDeps,
+  wire: Wire,
   did: string,
   days: Classified['days'],
   retentionDays: number,
@@ -119,16 +128,16 @@ async function writeDays(
 ): Promise<[DayWriteResult, number]> {
   if (partial) return [{ days: 0, partners: 0, stripped: 0 }, 0]
   // The writer refuses creates naming a purged account itself (purge marks); the day blobs are ours to keep.
-  const hidden = await hiddenAccounts(deps.redis, deps.schema, days.keys())
+  const hidden = await hiddenOn(wire, deps.schema, days.keys())
   let hiddenPartners = 0
   for (const h of hidden) hiddenPartners += days.delete(h)
-  const day = await writeDayBlobs(deps.redis, deps.schema, did, days, { retentionDays })
+  const day = await writeDayBlobs(deps.redis, wire, deps.schema, did, days, { retentionDays })
   return [day, hiddenPartners]
 }
 
 /** Accounts hidden by now are queued to be forgotten (again): what was just written goes with the rest. */
-async function requeueHidden(deps: FoldDeps, dids: string[]): Promise<void> {
-  const hidden = await hiddenAccounts(deps.redis, deps.schema, dids, { queued: false })
+async function requeueHidden(deps: FoldDeps, wire: Wire, dids: string[]): Promise<void> {
+  const hidden = await hiddenOn(wire, deps.schema, dids, { queued: false })
   if (hidden.size === 0) return
   const now = (deps.now ?? Date.now)()
   await deps.redis.zadd(deps.schema.forgetQueue, ...[...hidden].flatMap((d) => [now, d]))
