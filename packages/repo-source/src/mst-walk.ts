@@ -9,13 +9,48 @@ export interface KeptBlocks {
   dropped: DigestSet
 }
 
-/** The wanted leaves in key order, as parallel arrays; `entries` index `KeptBlocks.records`. */
-export interface WantedLeaves {
-  collections: string[]
-  rkeys: string[]
-  entries: number[]
+/**
+ * The wanted leaves in key order, as parallel arrays; `entries` index `KeptBlocks.records`. The rkeys are
+ * kept as bytes, made strings when read (`rkey(i)`): 10^5 strings alive from the walk to the end of the
+ * fold were what the young-generation collections copied most.
+ */
+export class WantedLeaves {
+  readonly collections: string[] = []
+  readonly entries: number[] = []
   /** Leaves of wanted collections whose record block was there but not kept (its `$type` is another). */
-  skipped: number
+  skipped = 0
+  private bytes = new Uint8Array(1 << 16)
+  /** Where leaf i's rkey ends in `bytes` (it starts where the one before ends). */
+  private ends = new Int32Array(1024)
+  private used = 0
+
+  get length(): number {
+    return this.entries.length
+  }
+
+  /** Adds a leaf whose rkey is `key[from, to)`. */
+  add(collection: string, key: Uint8Array, from: number, to: number, entry: number): void {
+    const i = this.entries.length
+    if (this.used + to - from > this.bytes.length) {
+      const bigger = new Uint8Array(Math.max(2 * this.bytes.length, this.used + to - from))
+      bigger.set(this.bytes.subarray(0, this.used))
+      this.bytes = bigger
+    }
+    if (i === this.ends.length) {
+      const bigger = new Int32Array(2 * i)
+      bigger.set(this.ends)
+      this.ends = bigger
+    }
+    for (let k = from; k < to; k++) this.bytes[this.used++] = key[k] as number
+    this.ends[i] = this.used
+    this.collections.push(collection)
+    this.entries.push(entry)
+  }
+
+  rkey(i: number): string {
+    const start = i === 0 ? 0 : (this.ends[i - 1] as number)
+    return latin1(this.bytes, start, (this.ends[i] as number) - start)
+  }
 }
 
 /** Deeper than this is no tree a PDS builds (~4 levels per 65k keys): a hostile one, not walked. */
@@ -41,7 +76,7 @@ export function walkMst(
 }
 
 class Walker {
-  readonly out: WantedLeaves = { collections: [], rkeys: [], entries: [], skipped: 0 }
+  readonly out = new WantedLeaves()
   /** Per depth: the key being rebuilt in that node (an entry shares a prefix with the one before). */
   private readonly keys: Uint8Array[] = []
   private readonly last = new Uint8Array(MAX_KEY)
@@ -117,10 +152,7 @@ class Walker {
     if (this.collectionWanted) {
       const entry = records.find(link, linkAt)
       if (entry >= 0) {
-        const rkeyAt = this.collection.length + 1
-        this.out.collections.push(this.collection)
-        this.out.rkeys.push(latin1(key, rkeyAt, length - rkeyAt))
-        this.out.entries.push(entry)
+        this.out.add(this.collection, key, this.collection.length + 1, length, entry)
       } else if (!this.partial) {
         if (!dropped.has(link, linkAt) && nodes.find(link, linkAt) < 0) throw missingRecord()
         this.out.skipped++

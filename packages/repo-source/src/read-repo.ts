@@ -230,22 +230,22 @@ function contents(
     count: leaves.entries.length,
     skipped: leaves.skipped,
     *records() {
-      const { collections, rkeys, entries } = leaves
+      const { collections, entries } = leaves
       for (let i = 0; i < entries.length; i++) {
         const entry = entries[i] as number
         const record = decode(blocks, entry, i)
         if (record === undefined) continue
-        yield new Leaf(collections[i] as string, rkeys[i] as string, record, blocks, entry)
+        yield new Leaf(collections[i] as string, leaves.rkey(i), record, blocks, entry)
       }
     },
     *interactions() {
-      const { collections, rkeys, entries } = leaves
+      const { collections, entries } = leaves
       for (let i = 0; i < entries.length; i++) {
         const entry = entries[i] as number
         const r: InteractionRecord = {
           fields: true,
           collection: collections[i] as string,
-          rkey: rkeys[i] as string,
+          rkey: leaves.rkey(i),
           createdAtMs: Number.NaN,
           subject: null,
           replyParent: undefined,
