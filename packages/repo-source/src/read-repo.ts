@@ -1,6 +1,7 @@
-import { type Commit, cborToLex, cborToLexRecord, verifyCommitSig } from '@atproto/repo'
+import { type Commit, cborToLex, cborToLexRecord } from '@atproto/repo'
 import { BlockTable, cidString, DigestSet } from './blocks.js'
 import { CarParser, type CarSink } from './car-parser.js'
+import { verifyCommitSignature } from './commit-sig.js'
 import {
   BLOCK_MST,
   BLOCK_RECORD,
@@ -199,7 +200,8 @@ async function verifyCommit(bytes: Uint8Array, opts: ReadRepoOptions): Promise<V
   }
   let valid: boolean
   try {
-    valid = await verifyCommitSig(commit as Commit, opts.signingKey)
+    const { sig, ...unsigned } = commit
+    valid = verifyCommitSignature(unsigned, sig, opts.signingKey)
   } catch (cause) {
     throw new RepoSourceError('bad_signature', `cannot check the commit with ${opts.signingKey}`, {
       cause,
