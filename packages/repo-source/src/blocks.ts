@@ -22,20 +22,19 @@ export function cidString(bytes: Uint8Array, at = 0): string {
   return latin1(cidText, 0, n)
 }
 
-const SLAB = 1 << 20
-/** Blocks past this get a slab of their own. */
-const LARGE = 1 << 16
-
 /**
- * Blocks kept by CID: each CID and its bytes copied into 1 MiB slabs, found through an open-addressed
- * index on the digest. A view into the CAR chunk would keep the whole chunk alive, dropped blocks and
- * all; a Map keyed by CID strings costs a string and a lookup in V8's string table per block and per
- * MST leaf, which was a fifth of the read time on a 100k-record repo.
+ * Blocks kept by CID, found through an open-addressed index on the digest. A block is kept as a view of
+ * the CAR chunk it came in (its CID and bytes, adjacent in a CAR): a repo's kept blocks (MST nodes, the
+ * wanted records) are most of its CAR, so copying them into slabs of their own cost a copy and the first
+ * touch of as much new memory (~50 ms of a fresh process's 36 MB repo) to free little; a chunk stays alive
+ * while one of its blocks is kept, so the CAR is still held once at most. The chunks must not be reused
+ * by their source once handed over (Node's streams and fetch bodies never do). A Map keyed by CID strings
+ * costs a string and a lookup in V8's string table per block and per MST leaf, which was a fifth of the
+ * read time on a 100k-record repo.
  */
 export class BlockTable {
+  /** The chunks blocks are kept in; a block whose CID and bytes are apart is copied into one of its own. */
   private readonly slabs: Uint8Array[] = []
-  private slab = new Uint8Array(0)
-  private used = 0
   /** Per entry: its slab, and where its CID starts and its bytes end there (the bytes follow the CID). */
   private slabOf = new Uint32Array(1024)
   private startOf = new Uint32Array(1024)
@@ -60,26 +59,20 @@ export class BlockTable {
       if (kept < 0) break
       if (this.tags[slot] === tag && this.cidEquals(kept, data, cidAt)) return
     }
-    const length = CID_LENGTH + end - at
-    if (length > LARGE || this.used + length > this.slab.length) {
-      this.slab = new Uint8Array(Math.max(SLAB, length))
-      this.slabs.push(this.slab)
-      this.used = 0
+    let slab = data
+    let from = cidAt
+    if (at !== cidAt + CID_LENGTH) {
+      slab = new Uint8Array(CID_LENGTH + end - at)
+      slab.set(data.subarray(cidAt, cidAt + CID_LENGTH))
+      slab.set(data.subarray(at, end), CID_LENGTH)
+      from = 0
     }
+    if (this.slabs[this.slabs.length - 1] !== slab) this.slabs.push(slab)
     const entry = this.count++
     if (entry === this.slabOf.length) this.growEntries()
-    const slab = this.slab
-    const from = this.used
-    // In a CAR a block's bytes follow its CID: one copy takes both.
-    if (at === cidAt + CID_LENGTH) copy(data, cidAt, end, slab, from)
-    else {
-      copy(data, cidAt, cidAt + CID_LENGTH, slab, from)
-      copy(data, at, end, slab, from + CID_LENGTH)
-    }
-    this.used += length
     this.slabOf[entry] = this.slabs.length - 1
     this.startOf[entry] = from
-    this.endOf[entry] = from + length
+    this.endOf[entry] = from + CID_LENGTH + end - at
     this.index[slot] = entry
     this.tags[slot] = tag
     if (this.count * 2 > this.index.length) this.rehash()
@@ -116,8 +109,6 @@ export class BlockTable {
   /** Frees everything; the table is empty afterwards. */
   clear(): void {
     this.slabs.length = 0
-    this.slab = new Uint8Array(0)
-    this.used = 0
     this.slabOf = new Uint32Array(1024)
     this.startOf = new Uint32Array(1024)
     this.endOf = new Uint32Array(1024)
@@ -160,10 +151,6 @@ export class BlockTable {
     this.startOf = grow(this.startOf)
     this.endOf = grow(this.endOf)
   }
-}
-
-function copy(from: Uint8Array, start: number, end: number, to: Uint8Array, at: number): void {
-  to.set(from.subarray(start, end), at)
 }
 
 /** The first 32 bits of a CID's sha2-256 digest: already uniform, so its own hash. */

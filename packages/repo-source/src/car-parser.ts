@@ -2,7 +2,11 @@ import { hash } from 'node:crypto'
 import { CborError, CID_LENGTH, isRepoCid, readCarHeader } from './dag-cbor.js'
 import { RepoSourceError } from './errors.js'
 
-/** Where a parsed CAR goes; blocks arrive hash-checked, as views valid only during the call. */
+/**
+ * Where a parsed CAR goes; blocks arrive hash-checked, as views of the chunk pushed (or, for a block cut
+ * by a chunk boundary, of an array joined for it): the parser never writes to either, so a sink may keep
+ * them as long as the chunks' source does not reuse them.
+ */
 export interface CarSink {
   /** The one root of the header, as its CID bytes. */
   root(cid: Uint8Array): void
