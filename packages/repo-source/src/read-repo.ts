@@ -76,9 +76,11 @@ export interface RepoContents {
  * leaf's record present, MST keys in order. Any failure is a `RepoSourceError` and nothing is handed
  * out, so a refused repo is never half-applied.
  *
- * Memory: the CAR is never held; MST nodes and the records of wanted types are kept (copied compactly),
- * every other block is hash-checked and dropped, leaving 64 bits of its digest to prove it was there.
- * Block order in a CAR is free, so what to keep is told per block from its shape and `$type`.
+ * Memory: the CAR is held once at most; MST nodes and the records of wanted types are kept (as views of
+ * the chunks they came in, which the source must not reuse: Node's streams and fetch bodies do not), every
+ * other block is hash-checked and dropped, leaving 64 bits of its digest to prove it was there; a chunk
+ * is freed once none of its blocks is kept. Block order in a CAR is free, so what to keep is told per
+ * block from its shape and `$type`.
  */
 export function readRepo(
   car: AsyncIterable<Uint8Array>,
