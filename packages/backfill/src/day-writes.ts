@@ -128,12 +128,21 @@ function expireAt(day: number, retentionDays: number): number {
   return (day + retentionDays + 1) * DAY_MS
 }
 
-/** The partners' ids the account's current `bs` hash names (what a previous run wrote). */
-async function previousPartners(redis: Redis, key: string): Promise<Set<string>> {
+/**
+ * The partners' ids the account's current `bs` hash names (what a previous run wrote): read by the fold
+ * beside its hidden checks, in the same round trip, and handed to `writeDayBlobs`.
+ */
+export async function previousPartners(
+  wire: Wire,
+  schema: RedisSchema,
+  did: string,
+): Promise<Set<string>> {
+  const frame = new Frame(256)
+  frame.call('HGETALL', schema.longTerm(did, 'bs'))
+  const fields = (await sendFrame(wire, frame))[0] as Buffer[]
   const ids = new Set<string>()
-  const h = await redis.hgetallBuffer(key)
-  for (const blob of Object.values(h)) {
-    forEachPackedRecord(blob, (r) => ids.add(r.partner.toString('latin1')))
+  for (let i = 1; i < fields.length; i += 2) {
+    forEachPackedRecord(fields[i] as Buffer, (r) => ids.add(r.partner.toString('latin1')))
   }
   return ids
 }
@@ -157,7 +166,7 @@ export async function writeDayBlobs(
   schema: RedisSchema,
   did: string,
   days: DayCounts,
-  opts: { retentionDays: number },
+  opts: { retentionDays: number; previous: ReadonlySet<string> },
 ): Promise<DayWriteResult> {
   const source = didId(did)
   const sentKey = schema.longTerm(did, 'bs')
@@ -175,7 +184,7 @@ export async function writeDayBlobs(
   }
   const byDay = sentFields(rows, ids)
 
-  const gone = [...(await previousPartners(redis, sentKey))].filter((id) => !newIds.has(id))
+  const gone = [...opts.previous].filter((id) => !newIds.has(id))
   const goneDids = [
     ...(await resolveIds(redis, schema, gone, new DidCache(gone.length + 1))).values(),
   ]

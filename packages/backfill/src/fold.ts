@@ -10,7 +10,7 @@ import { Wire } from '@circles/redis-wire'
 import type { InteractionRecord } from '@circles/repo-source'
 import type { Redis } from 'ioredis'
 import { type Classified, classifyRecords, type RepoRecord } from './classify.js'
-import { type DayWriteResult, writeDayBlobs } from './day-writes.js'
+import { type DayWriteResult, previousPartners, writeDayBlobs } from './day-writes.js'
 import { hiddenOn } from './wire-calls.js'
 
 // One repo folded into the index: its records sorted (classify.ts), the recent ones written through the
@@ -128,10 +128,17 @@ async function writeDays(
 ): Promise<[DayWriteResult, number]> {
   if (partial) return [{ days: 0, partners: 0, stripped: 0 }, 0]
   // The writer refuses creates naming a purged account itself (purge marks); the day blobs are ours to keep.
-  const hidden = await hiddenOn(wire, deps.schema, days.keys())
+  // The partners a previous run named, read in the same round trip (stripped below if gone).
+  const [hidden, previous] = await Promise.all([
+    hiddenOn(wire, deps.schema, days.keys()),
+    previousPartners(wire, deps.schema, did),
+  ])
   let hiddenPartners = 0
   for (const h of hidden) hiddenPartners += days.delete(h)
-  const day = await writeDayBlobs(deps.redis, wire, deps.schema, did, days, { retentionDays })
+  const day = await writeDayBlobs(deps.redis, wire, deps.schema, did, days, {
+    retentionDays,
+    previous,
+  })
   return [day, hiddenPartners]
 }
 
