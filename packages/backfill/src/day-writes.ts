@@ -10,7 +10,7 @@ import {
   recordSize,
 } from '@circles/long-term'
 import type { RedisSchema } from '@circles/redis-schema'
-import { Frame, luaSource, type Wire, withLuaSource } from '@circles/redis-wire'
+import { Frame, type FrameSender, luaSource, withLuaSource } from '@circles/redis-wire'
 import type { ChainableCommander, Redis } from 'ioredis'
 import type { DayCounts, DayRows } from './day-counts.js'
 import { rememberIn, sendFrame } from './wire-calls.js'
@@ -133,7 +133,7 @@ function expireAt(day: number, retentionDays: number): number {
  * beside its hidden checks, in the same round trip, and handed to `writeDayBlobs`.
  */
 export async function previousPartners(
-  wire: Wire,
+  wire: FrameSender,
   schema: RedisSchema,
   did: string,
 ): Promise<Set<string>> {
@@ -162,7 +162,7 @@ function epochOf(reply: unknown): string | null {
  */
 export async function writeDayBlobs(
   redis: Redis,
-  wire: Wire,
+  wire: FrameSender,
   schema: RedisSchema,
   did: string,
   days: DayCounts,
@@ -234,7 +234,7 @@ export async function writeDayBlobs(
  * frame loads the script (a no-op when Redis has it), so the calls after it find it.
  */
 async function writeReceived(
-  wire: Wire,
+  wire: FrameSender,
   schema: RedisSchema,
   { source, token }: { source: Buffer; token: string },
   rows: DayRows,

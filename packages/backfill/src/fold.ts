@@ -6,7 +6,7 @@ import {
   readLiveSince,
 } from '@circles/interaction-index'
 import type { RedisSchema } from '@circles/redis-schema'
-import { Wire } from '@circles/redis-wire'
+import { type FrameSender, wireFor } from '@circles/redis-wire'
 import type { InteractionRecord } from '@circles/repo-source'
 import type { Redis } from 'ioredis'
 import { type Classified, classifyRecords, type RepoRecord } from './classify.js'
@@ -79,9 +79,10 @@ export async function foldRepo(
 ): Promise<FoldResult> {
   const { redis, schema } = deps
   const retentionDays = deps.retentionDays ?? 90
-  // The day share's bulk commands go on a connection of the fold's own (wire-calls.ts); the first check
+  // The day share's bulk commands go on a connection of the fold's own (wire-calls.ts; on a cluster, one per
+  // primary, each command to its key's node); the first check
   // opens it before the records are sorted.
-  const wire = new Wire(redis.options)
+  const wire = wireFor(redis)
   try {
     const [hiddenSelf, liveSince] = await Promise.all([
       hiddenOn(wire, schema, [did]),
@@ -120,7 +121,7 @@ export async function foldRepo(
 /** The day blobs of the partners not hidden; and the creates left out for the hidden ones. */
 async function writeDays(
   deps: FoldDeps,
-  wire: Wire,
+  wire: FrameSender,
   did: string,
   days: Classified['days'],
   retentionDays: number,
@@ -143,7 +144,7 @@ async function writeDays(
 }
 
 /** Accounts hidden by now are queued to be forgotten (again): what was just written goes with the rest. */
-async function requeueHidden(deps: FoldDeps, wire: Wire, dids: string[]): Promise<void> {
+async function requeueHidden(deps: FoldDeps, wire: FrameSender, dids: string[]): Promise<void> {
   const hidden = await hiddenOn(wire, deps.schema, dids, { queued: false })
   if (hidden.size === 0) return
   const now = (deps.now ?? Date.now)()

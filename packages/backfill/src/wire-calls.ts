@@ -1,6 +1,6 @@
 import { didTableEntries, hiddenChecks, hiddenFromReplies } from '@circles/interaction-index'
 import type { RedisSchema } from '@circles/redis-schema'
-import { Frame, type Wire, withLuaSource } from '@circles/redis-wire'
+import { Frame, type FrameSender, withLuaSource } from '@circles/redis-wire'
 
 // The fold's bulk commands (a check and a DID table entry per partner, a script call per partner's day
 // blobs: ~10^4 commands for a repo of 3,000 partners) go as RESP frames on a connection of the fold's own
@@ -8,7 +8,7 @@ import { Frame, type Wire, withLuaSource } from '@circles/redis-wire'
 // were most of a cold fold's CPU (BENCHMARKS.md, "Backfill").
 
 /** Sends a frame; its replies, or the first error reply thrown (naming its Lua file when it has one). */
-export async function sendFrame(wire: Wire, frame: Frame): Promise<unknown[]> {
+export async function sendFrame(wire: FrameSender, frame: Frame): Promise<unknown[]> {
   const replies = await wire.send(frame)
   for (const r of replies) if (r instanceof Error) throw withLuaSource(r)
   return replies
@@ -16,7 +16,7 @@ export async function sendFrame(wire: Wire, frame: Frame): Promise<unknown[]> {
 
 /** `hiddenAccounts` (@circles/interaction-index) in one frame on `wire`. */
 export async function hiddenOn(
-  wire: Wire,
+  wire: FrameSender,
   schema: RedisSchema,
   dids: readonly string[],
   opts: { queued?: boolean } = {},

@@ -35,7 +35,7 @@ export function wireFor(
 const MAX_REDIRECTIONS = 5
 /** A command without a key (PING): any primary. */
 const ANY = -1
-/** FUNCTION (LOAD, FLUSH...): every primary, as the function library must be on each. */
+/** FUNCTION (LOAD, FLUSH...) and SCRIPT (LOAD...): every primary, as a library or script must be on each. */
 const ALL = -2
 
 interface Command {
@@ -230,7 +230,7 @@ export function commandsOf(frame: Frame): Command[] {
       at = from + len + 2
       if (i === 0) {
         name = buf.toString('latin1', from, from + Math.min(len, 16)).toUpperCase()
-        if (name === 'FUNCTION') {
+        if (name === 'FUNCTION' || name === 'SCRIPT') {
           slot = ALL
           keyArg = -1
         } else if (name === 'PING' || name === 'ASKING') keyArg = -1
