@@ -29,6 +29,8 @@ const listsFile =
 const botCredentials = ['BOT_IDENTIFIER', 'BOT_APP_PASSWORD'].every(
   (n) => process.env[n] ?? fileEnv[n],
 )
+// PM2's log files, where `pnpm start` writes its own (LOG_DIR).
+const logDir = resolve(__dirname, process.env.LOG_DIR ?? fileEnv.LOG_DIR ?? 'logs')
 
 /** Settings every service shares. */
 const common = {
@@ -52,8 +54,8 @@ const app = (name, extra = {}) => ({
   ...common,
   name,
   script: `services/${name}/dist/src/main.js`,
-  out_file: join(__dirname, 'logs', `${name}.out.log`),
-  error_file: join(__dirname, 'logs', `${name}.err.log`),
+  out_file: join(logDir, `${name}.out.log`),
+  error_file: join(logDir, `${name}.err.log`),
   ...extra,
 })
 
