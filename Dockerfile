@@ -2,8 +2,12 @@
 # One image for the four services; docker-compose.yml picks the service with `command`.
 #   docker build -t bsky-circles .
 #   docker run --rm -e REDIS_URL=redis://host:6379 bsky-circles node services/firehose/dist/src/main.js
+#   docker compose run --rm fart node packages/ops/dist/src/doctor-cli.js     the doctor (`pnpm run doctor`)
+# Never built on the machines this was written on (no Docker daemon, no registry to pull the base from):
+# packages/ops/test/image.test.ts checks this file and docker-compose.yml by parsing them.
 
-ARG NODE_VERSION=26
+# Pinned (the Node the project is tested with); a new version is a deliberate edit here.
+ARG NODE_VERSION=26.12.1
 ARG PNPM_VERSION=10.34.8
 
 FROM node:${NODE_VERSION}-bookworm-slim AS base
@@ -24,15 +28,22 @@ COPY pnpm-lock.yaml pnpm-workspace.yaml ./
 RUN pnpm fetch
 COPY . .
 RUN pnpm install --offline --frozen-lockfile
-RUN pnpm exec tsc --build services/firehose services/indexer services/scheduler services/fart
-# Keep only what runs: the production dependencies of the four services and of the packages they use
-# (--filter-prod leaves out the test kit, TypeScript, vitest...); then drop what no service imports.
+RUN pnpm exec tsc --build services/firehose services/indexer services/scheduler services/fart packages/ops
+# Keep only what runs: the production dependencies of the four services, of the doctor (packages/ops) and of
+# the packages they use (--filter-prod leaves out the test kit, TypeScript, vitest...); then drop what no
+# process in the image imports.
 RUN rm -rf node_modules packages/*/node_modules services/*/node_modules \
- && pnpm install --offline --frozen-lockfile --prod --filter-prod "{./services/*}..." \
- && rm -rf packages/testkit packages/ops packages/redis-server scripts \
+ && pnpm install --offline --frozen-lockfile --prod \
+      --filter-prod "{./services/*}..." --filter-prod "{./packages/ops}..." \
+ && rm -rf packages/testkit scripts packages/*/dist/test services/*/dist/test \
  && find packages services -name '*.tsbuildinfo' -delete
 
 FROM node:${NODE_VERSION}-bookworm-slim AS runtime
+# The PNG circles' text: resvg draws only fonts it finds, and the slim base has none. The API asks for
+# DejaVu Sans (services/fart/src/render.ts), which resvg's system font scan finds in /usr/share/fonts.
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends fonts-dejavu-core \
+ && rm -rf /var/lib/apt/lists/*
 ENV NODE_ENV=production \
     HOST=0.0.0.0 \
     PORT=8080
@@ -43,4 +54,5 @@ RUN mkdir -p /state && chown node:node /state
 USER node
 EXPOSE 8080
 # The services stop gracefully on SIGTERM (docker stop); compose gives them a grace period to drain.
-CMD ["node", "services/fart/dist/src/main.js"]
+# The API's GC flags, as ecosystem.config.cjs gives them (the image test checks the two agree).
+CMD ["node", "--single-threaded-gc", "--max-semi-space-size=2", "services/fart/dist/src/main.js"]

@@ -1,4 +1,5 @@
 import { resolve } from 'node:path'
+import { fileURLToPath } from 'node:url'
 import { envBool, envChecked, envInt, envUrl, redisConfig } from '@circles/config'
 import { isValidDid } from '@circles/core'
 import { createSchema } from '@circles/redis-schema'
@@ -81,4 +82,10 @@ export function redactUrl(url: string): string {
   } catch {
     return url
   }
+}
+
+// Run directly in the Docker image, which has no scripts/ and no pnpm:
+// `node packages/ops/dist/src/doctor-cli.js [--skip-relay]` (scripts/doctor.mjs imports main instead).
+if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  process.exitCode = await main()
 }
