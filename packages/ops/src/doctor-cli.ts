@@ -33,6 +33,7 @@ export async function main(argv = process.argv.slice(2)): Promise<number> {
     heartbeatMaxAgeMs: 3 * envInt(env, 'SCHEDULER_HEARTBEAT_MS', 10_000, { min: 100 }),
     firehoseMaxSilenceMs: 3 * envInt(env, 'FIREHOSE_METRICS_MS', 10_000, { min: 100 }),
     indexerMaxSilenceMs: 3 * envInt(env, 'INDEXER_METRICS_MS', 10_000, { min: 100 }),
+    rollupRetentionDays: envInt(env, 'ROLLUP_RETENTION_DAYS', 90, { min: 1, max: 3650 }),
   }
 
   const redis = connectRedis(target, {

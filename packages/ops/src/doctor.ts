@@ -5,6 +5,7 @@ import type { Redis } from 'ioredis'
 import { WebSocket } from 'ws'
 import { checkBackfill } from './doctor-backfill.js'
 import { checkBot } from './doctor-bot.js'
+import { checkMemory } from './doctor-memory.js'
 import { checkMetrics, type MetricsTarget } from './doctor-metrics.js'
 
 // `pnpm doctor`: what is wrong, in plain words. Each check returns ok / warn / fail with one sentence a
@@ -36,6 +37,8 @@ export interface DoctorThresholds {
   relayLagWarnMs: number
   /** The scheduler's heartbeat older than this means it is not running (3 x SCHEDULER_HEARTBEAT_MS). @default 30000 */
   heartbeatMaxAgeMs: number
+  /** Days of daily aggregates the scheduler keeps (ROLLUP_RETENTION_DAYS), for the memory estimate. @default 90 */
+  rollupRetentionDays: number
 }
 
 export const DEFAULT_THRESHOLDS: DoctorThresholds = {
@@ -48,6 +51,7 @@ export const DEFAULT_THRESHOLDS: DoctorThresholds = {
   relayLagWarnMs: 60_000,
   indexerMaxSilenceMs: 30_000,
   heartbeatMaxAgeMs: 30_000,
+  rollupRetentionDays: 90,
 }
 
 export function parseInfo(text: string): Record<string, string> {
@@ -561,6 +565,7 @@ export async function runDoctor(opts: DoctorOptions): Promise<{ ok: boolean; che
   if (opts.metricsTargets) await guard('metrics', () => checkMetrics(opts.metricsTargets ?? []))
   const botDid = opts.botDid
   if (botDid) await guard('bot', () => checkBot(opts.redis, opts.schema, botDid))
+  await guard('redis memory', () => checkMemory(opts.redis, opts.schema, t))
   if (relay) await guard('relay', () => relay)
   return { ok: checks.every((c) => c.status !== 'fail'), checks }
 }
