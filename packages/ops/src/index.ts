@@ -1,3 +1,4 @@
+export { type Answers, BUSY_PIPELINE_ENV, everyAnswer } from './chaos-support.js'
 export { type DemoAppView, type DemoProfile, startDemoAppView } from './demo-appview.js'
 export {
   type Check,

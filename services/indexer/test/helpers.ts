@@ -10,7 +10,8 @@ import type {
   StreamEvent,
 } from '@circles/core'
 import { encodeEvents, tidFromMs } from '@circles/core'
-import { createIndexReader, type Partner, RECORD_SIZE } from '@circles/interaction-index'
+import { type Partner, RECORD_SIZE } from '@circles/interaction-index'
+import type { Answers } from '@circles/ops'
 import type { RedisSchema } from '@circles/redis-schema'
 import { groupInfo } from '@circles/stream-info'
 import { prng } from '@circles/testkit'
@@ -213,35 +214,8 @@ export async function waitUntil(what: string, check: () => Promise<boolean>, tim
   }
 }
 
-/**
- * Every answer the index gives about `accounts`: each one's partners with their counts both ways, and each
- * hour's roll-up rows (what the scheduler folds). Two runs over the same input must give the same.
- */
-export async function everyAnswer(redis: Redis, schema: RedisSchema, accounts: readonly string[]) {
-  const reader = createIndexReader(redis, schema)
-  const weights = { like: 1, repost: 1, reply: 1, quote: 1 }
-  const partners: Record<string, unknown> = {}
-  for (const did of accounts) {
-    partners[did] = await reader.topPartners({
-      did,
-      direction: 'both',
-      windowHours: 48,
-      weights,
-      limit: 10_000,
-    })
-  }
-  const hours: Record<number, unknown[]> = {}
-  for (const hour of await reader.hours()) {
-    const rows: unknown[] = []
-    await reader.scanHour(hour, async (batch) => {
-      rows.push(...batch)
-    })
-    hours[hour] = rows.map((r) => JSON.stringify(r)).sort()
-  }
-  return { partners, hours }
-}
-
-export type Answers = Awaited<ReturnType<typeof everyAnswer>>
+// Shared with the PM2 test in packages/ops.
+export { type Answers, everyAnswer } from '@circles/ops'
 
 /**
  * The answers that differ, one line each, with both values: a failure must say which account or hour went

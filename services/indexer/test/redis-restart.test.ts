@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { encodeEvents, type StreamEvent } from '@circles/core'
 import { createIndexWriter } from '@circles/interaction-index'
-import { privateRedisArgs } from '@circles/ops'
+import { BUSY_PIPELINE_ENV, privateRedisArgs } from '@circles/ops'
 import { createSchema, type RedisSchema } from '@circles/redis-schema'
 import {
   type CorpusFrame,
@@ -131,18 +131,8 @@ async function runPipeline(
     REDIS_PREFIX: PREFIX,
     RELAY_URL: relay.url,
     FIREHOSE_CURSOR: '0',
-    // Small batches: many MULTIs and many XACKs, so a kill lands between and inside them.
-    FIREHOSE_BATCH_FRAMES: '25',
-    FIREHOSE_BACKOFF_MIN_MS: '50',
-    FIREHOSE_BACKOFF_MAX_MS: '300',
-    FIREHOSE_LAG_CHECK_MS: '100',
-    FIREHOSE_MAX_LAG: '20',
-    FIREHOSE_RESUME_LAG: '5',
-    INDEXER_BATCH_ENTRIES: '3',
+    ...BUSY_PIPELINE_ENV,
     INDEXER_CONSUMER: 'restart-1',
-    INDEXER_RETRY_MS: '100',
-    INDEXER_CLAIM_IDLE_MS: '1000',
-    INDEXER_CLAIM_INTERVAL_MS: '250',
   }
   const firehose = supervise(FIREHOSE_MAIN, env)
   const indexer = supervise(INDEXER_MAIN, env)
