@@ -92,7 +92,7 @@ describe('docker-compose.yml', () => {
     const images = Object.values(compose.services).flatMap((s) => s.image ?? [])
     expect(images).toContain('bsky-circles:local')
     for (const image of images.filter((i) => i !== 'bsky-circles:local')) {
-      expect(image).toMatch(/:\d+\.\d+\.\d+(-[a-z0-9]+)?$/)
+      expect(image).toMatch(/:v?\d+\.\d+\.\d+(-[a-z0-9]+)?$/)
     }
   })
 
@@ -106,6 +106,8 @@ describe('docker-compose.yml', () => {
       redis: [published('REDIS_PORT', 6379)],
       redisinsight: [published('REDISINSIGHT_PORT', 5540)],
       fart: [published('PORT', 8080)],
+      prometheus: [published('PROMETHEUS_PORT', 9090)],
+      grafana: [published('GRAFANA_PORT', 3000)],
     })
   })
 
