@@ -106,6 +106,11 @@ export async function main(): Promise<number> {
       exitCode = 1
       void shutdown('give-up')
     },
+    onFinalExit(label, reason) {
+      say(
+        `${label} stopped and stays stopped (fix its settings, then restart); the others keep running. ${reason}`,
+      )
+    },
   })
 
   let stopping: Promise<void> | undefined

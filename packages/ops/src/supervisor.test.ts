@@ -94,16 +94,38 @@ describe('supervisor', () => {
     await sup.stop()
   })
 
-  it('does not restart an app after an exit code it declares final (stop_exit_codes)', async () => {
+  it('does not restart an app after an exit code it declares final (stop_exit_codes), and gives nothing up', async () => {
     const dir = tempDir('sup')
     const refused = script(dir, 'refused', `console.log('login refused'); process.exitCode = 78`)
-    const { sup, lines, gaveUp } = await untilGivenUp(dir, {
-      name: 'b',
-      script: refused,
-      stopExitCodes: [78],
-    })
+    const worker = script(dir, 'worker', `console.log('up'); setInterval(() => {}, 1000)`)
+    const lines: string[] = []
+    let final = ''
+    let gaveUp = ''
+    const sup = createSupervisor(
+      [
+        { name: 'b', script: refused, stopExitCodes: [78] },
+        { name: 'w', script: worker },
+      ],
+      {
+        cwd: dir,
+        env: {},
+        logDir: dir,
+        print: (l) => lines.push(l),
+        restartDelayMs: 10,
+        maxStartCrashes: 3,
+        onGiveUp: (label) => {
+          gaveUp = label
+        },
+        onFinalExit: (label, why) => {
+          final = `${label}: ${why}`
+        },
+      },
+    )
+    sup.start()
+    await until(() => final !== '')
+    expect(final).toMatch(/^b: exited with code 78; its last lines:\nlogin refused/)
     expect(lines.filter((l) => l.includes('restarting in'))).toEqual([])
-    expect(gaveUp).toMatch(/^b: exited with code 78; its last lines:\nlogin refused/)
+    expect(gaveUp).toBe('')
     await sup.stop()
   })
 

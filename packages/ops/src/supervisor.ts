@@ -42,6 +42,11 @@ export interface SupervisorOptions {
   maxStartCrashes?: number
   /** Called once when an app keeps crashing at start; the caller decides to stop everything. */
   onGiveUp?: (label: string, reason: string) => void
+  /**
+   * Called when an app exits with one of its `stopExitCodes` (the bot's refused login): it stays stopped and
+   * the others keep running, as under PM2.
+   */
+  onFinalExit?: (label: string, reason: string) => void
 }
 
 export interface Supervisor {
@@ -139,7 +144,7 @@ export function createSupervisor(apps: AppSpec[], opts: SupervisorOptions): Supe
     // An exit the app declares final (the bot's refused login): restarting would only repeat it.
     if (code !== null && inst.app.stopExitCodes?.includes(code)) {
       say(`${inst.label} ${how}, which it declares final: not restarted`)
-      opts.onGiveUp?.(inst.label, `${how}; its last lines:\n${inst.lastLines.join('\n')}`)
+      opts.onFinalExit?.(inst.label, `${how}; its last lines:\n${inst.lastLines.join('\n')}`)
       return
     }
     if (inst.startCrashes >= maxStartCrashes) {
