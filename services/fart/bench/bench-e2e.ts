@@ -219,7 +219,6 @@ async function live(
   redisServer: PrivateRedis,
   redis: Redis,
 ): Promise<{ freshness: number[]; rate: number; lagMax: number }> {
-  await cacheProfiles(redis, plan.dids)
   const relay: ReplayServer = await startReplayServer(frames.slice(0, end), {
     releasedThrough: (frames[warm - 1] as CorpusFrame).seq,
   })
@@ -230,6 +229,8 @@ async function live(
   let lagMax = 0
   try {
     await until(() => caughtUp(redis, (frames[warm - 1] as CorpusFrame).seq, true), 60_000)
+    // After the warm-up: the indexer drops an account's cached profile on its #identity frame.
+    await cacheProfiles(redis, plan.dids)
     const watchers = [...plan.byAuthor].map(([did, samples]) =>
       watchAccount(pipeline.api, did, samples, sentAt, POLL_MS, () => stopped, freshness),
     )
