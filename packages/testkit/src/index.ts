@@ -47,6 +47,7 @@ export {
 } from './parts.js'
 export { type PollOptions, pollUntil, pollUntilEqual } from './poll.js'
 export { prng } from './prng.js'
+export { processCpuSeconds } from './proc.js'
 export {
   createTestRedis,
   deleteByPrefix,

@@ -15,7 +15,7 @@
 // Progress lines first, one JSON line last.
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process'
 import { once } from 'node:events'
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { availableParallelism, setPriority, tmpdir } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
@@ -27,7 +27,7 @@ import {
   ensureRedisSettings,
 } from '@circles/interaction-index'
 import { createSchema } from '@circles/redis-schema'
-import { freePort, startRedisServer } from '@circles/testkit'
+import { freePort, processCpuSeconds, startRedisServer } from '@circles/testkit'
 import { createWorkloadRandom } from '@circles/testkit/workload'
 import autocannon from 'autocannon'
 import { Redis } from 'ioredis'
@@ -96,22 +96,6 @@ function raisePriority(): void {
   }
 }
 
-/**
- * User + system CPU seconds a process has used so far (Linux /proc; NaN elsewhere); `children` gives those
- * of its children that have exited and been waited for instead (how a finished wrk's CPU is read).
- */
-function cpuSeconds(pid: number | undefined, children = false): number {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
-    // Fields after the command name (which may hold spaces): utime, stime, cutime, cstime are 12th to 15th.
-    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-    const at = children ? 13 : 11
-    return (Number(f[at]) + Number(f[at + 1])) / 100
-  } catch {
-    return Number.NaN
-  }
-}
-
 // wrk (C) costs the load generator ~10x less CPU per request than autocannon (JS, measured ~75 us per
 // request here: one core of autocannon cannot offer 15k req/s). The high-rate phases use it when installed
 // (`apt-get install wrk`), autocannon otherwise, with a warning.
@@ -145,8 +129,8 @@ async function wrkRun(
   try {
     writeFileSync(join(dir, 'paths.txt'), `${paths.join('\n')}\n`)
     writeFileSync(join(dir, 'rotate.lua'), WRK_SCRIPT)
-    const cpu0 = cpuSeconds(opts.pid)
-    const load0 = cpuSeconds(process.pid, true)
+    const cpu0 = processCpuSeconds(opts.pid)
+    const load0 = processCpuSeconds(process.pid, true)
     const proc = spawn(
       'wrk',
       ['-t1', `-c${opts.connections}`, `-d${opts.duration}s`, '-s', join(dir, 'rotate.lua'), base],
@@ -170,8 +154,8 @@ async function wrkRun(
       p50_us: number
       p99_us: number
     }
-    const cpu = cpuSeconds(opts.pid) - cpu0
-    const load = cpuSeconds(process.pid, true) - load0
+    const cpu = processCpuSeconds(opts.pid) - cpu0
+    const load = processCpuSeconds(process.pid, true) - load0
     const per = (s: number) => Math.round((s / Math.max(1, w.requests)) * 1e6 * 10) / 10
     return {
       rps: Math.round(w.requests / (w.duration_us / 1e6)),
@@ -215,7 +199,7 @@ async function cannon(
   paths: () => string,
   opts: { connections: number; duration?: number; amount?: number; pid?: number },
 ): Promise<Run> {
-  const cpu0 = cpuSeconds(opts.pid)
+  const cpu0 = processCpuSeconds(opts.pid)
   const self0 = process.cpuUsage()
   const result = await autocannon({
     url: base,
@@ -231,7 +215,7 @@ async function cannon(
       },
     ],
   })
-  const cpu = cpuSeconds(opts.pid) - cpu0
+  const cpu = processCpuSeconds(opts.pid) - cpu0
   const self = process.cpuUsage(self0)
   const done = result.requests.total
   return {
@@ -488,7 +472,7 @@ async function main() {
     const historyOpts = { days: history.days, requests: HISTORY_REQUESTS }
     const hist = await historyRun(base, history.actor, {
       ...historyOpts,
-      cpu: () => cpuSeconds(pid),
+      cpu: () => processCpuSeconds(pid),
     })
     progress(
       `history ${history.days} days: first ${hist.firstMs} ms, then p50 ${hist.p50Ms} ms, p99 ${hist.p99Ms} ms, API CPU ${hist.apiCpuMs} ms/req`,
@@ -538,7 +522,7 @@ async function main() {
     api = plain.proc
     const noMemo = await historyRun(plain.base, history.actor, {
       ...historyOpts,
-      cpu: () => cpuSeconds(plain.proc.pid),
+      cpu: () => processCpuSeconds(plain.proc.pid),
     })
     progress(
       `history baseline, no memo: p50 ${noMemo.p50Ms} ms, p99 ${noMemo.p99Ms} ms, API CPU ${noMemo.apiCpuMs} ms/req`,

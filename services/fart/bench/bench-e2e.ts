@@ -14,7 +14,7 @@
 // Progress on stderr, one JSON line last on stdout.
 import { type ChildProcess, spawn } from 'node:child_process'
 import { once } from 'node:events'
-import { readFileSync, statSync, unlinkSync } from 'node:fs'
+import { statSync, unlinkSync } from 'node:fs'
 import { loadavg } from 'node:os'
 import { fileURLToPath } from 'node:url'
 import { createSchema } from '@circles/redis-schema'
@@ -25,6 +25,7 @@ import {
   frameType,
   freePort,
   type PrivateRedis,
+  processCpuSeconds,
   type ReplayServer,
   startRedisServer,
   startReplayServer,
@@ -50,16 +51,6 @@ const log = (line: string) =>
     `${new Date().toISOString().slice(11, 19)} load ${loadavg()[0]?.toFixed(1)} ${line}\n`,
   )
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
-
-/** CPU seconds (user + system) a live process has used, from /proc (Linux). */
-function cpuSeconds(pid: number | undefined): number {
-  try {
-    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? []
-    return (Number(fields[11]) + Number(fields[12])) / 100
-  } catch {
-    return 0
-  }
-}
 
 interface Pipeline {
   procs: Map<Service, ChildProcess>
@@ -164,7 +155,7 @@ async function fullSpeed(
   const pipeline = await startPipeline(services, redisServer.url, relay.url, extraEnv)
   try {
     const redisCpu0 = await redisCpuSeconds(redis)
-    const cpu0 = new Map([...pipeline.procs].map(([s, p]) => [s, cpuSeconds(p.pid)]))
+    const cpu0 = new Map([...pipeline.procs].map(([s, p]) => [s, processCpuSeconds(p.pid)]))
     while (relay.connections === 0) await sleep(1)
     const t0 = performance.now()
     let firehoseAt = 0
@@ -177,7 +168,7 @@ async function fullSpeed(
     }
     const t1 = performance.now()
     const cpu: Record<string, number> = { redis: (await redisCpuSeconds(redis)) - redisCpu0 }
-    for (const [s, p] of pipeline.procs) cpu[s] = cpuSeconds(p.pid) - (cpu0.get(s) ?? 0)
+    for (const [s, p] of pipeline.procs) cpu[s] = processCpuSeconds(p.pid) - (cpu0.get(s) ?? 0)
     return {
       seconds: (t1 - t0) / 1000,
       firehoseSeconds: ((firehoseAt || t1) - t0) / 1000,

@@ -3,7 +3,6 @@
 // baseline. Progress lines first, one JSON line last.
 import { type ChildProcess, spawn } from 'node:child_process'
 import { once } from 'node:events'
-import { readFileSync } from 'node:fs'
 import { loadavg } from 'node:os'
 import { dirname, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -17,7 +16,7 @@ import {
 import { createIndexReader, ensureRedisSettings } from '@circles/interaction-index'
 import { createSchema } from '@circles/redis-schema'
 import { groupInfo } from '@circles/stream-info'
-import { startRedisServer } from '@circles/testkit'
+import { processCpuSeconds, startRedisServer } from '@circles/testkit'
 import { createWorkloadRandom, tidFromMicros } from '@circles/testkit/workload'
 import { Redis } from 'ioredis'
 
@@ -122,16 +121,6 @@ async function redisCpu(redis: Redis): Promise<number> {
   const user = Number(/used_cpu_user:([\d.]+)/.exec(info)?.[1])
   const sys = Number(/used_cpu_sys:([\d.]+)/.exec(info)?.[1])
   return user + sys
-}
-
-/** Seconds of CPU a child process has used (Linux /proc; 0 elsewhere). */
-function processCpu(pid: number | undefined): number {
-  try {
-    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? []
-    return (Number(fields[11]) + Number(fields[12])) / 100
-  } catch {
-    return 0
-  }
 }
 
 async function usedMemory(redis: Redis): Promise<number> {
@@ -294,7 +283,8 @@ async function main(): Promise<void> {
     const seconds = (Date.now() - t0) / 1000
     // CPU per interaction, which the machine's other load inflates much less than wall time does
     const redisUs = (((await redisCpu(redis)) - cpu0) * 1e6) / gen.creates
-    const nodeUs = (children.reduce((sum, c) => sum + processCpu(c.pid), 0) * 1e6) / gen.creates
+    const nodeUs =
+      (children.reduce((sum, c) => sum + processCpuSeconds(c.pid), 0) * 1e6) / gen.creates
     progress(
       `CPU per interaction: redis ${redisUs.toFixed(1)} us, indexer ${nodeUs.toFixed(1)} us ` +
         `(CPU-bound capacity ~${Math.round(1e6 / Math.max(redisUs, nodeUs))}/s with a core each)`,
