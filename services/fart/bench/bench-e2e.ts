@@ -209,7 +209,7 @@ async function live(
   plan: SamplePlan,
   redisServer: PrivateRedis,
   redis: Redis,
-): Promise<{ freshness: number[]; rate: number; lagMax: number }> {
+): Promise<{ freshness: number[]; rate: number; lagMax: number; published: number[] }> {
   const relay: ReplayServer = await startReplayServer(frames.slice(0, end), {
     releasedThrough: (frames[warm - 1] as CorpusFrame).seq,
   })
@@ -222,6 +222,7 @@ async function live(
     await until(() => caughtUp(redis, (frames[warm - 1] as CorpusFrame).seq, true), 60_000)
     // After the warm-up: the indexer drops an account's cached profile on its #identity frame.
     await cacheProfiles(redis, plan.dids)
+    const published = trackPublished(redis, frames, warm, end, sentAt, () => stopped)
     const watchers = [...plan.byAuthor].map(([did, samples]) =>
       watchAccount(pipeline.api, did, samples, sentAt, POLL_MS, () => stopped, freshness),
     )
@@ -244,12 +245,38 @@ async function live(
     }, 15_000)
     await Promise.all(watchers)
     clearTimeout(deadline)
-    return { freshness, rate, lagMax }
+    stopped = true
+    return { freshness, rate, lagMax, published: await published }
   } finally {
     stopped = true
     await pipeline.stop()
     await relay.close()
   }
+}
+
+/**
+ * The firehose's share of freshness: for each paced frame, the time from its release until the firehose's
+ * stored cursor reached it (the cursor moves in the same MULTI as the XADD, so the frame is then in the
+ * stream), read every 5 ms. What is left of freshness is the indexer's, the API's and the poll's.
+ */
+async function trackPublished(
+  redis: Redis,
+  frames: CorpusFrame[],
+  warm: number,
+  end: number,
+  sentAt: Float64Array,
+  stopped: () => boolean,
+): Promise<number[]> {
+  const out: number[] = []
+  let next = warm
+  while (next < end && !stopped()) {
+    await sleep(5)
+    const cursor = Number((await redis.get(schema.firehoseCursor)) ?? 0)
+    const now = performance.now()
+    for (; next < end && (frames[next] as CorpusFrame).seq <= cursor; next++)
+      out.push(now - (sentAt[next] as number))
+  }
+  return out
 }
 
 function quantile(xs: number[], q: number): number {
@@ -317,6 +344,10 @@ try {
       `${quantile(l.freshness, 0.9).toFixed(0)} ms, p99 ${quantile(l.freshness, 0.99).toFixed(0)} ms, max ` +
       `${Math.max(...l.freshness).toFixed(0)} ms`,
   )
+  log(
+    `live: relay -> stream (firehose) p50 ${quantile(l.published, 0.5).toFixed(0)} ms, p99 ` +
+      `${quantile(l.published, 0.99).toFixed(0)} ms over ${l.published.length} frames`,
+  )
   if (seen < plan.total) log(`WARNING: ${plan.total - seen} samples never showed within 15 s`)
   const round = (x: number, d = 0) => Math.round(x * 10 ** d) / 10 ** d
   console.log(
@@ -328,6 +359,7 @@ try {
       baseline_firehose_commits_per_s: round(baseRate),
       catchup_to_baseline: round(catchupRate / baseRate, 2),
       live_commits_per_s: round(l.rate),
+      firehose_p99_ms: round(quantile(l.published, 0.99)),
       samples: plan.total,
       samples_seen: seen,
       commits,
