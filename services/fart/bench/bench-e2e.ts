@@ -3,14 +3,17 @@
 // window) through the built firehose, indexer and API processes (`services/*/dist/src/main.js`, one each) on a
 // private redis-server, in three phases on one corpus, Redis flushed between them:
 //   baseline  the firehose alone, nobody consuming: the pipeline's first stage, so catch-up / baseline says how
-//             much of the ingest speed survives the indexing behind it (the replay server alone is no
-//             baseline: it only copies buffers, ~10x faster than anything that decodes them);
+//             much of the ingest speed survives the indexing behind it (the replay server alone would only
+//             say how fast buffers are copied, and raw XADDs how fast Redis appends, neither a stage here);
 //   catch-up  the whole pipeline at full speed: commits/s from the firehose's connection to the moment the
 //             indexer has applied everything (cursor at the last seq, group lag 0, nothing pending);
 //   live      the relay paced at BENCH_LIVE_RATE commits/s; for every create of BENCH_ACCOUNTS random authors,
 //             freshness = the time the response of `/v1/interactions/:author` that first shows it arrived
 //             minus the commit's time, defined as the instant the bench's relay released its frame to the
 //             socket (the relay's send time; the record's own times are the corpus's, made earlier).
+// The scheduler is not started: nothing on the way to `/v1/interactions` goes through it.
+// Env: BENCH_COMMITS (100000), BENCH_REPOS (300; another count gets its own corpus file), BENCH_LIVE_RATE
+// (2000), BENCH_LIVE_SECONDS (20), BENCH_ACCOUNTS (16), BENCH_POLL_MS (100).
 // Progress on stderr, one JSON line last on stdout.
 import { type ChildProcess, spawn } from 'node:child_process'
 import { once } from 'node:events'
@@ -35,12 +38,13 @@ import { planSamples, type SamplePlan, watchAccount } from './e2e-samples.js'
 
 const root = fileURLToPath(new URL('../../../../', import.meta.url))
 const COMMITS = Number(process.env.BENCH_COMMITS ?? 100_000)
-const REPOS = 300
+/** Repos (accounts) the corpus's commits come from: fewer means bigger per-account logs in the index. */
+const REPOS = Number(process.env.BENCH_REPOS ?? 300)
 const LIVE_RATE = Number(process.env.BENCH_LIVE_RATE ?? 2000)
 const LIVE_SECONDS = Number(process.env.BENCH_LIVE_SECONDS ?? 20)
 const ACCOUNTS = Number(process.env.BENCH_ACCOUNTS ?? 16)
 const POLL_MS = Number(process.env.BENCH_POLL_MS ?? 100)
-const CORPUS = `${root}packages/testkit/corpus/bench.e2e.large.bin`
+const CORPUS = `${root}packages/testkit/corpus/bench.e2e${REPOS === 300 ? '' : `-${REPOS}`}.large.bin`
 const CORPUS_MAX_AGE_MS = 24 * 3600_000
 const PREFIX = 'e2e:'
 const schema = createSchema(PREFIX)
@@ -155,7 +159,9 @@ async function fullSpeed(
   const pipeline = await startPipeline(services, redisServer.url, relay.url, extraEnv)
   try {
     const redisCpu0 = await redisCpuSeconds(redis)
+    await redis.config('RESETSTAT')
     const cpu0 = new Map([...pipeline.procs].map(([s, p]) => [s, processCpuSeconds(p.pid)]))
+    const bench0 = process.cpuUsage()
     while (relay.connections === 0) await sleep(1)
     const t0 = performance.now()
     let firehoseAt = 0
@@ -169,6 +175,9 @@ async function fullSpeed(
     const t1 = performance.now()
     const cpu: Record<string, number> = { redis: (await redisCpuSeconds(redis)) - redisCpu0 }
     for (const [s, p] of pipeline.procs) cpu[s] = processCpuSeconds(p.pid) - (cpu0.get(s) ?? 0)
+    const bench = process.cpuUsage(bench0)
+    cpu['bench (relay, polls)'] = (bench.user + bench.system) / 1e6
+    log(`Redis's time by command: ${await topCommands(redis)}`)
     return {
       seconds: (t1 - t0) / 1000,
       firehoseSeconds: ((firehoseAt || t1) - t0) / 1000,
@@ -184,6 +193,19 @@ async function redisCpuSeconds(redis: Redis): Promise<number> {
   const info = await redis.info('cpu')
   const get = (k: string) => Number(new RegExp(`${k}:([0-9.]+)`).exec(info)?.[1] ?? 0)
   return get('used_cpu_sys') + get('used_cpu_user')
+}
+
+/** The commands Redis spent most time in since RESETSTAT (INFO commandstats): where its CPU went. */
+async function topCommands(redis: Redis): Promise<string> {
+  const rows = [
+    ...(await redis.info('commandstats')).matchAll(/cmdstat_(\S+?):calls=(\d+),usec=(\d+)/g),
+  ]
+  return rows
+    .map(([, cmd, calls, usec]) => ({ cmd, calls: Number(calls), s: Number(usec) / 1e6 }))
+    .sort((a, b) => b.s - a.s)
+    .slice(0, 6)
+    .map((r) => `${r.cmd} ${r.s.toFixed(2)} s/${r.calls}`)
+    .join(', ')
 }
 
 /** Profiles of every DID the watched frames name, cached as after a warm-up (the AppView is never asked). */
@@ -279,6 +301,12 @@ async function trackPublished(
   return out
 }
 
+function cpuLine(t: Timed): string {
+  return Object.entries(t.cpu)
+    .map(([s, c]) => `${s} ${c.toFixed(2)}`)
+    .join(', ')
+}
+
 function quantile(xs: number[], q: number): number {
   const s = [...xs].sort((a, b) => a - b)
   return s[Math.min(s.length - 1, Math.floor(q * s.length))] ?? Number.NaN
@@ -318,18 +346,17 @@ try {
     FIREHOSE_MAXLEN: '1000000000',
   })
   const baseRate = commits / base.seconds
-  log(`baseline: ${baseRate.toFixed(0)} commits/s (${base.seconds.toFixed(2)} s)`)
+  log(
+    `baseline: ${baseRate.toFixed(0)} commits/s (${base.seconds.toFixed(2)} s); CPU s: ${cpuLine(base)}`,
+  )
   await redis.flushall() // the private server only
 
   log('catch-up: firehose + indexer + API at full speed')
   const catchup = await fullSpeed(frames, ['fart', 'indexer', 'firehose'], redisServer, redis)
   const catchupRate = commits / catchup.seconds
-  const cpu = Object.entries(catchup.cpu)
-    .map(([s, c]) => `${s} ${c.toFixed(1)}`)
-    .join(', ')
   log(
     `catch-up: ${catchupRate.toFixed(0)} commits/s (${catchup.seconds.toFixed(2)} s; firehose done at ` +
-      `${catchup.firehoseSeconds.toFixed(2)} s); CPU seconds: ${cpu}`,
+      `${catchup.firehoseSeconds.toFixed(2)} s); CPU s: ${cpuLine(catchup)}`,
   )
   await redis.flushall()
 

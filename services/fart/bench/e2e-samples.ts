@@ -34,7 +34,8 @@ export async function planSamples(
   accounts: number,
 ): Promise<SamplePlan> {
   const net = new Map<string, number>()
-  const createdBy = new Map<string, string>() // `${author} ${rkey}` -> triple
+  // `${author} ${rkey}` -> triples: a reply that quotes is two creates under one rkey, and its delete undoes both.
+  const createdBy = new Map<string, string[]>()
   const spoiled = new Set<string>()
   const dids = new Set<string>()
   const creates: { frame: number; author: string; key: string; expected: number }[] = []
@@ -46,12 +47,12 @@ export async function planSamples(
         const triple = `${e.author} ${key}`
         const expected = (net.get(triple) ?? 0) + 1
         net.set(triple, expected)
-        createdBy.set(`${e.author} ${e.rkey}`, triple)
+        const rk = `${e.author} ${e.rkey}`
+        createdBy.set(rk, [...(createdBy.get(rk) ?? []), triple])
         dids.add(e.author).add(e.subject)
         if (i >= from) creates.push({ frame: i, author: e.author, key, expected })
       } else if (e.type === 'delete') {
-        const triple = createdBy.get(`${e.author} ${e.rkey}`)
-        if (triple) spoiled.add(triple)
+        for (const triple of createdBy.get(`${e.author} ${e.rkey}`) ?? []) spoiled.add(triple)
       }
     }
   }
@@ -123,5 +124,13 @@ export async function watchAccount(
       return false
     })
     await new Promise((r) => setTimeout(r, Math.max(0, pollMs - (at - started))))
+  }
+  // What never showed, with the count the API last gave: enough to tell a lost write from a miscount.
+  if (pending.length > 0) {
+    const counts = await partnerCounts(api, did)
+    for (const s of pending)
+      process.stderr.write(
+        `unseen: ${did} -> ${s.key} #${s.expected} (frame ${s.frame}): shows ${counts.get(s.key) ?? 0}\n`,
+      )
   }
 }
