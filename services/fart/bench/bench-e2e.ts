@@ -12,8 +12,9 @@
 //             minus the commit's time, defined as the instant the bench's relay released its frame to the
 //             socket (the relay's send time; the record's own times are the corpus's, made earlier).
 // The scheduler is not started: nothing on the way to `/v1/interactions` goes through it.
-// Env: BENCH_COMMITS (100000; a cached corpus at least that big is reused), BENCH_REPOS (300; another count gets its own corpus file), BENCH_LIVE_RATE
-// (2000), BENCH_LIVE_SECONDS (20), BENCH_ACCOUNTS (16), BENCH_POLL_MS (100).
+// Env: BENCH_COMMITS (100000; a cached corpus at least that big is reused), BENCH_REPOS (300; another count
+// gets its own corpus file), BENCH_LIVE_RATE (2000), BENCH_LIVE_SECONDS (20), BENCH_ACCOUNTS (16),
+// BENCH_POLL_MS (100).
 // Progress on stderr, one JSON line last on stdout.
 import { type ChildProcess, spawn } from 'node:child_process'
 import { once } from 'node:events'
