@@ -14,7 +14,7 @@
 // The scheduler is not started: nothing on the way to `/v1/interactions` goes through it.
 // Env: BENCH_COMMITS (100000; a cached corpus at least that big is reused), BENCH_REPOS (300; another count
 // gets its own corpus file), BENCH_LIVE_RATE (2000), BENCH_LIVE_SECONDS (20), BENCH_ACCOUNTS (16),
-// BENCH_POLL_MS (100).
+// BENCH_POLL_MS (100), BENCH_CPU_PROF (a directory: CPU profiles of the services).
 // Progress on stderr, one JSON line last on stdout.
 import { type ChildProcess, spawn } from 'node:child_process'
 import { once } from 'node:events'
@@ -47,6 +47,10 @@ const ACCOUNTS = Number(process.env.BENCH_ACCOUNTS ?? 16)
 const POLL_MS = Number(process.env.BENCH_POLL_MS ?? 100)
 const CORPUS = `${root}packages/testkit/corpus/bench.e2e${REPOS === 300 ? '' : `-${REPOS}`}.large.bin`
 const CORPUS_MAX_AGE_MS = 24 * 3600_000
+/** A V8 CPU profile of every service process, written to this directory when each exits. */
+const profileArgs = process.env.BENCH_CPU_PROF
+  ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`]
+  : []
 const PREFIX = 'e2e:'
 const schema = createSchema(PREFIX)
 type Service = 'firehose' | 'indexer' | 'fart'
@@ -100,7 +104,7 @@ async function startPipeline(
   const spawnService = (s: Service) =>
     procs.set(
       s,
-      spawn(process.execPath, [`${root}services/${s}/dist/src/main.js`], {
+      spawn(process.execPath, [...profileArgs, `${root}services/${s}/dist/src/main.js`], {
         env,
         // their logs to stderr with the progress: stdout keeps only the JSON line
         stdio: ['ignore', 2, 2],
