@@ -10,7 +10,7 @@ import { bump, countFrame, type Gauges, MetricsReporter, newCounters } from './m
 import { createFirehoseRegistry } from './prometheus.js'
 import { publishBatch } from './publisher.js'
 import { RelaySession, type SessionEnd } from './relay-session.js'
-import { ensureGroup, readLag, trimRead } from './stream-lag.js'
+import { ensureGroup, healGroupCounter, readLag, trimRead } from './stream-lag.js'
 
 export class FirehoseError extends Error {
   override name = 'FirehoseError'
@@ -223,7 +223,14 @@ export function createFirehoseService(
       lagEstimate = 0
       // Taken before the reading: whatever was published up to it is in the stream the reading sees.
       const published = memory.lastKnown
-      const reading = await readLag(redis, schema)
+      let reading = await readLag(redis, schema)
+      if (reading.lag > 0 && (await healGroupCounter(redis, schema))) {
+        log.warn(
+          { lag: reading.lag },
+          "the indexer group's lag was wrong (its entries-read counter, after a failover?): set right",
+        )
+        reading = await readLag(redis, schema)
+      }
       if (published !== null && reading.lag === 0 && reading.pending === 0) {
         memory.noteApplied(published)
       }

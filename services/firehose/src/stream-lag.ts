@@ -1,6 +1,9 @@
 import type { RedisSchema } from '@circles/redis-schema'
+import { luaSource } from '@circles/redis-wire'
 import { fieldMap, parseGroups } from '@circles/stream-info'
 import type { Redis } from 'ioredis'
+
+const HEAL_GROUP_COUNTER = luaSource(import.meta.url, 'heal-group-counter')
 
 export interface LagReading {
   /** Entries the indexer group has not been delivered yet (conservative when not exact). */
@@ -99,6 +102,15 @@ export async function readLag(redis: Redis, schema: RedisSchema): Promise<LagRea
     }
   }
   return { lag: length, source: 'length', length, lastDeliveredId, pending, trimmedUnread: 0 }
+}
+
+/**
+ * Sets the indexer group's entries-read counter right if Redis reports a lag although the group has been
+ * delivered the whole stream: what a replica promoted by a failover does under Redis 7.0 (see
+ * lua/heal-group-counter.lua), for good, which would keep the firehose paused. True when it did.
+ */
+export async function healGroupCounter(redis: Redis, schema: RedisSchema): Promise<boolean> {
+  return (await redis.eval(HEAL_GROUP_COUNTER, 1, schema.eventStream, schema.indexerGroup)) === 1
 }
 
 /**

@@ -1,6 +1,6 @@
 import { groupInfo } from '@circles/stream-info'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import { ensureGroup, readLag, trimRead } from '../src/stream-lag.js'
+import { ensureGroup, healGroupCounter, readLag, trimRead } from '../src/stream-lag.js'
 import { type TestRedis, testRedis } from './helpers.js'
 
 let t: TestRedis
@@ -52,6 +52,30 @@ describe('indexer lag', () => {
     const group = await groupInfo(t.redis, t.schema.eventStream, t.schema.indexerGroup)
     expect(group?.lag).toBeNull()
     expect(await readLag(t.redis, t.schema)).toMatchObject({ lag: 7, source: 'entries-read' })
+  })
+
+  it('sets a wrong entries-read counter right once the group has read the whole stream', async () => {
+    await ensureGroup(t.redis, t.schema)
+    const ids = await add(10)
+    await readGroup(4)
+    // What a replica promoted by a failover holds under Redis 7.0 (lua/heal-group-counter.lua): the
+    // counter of its last full sync, here 1 where 4 entries were read.
+    const { eventStream, indexerGroup } = t.schema
+    await t.redis.xgroup('SETID', eventStream, indexerGroup, ids[3] as string, 'ENTRIESREAD', 1)
+    expect((await readLag(t.redis, t.schema)).lag).toBe(9)
+    // mid-stream the right value is not known: left alone
+    expect(await healGroupCounter(t.redis, t.schema)).toBe(false)
+    await readGroup(6)
+    // everything delivered, and Redis still says 3: the firehose would stay paused on it
+    expect((await readLag(t.redis, t.schema)).lag).toBe(3)
+    expect(await healGroupCounter(t.redis, t.schema)).toBe(true)
+    expect(await readLag(t.redis, t.schema)).toMatchObject({ lag: 0, source: 'lag', pending: 10 })
+    await add(2)
+    expect((await readLag(t.redis, t.schema)).lag).toBe(2)
+    expect(await healGroupCounter(t.redis, t.schema)).toBe(false)
+    await readGroup(2)
+    expect(await healGroupCounter(t.redis, t.schema)).toBe(false)
+    expect((await readLag(t.redis, t.schema)).lag).toBe(0)
   })
 
   it('counts entries trimmed away before the group read them', async () => {
