@@ -142,6 +142,18 @@ async function runPipeline(
   }
 }
 
+/** A fresh cluster (a kill test starts from a healthy one) and the one-node run to compare with. */
+async function freshClusterAndOneNodeRun() {
+  single ??= await startRedisServer()
+  await cluster?.stop()
+  cluster = await startRedisCluster()
+  const one = await runPipeline(
+    { redisUrl: single.url, redisClusterNodes: null },
+    { REDIS_URL: single.url },
+  )
+  return { c: cluster, one }
+}
+
 async function cursor(redis: Redis, schema: RedisSchema): Promise<number> {
   return Number((await redis.get(schema.firehoseCursor)) ?? 0)
 }
@@ -193,14 +205,7 @@ describe.runIf(haveRedisCli('the cluster pipeline proof'))(
     }, 300_000)
 
     it('loses and doubles nothing when an indexer and the firehose are killed (kill -9) mid-run', async () => {
-      single ??= await startRedisServer()
-      await cluster?.stop()
-      cluster = await startRedisCluster()
-      const c = cluster
-      const one = await runPipeline(
-        { redisUrl: single.url, redisClusterNodes: null },
-        { REDIS_URL: single.url },
-      )
+      const { c, one } = await freshClusterAndOneNodeRun()
       const spread = await runPipeline(
         c.target,
         { REDIS_CLUSTER_NODES: c.seeds },
@@ -221,14 +226,7 @@ describe.runIf(haveRedisCli('the cluster pipeline proof'))(
     }, 300_000)
 
     it('loses and doubles nothing when the primary of the stream is killed (kill -9) and its replica promoted mid-run, with no restart', async () => {
-      single ??= await startRedisServer()
-      await cluster?.stop()
-      cluster = await startRedisCluster()
-      const c = cluster
-      const one = await runPipeline(
-        { redisUrl: single.url, redisClusterNodes: null },
-        { REDIS_URL: single.url },
-      )
+      const { c, one } = await freshClusterAndOneNodeRun()
       const half = (frames[Math.floor(frames.length / 2)] as CorpusFrame).seq
       let killed = 0
       const spread = await runPipeline(
