@@ -280,7 +280,7 @@ export function createFirehoseService(
         wake?.()
       }
       if (reading.lastDeliveredId !== null) {
-        await trimRead(redis, schema, reading.lastDeliveredId)
+        await trimRead(redis, schema)
       }
     } catch (err) {
       log.warn({ err }, 'could not read the indexer lag')

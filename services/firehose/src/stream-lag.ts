@@ -4,6 +4,7 @@ import { fieldMap, parseGroups } from '@circles/stream-info'
 import type { Redis } from 'ioredis'
 
 const HEAL_GROUP_COUNTER = luaSource(import.meta.url, 'heal-group-counter')
+const TRIM_READ = luaSource(import.meta.url, 'trim-read')
 
 export interface LagReading {
   /** Entries the indexer group has not been delivered yet (conservative when not exact). */
@@ -122,51 +123,14 @@ export async function healGroupCounter(redis: Redis, schema: RedisSchema): Promi
  * slow finds its mentions when it comes back (the stream's MAXLEN still bounds how many). Returns the
  * number of entries removed.
  */
-export async function trimRead(
-  redis: Redis,
-  schema: RedisSchema,
-  lastDeliveredId: string,
-): Promise<number> {
-  if (lastDeliveredId === '0-0') return 0
-  let threshold = await keepFrom(redis, schema, schema.indexerGroup, lastDeliveredId)
-  const bot = await botDelivered(redis, schema)
-  if (bot !== null) {
-    if (bot === '0-0') return 0
-    const botThreshold = await keepFrom(redis, schema, schema.botGroup, bot)
-    if (compareIds(botThreshold, threshold) < 0) threshold = botThreshold
-  }
-  return (await redis.xtrim(schema.eventStream, 'MINID', threshold)) as number
-}
-
-/** The first id a group still needs: its oldest pending entry, else the one after its last delivered. */
-async function keepFrom(
-  redis: Redis,
-  schema: RedisSchema,
-  group: string,
-  lastDeliveredId: string,
-): Promise<string> {
-  const summary = (await redis.xpending(schema.eventStream, group)) as unknown[]
-  const pending = num(summary[0]) ?? 0
-  const oldestPending = pending > 0 && typeof summary[1] === 'string' ? summary[1] : null
-  return oldestPending ?? nextId(lastDeliveredId)
-}
-
-/** The bot group's last-delivered id, or null when there is no bot group. */
-async function botDelivered(redis: Redis, schema: RedisSchema): Promise<string | null> {
-  const groups = parseGroups(await redis.xinfo('GROUPS', schema.eventStream))
-  return groups.find((g) => g.name === schema.botGroup)?.lastDeliveredId ?? null
-}
-
-function compareIds(a: string, b: string): number {
-  const [am, as] = a.split('-').map((x) => BigInt(x))
-  const [bm, bs] = b.split('-').map((x) => BigInt(x))
-  if (am !== bm) return (am as bigint) < (bm as bigint) ? -1 : 1
-  if (as === bs) return 0
-  return (as as bigint) < (bs as bigint) ? -1 : 1
-}
-
-/** The stream id right after `id` (`ms-seq`): MINID keeps ids at or above it. */
-function nextId(id: string): string {
-  const [ms, seq] = id.split('-')
-  return `${ms}-${BigInt(seq ?? '0') + 1n}`
+export async function trimRead(redis: Redis, schema: RedisSchema): Promise<number> {
+  // In one script (lua/trim-read.lua): groups read apart from the XTRIM, on a primary that then failed,
+  // could trim entries its promoted replica had not delivered yet.
+  return (await redis.eval(
+    TRIM_READ,
+    1,
+    schema.eventStream,
+    schema.indexerGroup,
+    schema.botGroup,
+  )) as number
 }

@@ -94,14 +94,13 @@ describe('indexer lag', () => {
     const read = await readGroup(250)
     // Acknowledge the first 200; 50 stay pending, 50 were never delivered.
     await t.redis.xack(t.schema.eventStream, t.schema.indexerGroup, ...read.slice(0, 200))
-    const { lastDeliveredId } = await readLag(t.redis, t.schema)
-    await trimRead(t.redis, t.schema, lastDeliveredId as string)
+    await trimRead(t.redis, t.schema)
     const left = (await t.redis.xrange(t.schema.eventStream, '-', '+')).map(([id]) => id)
     // Exactly what was acknowledged below the oldest pending entry; never a pending or unread one.
     expect(left).toEqual(ids.slice(200))
     // Everything delivered acknowledged: the trim takes the last delivered entry too, and nothing past it.
     await t.redis.xack(t.schema.eventStream, t.schema.indexerGroup, ...read.slice(200))
-    await trimRead(t.redis, t.schema, lastDeliveredId as string)
+    await trimRead(t.redis, t.schema)
     const after = (await t.redis.xrange(t.schema.eventStream, '-', '+')).map(([id]) => id)
     expect(after).toEqual(ids.slice(250))
   })
@@ -112,9 +111,8 @@ describe('indexer lag', () => {
     await t.redis.xgroup('CREATE', t.schema.eventStream, t.schema.botGroup, '0')
     const read = await readGroup(100)
     await t.redis.xack(t.schema.eventStream, t.schema.indexerGroup, ...read)
-    const { lastDeliveredId } = await readLag(t.redis, t.schema)
     // The bot read nothing yet: nothing goes.
-    await trimRead(t.redis, t.schema, lastDeliveredId as string)
+    await trimRead(t.redis, t.schema)
     expect(await t.redis.xlen(t.schema.eventStream)).toBe(100)
     // The bot read 60, acknowledged 40: the 40 go, its 20 pending and 40 unread stay.
     const botRead = (await t.redis.xreadgroup(
@@ -129,7 +127,7 @@ describe('indexer lag', () => {
     )) as [string, [string, string[]][]][]
     const botIds = (botRead[0]?.[1] ?? []).map(([id]) => id)
     await t.redis.xack(t.schema.eventStream, t.schema.botGroup, ...botIds.slice(0, 40))
-    await trimRead(t.redis, t.schema, lastDeliveredId as string)
+    await trimRead(t.redis, t.schema)
     const left = (await t.redis.xrange(t.schema.eventStream, '-', '+')).map(([id]) => id)
     expect(left).toEqual(ids.slice(40))
   })
