@@ -17,6 +17,7 @@ export {
   scrapeCounters,
   scrapeGauge,
   scrapeGauges,
+  scrapeTotals,
 } from './scrape.js'
 export {
   createRegistry,

@@ -26,6 +26,24 @@ export function scrapeCounter(m: Named, read: Read<number>): void {
   })
 }
 
+/**
+ * One counter per `[field, name, help]` row: `<prefix><name>_total`, read from `counters[field]` at scrape
+ * time (the table of plain totals each service keeps).
+ */
+export function scrapeTotals<K extends PropertyKey>(
+  registry: Registry,
+  prefix: string,
+  totals: readonly (readonly [K, string, string])[],
+  counters: Record<K, unknown>,
+): void {
+  for (const [field, name, help] of totals) {
+    scrapeCounter(
+      { registry, name: `${prefix}${name}_total`, help },
+      () => counters[field] as number,
+    )
+  }
+}
+
 type Labelled = Named & { label: string }
 
 /** The options of a metric by one label whose values `read` gives at scrape time, put by `put`. */

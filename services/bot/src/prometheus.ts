@@ -1,4 +1,4 @@
-import { createRegistry, type Registry, scrapeCounter, scrapeCounters } from '@circles/metrics'
+import { createRegistry, type Registry, scrapeCounters, scrapeTotals } from '@circles/metrics'
 import type { BotCounters } from './metrics.js'
 
 // The bot's /metrics (names in docs/metrics.md): its plain counters (metrics.ts), read when Prometheus
@@ -20,9 +20,7 @@ const TOTALS: [Total, string, string][] = [
 
 export function createBotRegistry(counters: BotCounters): Registry {
   const registry = createRegistry()
-  for (const [field, name, help] of TOTALS) {
-    scrapeCounter({ registry, name: `circles_bot_${name}_total`, help }, () => counters[field])
-  }
+  scrapeTotals(registry, 'circles_bot_', TOTALS, counters)
   scrapeCounters(
     {
       registry,

@@ -1,10 +1,10 @@
 import {
   createRegistry,
   type Registry,
-  scrapeCounter,
   scrapeCounters,
   scrapeGauge,
   scrapeGauges,
+  scrapeTotals,
 } from '@circles/metrics'
 import type { Counters, Gauges } from './metrics.js'
 
@@ -64,9 +64,7 @@ const TOTALS: [keyof Counters, string, string][] = [
 export function createFirehoseRegistry(counters: Counters, gauges: Gauges): Registry {
   const registry = createRegistry()
   const p = 'circles_firehose_'
-  for (const [field, name, help] of TOTALS) {
-    scrapeCounter({ registry, name: `${p}${name}_total`, help }, () => counters[field] as number)
-  }
+  scrapeTotals(registry, p, TOTALS, counters)
   scrapeCounters(
     {
       registry,

@@ -4,9 +4,9 @@ import {
   type FastHistogram,
   fastHistogram,
   type Registry,
-  scrapeCounter,
   scrapeCounters,
   scrapeGauge,
+  scrapeTotals,
 } from '@circles/metrics'
 import type { RedisSchema } from '@circles/redis-schema'
 import { parseGroups } from '@circles/stream-info'
@@ -93,9 +93,7 @@ export function createIndexerRegistry(d: IndexerRegistryDeps): IndexerRegistry {
     },
     pick(SKIPPED),
   )
-  for (const [field, name, help] of TOTALS) {
-    scrapeCounter({ registry, name: `${p}${name}_total`, help }, () => counters[field])
-  }
+  scrapeTotals(registry, p, TOTALS, counters)
   scrapeCounters(
     {
       registry,
