@@ -30,11 +30,14 @@ const until = async (cond: () => boolean, ms = 5000) => {
   }
 }
 
-/** Runs one app under a supervisor that restarts fast and gives up after 3 quick crashes, until it gives up. */
-async function untilGivenUp(dir: string, app: AppSpec) {
+/**
+ * A supervisor over `apps` that restarts fast and gives up after 3 quick crashes; `ends` records why an app
+ * was given up (`gaveUp`) or stopped for good (`final`), as "<label>: <reason>".
+ */
+function fastSupervisor(dir: string, apps: AppSpec[]) {
   const lines: string[] = []
-  let reason = ''
-  const sup = createSupervisor([app], {
+  const ends = { gaveUp: '', final: '' }
+  const sup = createSupervisor(apps, {
     cwd: dir,
     env: {},
     logDir: dir,
@@ -42,12 +45,21 @@ async function untilGivenUp(dir: string, app: AppSpec) {
     restartDelayMs: 10,
     maxStartCrashes: 3,
     onGiveUp: (label, why) => {
-      reason = `${label}: ${why}`
+      ends.gaveUp = `${label}: ${why}`
+    },
+    onFinalExit: (label, why) => {
+      ends.final = `${label}: ${why}`
     },
   })
   sup.start()
-  await until(() => reason !== '')
-  return { sup, lines, gaveUp: reason }
+  return { sup, lines, ends }
+}
+
+/** Runs one app under `fastSupervisor` until it gives up. */
+async function untilGivenUp(dir: string, app: AppSpec) {
+  const { sup, lines, ends } = fastSupervisor(dir, [app])
+  await until(() => ends.gaveUp !== '')
+  return { sup, lines, gaveUp: ends.gaveUp }
 }
 
 describe('supervisor', () => {
@@ -98,34 +110,14 @@ describe('supervisor', () => {
     const dir = tempDir('sup')
     const refused = script(dir, 'refused', `console.log('login refused'); process.exitCode = 78`)
     const worker = script(dir, 'worker', `console.log('up'); setInterval(() => {}, 1000)`)
-    const lines: string[] = []
-    let final = ''
-    let gaveUp = ''
-    const sup = createSupervisor(
-      [
-        { name: 'b', script: refused, stopExitCodes: [78] },
-        { name: 'w', script: worker },
-      ],
-      {
-        cwd: dir,
-        env: {},
-        logDir: dir,
-        print: (l) => lines.push(l),
-        restartDelayMs: 10,
-        maxStartCrashes: 3,
-        onGiveUp: (label) => {
-          gaveUp = label
-        },
-        onFinalExit: (label, why) => {
-          final = `${label}: ${why}`
-        },
-      },
-    )
-    sup.start()
-    await until(() => final !== '')
-    expect(final).toMatch(/^b: exited with code 78; its last lines:\nlogin refused/)
+    const { sup, lines, ends } = fastSupervisor(dir, [
+      { name: 'b', script: refused, stopExitCodes: [78] },
+      { name: 'w', script: worker },
+    ])
+    await until(() => ends.final !== '')
+    expect(ends.final).toMatch(/^b: exited with code 78; its last lines:\nlogin refused/)
     expect(lines.filter((l) => l.includes('restarting in'))).toEqual([])
-    expect(gaveUp).toBe('')
+    expect(ends.gaveUp).toBe('')
     await sup.stop()
   })
 
