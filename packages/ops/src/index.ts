@@ -19,6 +19,7 @@ export {
 } from './doctor.js'
 export { loadEcosystemApps } from './ecosystem.js'
 export { mergeEnv, parseEnvFile, readEnvFile } from './env-file.js'
+export { repoRoot } from './paths.js'
 export {
   howToGetRedis,
   type PrivateRedis,

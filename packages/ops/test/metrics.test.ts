@@ -24,7 +24,7 @@ import { repoRoot } from '../src/paths.js'
 // name of ours it does not), and the counters must move from one half to the next.
 
 const SERVICES: Service[] = ['firehose', 'indexer', 'scheduler', 'fart']
-const TABLE = documentedMetrics()
+const TABLE = documentedMetrics(repoRoot())
 
 interface Running {
   url: string

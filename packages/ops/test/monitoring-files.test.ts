@@ -13,7 +13,7 @@ import { repoRoot } from '../src/paths.js'
 // installed (`apt-get install prometheus`), checks the Prometheus files as Prometheus itself would.
 
 const ROOT = repoRoot()
-const TABLE = documentedMetrics()
+const TABLE = documentedMetrics(ROOT)
 const read = (path: string) => readFileSync(join(ROOT, path), 'utf8')
 
 /** Series names in `expr` that the table does not hold. */

@@ -1,22 +1,10 @@
-import { existsSync, readFileSync } from 'node:fs'
-import { dirname, join } from 'node:path'
-import { fileURLToPath } from 'node:url'
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
 import { declaredMetrics, parseExposition, type Sample } from '@circles/metrics'
 
 // The documented metrics (docs/metrics.md, the one table) and what tests read off a /metrics page.
 
 export type Service = 'firehose' | 'indexer' | 'scheduler' | 'fart' | 'bot'
-
-/** The repository's root: the nearest folder above this file with the workspace file (from src or dist). */
-function repoRoot(): string {
-  let dir = dirname(fileURLToPath(import.meta.url))
-  while (!existsSync(join(dir, 'pnpm-workspace.yaml'))) {
-    const up = dirname(dir)
-    if (up === dir) throw new Error('metrics-table: no pnpm-workspace.yaml above this file')
-    dir = up
-  }
-  return dir
-}
 
 export interface DocumentedMetric {
   name: string
@@ -24,9 +12,9 @@ export interface DocumentedMetric {
   service: Service | 'all'
 }
 
-/** The rows of the table in docs/metrics.md. */
-export function documentedMetrics(): DocumentedMetric[] {
-  const text = readFileSync(join(repoRoot(), 'docs/metrics.md'), 'utf8')
+/** The rows of the table in docs/metrics.md of the repository at `root`. */
+export function documentedMetrics(root: string): DocumentedMetric[] {
+  const text = readFileSync(join(root, 'docs/metrics.md'), 'utf8')
   const rows: DocumentedMetric[] = []
   for (const line of text.split('\n')) {
     const m = /^\|\s*`([a-z_:][a-z0-9_:]*)`\s*\|\s*(\w+)\s*\|[^|]*\|\s*(\w+)\s*\|/.exec(line)

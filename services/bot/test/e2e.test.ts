@@ -1,5 +1,6 @@
 import { decodeMention, type MentionEvent } from '@circles/core'
 import { createLogger } from '@circles/logging'
+import { repoRoot } from '@circles/ops'
 import { documentedMetrics, freePort, namesOf, pollUntil, scrape } from '@circles/testkit'
 import type { PdsAccount, RecordRef } from '@circles/testkit/pds'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -153,7 +154,7 @@ describe('the circles bot on a real PDS and pipeline', () => {
     expect(service.counters()).toMatchObject({ repliesPosted: 1, repliesConfirmed: 1 })
     // Its /metrics serves every name docs/metrics.md gives the bot, and no other of ours; the counts move.
     const page = await scrape(`http://127.0.0.1:${metricsPort}/metrics`)
-    const names = namesOf(documentedMetrics(), 'bot')
+    const names = namesOf(documentedMetrics(repoRoot()), 'bot')
     expect(names.filter((n) => !page.declared.has(n))).toEqual([])
     const ours = [...page.declared.keys()].filter((n) => n.startsWith('circles_'))
     expect(ours.filter((n) => !names.includes(n))).toEqual([])
