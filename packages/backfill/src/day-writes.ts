@@ -2,8 +2,8 @@ import { createHash, randomBytes } from 'node:crypto'
 import { DAY_MS } from '@circles/core'
 import { DidCache, didId, resolveIds } from '@circles/interaction-index'
 import {
-  encodeDayBlob,
   encodeDayBlobRows,
+  encodePlainDayBlob,
   forEachPackedRecord,
   type PackedRecord,
   type RecordColumns,
@@ -41,8 +41,7 @@ export interface DayWriteResult {
 }
 
 /**
- * The account's `bs` fields: per day, the blob of every partner's records that day (in the order of the
- * partners, then of their kinds), made from columns (`encodeDayBlobRows`), without an object per record.
+ * The account's `bs` fields: per day, the (compact) blob of every partner's records that day, made from columns (`encodeDayBlobRows`), without an object per record.
  * `ids` holds 8 bytes per partner index of `rows.names`.
  */
 function sentFields(rows: DayRows, ids: Buffer): Map<number, Buffer> {
@@ -101,7 +100,7 @@ function receivedPacked(
     records.push({ kind: rows.kind[r] as number, partner: source, count: rows.count[r] as number })
     if (r === from || rows.day[r] !== rows.day[r - 1]) days++
   }
-  const blob = encodeDayBlob(0, records)
+  const blob = encodePlainDayBlob(0, records)
   const out = Buffer.allocUnsafe(blob.length - 1 + 4 * days)
   let o = 0
   let at = 1

@@ -3,11 +3,15 @@ import type { Redis } from 'ioredis'
 /**
  * Server settings the layout's memory figures depend on: the DID table's hash buckets stay listpacks
  * (compact) up to `hash-max-listpack-entries`, and each hour's author index shards stay intsets (8 bytes
- * per member instead of a ~60-byte hashtable entry) up to `set-max-intset-entries`. Only ever raised.
+ * per member instead of a ~60-byte hashtable entry) up to `set-max-intset-entries`. The long-term hashes
+ * stay listpacks while their day blobs are at most `hash-max-listpack-value` bytes: a hashtable costs
+ * ~120 bytes more per hash, and at 64 more than half of them (any blob of 7 partners or more) became one.
+ * 1024 keeps all but the heaviest ~6 % of blobs in listpacks; rewriting a 90-day listpack of such blobs
+ * (the roll-up's HSET) moves under 100 kB. Only ever raised.
  */
 export const REQUIRED_REDIS_SETTINGS: Readonly<Record<string, number>> = {
   'hash-max-listpack-entries': 512,
-  'hash-max-listpack-value': 64,
+  'hash-max-listpack-value': 1024,
   'set-max-intset-entries': 8192,
 }
 

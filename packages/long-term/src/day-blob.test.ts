@@ -4,12 +4,15 @@ import {
   dayBlobMark,
   encodeDayBlob,
   encodeDayBlobRows,
+  encodePlainDayBlob,
   forEachPackedRecord,
   forEachRecordAt,
+  isCompactDayBlob,
   LongTermCodecError,
   markOfHour,
   mergeDayBlob,
   type PackedRecord,
+  plainDayBlob,
   recordSize,
 } from './day-blob.js'
 import { sumDayBlobs } from './read.js'
@@ -17,8 +20,15 @@ import { sumDayBlobs } from './read.js'
 const A = didId('did:plc:aaaaaaaaaaaaaaaaaaaaaaaa')
 const B = didId('did:web:example.com')
 
-function decode(blob: Buffer): { kind: number; partner: string; count: number }[] {
-  const out: { kind: number; partner: string; count: number }[] = []
+type Plain = { kind: number; partner: string; count: number }
+
+/** Records in a compact blob's order: partner id, then kind. */
+function sorted(list: Plain[]): Plain[] {
+  return [...list].sort((x, y) => x.partner.localeCompare(y.partner) || x.kind - y.kind)
+}
+
+function decode(blob: Buffer): Plain[] {
+  const out: Plain[] = []
   forEachPackedRecord(blob, (r) =>
     out.push({ kind: r.kind, partner: r.partner.toString('hex'), count: r.count }),
   )
@@ -33,13 +43,23 @@ describe('long-term day blobs', () => {
       { kind: 2, partner: A, count: 64 },
       { kind: 1, partner: B, count: 3_000_000 },
     ]
-    const blob = encodeDayBlob(7, records)
-    expect(blob.length).toBe(1 + records.reduce((n, r) => n + recordSize(r), 0))
+    const plain = encodePlainDayBlob(7, records)
+    expect(plain.length).toBe(1 + records.reduce((n, r) => n + recordSize(r), 0))
     expect(recordSize(records[0] as PackedRecord)).toBe(9)
+    expect(dayBlobMark(plain)).toBe(7)
+    const expected = records.map((r) => ({
+      kind: r.kind,
+      partner: r.partner.toString('hex'),
+      count: r.count,
+    }))
+    expect(decode(plain)).toEqual(expected)
+    // compact: each partner once (A then B: A's id is the smaller), its kinds in order
+    const blob = encodeDayBlob(7, records)
+    expect(isCompactDayBlob(blob) && !isCompactDayBlob(plain)).toBe(true)
     expect(dayBlobMark(blob)).toBe(7)
-    expect(decode(blob)).toEqual(
-      records.map((r) => ({ kind: r.kind, partner: r.partner.toString('hex'), count: r.count })),
-    )
+    expect(decode(blob)).toEqual(sorted(expected))
+    // mark, then head, counts (varints: 3,000,000 takes 4 bytes) and 8-byte id: A 1 + 2 + 8, B 1 + 5 + 8
+    expect(blob.length).toBe(26)
   })
 
   it('merges per (partner, kind) and moves the mark', () => {
@@ -87,9 +107,11 @@ describe('long-term day blobs', () => {
       partner: ids.subarray(8 * (partner[row] as number), 8 * (partner[row] as number) + 8),
     }))
     expect(blob.equals(encodeDayBlob(9, records))).toBe(true)
-    expect(decode(blob)).toHaveLength(4)
+    // rows 5 and 2 are the same (partner, kind): one record of their sum
+    expect(decode(blob)).toHaveLength(3)
+    expect(decode(blob).find((r) => r.kind === 2)?.count).toBe(3_000_064)
     expect(encodeDayBlobRows(3, { kind, count, partner, ids }, order, 2, 2)).toEqual(
-      Buffer.from([3]),
+      Buffer.from([0x80 | 3]),
     )
   })
 
@@ -101,9 +123,13 @@ describe('long-term day blobs', () => {
   })
 
   it('rejects a truncated blob', () => {
-    const blob = encodeDayBlob(1, [{ kind: 0, partner: A, count: 1 }])
-    expect(() => forEachPackedRecord(blob.subarray(0, 5), () => {})).toThrow(LongTermCodecError)
-    expect(() => forEachRecordAt(blob.subarray(0, 5), () => {})).toThrow(LongTermCodecError)
+    for (const blob of [
+      encodeDayBlob(1, [{ kind: 0, partner: A, count: 1 }]),
+      encodePlainDayBlob(1, [{ kind: 0, partner: A, count: 1 }]),
+    ]) {
+      expect(() => forEachPackedRecord(blob.subarray(0, 5), () => {})).toThrow(LongTermCodecError)
+      expect(() => forEachRecordAt(blob.subarray(0, 5), () => {})).toThrow(LongTermCodecError)
+    }
   })
 
   it('reads the same records in place as forEachPackedRecord does', () => {
@@ -112,11 +138,14 @@ describe('long-term day blobs', () => {
       { kind: 1, partner: A, count: 3_000_000 },
       { kind: 0, partner: B, count: 64 },
     ]
-    const blob = encodeDayBlob(2, records)
-    const seen: { kind: number; partner: string; count: number }[] = []
-    forEachRecordAt(blob, (kind, count, at) =>
-      seen.push({ kind, partner: blob.toString('hex', at, at + 8), count }),
-    )
-    expect(seen).toEqual(decode(blob))
+    for (const blob of [encodeDayBlob(2, records), encodePlainDayBlob(2, records)]) {
+      const seen: Plain[] = []
+      forEachRecordAt(blob, (kind, count, at, ids) =>
+        seen.push({ kind, partner: ids.toString('hex', at, at + 8), count }),
+      )
+      expect(seen).toEqual(decode(blob))
+      expect(decode(plainDayBlob(blob))).toEqual(decode(blob))
+      expect(dayBlobMark(plainDayBlob(blob))).toBe(2)
+    }
   })
 })

@@ -1,5 +1,5 @@
 import type { KindCounts } from '@circles/interaction-index'
-import { forEachRecordAt, SIDE_DIRECTION } from '@circles/long-term'
+import { forEachRecordAt, plainDayBlob, SIDE_DIRECTION } from '@circles/long-term'
 import type { LongTermSide } from '@circles/redis-schema'
 
 // One day of an account's history from its day blobs, with no I/O: the totals by kind both ways and every
@@ -111,8 +111,10 @@ function scratchFor(max: number): typeof scratch {
 /** Sums a day's blobs, any of the four sides, each counted in its direction (`SIDE_DIRECTION`). */
 export function tallyDay(
   day: number,
-  blobs: readonly (readonly [LongTermSide, Buffer])[],
+  compactOrPlain: readonly (readonly [LongTermSide, Buffer])[],
 ): DayTally {
+  // Slots keep where a partner's id sits (`seenAt`): in the plain layout ids sit whole in the blob.
+  const blobs = compactOrPlain.map(([side, blob]) => [side, plainDayBlob(blob)] as const)
   // A record is at least 9 bytes after the mark: no more partners than that.
   let max = 0
   for (const [, blob] of blobs) max += Math.floor(Math.max(0, blob.length - 1) / 9)

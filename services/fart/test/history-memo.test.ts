@@ -177,7 +177,8 @@ describe('the history memo of complete days', () => {
     ]
     const lua = luaSource(import.meta.url, 'day-versions')
     expect(await h.t.redis.eval(lua, 5, ...keys, String(d), String(d + 1))).toEqual([
-      `tok ${1 + 9} 0 0 ${1 + 10 + 9}`,
+      // compact blobs: mark, then per partner a head, its counts unless one count of 1, and the id
+      `tok ${1 + 1 + 1 + 8} 0 0 ${1 + (1 + 1 + 8) + (1 + 8)}`,
       ' 0 0 0 0',
     ])
   })

@@ -3,7 +3,7 @@
 -- and length: every fold raises a blob's mark, so an unchanged mark means an unchanged blob). A runner
 -- that read a blob, stalled, and lost its lock can therefore neither overwrite newer counts nor fold an
 -- hour twice, even before the fence check stops it. The blobs are encoded in Node by packages/long-term;
--- all this script reads of one is its mark, the first byte.
+-- all this script reads of one is its mark, the low 5 bits of the first byte (either layout).
 -- KEYS: 1 the roll-up fence of this slot, 2 lt sent, 3 lt received (one slot: the account's hash tag)
 -- ARGV: 1 fencing number, 2 day field, 3 mark (1 + hour-of-day), 4 expire-at ms, then per direction
 --       (5-7 sent, 8-10 received): the blob to write ('' = none), and the mark and length of the blob it
@@ -24,7 +24,7 @@ for i = 1, 2 do
   else
     local key = KEYS[1 + i]
     local cur = redis.call('HGET', key, ARGV[2])
-    local cur_mark = cur and (string.byte(cur, 1) or 0)
+    local cur_mark = cur and ((string.byte(cur, 1) or 0) % 32)
     if cur and cur_mark >= mark then
       out[i] = 0
     elseif (not cur and ARGV[a + 2] == '0')

@@ -17,7 +17,7 @@ import {
   type RollupScripts,
   withRollupScripts,
 } from './fence.js'
-import { type HourTable, PackedIds } from './hour-table.js'
+import { type HourTable, orderByPartner, PackedIds } from './hour-table.js'
 
 // Folding one hour into the long-term day blobs, one account per script call (its two hashes share its
 // hash tag). The script (lua/fenced-fold.lua) writes a new blob where the day's field is absent, skips a
@@ -199,8 +199,10 @@ export async function foldHour(
   const epoch = await redis.get(schema.didTableEpoch)
   await rememberFenced(fold.scripts, schema, opts.fence, table.dids)
   await opts.afterNames?.()
-  const sent = table.groupBy(table.author)
-  const received = table.groupBy(table.subject)
+  // Each account's rows in its blobs' order (partner id, kind), so the encoder does not sort them.
+  const rank = packed.ranks()
+  const sent = table.groupBy(table.author, orderByPartner(table, table.subject, rank))
+  const received = table.groupBy(table.subject, orderByPartner(table, table.author, rank))
   // a sent row's partner is its subject, a received row's its author
   const sentRows = table.rows(table.subject, packed)
   const receivedRows = table.rows(table.author, packed)

@@ -2,7 +2,9 @@ import { DidCache, didId, resolveIds } from '@circles/interaction-index'
 import {
   dayBlobMark,
   encodeDayBlob,
+  encodePlainDayBlob,
   forEachPackedRecord,
+  isCompactDayBlob,
   LongTermCodecError,
   type PackedRecord,
 } from '@circles/long-term'
@@ -59,7 +61,10 @@ function without(blob: Buffer, ids: ReadonlySet<string>): { blob: Buffer; remove
     if (ids.has(r.partner.toString('latin1'))) removed++
     else kept.push(r)
   })
-  return removed === 0 ? null : { blob: encodeDayBlob(dayBlobMark(blob), kept), removed }
+  if (removed === 0) return null
+  // A plain blob stays plain: the backfill's `br` script edits plain records only (day-blob.ts).
+  const encode = isCompactDayBlob(blob) ? encodeDayBlob : encodePlainDayBlob
+  return { blob: encode(dayBlobMark(blob), kept), removed }
 }
 
 /** Replies of a pipeline; the first error is thrown. */

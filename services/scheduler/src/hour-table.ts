@@ -54,8 +54,11 @@ export class HourTable {
     return { kind: this.kind, count: this.count, partner, ids: ids.arena }
   }
 
-  /** Row indexes grouped by `by` (counting sort): rows of account i are order[start[i]..start[i+1]). */
-  groupBy(by: Int32Array): { order: Int32Array; start: Int32Array } {
+  /**
+   * Row indexes grouped by `by` (counting sort): rows of account i are order[start[i]..start[i+1]). The
+   * sort is stable: rows taken in the order `pre` (default: as stored) keep it within each account.
+   */
+  groupBy(by: Int32Array, pre?: Int32Array): { order: Int32Array; start: Int32Array } {
     const accounts = this.dids.length
     const start = new Int32Array(accounts + 1)
     for (let i = 0; i < this.n; i++) (start[(by[i] as number) + 1] as number)++
@@ -63,7 +66,8 @@ export class HourTable {
       start[i + 1] = (start[i + 1] as number) + (start[i] as number)
     const fill = start.slice(0, accounts)
     const order = new Int32Array(this.n)
-    for (let i = 0; i < this.n; i++) {
+    for (let j = 0; j < this.n; j++) {
+      const i = pre ? (pre[j] as number) : j
       const a = by[i] as number
       order[fill[a] as number] = i
       fill[a] = (fill[a] as number) + 1
@@ -114,4 +118,45 @@ export class PackedIds {
       packDid(d).copy(this.arena, 8 * i)
     })
   }
+
+  /** Each account's place in the order of the ids (the order a compact day blob keeps its partners). */
+  ranks(): Int32Array {
+    const n = this.arena.length / 8
+    const byId = new Int32Array(n)
+    for (let i = 0; i < n; i++) byId[i] = i
+    const a = this.arena
+    byId.sort((x, y) => a.compare(a, 8 * y, 8 * y + 8, 8 * x, 8 * x + 8))
+    const rank = new Int32Array(n)
+    for (let r = 0; r < n; r++) rank[byId[r] as number] = r
+    return rank
+  }
+}
+
+/**
+ * The table's rows ordered by (partner id, kind), the partner of row r being `partner[r]`: two stable
+ * counting sorts, kind then rank. Grouped by account after this (`groupBy(by, pre)`), each account's rows
+ * come as a compact day blob holds them, and its encoder has nothing left to sort.
+ */
+export function orderByPartner(
+  table: HourTable,
+  partner: Int32Array,
+  rank: Int32Array,
+): Int32Array {
+  const byKind = new Int32Array(table.n)
+  let o = 0
+  for (let k = 0; k < 4; k++) {
+    for (let i = 0; i < table.n; i++) if (table.kind[i] === k) byKind[o++] = i
+  }
+  const start = new Int32Array(rank.length + 1)
+  for (let i = 0; i < table.n; i++) (start[(rank[partner[i] as number] as number) + 1] as number)++
+  for (let r = 0; r < rank.length; r++)
+    start[r + 1] = (start[r + 1] as number) + (start[r] as number)
+  const out = new Int32Array(table.n)
+  for (let j = 0; j < table.n; j++) {
+    const i = byKind[j] as number
+    const r = rank[partner[i] as number] as number
+    out[start[r] as number] = i
+    start[r] = (start[r] as number) + 1
+  }
+  return out
 }

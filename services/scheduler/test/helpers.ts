@@ -12,7 +12,13 @@ import {
   rememberDids,
   unpackDidText,
 } from '@circles/interaction-index'
-import { encodeDayBlob, kindIndex, resolvePartners, sumDayBlobs } from '@circles/long-term'
+import {
+  encodeDayBlob,
+  encodePlainDayBlob,
+  kindIndex,
+  resolvePartners,
+  sumDayBlobs,
+} from '@circles/long-term'
 import {
   LONG_TERM_SIDES,
   type LongTermSide,
@@ -240,7 +246,9 @@ export async function writeBackfilled(
       return { kind: kindIndex(kind), partner: didId(partner), count }
     })
     named.add(did)
-    await redis.hset(schema.longTerm(did, side), day, encodeDayBlob(0, recs))
+    // As the backfill: `bs` compact (Node), `br` plain (its script edits plain records)
+    const encode = side === 'br' ? encodePlainDayBlob : encodeDayBlob
+    await redis.hset(schema.longTerm(did, side), day, encode(0, recs))
   }
   await rememberDids(redis, schema, named)
 }

@@ -1,4 +1,5 @@
 import { HOUR_MS } from '@circles/core'
+import { isCompactDayBlob, plainDayBlob } from '@circles/long-term'
 import { createTestRedis, type TestRedis } from '@circles/testkit'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import type { RollupFence } from '../src/fence.js'
@@ -63,6 +64,51 @@ describe('roll-up', () => {
     const fields = await t.redis.hkeys(t.schema.longTerm(dids[0] as string, 's'))
     expect(fields.length).toBeGreaterThan(0)
     for (const f of fields) expect([String(DAY0), String(DAY0 + 1)]).toContain(f)
+  })
+
+  it('a Redis of plain day blobs (written before the compact layout) reads and folds as before', async () => {
+    const live = memoryLiveHours(clone(data))
+    const opts = { liveWindowHours: 48, retentionDays: 90 }
+    // The first three hours (of DAY0), then every blob rewritten plain: what a Redis written by the
+    // earlier code holds, marks included.
+    await runRollup(t.redis, t.schema, live, {
+      ...opts,
+      now: (H0 + 2 + 48) * HOUR_MS,
+      fence: await newRollupFence(t.redis, t.schema),
+    })
+    let plain = 0
+    for (const did of dids) {
+      for (const side of ['s', 'r'] as const) {
+        const key = t.schema.longTerm(did, side)
+        for (const [day, blob] of Object.entries(await t.redis.hgetallBuffer(key))) {
+          expect(isCompactDayBlob(blob)).toBe(true)
+          await t.redis.hset(key, day, plainDayBlob(blob))
+          plain++
+        }
+      }
+    }
+    expect(plain).toBeGreaterThan(300)
+    const early = new Map([...data].filter(([h]) => h <= H0 + 2))
+    expect(sortedEntries(await actualAggregates(t.redis, t.schema, dids))).toEqual(
+      sortedEntries(expectedAggregates(early)),
+    )
+    // The next hours: H0 + 3 merges into the plain blobs of DAY0 (their marks read the same) and leaves
+    // them compact; the blobs it does not touch stay plain and read as before.
+    await runRollup(t.redis, t.schema, live, {
+      ...opts,
+      now: NOW_AFTER_ALL,
+      fence: await newRollupFence(t.redis, t.schema),
+    })
+    expect(sortedEntries(await actualAggregates(t.redis, t.schema, dids))).toEqual(
+      sortedEntries(expected),
+    )
+    const layouts = { compact: 0, plain: 0 }
+    for (const did of dids) {
+      const blob = await t.redis.hgetBuffer(t.schema.longTerm(did, 's'), String(DAY0))
+      if (blob) layouts[isCompactDayBlob(blob) ? 'compact' : 'plain']++
+    }
+    expect(layouts.compact).toBeGreaterThan(0)
+    expect(layouts.plain).toBeGreaterThan(0)
   })
 
   it('a crash half-way through an hour, then a rerun, counts every interaction exactly once', async () => {

@@ -1,0 +1,3 @@
+export class LongTermCodecError extends Error {
+  override name = 'LongTermCodecError'
+}
