@@ -42,6 +42,13 @@ end
 
 local set, del = {}, {}
 local fields = redis.call('HGETALL', key)
+-- `br` blobs are plain (bit 7 of the mark byte clear): nothing writes them compact (the forget step keeps a
+-- blob's layout). Refuse rather than misread one, before anything is written.
+for i = 2, #fields, 2 do
+  if (string.byte(fields[i], 1) or 0) >= 128 then
+    return redis.error_reply('COMPACT a compact day blob in ' .. key .. ', day ' .. fields[i - 1])
+  end
+end
 for i = 1, #fields, 2 do
   local day, blob = fields[i], fields[i + 1]
   local rest = strip(blob)

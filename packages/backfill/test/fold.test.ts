@@ -1,6 +1,11 @@
 import { DAY_MS, HOUR_MS } from '@circles/core'
-import { createIndexReader, createIndexWriter, type IndexWriter } from '@circles/interaction-index'
-import { readLongTerm } from '@circles/long-term'
+import {
+  createIndexReader,
+  createIndexWriter,
+  didId,
+  type IndexWriter,
+} from '@circles/interaction-index'
+import { encodeDayBlob, isCompactDayBlob, readLongTerm } from '@circles/long-term'
 import { createTestRedis, type TestRedis } from '@circles/testkit'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { BackfillRefused, type FoldDeps, foldRepo } from '../src/fold.js'
@@ -67,6 +72,17 @@ describe('foldRepo: the day blobs', () => {
     // the keys expire with their newest day + the retention, as the roll-up's do
     const ttl = await tr.redis.pexpiretime(tr.schema.longTerm(B, 'br'))
     expect(ttl).toBe((days(3) + 91) * DAY_MS)
+  })
+
+  it('writes `br` blobs plain, and refuses to edit a compact one rather than misread it', async () => {
+    await foldRepo(deps, A, history)
+    const br = await tr.redis.hgetBuffer(tr.schema.longTerm(B, 'br'), String(days(3)))
+    expect(br && !isCompactDayBlob(br)).toBe(true)
+    // A compact blob where the script expects plain ones (nothing writes one there): an error, no write
+    const compact = encodeDayBlob(0, [{ kind: 0, partner: didId(D), count: 1 }])
+    await tr.redis.hset(tr.schema.longTerm(B, 'br'), String(days(5)), compact)
+    await expect(foldRepo(deps, A, history)).rejects.toThrow(/COMPACT/)
+    expect(await tr.redis.hgetBuffer(tr.schema.longTerm(B, 'br'), String(days(5)))).toEqual(compact)
   })
 
   it('keeps other sources in a partner blob, and strips a partner the repo no longer names', async () => {
