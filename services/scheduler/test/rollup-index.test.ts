@@ -56,6 +56,25 @@ describe('roll-up over the live index', () => {
     expect(sortedEntries(actual)).toEqual(sortedEntries(expected))
   })
 
+  it('folds an hour of more authors than one read batch (200) exactly, batches read ahead', async () => {
+    const many = makeDids(500, 6)
+    const hour = HOURS[0] as number
+    const big = makeEvents(many, [hour], 1500)
+    await createIndexWriter(t.redis, t.schema).apply(big.events)
+    const live = createLiveHours(t.redis, t.schema)
+    const res = await runRollup(t.redis, t.schema, live, {
+      now: NOW_AFTER,
+      liveWindowHours: 48,
+      retentionDays: 90,
+      fence: await newRollupFence(t.redis, t.schema),
+    })
+    expect(res.rolled.map((h) => h.hour)).toEqual([hour])
+    const actual = await actualAggregates(t.redis, t.schema, many)
+    expect(sortedEntries(actual)).toEqual(sortedEntries(expectedAggregates(big.rows)))
+    const authors = new Set([...big.rows.values()].flat().map((row) => row.author))
+    expect(authors.size).toBeGreaterThan(2 * 200)
+  })
+
   it('a roll-up killed with SIGKILL mid-hour, then rerun, counts each interaction once', async () => {
     expect(existsSync(CHILD), `build first (pnpm exec tsc --build): ${CHILD}`).toBe(true)
     await createIndexWriter(t.redis, t.schema).apply(events)
