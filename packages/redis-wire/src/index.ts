@@ -12,6 +12,7 @@ export {
   scanPrimaries,
 } from './client.js'
 export { ClusterWire, commandsOf, type FrameSender, wireFor } from './cluster-wire.js'
+export { onEveryNode } from './every-node.js'
 export { encodeBulks, Frame } from './frame.js'
 export { luaErrorSource, luaSource, nameLuaFunction, withLuaSource } from './lua.js'
 export { keySlot, keySlotOf } from './slot.js'
