@@ -3,174 +3,39 @@
 // baseline. Progress lines first, one JSON line last.
 import { type ChildProcess, spawn } from 'node:child_process'
 import { once } from 'node:events'
-import { loadavg } from 'node:os'
 import { dirname, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import {
-  encodeEvents,
-  HOUR_MS,
-  type InteractionCreate,
-  type InteractionKind,
-  type StreamEvent,
-} from '@circles/core'
+import { HOUR_MS, type InteractionKind, type StreamEvent } from '@circles/core'
 import { createIndexReader, ensureRedisSettings } from '@circles/interaction-index'
 import { createSchema } from '@circles/redis-schema'
-import { groupInfo } from '@circles/stream-info'
-import { processCpuSeconds, startRedisServer } from '@circles/testkit'
-import { createWorkloadRandom, tidFromMicros } from '@circles/testkit/workload'
+import { startRedisServer } from '@circles/testkit'
 import { Redis } from 'ioredis'
+import {
+  childrenCpu,
+  EVENTS_PER_ENTRY,
+  generate,
+  loadStream,
+  N,
+  POPULATION,
+  PREFIX,
+  progressFor,
+  redisCpu,
+  spawnIndexers,
+  stopChild,
+  usedMemory,
+  waitDrained,
+  ZIPF_S,
+} from './indexer-load.js'
 
-const N = Number(process.env.BENCH_INTERACTIONS ?? 1_000_000)
-/** Accounts in the population; authors and subjects are drawn from it by two independent Zipf rankings. */
-const POPULATION = Number(process.env.BENCH_POPULATION ?? 100_000)
-/** Zipf exponent: s = 1 over 100k accounts gives the top author ~8.3% of all interactions (~83k of 1M). */
-const ZIPF_S = Number(process.env.BENCH_ZIPF_S ?? 1)
-const DELETE_SHARE = 0.03
-const UNKNOWN_DELETE_SHARE = 0.01
-const EVENTS_PER_ENTRY = 200
 const READ_ITERATIONS = Number(process.env.BENCH_READS ?? 200)
 /** Indexer processes consuming the stream together (one per core: Redis has the other). */
 const INDEXERS = Number(process.env.BENCH_INDEXERS ?? 1)
-const profileArgs = process.env.BENCH_CPU_PROF
-  ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`]
-  : []
-/** Extra node flags for the indexer processes (e.g. `--trace-gc`, `--max-semi-space-size=64`). */
-const nodeArgs = (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean)
-const PREFIX = 'circles:'
-
-const here = dirname(fileURLToPath(import.meta.url))
-const MAIN = resolve(here, '../src/main.js')
-const READS = resolve(here, 'bench-reads.js')
-
-function progress(msg: string): void {
-  // the load average says how much of the 2 cores this run really had (the machine may be shared)
-  const load = loadavg()[0]?.toFixed(1)
-  process.stdout.write(`[bench-indexer] ${new Date().toISOString()} load ${load} ${msg}\n`)
-}
-
-const { rand, zipfSampler, shuffled, randomDid, pickKind } = createWorkloadRandom(42)
-
-interface Generated {
-  events: StreamEvent[]
-  creates: number
-  deleted: number
-  dids: string[]
-  authorRank: Int32Array
-  authorCounts: Map<string, number>
-}
-
-function generate(nowMs: number): Generated {
-  const dids = Array.from({ length: POPULATION }, randomDid)
-  const authorRank = shuffled(POPULATION)
-  const subjectRank = shuffled(POPULATION)
-  const zipf = zipfSampler(POPULATION, ZIPF_S)
-  const span = 47 * HOUR_MS
-  const start = nowMs - span - 60_000
-  const creates: InteractionCreate[] = []
-  const authorCounts = new Map<string, number>()
-  let last = 0
-  while (creates.length < N) {
-    const author = dids[authorRank[zipf()] as number] as string
-    let subject = dids[subjectRank[zipf()] as number] as string
-    while (subject === author) subject = dids[subjectRank[zipf()] as number] as string
-    // time increases with the stream position (like a live firehose), microseconds unique
-    const micros = Math.max(last + 1, Math.floor((start + (creates.length / N) * span) * 1000))
-    last = micros
-    const time = Math.floor(micros / 1000)
-    const kind = pickKind()
-    const rkey = tidFromMicros(micros, Math.floor(rand() * 1024))
-    const chars = kind === 'reply' || kind === 'quote' ? Math.floor(rand() * 300) : 0
-    creates.push({ type: 'create', kind, author, subject, rkey, time, chars })
-    authorCounts.set(author, (authorCounts.get(author) ?? 0) + 1)
-  }
-  // Deletes come later in the stream than their creates; a few delete records the index never saw.
-  const events: StreamEvent[] = []
-  const pendingDeletes: { at: number; event: StreamEvent }[] = []
-  let deleted = 0
-  creates.forEach((c, i) => {
-    events.push(c)
-    if (rand() < DELETE_SHARE) {
-      deleted++
-      authorCounts.set(c.author, (authorCounts.get(c.author) ?? 0) - 1)
-      const record = c.kind === 'like' ? 'like' : c.kind === 'repost' ? 'repost' : 'post'
-      pendingDeletes.push({
-        at: i + 1 + Math.floor(rand() * 5000),
-        event: { type: 'delete', record, author: c.author, rkey: c.rkey, time: c.time + 1000 },
-      })
-    }
-    if (rand() < UNKNOWN_DELETE_SHARE) {
-      events.push({
-        type: 'delete',
-        record: 'like',
-        author: c.author,
-        rkey: tidFromMicros(Math.floor((c.time - 100 * HOUR_MS) * 1000), 7),
-        time: c.time,
-      })
-    }
-    while (pendingDeletes.length > 0 && (pendingDeletes[0] as { at: number }).at <= i) {
-      events.push((pendingDeletes.shift() as { event: StreamEvent }).event)
-    }
-  })
-  for (const d of pendingDeletes) events.push(d.event)
-  return { events, creates: creates.length, deleted, dids, authorRank, authorCounts }
-}
-
-/** Seconds of CPU (user + system) Redis has used. */
-async function redisCpu(redis: Redis): Promise<number> {
-  const info = await redis.info('cpu')
-  const user = Number(/used_cpu_user:([\d.]+)/.exec(info)?.[1])
-  const sys = Number(/used_cpu_sys:([\d.]+)/.exec(info)?.[1])
-  return user + sys
-}
-
-async function usedMemory(redis: Redis): Promise<number> {
-  const info = await redis.info('memory')
-  const m = /used_memory:(\d+)/.exec(info)
-  return Number(m?.[1])
-}
+const READS = resolve(dirname(fileURLToPath(import.meta.url)), 'bench-reads.js')
+const progress = progressFor('bench-indexer')
 
 function p99(samples: number[]): number {
   const s = [...samples].sort((a, b) => a - b)
   return s[Math.min(s.length - 1, Math.ceil(s.length * 0.99) - 1)] as number
-}
-
-async function loadStream(redis: Redis, stream: string, events: StreamEvent[]): Promise<number> {
-  let entries = 0
-  let pipe = redis.pipeline()
-  for (let i = 0; i < events.length; i += EVENTS_PER_ENTRY) {
-    pipe.xadd(stream, '*', 'e', encodeEvents(events.slice(i, i + EVENTS_PER_ENTRY)))
-    entries++
-    if (entries % 500 === 0) {
-      await pipe.exec()
-      pipe = redis.pipeline()
-    }
-  }
-  await pipe.exec()
-  return entries
-}
-
-async function waitDrained(redis: Redis, stream: string, group: string, total: number, t0: number) {
-  let lastLog = 0
-  for (;;) {
-    const info = await groupInfo(redis, stream, group)
-    if (!info) {
-      // the service creates the group when it starts
-      await new Promise((res) => setTimeout(res, 20))
-      continue
-    }
-    // a lag Redis cannot tell (null) reads as 0: drained once nothing is pending
-    const lag = info.lag ?? 0
-    const pending = info.pending
-    if (lag === 0 && pending === 0) return
-    if (Date.now() - lastLog > 3000) {
-      lastLog = Date.now()
-      const done = total - lag - pending
-      progress(
-        `indexing: ${done}/${total} entries, ${((done * 1000) / (Date.now() - t0)).toFixed(0)} entries/s`,
-      )
-    }
-    await new Promise((res) => setTimeout(res, 20))
-  }
 }
 
 /** The original design (FIELD-NOTES 5, first row), loaded directly, deletes applied. */
@@ -230,12 +95,6 @@ async function loadBaseline(redis: Redis, events: StreamEvent[], nowMs: number):
   await pipe.exec()
 }
 
-async function stopChild(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null) return
-  child.kill('SIGTERM')
-  await once(child, 'exit')
-}
-
 async function main(): Promise<void> {
   const nowMs = Date.now()
   progress(`generating ${N} interactions: population ${POPULATION}, Zipf s=${ZIPF_S}`)
@@ -257,34 +116,19 @@ async function main(): Promise<void> {
   try {
     const settings = await ensureRedisSettings(redis)
     progress(`redis ${server.url}; settings raised: ${JSON.stringify(settings.changed)}`)
-    const m0 = await usedMemory(redis)
+    const m0 = await usedMemory([redis])
     const entries = await loadStream(redis, schema.eventStream, gen.events)
     progress(`stream loaded: ${entries} entries of ${EVENTS_PER_ENTRY} events`)
 
     const t0 = Date.now()
-    for (let i = 1; i <= INDEXERS; i++) {
-      children.push(
-        // BENCH_CPU_PROF=<dir>: write a V8 CPU profile of each indexer process there
-        spawn(process.execPath, [...nodeArgs, ...profileArgs, MAIN], {
-          env: {
-            ...process.env,
-            REDIS_URL: server.url,
-            REDIS_PREFIX: PREFIX,
-            LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? 'warn',
-            INDEXER_CONSUMER: `bench-${i}`,
-          },
-          stdio: ['ignore', 'inherit', 'inherit'],
-        }),
-      )
-    }
+    children.push(...spawnIndexers(INDEXERS, { REDIS_URL: server.url }))
     await redis.config('RESETSTAT')
-    const cpu0 = await redisCpu(redis)
-    await waitDrained(redis, schema.eventStream, schema.indexerGroup, entries, t0)
+    const cpu0 = await redisCpu([redis])
+    await waitDrained(redis, schema.eventStream, schema.indexerGroup, entries, t0, progress)
     const seconds = (Date.now() - t0) / 1000
     // CPU per interaction, which the machine's other load inflates much less than wall time does
-    const redisUs = (((await redisCpu(redis)) - cpu0) * 1e6) / gen.creates
-    const nodeUs =
-      (children.reduce((sum, c) => sum + processCpuSeconds(c.pid), 0) * 1e6) / gen.creates
+    const redisUs = (((await redisCpu([redis])) - cpu0) * 1e6) / gen.creates
+    const nodeUs = (childrenCpu(children) * 1e6) / gen.creates
     progress(
       `CPU per interaction: redis ${redisUs.toFixed(1)} us, indexer ${nodeUs.toFixed(1)} us ` +
         `(CPU-bound capacity ~${Math.round(1e6 / Math.max(redisUs, nodeUs))}/s with a core each)`,
@@ -308,7 +152,7 @@ async function main(): Promise<void> {
     await Promise.all(children.map(stopChild))
 
     await redis.del(schema.eventStream, schema.indexerMetrics)
-    const m1 = await usedMemory(redis)
+    const m1 = await usedMemory([redis])
     const bytes = (m1 - m0) / live
     const keys = await redis.dbsize()
     progress(
@@ -360,9 +204,9 @@ async function main(): Promise<void> {
     let baseline = Number.NaN
     if (process.env.BENCH_BASELINE !== '0') {
       await redis.flushall()
-      const b0 = await usedMemory(redis)
+      const b0 = await usedMemory([redis])
       await loadBaseline(redis, gen.events, nowMs)
-      baseline = ((await usedMemory(redis)) - b0) / live
+      baseline = ((await usedMemory([redis])) - b0) / live
     }
     progress(
       `baseline (original layout): ${((baseline * live) / 1e6).toFixed(1)} MB, ${baseline.toFixed(1)} B each`,

@@ -1,0 +1,179 @@
+// pnpm bench:cluster: the indexer bench's 1M-interaction load (indexer-load.ts) through the real indexer
+// service into a private 3-primary Redis Cluster and into a private single redis-server, in the same run
+// with the same number of indexer processes, in alternating order over several rounds (this 2-core machine
+// is noisy). Progress lines first, one JSON line last.
+import type { ChildProcess } from 'node:child_process'
+import { ensureRedisSettings } from '@circles/interaction-index'
+import { createSchema } from '@circles/redis-schema'
+import { connectRedis } from '@circles/redis-wire'
+import { startRedisCluster, startRedisServer } from '@circles/testkit'
+import { Redis } from 'ioredis'
+import {
+  childrenCpu,
+  type Generated,
+  generate,
+  loadStream,
+  N,
+  PREFIX,
+  progressFor,
+  redisCpu,
+  spawnIndexers,
+  stopChild,
+  usedMemory,
+  waitDrained,
+} from './indexer-load.js'
+
+/**
+ * Indexer processes on both sides: two, one per core of this machine. The same count on both, so that the
+ * ratio is the cost of the cluster (frames split per primary, three event loops instead of one), not of
+ * more writers.
+ */
+const WRITERS = Number(process.env.BENCH_INDEXERS ?? 2)
+/** Rounds of (single, cluster), the order swapped every round. */
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 2)
+/**
+ * Primaries of the cluster. No replicas: a replica applies every write again, on the same two cores, and
+ * holds a second copy; the single node has none to compare with. What a replica costs is its primary's
+ * write CPU again and the same memory again, on a machine of its own in production.
+ */
+const PRIMARIES = Number(process.env.BENCH_PRIMARIES ?? 3)
+
+const progress = progressFor('bench-cluster')
+
+type Kind = 'single' | 'cluster'
+
+interface Result {
+  kind: Kind
+  perSecond: number
+  bytes: number
+  redisUs: number
+  nodeUs: number
+  /** used_memory growth per server, MB: how evenly the slots spread the index. */
+  perServerMb: number[]
+}
+
+interface Target {
+  /** The client the bench loads and watches the stream with (a Cluster client on the cluster). */
+  client: Redis
+  /** One plain connection per server (per primary on the cluster): memory and CPU are summed over them. */
+  servers: Redis[]
+  env: Record<string, string>
+  stop(): Promise<void>
+}
+
+async function startTarget(kind: Kind): Promise<Target> {
+  if (kind === 'single') {
+    const server = await startRedisServer()
+    const client = new Redis(server.url, { maxRetriesPerRequest: null })
+    return {
+      client,
+      servers: [client],
+      env: { REDIS_URL: server.url },
+      async stop() {
+        client.disconnect()
+        await server.stop()
+      },
+    }
+  }
+  const cluster = await startRedisCluster({ primaries: PRIMARIES, replicas: 0 })
+  const client = connectRedis(cluster.target, { maxRetriesPerRequest: null })
+  const servers = (await cluster.primaries()).map((n) => new Redis(n.port, '127.0.0.1'))
+  return {
+    client,
+    servers,
+    env: { REDIS_CLUSTER_NODES: cluster.seeds },
+    async stop() {
+      client.disconnect()
+      for (const s of servers) s.disconnect()
+      await cluster.stop()
+    },
+  }
+}
+
+async function runOnce(kind: Kind, gen: Generated): Promise<Result> {
+  const target = await startTarget(kind)
+  const { client, servers } = target
+  const schema = createSchema(PREFIX)
+  const children: ChildProcess[] = []
+  try {
+    const settings = await ensureRedisSettings(client)
+    if (Object.keys(settings.unmet).length > 0)
+      throw new Error(`settings unmet: ${JSON.stringify(settings.unmet)}`)
+    const before = await Promise.all(servers.map((s) => usedMemory([s])))
+    const entries = await loadStream(client, schema.eventStream, gen.events)
+    const t0 = Date.now()
+    children.push(...spawnIndexers(WRITERS, target.env))
+    const cpu0 = await redisCpu(servers)
+    await waitDrained(client, schema.eventStream, schema.indexerGroup, entries, t0, progress)
+    const seconds = (Date.now() - t0) / 1000
+    const redisUs = (((await redisCpu(servers)) - cpu0) * 1e6) / gen.creates
+    const nodeUs = (childrenCpu(children) * 1e6) / gen.creates
+    await Promise.all(children.map(stopChild))
+    // two slots on a cluster: one DEL each
+    await client.del(schema.eventStream)
+    await client.del(schema.indexerMetrics)
+    const after = await Promise.all(servers.map((s) => usedMemory([s])))
+    const grown = after.map((m, i) => m - (before[i] as number))
+    const bytes = grown.reduce((a, b) => a + b, 0) / (gen.creates - gen.deleted)
+    const result: Result = {
+      kind,
+      perSecond: gen.creates / seconds,
+      bytes,
+      redisUs,
+      nodeUs,
+      perServerMb: grown.map((g) => Math.round(g / 1e5) / 10),
+    }
+    progress(
+      `${kind}: ${gen.creates} interactions in ${seconds.toFixed(1)} s by ${WRITERS} indexers: ` +
+        `${result.perSecond.toFixed(0)}/s; CPU per interaction: redis ${redisUs.toFixed(1)} us ` +
+        `(summed over ${servers.length}), indexers ${nodeUs.toFixed(1)} us; ${bytes.toFixed(1)} B each ` +
+        `(MB per server: ${result.perServerMb.join(', ')})`,
+    )
+    return result
+  } finally {
+    await Promise.all(children.map((c) => stopChild(c).catch(() => {})))
+    await target.stop()
+  }
+}
+
+function mean(xs: number[]): number {
+  return xs.reduce((a, b) => a + b, 0) / xs.length
+}
+
+async function main(): Promise<void> {
+  progress(
+    `generating ${N} interactions; ${ROUNDS} rounds, ${WRITERS} indexers, ${PRIMARIES} primaries`,
+  )
+  const gen = generate(Date.now())
+  const results: Result[] = []
+  for (let round = 0; round < ROUNDS; round++) {
+    const order: Kind[] = round % 2 === 0 ? ['single', 'cluster'] : ['cluster', 'single']
+    for (const kind of order) results.push(await runOnce(kind, gen))
+  }
+  const of = (kind: Kind) => results.filter((r) => r.kind === kind)
+  const single = mean(of('single').map((r) => r.perSecond))
+  const cluster = mean(of('cluster').map((r) => r.perSecond))
+  const bytes = mean(of('cluster').map((r) => r.bytes))
+  const singleBytes = mean(of('single').map((r) => r.bytes))
+  progress(
+    `single: ${of('single')
+      .map((r) => r.perSecond.toFixed(0))
+      .join(', ')}/s; cluster: ${of('cluster')
+      .map((r) => r.perSecond.toFixed(0))
+      .join(', ')}/s; bytes each: single ${singleBytes.toFixed(1)}, cluster ${bytes.toFixed(1)}; ` +
+      `Redis CPU per interaction: single ${mean(of('single').map((r) => r.redisUs)).toFixed(1)} us, ` +
+      `cluster ${mean(of('cluster').map((r) => r.redisUs)).toFixed(1)} us (all primaries)`,
+  )
+  const round = (x: number, d = 1) => Math.round(x * 10 ** d) / 10 ** d
+  process.stdout.write(
+    `${JSON.stringify({
+      bench: 'cluster',
+      single_per_s: Math.round(single),
+      cluster_per_s: Math.round(cluster),
+      ratio: round(cluster / single, 2),
+      bytes_per_interaction: round(bytes),
+    })}\n`,
+  )
+}
+
+await main()
