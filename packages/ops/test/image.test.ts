@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
+import { REQUIRED_REDIS_SETTINGS } from '@circles/interaction-index'
 import { startRedisServer } from '@circles/testkit'
 import { describe, expect, it } from 'vitest'
 import { parse } from 'yaml'
@@ -25,6 +26,9 @@ interface ComposeService {
   image?: string
   command?: string[]
   ports?: string[]
+  profiles?: string[]
+  environment?: Record<string, string>
+  depends_on?: Record<string, { condition: string; required?: boolean }>
   healthcheck?: { test: string[]; start_period?: string }
 }
 
@@ -108,6 +112,10 @@ describe('docker-compose.yml', () => {
       fart: [published('PORT', 8080)],
       prometheus: [published('PROMETHEUS_PORT', 9090)],
       grafana: [published('GRAFANA_PORT', 3000)],
+      // the cluster's nodes: fixed, each on the port it announces (checked below)
+      ...Object.fromEntries(
+        [1, 2, 3, 4, 5, 6].map((i) => [`redis-node-${i}`, [`127.0.0.1:700${i}:700${i}`]]),
+      ),
     })
   })
 
@@ -157,6 +165,76 @@ describe('docker-compose.yml', () => {
       expect(await check(port), 'a loading Redis').not.toBe(0)
     } finally {
       loading.close()
+    }
+  })
+})
+
+/** A compose string as the container gets it: `$$` is compose's escape of a `$` left to the shell. */
+function unescaped(text: string): string {
+  return text.replaceAll('$$', '$')
+}
+
+describe('docker-compose.yml, profile cluster', () => {
+  const services = Object.entries(compose.services)
+  const nodes = services.filter(([name]) => name.startsWith('redis-node-'))
+  const init = compose.services['redis-cluster-init'] as ComposeService
+  /** `name:port` of each node service, as it announces itself. */
+  const addresses = nodes.map(([, s]) => `${s.environment?.NODE_NAME}:${s.environment?.NODE_PORT}`)
+
+  it('has six cluster nodes, with AOF, the layout’s settings, each announcing its own name and port', () => {
+    expect(nodes.map(([name]) => name)).toEqual([1, 2, 3, 4, 5, 6].map((i) => `redis-node-${i}`))
+    for (const [name, s] of nodes) {
+      expect(s.profiles).toEqual(['cluster'])
+      const port = s.environment?.NODE_PORT
+      expect(s.environment?.NODE_NAME).toBe(name)
+      // loopback only, published on the port it listens on and announces (clients follow CLUSTER SLOTS)
+      expect(s.ports).toEqual([`127.0.0.1:${port}:${port}`])
+      const line = unescaped((s.command ?? []).join(' '))
+      for (const flag of [
+        '--port "$NODE_PORT"',
+        '--cluster-enabled yes',
+        '--cluster-announce-hostname "$NODE_NAME"',
+        '--cluster-preferred-endpoint-type hostname',
+        '--appendonly yes',
+        '--maxmemory-policy noeviction',
+      ]) {
+        expect(line, name).toContain(flag)
+      }
+      for (const [setting, wanted] of Object.entries(REQUIRED_REDIS_SETTINGS)) {
+        expect(line, `${name} ${setting}`).toContain(`--${setting} ${wanted}`)
+      }
+      expect(unescaped(s.healthcheck?.test.join(' ') ?? '')).toMatch(/-p "\$NODE_PORT".*loading:0/)
+    }
+    expect(new Set(addresses).size).toBe(6)
+  })
+
+  it('makes the cluster once, from every node, with a replica per primary, after all are healthy', () => {
+    expect(init.profiles).toEqual(['cluster'])
+    const script = (init.command ?? []).join(' ')
+    const create =
+      /redis-cli --cluster create ((?:\S+:\d+ )+)--cluster-replicas 1 --cluster-yes/.exec(
+        script.replace(/\s+/g, ' '),
+      )
+    expect(create, script).not.toBeNull()
+    expect((create?.[1] ?? '').trim().split(' ').sort()).toEqual([...addresses].sort())
+    // a cluster already made (volumes kept) is not made again
+    expect(script).toMatch(/cluster info \| grep -q '\^cluster_state:ok' \|\|/)
+    expect(init.depends_on).toEqual(
+      Object.fromEntries(nodes.map(([name]) => [name, { condition: 'service_healthy' }])),
+    )
+  })
+
+  it('gives every app service REDIS_CLUSTER_NODES naming the nodes, only when REDIS_CLUSTER is set', () => {
+    const apps = services.filter(([, s]) => s.image === 'bsky-circles:local')
+    expect(apps.map(([name]) => name).sort()).toEqual(['fart', 'firehose', 'indexer', 'scheduler'])
+    for (const [name, s] of apps) {
+      const value = /^\$\{REDIS_CLUSTER:\+([^}]+)\}$/.exec(s.environment?.REDIS_CLUSTER_NODES ?? '')
+      expect(value, `${name} REDIS_CLUSTER_NODES`).not.toBeNull()
+      expect((value?.[1] ?? '').split(',')).toEqual(addresses)
+      expect(s.depends_on?.['redis-cluster-init'], name).toEqual({
+        condition: 'service_completed_successfully',
+        required: false,
+      })
     }
   })
 })
