@@ -50,6 +50,8 @@ interface Result {
   nodeUs: number
   /** used_memory growth per server, MB: how evenly the slots spread the index. */
   perServerMb: number[]
+  /** Redis CPU per interaction per server, us: the stream's primary ({fh}) also serves every read and ack. */
+  perServerUs: number[]
 }
 
 interface Target {
@@ -101,12 +103,15 @@ async function runOnce(kind: Kind, gen: Generated): Promise<Result> {
       throw new Error(`settings unmet: ${JSON.stringify(settings.unmet)}`)
     const before = await Promise.all(servers.map((s) => usedMemory([s])))
     const entries = await loadStream(client, schema.eventStream, gen.events)
+    const streamHome = await homeOf(servers, schema.eventStream)
     const t0 = Date.now()
     children.push(...spawnIndexers(WRITERS, target.env))
-    const cpu0 = await redisCpu(servers)
+    const cpu0 = await Promise.all(servers.map((s) => redisCpu([s])))
     await waitDrained(client, schema.eventStream, schema.indexerGroup, entries, t0, progress)
     const seconds = (Date.now() - t0) / 1000
-    const redisUs = (((await redisCpu(servers)) - cpu0) * 1e6) / gen.creates
+    const cpu1 = await Promise.all(servers.map((s) => redisCpu([s])))
+    const perServerUs = cpu1.map((c, i) => ((c - (cpu0[i] as number)) * 1e6) / gen.creates)
+    const redisUs = perServerUs.reduce((a, b) => a + b, 0)
     const nodeUs = (childrenCpu(children) * 1e6) / gen.creates
     await Promise.all(children.map(stopChild))
     // two slots on a cluster: one DEL each
@@ -115,6 +120,8 @@ async function runOnce(kind: Kind, gen: Generated): Promise<Result> {
     const after = await Promise.all(servers.map((s) => usedMemory([s])))
     const grown = after.map((m, i) => m - (before[i] as number))
     const bytes = grown.reduce((a, b) => a + b, 0) / (gen.creates - gen.deleted)
+    // a cluster node keeps each key in its slot's list too (Redis 7.0: two pointers a key), so keys matter
+    const keys = (await Promise.all(servers.map((s) => s.dbsize()))).reduce((a, b) => a + b, 0)
     const result: Result = {
       kind,
       perSecond: gen.creates / seconds,
@@ -122,18 +129,30 @@ async function runOnce(kind: Kind, gen: Generated): Promise<Result> {
       redisUs,
       nodeUs,
       perServerMb: grown.map((g) => Math.round(g / 1e5) / 10),
+      perServerUs,
     }
     progress(
       `${kind}: ${gen.creates} interactions in ${seconds.toFixed(1)} s by ${WRITERS} indexers: ` +
         `${result.perSecond.toFixed(0)}/s; CPU per interaction: redis ${redisUs.toFixed(1)} us ` +
-        `(summed over ${servers.length}), indexers ${nodeUs.toFixed(1)} us; ${bytes.toFixed(1)} B each ` +
-        `(MB per server: ${result.perServerMb.join(', ')})`,
+        `(summed over ${servers.length}), indexers ${nodeUs.toFixed(1)} us; ${bytes.toFixed(1)} B each, ${keys} keys ` +
+        `(per server: MB ${result.perServerMb.join(', ')}; us ${perServerUs.map((u) => u.toFixed(1)).join(', ')}; ` +
+        `the stream's: ${streamHome})`,
     )
     return result
   } finally {
     await Promise.all(children.map((c) => stopChild(c).catch(() => {})))
     await target.stop()
   }
+}
+
+/** Which of the servers holds `key` (1-based, as the per-server figures are printed). */
+async function homeOf(servers: Redis[], key: string): Promise<number> {
+  for (let i = 0; i < servers.length; i++) {
+    // a node that does not serve the key's slot answers MOVED
+    const found = await (servers[i] as Redis).call('EXISTS', key).catch(() => 0)
+    if (found === 1) return i + 1
+  }
+  return 0
 }
 
 function mean(xs: number[]): number {
