@@ -102,7 +102,10 @@ async function runOnce(kind: Kind, gen: Generated): Promise<Result> {
     if (Object.keys(settings.unmet).length > 0)
       throw new Error(`settings unmet: ${JSON.stringify(settings.unmet)}`)
     const before = await Promise.all(servers.map((s) => usedMemory([s])))
+    const load0 = await redisCpu(servers)
     const entries = await loadStream(client, schema.eventStream, gen.events)
+    // what the firehose's XADDs cost the stream's primary: the one cost that no number of primaries divides
+    const xaddUs = (((await redisCpu(servers)) - load0) * 1e6) / gen.creates
     const streamHome = await homeOf(servers, schema.eventStream)
     const t0 = Date.now()
     children.push(...spawnIndexers(WRITERS, target.env))
@@ -136,7 +139,7 @@ async function runOnce(kind: Kind, gen: Generated): Promise<Result> {
         `${result.perSecond.toFixed(0)}/s; CPU per interaction: redis ${redisUs.toFixed(1)} us ` +
         `(summed over ${servers.length}), indexers ${nodeUs.toFixed(1)} us; ${bytes.toFixed(1)} B each, ${keys} keys ` +
         `(per server: MB ${result.perServerMb.join(', ')}; us ${perServerUs.map((u) => u.toFixed(1)).join(', ')}; ` +
-        `the stream's: ${streamHome})`,
+        `the stream's: ${streamHome}, its XADDs ${xaddUs.toFixed(2)} us)`,
     )
     return result
   } finally {
