@@ -186,6 +186,13 @@ async function main(): Promise<void> {
       `Redis CPU per interaction: single ${mean(of('single').map((r) => r.redisUs)).toFixed(1)} us, ` +
       `cluster ${mean(of('cluster').map((r) => r.redisUs)).toFixed(1)} us (all primaries)`,
   )
+  // CPU per interaction (Redis + indexers) moves much less with the machine's other load than wall time
+  const cpu = (kind: Kind) => mean(of(kind).map((r) => r.redisUs + r.nodeUs))
+  progress(
+    `CPU per interaction, Redis + indexers: single ${cpu('single').toFixed(1)} us, cluster ` +
+      `${cpu('cluster').toFixed(1)} us: the cluster does ${(cpu('single') / cpu('cluster')).toFixed(2)} of the ` +
+      `single node's interactions per CPU second`,
+  )
   const round = (x: number, d = 1) => Math.round(x * 10 ** d) / 10 ** d
   process.stdout.write(
     `${JSON.stringify({
