@@ -102,6 +102,7 @@ async function runOnce(kind: Kind, gen: Generated): Promise<Result> {
     if (Object.keys(settings.unmet).length > 0)
       throw new Error(`settings unmet: ${JSON.stringify(settings.unmet)}`)
     const before = await Promise.all(servers.map((s) => usedMemory([s])))
+    const stats0 = await memoryStats(servers)
     const load0 = await redisCpu(servers)
     const entries = await loadStream(client, schema.eventStream, gen.events)
     // what the firehose's XADDs cost the stream's primary: the one cost that no number of primaries divides
@@ -122,7 +123,13 @@ async function runOnce(kind: Kind, gen: Generated): Promise<Result> {
     await client.del(schema.indexerMetrics)
     const after = await Promise.all(servers.map((s) => usedMemory([s])))
     const grown = after.map((m, i) => m - (before[i] as number))
-    const bytes = grown.reduce((a, b) => a + b, 0) / (gen.creates - gen.deleted)
+    const live = gen.creates - gen.deleted
+    const bytes = grown.reduce((a, b) => a + b, 0) / live
+    const stats1 = await memoryStats(servers)
+    // where a difference in bytes comes from: the data itself, or Redis's own structures (key tables...)
+    const split = Object.entries(stats1)
+      .map(([name, v]) => `${name} ${((v - (stats0[name] ?? 0)) / live).toFixed(1)}`)
+      .join(', ')
     // a cluster node keeps each key in its slot's list too (Redis 7.0: two pointers a key), so keys matter
     const keys = (await Promise.all(servers.map((s) => s.dbsize()))).reduce((a, b) => a + b, 0)
     const result: Result = {
@@ -139,13 +146,32 @@ async function runOnce(kind: Kind, gen: Generated): Promise<Result> {
         `${result.perSecond.toFixed(0)}/s; CPU per interaction: redis ${redisUs.toFixed(1)} us ` +
         `(summed over ${servers.length}), indexers ${nodeUs.toFixed(1)} us; ${bytes.toFixed(1)} B each, ${keys} keys ` +
         `(per server: MB ${result.perServerMb.join(', ')}; us ${perServerUs.map((u) => u.toFixed(1)).join(', ')}; ` +
-        `the stream's: ${streamHome}, its XADDs ${xaddUs.toFixed(2)} us)`,
+        `the stream's: ${streamHome}, its XADDs ${xaddUs.toFixed(2)} us); B each by MEMORY STATS: ${split}`,
     )
     return result
   } finally {
     await Promise.all(children.map((c) => stopChild(c).catch(() => {})))
     await target.stop()
   }
+}
+
+/** MEMORY STATS fields summed over the servers: the dataset and the overheads that grow with keys. */
+async function memoryStats(servers: Redis[]): Promise<Record<string, number>> {
+  const out: Record<string, number> = {}
+  for (const server of servers) {
+    const flat = (await server.call('MEMORY', 'STATS')) as unknown[]
+    for (let i = 0; i + 1 < flat.length; i += 2) {
+      const name = String(flat[i])
+      if (['dataset.bytes', 'overhead.total', 'allocator.allocated'].includes(name))
+        out[name] = (out[name] ?? 0) + Number(flat[i + 1])
+      // db.0: overhead.hashtable.main and .expires
+      if (name === 'db.0') {
+        const db = flat[i + 1] as unknown[]
+        out['hashtable.main'] = (out['hashtable.main'] ?? 0) + Number(db[1])
+      }
+    }
+  }
+  return out
 }
 
 /** Which of the servers holds `key` (1-based, as the per-server figures are printed). */
