@@ -1,10 +1,11 @@
-import { execFile } from 'node:child_process'
-import { readFileSync } from 'node:fs'
+import { execFile, spawn } from 'node:child_process'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { createServer } from 'node:net'
+import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { REQUIRED_REDIS_SETTINGS } from '@circles/interaction-index'
-import { startRedisServer } from '@circles/testkit'
+import { freePort, pollUntil, startRedisServer } from '@circles/testkit'
 import { describe, expect, it } from 'vitest'
 import { parse } from 'yaml'
 import { loadEcosystemApps } from '../src/ecosystem.js'
@@ -206,6 +207,40 @@ describe('docker-compose.yml, profile cluster', () => {
       expect(unescaped(s.healthcheck?.test.join(' ') ?? '')).toMatch(/-p "\$NODE_PORT".*loading:0/)
     }
     expect(new Set(addresses).size).toBe(6)
+  })
+
+  it('starts a node from its command and calls it healthy by its healthcheck', async () => {
+    const [, node] = nodes[0] as [string, ComposeService]
+    const script = unescaped((node.command ?? [])[2] as string)
+    const health = unescaped(node.healthcheck?.test[1] as string)
+    // the image's entrypoint, which here has nothing to change user to: runs what it is given
+    const dir = mkdtempSync(join(tmpdir(), 'compose-node-'))
+    writeFileSync(join(dir, 'docker-entrypoint.sh'), '#!/bin/sh\nexec "$@"\n', { mode: 0o755 })
+    const port = await freePort()
+    const env = {
+      ...process.env,
+      PATH: `${dir}:${process.env.PATH}`,
+      NODE_PORT: String(port),
+      NODE_NAME: 'localhost',
+    }
+    const server = spawn('sh', ['-c', script], { cwd: dir, env, stdio: 'ignore' })
+    const check = () =>
+      run('sh', ['-c', health], { env, timeout: 5000 }).then(
+        () => 0,
+        () => 1,
+      )
+    try {
+      expect(await pollUntil(check, (code) => code === 0, { timeoutMs: 10_000 })).toBe(0)
+      const get = async (name: string) =>
+        (await run('redis-cli', ['-p', String(port), 'config', 'get', name])).stdout.split('\n')[1]
+      expect(await get('cluster-enabled')).toBe('yes')
+      expect(await get('cluster-announce-hostname')).toBe('localhost')
+      expect(await get('appendonly')).toBe('yes')
+      expect(await get('set-max-intset-entries')).toBe('8192')
+    } finally {
+      server.kill('SIGKILL')
+      rmSync(dir, { recursive: true, force: true })
+    }
   })
 
   it('makes the cluster once, from every node, with a replica per primary, after all are healthy', () => {
