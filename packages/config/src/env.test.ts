@@ -22,6 +22,7 @@ describe('pickEnv', () => {
       redisUrl: 'redis://db:6379',
       redisPrefix: 'circles:',
       redisClusterNodes: null,
+      firehoseShards: 1,
     })
   })
 
@@ -61,6 +62,23 @@ describe('REDIS_CLUSTER_NODES', () => {
     for (const bad of ['10.0.0.1', 'a:0', 'a:70000', 'a:7000,', 'redis://a:7000', 'a b:1']) {
       expect(() => clusterSeeds(bad)).toThrow(ConfigError)
       expect(() => clusterSeeds(bad)).toThrow(/^REDIS_CLUSTER_NODES must be host:port/)
+    }
+  })
+})
+
+describe('FIREHOSE_SHARDS', () => {
+  it('is 1 unless set, and takes 1..64', () => {
+    expect(redisConfig({}).firehoseShards).toBe(1)
+    expect(redisConfig({ FIREHOSE_SHARDS: ' 4 ' }).firehoseShards).toBe(4)
+    expect(redisConfig({ FIREHOSE_SHARDS: '64' }).firehoseShards).toBe(64)
+  })
+
+  it('refuses anything else, naming the variable', () => {
+    for (const bad of ['0', '65', '-1', '2.5', 'two', '1e1']) {
+      expect(() => redisConfig({ FIREHOSE_SHARDS: bad })).toThrow(ConfigError)
+      expect(() => redisConfig({ FIREHOSE_SHARDS: bad })).toThrow(
+        /^FIREHOSE_SHARDS must be an integer from 1 to 64/,
+      )
     }
   })
 })

@@ -132,16 +132,28 @@ export interface RedisConfig {
    * them, and REDIS_URL gives only the credentials and TLS of every node. @default null: one Redis
    */
   redisClusterNodes: readonly ClusterSeed[] | null
+  /**
+   * Streams the firehose spreads events over, by author (FIREHOSE_SHARDS, 1..64): every process that
+   * writes or reads them must be given the same number. @default 1: the one stream `{fh}:events`
+   */
+  firehoseShards: number
 }
 
 /** The variables `redisConfig` reads: a service's `readEnv` picks them with its own. */
-export const REDIS_ENV = ['REDIS_URL', 'REDIS_PREFIX', 'REDIS_CLUSTER_NODES'] as const
+export const REDIS_ENV = [
+  'REDIS_URL',
+  'REDIS_PREFIX',
+  'REDIS_CLUSTER_NODES',
+  'FIREHOSE_SHARDS',
+] as const
 
 export function redisConfig(env: Partial<Record<(typeof REDIS_ENV)[number], string>>): RedisConfig {
   return {
     redisUrl: envUrl(env, 'REDIS_URL', 'redis://127.0.0.1:6379', ['redis:', 'rediss:']),
     redisPrefix: envString(env, 'REDIS_PREFIX', 'circles:'),
     redisClusterNodes: clusterSeeds(envOptional(env, 'REDIS_CLUSTER_NODES')),
+    // Here, with the key layout, since every process that touches the stream must agree on it.
+    firehoseShards: envInt(env, 'FIREHOSE_SHARDS', 1, { min: 1, max: 64 }),
   }
 }
 

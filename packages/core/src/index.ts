@@ -53,6 +53,7 @@ export {
   type PrivacyResult,
 } from './privacy.js'
 export { retryDelayMs } from './retry-after.js'
+export { eventDid, shardOf } from './shard.js'
 export {
   type AtUri,
   isValidDid,

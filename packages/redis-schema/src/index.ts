@@ -64,6 +64,30 @@ function int(value: number): number {
 
 export type RedisSchema = ReturnType<typeof createSchema>
 
+/** One stream shard's keys (`schema.shard(k)`); its consumer groups keep the names `indexerGroup`, `botGroup`. */
+export interface ShardKeys {
+  /** The shard's number, 0 .. FIREHOSE_SHARDS-1. */
+  index: number
+  stream: string
+  cursor: string
+  deadLetters: string
+}
+
+function shardKeys(p: string, k: number): ShardKeys {
+  const t = k === 0 ? '{fh}' : `{fh-${k}}`
+  return {
+    index: k,
+    stream: `${p}${t}:events`,
+    cursor: `${p}${t}:cursor`,
+    deadLetters: `${p}${t}:dead-letters`,
+  }
+}
+
+/** `schema.shard(k)` for k = 0 .. shards-1. */
+export function shardsOf(schema: RedisSchema, shards: number): ShardKeys[] {
+  return Array.from({ length: shards }, (_, k) => schema.shard(k))
+}
+
 /** The four long-term hashes of an account (`schema.longTerm`): rolled-up sent/received, backfilled sent/received. */
 export const LONG_TERM_SIDES = ['s', 'r', 'bs', 'br'] as const
 export type LongTermSide = (typeof LONG_TERM_SIDES)[number]
@@ -109,6 +133,14 @@ export function createSchema(prefix: string) {
      * that copying an entry here and acknowledging it go in one MULTI.
      */
     indexerDeadLetters: `${p}{fh}:dead-letters`,
+    /**
+     * The keys of stream shard `k` (FIREHOSE_SHARDS): shard 0 is `eventStream`, `firehoseCursor` and
+     * `indexerDeadLetters` themselves (one shard is the layout from before sharding, unchanged); shard k >= 1
+     * has the tag `{fh-k}`, so each shard's stream, cursor and dead letters share one slot (its batch is one
+     * MULTI, a dead letter's copy and XACK another) while shards spread over the primaries. `{fh-1}`, not
+     * `{fh1}`: with the default slot layout of 3 primaries, `{fh1}` sits on the same one as `{fh}`.
+     */
+    shard: (k: number): ShardKeys => shardKeys(p, int(k)),
 
     // --- per-account keys (indexer, read package) --------------------------------------------------
     /** Hash tag of one account: all of its keys share it, so multi-key commands stay in one slot. */

@@ -39,6 +39,8 @@ export interface Gauges {
   relayTimeMs: number | null
   /** Entries trimmed from the stream before the indexer read them (see stream-lag.ts): events lost. */
   trimmedUnread: number
+  /** Per stream shard ('0', '1', ...): the indexer group's lag there, at the last lag check. */
+  shardLag: Record<string, number>
   state: 'starting' | 'connecting' | 'reading' | 'paused' | 'backoff' | 'stopped'
 }
 

@@ -100,7 +100,7 @@ export function createFirehoseRegistry(counters: Counters, gauges: Gauges): Regi
     {
       registry,
       name: `${p}stream_length`,
-      help: 'Entries in the event stream (at the last lag check)',
+      help: 'Entries in the event stream (every shard, at the last lag check)',
     },
     () => gauges.streamLength,
   )
@@ -108,9 +108,18 @@ export function createFirehoseRegistry(counters: Counters, gauges: Gauges): Regi
     {
       registry,
       name: `${p}stream_lag_entries`,
-      help: 'Stream entries the indexer group has not read yet (at the last lag check)',
+      help: 'Stream entries the indexer group has not read yet (every shard, at the last lag check)',
     },
     () => gauges.lag,
+  )
+  scrapeGauges(
+    {
+      registry,
+      name: `${p}shard_lag_entries`,
+      help: 'Per stream shard (FIREHOSE_SHARDS): entries the indexer group has not read yet; the firehose pauses on the highest',
+      label: 'shard',
+    },
+    () => gauges.shardLag,
   )
   scrapeGauge(
     {

@@ -1,5 +1,5 @@
 import { encodeEvents, encodeMention, type MentionEvent, type StreamEvent } from '@circles/core'
-import type { RedisSchema } from '@circles/redis-schema'
+import type { ShardKeys } from '@circles/redis-schema'
 import { luaSource } from '@circles/redis-wire'
 import type { Redis } from 'ioredis'
 
@@ -9,9 +9,13 @@ export class PublishError extends Error {
 
 /** Events of consecutive frames and the seq of the last of them. */
 export interface Batch {
-  events: StreamEvent[]
   /**
-   * Posts for the bot (core/mention.ts): entries of their own, field `m`, in the same MULTI, so they are
+   * The events, by stream shard (index k: `schema.shard(k)`, FIREHOSE_SHARDS lists), each in frame order,
+   * without those of frames a shard already held when the session started (shard-route.ts).
+   */
+  shards: StreamEvent[][]
+  /**
+   * Posts for the bot (core/mention.ts): entries of their own, field `m`, in shard 0's MULTI, so they are
    * published exactly once like the events. The indexer skips them; the `bot` group reads only them.
    */
   mentions?: MentionEvent[]
@@ -21,6 +25,13 @@ export interface Batch {
   frames: number
   /** The relay's time of the last frame, ms (for the relay-lag gauge); 0 when unknown. */
   time: number
+}
+
+/** What one shard's MULTI writes: its events (and, for shard 0, the mentions), then its cursor `seq`. */
+export interface ShardBatch {
+  events: readonly StreamEvent[]
+  mentions?: readonly MentionEvent[]
+  seq: number
 }
 
 export interface PublisherOptions {
@@ -36,9 +47,9 @@ export interface PublisherOptions {
 const ADVANCE_CURSOR = luaSource(import.meta.url, 'advance-cursor')
 
 /**
- * Writes a batch's stream entries and the cursor in one MULTI/EXEC, so that after a crash at any instant
- * the stored cursor names exactly the last frame whose events are in the stream: restarting from it
- * yields no gap and no duplicate. Returns the number of entries written.
+ * Writes one shard's part of a batch, its stream entries and its cursor, in one MULTI/EXEC, so that after a
+ * crash at any instant the shard's stored cursor names exactly the last frame whose events are in its
+ * stream: restarting from it yields no gap and no duplicate. Returns the number of entries written.
  *
  * `after` is the cursor this batch follows, as the session last wrote or read it (null: none stored).
  * When given, the cursor moves only if Redis still holds it: a Redis that restarted may have lost our last
@@ -49,8 +60,8 @@ const ADVANCE_CURSOR = luaSource(import.meta.url, 'advance-cursor')
  */
 export async function publishBatch(
   redis: Redis,
-  schema: RedisSchema,
-  batch: Batch,
+  shard: ShardKeys,
+  batch: ShardBatch,
   opts: PublisherOptions,
   after?: string | null,
 ): Promise<number> {
@@ -58,7 +69,7 @@ export async function publishBatch(
   let entries = 0
   for (let i = 0; i < batch.events.length; i += opts.eventsPerEntry) {
     const value = encodeEvents(batch.events.slice(i, i + opts.eventsPerEntry))
-    multi.xadd(schema.eventStream, 'MAXLEN', '~', opts.maxLen, '*', 'e', value)
+    multi.xadd(shard.stream, 'MAXLEN', '~', opts.maxLen, '*', 'e', value)
     entries++
   }
   const mentions = batch.mentions ?? []
@@ -67,20 +78,21 @@ export async function publishBatch(
       .slice(i, i + opts.eventsPerEntry)
       .map(encodeMention)
       .join('\n')
-    multi.xadd(schema.eventStream, 'MAXLEN', '~', opts.maxLen, '*', 'm', value)
+    multi.xadd(shard.stream, 'MAXLEN', '~', opts.maxLen, '*', 'm', value)
     entries++
   }
   // Last, so that a runtime error in an XADD (which MULTI does not roll back) is seen before trusting it.
-  if (after === undefined) multi.set(schema.firehoseCursor, String(batch.seq))
-  else multi.eval(ADVANCE_CURSOR, 1, schema.firehoseCursor, after ?? '', String(batch.seq))
+  if (after === undefined) multi.set(shard.cursor, String(batch.seq))
+  else multi.eval(ADVANCE_CURSOR, 1, shard.cursor, after ?? '', String(batch.seq))
   let replies: [error: Error | null, result: unknown][] | null
   try {
     replies = await multi.exec()
   } catch (err) {
     // EXECABORT (e.g. OOM at queue time) or a lost connection: Redis applied nothing.
-    throw new PublishError(`MULTI for cursor ${batch.seq} failed`, { cause: err })
+    throw new PublishError(`MULTI for ${shard.cursor} = ${batch.seq} failed`, { cause: err })
   }
-  if (replies === null) throw new PublishError(`MULTI for cursor ${batch.seq} was discarded`)
+  if (replies === null)
+    throw new PublishError(`MULTI for ${shard.cursor} = ${batch.seq} was discarded`)
   const failed = replies.find(([error]) => error !== null)
   if (failed) {
     // Only a command failing at run time gets here (e.g. WRONGTYPE): the start-up key check rules that
@@ -97,9 +109,9 @@ export async function publishBatch(
   return entries
 }
 
-/** The stored cursor, or null when none (or an unusable one) is stored. */
-export async function readCursor(redis: Redis, schema: RedisSchema): Promise<number | null> {
-  const value = await redis.get(schema.firehoseCursor)
+/** A shard's stored cursor, or null when none (or an unusable one) is stored. */
+export async function readCursor(redis: Redis, shard: ShardKeys): Promise<number | null> {
+  const value = await redis.get(shard.cursor)
   if (value === null || !/^\d+$/.test(value)) return null
   const n = Number(value)
   return Number.isSafeInteger(n) ? n : null

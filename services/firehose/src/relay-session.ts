@@ -8,6 +8,7 @@ import {
   type RelayErrorFrame,
 } from './frame-result.js'
 import type { Batch } from './publisher.js'
+import { emptyShards, type Route, routeEvents } from './shard-route.js'
 
 export type EndReason =
   /** The server closed the socket (after an error frame, `errorFrame` is set). */
@@ -39,6 +40,11 @@ export interface SessionOptions {
   url: string
   /** The cursor this session starts after: frames at or below it are replays and are skipped. */
   cursor: number | null
+  /**
+   * The stream shards and the cursor each held at the start (shard-route.ts). @default one shard, at
+   * `cursor`
+   */
+  route?: Route
   batchFrames: number
   flushIntervalMs: number
   stallTimeoutMs: number
@@ -58,8 +64,8 @@ export interface SessionOptions {
 /** How many batches' worth of frames may wait in memory behind the write in flight. */
 const PENDING_BATCHES = 4
 
-function emptyBatch(): Batch {
-  return { events: [], mentions: [], seq: -1, frames: 0, time: 0 }
+function emptyBatch(shards: number): Batch {
+  return { shards: emptyShards(shards), mentions: [], seq: -1, frames: 0, time: 0 }
 }
 
 /**
@@ -74,7 +80,8 @@ export class RelaySession {
   readonly done: Promise<SessionEnd>
   private resolveDone!: (end: SessionEnd) => void
   private readonly ws: WebSocket
-  private pending: Batch = emptyBatch()
+  private readonly route: Route
+  private pending: Batch
   private highestSeq: number
   private committed: number | null
   private committedFrames = 0
@@ -91,6 +98,8 @@ export class RelaySession {
 
   constructor(private readonly opts: SessionOptions) {
     this.highestSeq = opts.cursor ?? -1
+    this.route = opts.route ?? { shards: 1, floors: [this.highestSeq] }
+    this.pending = emptyBatch(this.route.shards)
     this.committed = opts.cursor
     this.done = new Promise((resolve) => {
       this.resolveDone = resolve
@@ -160,8 +169,11 @@ export class RelaySession {
     batch.seq = result.seq
     batch.time = result.time ?? now
     batch.frames++
-    for (const e of result.events) batch.events.push(e)
-    if (result.mentions !== null) batch.mentions?.push(...result.mentions)
+    routeEvents(batch.shards, result.events, result.seq, this.route)
+    // Mentions go with shard 0's entries (the bot reads that stream only).
+    if (result.mentions !== null && result.seq > (this.route.floors[0] as number)) {
+      batch.mentions?.push(...result.mentions)
+    }
     if (batch.frames >= this.opts.batchFrames) this.flush()
     else if (this.flushTimer === null) {
       this.flushTimer = setTimeout(() => this.flush(), this.opts.flushIntervalMs)
@@ -186,7 +198,7 @@ export class RelaySession {
       return
     }
     const batch = this.pending
-    this.pending = emptyBatch()
+    this.pending = emptyBatch(this.route.shards)
     this.inFlight = this.opts.publish(batch).then(
       () => {
         this.inFlight = null
@@ -205,7 +217,7 @@ export class RelaySession {
       (err: unknown) => {
         this.inFlight = null
         this.failed = true
-        this.pending = emptyBatch()
+        this.pending = emptyBatch(this.route.shards)
         this.opts.log.error({ err, cursor: this.committed }, 'writing a batch failed')
         this.stop('publish-failed')
       },

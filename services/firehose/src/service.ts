@@ -1,6 +1,6 @@
 import { createLogger, logConnectionErrors } from '@circles/logging'
 import { type MetricsServer, startMetricsServer } from '@circles/metrics'
-import { createSchema } from '@circles/redis-schema'
+import { createSchema, shardsOf } from '@circles/redis-schema'
 import { connectRedis } from '@circles/redis-wire'
 import type { Redis } from 'ioredis'
 import type { FirehoseConfig } from './config.js'
@@ -8,9 +8,9 @@ import { CursorMemory } from './cursor-memory.js'
 import type { FrameResult } from './frame-result.js'
 import { bump, countFrame, type Gauges, MetricsReporter, newCounters } from './metrics.js'
 import { createFirehoseRegistry } from './prometheus.js'
-import { publishBatch } from './publisher.js'
+import { type Batch, publishBatch } from './publisher.js'
 import { RelaySession, type SessionEnd } from './relay-session.js'
-import { ensureGroup, healGroupCounter, readLag, trimRead } from './stream-lag.js'
+import { ensureGroup, healGroupCounter, type LagReading, readLag, trimRead } from './stream-lag.js'
 
 export class FirehoseError extends Error {
   override name = 'FirehoseError'
@@ -32,7 +32,14 @@ export function backoffDelay(attempt: number, minMs: number, maxMs: number): num
   return Math.round(cap / 2 + (Math.random() * cap) / 2)
 }
 
-const EXPECTED_TYPES = ['stream', 'string', 'hash'] as const
+/** Where a session resumes: the relay cursor, and each shard's stored cursor (its route's floor). */
+interface Resume {
+  cursor: number | null
+  /** Per shard: its stored cursor, or -1 where it holds none (the shard starts at `cursor`). */
+  floors: number[]
+  /** Per shard: what its cursor key held, for the first batch's compare-and-set. */
+  stored: (string | null)[]
+}
 
 export function createFirehoseService(
   config: FirehoseConfig,
@@ -40,6 +47,7 @@ export function createFirehoseService(
 ): FirehoseService {
   const log = createLogger('firehose')
   const schema = createSchema(config.redisPrefix)
+  const shards = shardsOf(schema, config.firehoseShards)
   const ownsRedis = deps.redis === undefined
   // A producer fails fast (no offline queue): a write that cannot happen now ends the session, and the
   // next one restarts from the stored cursor.
@@ -61,6 +69,7 @@ export function createFirehoseService(
     streamLength: null,
     relayTimeMs: null,
     trimmedUnread: 0,
+    shardLag: {},
     state: 'starting',
   }
   const metrics = new MetricsReporter(redis, schema, log, counters, gauges)
@@ -81,10 +90,11 @@ export function createFirehoseService(
   let loop: Promise<void> | null = null
   let session: RelaySession | null = null
   /**
-   * Whether Redis should hold our cursor now: the session resumed from a stored one, or has published.
-   * A session that resumed after a loss has stored none yet: a lag check must not call that a loss again.
+   * Per shard, the cursor Redis should hold for the running session (null: none yet), which its next batch
+   * compares and sets: the one read at its start, then the one the batch before wrote. A session that
+   * resumed after a loss has stored none yet: a lag check must not call that a loss again.
    */
-  let cursorStored = false
+  let afters: (string | null)[] = shards.map(() => null)
   let lagTimer: NodeJS.Timeout | null = null
   let lagCheck: Promise<void> | null = null
   /** True while the indexer's lag is above the bound: no socket is open. */
@@ -107,40 +117,58 @@ export function createFirehoseService(
   }
 
   async function checkKeyTypes(): Promise<void> {
-    const keys = [schema.eventStream, schema.firehoseCursor, schema.firehoseMetrics]
-    const types = await Promise.all(keys.map((k) => redis.type(k)))
-    keys.forEach((key, i) => {
-      if (types[i] !== 'none' && types[i] !== EXPECTED_TYPES[i]) {
-        throw new FirehoseError(`${key} holds a ${types[i]}, expected a ${EXPECTED_TYPES[i]}`)
+    const expected: [string, string][] = [[schema.firehoseMetrics, 'hash']]
+    for (const s of shards) expected.push([s.stream, 'stream'], [s.cursor, 'string'])
+    // One command per key: on a cluster the shards' keys live on different nodes.
+    const types = await Promise.all(expected.map(([k]) => redis.type(k)))
+    expected.forEach(([key, want], i) => {
+      if (types[i] !== 'none' && types[i] !== want) {
+        throw new FirehoseError(`${key} holds a ${types[i]}, expected a ${want}`)
       }
     })
   }
 
-  /** What the stored cursor held when it was last read (null: none), for the session that starts. */
-  let storedCursor: string | null = null
-
   /**
-   * The stored cursor; else the last one Redis held for us (it lost it); else FIREHOSE_CURSOR; else null
-   * (live). A garbled stored cursor is an error.
+   * Where to resume. Each shard's cursor moves in that shard's own MULTI, so they may differ after a crash:
+   * the relay is read from the lowest, and each shard leaves out the frames up to its own (its floor). A
+   * shard without a cursor while others have one (FIREHOSE_SHARDS raised, or its node restarted empty)
+   * starts at that lowest cursor. With none stored at all: the last cursor Redis held for us (it lost
+   * them); else FIREHOSE_CURSOR; else live. A garbled stored cursor is an error.
    */
-  async function resumeCursor(): Promise<number | null> {
-    const stored = await redis.get(schema.firehoseCursor)
-    storedCursor = stored
-    if (stored !== null) {
-      const n = Number(stored)
-      if (!/^\d+$/.test(stored) || !Number.isSafeInteger(n)) {
+  async function resumeCursor(): Promise<Resume> {
+    const stored = await Promise.all(shards.map((s) => redis.get(s.cursor)))
+    const seqs = stored.map((value, k) => {
+      if (value === null) return null
+      const n = Number(value)
+      if (!/^\d+$/.test(value) || !Number.isSafeInteger(n)) {
         throw new FirehoseError(
-          `${schema.firehoseCursor} holds ${JSON.stringify(stored)}, not a seq: fix or delete it`,
+          `${shards[k]?.cursor} holds ${JSON.stringify(value)}, not a seq: fix or delete it`,
+        )
+      }
+      return n
+    })
+    const present = seqs.filter((n): n is number => n !== null)
+    if (present.length > 0) {
+      const n = Math.min(...present)
+      if (present.length < shards.length) {
+        log.warn(
+          { cursor: n, without: shards.filter((_, k) => seqs[k] === null).map((s) => s.cursor) },
+          'some stream shards hold no cursor (FIREHOSE_SHARDS raised, or their Redis lost its data): they start at the lowest cursor of the others',
         )
       }
       memory.note(n)
       memory.noteStart(n)
-      return n
+      return { cursor: n, floors: seqs.map((v) => v ?? n), stored }
     }
+    const start = (cursor: number | null): Resume => ({
+      cursor,
+      floors: shards.map(() => cursor ?? -1),
+      stored,
+    })
     const fallback = memory.fallback
     if (fallback === null) {
       if (config.startCursor !== null) memory.noteStart(config.startCursor)
-      return config.startCursor
+      return start(config.startCursor)
     }
     counters.cursorsLost++
     log.error(
@@ -150,9 +178,9 @@ export function createFirehoseService(
         refillHours: config.refillHours,
         checkpoint: config.checkpointFile,
       },
-      `the stored cursor is gone (Redis lost its data?): reading the relay again from ${fallback} (${config.refillHours > 0 ? `up to ${config.refillHours} h back, to refill the index` : 'the last cursor up to which the indexer had applied everything'})${config.checkpointFile ? `; to start over instead, delete ${config.checkpointFile} too` : ''}`,
+      `the stored cursor${shards.length > 1 ? 's are' : ' is'} gone (Redis lost its data?): reading the relay again from ${fallback} (${config.refillHours > 0 ? `up to ${config.refillHours} h back, to refill the index` : 'the last cursor up to which the indexer had applied everything'})${config.checkpointFile ? `; to start over instead, delete ${config.checkpointFile} too` : ''}`,
     )
-    return fallback
+    return start(fallback)
   }
 
   function flushCheckpoint(): void {
@@ -216,75 +244,122 @@ export function createFirehoseService(
     return lagCheck
   }
 
+  /** One shard's lag, its group's entries-read counter set right first where a failover left it wrong. */
+  async function shardLag(k: number): Promise<LagReading> {
+    const shard = shards[k] as (typeof shards)[number]
+    const reading = await readLag(redis, schema, shard)
+    if (reading.lag > 0 && (await healGroupCounter(redis, schema, shard))) {
+      log.warn(
+        { lag: reading.lag, stream: shard.stream },
+        "the indexer group's lag was wrong (its entries-read counter, after a failover?): set right",
+      )
+      return readLag(redis, schema, shard)
+    }
+    return reading
+  }
+
+  /**
+   * Reads every shard's lag. The firehose pauses when any shard's lag passes FIREHOSE_MAX_LAG and resumes
+   * once all are at FIREHOSE_RESUME_LAG: a shard's indexers fall behind on their own, and one stream's
+   * lag is what its MAXLEN guard trims against.
+   */
   async function checkLag(): Promise<void> {
     try {
       // Entries published while this reading is taken are counted again next time: an overestimate
       // costs one extra check, an underestimate could let the stream run past the bound.
       lagEstimate = 0
-      // Taken before the reading: whatever was published up to it is in the stream the reading sees.
+      // Taken before the reading: whatever was published up to it is in the streams the reading sees.
       const published = memory.lastKnown
-      let reading = await readLag(redis, schema)
-      if (reading.lag > 0 && (await healGroupCounter(redis, schema))) {
-        log.warn(
-          { lag: reading.lag },
-          "the indexer group's lag was wrong (its entries-read counter, after a failover?): set right",
-        )
-        reading = await readLag(redis, schema)
-      }
-      if (published !== null && reading.lag === 0 && reading.pending === 0) {
+      const readings = await Promise.all(shards.map((_, k) => shardLag(k)))
+      const lag = Math.max(...readings.map((r) => r.lag))
+      const sum = (f: (r: LagReading) => number) => readings.reduce((n, r) => n + f(r), 0)
+      if (published !== null && readings.every((r) => r.lag === 0 && r.pending === 0)) {
         memory.noteApplied(published)
       }
-      // A quiet relay publishes nothing, so no batch would find the cursor gone: look for it here too.
-      // (Only for the session that should have stored one, and still runs: the loss is counted once.)
-      const checked = cursorStored ? session : null
-      if (checked && (await redis.exists(schema.firehoseCursor)) === 0) {
-        if (checked === session) checked.stop('cursor-lost')
+      // A quiet relay publishes nothing, so no batch would find a cursor gone: look for them here too.
+      // (Only for the session that should have stored them, and still runs: the loss is counted once.)
+      const checked = session
+      const expected = shards.filter((_, k) => afters[k] !== null)
+      if (checked && expected.length > 0) {
+        const exist = await Promise.all(expected.map((sh) => redis.exists(sh.cursor)))
+        if (exist.includes(0) && checked === session) checked.stop('cursor-lost')
       }
-      lagEstimate += reading.lag
-      gauges.lag = reading.lag
-      gauges.lagSource = reading.source
-      gauges.streamLength = reading.length
-      const groupMissing = reading.source === 'no-group' && reading.length > 0
+      lagEstimate += lag
+      gauges.lag = sum((r) => r.lag)
+      gauges.lagSource = readings[0]?.source ?? 'unknown'
+      gauges.streamLength = sum((r) => r.length)
+      gauges.shardLag = Object.fromEntries(readings.map((r, k) => [String(k), r.lag]))
+      const groupMissing = readings.some((r) => r.source === 'no-group' && r.length > 0)
       if (groupMissing && !warnedNoGroup) {
         log.warn(
-          { group: schema.indexerGroup, length: reading.length },
+          { group: schema.indexerGroup, length: gauges.streamLength },
           'the indexer group is missing: counting the whole stream as unread',
         )
       }
       warnedNoGroup = groupMissing
-      if (reading.trimmedUnread > gauges.trimmedUnread) {
+      const trimmedUnread = sum((r) => r.trimmedUnread)
+      if (trimmedUnread > gauges.trimmedUnread) {
         log.error(
-          { trimmedUnread: reading.trimmedUnread, maxLen: config.maxLen },
+          { trimmedUnread, maxLen: config.maxLen },
           'stream entries were trimmed before the indexer read them: their events are lost (FIREHOSE_MAXLEN too low, or the indexer was stopped while the firehose could not pause)',
         )
       }
-      gauges.trimmedUnread = reading.trimmedUnread
-      if (reading.lag >= config.maxLen) {
+      gauges.trimmedUnread = trimmedUnread
+      if (lag >= config.maxLen) {
         log.error(
-          { lag: reading.lag, maxLen: config.maxLen },
+          { lag, maxLen: config.maxLen },
           'the stream is at its MAXLEN guard with unread entries: trimming is dropping events the indexer has not read',
         )
       }
-      if (!backpressure && reading.lag > config.maxLag) {
+      if (!backpressure && lag > config.maxLag) {
         backpressure = true
         counters.backpressurePauses++
         gauges.state = 'paused'
         log.warn(
-          { lag: reading.lag, maxLag: config.maxLag, resumeLag: config.resumeLag },
+          { lag, maxLag: config.maxLag, resumeLag: config.resumeLag },
           'the indexer is behind: pausing the firehose',
         )
         session?.stop('backpressure')
-      } else if (backpressure && reading.lag <= config.resumeLag) {
+      } else if (backpressure && lag <= config.resumeLag) {
         backpressure = false
-        log.info({ lag: reading.lag }, 'the indexer caught up: resuming the firehose')
+        log.info({ lag }, 'the indexer caught up: resuming the firehose')
         wake?.()
       }
-      if (reading.lastDeliveredId !== null) {
-        await trimRead(redis, schema)
-      }
+      await Promise.all(
+        shards.map((shard, k) =>
+          readings[k]?.lastDeliveredId === null ? null : trimRead(redis, schema, shard),
+        ),
+      )
     } catch (err) {
       log.warn({ err }, 'could not read the indexer lag')
     }
+  }
+
+  /**
+   * Writes a batch: one MULTI per shard (its entries and its cursor), sent together. Every shard's cursor
+   * moves, also where the batch has no event for it, so that the lowest cursor, where a restart reads the
+   * relay from, keeps up. A shard whose cursor is at or past the batch (floor) already holds it. When one
+   * MULTI fails the others may have gone through: the session ends, and the next one leaves out for them
+   * what they hold (shard-route.ts). Returns the number of entries written.
+   */
+  async function publishShards(batch: Batch, floors: readonly number[]): Promise<number> {
+    const writes = shards.map((shard, k) => {
+      if (batch.seq <= (floors[k] as number)) return 0
+      const part = {
+        events: batch.shards[k] ?? [],
+        mentions: k === 0 ? batch.mentions : undefined,
+        seq: batch.seq,
+      }
+      return publishBatch(redis, shard, part, config, afters[k]).then((entries) => {
+        afters[k] = String(batch.seq)
+        return entries
+      })
+    })
+    if (writes.length === 1) return writes[0] as number | Promise<number>
+    const results = await Promise.allSettled(writes)
+    const failed = results.find((r) => r.status === 'rejected')
+    if (failed) throw failed.reason
+    return results.reduce((n, r) => n + (r.status === 'fulfilled' ? r.value : 0), 0)
   }
 
   async function runLoop(): Promise<void> {
@@ -296,9 +371,9 @@ export function createFirehoseService(
         continue
       }
       gauges.state = 'connecting'
-      let cursor: number | null
+      let resume: Resume
       try {
-        cursor = await resumeCursor()
+        resume = await resumeCursor()
       } catch (err) {
         const delay = backoffDelay(attempt++, config.backoffMinMs, config.backoffMaxMs)
         log.error({ err, retryInMs: delay }, 'could not read the stored cursor')
@@ -306,26 +381,24 @@ export function createFirehoseService(
         await sleep(delay)
         continue
       }
+      const { cursor, floors } = resume
       gauges.cursor = cursor
       if (first) {
         log.info({ cursor }, cursor === null ? 'starting live' : 'resuming from cursor')
         first = false
       } else counters.reconnects++
       const url = cursor === null ? subscribeUrl : `${subscribeUrl}?cursor=${cursor}`
-      // The cursor each batch must find stored: the one read above, then the one the batch before wrote.
-      let after = storedCursor
-      cursorStored = storedCursor !== null
+      afters = resume.stored
       const s = new RelaySession({
         url,
         cursor,
+        route: { shards: shards.length, floors },
         batchFrames: config.batchFrames,
         flushIntervalMs: config.flushIntervalMs,
         stallTimeoutMs: config.stallTimeoutMs,
         decode: { serviceDid: config.serviceDid, botDid: config.botDid },
         publish: async (batch) => {
-          const entries = await publishBatch(redis, schema, batch, config, after)
-          after = String(batch.seq)
-          cursorStored = true
+          const entries = await publishShards(batch, floors)
           memory.note(batch.seq)
           // Started live: the first batch is where this firehose began.
           memory.noteStart(batch.seq)
@@ -375,8 +448,13 @@ export function createFirehoseService(
       started = true
       if (ownsRedis) await redis.connect()
       await checkKeyTypes()
-      if (await ensureGroup(redis, schema)) {
-        log.info({ group: schema.indexerGroup }, 'created the indexer consumer group')
+      for (const shard of shards) {
+        if (await ensureGroup(redis, schema, shard)) {
+          log.info(
+            { group: schema.indexerGroup, stream: shard.stream },
+            'created the indexer consumer group',
+          )
+        }
       }
       await checkLag()
       lagTimer = setInterval(() => void runLagCheck(), config.lagCheckMs)
@@ -397,7 +475,11 @@ export function createFirehoseService(
       })
       ready = true
       log.info(
-        { relay: config.relayUrl, prefix: config.redisPrefix, stream: schema.eventStream },
+        {
+          relay: config.relayUrl,
+          prefix: config.redisPrefix,
+          streams: shards.map((s) => s.stream),
+        },
         'firehose service ready',
       )
     },

@@ -1,4 +1,4 @@
-import type { RedisSchema } from '@circles/redis-schema'
+import type { RedisSchema, ShardKeys } from '@circles/redis-schema'
 import { luaSource } from '@circles/redis-wire'
 import { fieldMap, parseGroups } from '@circles/stream-info'
 import type { Redis } from 'ioredis'
@@ -32,9 +32,13 @@ function num(value: unknown): number | null {
 }
 
 /** Creates the indexer's group (at id 0, with the stream) when missing, so that its lag can be read. */
-export async function ensureGroup(redis: Redis, schema: RedisSchema): Promise<boolean> {
+export async function ensureGroup(
+  redis: Redis,
+  schema: RedisSchema,
+  shard: ShardKeys = schema.shard(0),
+): Promise<boolean> {
   try {
-    await redis.xgroup('CREATE', schema.eventStream, schema.indexerGroup, '0', 'MKSTREAM')
+    await redis.xgroup('CREATE', shard.stream, schema.indexerGroup, '0', 'MKSTREAM')
     return true
   } catch (err) {
     if (err instanceof Error && err.message.startsWith('BUSYGROUP')) return false
@@ -47,11 +51,15 @@ export async function ensureGroup(redis: Redis, schema: RedisSchema): Promise<bo
  * (e.g. after deletions inside the unread range): then entries-added minus entries-read, else the stream
  * length, which over-counts and so errs on the side of pausing.
  */
-export async function readLag(redis: Redis, schema: RedisSchema): Promise<LagReading> {
+export async function readLag(
+  redis: Redis,
+  schema: RedisSchema,
+  shard: ShardKeys = schema.shard(0),
+): Promise<LagReading> {
   const replies = (await redis
     .pipeline()
-    .xlen(schema.eventStream)
-    .xinfo('GROUPS', schema.eventStream)
+    .xlen(shard.stream)
+    .xinfo('GROUPS', shard.stream)
     .exec()) as [[Error | null, unknown], [Error | null, unknown]]
   const [[lenErr, len], [groupsErr, groups]] = replies
   if (lenErr) throw lenErr
@@ -88,7 +96,7 @@ export async function readLag(redis: Redis, schema: RedisSchema): Promise<LagRea
     return { lag, source: 'lag', length, lastDeliveredId, pending, trimmedUnread: trimmed(lag) }
   }
   if (entriesRead !== null) {
-    const info = fieldMap(await redis.xinfo('STREAM', schema.eventStream))
+    const info = fieldMap(await redis.xinfo('STREAM', shard.stream))
     const added = num(info.get('entries-added'))
     if (added !== null) {
       const unread = Math.max(0, added - entriesRead)
@@ -110,8 +118,12 @@ export async function readLag(redis: Redis, schema: RedisSchema): Promise<LagRea
  * delivered the whole stream: what a replica promoted by a failover does under Redis 7.0 (see
  * lua/heal-group-counter.lua), for good, which would keep the firehose paused. True when it did.
  */
-export async function healGroupCounter(redis: Redis, schema: RedisSchema): Promise<boolean> {
-  return (await redis.eval(HEAL_GROUP_COUNTER, 1, schema.eventStream, schema.indexerGroup)) === 1
+export async function healGroupCounter(
+  redis: Redis,
+  schema: RedisSchema,
+  shard: ShardKeys = schema.shard(0),
+): Promise<boolean> {
+  return (await redis.eval(HEAL_GROUP_COUNTER, 1, shard.stream, schema.indexerGroup)) === 1
 }
 
 /**
@@ -123,13 +135,17 @@ export async function healGroupCounter(redis: Redis, schema: RedisSchema): Promi
  * slow finds its mentions when it comes back (the stream's MAXLEN still bounds how many). Returns the
  * number of entries removed.
  */
-export async function trimRead(redis: Redis, schema: RedisSchema): Promise<number> {
+export async function trimRead(
+  redis: Redis,
+  schema: RedisSchema,
+  shard: ShardKeys = schema.shard(0),
+): Promise<number> {
   // In one script (lua/trim-read.lua): groups read apart from the XTRIM, on a primary that then failed,
   // could trim entries its promoted replica had not delivered yet.
   return (await redis.eval(
     TRIM_READ,
     1,
-    schema.eventStream,
+    shard.stream,
     schema.indexerGroup,
     schema.botGroup,
   )) as number

@@ -68,11 +68,11 @@ describe('cursor atomicity', () => {
       frames: 1,
       time: 0,
     }
-    await publishBatch(r.client, schema, ok, { eventsPerEntry: 10, maxLen: 1000 })
+    await publishBatch(r.client, schema.shard(0), ok, { eventsPerEntry: 10, maxLen: 1000 })
     expect(await r.client.get(schema.firehoseCursor)).toBe('1')
     await fillMemory(r.client)
     await expect(
-      publishBatch(r.client, schema, batch, { eventsPerEntry: 10, maxLen: 1000 }),
+      publishBatch(r.client, schema.shard(0), batch, { eventsPerEntry: 10, maxLen: 1000 }),
     ).rejects.toBeInstanceOf(PublishError)
     await freeMemory(r.client)
     expect(await r.client.xlen(schema.eventStream)).toBe(0)
