@@ -1,5 +1,5 @@
-import { decodeEvents, type StreamEvent } from '@circles/core'
-import type { RedisSchema } from '@circles/redis-schema'
+import { decodeEvents, eventDid, type StreamEvent, shardOf } from '@circles/core'
+import { type RedisSchema, shardsOf } from '@circles/redis-schema'
 import { createTestRedis, TEST_REDIS_URL, type TestRedis } from '@circles/testkit'
 import type { Redis } from 'ioredis'
 import { type FirehoseConfig, readEnv, toConfig } from '../src/config.js'
@@ -54,14 +54,44 @@ export function expectedEvents(frames: ServedFrame[], now: number): StreamEvent[
   return frames.flatMap((f) => decodeFrame(f.bytes, now).events)
 }
 
-export async function streamEvents(redis: Redis, schema: RedisSchema): Promise<StreamEvent[]> {
-  const entries = await redis.xrange(schema.eventStream, '-', '+')
+export async function streamEvents(
+  redis: Redis,
+  schema: RedisSchema,
+  stream = schema.eventStream,
+): Promise<StreamEvent[]> {
+  const entries = await redis.xrange(stream, '-', '+')
   return entries.flatMap(([, fields]) => decodeEvents(fields[1] ?? ''))
 }
 
 export async function storedCursor(redis: Redis, schema: RedisSchema): Promise<number | null> {
   const v = await redis.get(schema.firehoseCursor)
   return v === null ? null : Number(v)
+}
+
+/** The lowest cursor of `shards` stream shards (where a restart reads the relay from); null if one has none. */
+export async function lowestCursor(
+  redis: Redis,
+  schema: RedisSchema,
+  shards: number,
+): Promise<number | null> {
+  const values = await Promise.all(shardsOf(schema, shards).map((s) => redis.get(s.cursor)))
+  return values.includes(null) ? null : Math.min(...values.map(Number))
+}
+
+/** Each shard's events, in stream order. */
+export function shardEvents(
+  redis: Redis,
+  schema: RedisSchema,
+  shards: number,
+): Promise<StreamEvent[][]> {
+  return Promise.all(shardsOf(schema, shards).map((s) => streamEvents(redis, schema, s.stream)))
+}
+
+/** `events` split by stream shard, each in order: what each shard's stream must hold. */
+export function byShard(events: StreamEvent[], shards: number): StreamEvent[][] {
+  const out: StreamEvent[][] = Array.from({ length: shards }, () => [])
+  for (const e of events) out[shardOf(eventDid(e), shards)]?.push(e)
+  return out
 }
 
 export async function waitFor(
