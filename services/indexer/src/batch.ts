@@ -1,7 +1,7 @@
 import { EVENT_CREATE, type EventColumns } from '@circles/core'
 import type { IndexWriter, LiveSinceMark } from '@circles/interaction-index'
 import type { Logger } from '@circles/logging'
-import type { RedisSchema } from '@circles/redis-schema'
+import type { RedisSchema, ShardKeys } from '@circles/redis-schema'
 import type { Redis } from 'ioredis'
 import type { FaultHandler } from './backoff.js'
 import type { IndexerConfig } from './config.js'
@@ -28,6 +28,8 @@ export interface BatchDeps {
   liveSince: LiveSinceMark
   redis: Redis
   schema: RedisSchema
+  /** The stream shard whose entries this applier takes (and acknowledges). */
+  shard: ShardKeys
   config: IndexerConfig
   counters: IndexerCounters
   faults: FaultHandler
@@ -74,6 +76,7 @@ export function createBatchApplier(d: BatchDeps): (entries: RawEntry[]) => Promi
         acknowledge(
           d.redis,
           d.schema,
+          d.shard,
           batch.ids,
           letters,
           config.consumer,

@@ -1,5 +1,5 @@
 import type { Logger } from '@circles/logging'
-import type { RedisSchema } from '@circles/redis-schema'
+import type { RedisSchema, ShardKeys } from '@circles/redis-schema'
 import { parseConsumers } from '@circles/stream-info'
 import { type Redis, ReplyError } from 'ioredis'
 import type { IndexerConfig } from './config.js'
@@ -36,6 +36,8 @@ export interface ConsumerGroupDeps {
   /** Everything else. */
   redis: Redis
   schema: RedisSchema
+  /** The stream shard this group object reads (each shard has its own group of the same name). */
+  shard: ShardKeys
   config: IndexerConfig
   counters: IndexerCounters
   onRecreated(): void
@@ -44,7 +46,7 @@ export interface ConsumerGroupDeps {
 
 export function createConsumerGroup(d: ConsumerGroupDeps): ConsumerGroup {
   const { reads, redis, config, log } = d
-  const stream = d.schema.eventStream
+  const stream = d.shard.stream
   const group = d.schema.indexerGroup
   const me = config.consumer
   let recreating: Promise<void> | null = null

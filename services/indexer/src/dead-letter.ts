@@ -1,4 +1,4 @@
-import type { RedisSchema } from '@circles/redis-schema'
+import type { RedisSchema, ShardKeys } from '@circles/redis-schema'
 import type { Redis } from 'ioredis'
 import type { PoisonEntry } from './entries.js'
 
@@ -30,8 +30,9 @@ export function deadLetterFields(
 }
 
 /**
- * Acknowledges a batch's entries, copying its poison entries to the dead-letter stream first. Copy and
- * acknowledgement go in one MULTI (the dead-letter stream shares the event stream's slot): a crash between
+ * Acknowledges a batch's entries of stream shard `shard`, copying its poison entries to that shard's
+ * dead-letter stream first. Copy and acknowledgement go in one MULTI (the dead-letter stream shares its
+ * event stream's slot): a crash between
  * them can neither lose a poison entry nor copy it twice, and under OOM the whole MULTI is refused, so
  * nothing is acknowledged that was not copied. The copy is trimmed with `MAXLEN ~ maxLen` (oldest first).
  * Returns how many entries were still pending in the group (XACK's reply).
@@ -39,17 +40,18 @@ export function deadLetterFields(
 export async function acknowledge(
   redis: Redis,
   schema: RedisSchema,
+  shard: ShardKeys,
   ids: readonly Buffer[],
   letters: readonly PoisonEntry[],
   consumer: string,
   maxLen: number,
 ): Promise<number> {
-  if (letters.length === 0) return redis.xack(schema.eventStream, schema.indexerGroup, ...ids)
+  if (letters.length === 0) return redis.xack(shard.stream, schema.indexerGroup, ...ids)
   const multi = redis.multi()
   const now = Date.now()
   for (const letter of letters) {
     multi.xadd(
-      schema.indexerDeadLetters,
+      shard.deadLetters,
       'MAXLEN',
       '~',
       maxLen,
@@ -57,7 +59,7 @@ export async function acknowledge(
       ...deadLetterFields(letter, consumer, now),
     )
   }
-  multi.xack(schema.eventStream, schema.indexerGroup, ...ids)
+  multi.xack(shard.stream, schema.indexerGroup, ...ids)
   const replies = await multi.exec()
   if (replies === null) throw new Error('the dead-letter transaction was aborted')
   for (const [err] of replies) if (err) throw err

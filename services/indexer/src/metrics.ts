@@ -1,6 +1,6 @@
 import { type ApplyStats, emptyStats } from '@circles/interaction-index'
 import type { Logger } from '@circles/logging'
-import type { RedisSchema } from '@circles/redis-schema'
+import type { RedisSchema, ShardKeys } from '@circles/redis-schema'
 import { parseGroups } from '@circles/stream-info'
 import type { Redis } from 'ioredis'
 import type { BackoffState } from './backoff.js'
@@ -71,10 +71,39 @@ export function diffCounters(a: IndexerCounters, b: IndexerCounters): Record<str
   return out
 }
 
+/**
+ * The indexer group's lag and pending entries summed over the stream shards (one XINFO each: on a cluster
+ * they live on different nodes); null where a shard's is unknown (no group, or Redis cannot tell).
+ */
+export async function readGroupTotals(
+  control: Redis,
+  schema: RedisSchema,
+  shards: readonly ShardKeys[],
+): Promise<{ lag: number | null; pending: number | null }> {
+  const groups = await Promise.all(
+    shards.map(async (s) =>
+      parseGroups(await control.call('XINFO', 'GROUPS', s.stream)).find(
+        (g) => g.name === schema.indexerGroup,
+      ),
+    ),
+  )
+  const total = (f: (g: NonNullable<(typeof groups)[number]>) => number | null) => {
+    let n = 0
+    for (const g of groups) {
+      const v = g ? f(g) : null
+      if (v === null) return null
+      n += v
+    }
+    return n
+  }
+  return { lag: total((g) => g.lag), pending: total((g) => g.pending) }
+}
+
 export interface MetricsDeps {
   /** A connection of its own: a blocked read or a retried batch delays no report. */
   control: Redis
   schema: RedisSchema
+  shards: readonly ShardKeys[]
   consumer: string
   counters: IndexerCounters
   backoff: () => BackoffState | null
@@ -101,10 +130,9 @@ export function createMetricsPublisher(d: MetricsDeps): () => Promise<void> {
     let lag: number | null = null
     let pending: number | null = null
     try {
-      const groups = parseGroups(await control.call('XINFO', 'GROUPS', schema.eventStream))
-      const group = groups.find((g) => g.name === schema.indexerGroup)
-      lag = group?.lag ?? null
-      pending = group?.pending ?? null
+      const group = await readGroupTotals(control, schema, d.shards)
+      lag = group.lag
+      pending = group.pending
       const snapshot = copyCounters(counters)
       const delta = diffCounters(snapshot, published)
       const pipe = control.pipeline()

@@ -8,11 +8,10 @@ import {
   scrapeGauge,
   scrapeTotals,
 } from '@circles/metrics'
-import type { RedisSchema } from '@circles/redis-schema'
-import { parseGroups } from '@circles/stream-info'
+import type { RedisSchema, ShardKeys } from '@circles/redis-schema'
 import type { Redis } from 'ioredis'
 import type { BackoffState } from './backoff.js'
-import type { IndexerCounters } from './metrics.js'
+import { type IndexerCounters, readGroupTotals } from './metrics.js'
 
 type Field = Exclude<keyof IndexerCounters, 'errors'>
 
@@ -66,6 +65,7 @@ export interface IndexerRegistryDeps {
   /** The metrics connection: the group's lag and pending count are read from it at scrape time. */
   control: Redis
   schema: RedisSchema
+  shards: readonly ShardKeys[]
 }
 
 /** The indexer's /metrics: its counters (metrics.ts) and the group's state, read when Prometheus scrapes. */
@@ -111,15 +111,12 @@ export function createIndexerRegistry(d: IndexerRegistryDeps): IndexerRegistry {
     },
     () => (d.backoff() ? 1 : 0),
   )
-  const group = cachedRead(async () => {
-    const groups = parseGroups(await d.control.call('XINFO', 'GROUPS', schema.eventStream))
-    return groups.find((g) => g.name === schema.indexerGroup) ?? null
-  }, 2000)
+  const group = cachedRead(() => readGroupTotals(d.control, schema, d.shards), 2000)
   scrapeGauge(
     {
       registry,
       name: `${p}group_lag_entries`,
-      help: 'Stream entries the consumer group has not read yet (XINFO GROUPS lag, read at scrape time)',
+      help: 'Stream entries the consumer group has not read yet, every shard (XINFO GROUPS lag, read at scrape time)',
     },
     async () => (await group())?.lag ?? null,
   )

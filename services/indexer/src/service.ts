@@ -1,7 +1,7 @@
 import { createIndexWriter, ensureRedisSettings, LiveSinceMark } from '@circles/interaction-index'
 import { createLogger, logConnectionErrors } from '@circles/logging'
 import { type MetricsServer, startMetricsServer } from '@circles/metrics'
-import { createSchema } from '@circles/redis-schema'
+import { createSchema, shardsOf } from '@circles/redis-schema'
 import { connectRedis } from '@circles/redis-wire'
 import { type BackoffState, createFaultHandler } from './backoff.js'
 import { createBatchApplier } from './batch.js'
@@ -42,13 +42,20 @@ export function createIndexerService(
   deps: IndexerDeps = {},
 ): IndexerService {
   const schema = createSchema(config.redisPrefix)
+  // Every process reads every stream shard (FIREHOSE_SHARDS), through one consumer group per shard: the
+  // groups spread each shard's entries over the indexers, and a dead one's pending entries are claimed
+  // by the others (XAUTOCLAIM, per shard), so no shard waits for a given process.
+  const shards = shardsOf(schema, config.firehoseShards)
   const me = config.consumer
-  // `reads` carries XREADGROUP (it may block), `redis` the acknowledgements, claims and the writer's reads
-  // (its writes go on a connection of its own), `control` the metrics: a blocked read delays none of them.
-  const reads = connectRedis(config, { lazyConnect: true, maxRetriesPerRequest: null })
+  // `reads` (one per shard) carry XREADGROUP (it may block), `redis` the acknowledgements, claims and the
+  // writer's reads (its writes go on a connection of its own), `control` the metrics: a blocked read
+  // delays none of them, nor another shard's.
+  const reads = shards.map(() =>
+    connectRedis(config, { lazyConnect: true, maxRetriesPerRequest: null }),
+  )
   const redis = connectRedis(config, { lazyConnect: true, maxRetriesPerRequest: null })
   const control = connectRedis(config, { lazyConnect: true, maxRetriesPerRequest: 3 })
-  logConnectionErrors(reads, log, 'Redis connection (stream reads)')
+  for (const r of reads) logConnectionErrors(r, log, 'Redis connection (stream reads)')
   logConnectionErrors(redis, log)
   logConnectionErrors(control, log, 'Redis connection (metrics)')
   const writer = createIndexWriter(redis, schema, {
@@ -59,43 +66,59 @@ export function createIndexerService(
   })
   const liveSince = new LiveSinceMark(redis, schema)
   const counters = emptyCounters()
-  const group = createConsumerGroup({
-    reads,
-    redis,
-    schema,
-    config,
-    counters,
-    // A Redis that lost the group may have lost everything (FLUSHALL, a restart without data): what the
-    // writer remembers having written (DID table entries, hour index) may be gone, as after a restart.
-    onRecreated: () => {
-      writer.forget()
-      liveSince.forget()
-    },
-    log,
-  })
+  const groups = shards.map((shard, k) =>
+    createConsumerGroup({
+      reads: reads[k] as (typeof reads)[number],
+      redis,
+      schema,
+      shard,
+      config,
+      counters,
+      // A Redis that lost the group may have lost everything (FLUSHALL, a restart without data): what the
+      // writer remembers having written (DID table entries, hour index) may be gone, as after a restart.
+      onRecreated: () => {
+        writer.forget()
+        liveSince.forget()
+      },
+      log,
+    }),
+  )
   const faults = createFaultHandler({
     minMs: config.retryMs,
     maxMs: config.backoffMaxMs,
     counters,
-    recreateGroup: () => group.recreate(),
+    // NOGROUP does not say which shard: ensuring a group that exists costs one BUSYGROUP reply.
+    recreateGroup: async () => {
+      await Promise.all(groups.map((g) => g.recreate()))
+    },
     log,
   })
-  const prom = createIndexerRegistry({ counters, backoff: () => faults.state(), control, schema })
-  const noLabels: string[] = []
-  const applyEntries = createBatchApplier({
-    writer,
-    liveSince,
-    redis,
-    schema,
-    config,
+  const prom = createIndexerRegistry({
     counters,
-    faults,
-    log,
-    onBatchDone: (seconds) => prom.batchDuration.observe(noLabels, seconds),
+    backoff: () => faults.state(),
+    control,
+    schema,
+    shards,
   })
+  const noLabels: string[] = []
+  const appliers = shards.map((shard) =>
+    createBatchApplier({
+      writer,
+      liveSince,
+      redis,
+      schema,
+      shard,
+      config,
+      counters,
+      faults,
+      log,
+      onBatchDone: (seconds) => prom.batchDuration.observe(noLabels, seconds),
+    }),
+  )
   const publishMetrics = createMetricsPublisher({
     control,
     schema,
+    shards,
     consumer: me,
     counters,
     backoff: () => faults.state(),
@@ -121,7 +144,7 @@ export function createIndexerService(
 
     async start() {
       if (running || closing) return
-      await reads.connect()
+      for (const r of reads) await r.connect()
       await redis.connect()
       await control.connect()
       if (config.applyRedisSettings) {
@@ -135,17 +158,26 @@ export function createIndexerService(
           )
         }
       }
-      await group.ensure()
-      await group.prune().catch((err) => log.warn({ err }, 'pruning idle consumers failed'))
+      for (const group of groups) {
+        await group.ensure()
+        await group.prune().catch((err) => log.warn({ err }, 'pruning idle consumers failed'))
+      }
       running = true
-      loop = consume({
-        group,
-        applyEntries,
-        faults,
-        counters,
-        config,
-        running: () => running,
-        log,
+      const loops = groups.map((group, k) =>
+        consume({
+          group,
+          applyEntries: appliers[k] as (typeof appliers)[number],
+          faults,
+          counters,
+          config,
+          running: () => running,
+          log,
+        }),
+      )
+      // Every loop runs to its end (each finishes its batches in hand) before close() goes on.
+      loop = Promise.allSettled(loops).then((ends) => {
+        const failed = ends.find((e) => e.status === 'rejected')
+        if (failed) throw failed.reason
       })
       metricsTimer = setInterval(() => void publishMetrics(), config.metricsIntervalMs)
       metricsTimer.unref()
@@ -159,7 +191,7 @@ export function createIndexerService(
       log.info(
         {
           consumer: me,
-          stream: schema.eventStream,
+          streams: shards.map((s) => s.stream),
           group: schema.indexerGroup,
           prefix: config.redisPrefix,
         },
@@ -181,7 +213,7 @@ export function createIndexerService(
         if (loop) await publishMetrics().catch((err) => errors.push(err))
         await prometheus?.close()
         await writer.close().catch((err) => errors.push(err))
-        for (const c of [reads, redis, control]) {
+        for (const c of [...reads, redis, control]) {
           await c.quit().catch(() => c.disconnect())
         }
         log.info(
