@@ -65,6 +65,7 @@ export async function main(argv = process.argv.slice(2)): Promise<number> {
       thresholds,
       metricsTargets: metricsTargets(env),
       botDid,
+      streamShards: target.firehoseShards,
     })
     console.log(formatChecks(checks))
     console.log(ok ? 'All checks passed.' : 'Some checks failed: see FAIL above.')

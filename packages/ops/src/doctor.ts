@@ -1,5 +1,5 @@
 import { REQUIRED_REDIS_SETTINGS } from '@circles/interaction-index'
-import type { RedisSchema } from '@circles/redis-schema'
+import { type RedisSchema, type ShardKeys, shardsOf } from '@circles/redis-schema'
 import { fieldMap, parseConsumers, parseGroups } from '@circles/stream-info'
 import type { Redis } from 'ioredis'
 import { WebSocket } from 'ws'
@@ -7,6 +7,7 @@ import { checkBackfill } from './doctor-backfill.js'
 import { checkBot } from './doctor-bot.js'
 import { checkMemory } from './doctor-memory.js'
 import { checkMetrics, type MetricsTarget } from './doctor-metrics.js'
+import { checkRetiredShards, perShard } from './doctor-shards.js'
 
 // `pnpm doctor`: what is wrong, in plain words. Each check returns ok / warn / fail with one sentence a
 // newcomer can act on; any fail makes the command exit non-zero.
@@ -165,8 +166,9 @@ export async function checkStream(
   schema: RedisSchema,
   t: DoctorThresholds = DEFAULT_THRESHOLDS,
   now = Date.now(),
+  shard: ShardKeys = schema.shard(0),
 ): Promise<Check[]> {
-  const key = schema.eventStream
+  const key = shard.stream
   const type = await redis.type(key)
   if (type === 'none') {
     return [
@@ -191,7 +193,7 @@ export async function checkStream(
     status: 'ok',
     message: `${length} ${length === 1 ? 'entry' : 'entries'}, newest ${lastMs ? `${ago(now - lastMs)} old` : 'none'}`,
   })
-  const cursor = await redis.get(schema.firehoseCursor)
+  const cursor = await redis.get(shard.cursor)
   checks.push(
     cursor
       ? { name: 'firehose cursor', status: 'ok', message: `relay seq ${cursor}` }
@@ -397,8 +399,9 @@ export async function checkDeadLetters(
   redis: Redis,
   schema: RedisSchema,
   now = Date.now(),
+  shard: ShardKeys = schema.shard(0),
 ): Promise<Check> {
-  const key = schema.indexerDeadLetters
+  const key = shard.deadLetters
   const length = await redis.xlen(key)
   if (length === 0) return { name: 'dead letters', status: 'ok', message: 'none' }
   const newest = fieldMap((await redis.xrevrange(key, '+', '-', 'COUNT', 1))[0]?.[1])
@@ -541,6 +544,8 @@ export interface DoctorOptions {
   metricsTargets?: MetricsTarget[]
   /** The bot's account (BOT_DID): its login and group are checked; undefined: no bot. */
   botDid?: string
+  /** FIREHOSE_SHARDS: every shard's stream and dead letters are checked. @default 1 */
+  streamShards?: number
 }
 
 export async function runDoctor(opts: DoctorOptions): Promise<{ ok: boolean; checks: Check[] }> {
@@ -557,9 +562,23 @@ export async function runDoctor(opts: DoctorOptions): Promise<{ ok: boolean; che
   const relay = opts.relayUrl ? checkRelay(opts.relayUrl, opts.relayTimeoutMs) : undefined
   await guard('redis', () => checkRedisServer(opts.redis))
   await guard('firehose', () => checkFirehose(opts.redis, opts.schema, t))
-  await guard('event stream', () => checkStream(opts.redis, opts.schema, t))
+  const shards = shardsOf(opts.schema, opts.streamShards ?? 1)
+  for (const shard of shards) {
+    const named = perShard(shard, shards.length)
+    await guard(named('event stream'), async () =>
+      (await checkStream(opts.redis, opts.schema, t, Date.now(), shard)).map(named),
+    )
+  }
+  await guard('retired stream shards', () =>
+    checkRetiredShards(opts.redis, opts.schema, shards.length),
+  )
   await guard('indexers', () => checkIndexers(opts.redis, opts.schema, t))
-  await guard('dead letters', () => checkDeadLetters(opts.redis, opts.schema))
+  for (const shard of shards) {
+    const named = perShard(shard, shards.length)
+    await guard(named('dead letters'), async () =>
+      named(await checkDeadLetters(opts.redis, opts.schema, Date.now(), shard)),
+    )
+  }
   await guard('scheduler heartbeat', () => checkSchedulerHeartbeat(opts.redis, opts.schema, t))
   await guard('backfill', () => checkBackfill(opts.redis, opts.schema))
   if (opts.metricsTargets) await guard('metrics', () => checkMetrics(opts.metricsTargets ?? []))

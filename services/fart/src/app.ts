@@ -78,7 +78,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const { config, redis, schema } = deps
   const now = deps.now ?? Date.now
   const log = createLogger('fart')
-  const metrics = createMetrics(redis, schema, deps.processMetrics)
+  const metrics = createMetrics(redis, schema, deps.processMetrics, config.firehoseShards)
   const bsky =
     deps.bsky ??
     createBskyClient({

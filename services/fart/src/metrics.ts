@@ -57,7 +57,12 @@ function registerBackfillMetrics(registry: Registry, redis: Redis, schema: Redis
 }
 
 /** `processMetrics`: the process's own (CPU, memory, event loop) too, for the one app a process serves. */
-export function createMetrics(redis: Redis, schema: RedisSchema, processMetrics = false) {
+export function createMetrics(
+  redis: Redis,
+  schema: RedisSchema,
+  processMetrics = false,
+  streamShards = 1,
+) {
   const registry = processMetrics ? createRegistry() : new Registry()
   // Counted in plain arrays (see fastHistogram): the latency of every request is on the hot path.
   const http = fastHistogram({
@@ -110,7 +115,9 @@ export function createMetrics(redis: Redis, schema: RedisSchema, processMetrics 
     labelNames: ['metric'] as const,
     registers: [registry],
     async collect() {
-      const state = await readPipelineState(redis, schema).catch(() => null)
+      const state = await readPipelineState(redis, schema, Date.now(), streamShards).catch(
+        () => null,
+      )
       if (!state) return
       for (const [k, v] of Object.entries(state)) if (v !== null) this.set({ metric: k }, v)
     },
@@ -148,11 +155,16 @@ function num(v: unknown): number | null {
   return Number.isFinite(n) ? n : null
 }
 
-/** Stream length, the indexer group's lag and pending count, the cursor and the scheduler's heartbeat age. */
+/**
+ * Stream length, the indexer group's lag and pending count, the cursor and the scheduler's heartbeat age.
+ * With stream shards (FIREHOSE_SHARDS), lengths, lag, pending and dead letters are summed over them and the
+ * cursor is the lowest (what every shard holds up to).
+ */
 export async function readPipelineState(
   redis: Redis,
   schema: RedisSchema,
   now = Date.now(),
+  streamShards = 1,
 ): Promise<PipelineState> {
   const res = await redis
     .pipeline()
@@ -170,7 +182,7 @@ export async function readPipelineState(
   )
   const group = parseGroups(res?.[6]?.[1]).find((g) => g.name === schema.indexerGroup)
   const beatMs = num(beat)
-  return {
+  const state = {
     stream_length: num(len),
     indexer_lag_entries: group?.lag ?? null,
     indexer_pending: group?.pending ?? null,
@@ -180,4 +192,26 @@ export async function readPipelineState(
     stream_trimmed_unread: num(trimmed) ?? 0,
     scheduler_heartbeat_age_seconds: beatMs === null ? null : Math.max(0, (now - beatMs) / 1000),
   }
+  // One pipeline per further shard: its keys share a slot of their own.
+  for (let k = 1; k < streamShards; k++) {
+    const shard = schema.shard(k)
+    const more = await redis
+      .pipeline()
+      .xlen(shard.stream)
+      .get(shard.cursor)
+      .xlen(shard.deadLetters)
+      .call('XINFO', 'GROUPS', shard.stream)
+      .exec()
+    const [sLen, sCursor, sDead] = pipelineValues(more?.slice(0, 3) ?? null)
+    const g = parseGroups(more?.[3]?.[1]).find((x) => x.name === schema.indexerGroup)
+    const add = (a: number | null, b: number | null) => (a === null || b === null ? null : a + b)
+    state.stream_length = add(state.stream_length, num(sLen))
+    state.indexer_lag_entries = add(state.indexer_lag_entries, g?.lag ?? null)
+    state.indexer_pending = add(state.indexer_pending, g?.pending ?? null)
+    state.dead_letters = add(state.dead_letters, num(sDead))
+    const c = num(sCursor)
+    state.firehose_cursor =
+      state.firehose_cursor === null || c === null ? null : Math.min(state.firehose_cursor, c)
+  }
+  return state
 }

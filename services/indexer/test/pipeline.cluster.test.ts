@@ -1,6 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process'
 import { once } from 'node:events'
-import { createSchema, type RedisSchema } from '@circles/redis-schema'
+import { createSchema, type RedisSchema, shardsOf } from '@circles/redis-schema'
 import { connectRedis, keySlot, type RedisTarget } from '@circles/redis-wire'
 import { groupInfo } from '@circles/stream-info'
 import {
@@ -32,11 +32,15 @@ import {
 // 3-replica cluster (REDIS_CLUSTER_NODES). Every account's partners, both directions, every window the
 // reader serves, and every hour's roll-up rows must be identical; and no service may have met a
 // cross-slot error (CROSSSLOT from Redis, or ioredis refusing a pipeline that spans nodes) on the way.
+// The cluster runs spread the stream over 2 shards (FIREHOSE_SHARDS, on different primaries), the one-node
+// run keeps one: how the events were split must not change an answer.
 // Then kill -9 of an indexer and the firehose, and of the primary holding the stream (its replica
 // promoted): the same answers, with the services riding it out by themselves.
 
 const PREFIX = 'cluster-proof:'
 const CROSS_SLOT = /CROSSSLOT|same slots allocation group|MOVED|ASK /
+/** The cluster runs' FIREHOSE_SHARDS. */
+const SHARDS = 2
 
 const frames: CorpusFrame[] = []
 const dids: string[] = []
@@ -92,6 +96,7 @@ async function runPipeline(
   const redis = connectRedis(target, { maxRetriesPerRequest: 1 })
   redis.on('error', () => {})
   const schema = createSchema(PREFIX)
+  const shards = Number(env.FIREHOSE_SHARDS ?? 1)
   const log: string[] = []
   const common = {
     ...env,
@@ -121,10 +126,16 @@ async function runPipeline(
   }
   try {
     await during(redis, schema, crash, relay)
-    await waitUntil('every frame published', async () => (await cursor(redis, schema)) === last)
+    await waitUntil(
+      'every frame published',
+      async () => (await cursor(redis, schema, shards)) === last,
+    )
     await waitUntil('every entry indexed', async () => {
-      const { lag, pending } = await groupCounts(redis, schema.eventStream, schema.indexerGroup)
-      return lag === 0 && pending === 0
+      for (const shard of shardsOf(schema, shards)) {
+        const { lag, pending } = await groupCounts(redis, shard.stream, schema.indexerGroup)
+        if (lag !== 0 || pending !== 0) return false
+      }
+      return true
     })
     await Promise.all(children.map(stop))
     // a client of its own: the one above saw the failover and may still be settling
@@ -154,8 +165,10 @@ async function freshClusterAndOneNodeRun() {
   return { c: cluster, one }
 }
 
-async function cursor(redis: Redis, schema: RedisSchema): Promise<number> {
-  return Number((await redis.get(schema.firehoseCursor)) ?? 0)
+/** The lowest stream shard cursor (what every shard holds up to), 0 while one has none. */
+async function cursor(redis: Redis, schema: RedisSchema, shards = SHARDS): Promise<number> {
+  const values = await Promise.all(shardsOf(schema, shards).map((s) => redis.get(s.cursor)))
+  return Math.min(...values.map((v) => Number(v ?? 0)))
 }
 
 /** `everyAnswer` (partners both ways over 48 h, every hour's roll-up rows) plus the shorter windows. */
@@ -193,12 +206,27 @@ describe.runIf(haveRedisCli('the cluster pipeline proof'))(
       const seeds = cluster.nodes.map((n) => ({ host: '127.0.0.1', port: n.port }))
       const spread = await runPipeline(
         { redisUrl: 'redis://127.0.0.1:6379', redisClusterNodes: seeds },
-        { REDIS_CLUSTER_NODES: cluster.seeds },
+        { REDIS_CLUSTER_NODES: cluster.seeds, FIREHOSE_SHARDS: String(SHARDS) },
       )
       expect(spread.log.match(CROSS_SLOT)?.[0] ?? null, spread.log.slice(0, 4000)).toBeNull()
       const busy = Object.values(one.answers.partners).filter((p) => (p as unknown[]).length > 0)
       expect(busy.length).toBeGreaterThan(50)
       expect(Object.keys(one.answers.hours).length).toBeGreaterThan(0)
+      // both shards carried events, on two primaries
+      const c = cluster
+      const lengths = await Promise.all(
+        shardsOf(createSchema(PREFIX), SHARDS).map(async (s) => {
+          const probe = connectRedis(c.target)
+          try {
+            return { length: await probe.xlen(s.stream), slot: keySlot(s.stream) }
+          } finally {
+            probe.disconnect()
+          }
+        }),
+      )
+      expect(lengths.every((l) => l.length > 0)).toBe(true)
+      const owners = await Promise.all(lengths.map((l) => primaryOf(c, l.slot)))
+      expect(new Set(owners.map((o) => o.port)).size).toBe(SHARDS)
       expect(answerDiff(spread.answers, one.answers)).toEqual([])
       expect(spread.answers.windows).toEqual(one.answers.windows)
       expect(spread.answers).toEqual(one.answers)
@@ -208,7 +236,7 @@ describe.runIf(haveRedisCli('the cluster pipeline proof'))(
       const { c, one } = await freshClusterAndOneNodeRun()
       const spread = await runPipeline(
         c.target,
-        { REDIS_CLUSTER_NODES: c.seeds },
+        { REDIS_CLUSTER_NODES: c.seeds, FIREHOSE_SHARDS: String(SHARDS) },
         async (redis, schema, crash) => {
           await waitUntil('a third published', async () => (await cursor(redis, schema)) > last / 3)
           await crash(1)
@@ -231,7 +259,7 @@ describe.runIf(haveRedisCli('the cluster pipeline proof'))(
       let killed = 0
       const spread = await runPipeline(
         c.target,
-        { REDIS_CLUSTER_NODES: c.seeds },
+        { REDIS_CLUSTER_NODES: c.seeds, FIREHOSE_SHARDS: String(SHARDS) },
         async (redis, schema, _crash, relay) => {
           // the relay holds the second half back: the firehose publishes it across the failover
           await waitUntil('half published', async () => (await cursor(redis, schema)) === half)

@@ -177,6 +177,7 @@ export function createSchedulerService(
           now: t,
           cache: statsCache,
           onProgress: tick,
+          streamShards: config.firehoseShards,
         })
         return { generatedAt: doc.generatedAt, skippedRows: doc.skippedRows }
       }

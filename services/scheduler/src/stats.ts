@@ -1,6 +1,6 @@
 import { HOUR_MS, INTERACTION_KINDS, type InteractionKind, isValidDid } from '@circles/core'
 import { hiddenAccounts } from '@circles/interaction-index'
-import type { RedisSchema } from '@circles/redis-schema'
+import { type RedisSchema, shardsOf } from '@circles/redis-schema'
 import { parseGroups } from '@circles/stream-info'
 import type { Redis } from 'ioredis'
 import type { HourRow, LiveHours } from './live-source.js'
@@ -194,6 +194,8 @@ export interface ComputeStatsOptions {
   onProgress?: () => Promise<void>
   /** Which of these accounts no top list may name (opted out, purged, queued to be forgotten). */
   hide?: (dids: readonly string[]) => Promise<ReadonlySet<string>>
+  /** The stream shards whose lag `pipeline.stream` sums (FIREHOSE_SHARDS). @default 1 */
+  streamShards?: number
 }
 
 /** Totals and exact tops from the live index. */
@@ -300,44 +302,63 @@ function entryMs(id: string | null | undefined): number | null {
   return Number.isFinite(ms) ? ms : null
 }
 
+type StreamStats = PipelineStats['stream']
+
+/** One stream shard's length, the indexer group's undelivered and pending entries there, and its lag. */
+async function readShardStream(
+  redis: Redis,
+  schema: RedisSchema,
+  stream: string,
+  now: number,
+): Promise<StreamStats> {
+  const [length, groups] = await Promise.all([
+    redis.xlen(stream),
+    redis.xinfo('GROUPS', stream).catch(() => [] as unknown[]),
+  ])
+  const group = parseGroups(groups).find((g) => g.name === schema.indexerGroup)
+  if (!group) return { length, undelivered: null, pending: null, lagMs: null }
+  if (group.lag === 0) return { length, undelivered: 0, pending: group.pending, lagMs: 0 }
+  // The oldest undelivered entry is the first one after the group's last-delivered id.
+  const after = await redis.xrange(stream, `(${group.lastDeliveredId}`, '+', 'COUNT', 1)
+  const ms = entryMs(after[0]?.[0])
+  return {
+    length,
+    undelivered: group.lag,
+    pending: group.pending,
+    lagMs: ms === null ? 0 : Math.max(0, now - ms),
+  }
+}
+
+/** Every shard's figures in one: lengths and entries summed, the lag of the shard furthest behind. */
+function combineShards(parts: StreamStats[]): StreamStats {
+  if (parts.length === 1) return parts[0] as StreamStats
+  const sum = (f: (p: StreamStats) => number | null) =>
+    parts.some((p) => f(p) === null) ? null : parts.reduce((n, p) => n + (f(p) as number), 0)
+  const lags = parts.map((p) => p.lagMs)
+  return {
+    length: sum((p) => p.length) as number,
+    undelivered: sum((p) => p.undelivered),
+    pending: sum((p) => p.pending),
+    lagMs: lags.includes(null) ? null : Math.max(...(lags as number[])),
+  }
+}
+
 /** Firehose and indexer counters, their rates since the previous document, and the stream's lag. */
 export async function readPipelineStats(
   redis: Redis,
   schema: RedisSchema,
   now: number,
   previous: GlobalStats | null,
+  streamShards = 1,
 ): Promise<PipelineStats> {
   const indexerKey = (schema as { indexerMetrics?: unknown }).indexerMetrics
-  const [firehoseRaw, indexerRaw, length, groups] = await Promise.all([
+  const [firehoseRaw, indexerRaw, ...shards] = await Promise.all([
     redis.hgetall(schema.firehoseMetrics),
     typeof indexerKey === 'string' ? redis.hgetall(indexerKey) : Promise.resolve({}),
-    redis.xlen(schema.eventStream),
-    redis.xinfo('GROUPS', schema.eventStream).catch(() => [] as unknown[]),
+    ...shardsOf(schema, streamShards).map((s) => readShardStream(redis, schema, s.stream, now)),
   ])
-  const firehose = numericOrString(firehoseRaw)
+  const firehose = numericOrString(firehoseRaw as Record<string, string>)
   const indexer = numericOrString(indexerRaw as Record<string, string>)
-
-  let undelivered: number | null = null
-  let pending: number | null = null
-  let lagMs: number | null = null
-  const group = parseGroups(groups).find((g) => g.name === schema.indexerGroup)
-  if (group) {
-    pending = group.pending
-    undelivered = group.lag
-    if (undelivered === 0) lagMs = 0
-    else {
-      // The oldest undelivered entry is the first one after the group's last-delivered id.
-      const after = await redis.xrange(
-        schema.eventStream,
-        `(${group.lastDeliveredId}`,
-        '+',
-        'COUNT',
-        1,
-      )
-      const ms = entryMs(after[0]?.[0])
-      lagMs = ms === null ? 0 : Math.max(0, now - ms)
-    }
-  }
 
   const rates: Record<string, number> = {}
   if (previous) {
@@ -355,7 +376,7 @@ export async function readPipelineStats(
       }
     }
   }
-  return { firehose, indexer, rates, stream: { length, undelivered, pending, lagMs } }
+  return { firehose, indexer, rates, stream: combineShards(shards as StreamStats[]) }
 }
 
 export async function readGlobalStats(
@@ -383,7 +404,7 @@ export async function runGlobalStats(
     ...opts,
     hide: opts.hide ?? ((dids) => hiddenAccounts(redis, schema, dids)),
   })
-  const pipeline = await readPipelineStats(redis, schema, opts.now, previous)
+  const pipeline = await readPipelineStats(redis, schema, opts.now, previous, opts.streamShards)
   const doc: GlobalStats = {
     version: 1,
     generatedAt: new Date(opts.now).toISOString(),

@@ -58,7 +58,7 @@ export function opsRoutes(ctx: AppContext): FastifyPluginAsyncTypebox {
           if (redis.status !== 'ready') throw new Error('Connection is closed.')
           await redis.ping()
           redisMs = performance.now() - t0
-          state = await readPipelineState(redis, schema, ctx.now())
+          state = await readPipelineState(redis, schema, ctx.now(), ctx.config.firehoseShards)
         } catch (err) {
           if (redisFault(err) === null) throw err
           const reason = unavailableBody('unavailable', err).message.split(':')[0]!

@@ -82,7 +82,7 @@ export function statsRoutes(ctx: AppContext): FastifyPluginAsyncTypebox {
       },
       async () => {
         const [state, metrics, indexer] = await Promise.all([
-          readPipelineState(ctx.redis, ctx.schema, ctx.now()),
+          readPipelineState(ctx.redis, ctx.schema, ctx.now(), ctx.config.firehoseShards),
           ctx.redis.hgetall(ctx.schema.firehoseMetrics),
           ctx.redis.hgetall(ctx.schema.indexerMetrics),
         ])
