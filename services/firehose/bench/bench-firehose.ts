@@ -4,7 +4,7 @@ import { readFile } from 'node:fs/promises'
 import { cpus, totalmem } from 'node:os'
 import { fileURLToPath } from 'node:url'
 import { decodeEvents, type StreamEvent } from '@circles/core'
-import { createSchema } from '@circles/redis-schema'
+import { createSchema, shardsOf } from '@circles/redis-schema'
 import {
   type CorpusFrame,
   ensureLargeCorpus,
@@ -39,6 +39,8 @@ const baselineMain = fileURLToPath(new URL('./baseline-client.js', import.meta.u
 const nullMain = fileURLToPath(new URL('./null-client.js', import.meta.url))
 const PREFIX = 'bench:'
 const schema = createSchema(PREFIX)
+// FIREHOSE_SHARDS passes through to the service: its streams are all counted and compared.
+const shards = shardsOf(schema, Number(process.env.FIREHOSE_SHARDS ?? 1))
 // The baseline writes under its own prefix so the two outputs can be compared after the last run.
 const BASE_PREFIX = 'base:'
 const baseSchema = createSchema(BASE_PREFIX)
@@ -193,7 +195,8 @@ async function runService(
   while (cursor < lastSeq) {
     if (child.exitCode !== null) throw new Error(`the service exited with ${child.exitCode}`)
     await new Promise((r) => setTimeout(r, 10))
-    const next = Number((await redis.get(schema.firehoseCursor)) ?? 0)
+    const stored = await Promise.all(shards.map((s) => redis.get(s.cursor)))
+    const next = Math.min(...stored.map((v) => Number(v ?? 0)))
     const now = performance.now()
     if (next !== cursor) movedAt = now
     cursor = next
@@ -239,9 +242,11 @@ function median(xs: number[]): number {
 
 async function countStreamEvents(redis: Redis): Promise<number> {
   let n = 0
-  await eachStreamEvent(redis, schema.eventStream, () => {
-    n++
-  })
+  for (const s of shards) {
+    await eachStreamEvent(redis, s.stream, () => {
+      n++
+    })
+  }
   return n
 }
 
@@ -270,10 +275,12 @@ async function compareOutputs(redis: Redis): Promise<string[]> {
     const k = key(e)
     counts.set(k, (counts.get(k) ?? 0) + 1)
   })
-  await eachStreamEvent(redis, schema.eventStream, (e) => {
-    const k = key(e)
-    counts.set(k, (counts.get(k) ?? 0) - 1)
-  })
+  for (const s of shards) {
+    await eachStreamEvent(redis, s.stream, (e) => {
+      const k = key(e)
+      counts.set(k, (counts.get(k) ?? 0) - 1)
+    })
+  }
   const diffs: string[] = []
   for (const [k, n] of counts) {
     if (n !== 0) diffs.push(`${n > 0 ? `baseline only x${n}` : `service only x${-n}`}: ${k}`)
@@ -335,6 +342,7 @@ try {
   console.log(
     JSON.stringify({
       bench: 'firehose',
+      shards: shards.length,
       commits,
       commits_per_s: X,
       baseline_commits_per_s: Y,
