@@ -116,3 +116,38 @@ export async function readCursor(redis: Redis, shard: ShardKeys): Promise<number
   const n = Number(value)
   return Number.isSafeInteger(n) ? n : null
 }
+
+/**
+ * Writes a batch: one MULTI per shard (its entries and its cursor), sent together. Every shard's cursor
+ * moves, also where the batch has no event for it, so that the lowest cursor, where a restart reads the
+ * relay from, keeps up. A shard whose cursor is at or past the batch (`floors`) already holds it. When one
+ * MULTI fails the others may have gone through: the session ends, and the next one leaves out for them
+ * what they hold (shard-route.ts). `afters` (per shard, the cursor its MULTI must find) is moved for each
+ * MULTI that went through. Returns the number of entries written.
+ */
+export async function publishShards(
+  redis: Redis,
+  shards: readonly ShardKeys[],
+  batch: Batch,
+  floors: readonly number[],
+  afters: (string | null)[],
+  opts: PublisherOptions,
+): Promise<number> {
+  const writes = shards.map((shard, k) => {
+    if (batch.seq <= (floors[k] as number)) return 0
+    const part = {
+      events: batch.shards[k] ?? [],
+      mentions: k === 0 ? batch.mentions : undefined,
+      seq: batch.seq,
+    }
+    return publishBatch(redis, shard, part, opts, afters[k]).then((entries) => {
+      afters[k] = String(batch.seq)
+      return entries
+    })
+  })
+  if (writes.length === 1) return writes[0] as number | Promise<number>
+  const results = await Promise.allSettled(writes)
+  const failed = results.find((r) => r.status === 'rejected')
+  if (failed) throw failed.reason
+  return results.reduce((n, r) => n + (r.status === 'fulfilled' ? r.value : 0), 0)
+}

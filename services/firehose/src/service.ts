@@ -8,9 +8,10 @@ import { CursorMemory } from './cursor-memory.js'
 import type { FrameResult } from './frame-result.js'
 import { bump, countFrame, type Gauges, MetricsReporter, newCounters } from './metrics.js'
 import { createFirehoseRegistry } from './prometheus.js'
-import { type Batch, publishBatch } from './publisher.js'
+import { publishShards } from './publisher.js'
 import { RelaySession, type SessionEnd } from './relay-session.js'
-import { ensureGroup, healGroupCounter, type LagReading, readLag, trimRead } from './stream-lag.js'
+import { type Resume, resumeAt, resumeFrom } from './shard-route.js'
+import { combineLags, ensureGroup, readHealedLag, trimRead } from './stream-lag.js'
 
 export class FirehoseError extends Error {
   override name = 'FirehoseError'
@@ -30,15 +31,6 @@ export interface FirehoseService {
 export function backoffDelay(attempt: number, minMs: number, maxMs: number): number {
   const cap = Math.min(maxMs, minMs * 2 ** Math.min(attempt, 30))
   return Math.round(cap / 2 + (Math.random() * cap) / 2)
-}
-
-/** Where a session resumes: the relay cursor, and each shard's stored cursor (its route's floor). */
-interface Resume {
-  cursor: number | null
-  /** Per shard: its stored cursor, or -1 where it holds none (the shard starts at `cursor`). */
-  floors: number[]
-  /** Per shard: what its cursor key held, for the first batch's compare-and-set. */
-  stored: (string | null)[]
 }
 
 export function createFirehoseService(
@@ -137,34 +129,27 @@ export function createFirehoseService(
    */
   async function resumeCursor(): Promise<Resume> {
     const stored = await Promise.all(shards.map((s) => redis.get(s.cursor)))
-    const seqs = stored.map((value, k) => {
-      if (value === null) return null
-      const n = Number(value)
-      if (!/^\d+$/.test(value) || !Number.isSafeInteger(n)) {
-        throw new FirehoseError(
-          `${shards[k]?.cursor} holds ${JSON.stringify(value)}, not a seq: fix or delete it`,
-        )
-      }
-      return n
-    })
-    const present = seqs.filter((n): n is number => n !== null)
-    if (present.length > 0) {
-      const n = Math.min(...present)
-      if (present.length < shards.length) {
+    let resume: ReturnType<typeof resumeFrom>
+    try {
+      resume = resumeFrom(
+        stored,
+        shards.map((s) => s.cursor),
+      )
+    } catch (err) {
+      throw new FirehoseError((err as Error).message)
+    }
+    if (resume !== null) {
+      if (resume.missing.length > 0) {
         log.warn(
-          { cursor: n, without: shards.filter((_, k) => seqs[k] === null).map((s) => s.cursor) },
+          { cursor: resume.cursor, without: resume.missing },
           'some stream shards hold no cursor (FIREHOSE_SHARDS raised, or their Redis lost its data): they start at the lowest cursor of the others',
         )
       }
-      memory.note(n)
-      memory.noteStart(n)
-      return { cursor: n, floors: seqs.map((v) => v ?? n), stored }
+      memory.note(resume.cursor as number)
+      memory.noteStart(resume.cursor as number)
+      return resume
     }
-    const start = (cursor: number | null): Resume => ({
-      cursor,
-      floors: shards.map(() => cursor ?? -1),
-      stored,
-    })
+    const start = (cursor: number | null) => resumeAt(cursor, stored)
     const fallback = memory.fallback
     if (fallback === null) {
       if (config.startCursor !== null) memory.noteStart(config.startCursor)
@@ -244,20 +229,6 @@ export function createFirehoseService(
     return lagCheck
   }
 
-  /** One shard's lag, its group's entries-read counter set right first where a failover left it wrong. */
-  async function shardLag(k: number): Promise<LagReading> {
-    const shard = shards[k] as (typeof shards)[number]
-    const reading = await readLag(redis, schema, shard)
-    if (reading.lag > 0 && (await healGroupCounter(redis, schema, shard))) {
-      log.warn(
-        { lag: reading.lag, stream: shard.stream },
-        "the indexer group's lag was wrong (its entries-read counter, after a failover?): set right",
-      )
-      return readLag(redis, schema, shard)
-    }
-    return reading
-  }
-
   /**
    * Reads every shard's lag. The firehose pauses when any shard's lag passes FIREHOSE_MAX_LAG and resumes
    * once all are at FIREHOSE_RESUME_LAG: a shard's indexers fall behind on their own, and one stream's
@@ -270,9 +241,17 @@ export function createFirehoseService(
       lagEstimate = 0
       // Taken before the reading: whatever was published up to it is in the streams the reading sees.
       const published = memory.lastKnown
-      const readings = await Promise.all(shards.map((_, k) => shardLag(k)))
-      const lag = Math.max(...readings.map((r) => r.lag))
-      const sum = (f: (r: LagReading) => number) => readings.reduce((n, r) => n + f(r), 0)
+      const readings = await Promise.all(
+        shards.map((shard) =>
+          readHealedLag(redis, schema, shard, (wrong) =>
+            log.warn(
+              { lag: wrong, stream: shard.stream },
+              "the indexer group's lag was wrong (its entries-read counter, after a failover?): set right",
+            ),
+          ),
+        ),
+      )
+      const { lag, total, length, trimmedUnread } = combineLags(readings)
       if (published !== null && readings.every((r) => r.lag === 0 && r.pending === 0)) {
         memory.noteApplied(published)
       }
@@ -285,9 +264,9 @@ export function createFirehoseService(
         if (exist.includes(0) && checked === session) checked.stop('cursor-lost')
       }
       lagEstimate += lag
-      gauges.lag = sum((r) => r.lag)
+      gauges.lag = total
       gauges.lagSource = readings[0]?.source ?? 'unknown'
-      gauges.streamLength = sum((r) => r.length)
+      gauges.streamLength = length
       gauges.shardLag = Object.fromEntries(readings.map((r, k) => [String(k), r.lag]))
       const groupMissing = readings.some((r) => r.source === 'no-group' && r.length > 0)
       if (groupMissing && !warnedNoGroup) {
@@ -297,7 +276,6 @@ export function createFirehoseService(
         )
       }
       warnedNoGroup = groupMissing
-      const trimmedUnread = sum((r) => r.trimmedUnread)
       if (trimmedUnread > gauges.trimmedUnread) {
         log.error(
           { trimmedUnread, maxLen: config.maxLen },
@@ -333,33 +311,6 @@ export function createFirehoseService(
     } catch (err) {
       log.warn({ err }, 'could not read the indexer lag')
     }
-  }
-
-  /**
-   * Writes a batch: one MULTI per shard (its entries and its cursor), sent together. Every shard's cursor
-   * moves, also where the batch has no event for it, so that the lowest cursor, where a restart reads the
-   * relay from, keeps up. A shard whose cursor is at or past the batch (floor) already holds it. When one
-   * MULTI fails the others may have gone through: the session ends, and the next one leaves out for them
-   * what they hold (shard-route.ts). Returns the number of entries written.
-   */
-  async function publishShards(batch: Batch, floors: readonly number[]): Promise<number> {
-    const writes = shards.map((shard, k) => {
-      if (batch.seq <= (floors[k] as number)) return 0
-      const part = {
-        events: batch.shards[k] ?? [],
-        mentions: k === 0 ? batch.mentions : undefined,
-        seq: batch.seq,
-      }
-      return publishBatch(redis, shard, part, config, afters[k]).then((entries) => {
-        afters[k] = String(batch.seq)
-        return entries
-      })
-    })
-    if (writes.length === 1) return writes[0] as number | Promise<number>
-    const results = await Promise.allSettled(writes)
-    const failed = results.find((r) => r.status === 'rejected')
-    if (failed) throw failed.reason
-    return results.reduce((n, r) => n + (r.status === 'fulfilled' ? r.value : 0), 0)
   }
 
   async function runLoop(): Promise<void> {
@@ -398,7 +349,7 @@ export function createFirehoseService(
         stallTimeoutMs: config.stallTimeoutMs,
         decode: { serviceDid: config.serviceDid, botDid: config.botDid },
         publish: async (batch) => {
-          const entries = await publishShards(batch, floors)
+          const entries = await publishShards(redis, shards, batch, floors, afters, config)
           memory.note(batch.seq)
           // Started live: the first batch is where this firehose began.
           memory.noteStart(batch.seq)

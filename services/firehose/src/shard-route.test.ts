@@ -1,6 +1,6 @@
 import { type StreamEvent, shardOf } from '@circles/core'
 import { describe, expect, it } from 'vitest'
-import { emptyShards, routeEvents } from './shard-route.js'
+import { emptyShards, resumeAt, resumeFrom, routeEvents } from './shard-route.js'
 
 function identity(did: string): StreamEvent {
   return { type: 'identity', did, handle: null, time: 1 }
@@ -31,5 +31,28 @@ describe('routeEvents', () => {
     const into = emptyShards(1)
     routeEvents(into, [identity(a), identity(b)], 3, { shards: 1, floors: [-1] })
     expect(into[0]).toHaveLength(2)
+  })
+})
+
+describe('resumeFrom', () => {
+  const keys = ['c0', 'c1', 'c2']
+
+  it('resumes from the lowest cursor; each shard keeps its own as floor, one without starts there', () => {
+    expect(resumeFrom(['900', null, '850'], keys)).toEqual({
+      cursor: 850,
+      floors: [900, 850, 850],
+      stored: ['900', null, '850'],
+      missing: ['c1'],
+    })
+  })
+
+  it('is null when no shard holds a cursor, and refuses one that is not a seq, naming its key', () => {
+    expect(resumeFrom([null, null, null], keys)).toBeNull()
+    expect(() => resumeFrom(['1', '1x', null], keys)).toThrow(/^c1 holds "1x", not a seq/)
+    expect(resumeAt(null, [null, null])).toEqual({
+      cursor: null,
+      floors: [-1, -1],
+      stored: [null, null],
+    })
   })
 })

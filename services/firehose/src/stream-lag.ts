@@ -150,3 +150,44 @@ export async function trimRead(
     schema.botGroup,
   )) as number
 }
+
+/**
+ * A shard's lag, its group's entries-read counter set right first where a failover left it wrong
+ * (`healGroupCounter`; `onHealed` is told the wrong lag).
+ */
+export async function readHealedLag(
+  redis: Redis,
+  schema: RedisSchema,
+  shard: ShardKeys,
+  onHealed: (wrongLag: number) => void,
+): Promise<LagReading> {
+  const reading = await readLag(redis, schema, shard)
+  if (reading.lag > 0 && (await healGroupCounter(redis, schema, shard))) {
+    onHealed(reading.lag)
+    return readLag(redis, schema, shard)
+  }
+  return reading
+}
+
+/**
+ * Every shard's readings in one: `lag` is the highest (what backpressure and the MAXLEN guard, both per
+ * stream, go by), the rest are sums. Pure.
+ */
+export function combineLags(readings: readonly LagReading[]): {
+  lag: number
+  total: number
+  length: number
+  trimmedUnread: number
+} {
+  let lag = 0
+  let total = 0
+  let length = 0
+  let trimmedUnread = 0
+  for (const r of readings) {
+    lag = Math.max(lag, r.lag)
+    total += r.lag
+    length += r.length
+    trimmedUnread += r.trimmedUnread
+  }
+  return { lag, total, length, trimmedUnread }
+}

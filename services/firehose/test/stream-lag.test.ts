@@ -1,6 +1,6 @@
 import { groupInfo } from '@circles/stream-info'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import { ensureGroup, healGroupCounter, readLag, trimRead } from '../src/stream-lag.js'
+import { combineLags, ensureGroup, healGroupCounter, readLag, trimRead } from '../src/stream-lag.js'
 import { type TestRedis, testRedis } from './helpers.js'
 
 let t: TestRedis
@@ -130,5 +130,24 @@ describe('indexer lag', () => {
     await trimRead(t.redis, t.schema)
     const left = (await t.redis.xrange(t.schema.eventStream, '-', '+')).map(([id]) => id)
     expect(left).toEqual(ids.slice(40))
+  })
+})
+
+describe('combineLags', () => {
+  it('takes the highest lag (backpressure is per stream) and sums the rest', () => {
+    const reading = (lag: number, length: number, trimmedUnread = 0) => ({
+      lag,
+      source: 'lag' as const,
+      length,
+      lastDeliveredId: null,
+      pending: 0,
+      trimmedUnread,
+    })
+    expect(combineLags([reading(3, 10), reading(7, 20, 2)])).toEqual({
+      lag: 7,
+      total: 10,
+      length: 30,
+      trimmedUnread: 2,
+    })
   })
 })
