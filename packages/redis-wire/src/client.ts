@@ -1,4 +1,5 @@
 import { type ChainableCommander, Cluster, Redis, type RedisOptions } from 'ioredis'
+import { keySlot } from './slot.js'
 
 // The one place a service's ioredis client is made: one Redis (REDIS_URL), or a Redis Cluster client
 // (REDIS_CLUSTER_NODES) with the same options on every node. The callers keep one code path: ioredis's
@@ -88,6 +89,35 @@ export function pipelineFor(redis: Redis): ChainableCommander {
     },
   })
   return spread
+}
+
+/**
+ * `items` in groups whose keys (`keyOf`) all live on one node of a cluster, in their order: a pipeline of
+ * one group is one that ioredis's Cluster takes (it refuses one whose keys are on several nodes), sent to
+ * that node in one round trip, where `pipelineFor` would send each command on its own. One group for one
+ * Redis; none for no items. Grouped by ioredis's own slot map, the one its pipeline checks against.
+ */
+export function groupByNode<T>(
+  redis: Redis,
+  items: Iterable<T>,
+  keyOf: (item: T) => string,
+): T[][] {
+  if (!isCluster(redis)) {
+    const all = [...items]
+    return all.length === 0 ? [] : [all]
+  }
+  const bySlot = (redis as unknown as Cluster)._groupsBySlot
+  const groups = new Map<string, T[]>()
+  for (const item of items) {
+    const slot = keySlot(keyOf(item))
+    const node = bySlot[slot]
+    // A slot not mapped yet (the client not connected): its own group, which any pipeline allows.
+    const id = node === undefined ? `slot ${slot}` : `node ${node}`
+    const list = groups.get(id)
+    if (list) list.push(item)
+    else groups.set(id, [item])
+  }
+  return [...groups.values()]
 }
 
 /**

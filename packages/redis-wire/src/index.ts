@@ -4,6 +4,7 @@
 // loader of the repo's Lua scripts (`luaSource`), whose errors name their file and line (`withLuaSource`).
 export {
   connectRedis,
+  groupByNode,
   isCluster,
   pipelineFor,
   primaries,

@@ -1,5 +1,5 @@
 import type { RedisSchema } from '@circles/redis-schema'
-import { keySlot, withLuaSource } from '@circles/redis-wire'
+import { groupByNode, keySlot, withLuaSource } from '@circles/redis-wire'
 import type { ChainableCommander, Redis } from 'ioredis'
 import { luaScript } from './lua.js'
 
@@ -127,6 +127,40 @@ export async function execFenced(pipe: ChainableCommander): Promise<unknown[]> {
   })
 }
 
+/**
+ * One fenced script call per item (`add` queues it), in a pipeline per cluster node (`groupByNode`: a
+ * pipeline spanning nodes is refused, and the fence copies are in every slot), the nodes' pipelines all at
+ * once; on one Redis the one pipeline as before. Replies in the order of `items`; the first error thrown as
+ * `execFenced` does. Order holds within a node, which is all a fenced write needs: its check and its write
+ * are in one script, on the written key's slot.
+ */
+export async function execFencedByNode<T>(
+  redis: Redis,
+  items: readonly T[],
+  keyOf: (item: T) => string,
+  add: (pipe: RollupPipeline, item: T) => void,
+): Promise<unknown[]> {
+  const scripts = withRollupScripts(redis)
+  const at = (i: number) => items[i] as T
+  const out = new Array<unknown>(items.length)
+  const groups = groupByNode(
+    redis,
+    items.map((_, i) => i),
+    (i) => keyOf(at(i)),
+  )
+  await Promise.all(
+    groups.map(async (group) => {
+      const pipe = scripts.pipeline() as RollupPipeline
+      for (const i of group) add(pipe, at(i))
+      const replies = await execFenced(pipe)
+      group.forEach((i, j) => {
+        out[i] = replies[j]
+      })
+    }),
+  )
+  return out
+}
+
 /** A key of the live index the roll-up frees: the whole key, or one member of a set. */
 export interface FreeTarget {
   key: string
@@ -161,16 +195,15 @@ export function createFence(
   fence: number,
 ): Fence {
   if (!Number.isSafeInteger(fence) || fence <= 0) throw new Error(`bad fencing number ${fence}`)
-  const scripts = withRollupScripts(redis)
   let claimed: Promise<void> | undefined
   return {
     number: fence,
     keyFor: (key) => fenceKey(tags()[keySlot(key)] as string),
     claim() {
       claimed ??= (async () => {
-        const pipe = scripts.pipeline() as RollupPipeline
-        for (const tag of tags()) pipe.rollupClaim(fenceKey(tag), fence)
-        await execFenced(pipe)
+        await execFencedByNode(redis, tags().map(fenceKey), String, (pipe, key) =>
+          pipe.rollupClaim(key, fence),
+        )
       })()
       return claimed
     },
@@ -194,11 +227,18 @@ export function createRollupFence(redis: Redis, schema: RedisSchema, fence: numb
     },
     async free(targets) {
       await claim()
-      const pipe = scripts.pipeline() as RollupPipeline
-      for (const t of targets) {
-        pipe.rollupFree(keyFor(t.key), t.key, fence, ...(t.member === undefined ? [] : [t.member]))
-      }
-      await execFenced(pipe)
+      await execFencedByNode(
+        redis,
+        targets,
+        (t) => t.key,
+        (pipe, t) =>
+          pipe.rollupFree(
+            keyFor(t.key),
+            t.key,
+            fence,
+            ...(t.member === undefined ? [] : [t.member]),
+          ),
+      )
     },
   }
 }

@@ -9,8 +9,9 @@ import {
   WINDOW_HOURS,
 } from '@circles/interaction-index'
 import { LONG_TERM_SIDES, type RedisSchema } from '@circles/redis-schema'
+import { groupByNode } from '@circles/redis-wire'
 import type { Redis } from 'ioredis'
-import { execFenced, type Fence, type RollupPipeline, withRollupScripts } from './fence.js'
+import { execFencedByNode, type Fence } from './fence.js'
 
 // The DID table forgets (issue 14): the entry (id -> DID) of an account goes once it has no data left: no
 // live-index log, no long-term hash (the roll-up's or a backfill's: an account known only from repo
@@ -70,21 +71,27 @@ async function withData(
   nowMs: number,
   spillFromHour?: number,
 ): Promise<Set<string>> {
-  const pipe = redis.pipeline()
-  for (const d of dids) {
-    // One EXISTS per account: every key named has its hash tag (one slot).
-    pipe.exists(
-      ...accountLogKeys(schema, d, nowMs, spillFromHour),
-      ...LONG_TERM_SIDES.map((side) => schema.longTerm(d, side)),
-    )
-  }
-  const replies = (await pipe.exec()) ?? []
   const out = new Set<string>()
-  dids.forEach((d, i) => {
-    const [err, n] = replies[i] ?? [null, 0]
-    if (err) throw err
-    if ((n as number) > 0) out.add(d)
-  })
+  // A pipeline per cluster node (one for one Redis): one spanning nodes is refused.
+  const groups = groupByNode(redis, dids, (d) => schema.accountLog(d))
+  await Promise.all(
+    groups.map(async (group) => {
+      const pipe = redis.pipeline()
+      for (const d of group) {
+        // One EXISTS per account: every key named has its hash tag (one slot).
+        pipe.exists(
+          ...accountLogKeys(schema, d, nowMs, spillFromHour),
+          ...LONG_TERM_SIDES.map((side) => schema.longTerm(d, side)),
+        )
+      }
+      const replies = (await pipe.exec()) ?? []
+      group.forEach((d, i) => {
+        const [err, n] = replies[i] ?? [null, 0]
+        if (err) throw err
+        if ((n as number) > 0) out.add(d)
+      })
+    }),
+  )
   return out
 }
 
@@ -110,15 +117,18 @@ export async function reclaimTableEntries(
   if (empty.length === 0) return result
   await hooks.afterCheck?.()
 
-  const scripts = withRollupScripts(redis)
   await fence.claim()
-  const pipe = scripts.pipeline() as RollupPipeline
-  for (const [bucket, entries] of didTableEntries(empty)) {
-    const key = schema.didTable(bucket)
-    const ids = entries.filter((_, i) => i % 2 === 0) as Buffer[]
-    pipe.rollupHdel(fence.keyFor(key), key, fence.number, ...ids)
-  }
-  for (const n of await execFenced(pipe)) result.entriesDeleted += n as number
+  const buckets = [...didTableEntries(empty)].map(([bucket, entries]) => ({
+    key: schema.didTable(bucket),
+    ids: entries.filter((_, i) => i % 2 === 0) as Buffer[],
+  }))
+  const deleted = await execFencedByNode(
+    redis,
+    buckets,
+    (b) => b.key,
+    (pipe, b) => pipe.rollupHdel(fence.keyFor(b.key), b.key, fence.number, ...b.ids),
+  )
+  for (const n of deleted) result.entriesDeleted += n as number
   await hooks.afterDelete?.()
 
   // Once per batch, even when HDEL found nothing: a run that died after its HDEL did not move it.

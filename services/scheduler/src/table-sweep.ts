@@ -7,6 +7,7 @@ import {
   WINDOW_HOURS,
 } from '@circles/interaction-index'
 import { LONG_TERM_SIDES, type RedisSchema } from '@circles/redis-schema'
+import { groupByNode } from '@circles/redis-wire'
 import type { Redis } from 'ioredis'
 import { execFenced, type Fence, type RollupPipeline, withRollupScripts } from './fence.js'
 import { type ReclaimHooks, reclaimTableEntries } from './forget-table.js'
@@ -148,6 +149,7 @@ async function readBucket(redis: Redis, key: string): Promise<Buffer[]> {
 /**
  * The accounts of `dids` with no main log and no long-term hash, or null when Redis's day (TIME, read
  * after the EXISTS) is past `day`: the check then proves nothing about partners' day fields (see above).
+ * On a cluster each node's pipeline ends with that node's TIME: its keys expire by its own clock.
  */
 async function withoutKeys(
   redis: Redis,
@@ -157,22 +159,36 @@ async function withoutKeys(
 ): Promise<string[] | null> {
   const out: string[] = []
   for (let i = 0; i < dids.length; i += 2000) {
-    const chunk = dids.slice(i, i + 2000)
-    const pipe = redis.pipeline()
-    for (const d of chunk) {
-      pipe.exists(schema.accountLog(d), ...LONG_TERM_SIDES.map((side) => schema.longTerm(d, side)))
-    }
-    pipe.time()
-    const replies = (await pipe.exec()) ?? []
-    const [err, time] = replies[chunk.length] ?? [null, null]
-    if (err) throw err
-    if (Math.floor((Number((time as [string, string])[0]) * 1000) / DAY_MS) > day) return null
-    chunk.forEach((d, j) => {
-      const [e, n] = replies[j] ?? [null, 0]
-      if (e) throw e
-      if (n === 0) out.push(d)
-    })
+    const groups = groupByNode(redis, dids.slice(i, i + 2000), (d) => schema.accountLog(d))
+    const checked = await Promise.all(groups.map((g) => nodeWithoutKeys(redis, schema, g, day)))
+    if (checked.includes(null)) return null
+    for (const quiet of checked) out.push(...(quiet as string[]))
   }
+  return out
+}
+
+/** `withoutKeys` of accounts whose keys are all on one node: one pipeline, TIME last. */
+async function nodeWithoutKeys(
+  redis: Redis,
+  schema: RedisSchema,
+  chunk: readonly string[],
+  day: number,
+): Promise<string[] | null> {
+  const pipe = redis.pipeline()
+  for (const d of chunk) {
+    pipe.exists(schema.accountLog(d), ...LONG_TERM_SIDES.map((side) => schema.longTerm(d, side)))
+  }
+  pipe.time()
+  const replies = (await pipe.exec()) ?? []
+  const [err, time] = replies[chunk.length] ?? [null, null]
+  if (err) throw err
+  if (Math.floor((Number((time as [string, string])[0]) * 1000) / DAY_MS) > day) return null
+  const out: string[] = []
+  chunk.forEach((d, j) => {
+    const [e, n] = replies[j] ?? [null, 0]
+    if (e) throw e
+    if (n === 0) out.push(d)
+  })
   return out
 }
 
