@@ -9,6 +9,7 @@ import {
   type PackedRecord,
 } from '@circles/long-term'
 import type { RedisSchema } from '@circles/redis-schema'
+import { pipelineFor } from '@circles/redis-wire'
 import type { Redis } from 'ioredis'
 import {
   execFenced,
@@ -125,7 +126,7 @@ class HourFold {
         throw new Error(`hour ${this.result.hour}: a day blob kept changing under the merge`)
       }
       await this.opts.beforeMerge?.()
-      const merges = this.scripts.pipeline() as RollupPipeline
+      const merges = pipelineFor(this.scripts) as RollupPipeline
       for (const { item, cur } of again) {
         const blobs = cur.map((c, d) =>
           c ? mergeDayBlob(c, this.mark, recordsOf(item.blobs[d] as Buffer)) : null,
@@ -170,13 +171,13 @@ async function rememberFenced(
   fence: RollupFence,
   dids: readonly string[],
 ): Promise<void> {
-  let pipe = scripts.pipeline() as RollupPipeline
+  let pipe = pipelineFor(scripts) as RollupPipeline
   for (const [bucket, fields] of didTableEntries(dids)) {
     const key = schema.didTable(bucket)
     pipe.rollupHset(fence.keyFor(key), key, fence.number, ...fields)
     if (pipe.length >= 1000) {
       await execFenced(pipe)
-      pipe = scripts.pipeline() as RollupPipeline
+      pipe = pipelineFor(scripts) as RollupPipeline
     }
   }
   await execFenced(pipe)
@@ -212,7 +213,7 @@ export async function foldHour(
   let done = 0
   for (let first = 0; first < accounts; first += chunk) {
     const last = Math.min(accounts, first + chunk)
-    const pipe = fold.scripts.pipeline() as RollupPipeline
+    const pipe = pipelineFor(fold.scripts) as RollupPipeline
     const items: Item[] = []
     for (let id = first; id < last; id++) {
       const s0 = sent.start[id] as number

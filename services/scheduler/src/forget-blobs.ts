@@ -14,6 +14,7 @@ import {
   MIRROR_SIDE,
   type RedisSchema,
 } from '@circles/redis-schema'
+import { pipelineFor } from '@circles/redis-wire'
 import type { Redis } from 'ioredis'
 import {
   execFenced,
@@ -86,7 +87,7 @@ async function partnerDays(
   ids: ReadonlySet<string>,
   result: LongTermForgetResult,
 ): Promise<Map<string, SideDays>> {
-  const read = redis.pipeline()
+  const read = pipelineFor(redis)
   for (const d of dids) {
     for (const side of LONG_TERM_SIDES) read.hgetallBuffer(schema.longTerm(d, side))
   }
@@ -132,7 +133,7 @@ async function rewriteChunk(
   ids: ReadonlySet<string>,
   result: LongTermForgetResult,
 ): Promise<void> {
-  const read = redis.pipeline()
+  const read = pipelineFor(redis)
   for (const t of targets) read.hmgetBuffer(t.key, ...t.days)
   let current = ((await values(read)) as (Buffer | null)[][]).map((blobs, i) =>
     blobs.map((b, j) => [(targets[i] as Target).days[j] as string, b] as const),
@@ -140,7 +141,7 @@ async function rewriteChunk(
   let todo = targets
   for (let round = 0; todo.length > 0; round++) {
     if (round === MAX_ROUNDS) throw new Error('a day blob kept changing under the forget step')
-    const pipe = scripts.pipeline() as RollupPipeline
+    const pipe = pipelineFor(scripts) as RollupPipeline
     const sent: { key: string; days: string[]; removed: number[] }[] = []
     todo.forEach((target, i) => {
       const args: (string | number | Buffer)[] = []

@@ -3,7 +3,7 @@ import { BACKFILL_QUEUE, backfillJobId, backfillQueueOptions } from '@circles/ba
 import { nameMembers } from '@circles/bsky-client'
 import { isValidHandle } from '@circles/core'
 import type { RedisSchema } from '@circles/redis-schema'
-import { scanPrimaries } from '@circles/redis-wire'
+import { pipelineFor, scanPrimaries } from '@circles/redis-wire'
 import { Queue } from 'bullmq'
 import type { Redis } from 'ioredis'
 import { type RollupPipeline, withRollupScripts } from './fence.js'
@@ -40,7 +40,7 @@ async function profileRefs(
   dids: readonly string[],
 ): Promise<{ handles: [string, string][]; avatars: string[]; names: string[] }> {
   // GETs in one pipeline rather than MGET: profile keys live in different cluster slots.
-  const pipe = redis.pipeline()
+  const pipe = pipelineFor(redis)
   for (const d of dids) pipe.get(schema.profile(d))
   const replies = (await pipe.exec()) ?? []
   const handles: [string, string][] = []
@@ -113,7 +113,7 @@ export async function forgetCaches(
     ...avatars,
     ...(await circleKeys(redis, schema, dids, onPage)),
   ]
-  const pipe = withRollupScripts(redis).pipeline() as RollupPipeline
+  const pipe = pipelineFor(withRollupScripts(redis)) as RollupPipeline
   // One UNLINK per key: they live in different cluster slots.
   for (const key of keys) pipe.unlink(key)
   // A handle may have moved to another account since: its resolution is deleted only if it names this one.

@@ -1,5 +1,6 @@
 import { isValidDid } from '@circles/core'
 import { LONG_TERM_SIDES, type RedisSchema } from '@circles/redis-schema'
+import { pipelineFor } from '@circles/redis-wire'
 import type { Redis } from 'ioredis'
 import { execFenced, type RollupFence, type RollupPipeline, withRollupScripts } from './fence.js'
 import { forgetLongTerm, type LongTermForgetResult } from './forget-blobs.js'
@@ -96,7 +97,7 @@ async function forgetOwnLongTerm(
   fence: RollupFence,
   dids: readonly string[],
 ): Promise<number> {
-  const pipe = withRollupScripts(redis).pipeline() as RollupPipeline
+  const pipe = pipelineFor(withRollupScripts(redis)) as RollupPipeline
   for (const d of dids) {
     for (const side of LONG_TERM_SIDES) {
       const key = schema.longTerm(d, side)

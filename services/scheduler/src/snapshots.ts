@@ -7,6 +7,7 @@ import {
   SIDE_DIRECTION,
 } from '@circles/long-term'
 import { LONG_TERM_SIDES, type RedisSchema } from '@circles/redis-schema'
+import { pipelineFor } from '@circles/redis-wire'
 import type { Redis } from 'ioredis'
 import { readRollupCursor } from './rollup.js'
 
@@ -74,7 +75,7 @@ export async function runSnapshots(
   let hidden = 0
   for (let i = 0; i < dids.length; i += 500) {
     const batch = dids.slice(i, i + 500)
-    const read = redis.pipeline()
+    const read = pipelineFor(redis)
     for (const did of batch) {
       for (const day of days) {
         for (const side of LONG_TERM_SIDES) read.hgetBuffer(schema.longTerm(did, side), String(day))
@@ -86,7 +87,7 @@ export async function runSnapshots(
     // them before).
     const skip = await hiddenAccounts(redis, schema, batch)
     hidden += skip.size
-    const write = redis.pipeline()
+    const write = pipelineFor(redis)
     let j = 0
     for (const did of batch) {
       const key = schema.snapshot(did)
