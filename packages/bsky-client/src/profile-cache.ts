@@ -1,6 +1,7 @@
 import { isValidDid } from '@circles/core'
 import { createLogger, type Logger } from '@circles/logging'
 import type { RedisSchema } from '@circles/redis-schema'
+import { pipelineFor } from '@circles/redis-wire'
 import type { Redis } from 'ioredis'
 import type { BskyClient, Profile } from './client.js'
 import { indexNames, trimProfileNames } from './profile-names.js'
@@ -101,7 +102,7 @@ export function createProfileCache(opts: ProfileCacheOptions): ProfileCache {
     const missing = new Set<string>()
     if (dids.length === 0) return { profiles, missing, complete: true }
     // GETs in one pipeline rather than MGET: profile keys live in different cluster slots.
-    const pipe = redis.pipeline()
+    const pipe = pipelineFor(redis)
     for (const d of dids) pipe.get(schema.profile(d))
     const results = (await pipe.exec()) ?? []
     let complete = true
@@ -117,7 +118,7 @@ export function createProfileCache(opts: ProfileCacheOptions): ProfileCache {
 
   async function put(list: readonly Profile[]): Promise<void> {
     if (list.length === 0) return
-    const pipe = redis.pipeline()
+    const pipe = pipelineFor(redis)
     const valid = list.filter((p) => isValidDid(p.did))
     for (const p of valid) pipe.set(schema.profile(p.did), JSON.stringify(p), 'EX', ttl)
     indexNames(pipe, schema, valid, now())
@@ -137,7 +138,7 @@ export function createProfileCache(opts: ProfileCacheOptions): ProfileCache {
       log.warn({ err, count: todo.length }, 'profiles unavailable: serving without them')
       return { profiles: cached.profiles, missing: cached.missing, complete: false }
     }
-    const pipe = redis.pipeline()
+    const pipe = pipelineFor(redis)
     const byDid = new Map(fetched.map((p) => [p.did, p]))
     const found: Profile[] = []
     for (const d of todo) {

@@ -1,4 +1,5 @@
 import type { RedisSchema } from '@circles/redis-schema'
+import { pipelineFor } from '@circles/redis-wire'
 import type { ChainableCommander, Redis } from 'ioredis'
 
 // The name index beside the profile cache (redis-schema `profileNames`): one sorted set whose members all
@@ -101,8 +102,8 @@ export async function dropNames(
   members: readonly string[],
 ): Promise<void> {
   if (members.length === 0) return
-  await redis
-    .pipeline()
+  // Two keys of two slots (not hash-tagged): on a cluster maybe two nodes.
+  await pipelineFor(redis)
     .zrem(schema.profileNames, ...members)
     .zrem(schema.profileNamesSeen, ...members)
     .exec()

@@ -11,6 +11,7 @@ import {
   WINDOW_HOURS,
 } from '@circles/interaction-index'
 import { LONG_TERM_SIDES, type LongTermSide, type RedisSchema } from '@circles/redis-schema'
+import { pipelineFor } from '@circles/redis-wire'
 import type { Redis } from 'ioredis'
 import { emptyKindCounts, SIDE_DIRECTION } from './day-blob.js'
 import { type PartnerCounts, resolvePartners, sumDayBlobs } from './read.js'
@@ -104,7 +105,7 @@ async function addLongTerm(src: Sources, out: PartnerMap, did: string, days: num
   const fromDay = Math.floor((t - days * DAY_MS) / DAY_MS)
   const today = Math.floor(t / DAY_MS)
   const fields = dayFields(fromDay, today)
-  const pipe = redis.pipeline().get(schema.rollupCursor)
+  const pipe = pipelineFor(redis).get(schema.rollupCursor)
   for (const side of LONG_TERM_SIDES) pipe.hmgetBuffer(schema.longTerm(did, side), ...fields)
   const res = (await pipe.exec()) ?? []
   const [cursorErr, cursorRaw] = res[0] ?? [null, null]

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto'
 import type { Logger } from '@circles/logging'
 import type { RedisSchema } from '@circles/redis-schema'
+import { pipelineFor } from '@circles/redis-wire'
 import type { Redis } from 'ioredis'
 import { type AvatarPolicy, fetchAvatar } from './avatar-fetch.js'
 
@@ -46,7 +47,7 @@ export function createAvatarFetcher(deps: {
       const out = new Map<string, string>()
       if (urls.length === 0) return out
       const keys = urls.map((u) => schema.avatar(createHash('sha1').update(u).digest('hex')))
-      const pipe = redis.pipeline()
+      const pipe = pipelineFor(redis)
       for (const k of keys) pipe.get(k)
       const cached = (await pipe.exec()) ?? []
       const todo: number[] = []
@@ -56,7 +57,7 @@ export function createAvatarFetcher(deps: {
         else if (v !== 'none') todo.push(i)
       })
       let next = 0
-      const store = redis.pipeline()
+      const store = pipelineFor(redis)
       async function worker() {
         while (next < todo.length) {
           const i = todo[next++]!

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto'
 import type { ProfileCache } from '@circles/bsky-client'
 import type { Logger } from '@circles/logging'
 import type { RedisSchema } from '@circles/redis-schema'
+import { pipelineFor } from '@circles/redis-wire'
 import type { Redis } from 'ioredis'
 import { type BackfillView, backfillView, isStaleMark } from './backfill-view.js'
 import { type Computed, computeCircle } from './circle-compute.js'
@@ -117,8 +118,7 @@ export function createCircleService(deps: CircleServiceDeps) {
     const t0 = now()
     const generation = local.generation
     const dids = [...new Set(due.map(([, e]) => e.did))]
-    const pipe = redis
-      .pipeline()
+    const pipe = pipelineFor(redis)
       .get(schema.optOutsVersion)
       .smismember(schema.optOuts, ...dids)
     for (const [, e] of due) {
@@ -213,8 +213,7 @@ export function createCircleService(deps: CircleServiceDeps) {
       r = await computeCircle(computeDeps, did, params, optOuts)
     } catch (err) {
       // Released and announced: waiters wake, find no entry and no lock, and try themselves.
-      await redis
-        .pipeline()
+      await pipelineFor(redis)
         .eval(RELEASE_LOCK, 1, keys.lock, keys.token)
         .publish(schema.circleReadyChannel, keys.cache)
         .exec()
@@ -224,8 +223,7 @@ export function createCircleService(deps: CircleServiceDeps) {
     const etag = etagOf(r.body)
     // Written, recorded for the scheduler's snapshots (at most once per cache TTL per variant), released
     // and announced in one round trip: waiters wake and find the entry.
-    const res = await redis
-      .pipeline()
+    const res = await pipelineFor(redis)
       .set(
         keys.cache,
         entryBytes({ version: keys.version, status: r.status, mark: keys.mark, etag }, r.body),
@@ -264,8 +262,7 @@ export function createCircleService(deps: CircleServiceDeps) {
       // Each Redis round trip costs this process more CPU than the commands cost Redis (a socket write
       // and the wake-up of a reader on another core): a miss makes as few as it can. The opt-out set
       // comes with the lock (wasted only when someone else holds it).
-      const [[lockErr, got], [optErr, optOuts]] = (await redis
-        .pipeline()
+      const [[lockErr, got], [optErr, optOuts]] = (await pipelineFor(redis)
         .set(lockKey, token, 'PX', deps.lockMs, 'NX')
         .smembers(schema.optOuts)
         .exec()) as [[Error | null, string | null], [Error | null, string[]]]
@@ -284,8 +281,7 @@ export function createCircleService(deps: CircleServiceDeps) {
       if (shared) return shared
       if (now() >= deadline) {
         // The holder is alive but slow beyond the lock's life: compute ourselves rather than wait longer.
-        const [[optErr, optOuts]] = (await redis
-          .pipeline()
+        const [[optErr, optOuts]] = (await pipelineFor(redis)
           .smembers(schema.optOuts)
           .zadd(schema.circleRequests, now(), did)
           .exec()) as [[Error | null, string[]]]
@@ -314,7 +310,7 @@ export function createCircleService(deps: CircleServiceDeps) {
       let locked: number
       try {
         ;[raw, locked] = pipelineValues(
-          await redis.pipeline().getBuffer(cacheKey).exists(lockKey).exec(),
+          await pipelineFor(redis).getBuffer(cacheKey).exists(lockKey).exec(),
         ) as [Buffer | null, number]
       } catch (err) {
         wake?.cancel()
@@ -351,8 +347,7 @@ export function createCircleService(deps: CircleServiceDeps) {
       const variant = variantOf(params)
       const generation = local.generation
       const [optedOut, purged, version, raw, backfill] = pipelineValues(
-        await redis
-          .pipeline()
+        await pipelineFor(redis)
           .sismember(schema.optOuts, did)
           .exists(schema.accountPurged(did))
           .get(schema.optOutsVersion)

@@ -8,7 +8,7 @@ import {
   resolveIds,
 } from '@circles/interaction-index'
 import { LONG_TERM_SIDES, type LongTermSide, type RedisSchema } from '@circles/redis-schema'
-import { Frame, type FrameSender, luaSource } from '@circles/redis-wire'
+import { Frame, type FrameSender, luaSource, pipelineFor } from '@circles/redis-wire'
 import type { ChainableCommander, Redis } from 'ioredis'
 import { withProfile } from './circle-compute.js'
 import { type DayTally, dateOfDay, type TalliedPartner, tallyDay } from './history-days.js'
@@ -96,7 +96,7 @@ function versionsPipeline(redis: Redis): VersionsPipeline {
   if (!('dayVersions' in redis)) {
     redis.defineCommand('dayVersions', { numberOfKeys: 5, lua: DAY_VERSIONS })
   }
-  return redis.pipeline() as VersionsPipeline
+  return pipelineFor(redis) as VersionsPipeline
 }
 
 /** One day of a request: its summary from the memo, or its tally (read this request), or both. */
@@ -139,7 +139,7 @@ async function readTallies(
   const folded = known
     ? fields.filter((_, j) => (days[j] as number) <= rolledToOf(known.cursor))
     : fields
-  const pipe = redis.pipeline()
+  const pipe = pipelineFor(redis)
   if (!known) pipe.get(schema.rollupCursor)
   for (const side of LONG_TERM_SIDES) {
     const asked = ROLLED_UP.has(side) ? folded : fields

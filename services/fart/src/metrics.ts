@@ -1,6 +1,7 @@
 import type { CallInfo } from '@circles/bsky-client'
 import { createRegistry, fastHistogram } from '@circles/metrics'
 import type { RedisSchema } from '@circles/redis-schema'
+import { pipelineFor } from '@circles/redis-wire'
 import { parseGroups } from '@circles/stream-info'
 import type { Redis } from 'ioredis'
 import { Counter, Gauge, Histogram, Registry } from 'prom-client'
@@ -166,8 +167,8 @@ export async function readPipelineState(
   now = Date.now(),
   streamShards = 1,
 ): Promise<PipelineState> {
-  const res = await redis
-    .pipeline()
+  // Keys of several slots (the stream's, the heartbeat's): on a cluster, several nodes.
+  const res = await pipelineFor(redis)
     .xlen(schema.eventStream)
     .get(schema.firehoseCursor)
     .get(schema.schedulerHeartbeat)

@@ -1,4 +1,5 @@
 import type { Logger } from '@circles/logging'
+import { pipelineFor } from '@circles/redis-wire'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { Redis } from 'ioredis'
 import { requestBucket } from './client-address.js'
@@ -68,7 +69,7 @@ export function registerRateLimit(app: FastifyInstance, opts: RateLimitOptions):
       else if (c.pending > 0 && c.first === undefined) batch.push([bucket, c, c.pending])
     }
     if (batch.length === 0 || redis.status !== 'ready') return
-    const pipe = redis.pipeline()
+    const pipe = pipelineFor(redis)
     for (const [bucket, c, n] of batch) {
       // A TTL of one window, renewed by each count: a key outlives its window by less than one window.
       pipe.incrby(keyOf(bucket, c.window), n).pexpire(keyOf(bucket, c.window), windowMs)

@@ -73,6 +73,9 @@ export function captureLogs(): { lines: string[]; stop(): void } {
   const sym = Object.getOwnPropertySymbols(root).find((s) => s.description === 'pino.stream')
   const stream = root[sym as symbol] as { write(s: string): boolean }
   const write = stream.write
+  // Tests run with LOG_LEVEL=silent: loggers made from now on (a service's) log again, into `lines`.
+  const level = rootLogger.level
+  rootLogger.level = 'info'
   const lines: string[] = []
   stream.write = (s: string) => {
     lines.push(s)
@@ -82,6 +85,7 @@ export function captureLogs(): { lines: string[]; stop(): void } {
     lines,
     stop() {
       stream.write = write
+      rootLogger.level = level
     },
   }
 }
