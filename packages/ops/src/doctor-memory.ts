@@ -1,6 +1,7 @@
 import type { RedisSchema } from '@circles/redis-schema'
 import type { Redis } from 'ioredis'
-import { type Check, type DoctorThresholds, parseInfo } from './doctor.js'
+import type { Check, DoctorThresholds } from './doctor.js'
+import { serverMemory } from './doctor-nodes.js'
 
 // The doctor's memory line: what Redis needs at the rate the firehose sees now, against its `maxmemory`.
 // The figures are the benchmarks' (BENCHMARKS.md; the README's "Sizing" section works them through):
@@ -53,8 +54,8 @@ export async function checkMemory(
   const m = await redis.hgetall(schema.firehoseMetrics)
   const rate = Number(m.interactionsPerSecond)
   const lagMs = m.lagMs === undefined || m.lagMs === '' ? Number.NaN : Number(m.lagMs)
-  const info = parseInfo(await redis.info('memory'))
-  const used = `${gb(Number(info.used_memory ?? 0))} used`
+  const mem = await serverMemory(redis)
+  const used = `${gb(mem.used)} used${mem.nodes > 1 ? ` on ${mem.nodes} primaries` : ''}`
   if (m.state !== 'reading' || !Number.isFinite(rate) || !(lagMs < t.relayLagWarnMs)) {
     return {
       name,
@@ -64,8 +65,7 @@ export async function checkMemory(
   }
   const need = estimateMemory(rate, retentionDays)
   const needs = `${rate} interactions/s needs ~${gb(need.totalBytes)} (48 h window ${gb(need.windowBytes)}, ${retentionDays} days of aggregates ${gb(need.aggregateBytes)})`
-  const maxmemory = Number(info.maxmemory ?? 0)
-  const system = Number(info.total_system_memory ?? 0)
+  const { maxmemory, system } = mem
   if (maxmemory > 0 && maxmemory < need.totalBytes) {
     return {
       name,

@@ -7,6 +7,7 @@ import { checkBackfill } from './doctor-backfill.js'
 import { checkBot } from './doctor-bot.js'
 import { checkMemory } from './doctor-memory.js'
 import { checkMetrics, type MetricsTarget } from './doctor-metrics.js'
+import { checkRedisServers } from './doctor-nodes.js'
 import { checkRetiredShards, perShard } from './doctor-shards.js'
 
 // `pnpm doctor`: what is wrong, in plain words. Each check returns ok / warn / fail with one sentence a
@@ -560,7 +561,7 @@ export async function runDoctor(opts: DoctorOptions): Promise<{ ok: boolean; che
     }
   }
   const relay = opts.relayUrl ? checkRelay(opts.relayUrl, opts.relayTimeoutMs) : undefined
-  await guard('redis', () => checkRedisServer(opts.redis))
+  await guard('redis', () => checkRedisServers(opts.redis))
   await guard('firehose', () => checkFirehose(opts.redis, opts.schema, t))
   const shards = shardsOf(opts.schema, opts.streamShards ?? 1)
   for (const shard of shards) {
