@@ -1,4 +1,6 @@
+import { pipelineFor } from '@circles/redis-wire'
 import { RepoSourceError } from '@circles/repo-source'
+import type { ChainableCommander } from 'ioredis'
 import { BackfillRefused, type FoldDeps, type FoldResult, foldRepo } from './fold.js'
 import type { RepoOpener } from './source.js'
 
@@ -44,6 +46,11 @@ export const PERMANENT_REASONS: ReadonlySet<string> = new Set([
   'bad_mst',
 ])
 
+/** Runs a pipeline; the first error is thrown (as a MULTI's EXEC would fail). */
+async function execAll(pipe: ChainableCommander): Promise<void> {
+  for (const [err] of (await pipe.exec()) ?? []) if (err) throw err
+}
+
 export async function backfillRepo(
   deps: RepoDeps,
   did: string,
@@ -58,30 +65,33 @@ export async function backfillRepo(
     const repo = await deps.open(did, { since })
     const fold = await foldRepo(deps, did, repo.records, { partial: since !== undefined })
     const folded = fold.liveEvents + fold.dayEvents
-    await redis
-      .multi()
-      .hset(key, {
-        state: 'done',
-        rev: repo.rev,
-        at: (deps.now ?? Date.now)(),
-        records: fold.records,
-        bytes: repo.bytes,
-      })
-      .hdel(key, 'reason')
-      .hincrby(schema.backfillStats, 'repos', 1)
-      .hincrby(schema.backfillStats, 'bytes', repo.bytes)
-      .hincrby(schema.backfillStats, 'records', fold.records)
-      .hincrby(schema.backfillStats, 'folded', folded)
-      .exec()
+    // The state (the account's slot) and the totals (their own) in one pipeline, not a MULTI: on a Redis
+    // Cluster the two slots may be on two nodes. The totals are an operator's counters: a crash between
+    // the two can miss one repo's count, never its state.
+    await execAll(
+      pipelineFor(redis)
+        .hset(key, {
+          state: 'done',
+          rev: repo.rev,
+          at: (deps.now ?? Date.now)(),
+          records: fold.records,
+          bytes: repo.bytes,
+        })
+        .hdel(key, 'reason')
+        .hincrby(schema.backfillStats, 'repos', 1)
+        .hincrby(schema.backfillStats, 'bytes', repo.bytes)
+        .hincrby(schema.backfillStats, 'records', fold.records)
+        .hincrby(schema.backfillStats, 'folded', folded),
+    )
     return { did, status: 'folded', fold, bytes: repo.bytes }
   } catch (err) {
     const reason = failureReason(err)
     // A hidden account keeps no state naming it; anything else says why it failed.
-    const pipe = redis.multi().hincrby(schema.backfillStats, `failed:${reason}`, 1)
+    const pipe = pipelineFor(redis).hincrby(schema.backfillStats, `failed:${reason}`, 1)
     if (reason !== 'hidden' && state.state !== 'done') {
       pipe.hset(key, { state: 'failed', reason, at: (deps.now ?? Date.now)() })
     }
-    await pipe.exec()
+    await execAll(pipe)
     throw err
   }
 }

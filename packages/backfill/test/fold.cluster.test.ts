@@ -11,10 +11,10 @@ import {
 } from '@circles/testkit'
 import type { Redis } from 'ioredis'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { foldRepo } from '../src/fold.js'
+import { backfillRepo } from '../src/repo.js'
 import { like, quote, reply, repost } from './records.js'
 
-// The fold on a Redis Cluster: its own frames (partner checks, DID table entries, one script call per
+// The fold on a Redis Cluster (through backfillRepo, as the worker runs it): its own frames (partner checks, DID table entries, one script call per
 // partner, whose script is loaded on every primary) reach each key's node, and the index and day blobs it
 // leaves read the same as on one Redis.
 
@@ -39,7 +39,9 @@ const history = PARTNERS.flatMap((p, i) => [
 async function foldAndRead(redis: Redis, schema: RedisSchema) {
   const writer = createIndexWriter(redis, schema)
   try {
-    await foldRepo({ redis, schema, writer }, A, history)
+    // Through backfillRepo: its state and the totals live in two slots.
+    const open = async () => ({ rev: 'rev1', bytes: 1234, records: history })
+    await backfillRepo({ redis, schema, writer, open, now: () => now }, A)
   } finally {
     await writer.close()
   }
@@ -47,13 +49,15 @@ async function foldAndRead(redis: Redis, schema: RedisSchema) {
     readLongTerm(redis, schema, schema.longTerm(did, side), days(90), days(0))
   const live = await createIndexReader(redis, schema).summary(A, 48)
   return {
+    state: await redis.hgetall(schema.backfillRepo(A)),
+    stats: await redis.hgetall(schema.backfillStats),
     sent: await read(A, 'bs'),
     received: await Promise.all(PARTNERS.map((p) => read(p, 'br'))),
     live,
   }
 }
 
-describe.runIf(haveRedisCli('the backfill cluster test'))('foldRepo on a Redis Cluster', () => {
+describe.runIf(haveRedisCli('the backfill cluster test'))('backfillRepo on a Redis Cluster', () => {
   let cluster: PrivateRedisCluster
   beforeAll(async () => {
     cluster = await startRedisCluster()
@@ -62,7 +66,7 @@ describe.runIf(haveRedisCli('the backfill cluster test'))('foldRepo on a Redis C
     await cluster?.stop()
   })
 
-  it('leaves the same index and day blobs as on one Redis', async () => {
+  it('leaves the same state, totals, index and day blobs as on one Redis', async () => {
     const single = await createTestRedis('backfill-cluster')
     const redis = connectRedis(cluster.target, { maxRetriesPerRequest: 2 })
     try {
