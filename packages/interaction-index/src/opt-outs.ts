@@ -1,7 +1,7 @@
 import type { PrivacyEvent } from '@circles/core'
 import { isValidDid, isValidRkey } from '@circles/core'
 import type { RedisSchema } from '@circles/redis-schema'
-import { luaSource, withLuaSource } from '@circles/redis-wire'
+import { luaSource, pipelineFor, withLuaSource } from '@circles/redis-wire'
 import type { Redis } from 'ioredis'
 
 // Who is opted out, and why. Three reasons: an admin's (the override), a block of the service's account
@@ -59,7 +59,8 @@ export async function clearPurgeMarks(
   kind: 'opt-out' | 'deletion',
 ): Promise<void> {
   if (dids.length === 0) return
-  const pipe = withScripts(redis).pipeline() as unknown as {
+  // Marks of several accounts: several slots, on a cluster maybe several nodes.
+  const pipe = pipelineFor(withScripts(redis)) as unknown as {
     clearPurgeMark(...args: Args): unknown
     exec(): Promise<[Error | null, unknown][] | null>
   }

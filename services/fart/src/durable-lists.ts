@@ -2,6 +2,7 @@ import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs'
 import { dirname } from 'node:path'
 import type { Logger } from '@circles/logging'
 import type { RedisSchema } from '@circles/redis-schema'
+import { pipelineFor } from '@circles/redis-wire'
 import type { Redis } from 'ioredis'
 
 // The admin lists (opt-outs, tracked accounts) live in Redis, and a Redis that comes back empty (a restart
@@ -109,19 +110,27 @@ export function createDurableLists(
     }
     // Lost: put back what the file kept, beside anything added since (SADD keeps both; a block seen since
     // wins over the saved one), then tell every API process that the opt-outs changed, as an admin does.
-    const tx = redis.multi()
-    if (saved.optOuts.length > 0) tx.sadd(schema.optOuts, ...saved.optOuts)
-    if (saved.tracked.length > 0) tx.sadd(schema.tracked, ...saved.tracked)
-    if (saved.admin.length > 0) tx.sadd(schema.optOutsAdmin, ...saved.admin)
-    if (saved.labels.length > 0) tx.sadd(schema.optOutsLabels, ...saved.labels)
+    // Keys of several slots (the opt-out family shares one; tracked, the version and the mark have their
+    // own): on a Redis Cluster no one MULTI holds them. In three steps instead, each idempotent: the lists,
+    // then the news, then the mark, so a restore cut short is made again whole at the next sync.
+    const lists = pipelineFor(redis)
+    if (saved.optOuts.length > 0) lists.sadd(schema.optOuts, ...saved.optOuts)
+    if (saved.tracked.length > 0) lists.sadd(schema.tracked, ...saved.tracked)
+    if (saved.admin.length > 0) lists.sadd(schema.optOutsAdmin, ...saved.admin)
+    if (saved.labels.length > 0) lists.sadd(schema.optOutsLabels, ...saved.labels)
     for (const [did, rkey] of Object.entries(saved.blocks))
-      tx.hsetnx(schema.optOutsBlocks, did, rkey)
-    tx.incr(schema.optOutsVersion)
-      .publish(schema.optOutsChannel, 'changed')
-      .set(schema.listsSeeded, '1')
-    const replies = await tx.exec()
-    const failed = replies?.find(([err]) => err)?.[0]
+      lists.hsetnx(schema.optOutsBlocks, did, rkey)
+    const replies = [
+      ...((await lists.exec()) ?? []),
+      ...((await redis
+        .pipeline()
+        .incr(schema.optOutsVersion)
+        .publish(schema.optOutsChannel, 'changed')
+        .exec()) ?? []),
+    ]
+    const failed = replies.find(([err]) => err)?.[0]
     if (failed) throw failed
+    await redis.set(schema.listsSeeded, '1')
     log.error(
       { file, optOuts: saved.optOuts.length, tracked: saved.tracked.length },
       'Redis lost the opt-out and tracked lists (a restart without persistence?): put them back from the file',

@@ -1,3 +1,6 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { DAY_MS, HOUR_MS, type StreamEvent, tidFromMs } from '@circles/core'
 import { createIndexWriter, rememberDids } from '@circles/interaction-index'
 import { rootLogger } from '@circles/logging'
@@ -165,6 +168,11 @@ async function scenario(
 ): Promise<{ answers: unknown[]; keys: string[] }> {
   const redis = connectRedis(target)
   const schema = createSchema(PREFIX)
+  // The admin lists' file, with lists this fresh Redis lacks: the service puts them back at its start.
+  const dir = mkdtempSync(join(tmpdir(), 'api-cluster-'))
+  const listsFile = join(dir, 'lists.json')
+  const [D, E] = dids.slice(20) as [string, string]
+  writeFileSync(listsFile, JSON.stringify({ optOuts: [D], admin: [D], tracked: [E] }))
   const service = createFartService(
     toConfig({
       ...env,
@@ -173,6 +181,7 @@ async function scenario(
       PORT: '0',
       APPVIEW_URL: appview.url,
       ADMIN_TOKEN,
+      API_LISTS_FILE: listsFile,
       RATE_LIMIT_MAX: '0',
       AVATAR_HOSTS: new URL(appview.url).host,
       AVATAR_INSECURE_HOSTS: new URL(appview.url).host,
@@ -192,6 +201,7 @@ async function scenario(
   } finally {
     await service.close()
     redis.disconnect()
+    rmSync(dir, { recursive: true, force: true })
   }
 }
 
@@ -262,6 +272,9 @@ describe.runIf(haveRedisCli('the API cluster test'))('the API on a Redis Cluster
     expect(failed(many.answers)).toEqual([])
     // The data is there: A's circle names partners.
     expect(JSON.stringify(one.answers[3])).toContain(B)
+    // The lists put back from the file: the opted-out account is listed.
+    const lists = one.answers.find((x) => (x as { path: string }).path === '/admin/opt-outs')
+    expect(JSON.stringify(lists)).toContain(dids[20])
     for (const [i, a] of one.answers.entries()) expect(many.answers[i]).toEqual(a)
     expect(many.keys).toEqual(one.keys)
   }, 180_000)
