@@ -9,6 +9,7 @@ import {
   scrapeGauge,
 } from '@circles/metrics'
 import type { JobKind, RedisSchema } from '@circles/redis-schema'
+import { primaries } from '@circles/redis-wire'
 import type { Queue } from 'bullmq'
 import type { Redis } from 'ioredis'
 import type { LiveHours } from './live-source.js'
@@ -47,19 +48,26 @@ export async function rollupLateness(d: SchedulerRegistryDeps): Promise<number> 
   return Math.max(0, d.now() - leftAt) / 1000
 }
 
-/** Redis memory and the interactions of the live window (the last global stats document's hours). */
+/**
+ * Redis memory and the interactions of the live window (the last global stats document's hours). On a
+ * cluster, every primary's memory summed (an INFO reaches one node); the limit is 0 (none) when one of
+ * them has none.
+ */
 async function memoryReading(d: SchedulerRegistryDeps) {
-  const [info, stats] = await Promise.all([
-    d.redis.info('memory'),
+  const [infos, stats] = await Promise.all([
+    Promise.all(primaries(d.redis).map((n) => n.info('memory'))),
     readGlobalStats(d.redis, d.schema),
   ])
-  const field = (name: string) => Number(new RegExp(`^${name}:(\\d+)`, 'm').exec(info)?.[1] ?? NaN)
+  const values = (name: string) =>
+    infos.map((info) => Number(new RegExp(`^${name}:(\\d+)`, 'm').exec(info)?.[1] ?? NaN))
+  const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0)
+  const maxes = values('maxmemory')
   let interactions: number | null = null
   if (stats !== null) {
     interactions = 0
     for (const h of stats.hours) interactions += h.like + h.repost + h.reply + h.quote
   }
-  return { used: field('used_memory'), max: field('maxmemory'), interactions }
+  return { used: sum(values('used_memory')), max: maxes.includes(0) ? 0 : sum(maxes), interactions }
 }
 
 /** The scheduler's /metrics: job runs (from worker events), roll-up lateness, Redis memory. */

@@ -9,11 +9,13 @@ import {
   FOREVER_MS,
   rememberDids,
 } from '@circles/interaction-index'
+import { primaries } from '@circles/redis-wire'
 import { haveRedisCli, startRedisCluster, startRedisServer } from '@circles/testkit'
 import { Queue } from 'bullmq'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { toConfig } from '../src/config.js'
 import type { HourRow } from '../src/live-source.js'
+import { createSchedulerRegistry } from '../src/prometheus.js'
 import { createSchedulerService } from '../src/service.js'
 import { readSnapshots } from '../src/snapshots.js'
 import {
@@ -178,5 +180,26 @@ describe.runIf(haveRedisCli('the scheduler jobs cluster test'))(
       )
       for (const part of Object.keys(one)) expect(dump(many[part]), part).toEqual(dump(one[part]))
     }, 180_000)
+
+    it('its metrics sum the memory of every primary', async () => {
+      const prom = createSchedulerRegistry({
+        redis: cluster.redis,
+        schema: cluster.schema,
+        live: { hours: async () => [] },
+        liveWindowHours: 48,
+        queues: {} as Parameters<typeof createSchedulerRegistry>[0]['queues'],
+        now: Date.now,
+      })
+      const metric = await prom.registry.getSingleMetric('circles_redis_used_memory_bytes')?.get()
+      const used = Number(metric?.values[0]?.value)
+      const each = await Promise.all(
+        primaries(cluster.redis).map(async (n) =>
+          Number(/used_memory:(\d+)/.exec(await n.info('memory'))?.[1]),
+        ),
+      )
+      expect(each).toHaveLength(3)
+      expect(used).toBeGreaterThan(2 * Math.max(...each))
+      expect(Math.abs(used - each.reduce((a, b) => a + b, 0))).toBeLessThan(Math.min(...each) / 2)
+    })
   },
 )
