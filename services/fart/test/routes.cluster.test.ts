@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { DAY_MS, HOUR_MS, type StreamEvent, tidFromMs } from '@circles/core'
@@ -149,6 +149,23 @@ async function askEverything(url: string): Promise<unknown[]> {
   return out
 }
 
+/**
+ * Pub/sub between API processes: `url` serves F's circle from its in-process copy until `otherUrl`'s
+ * opt-out reaches it as a message (the opt-out channel), after which it answers 403. The statuses seen.
+ */
+async function pubSub(url: string, otherUrl: string): Promise<unknown> {
+  const F = dids[5] as string
+  const get = async () => (await fetch(`${url}/v1/circles/${F}`)).status
+  const before = [await get(), await get()]
+  const put = await fetch(`${otherUrl}/admin/opt-outs/${F}`, { method: 'PUT', headers: auth })
+  let after = await get()
+  for (let i = 0; i < 50 && after !== 403; i++) {
+    await new Promise((r) => setTimeout(r, 50))
+    after = await get()
+  }
+  return { pubSub: { before, put: put.status, after } }
+}
+
 /** A copy without what differs from run to run: times and durations. */
 function withoutTimes(value: unknown): unknown {
   if (Array.isArray(value)) return value.map(withoutTimes)
@@ -173,7 +190,7 @@ async function scenario(
   const listsFile = join(dir, 'lists.json')
   const [D, E] = dids.slice(20) as [string, string]
   writeFileSync(listsFile, JSON.stringify({ optOuts: [D], admin: [D], tracked: [E] }))
-  const service = createFartService(
+  const config = (lists: string) =>
     toConfig({
       ...env,
       REDIS_PREFIX: PREFIX,
@@ -181,16 +198,23 @@ async function scenario(
       PORT: '0',
       APPVIEW_URL: appview.url,
       ADMIN_TOKEN,
-      API_LISTS_FILE: listsFile,
+      API_LISTS_FILE: lists,
+      // In-process copies live long: only a pub/sub message from the other process drops them.
+      LOCAL_CACHE_MS: '30000',
       RATE_LIMIT_MAX: '0',
       AVATAR_HOSTS: new URL(appview.url).host,
       AVATAR_INSECURE_HOSTS: new URL(appview.url).host,
-    }),
-  )
+    })
+  const service = createFartService(config(listsFile))
+  // A second API process on the same Redis (its lists file its own copy).
+  const otherFile = join(dir, 'other.json')
+  writeFileSync(otherFile, readFileSync(listsFile))
+  const other = createFartService(config(otherFile))
   try {
     await seed(redis, schema)
     const { url } = await service.start()
     const answers = await askEverything(url)
+    answers.push(await pubSub(url, (await other.start()).url))
     const keys: string[] = []
     for await (const page of scanPrimaries(redis, `${PREFIX}*`)) {
       for (const k of page.keys) keys.push(k.slice(PREFIX.length))
@@ -200,6 +224,7 @@ async function scenario(
     return { answers, keys: named.sort() }
   } finally {
     await service.close()
+    await other.close()
     redis.disconnect()
     rmSync(dir, { recursive: true, force: true })
   }
@@ -273,6 +298,8 @@ describe.runIf(haveRedisCli('the API cluster test'))('the API on a Redis Cluster
     // The data is there: A's circle names partners.
     expect(JSON.stringify(one.answers[3])).toContain(B)
     // The lists put back from the file: the opted-out account is listed.
+    // An opt-out made on one process reached the other's in-process copies by pub/sub.
+    expect(one.answers.at(-1)).toEqual({ pubSub: { before: [200, 200], put: 200, after: 403 } })
     const lists = one.answers.find((x) => (x as { path: string }).path === '/admin/opt-outs')
     expect(JSON.stringify(lists)).toContain(dids[20])
     for (const [i, a] of one.answers.entries()) expect(many.answers[i]).toEqual(a)
