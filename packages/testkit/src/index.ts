@@ -24,6 +24,7 @@ export {
   type PartnerTally,
   weightedScore,
 } from './ledger.js'
+export { CROSS_SLOT_ERROR, captureLogLines } from './log-capture.js'
 export {
   type DocumentedMetric,
   documentedMetrics,

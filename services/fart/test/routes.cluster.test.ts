@@ -7,7 +7,14 @@ import { rootLogger } from '@circles/logging'
 import { encodeDayBlob, kindIndex, packDid } from '@circles/long-term'
 import { createSchema, type RedisSchema } from '@circles/redis-schema'
 import { connectRedis, type RedisTarget, scanPrimaries } from '@circles/redis-wire'
-import { haveRedisCli, prng, startRedisCluster, startRedisServer } from '@circles/testkit'
+import {
+  CROSS_SLOT_ERROR,
+  captureLogLines,
+  haveRedisCli,
+  prng,
+  startRedisCluster,
+  startRedisServer,
+} from '@circles/testkit'
 import type { Redis } from 'ioredis'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { toConfig } from '../src/config.js'
@@ -21,8 +28,6 @@ import { ADMIN_TOKEN, did } from './helpers.js'
 // (read and changed), an admin backfill and the queue board. Same status, same body (bar times), and no
 // cross-slot error thrown or logged.
 
-const CROSS_SLOT =
-  /CROSSSLOT|same slots? allocation group|should belong to the same slot|MOVED|ASK /
 const PREFIX = 'api-cluster:'
 const NOW = Date.now()
 const TODAY = Math.floor(NOW / DAY_MS)
@@ -230,29 +235,6 @@ async function scenario(
   }
 }
 
-/** Log lines through the root logger (children share its stream) until `stop()`. */
-function captureLogs(): { lines: string[]; stop(): void } {
-  const root = rootLogger as unknown as Record<symbol, { write(s: string): boolean }>
-  const sym = Object.getOwnPropertySymbols(root).find((s) => s.description === 'pino.stream')
-  const stream = root[sym as symbol] as { write(s: string): boolean }
-  const write = stream.write
-  // Tests run with LOG_LEVEL=silent: loggers made from now on (a service's) log again, into `lines`.
-  const level = rootLogger.level
-  rootLogger.level = 'info'
-  const lines: string[] = []
-  stream.write = (s: string) => {
-    lines.push(s)
-    return true
-  }
-  return {
-    lines,
-    stop() {
-      stream.write = write
-      rootLogger.level = level
-    },
-  }
-}
-
 describe.runIf(haveRedisCli('the API cluster test'))('the API on a Redis Cluster', () => {
   const stops: (() => Promise<void>)[] = []
   let appview: FakeAppView
@@ -281,7 +263,7 @@ describe.runIf(haveRedisCli('the API cluster test'))('the API on a Redis Cluster
   })
 
   it('answers every route as one Redis does, without a cross-slot error', async () => {
-    const logs = captureLogs()
+    const logs = captureLogLines(rootLogger)
     let one: Awaited<ReturnType<typeof scenario>>
     let many: Awaited<ReturnType<typeof scenario>>
     try {
@@ -290,7 +272,7 @@ describe.runIf(haveRedisCli('the API cluster test'))('the API on a Redis Cluster
     } finally {
       logs.stop()
     }
-    expect(logs.lines.filter((l) => CROSS_SLOT.test(l))).toEqual([])
+    expect(logs.lines.filter((l) => CROSS_SLOT_ERROR.test(l))).toEqual([])
     const failed = (answers: unknown[]) =>
       (answers as { path: string; status: number }[]).filter((a) => a.status >= 500)
     expect(failed(one.answers)).toEqual([])

@@ -1,4 +1,3 @@
-import { rootLogger } from '@circles/logging'
 import { createSchema, type RedisSchema } from '@circles/redis-schema'
 import { connectRedis, type RedisTarget, scanPrimaries } from '@circles/redis-wire'
 import type { Redis } from 'ioredis'
@@ -6,10 +5,6 @@ import { actualAggregates, sortedEntries } from './helpers.js'
 
 // Helpers of the cluster tests that run the same work on one Redis and on a Redis Cluster and compare
 // what each answered and left.
-
-/** What a cross-slot mistake looks like: Redis's CROSSSLOT, ioredis refusing a pipeline over nodes, a redirect. */
-export const CROSS_SLOT =
-  /CROSSSLOT|same slots? allocation group|should belong to the same slot|MOVED|ASK /
 
 export interface Target {
   redis: Redis
@@ -61,31 +56,4 @@ export function normalise(value: unknown): unknown {
 /** JSON of a part, for a comparison whose failure shows the difference. */
 export function dump(value: unknown): unknown {
   return JSON.parse(JSON.stringify(value ?? null))
-}
-
-/**
- * The log lines every module writes through the root logger (children share its stream) from now until
- * `stop()`; not printed meanwhile.
- */
-export function captureLogs(): { lines: string[]; stop(): void } {
-  // pino's stream symbol (pino.symbols.streamSym), found without a dependency on pino here
-  const root = rootLogger as unknown as Record<symbol, { write(s: string): boolean }>
-  const sym = Object.getOwnPropertySymbols(root).find((s) => s.description === 'pino.stream')
-  const stream = root[sym as symbol] as { write(s: string): boolean }
-  const write = stream.write
-  // Tests run with LOG_LEVEL=silent: loggers made from now on (a service's) log again, into `lines`.
-  const level = rootLogger.level
-  rootLogger.level = 'info'
-  const lines: string[] = []
-  stream.write = (s: string) => {
-    lines.push(s)
-    return true
-  }
-  return {
-    lines,
-    stop() {
-      stream.write = write
-      rootLogger.level = level
-    },
-  }
 }
