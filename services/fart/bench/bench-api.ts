@@ -10,17 +10,21 @@
 //   history        GET /v1/accounts/:actor/history?days=90 of a very heavy account (history-account.ts:
 //                  2,000 partners a day both ways, 450k records), one request at a time; its baseline is
 //                  the same on an API without the memo of complete days (HISTORY_MEMO_DAYS=0)
+//   long phases    (api-phases.ts) uncached 90-day circles of the heaviest and of random accounts over 88
+//                  days of roll-up blobs (api-long-seed.ts) and the live log; the first page of
+//                  /v1/interactions; uncached PNGs; all one request at a time
+//   mixed          a user base's mix of accounts (Zipf), windows, formats and weights (api-phases.ts), many
+//                  connections, after a warm-up of the same mix from another generator
 // The API's CPU time per request (from /proc) is printed next to each rate: it is what noise on a shared
 // machine disturbs least. BENCH_CPU_PROF=<dir> writes a V8 CPU profile of the API child there.
 // Progress lines first, one JSON line last.
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process'
 import { once } from 'node:events'
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
-import { availableParallelism, setPriority, tmpdir } from 'node:os'
-import { dirname, join, resolve } from 'node:path'
+import { availableParallelism, setPriority } from 'node:os'
+import { dirname, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { HOUR_MS, type InteractionCreate, tidFromMs } from '@circles/core'
+import { DAY_MS, HOUR_MS, type InteractionCreate, tidFromMs } from '@circles/core'
 import {
   createIndexReader,
   createIndexWriter,
@@ -29,10 +33,12 @@ import {
 import { createSchema } from '@circles/redis-schema'
 import { freePort, processCpuSeconds, startRedisServer } from '@circles/testkit'
 import { createWorkloadRandom } from '@circles/testkit/workload'
-import autocannon from 'autocannon'
 import { Redis } from 'ioredis'
 import { historyRun } from './api-history.js'
+import { LONG_DAY_INTERACTIONS, seedLongTerm } from './api-long-seed.js'
+import { longPhases, mixedPaths, steadyCache } from './api-phases.js'
 import { seedHeavyHistory } from './history-account.js'
+import { cannon, hammer, hasWrk, type Run } from './load.js'
 
 const N = Number(process.env.BENCH_INTERACTIONS ?? 1_000_000)
 const POPULATION = Number(process.env.BENCH_POPULATION ?? 100_000)
@@ -47,6 +53,11 @@ const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 16)
 const WARMUP_SECONDS = Number(process.env.BENCH_WARMUP_SECONDS ?? 2)
 /** Unmeasured requests before the uncached heavy phase (ten times as many before the random one). */
 const UNCACHED_WARMUP = Number(process.env.BENCH_UNCACHED_WARMUP ?? 20)
+/** Requests in the mixed list: about what 10 s at 6k req/s ask; wrk then goes round again (repeats are hits). */
+const MIXED_PATHS = Number(process.env.BENCH_MIXED_PATHS ?? 60_000)
+/** The user base's rate whose hour of requests the cache holds before the mixed run (api-phases.ts). */
+const MIXED_RATE = Number(process.env.BENCH_MIXED_RATE ?? 5000)
+const LONG_REQUESTS = Number(process.env.BENCH_LONG_REQUESTS ?? 200)
 const API_CORE = '0'
 const LOADGEN_CORE = '1'
 
@@ -96,81 +107,6 @@ function raisePriority(): void {
   }
 }
 
-// wrk (C) costs the load generator ~10x less CPU per request than autocannon (JS, measured ~75 us per
-// request here: one core of autocannon cannot offer 15k req/s). The high-rate phases use it when installed
-// (`apt-get install wrk`), autocannon otherwise, with a warning.
-const WRK_SCRIPT = `
-local paths = {}
-for line in io.lines(os.getenv("BENCH_WRK_PATHS")) do paths[#paths + 1] = line end
-local i = 0
-request = function()
-  i = i % #paths + 1
-  return wrk.format("GET", paths[i])
-end
-done = function(summary, latency, requests)
-  local e = summary.errors
-  io.write(string.format('\\n{"requests":%d,"duration_us":%d,"errors":%d,"non2xx":%d,"p50_us":%d,"p99_us":%d}\\n',
-    summary.requests, summary.duration, e.connect + e.read + e.write + e.timeout, e.status,
-    latency:percentile(50), latency:percentile(99)))
-end
-`
-
-function hasWrk(): boolean {
-  const r = spawnSync('wrk', ['--version'], { encoding: 'utf8' })
-  return !r.error && /wrk/.test(`${r.stdout}${r.stderr}`)
-}
-
-async function wrkRun(
-  base: string,
-  paths: string[],
-  opts: { connections: number; duration: number; pid?: number },
-): Promise<Run> {
-  const dir = mkdtempSync(join(tmpdir(), 'bench-api-'))
-  try {
-    writeFileSync(join(dir, 'paths.txt'), `${paths.join('\n')}\n`)
-    writeFileSync(join(dir, 'rotate.lua'), WRK_SCRIPT)
-    const cpu0 = processCpuSeconds(opts.pid)
-    const load0 = processCpuSeconds(process.pid, true)
-    const proc = spawn(
-      'wrk',
-      ['-t1', `-c${opts.connections}`, `-d${opts.duration}s`, '-s', join(dir, 'rotate.lua'), base],
-      {
-        env: { ...process.env, BENCH_WRK_PATHS: join(dir, 'paths.txt') },
-        stdio: ['ignore', 'pipe', 'inherit'],
-      },
-    )
-    let out = ''
-    proc.stdout.setEncoding('utf8').on('data', (d: string) => {
-      out += d
-    })
-    const [code] = (await once(proc, 'exit')) as [number | null]
-    const line = out.split('\n').find((l) => l.startsWith('{"requests"'))
-    if (code !== 0 || !line) throw new Error(`wrk failed (exit ${code}): ${out}`)
-    const w = JSON.parse(line) as {
-      requests: number
-      duration_us: number
-      errors: number
-      non2xx: number
-      p50_us: number
-      p99_us: number
-    }
-    const cpu = processCpuSeconds(opts.pid) - cpu0
-    const load = processCpuSeconds(process.pid, true) - load0
-    const per = (s: number) => Math.round((s / Math.max(1, w.requests)) * 1e6 * 10) / 10
-    return {
-      rps: Math.round(w.requests / (w.duration_us / 1e6)),
-      p50: Math.round(w.p50_us / 10) / 100,
-      p99: Math.round(w.p99_us / 10) / 100,
-      errors: w.errors,
-      non2xx: w.non2xx,
-      apiCpuUs: per(cpu),
-      loadCpuUs: per(load),
-    }
-  } finally {
-    rmSync(dir, { recursive: true, force: true })
-  }
-}
-
 // The same generator and seed as the indexer bench.
 const { rand, zipfSampler, shuffled, randomDid, pickKind } = createWorkloadRandom(42)
 
@@ -180,64 +116,6 @@ async function waitFor(check: () => Promise<boolean>, what: string, tries = 200)
     await new Promise((r) => setTimeout(r, 50))
   }
   throw new Error(`${what} did not start`)
-}
-
-interface Run {
-  rps: number
-  p50: number
-  p99: number
-  errors: number
-  non2xx: number
-  /** The API process's CPU time per request, microseconds. */
-  apiCpuUs: number
-  /** This process's (autocannon's) CPU time per request, microseconds: is the load generator the limit? */
-  loadCpuUs: number
-}
-
-async function cannon(
-  base: string,
-  paths: () => string,
-  opts: { connections: number; duration?: number; amount?: number; pid?: number },
-): Promise<Run> {
-  const cpu0 = processCpuSeconds(opts.pid)
-  const self0 = process.cpuUsage()
-  const result = await autocannon({
-    url: base,
-    connections: opts.connections,
-    ...(opts.duration !== undefined ? { duration: opts.duration } : {}),
-    ...(opts.amount !== undefined ? { amount: opts.amount } : {}),
-    requests: [
-      {
-        setupRequest: (req) => {
-          req.path = paths()
-          return req
-        },
-      },
-    ],
-  })
-  const cpu = processCpuSeconds(opts.pid) - cpu0
-  const self = process.cpuUsage(self0)
-  const done = result.requests.total
-  return {
-    rps: Math.round(result.requests.average),
-    p50: result.latency.p50,
-    p99: result.latency.p99,
-    errors: result.errors + result.timeouts,
-    non2xx: result.non2xx,
-    apiCpuUs: Math.round((cpu / Math.max(1, done)) * 1e6 * 10) / 10,
-    loadCpuUs: Math.round(((self.user + self.system) / Math.max(1, done)) * 10) / 10,
-  }
-}
-
-/** Many connections for a while over `paths` in turn: wrk where installed, else autocannon. */
-async function hammer(
-  base: string,
-  paths: string[],
-  opts: { connections: number; duration: number; pid?: number; wrk: boolean },
-): Promise<Run> {
-  if (opts.wrk) return wrkRun(base, paths, opts)
-  let k = 0
-  return cannon(base, () => paths[k++ % paths.length]!, opts)
 }
 
 /**
@@ -386,9 +264,24 @@ async function main() {
       `history account ${history.actor}: ${history.days} days, ${history.records} records, ${(history.blobBytes / 1e6).toFixed(1)} MB of day blobs`,
     )
 
+    // The roll-up's days up to the cursor the history seed set (23:00 three days ago), from 90 days back.
+    const lastDay = Math.floor(Date.now() / DAY_MS) - 3
+    const t1 = performance.now()
+    const long = await seedLongTerm(
+      redis,
+      schema,
+      { dids, authorRank, subjectRank, zipfS: ZIPF_S },
+      { lastDay, days: 88 },
+    )
+    progress(
+      `long-term: ${long.days} days of roll-up blobs, ${long.records} records, ${(long.blobBytes / 1e6).toFixed(1)} MB, in ${((performance.now() - t1) / 1000).toFixed(1)} s`,
+    )
+
     const ranked = [...touches.entries()].sort((a, b) => b[1] - a[1])
     const heaviest = ranked[0]![0]
     const active = ranked.map(([d]) => d)
+    // The mix's request ranks: the accounts in order of their rank as authors (api-phases.ts).
+    const byActivity = Array.from(authorRank, (i) => dids[i] as string)
     progress(
       `heaviest account ${heaviest}: ${ranked[0]![1]} interactions; ${active.length} active accounts`,
     )
@@ -469,6 +362,17 @@ async function main() {
       `uncached random: p50 ${random.p50} ms, p99 ${random.p99} ms, ${random.rps} req/s, API CPU ${random.apiCpuUs} us/req, errors ${random.errors}, non-2xx ${random.non2xx}`,
     )
 
+    const more = skipUncached
+      ? undefined
+      : await longPhases(base, pid, {
+          heaviest,
+          active,
+          fresh,
+          requests: LONG_REQUESTS,
+          warmup: UNCACHED_WARMUP,
+          log: progress,
+        })
+
     const historyOpts = { days: history.days, requests: HISTORY_REQUESTS }
     const hist = await historyRun(base, history.actor, {
       ...historyOpts,
@@ -509,6 +413,25 @@ async function main() {
     progress(
       `cached: ${cached.rps} req/s, p50 ${cached.p50} ms, p99 ${cached.p99} ms, API CPU ${cached.apiCpuUs} us/req, load generator CPU ${cached.loadCpuUs} us/req, ` +
         `Redis CPU ${(redisUs * 1e6).toFixed(1)} us/req, errors ${cached.errors}, non-2xx ${cached.non2xx}`,
+    )
+    // The mix: the cache as the user base leaves it (api-phases.ts), then the measured run; wrk goes
+    // round the list in order, so it is cut near what the run asks (past that, repeats are hits).
+    const mix = mixedPaths(byActivity, MIXED_PATHS, 9)
+    const steady = await steadyCache(base, mix, {
+      rps: MIXED_RATE,
+      ttlSeconds: 3600,
+      seed: 10,
+    })
+    progress(
+      `mixed: ${steady.distinct} distinct requests of ${mix.length}, ${steady.warmed} cached first as at ${MIXED_RATE} req/s for an hour; not 200: ${JSON.stringify(steady.statuses)}`,
+    )
+    const mixed = await hammer(
+      base,
+      mix.map((q) => q.path),
+      { connections: CONNECTIONS, duration: CACHED_SECONDS, pid, wrk },
+    )
+    progress(
+      `mixed: ${mixed.rps} req/s, p50 ${mixed.p50} ms, p99 ${mixed.p99} ms, API CPU ${mixed.apiCpuUs} us/req, errors ${mixed.errors}, non-2xx ${mixed.non2xx}`,
     )
     const ratio = Math.round((cached.rps / Math.max(1, floor.rps)) * 100) / 100
     progress(
@@ -556,7 +479,10 @@ async function main() {
       cached.non2xx +
       floor.errors +
       limited.errors +
-      limited.non2xx
+      limited.non2xx +
+      mixed.errors +
+      mixed.non2xx +
+      (more?.failures ?? 0)
     if (failures > 0) {
       progress(`WARNING: ${failures} failed requests`)
       process.exitCode = 1
@@ -583,6 +509,18 @@ async function main() {
         history_nomemo_p50_ms: noMemo.p50Ms,
         history_nomemo_p99_ms: noMemo.p99Ms,
         history_nomemo_api_cpu_ms: noMemo.apiCpuMs,
+        uncached_90d_heavy_p99_ms: more?.long90Heavy.p99 ?? 0,
+        uncached_90d_heavy_p50_ms: more?.long90Heavy.p50 ?? 0,
+        uncached_90d_random_p99_ms: more?.long90Random.p99 ?? 0,
+        uncached_90d_random_p50_ms: more?.long90Random.p50 ?? 0,
+        interactions_first_page_p99_ms: more?.interactionsHeavy.p99 ?? 0,
+        interactions_first_page_random_p99_ms: more?.interactionsRandom.p99 ?? 0,
+        png_uncached_p99_ms: more?.png.p99 ?? 0,
+        png_uncached_p50_ms: more?.png.p50 ?? 0,
+        mixed_rps: mixed.rps,
+        mixed_p99_ms: mixed.p99,
+        mixed_p50_ms: mixed.p50,
+        long_day_interactions: LONG_DAY_INTERACTIONS,
         pinned: pin.length > 0,
         load_generator: wrk ? 'wrk' : 'autocannon',
       })}\n`,
