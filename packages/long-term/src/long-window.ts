@@ -1,8 +1,10 @@
 import { DAY_MS, HOUR_MS, isValidDid } from '@circles/core'
 import {
+  type AddCount,
   createIndexReader,
   DidCache,
   type Direction,
+  type ExtraCounts,
   IndexQueryError,
   type IndexReader,
   type KindCounts,
@@ -13,7 +15,7 @@ import {
 import { LONG_TERM_SIDES, type LongTermSide, type RedisSchema } from '@circles/redis-schema'
 import { pipelineFor } from '@circles/redis-wire'
 import type { Redis } from 'ioredis'
-import { emptyKindCounts, SIDE_DIRECTION } from './day-blob.js'
+import { emptyKindCounts, forEachRecordAt, SIDE_DIRECTION } from './day-blob.js'
 import { type PartnerCounts, resolvePartners, sumDayBlobs } from './read.js'
 
 // Long windows (7, 30, 90 days...): the live index for the hours it still counts, plus the daily
@@ -96,6 +98,15 @@ function dayFields(from: number, to: number): string[] {
   return out
 }
 
+/** The last day of the roll-up's sides that counts: the cursor's; none (before `fromDay`) without one. */
+function rolledToDay(cursorRaw: string | null, fromDay: number): number {
+  const cursor = cursorRaw === null ? null : Number(cursorRaw)
+  // No cursor (no roll-up yet) or a bad one: the roll-up's sides count nothing.
+  return cursor !== null && Number.isSafeInteger(cursor)
+    ? Math.floor((cursor * HOUR_MS) / DAY_MS)
+    : fromDay - 1
+}
+
 /**
  * The long-term part: every side's days from the window's oldest to today, in one pipeline with the
  * roll-up cursor; the roll-up's sides count only up to the cursor's day (see above).
@@ -110,12 +121,7 @@ async function addLongTerm(src: Sources, out: PartnerMap, did: string, days: num
   const res = (await pipe.exec()) ?? []
   const [cursorErr, cursorRaw] = res[0] ?? [null, null]
   if (cursorErr) throw cursorErr
-  const cursor = cursorRaw === null ? null : Number(cursorRaw)
-  // No cursor (no roll-up yet) or a bad one: the roll-up's sides count nothing.
-  const rolledTo =
-    cursor !== null && Number.isSafeInteger(cursor)
-      ? Math.floor((cursor * HOUR_MS) / DAY_MS)
-      : fromDay - 1
+  const rolledTo = rolledToDay(cursorRaw as string | null, fromDay)
   const byId = { sent: new Map(), received: new Map() } as Record<keyof Both, PartnerCounts>
   LONG_TERM_SIDES.forEach((side, i) => {
     const [err, values] = res[i + 1] ?? [null, []]
@@ -163,26 +169,45 @@ async function allPartners(
 
 type LongQuery = Parameters<LongWindowReader['topPartnersLong']>[0]
 
-function rankPartners(partners: PartnerMap, q: LongQuery): Partner[] {
-  const w = q.weights
-  const useSent = q.direction !== 'received'
-  const useReceived = q.direction !== 'sent'
-  const ranked: Partner[] = []
-  for (const [did, c] of partners) {
-    if (q.exclude?.has(did)) continue
-    let score = 0
-    for (const k of ['like', 'repost', 'reply', 'quote'] as const) {
-      score += w[k] * ((useSent ? c.sent[k] : 0) + (useReceived ? c.received[k] : 0))
-    }
-    if (score > 0) ranked.push({ did, score, sent: c.sent, received: c.received })
+/**
+ * The top of a long window in one pass (the live reader's `topPartnersWith`): the live logs, the roll-up
+ * cursor and every side's days in one round trip, each day blob's records summed by id into the live
+ * aggregate (no object or string per record), and only the best resolved to DIDs. The same days count as
+ * in `addLongTerm`: the roll-up's sides up to the cursor's day, the backfill's up to today.
+ */
+function topLong(src: Sources, q: LongQuery, t: number): Promise<Partner[]> {
+  const { schema } = src
+  const fromDay = Math.floor((t - q.days * DAY_MS) / DAY_MS)
+  const today = Math.floor(t / DAY_MS)
+  const fields = dayFields(fromDay, today)
+  const extra: ExtraCounts = {
+    read(pipe) {
+      pipe.get(schema.rollupCursor)
+      for (const side of LONG_TERM_SIDES) pipe.hmgetBuffer(schema.longTerm(q.did, side), ...fields)
+    },
+    add(replies, add) {
+      const rolledTo = rolledToDay(replies[0] as string | null, fromDay)
+      LONG_TERM_SIDES.forEach((side, i) => {
+        const toDay = ROLLED_UP.has(side) ? rolledTo : today
+        const code = SIDE_DIRECTION[side] === 'sent' ? 0 : 4
+        ;(replies[i + 1] as (Buffer | null)[]).forEach((blob, j) => {
+          if (blob && fromDay + j <= toDay) addBlob(blob, code, add)
+        })
+      })
+    },
   }
-  ranked.sort(
-    (x, y) =>
-      y.score - x.score ||
-      sum(y.sent) + sum(y.received) - (sum(x.sent) + sum(x.received)) ||
-      (x.did < y.did ? -1 : 1),
+  return src.reader.topPartnersWith(
+    { ...q, windowHours: Math.min(WINDOW_HOURS, q.days * 24) },
+    extra,
   )
-  return ranked.slice(0, q.limit)
+}
+
+/** Every record of a day blob, its partner's id read as two int32 (the live aggregate's key). */
+function addBlob(blob: Buffer, code: number, add: AddCount): void {
+  const view = new DataView(blob.buffer, blob.byteOffset, blob.length)
+  forEachRecordAt(blob, (kind, count, at) => {
+    add(view.getInt32(at), view.getInt32(at + 4), code + kind, count)
+  })
 }
 
 function summarize(partners: PartnerMap): LongSummary {
@@ -225,7 +250,7 @@ export function createLongWindowReader(
       if (q.days * 24 <= WINDOW_HOURS) {
         return reader.topPartners({ ...q, windowHours: q.days * 24 })
       }
-      return rankPartners(await allPartners(src, q.did, q.days, now()), q)
+      return topLong(src, q, now())
     },
 
     async summaryLong(did, days) {

@@ -1,7 +1,7 @@
 import { prng } from '@circles/testkit'
 import { describe, expect, it } from 'vitest'
 import { CODE_DELETED, CODE_UNKNOWN, RECORD_SIZE } from '../layout.js'
-import { aggregateLogs, kthLargest } from './aggregate.js'
+import { addCount, aggregateLogs, kthLargest } from './aggregate.js'
 
 describe('kthLargest', () => {
   it('agrees with sorting, ties and all', () => {
@@ -63,7 +63,7 @@ describe('aggregateLogs', () => {
     return out
   }
 
-  it('counts what a plain scan counts, across logs, headers, deletes and the window edges', () => {
+  it('counts what a plain scan counts, across logs, headers, deletes, the window edges and added counts', () => {
     // ids with the top bit set or not in both halves (int32 halves go negative), times past 2^31 (2038)
     for (const base of [1_790_000_000, 2 ** 31 - 3600, 2 ** 32 - 4 * 3600]) {
       const minSec = base
@@ -81,7 +81,23 @@ describe('aggregateLogs', () => {
           makeLog(20, 0, ids, secs),
           makeLog(20, 9000, ids, secs),
         ]
-        const { n, slots } = aggregateLogs(logs, minSec, maxSec)
+        const g = aggregateLogs(logs, minSec, maxSec)
+        // Counts added from elsewhere (day blobs) on top, some for partners the logs have, most new: the
+        // table and its index grow under them.
+        const want = naive(logs, minSec, maxSec)
+        for (let j = 0; j < 3 * partners; j++) {
+          const id =
+            j % 3 === 0
+              ? (ids[j % ids.length] as Buffer)
+              : Buffer.from(Array.from({ length: 8 }, byte))
+          const code = Math.floor(rand() * 8)
+          const count = 1 + Math.floor(rand() * 500)
+          addCount(g, id.readInt32BE(0), id.readInt32BE(4), code, count)
+          const c = want.get(id.toString('hex')) ?? new Array(8).fill(0)
+          c[code] += count
+          want.set(id.toString('hex'), c)
+        }
+        const { n, slots } = g
         const got = new Map<string, number[]>()
         for (let i = 0; i < n; i++) {
           const p = i * 11
@@ -92,8 +108,19 @@ describe('aggregateLogs', () => {
           expect(slots[p + 2]).toBe(c.reduce((a, b) => a + b, 0))
           got.set(id.toString('hex'), c)
         }
-        expect(got).toEqual(naive(logs, minSec, maxSec))
+        expect(got).toEqual(want)
       }
     }
+  })
+})
+
+describe('addCount', () => {
+  it('fills an aggregate of no logs at all', () => {
+    const g = aggregateLogs([null, null], 0, 3600)
+    for (let i = 0; i < 1000; i++) addCount(g, i, -i, i % 8, 2)
+    addCount(g, 5, -5, 0, 1)
+    expect(g.n).toBe(1000)
+    // partner 5: 2 of code 5 and 1 of code 0: total 3
+    expect([...g.slots.subarray(5 * 11, 6 * 11)]).toEqual([5, -5, 3, 1, 0, 0, 0, 0, 2, 0, 0])
   })
 })

@@ -33,6 +33,9 @@ export interface Entry {
 export interface Aggregate {
   n: number
   slots: Int32Array
+  /** The open-addressing index over `slots` (see aggregateLogs): `addCount` adds partners through it. */
+  index: Int32Array
+  size: number
 }
 const SLOT = 11
 
@@ -173,7 +176,68 @@ export function aggregateLogs(
     }
     n = tallyLog(log, index, size - 1, slots, n, minSec, maxSec - minSec)
   }
-  return { n, slots }
+  if (size === 0) {
+    size = 32
+    if (index.length < size) index = new Int32Array(size)
+    else index.fill(0, 0, size)
+  }
+  return { n, slots, index, size }
+}
+
+/**
+ * Adds `count` to kind slot `code` (0-3 sent, 4-7 received, as a record's code & 7) of the partner whose id
+ * is the int32 pair (a, b) (the 8 bytes of a DID id, big-endian), a new partner where it has none yet:
+ * counts from elsewhere (the long-term day blobs) summed into an aggregate of the live logs, in the same
+ * working memory, without a string or an object per record. The arrays grow by doubling as needed.
+ */
+export function addCount(g: Aggregate, a: number, b: number, code: number, count: number): void {
+  if (2 * (g.n + 1) > g.size || (g.n + 1) * SLOT > g.slots.length) grow(g)
+  const { index, slots } = g
+  const mask = g.size - 1
+  let h = b & mask
+  let s = index[h] as number
+  while (s !== 0 && (slots[s] !== b || slots[s - 1] !== a)) {
+    h = (h + 1) & mask
+    s = index[h] as number
+  }
+  if (s === 0) {
+    s = g.n * SLOT + 1
+    g.n++
+    index[h] = s
+    slots[s - 1] = a
+    slots[s] = b
+    for (let k = s + 1; k < s + SLOT - 1; k++) slots[k] = 0
+  }
+  slots[s + 1] = (slots[s + 1] as number) + count
+  slots[s + 2 + code] = (slots[s + 2 + code] as number) + count
+}
+
+/** Doubles what is full: the table (its partners copied) and the index (rebuilt), in scratch when small. */
+function grow(g: Aggregate): void {
+  if ((g.n + 1) * SLOT > g.slots.length) {
+    const slots = new Int32Array(Math.max(64, g.slots.length) * 2)
+    slots.set(g.slots.subarray(0, g.n * SLOT))
+    if (slots.length <= SCRATCH_RECORDS * SLOT) scratchSlots = slots
+    g.slots = slots
+  }
+  if (2 * (g.n + 1) > g.size) {
+    const size = g.size * 2
+    let index = scratchIndex
+    if (index.length < size) {
+      index = new Int32Array(size)
+      if (size <= 2 * SCRATCH_RECORDS) scratchIndex = index
+    } else {
+      index.fill(0, 0, size)
+    }
+    reindex(index, size, g.slots, g.n)
+    g.index = index
+    g.size = size
+  }
+}
+
+/** Fills `into` with every partner's total (in slot order): what the list pages are ordered by. */
+export function totalsOf({ n, slots }: Aggregate, into: Float64Array): void {
+  for (let i = 0; i < n; i++) into[i] = slots[i * SLOT + 2] as number
 }
 
 /** Fills a zeroed index of `size` (a power of 2) with the first `n` partners of `slots`. */

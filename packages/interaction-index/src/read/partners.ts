@@ -13,6 +13,7 @@ import {
   scoreAll,
   scratchFloats,
   summarize,
+  totalsOf,
 } from './aggregate.js'
 import { checkDid, checkWindow, IndexQueryError, type ReaderContext } from './context.js'
 
@@ -84,21 +85,29 @@ export interface PartnerReader {
  * same synchronous stretch as the counting (the aggregate is working memory that the next read reuses).
  */
 async function aggregate<T>(
-  { redis, schema, now }: ReaderContext,
+  ctx: ReaderContext,
   did: string,
   windowHours: number,
   use: (g: Aggregate) => T,
 ): Promise<T> {
+  const { keys, minSec, maxSec } = liveWindow(ctx, did, windowHours)
+  const logs = await ctx.redis.mgetBuffer(...keys)
+  return use(aggregateLogs(logs, minSec, maxSec))
+}
+
+/** The keys of an account's logs for the last `windowHours` and the seconds they count (checked first). */
+export function liveWindow(
+  { schema, now }: ReaderContext,
+  did: string,
+  windowHours: number,
+): { keys: string[]; minSec: number; maxSec: number } {
   checkDid(did)
   checkWindow(windowHours)
   const nowHour = Math.floor(now() / HOUR_MS)
   const first = nowHour - windowHours + 1
-  const minSec = first * 3600
-  const maxSec = (nowHour + 1) * 3600
   const keys = [schema.accountLog(did)]
   for (let h = first; h <= nowHour; h++) keys.push(schema.accountHourLog(did, h))
-  const logs = await redis.mgetBuffer(...keys)
-  return use(aggregateLogs(logs, minSec, maxSec))
+  return { keys, minSec: first * 3600, maxSec: (nowHour + 1) * 3600 }
 }
 
 /** Resolves DIDs for ranked partners until `limit` of them pass the exclusions. */
@@ -131,6 +140,22 @@ async function pick(
     }
   }
   return out
+}
+
+/**
+ * The first `k` partners in list order (total, then id) and maybe a few more, sorted, and how many there
+ * are: only those totalling at least the k-th largest total are ordered (every partner has a total of 1 or
+ * more), where sorting all of the busiest account's ~20k partners for a page of 50 cost milliseconds.
+ * Those tied with the k-th come along, so the prefix is the same as the whole list's.
+ */
+function firstByTotal(g: Aggregate, k: number): { ranked: Ranked[]; n: number } {
+  if (k >= g.n) {
+    const ranked = allEntries(g).map((e) => ({ e, score: e.total }))
+    return { ranked: ranked.sort(byScore), n: g.n }
+  }
+  const totals = scratchFloats(0, g.n)
+  totalsOf(g, totals)
+  return { ranked: rank(g, totals, kthLargest(totals, k)).sort(byScore), n: g.n }
 }
 
 export function createPartnerReader(ctx: ReaderContext): PartnerReader {
@@ -169,13 +194,13 @@ export function createPartnerReader(ctx: ReaderContext): PartnerReader {
         offset = Number.parseInt(Buffer.from(q.cursor, 'base64url').toString('latin1'), 36)
         if (!Number.isSafeInteger(offset) || offset < 0) throw new IndexQueryError('bad cursor')
       }
-      const entries = await aggregate(ctx, q.did, q.windowHours, allEntries)
-      const ranked: Ranked[] = entries.map((e) => ({ e, score: e.total }))
-      ranked.sort(byScore)
+      const { ranked, n } = await aggregate(ctx, q.did, q.windowHours, (g) =>
+        firstByTotal(g, offset + q.limit),
+      )
       const page = ranked.slice(offset, offset + q.limit)
       const list = await pick(ctx, page, page.length)
       const next = offset + page.length
-      return next < ranked.length
+      return next < n
         ? { partners: list, cursor: Buffer.from(next.toString(36), 'latin1').toString('base64url') }
         : { partners: list }
     },
