@@ -40,7 +40,7 @@ RUN rm -rf node_modules packages/*/node_modules services/*/node_modules \
 
 FROM node:${NODE_VERSION}-bookworm-slim AS runtime
 # The PNG circles' text: resvg draws only fonts it finds, and the slim base has none. The API asks for
-# DejaVu Sans (services/fart/src/render.ts), which resvg's system font scan finds in /usr/share/fonts.
+# DejaVu Sans (services/fart/src/render.ts), whose two files it hands resvg (or resvg scans /usr/share/fonts).
 RUN apt-get update \
  && apt-get install -y --no-install-recommends fonts-dejavu-core \
  && rm -rf /var/lib/apt/lists/*

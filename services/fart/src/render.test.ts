@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import type { Circle } from './circle-compute.js'
-import { renderSvg } from './render.js'
+import { pngFonts, renderPng, renderSvg } from './render.js'
 
 const A = 'did:plc:aaaaaaaaaaaaaaaaaaaaaaaa'
 const B = 'did:plc:bbbbbbbbbbbbbbbbbbbbbbbb'
@@ -52,5 +52,26 @@ describe('renderSvg', () => {
     expect(svg).not.toContain('<a ')
     expect(svg).toContain('role="img"')
     expect(svg.match(/<g><title>/g)).toHaveLength(3)
+  })
+})
+
+describe('renderPng', () => {
+  it('draws with the DejaVu files what it drew with the system font scan, byte for byte', async (ctx) => {
+    const fonts = pngFonts()
+    // Without the files there is nothing to compare: the scan is what runs then.
+    if (fonts.loadSystemFonts) ctx.skip()
+    const svg = renderSvg(
+      { ...circle, rings: [{ ring: 1, members: circle.rings[0]!.members }] },
+      new Map(),
+    )
+    const scanned = await renderPng(svg, {
+      loadSystemFonts: true,
+      defaultFontFamily: 'DejaVu Sans',
+    })
+    expect(await renderPng(svg)).toEqual(scanned)
+    // The text is drawn: a drawing without fonts differs.
+    expect(
+      await renderPng(svg, { loadSystemFonts: false, defaultFontFamily: 'DejaVu Sans' }),
+    ).not.toEqual(scanned)
   })
 })

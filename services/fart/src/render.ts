@@ -1,3 +1,5 @@
+import { existsSync } from 'node:fs'
+import { join } from 'node:path'
 import { renderAsync } from '@resvg/resvg-js'
 import { type Circle, memberInitials } from './circle-compute.js'
 
@@ -113,10 +115,28 @@ function memberHref(did: string, query: URLSearchParams): string {
   return `/?${q}`
 }
 
-/** Rasterises off the event loop (resvg's async render runs on the libuv thread pool: ~60-90 ms here). */
-export async function renderPng(svg: string): Promise<Buffer> {
-  const image = await renderAsync(svg, {
-    font: { loadSystemFonts: true, defaultFontFamily: 'DejaVu Sans' },
-  })
+/** Where distributions put DejaVu Sans (Debian's fonts-dejavu-core; Fedora's, Alpine's). */
+const DEJAVU_DIRS = ['/usr/share/fonts/truetype/dejavu', '/usr/share/fonts/dejavu-sans-fonts']
+const DEJAVU_FILES = ['DejaVuSans.ttf', 'DejaVuSans-Bold.ttf']
+
+/**
+ * resvg builds its font database anew for every render: a scan of the system fonts cost ~10 ms of a ~35 ms
+ * PNG here (39 fonts; more on a desktop). The two files the drawing uses (DejaVu Sans and its bold, what
+ * the scan picks for the family) give the same pixels (render.test.ts); where they are not found, the scan.
+ */
+export function pngFonts(dirs: readonly string[] = DEJAVU_DIRS) {
+  for (const dir of dirs) {
+    const files = DEJAVU_FILES.map((f) => join(dir, f))
+    if (files.every((f) => existsSync(f))) {
+      return { fontFiles: files, loadSystemFonts: false, defaultFontFamily: 'DejaVu Sans' }
+    }
+  }
+  return { loadSystemFonts: true, defaultFontFamily: 'DejaVu Sans' }
+}
+const FONTS = pngFonts()
+
+/** Rasterises off the event loop (resvg's async render runs on the libuv thread pool). */
+export async function renderPng(svg: string, font = FONTS): Promise<Buffer> {
+  const image = await renderAsync(svg, { font })
   return image.asPng()
 }
