@@ -6,7 +6,6 @@
 // them: mark 24 for a day folded to its last hour) and the DID table entries the fold writes first
 // (`rememberDids`). BENCH_LONG_DAY_INTERACTIONS a day (default 100k, a fifth of the live log's rate: a
 // 90-day seed at the full rate takes minutes and gigabytes of this 2-core machine).
-import { DAY_MS } from '@circles/core'
 import { didId, rememberDids } from '@circles/interaction-index'
 import { encodeDayBlob, kindIndex, markOfHour, type PackedRecord } from '@circles/long-term'
 import type { RedisSchema } from '@circles/redis-schema'
@@ -68,8 +67,17 @@ function drawDay(
   return { sent, received }
 }
 
-async function exec(pipe: ReturnType<Redis['pipeline']>): Promise<void> {
-  for (const [err] of (await pipe.exec()) ?? []) if (err) throw err
+async function flush(redis: Redis, pending: Map<string, (string | Buffer)[]>): Promise<void> {
+  let pipe = redis.pipeline()
+  const exec = async () => {
+    for (const [err] of (await pipe.exec()) ?? []) if (err) throw err
+    pipe = redis.pipeline()
+  }
+  for (const [key, fields] of pending) {
+    pipe.hset(key, ...fields)
+    if (pipe.length >= 2000) await exec()
+  }
+  await exec()
 }
 
 const ids = new Map<string, Buffer>()
@@ -101,10 +109,10 @@ export async function seedLongTerm(
   const mark = markOfHour(23)
   let records = 0
   let blobBytes = 0
+  // Fields of several days per HSET: a command per account and day (7M) cost most of the seeding's time.
+  let pending = new Map<string, (string | Buffer)[]>()
   for (let day = firstDay; day <= opts.lastDay; day++) {
     const { sent, received } = drawDay(pop, draw, LONG_DAY_INTERACTIONS)
-    let pipe = redis.pipeline()
-    const expireAt = (day + 91) * DAY_MS
     for (const [side, byAccount] of [
       ['s', sent],
       ['r', received],
@@ -114,14 +122,15 @@ export async function seedLongTerm(
         records += list.length
         blobBytes += blob.length
         const key = schema.longTerm(pop.dids[account] as string, side)
-        pipe.hset(key, String(day), blob).pexpireat(key, expireAt)
-        if (pipe.length >= 4000) {
-          await exec(pipe)
-          pipe = redis.pipeline()
-        }
+        const fields = pending.get(key)
+        if (fields) fields.push(String(day), blob)
+        else pending.set(key, [String(day), blob])
       }
     }
-    await exec(pipe)
+    if ((day - firstDay) % 10 === 9 || day === opts.lastDay) {
+      await flush(redis, pending)
+      pending = new Map()
+    }
   }
   return { days: opts.days, firstDay, lastDay: opts.lastDay, records, blobBytes }
 }

@@ -28,7 +28,7 @@ const FORMATS: [string, number][] = [
 ]
 const WEIGHTS: [string, number][] = [
   ['', 0.8],
-  ['nolikes=1', 0.1],
+  ['nolikes=true', 0.1],
   ['weights=like:0.5,repost:1,reply:5,quote:5', 0.025],
   ['weights=like:1,repost:1,reply:1,quote:1', 0.025],
   ['weights=like:2,repost:3,reply:3,quote:3', 0.025],
