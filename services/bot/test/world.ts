@@ -3,10 +3,13 @@ import { once } from 'node:events'
 import { dirname, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { type DemoAppView, startDemoAppView } from '@circles/ops'
+import { createSchema } from '@circles/redis-schema'
+import { connectRedis } from '@circles/redis-wire'
 import {
   createTestRedis,
   freePort,
   InteractionLedger,
+  type PrivateRedisCluster,
   pollUntil,
   type TestRedis,
 } from '@circles/testkit'
@@ -50,6 +53,8 @@ export interface World {
   /** The environment of a bot process in this world. */
   botEnv(extra?: Record<string, string>): Record<string, string>
   spawn(service: string, env: Record<string, string>): Child
+  /** Every process spawned in this world (the pipeline's and the bots'), with its output. */
+  children(): Child[]
   close(): Promise<void>
 }
 
@@ -87,7 +92,26 @@ export async function mention(
   return { uri: res.uri, cid: res.cid, author: author.did }
 }
 
-export async function startWorld(): Promise<World> {
+/** The world's Redis on a private Redis Cluster (its caller stops it): a client of it, its seeds. */
+async function clusterRedis(cluster: PrivateRedisCluster): Promise<TestRedis> {
+  const redis = connectRedis(cluster.target)
+  const prefix = 'bot-e2e:'
+  return {
+    redis,
+    url: cluster.target.redisUrl,
+    prefix,
+    schema: createSchema(prefix),
+    async cleanup() {
+      redis.disconnect()
+    },
+  }
+}
+
+/**
+ * @param opts.cluster run the pipeline and the bot on this Redis Cluster (REDIS_CLUSTER_NODES, two stream
+ *   shards) instead of the shared Redis
+ */
+export async function startWorld(opts: { cluster?: PrivateRedisCluster } = {}): Promise<World> {
   const cleanups: (() => Promise<unknown>)[] = []
   const close = async () => {
     for (const fn of cleanups.splice(0).reverse()) await fn().catch(() => undefined)
@@ -95,7 +119,7 @@ export async function startWorld(): Promise<World> {
   try {
     const pds = await startLocalPds()
     cleanups.push(() => pds.close())
-    const t = await createTestRedis('bot-e2e')
+    const t = opts.cluster ? await clusterRedis(opts.cluster) : await createTestRedis('bot-e2e')
     cleanups.push(() => t.cleanup())
     const [bot, alice, bob, carol, dave] = (await Promise.all(
       ['circlesbot', 'alice', 'bob', 'carol', 'dave'].map((n) => pds.createAccount(n)),
@@ -114,6 +138,7 @@ export async function startWorld(): Promise<World> {
       REDIS_PREFIX: t.prefix,
       LOG_LEVEL: 'warn',
       BOT_DID: bot.did,
+      ...(opts.cluster ? { REDIS_CLUSTER_NODES: opts.cluster.seeds, FIREHOSE_SHARDS: '2' } : {}),
     }
     const children: Child[] = []
     const spawnChild = (service: string, env: Record<string, string>): Child => {
@@ -191,6 +216,7 @@ export async function startWorld(): Promise<World> {
         ...extra,
       }),
       spawn: spawnChild,
+      children: () => children,
       close,
     }
   } catch (err) {
