@@ -28,7 +28,10 @@ describe.runIf(haveRedisCli('the bot cluster test'))('the circles bot on a Redis
   let w: World
   /** A bot process, once it reads the stream (its group starts at the stream's end: nothing before). */
   async function spawnBot(): Promise<Child> {
-    const child = w.spawn('bot', w.botEnv({ BOT_CONSUMER: 'cluster-bot', LOG_LEVEL: 'info' }))
+    const child = w.spawn(
+      'bot',
+      w.botEnv({ BOT_CONSUMER: 'cluster-bot', LOG_LEVEL: 'info', METRICS_PORT: '0' }),
+    )
     const ready = await pollUntil(
       async () => child.output.join(''),
       (out) => out.includes('"bot started"'),
