@@ -204,9 +204,9 @@ function topLong(src: Sources, q: LongQuery, t: number): Promise<Partner[]> {
 
 /** Every record of a day blob, its partner's id read as two int32 (the live aggregate's key). */
 function addBlob(blob: Buffer, code: number, add: AddCount): void {
-  const view = new DataView(blob.buffer, blob.byteOffset, blob.length)
-  forEachRecordAt(blob, (kind, count, at) => {
-    add(view.getInt32(at), view.getInt32(at + 4), code + kind, count)
+  // `at` indexes `ids`: the blob itself when plain, its plain form when compact
+  forEachRecordAt(blob, (kind, count, at, ids) => {
+    add(ids.readInt32BE(at), ids.readInt32BE(at + 4), code + kind, count)
   })
 }
 

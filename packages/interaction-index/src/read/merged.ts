@@ -1,3 +1,4 @@
+import { pipelineFor } from '@circles/redis-wire'
 import type { ChainableCommander } from 'ioredis'
 import { resolveIds } from '../did-table.js'
 import {
@@ -90,7 +91,8 @@ async function candidates(
   all: boolean,
 ): Promise<{ ranked: Ranked[]; cut: number }> {
   const { keys, minSec, maxSec } = liveWindow(ctx, q.did, q.windowHours)
-  const pipe = ctx.redis.pipeline().mgetBuffer(...keys)
+  // The caller's keys may live in other slots (the roll-up cursor): on a cluster, other nodes.
+  const pipe = pipelineFor(ctx.redis).mgetBuffer(...keys)
   extra.read(pipe)
   const res = (await pipe.exec()) ?? []
   for (const [err] of res) if (err) throw err
