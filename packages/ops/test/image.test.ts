@@ -128,6 +128,15 @@ describe('docker-compose.yml', () => {
     ])
   })
 
+  it('starts the single Redis with AOF and the layout’s settings', () => {
+    const line = (compose.services.redis?.command ?? []).join(' ')
+    expect(line).toContain('--appendonly yes')
+    expect(line).toContain('--maxmemory-policy noeviction')
+    for (const [setting, wanted] of Object.entries(REQUIRED_REDIS_SETTINGS)) {
+      expect(line, setting).toContain(`--${setting} ${wanted}`)
+    }
+  })
+
   it('calls Redis healthy only once its data is loaded', async () => {
     const test = compose.services.redis?.healthcheck?.test as string[]
     expect(test[0]).toBe('CMD-SHELL')
