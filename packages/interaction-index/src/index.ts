@@ -33,7 +33,7 @@ export {
   optOutChanges,
 } from './opt-outs.js'
 export { IndexQueryError } from './read/context.js'
-export type { HourRow, HourView } from './read/hour-view.js'
+export type { HourIdBatch, HourRow, HourView } from './read/hour-view.js'
 export { createIndexReader, type IndexReader } from './read/index-reader.js'
 export type { InteractionInfo } from './read/interaction.js'
 export type { AddCount, ExtraCounts } from './read/merged.js'

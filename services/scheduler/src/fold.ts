@@ -18,7 +18,7 @@ import {
   type RollupScripts,
   withRollupScripts,
 } from './fence.js'
-import { type HourTable, orderByPartner, PackedIds } from './hour-table.js'
+import { type HourTable, idRanks, orderByPartner } from './hour-table.js'
 
 // Folding one hour into the long-term day blobs, one account per script call (its two hashes share its
 // hash tag). The script (lua/fenced-fold.lua) writes a new blob where the day's field is absent, skips a
@@ -193,7 +193,7 @@ export async function foldHour(
 ): Promise<FoldResult> {
   const fold = new HourFold(withRollupScripts(redis), schema, table, opts, hour)
   const chunk = opts.chunk ?? 1000
-  const packed = new PackedIds(table.dids)
+  const packed = table.idArena()
   await opts.fence.claim()
   // Names first: every partner id a blob will hold must resolve through the DID table. The epoch is read
   // before them, for the check after the blobs (below).
@@ -201,7 +201,7 @@ export async function foldHour(
   await rememberFenced(fold.scripts, schema, opts.fence, table.dids)
   await opts.afterNames?.()
   // Each account's rows in its blobs' order (partner id, kind), so the encoder does not sort them.
-  const rank = packed.ranks()
+  const rank = idRanks(packed)
   const sent = table.groupBy(table.author, orderByPartner(table, table.subject, rank))
   const received = table.groupBy(table.subject, orderByPartner(table, table.author, rank))
   // a sent row's partner is its subject, a received row's its author

@@ -7,36 +7,97 @@ import type { HourRow, LiveHours } from './live-source.js'
 
 const KIND_OK = new Set<string>(INTERACTION_KINDS)
 
-/** Rows of one hour, DIDs interned to indexes, in growable typed arrays (5M rows fit in ~70 MB). */
+function grow<T extends Int32Array | Uint8Array | Uint32Array>(arr: T, make: (n: number) => T): T {
+  const next = make(arr.length * 2)
+  next.set(arr)
+  return next
+}
+
+/**
+ * Rows of one hour, accounts interned to indexes by their 8-byte DID ids (an open-addressing table over the
+ * ids' two halves: no string per row), in growable typed arrays (5M rows fit in ~70 MB).
+ */
 export class HourTable {
-  ids = new Map<string, number>()
+  /** Account i's DID ('' until named: the id read names it once per account, after the scan). */
   dids: string[] = []
   n = 0
   author = new Int32Array(1 << 16)
   subject = new Int32Array(1 << 16)
   kind = new Uint8Array(1 << 16)
   count = new Uint32Array(1 << 16)
+  private idLo = new Int32Array(1 << 12)
+  private idHi = new Int32Array(1 << 12)
+  /** account + 1 per slot, 0 = empty; at most half full */
+  private slots = new Int32Array(1 << 13)
+  /** The row read's DIDs (sources in memory): hashed to an id once each. */
+  private byDid = new Map<string, number>()
+
+  get accounts(): number {
+    return this.dids.length
+  }
+
+  /** The account of the 8-byte id at `off` of `buf`, added (unnamed) if new. */
+  internId(buf: Buffer, off: number): number {
+    const lo = buf.readInt32LE(off)
+    const hi = buf.readInt32LE(off + 4)
+    // SHA-1 bytes: the low half is as good a hash as any
+    let h = lo & (this.slots.length - 1)
+    for (let s = this.slots[h] as number; s !== 0; s = this.slots[h] as number) {
+      if (this.idLo[s - 1] === lo && this.idHi[s - 1] === hi) return s - 1
+      h = (h + 1) & (this.slots.length - 1)
+    }
+    const i = this.dids.length
+    if (i === this.idLo.length) {
+      this.idLo = grow(this.idLo, (n) => new Int32Array(n))
+      this.idHi = grow(this.idHi, (n) => new Int32Array(n))
+    }
+    this.idLo[i] = lo
+    this.idHi[i] = hi
+    this.dids.push('')
+    this.slots[h] = i + 1
+    if (2 * this.dids.length > this.slots.length) this.rehash()
+    return i
+  }
+
+  private rehash(): void {
+    let size = this.slots.length * 2
+    while (size < 2 * this.dids.length) size *= 2
+    const slots = new Int32Array(size)
+    const mask = slots.length - 1
+    for (let i = 0; i < this.dids.length; i++) {
+      let h = (this.idLo[i] as number) & mask
+      while (slots[h] !== 0) h = (h + 1) & mask
+      slots[h] = i + 1
+    }
+    this.slots = slots
+  }
 
   intern(did: string): number {
-    let id = this.ids.get(did)
+    let id = this.byDid.get(did)
     if (id === undefined) {
-      id = this.dids.length
-      this.ids.set(did, id)
-      this.dids.push(did)
+      id = this.internId(packDid(did), 0)
+      this.dids[id] = did
+      this.byDid.set(did, id)
     }
     return id
   }
 
+  has(did: string): boolean {
+    return this.byDid.has(did)
+  }
+
+  /** The accounts' 8-byte ids, account i's at 8 * i: what the day blobs hold for partners. */
+  idArena(): Buffer {
+    const arena = Buffer.allocUnsafe(8 * this.dids.length)
+    for (let i = 0; i < this.dids.length; i++) {
+      arena.writeInt32LE(this.idLo[i] as number, 8 * i)
+      arena.writeInt32LE(this.idHi[i] as number, 8 * i + 4)
+    }
+    return arena
+  }
+
   push(a: number, s: number, k: number, c: number): void {
     if (this.n === this.author.length) {
-      const grow = <T extends Int32Array | Uint8Array | Uint32Array>(
-        arr: T,
-        make: (n: number) => T,
-      ) => {
-        const next = make(arr.length * 2)
-        next.set(arr)
-        return next
-      }
       this.author = grow(this.author, (n) => new Int32Array(n))
       this.subject = grow(this.subject, (n) => new Int32Array(n))
       this.kind = grow(this.kind, (n) => new Uint8Array(n))
@@ -50,8 +111,41 @@ export class HourTable {
   }
 
   /** The rows as the day blob encoder reads them, the partner of row `r` being `partner[r]`. */
-  rows(partner: Int32Array, ids: PackedIds): RecordColumns {
-    return { kind: this.kind, count: this.count, partner, ids: ids.arena }
+  rows(partner: Int32Array, ids: Buffer): RecordColumns {
+    return { kind: this.kind, count: this.count, partner, ids }
+  }
+
+  /** Drops the rows not in `keep` (one flag per row), and the accounts no row is left with. */
+  keepRows(keep: Uint8Array): void {
+    const to = new Int32Array(this.dids.length).fill(-1)
+    const dids: string[] = []
+    const lo = new Int32Array(Math.max(16, this.dids.length))
+    const hi = new Int32Array(lo.length)
+    const renumber = (i: number): number => {
+      if (to[i] === -1) {
+        to[i] = dids.length
+        lo[dids.length] = this.idLo[i] as number
+        hi[dids.length] = this.idHi[i] as number
+        dids.push(this.dids[i] as string)
+      }
+      return to[i] as number
+    }
+    let n = 0
+    for (let r = 0; r < this.n; r++) {
+      if (!keep[r]) continue
+      this.author[n] = renumber(this.author[r] as number)
+      this.subject[n] = renumber(this.subject[r] as number)
+      this.kind[n] = this.kind[r] as number
+      this.count[n] = this.count[r] as number
+      n++
+    }
+    this.n = n
+    this.dids = dids
+    this.idLo = lo
+    this.idHi = hi
+    this.byDid = new Map(dids.map((d, i) => [d, i]))
+    this.slots = new Int32Array(8)
+    this.rehash()
   }
 
   /**
@@ -82,13 +176,14 @@ export async function loadHour(
   hour: number,
   onProgress?: () => Promise<void>,
 ): Promise<{ table: HourTable; skipped: number }> {
+  if (source.ids) return loadHourIds(source.ids, hour, onProgress)
   const table = new HourTable()
   let skipped = 0
   // A DID is checked once, when first seen, not once per row: an hour has ~30 rows per account, and the
   // check (a regular expression) was a tenth of the scan's time.
   const bad = new Set<string>()
   const valid = (did: string): boolean => {
-    if (table.ids.has(did)) return true
+    if (table.has(did)) return true
     if (bad.has(did)) return false
     if (isValidDid(did)) return true
     bad.add(did)
@@ -119,27 +214,94 @@ export async function loadHour(
   return { table, skipped }
 }
 
-/** 8-byte DID ids of a table's accounts in one arena: no Buffer object per account. */
-export class PackedIds {
-  readonly arena: Buffer
-  constructor(dids: readonly string[]) {
-    this.arena = Buffer.allocUnsafe(8 * dids.length)
-    dids.forEach((d, i) => {
-      packDid(d).copy(this.arena, 8 * i)
+/**
+ * `loadHour` over the source's id read: rows interned and summed by id (an author's records come together:
+ * a (subject, kind) row of the current author is at or after its first row), DIDs resolved once per
+ * account at the end. The same table and skips as the row read: a subject the DID table cannot name is
+ * left out uncounted, as the index's row read leaves it out; a malformed DID or a self-interaction counts.
+ */
+async function loadHourIds(
+  ids: NonNullable<LiveHours['ids']>,
+  hour: number,
+  onProgress?: () => Promise<void>,
+): Promise<{ table: HourTable; skipped: number }> {
+  const table = new HourTable()
+  let lastRow = new Int32Array(1 << 16).fill(-1) // per 4 * account + kind
+  await ids.scanHour(hour, async (b) => {
+    await onProgress?.()
+    for (let a = 0; a < b.authors.length; a++) {
+      const r0 = b.start[a] as number
+      const r1 = b.start[a + 1] as number
+      if (r1 === r0) continue
+      const author = table.internId(b.authorIds, 8 * a)
+      table.dids[author] = b.authors[a] as string
+      const first = table.n
+      for (let r = r0; r < r1; r++) {
+        const k = b.kinds[r] as number
+        const key = 4 * table.internId(b.subjects, 8 * r) + k
+        if (key >= lastRow.length) {
+          const next = new Int32Array(Math.max(2 * lastRow.length, key + 1)).fill(-1)
+          next.set(lastRow)
+          lastRow = next
+        }
+        const at = lastRow[key] as number
+        if (at >= first) table.count[at] = (table.count[at] as number) + 1
+        else {
+          lastRow[key] = table.n
+          table.push(author, key >> 2, k, 1)
+        }
+      }
+    }
+  })
+  await nameAccounts(ids, table)
+  const ok = new Uint8Array(table.accounts) // 0 unnamed, 1 malformed, 2 valid
+  table.dids.forEach((d, i) => {
+    ok[i] = d === '' ? 0 : isValidDid(d) ? 2 : 1
+  })
+  const keep = new Uint8Array(table.n)
+  let skipped = 0
+  let dropped = 0
+  for (let r = 0; r < table.n; r++) {
+    const a = ok[table.author[r] as number] as number
+    const s = ok[table.subject[r] as number] as number
+    if (s === 0) dropped++
+    else if (a === 2 && s === 2 && table.author[r] !== table.subject[r]) keep[r] = 1
+    else skipped++
+  }
+  if (skipped + dropped > 0) table.keepRows(keep)
+  return { table, skipped }
+}
+
+/** Names the accounts the scan left unnamed (subjects), in chunks of one pipelined DID table read. */
+async function nameAccounts(ids: NonNullable<LiveHours['ids']>, table: HourTable): Promise<void> {
+  const arena = table.idArena()
+  const unnamed: number[] = []
+  table.dids.forEach((d, i) => {
+    if (d === '') unnamed.push(i)
+  })
+  const CHUNK = 10_000
+  for (let c = 0; c < unnamed.length; c += CHUNK) {
+    const part = unnamed.slice(c, c + CHUNK)
+    const buf = Buffer.allocUnsafe(8 * part.length)
+    part.forEach((i, j) => {
+      arena.copy(buf, 8 * j, 8 * i, 8 * i + 8)
+    })
+    const dids = await ids.resolve(buf)
+    part.forEach((i, j) => {
+      table.dids[i] = dids[j] ?? ''
     })
   }
+}
 
-  /** Each account's place in the order of the ids (the order a compact day blob keeps its partners). */
-  ranks(): Int32Array {
-    const n = this.arena.length / 8
-    const byId = new Int32Array(n)
-    for (let i = 0; i < n; i++) byId[i] = i
-    const a = this.arena
-    byId.sort((x, y) => a.compare(a, 8 * y, 8 * y + 8, 8 * x, 8 * x + 8))
-    const rank = new Int32Array(n)
-    for (let r = 0; r < n; r++) rank[byId[r] as number] = r
-    return rank
-  }
+/** Each account's place in the order of the ids (8 * i of `arena`; the order a compact day blob keeps). */
+export function idRanks(arena: Buffer): Int32Array {
+  const n = arena.length / 8
+  const byId = new Int32Array(n)
+  for (let i = 0; i < n; i++) byId[i] = i
+  byId.sort((x, y) => arena.compare(arena, 8 * y, 8 * y + 8, 8 * x, 8 * x + 8))
+  const rank = new Int32Array(n)
+  for (let r = 0; r < n; r++) rank[byId[r] as number] = r
+  return rank
 }
 
 /**

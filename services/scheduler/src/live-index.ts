@@ -9,6 +9,10 @@ export function createLiveHours(redis: Redis, schema: RedisSchema): LiveHours {
   return {
     hours: () => reader.hours(),
     scanHour: (hour, onBatch) => reader.scanHour(hour, onBatch),
+    ids: {
+      scanHour: (hour, onBatch) => reader.scanHourIds(hour, onBatch),
+      resolve: (ids) => reader.resolveIds(ids),
+    },
     // What reader.dropHour removes (the hour's author index, one key per shard, then its entry in the set
     // of hours), each behind the roll-up fence of its own slot. The shards live in different slots.
     freeHour: (hour, fence) =>

@@ -1,5 +1,5 @@
 import type { InteractionKind } from '@circles/core'
-import type { HourRow as IndexHourRow } from '@circles/interaction-index'
+import type { HourIdBatch, HourRow as IndexHourRow } from '@circles/interaction-index'
 import type { RollupFence } from './fence.js'
 
 /**
@@ -17,6 +17,14 @@ export interface LiveHours {
   hours(): Promise<number[]>
   /** Every (author, subject, kind) count of one hour, in batches; resolves after the last batch. */
   scanHour(hour: number, onBatch: (rows: HourRow[]) => Promise<void>): Promise<void>
+  /**
+   * The roll-up's fast read, when the source has it (the live index does; sources in memory need not):
+   * the same hour as records of ids, and the DIDs of ids, asked once per account.
+   */
+  ids?: {
+    scanHour(hour: number, onBatch: (batch: HourIdBatch) => Promise<void>): Promise<void>
+    resolve(ids: Buffer): Promise<(string | undefined)[]>
+  }
   /**
    * Frees one hour of the live index once it is rolled up. Must be idempotent. Writes to Redis go through
    * `fence.free`, so a runner that lost the roll-up lock frees nothing.

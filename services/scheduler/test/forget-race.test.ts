@@ -55,14 +55,25 @@ describe('forget step races', () => {
     const loaded = gate()
     const resume = gate()
     const live = createLiveHours(redis, schema)
+    const stall = async (hour: number) => {
+      if (hour === HOURS[1]) {
+        loaded.open()
+        await resume.wait
+      }
+    }
+    const ids = live.ids as NonNullable<LiveHours['ids']>
     const stalling: LiveHours = {
       ...live,
       async scanHour(hour, onBatch) {
         await live.scanHour(hour, onBatch)
-        if (hour === HOURS[1]) {
-          loaded.open()
-          await resume.wait
-        }
+        await stall(hour)
+      },
+      ids: {
+        ...ids,
+        async scanHour(hour, onBatch) {
+          await ids.scanHour(hour, onBatch)
+          await stall(hour)
+        },
       },
     }
     const opts = { now: NOW_AFTER, liveWindowHours: 48, retentionDays: 90 }
