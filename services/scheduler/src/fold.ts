@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto'
 import { DAY_MS, HOUR_MS } from '@circles/core'
 import { didTableEntries } from '@circles/interaction-index'
 import {
@@ -9,16 +10,18 @@ import {
   type PackedRecord,
 } from '@circles/long-term'
 import type { RedisSchema } from '@circles/redis-schema'
-import { pipelineFor } from '@circles/redis-wire'
+import { Frame, type FrameSender, pipelineFor, wireFor } from '@circles/redis-wire'
 import type { Redis } from 'ioredis'
 import {
   execFenced,
+  fenceError,
   type RollupFence,
   type RollupPipeline,
   type RollupScripts,
   withRollupScripts,
 } from './fence.js'
 import { type HourTable, idRanks, orderByPartner } from './hour-table.js'
+import { luaScript } from './lua.js'
 
 // Folding one hour into the long-term day blobs, one account per script call (its two hashes share its
 // hash tag). The script (lua/fenced-fold.lua) writes a new blob where the day's field is absent, skips a
@@ -55,6 +58,26 @@ export interface FoldResult {
   records: number
 }
 
+// The script calls (~2 per account: 200k for an hour of 5M interactions) go as RESP frames on a
+// connection of the fold's own (@circles/redis-wire; a ClusterWire routes each by its keys' slot), not as
+// ioredis Commands, whose building was a quarter of the fold's CPU (BENCHMARKS.md, "Roll-up"). Each frame
+// starts with the script's SCRIPT LOAD (sent to every primary), so its EVALSHAs never meet NOSCRIPT.
+const FOLD_LUA = luaScript('fenced-fold')
+const FOLD_SHA = createHash('sha1').update(FOLD_LUA).digest('hex')
+
+function foldFrame(): Frame {
+  const frame = new Frame(1 << 20)
+  frame.call('SCRIPT', 'LOAD', FOLD_LUA)
+  return frame
+}
+
+/** A frame's script replies (SCRIPT LOAD's left out); the first error reply thrown (FENCED as such). */
+async function sendFold(wire: FrameSender, frame: Frame): Promise<(number | Buffer)[][]> {
+  const replies = await wire.send(frame)
+  for (const r of replies) if (r instanceof Error) throw fenceError(r)
+  return replies.slice(1) as (number | Buffer)[][]
+}
+
 /** A merge that keeps losing its compare-and-set means someone else keeps writing: give up loudly. */
 const MAX_MERGE_ROUNDS = 8
 
@@ -80,6 +103,7 @@ class HourFold {
 
   constructor(
     readonly scripts: RollupScripts,
+    readonly wire: FrameSender,
     readonly schema: RedisSchema,
     readonly table: HourTable,
     readonly opts: FoldOptions,
@@ -93,26 +117,38 @@ class HourFold {
   }
 
   /** Queues one call: `had` is the [mark, length] per direction of the blob each was merged from. */
-  call(pipe: RollupPipeline, item: Item, blobs: (Buffer | null)[], had: number[][]): void {
+  call(frame: Frame, item: Item, blobs: (Buffer | null)[], had: number[][]): void {
     const { fence } = this.opts
     const did = this.table.dids[item.id] as string
     const s = this.schema.longTerm(did, 's')
-    const args: (string | number | Buffer)[] = [
+    const [s0, s1] = had[0] ?? [0, 0]
+    const [r0, r1] = had[1] ?? [0, 0]
+    frame.call(
+      'EVALSHA',
+      FOLD_SHA,
+      3,
+      fence.keyFor(s),
+      s,
+      this.schema.longTerm(did, 'r'),
       fence.number,
       this.dayField,
       this.mark,
       this.expireAt,
-    ]
-    for (let d = 0; d < 2; d++) args.push(blobs[d] ?? '', ...(had[d] ?? [0, 0]))
-    pipe.rollupFoldBuffer(fence.keyFor(s), s, this.schema.longTerm(did, 'r'), ...args)
+      blobs[0] ?? '',
+      s0 as number,
+      s1 as number,
+      blobs[1] ?? '',
+      r0 as number,
+      r1 as number,
+    )
   }
 
   /**
    * One chunk's replies: count them, then merge where the day's field already held earlier hours, and
    * again where a field changed under a merge, until every blob has this hour.
    */
-  async settle(pipe: RollupPipeline, items: Item[]): Promise<void> {
-    let replies = (await execFenced(pipe)) as (number | Buffer)[][]
+  async settle(frame: Frame, items: Item[]): Promise<void> {
+    let replies = await sendFold(this.wire, frame)
     let batch = items
     for (let round = 0; ; round++) {
       const again: { item: Item; cur: (Buffer | null)[] }[] = []
@@ -126,7 +162,7 @@ class HourFold {
         throw new Error(`hour ${this.result.hour}: a day blob kept changing under the merge`)
       }
       await this.opts.beforeMerge?.()
-      const merges = pipelineFor(this.scripts) as RollupPipeline
+      const merges = foldFrame()
       for (const { item, cur } of again) {
         const blobs = cur.map((c, d) =>
           c ? mergeDayBlob(c, this.mark, recordsOf(item.blobs[d] as Buffer)) : null,
@@ -139,7 +175,7 @@ class HourFold {
         )
       }
       batch = again.map((a) => a.item)
-      replies = (await execFenced(merges)) as (number | Buffer)[][]
+      replies = await sendFold(this.wire, merges)
     }
   }
 
@@ -191,7 +227,23 @@ export async function foldHour(
   table: HourTable,
   opts: FoldOptions,
 ): Promise<FoldResult> {
-  const fold = new HourFold(withRollupScripts(redis), schema, table, opts, hour)
+  const wire = wireFor(redis)
+  try {
+    return await foldWith(redis, schema, hour, table, opts, wire)
+  } finally {
+    await wire.close()
+  }
+}
+
+async function foldWith(
+  redis: Redis,
+  schema: RedisSchema,
+  hour: number,
+  table: HourTable,
+  opts: FoldOptions,
+  wire: FrameSender,
+): Promise<FoldResult> {
+  const fold = new HourFold(withRollupScripts(redis), wire, schema, table, opts, hour)
   const chunk = opts.chunk ?? 1000
   const packed = table.idArena()
   await opts.fence.claim()
@@ -213,7 +265,7 @@ export async function foldHour(
   let done = 0
   for (let first = 0; first < accounts; first += chunk) {
     const last = Math.min(accounts, first + chunk)
-    const pipe = pipelineFor(fold.scripts) as RollupPipeline
+    const frame = foldFrame()
     const items: Item[] = []
     for (let id = first; id < last; id++) {
       const s0 = sent.start[id] as number
@@ -228,12 +280,12 @@ export async function foldHour(
         ],
         n: [s1 - s0, r1 - r0],
       }
-      fold.call(pipe, item, item.blobs, [])
+      fold.call(frame, item, item.blobs, [])
       items.push(item)
     }
     // A few chunks in flight: Node encodes the next while Redis runs the previous.
     const p = fold
-      .settle(pipe, items)
+      .settle(frame, items)
       .catch((err) => {
         failure ??= err
       })
