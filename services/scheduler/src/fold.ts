@@ -206,9 +206,10 @@ async function rememberFenced(
   schema: RedisSchema,
   fence: RollupFence,
   dids: readonly string[],
+  ids: Buffer,
 ): Promise<void> {
   let pipe = pipelineFor(scripts) as RollupPipeline
-  for (const [bucket, fields] of didTableEntries(dids)) {
+  for (const [bucket, fields] of didTableEntries(dids, ids)) {
     const key = schema.didTable(bucket)
     pipe.rollupHset(fence.keyFor(key), key, fence.number, ...fields)
     if (pipe.length >= 1000) {
@@ -250,7 +251,7 @@ async function foldWith(
   // Names first: every partner id a blob will hold must resolve through the DID table. The epoch is read
   // before them, for the check after the blobs (below).
   const epoch = await redis.get(schema.didTableEpoch)
-  await rememberFenced(fold.scripts, schema, opts.fence, table.dids)
+  await rememberFenced(fold.scripts, schema, opts.fence, table.dids, packed)
   await opts.afterNames?.()
   // Each account's rows in its blobs' order (partner id, kind), so the encoder does not sort them.
   const rank = idRanks(packed)
@@ -308,7 +309,7 @@ async function foldWith(
   // runs in this runner before the fold, not beside it.) Two GETs per hour; a runner that dies before this
   // leaves the cursor behind the hour, and the rerun writes the names first again.
   if ((await redis.get(schema.didTableEpoch)) !== epoch) {
-    await rememberFenced(fold.scripts, schema, opts.fence, table.dids)
+    await rememberFenced(fold.scripts, schema, opts.fence, table.dids, packed)
   }
   return fold.result
 }
