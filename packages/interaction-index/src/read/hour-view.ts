@@ -145,7 +145,12 @@ async function readLogs(
 function ofHour(buf: Buffer, off: number, hour: number): boolean {
   const code = buf[off + 8] as number
   if (code & (CODE_DELETED | CODE_UNKNOWN | CODE_INBOUND)) return false
-  return Math.floor(buf.readUInt32BE(off + 17) / 3600) === hour
+  // the record's seconds, read by hand (Buffer#readUInt32BE was not inlined: ~6M records an hour)
+  const o = off + 17
+  const secs =
+    (buf[o] as number) * 0x1000000 +
+    (((buf[o + 1] as number) << 16) | ((buf[o + 2] as number) << 8) | (buf[o + 3] as number))
+  return Math.floor(secs / 3600) === hour
 }
 
 /** The records of one hour of the authors of `chunk` as ids (HourIdBatch); null when none has any. */
