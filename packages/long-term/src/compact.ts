@@ -112,7 +112,7 @@ export function encodeCompact(mark: number, r: SortedRecords): Buffer {
 }
 
 /** The count varint at `at` (a value and where it ends), or a codec error past `end`. */
-function readVarint(buf: Buffer, at: number): [value: number, next: number] {
+export function readVarint(buf: Buffer, at: number): [value: number, next: number] {
   let v = 0
   let mul = 1
   let i = at

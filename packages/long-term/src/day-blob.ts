@@ -1,7 +1,13 @@
 import { INTERACTION_KINDS, type InteractionKind } from '@circles/core'
 import { didId, type KindCounts } from '@circles/interaction-index'
 import type { LongTermSide } from '@circles/redis-schema'
-import { COMPACT, compactToPlain, encodeCompact, type SortedRecords } from './compact.js'
+import {
+  COMPACT,
+  compactToPlain,
+  encodeCompact,
+  readVarint,
+  type SortedRecords,
+} from './compact.js'
 import { LongTermCodecError } from './errors.js'
 
 export { LongTermCodecError } from './errors.js'
@@ -276,20 +282,6 @@ export function encodeDayBlobRows(
     stage(s, j, ids, ID * (partner[row] as number), kind[row] as number, count[row] as number)
   }
   return encodeCompact(mark, sortStaged(s, n, ids))
-}
-
-function readVarint(buf: Buffer, at: number): [value: number, next: number] {
-  let v = 0
-  let mul = 1
-  let i = at
-  for (;;) {
-    const b = buf[i++]
-    if (b === undefined) throw new LongTermCodecError('truncated varint in a day blob')
-    v += (b & 0x7f) * mul
-    if (b < 0x80) return [v, i]
-    mul *= 0x80
-    if (mul > 2 ** 49) throw new LongTermCodecError('varint too long in a day blob')
-  }
 }
 
 /** Whether a day blob is in the compact layout (compact.ts) rather than the plain one. */
