@@ -1,7 +1,7 @@
 import type { RedisSchema } from '@circles/redis-schema'
+import { serverMemory } from '@circles/redis-wire'
 import type { Redis } from 'ioredis'
 import type { Check, DoctorThresholds } from './doctor.js'
-import { serverMemory } from './doctor-nodes.js'
 
 // The doctor's memory line: what Redis needs at the rate the firehose sees now, against its `maxmemory`.
 // The figures are the benchmarks' (BENCHMARKS.md; the README's "Sizing" section works them through):

@@ -1,10 +1,10 @@
 import { primaries } from '@circles/redis-wire'
 import type { Redis } from 'ioredis'
-import { type Check, checkRedisServer, parseInfo, type Status } from './doctor.js'
+import { type Check, checkRedisServer, type Status } from './doctor.js'
 
 // The doctor on a Redis Cluster (REDIS_CLUSTER_NODES): INFO and CONFIG answer for the one node they reach,
 // which on a cluster client is any node. The server checks run on every primary and the memory line sums
-// them; on one Redis both are what they were.
+// them (redis-wire `serverMemory`); on one Redis both are what they were.
 
 const RANK: Record<Status, number> = { ok: 0, warn: 1, fail: 2 }
 
@@ -31,34 +31,4 @@ export async function checkRedisServers(redis: Redis): Promise<Check[]> {
     const where = nodes.filter((_, i) => all[i]?.message === worst.message).map(addressOf)
     return { ...worst, message: `${where.join(', ')}: ${worst.message}` }
   })
-}
-
-/** Memory of the server(s) behind `redis`, summed over a cluster's primaries. */
-export interface ServerMemory {
-  used: number
-  /** 0 when some primary has no limit (it may then take all its machine's memory). */
-  maxmemory: number
-  /** The machines' memory: each host once (several nodes of one machine share it). */
-  system: number
-  /** Primaries read (1 for one Redis). */
-  nodes: number
-}
-
-export async function serverMemory(redis: Redis): Promise<ServerMemory> {
-  const nodes = primaries(redis)
-  const infos = await Promise.all(nodes.map(async (n) => parseInfo(await n.info('memory'))))
-  const hosts = new Map<string, number>()
-  let used = 0
-  let maxmemory = 0
-  let unbounded = false
-  infos.forEach((info, i) => {
-    used += Number(info.used_memory ?? 0)
-    const max = Number(info.maxmemory ?? 0)
-    if (max > 0) maxmemory += max
-    else unbounded = true
-    const host = String((nodes[i] as Redis).options.host ?? '?')
-    hosts.set(host, Math.max(hosts.get(host) ?? 0, Number(info.total_system_memory ?? 0)))
-  })
-  const system = [...hosts.values()].reduce((a, b) => a + b, 0)
-  return { used, maxmemory: unbounded ? 0 : maxmemory, system, nodes: nodes.length }
 }

@@ -1,5 +1,6 @@
 import { REQUIRED_REDIS_SETTINGS } from '@circles/interaction-index'
 import { type RedisSchema, type ShardKeys, shardsOf } from '@circles/redis-schema'
+import { parseInfo } from '@circles/redis-wire'
 import { fieldMap, parseConsumers, parseGroups } from '@circles/stream-info'
 import type { Redis } from 'ioredis'
 import { WebSocket } from 'ws'
@@ -54,15 +55,6 @@ export const DEFAULT_THRESHOLDS: DoctorThresholds = {
   indexerMaxSilenceMs: 30_000,
   heartbeatMaxAgeMs: 30_000,
   rollupRetentionDays: 90,
-}
-
-export function parseInfo(text: string): Record<string, string> {
-  const out: Record<string, string> = {}
-  for (const line of text.split('\r\n')) {
-    const i = line.indexOf(':')
-    if (i > 0 && !line.startsWith('#')) out[line.slice(0, i)] = line.slice(i + 1)
-  }
-  return out
 }
 
 function versionAtLeast(version: string, major: number): boolean {

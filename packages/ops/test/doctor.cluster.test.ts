@@ -1,11 +1,10 @@
 import { REQUIRED_REDIS_SETTINGS } from '@circles/interaction-index'
 import { createSchema } from '@circles/redis-schema'
-import { connectRedis, primaries } from '@circles/redis-wire'
+import { connectRedis, primaries, serverMemory } from '@circles/redis-wire'
 import { haveRedisCli, type PrivateRedisCluster, startRedisCluster } from '@circles/testkit'
 import type { Redis } from 'ioredis'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { runDoctor } from '../src/doctor.js'
-import { serverMemory } from '../src/doctor-nodes.js'
 
 // `pnpm run doctor` on a Redis Cluster (REDIS_CLUSTER_NODES): every check green on a healthy system, the
 // server checks made on every primary (a setting wrong on one of them is found), the memory line summing

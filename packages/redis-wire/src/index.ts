@@ -16,5 +16,6 @@ export { ClusterWire, commandsOf, type FrameSender, wireFor } from './cluster-wi
 export { onEveryNode } from './every-node.js'
 export { encodeBulks, Frame } from './frame.js'
 export { luaErrorSource, luaSource, nameLuaFunction, withLuaSource } from './lua.js'
+export { parseInfo, type ServerMemory, serverMemory } from './server-info.js'
 export { keySlot, keySlotOf } from './slot.js'
 export { DEFAULT_REPLY_TIMEOUT_MS, Wire, WireError, type WireOptions } from './wire.js'

@@ -9,7 +9,7 @@ import {
   scrapeGauge,
 } from '@circles/metrics'
 import type { JobKind, RedisSchema } from '@circles/redis-schema'
-import { primaries } from '@circles/redis-wire'
+import { serverMemory } from '@circles/redis-wire'
 import type { Queue } from 'bullmq'
 import type { Redis } from 'ioredis'
 import type { LiveHours } from './live-source.js'
@@ -50,24 +50,20 @@ export async function rollupLateness(d: SchedulerRegistryDeps): Promise<number> 
 
 /**
  * Redis memory and the interactions of the live window (the last global stats document's hours). On a
- * cluster, every primary's memory summed (an INFO reaches one node); the limit is 0 (none) when one of
- * them has none.
+ * cluster, every primary's memory summed (redis-wire `serverMemory`); the limit is 0 (none) when one of them
+ * has none.
  */
 async function memoryReading(d: SchedulerRegistryDeps) {
-  const [infos, stats] = await Promise.all([
-    Promise.all(primaries(d.redis).map((n) => n.info('memory'))),
+  const [mem, stats] = await Promise.all([
+    serverMemory(d.redis),
     readGlobalStats(d.redis, d.schema),
   ])
-  const values = (name: string) =>
-    infos.map((info) => Number(new RegExp(`^${name}:(\\d+)`, 'm').exec(info)?.[1] ?? NaN))
-  const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0)
-  const maxes = values('maxmemory')
   let interactions: number | null = null
   if (stats !== null) {
     interactions = 0
     for (const h of stats.hours) interactions += h.like + h.repost + h.reply + h.quote
   }
-  return { used: sum(values('used_memory')), max: maxes.includes(0) ? 0 : sum(maxes), interactions }
+  return { used: mem.used, max: mem.maxmemory, interactions }
 }
 
 /** The scheduler's /metrics: job runs (from worker events), roll-up lateness, Redis memory. */
