@@ -1,5 +1,5 @@
 import { HOUR_MS, type StreamEvent, tidFromMs } from '@circles/core'
-import { createTestRedis, prng, type TestRedis } from '@circles/testkit'
+import { createTestRedis, didOf, prng, type TestRedis } from '@circles/testkit'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { createIndexReader, createIndexWriter, type Partner } from '../src/index.js'
 
@@ -9,10 +9,6 @@ import { createIndexReader, createIndexWriter, type Partner } from '../src/index
 const NOW = Date.now()
 const CURRENT = Math.floor(NOW / HOUR_MS)
 const KINDS = ['like', 'repost', 'reply', 'quote'] as const
-
-function didOf(i: number): string {
-  return `did:plc:${i.toString(32).padStart(24, 'a').replace(/[01]/g, 'z')}`
-}
 
 describe('partners pages', () => {
   let t: TestRedis

@@ -7,7 +7,7 @@ import {
   rememberDids,
 } from '@circles/interaction-index'
 import { LONG_TERM_SIDES } from '@circles/redis-schema'
-import { createTestRedis, prng, type TestRedis } from '@circles/testkit'
+import { createTestRedis, didOf, prng, type TestRedis } from '@circles/testkit'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import {
   createLongWindowReader,
@@ -31,10 +31,6 @@ const KINDS = ['like', 'repost', 'reply', 'quote'] as const
 type Counts = Record<(typeof KINDS)[number], number>
 const zero = (): Counts => ({ like: 0, repost: 0, reply: 0, quote: 0 })
 const sum = (c: Counts) => c.like + c.repost + c.reply + c.quote
-
-function didOf(i: number): string {
-  return `did:plc:${i.toString(32).padStart(24, 'a').replace(/[01]/g, 'z')}`
-}
 
 describe('long windows: the one-pass top', () => {
   let t: TestRedis

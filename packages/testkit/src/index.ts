@@ -15,6 +15,7 @@ export {
   iterateCorpus,
   readCorpus,
 } from './corpus.js'
+export { didOf } from './dids.js'
 export {
   emptyTally,
   InteractionLedger,

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto'
 import { CidLinkWrapper, encode, toBytes } from '@atcute/cbor'
 import { tidFromMs } from '@circles/core'
-import { clockAnchor, prng } from '@circles/testkit'
+import { clockAnchor, didOf, prng } from '@circles/testkit'
 
 // Builds firehose frames byte for byte as a relay sends them: a DAG-CBOR header and body, the body's
 // `blocks` a CARv1 holding the commit block, MST-node-like blocks and the records, every block under
@@ -205,18 +205,7 @@ export function post(opts: { text?: string; replyTo?: string; quote?: string; me
 
 // --- a synthetic corpus ----------------------------------------------------------------------------
 
-const B32 = 'abcdefghijklmnopqrstuvwxyz234567'
-
-/** A valid did:plc for a number (base32 digits, padded to 24). */
-export function didOf(n: number): string {
-  let s = ''
-  let v = n
-  do {
-    s = B32[v % 32] + s
-    v = Math.floor(v / 32)
-  } while (v > 0)
-  return `did:plc:${s.padStart(24, 'a')}`
-}
+export { didOf }
 
 /**
  * `count` frames with seqs `firstSeq..`, in the proportions of the live network (likes the bulk, then
