@@ -1,3 +1,4 @@
+import type { TestRedis } from '@circles/testkit'
 import { afterEach, describe, expect, it } from 'vitest'
 import { publishBatch } from '../src/publisher.js'
 import { createFirehoseService } from '../src/service.js'
@@ -29,6 +30,17 @@ afterEach(async () => {
   cleanups = []
 })
 
+/** The firehose with two shards over the relay's frames, until every shard's cursor is at the last. */
+async function runTwoShards(t: TestRedis, relayUrl: string): Promise<void> {
+  const service = createFirehoseService(testConfig(relayUrl, t.prefix, { FIREHOSE_SHARDS: '2' }), {
+    redis: t.redis,
+  })
+  cleanups.push(() => service.close())
+  await service.start()
+  await waitFor('the last cursor', async () => (await lowestCursor(t.redis, t.schema, 2)) === LAST)
+  await service.close()
+}
+
 describe('two stream shards', () => {
   it('resumes from the lower cursor and gives the shard ahead nothing twice', async () => {
     const t = await testRedis()
@@ -40,15 +52,7 @@ describe('two stream shards', () => {
     await publishBatch(t.redis, t.schema.shard(0), { events: upTo300[0] ?? [], seq: 300 }, opts)
     await publishBatch(t.redis, t.schema.shard(1), { events: upTo800[1] ?? [], seq: 800 }, opts)
 
-    const config = testConfig(server.url, t.prefix, { FIREHOSE_SHARDS: '2' })
-    const service = createFirehoseService(config, { redis: t.redis })
-    cleanups.push(() => service.close())
-    await service.start()
-    await waitFor(
-      'the last cursor',
-      async () => (await lowestCursor(t.redis, t.schema, 2)) === LAST,
-    )
-    await service.close()
+    await runTwoShards(t, server.url)
 
     expect(server.connections[0]?.cursor).toBe(300)
     expect(await t.redis.get(t.schema.shard(1).cursor)).toBe(String(LAST))
@@ -66,17 +70,7 @@ describe('two stream shards', () => {
     const first = expectedEvents(FRAMES.slice(0, 500), NOW)
     await publishBatch(t.redis, t.schema.shard(0), { events: first, seq: 500 }, opts)
 
-    const service = createFirehoseService(
-      testConfig(server.url, t.prefix, { FIREHOSE_SHARDS: '2' }),
-      { redis: t.redis },
-    )
-    cleanups.push(() => service.close())
-    await service.start()
-    await waitFor(
-      'the last cursor',
-      async () => (await lowestCursor(t.redis, t.schema, 2)) === LAST,
-    )
-    await service.close()
+    await runTwoShards(t, server.url)
 
     expect(server.connections[0]?.cursor).toBe(500)
     const after = byShard(expectedEvents(FRAMES.slice(500), NOW), 2)
