@@ -1,6 +1,6 @@
 import type { CallInfo } from '@circles/bsky-client'
 import { createRegistry, fastHistogram } from '@circles/metrics'
-import type { RedisSchema } from '@circles/redis-schema'
+import { type RedisSchema, shardsOf } from '@circles/redis-schema'
 import { pipelineFor } from '@circles/redis-wire'
 import { parseGroups } from '@circles/stream-info'
 import type { Redis } from 'ioredis'
@@ -193,19 +193,23 @@ export async function readPipelineState(
     stream_trimmed_unread: num(trimmed) ?? 0,
     scheduler_heartbeat_age_seconds: beatMs === null ? null : Math.max(0, (now - beatMs) / 1000),
   }
-  // One pipeline per further shard: its keys share a slot of their own.
-  for (let k = 1; k < streamShards; k++) {
-    const shard = schema.shard(k)
-    const more = await redis
-      .pipeline()
-      .xlen(shard.stream)
-      .get(shard.cursor)
-      .xlen(shard.deadLetters)
-      .call('XINFO', 'GROUPS', shard.stream)
-      .exec()
+  // One pipeline per further shard (its keys share a slot of their own), all at once.
+  const further = shardsOf(schema, streamShards).slice(1)
+  const replies = await Promise.all(
+    further.map((shard) =>
+      redis
+        .pipeline()
+        .xlen(shard.stream)
+        .get(shard.cursor)
+        .xlen(shard.deadLetters)
+        .call('XINFO', 'GROUPS', shard.stream)
+        .exec(),
+    ),
+  )
+  const add = (a: number | null, b: number | null) => (a === null || b === null ? null : a + b)
+  for (const more of replies) {
     const [sLen, sCursor, sDead] = pipelineValues(more?.slice(0, 3) ?? null)
     const g = parseGroups(more?.[3]?.[1]).find((x) => x.name === schema.indexerGroup)
-    const add = (a: number | null, b: number | null) => (a === null || b === null ? null : a + b)
     state.stream_length = add(state.stream_length, num(sLen))
     state.indexer_lag_entries = add(state.indexer_lag_entries, g?.lag ?? null)
     state.indexer_pending = add(state.indexer_pending, g?.pending ?? null)
